@@ -1,0 +1,138 @@
+//! The one error type every store returns.
+
+use crate::event::EventId;
+use crate::stream_id::StreamId;
+use crate::version::{CurrentVersion, ExpectedVersion};
+
+/// Result alias used throughout Strata's store layer.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong when talking to an event store.
+///
+/// Each variant says what happened and, where it can, what to do about it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The optimistic-concurrency guard of an append or delete failed.
+    #[error("stream `{stream}` is at {actual}, expected {expected}: reload the stream and retry")]
+    WrongExpectedVersion {
+        /// The stream whose guard failed.
+        stream: StreamId,
+        /// What the caller expected.
+        expected: ExpectedVersion,
+        /// What the stream actually was when the guard was checked.
+        actual: CurrentVersion,
+    },
+
+    /// The stream was tombstoned (hard-deleted): it can never be written or read again.
+    #[error("stream `{stream}` was permanently deleted (tombstoned)")]
+    StreamDeleted {
+        /// The tombstoned stream.
+        stream: StreamId,
+    },
+
+    /// The stream has no readable events: it never existed or was soft-deleted.
+    #[error("stream `{stream}` does not exist")]
+    StreamNotFound {
+        /// The missing stream.
+        stream: StreamId,
+    },
+
+    /// The input was refused before anything was written.
+    #[error("invalid input: {reason}")]
+    InvalidInput {
+        /// What is wrong, in words a caller can act on.
+        reason: String,
+    },
+
+    /// An append re-sent event ids that are recorded, but not as this exact append.
+    ///
+    /// A retry must send the same events, to the same stream, in the same order;
+    /// anything else that reuses recorded ids is refused.
+    #[error("event id {event_id} is already recorded: {reason}")]
+    IdempotencyConflict {
+        /// The first offending event id.
+        event_id: EventId,
+        /// Why this is not an exact retry.
+        reason: String,
+    },
+
+    /// Stored data failed its checksum or could not be decoded. It is never served.
+    #[error("corrupt data in {location}: {reason}")]
+    Corrupt {
+        /// Where: a file and byte offset, a table and key, ...
+        location: String,
+        /// What check failed.
+        reason: String,
+    },
+
+    /// An I/O operation failed.
+    #[error("I/O error while {context}: {source}")]
+    Io {
+        /// What the store was doing.
+        context: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The store refuses writes after an earlier failure it cannot safely retry
+    /// (for example a failed fsync). Reopen the store to recover.
+    #[error("store is read-only after an earlier failure ({reason}); reopen it to recover")]
+    Poisoned {
+        /// The failure that stopped writes.
+        reason: String,
+    },
+
+    /// The store has been closed.
+    #[error("store is closed")]
+    Closed,
+
+    /// A wait exceeded its limit.
+    #[error("timed out after {millis} ms while {context}")]
+    Timeout {
+        /// What was being waited for.
+        context: String,
+        /// The limit that was exceeded.
+        millis: u64,
+    },
+
+    /// Any other backend failure (database driver, network, ...).
+    #[error("backend error: {0}")]
+    Backend(String),
+}
+
+impl Error {
+    /// Shorthand for [`Error::InvalidInput`].
+    pub fn invalid(reason: impl Into<String>) -> Self {
+        Error::InvalidInput {
+            reason: reason.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::Io`].
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// A short, stable name for the error's kind (`wrong_expected_version`,
+    /// `invalid_input`, ...), used in metrics and HTTP bodies.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::WrongExpectedVersion { .. } => "wrong_expected_version",
+            Error::StreamDeleted { .. } => "stream_deleted",
+            Error::StreamNotFound { .. } => "stream_not_found",
+            Error::InvalidInput { .. } => "invalid_input",
+            Error::IdempotencyConflict { .. } => "idempotency_conflict",
+            Error::Corrupt { .. } => "corrupt",
+            Error::Io { .. } => "io",
+            Error::Poisoned { .. } => "poisoned",
+            Error::Closed => "closed",
+            Error::Timeout { .. } => "timeout",
+            Error::Backend(_) => "backend",
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! Events: what a caller appends ([`NewEvent`]) and what a store records
+//! ([`RecordedEvent`]), with their ids and metadata (seed §4.1).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::stream_id::StreamId;
+use crate::version::{Position, Version};
+
+/// An event's unique id. Stores generate UUID v7 (time-ordered) ids when the
+/// caller gives none; callers that want idempotent retries supply their own.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EventId(pub Uuid);
+
+impl EventId {
+    /// A fresh time-ordered (v7) id.
+    pub fn new() -> Self {
+        EventId(Uuid::now_v7())
+    }
+
+    /// The id as a UUID.
+    pub fn as_uuid(&self) -> &Uuid {
+        &self.0
+    }
+}
+
+impl Default for EventId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Debug for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EventId({})", self.0)
+    }
+}
+
+impl FromStr for EventId {
+    type Err = uuid::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Uuid::parse_str(s).map(EventId)
+    }
+}
+
+impl From<Uuid> for EventId {
+    fn from(u: Uuid) -> Self {
+        EventId(u)
+    }
+}
+
+/// How an event's `data` is encoded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContentType {
+    /// UTF-8 JSON; stores refuse data that does not parse.
+    #[default]
+    Json,
+    /// Opaque bytes (protobuf, bincode, ...); stores do not look inside.
+    Binary,
+}
+
+impl ContentType {
+    /// The one-byte code used by the on-disk formats.
+    pub fn code(self) -> u8 {
+        match self {
+            ContentType::Json => 0,
+            ContentType::Binary => 1,
+        }
+    }
+
+    /// Inverse of [`ContentType::code`].
+    pub fn from_code(code: u8) -> Option<Self> {
+        match code {
+            0 => Some(ContentType::Json),
+            1 => Some(ContentType::Binary),
+            _ => None,
+        }
+    }
+}
+
+/// Who and what caused an event (seed §4.1), plus free string pairs.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Metadata {
+    /// Groups every event caused, directly or not, by one original request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+    /// The id of the command or event that directly caused this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub causation_id: Option<String>,
+    /// The user on whose behalf the event was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// The program or service that recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Anything else, as string pairs.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, String>,
+}
+
+impl Metadata {
+    /// Whether every field is empty.
+    pub fn is_empty(&self) -> bool {
+        self.correlation_id.is_none()
+            && self.causation_id.is_none()
+            && self.user_id.is_none()
+            && self.source.is_none()
+            && self.extra.is_empty()
+    }
+
+    /// Sets the correlation id.
+    pub fn with_correlation_id(mut self, id: impl Into<String>) -> Self {
+        self.correlation_id = Some(id.into());
+        self
+    }
+
+    /// Sets the causation id.
+    pub fn with_causation_id(mut self, id: impl Into<String>) -> Self {
+        self.causation_id = Some(id.into());
+        self
+    }
+
+    /// Sets the user id.
+    pub fn with_user_id(mut self, id: impl Into<String>) -> Self {
+        self.user_id = Some(id.into());
+        self
+    }
+
+    /// Sets the source.
+    pub fn with_source(mut self, source: impl Into<String>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// Adds a free string pair.
+    pub fn with(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.extra.insert(key.into(), value.into());
+        self
+    }
+
+    /// Approximate encoded size in bytes, used for the event size limit.
+    pub fn approx_bytes(&self) -> usize {
+        let opt = |o: &Option<String>| o.as_ref().map_or(0, |s| s.len());
+        opt(&self.correlation_id)
+            + opt(&self.causation_id)
+            + opt(&self.user_id)
+            + opt(&self.source)
+            + self
+                .extra
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>()
+    }
+}
+
+/// An event to append. The store assigns its version, position and time.
+///
+/// ```
+/// use strata_core::NewEvent;
+/// let e = NewEvent::json("Deposited", &serde_json::json!({"amount": "10.00"})).unwrap();
+/// assert_eq!(e.event_type, "Deposited");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewEvent {
+    /// The event's id; `None` lets the store generate a UUID v7. Supply one to
+    /// make retries idempotent.
+    pub id: Option<EventId>,
+    /// The event's type name, such as `Deposited`.
+    pub event_type: String,
+    /// The payload.
+    pub data: Bytes,
+    /// How `data` is encoded.
+    pub content_type: ContentType,
+    /// Correlation, causation and other context.
+    pub metadata: Metadata,
+}
+
+impl NewEvent {
+    /// An event with raw bytes and an explicit content type.
+    pub fn new(
+        event_type: impl Into<String>,
+        data: impl Into<Bytes>,
+        content_type: ContentType,
+    ) -> Self {
+        NewEvent {
+            id: None,
+            event_type: event_type.into(),
+            data: data.into(),
+            content_type,
+            metadata: Metadata::default(),
+        }
+    }
+
+    /// A JSON event from any serializable value.
+    pub fn json<T: Serialize + ?Sized>(
+        event_type: impl Into<String>,
+        value: &T,
+    ) -> Result<Self, serde_json::Error> {
+        let data = serde_json::to_vec(value)?;
+        Ok(Self::new(event_type, data, ContentType::Json))
+    }
+
+    /// A JSON event from bytes that are already JSON (checked by the store).
+    pub fn json_bytes(event_type: impl Into<String>, data: impl Into<Bytes>) -> Self {
+        Self::new(event_type, data, ContentType::Json)
+    }
+
+    /// Sets the event id.
+    pub fn with_id(mut self, id: EventId) -> Self {
+        self.id = Some(id);
+        self
+    }
+
+    /// Sets the metadata.
+    pub fn with_metadata(mut self, metadata: Metadata) -> Self {
+        self.metadata = metadata;
+        self
+    }
+
+    /// Size counted against the event size limit: type + data + metadata.
+    pub fn size_bytes(&self) -> usize {
+        self.event_type.len() + self.data.len() + self.metadata.approx_bytes()
+    }
+}
+
+/// An event as the store recorded it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordedEvent {
+    /// Unique id.
+    pub id: EventId,
+    /// The stream it belongs to.
+    pub stream_id: StreamId,
+    /// Its 1-based place in the stream.
+    pub version: Version,
+    /// Its place in the global log.
+    pub position: Position,
+    /// Its type name.
+    pub event_type: String,
+    /// The payload.
+    pub data: Bytes,
+    /// How `data` is encoded.
+    pub content_type: ContentType,
+    /// Correlation, causation and other context.
+    pub metadata: Metadata,
+    /// When the store recorded it (never decreasing along `$all`).
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl RecordedEvent {
+    /// Deserializes a JSON payload.
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_slice(&self.data)
+    }
+}

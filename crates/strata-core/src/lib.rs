@@ -1,0 +1,43 @@
+//! # strata-core
+//!
+//! The vocabulary of Strata, an event-sourcing database: streams, events,
+//! versions and positions; the [`EventStore`] contract every backend
+//! implements; the [`SnapshotStore`] and [`CheckpointStore`] traits; and
+//! [`MemoryStore`], the whole contract in memory.
+//!
+//! See `DESIGN.md` §1–2 for the guarantees and `docs/adr/0001-versions-and-positions.md`
+//! for the numbering conventions.
+
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+pub mod checkpoint;
+pub mod clock;
+pub mod error;
+pub mod event;
+pub mod filter;
+pub mod limits;
+pub mod memory;
+pub mod rules;
+pub mod snapshot;
+pub mod store;
+pub mod stream_id;
+pub mod subscription;
+pub mod version;
+
+pub use checkpoint::{CheckpointStore, MemoryCheckpointStore};
+pub use error::{Error, Result};
+pub use event::{ContentType, EventId, Metadata, NewEvent, RecordedEvent};
+pub use filter::ReadFilter;
+pub use limits::Limits;
+pub use memory::MemoryStore;
+pub use snapshot::{MemorySnapshotStore, Snapshot, SnapshotStore};
+pub use store::{
+    AppendResult, Direction, EventStore, StreamAppend, StreamInfo, StreamState, FROM_END,
+};
+pub use stream_id::StreamId;
+pub use subscription::{SubscribeFrom, Subscription, SubscriptionMessage, SubscriptionSource};
+pub use version::{CurrentVersion, ExpectedVersion, Position, Version};
+
+/// Re-exported so implementors of the traits use the same macro version.
+pub use async_trait::async_trait;
+pub use bytes::Bytes;

@@ -1,0 +1,162 @@
+//! Named limits on what one call may carry, and the input checks that enforce them.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::event::{ContentType, NewEvent};
+use crate::store::StreamAppend;
+
+/// Limits every store enforces before writing anything. The defaults are safe
+/// for a shared server; embedders may raise them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Largest event: type + data + metadata, in bytes. Default 1 MiB.
+    pub max_event_bytes: usize,
+    /// Most events in one append (or one multi-stream append). Default 10,000.
+    pub max_events_per_append: usize,
+    /// Largest append in total bytes. Default 64 MiB.
+    pub max_append_bytes: usize,
+    /// Longest event type name, in bytes. Default 255.
+    pub max_event_type_bytes: usize,
+    /// Most streams in one multi-stream append. Default 1,000.
+    pub max_streams_per_multi_append: usize,
+    /// Most events one read may ask for. Default 100,000.
+    pub max_read_count: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_event_bytes: 1024 * 1024,
+            max_events_per_append: 10_000,
+            max_append_bytes: 64 * 1024 * 1024,
+            max_event_type_bytes: 255,
+            max_streams_per_multi_append: 1_000,
+            max_read_count: 100_000,
+        }
+    }
+}
+
+impl Limits {
+    /// Checks one append's events.
+    pub fn check_events(&self, events: &[NewEvent]) -> Result<()> {
+        self.check_count_and_events(events.len(), events.iter())
+    }
+
+    /// Checks a multi-stream append: every part, the total, and that no stream
+    /// appears twice.
+    pub fn check_multi(&self, parts: &[StreamAppend]) -> Result<()> {
+        if parts.is_empty() {
+            return Err(Error::invalid(
+                "a multi-stream append needs at least one stream",
+            ));
+        }
+        if parts.len() > self.max_streams_per_multi_append {
+            return Err(Error::invalid(format!(
+                "{} streams in one multi-stream append, the limit is {}",
+                parts.len(),
+                self.max_streams_per_multi_append
+            )));
+        }
+        let mut seen = HashSet::with_capacity(parts.len());
+        for p in parts {
+            if !seen.insert(p.stream.as_str()) {
+                return Err(Error::invalid(format!(
+                    "stream `{}` appears twice in one multi-stream append",
+                    p.stream
+                )));
+            }
+            if p.events.is_empty() {
+                return Err(Error::invalid(format!(
+                    "no events for stream `{}` in a multi-stream append",
+                    p.stream
+                )));
+            }
+        }
+        let total: usize = parts.iter().map(|p| p.events.len()).sum();
+        self.check_count_and_events(total, parts.iter().flat_map(|p| p.events.iter()))
+    }
+
+    /// Checks the `max_count` of a read.
+    pub fn check_read_count(&self, max_count: usize) -> Result<()> {
+        if max_count > self.max_read_count {
+            return Err(Error::invalid(format!(
+                "a read of {max_count} events exceeds the limit of {}; read in pages",
+                self.max_read_count
+            )));
+        }
+        Ok(())
+    }
+
+    fn check_count_and_events<'a>(
+        &self,
+        count: usize,
+        events: impl Iterator<Item = &'a NewEvent>,
+    ) -> Result<()> {
+        if count == 0 {
+            return Err(Error::invalid("an append needs at least one event"));
+        }
+        if count > self.max_events_per_append {
+            return Err(Error::invalid(format!(
+                "{count} events in one append, the limit is {}",
+                self.max_events_per_append
+            )));
+        }
+        let mut total = 0usize;
+        let mut ids = HashSet::new();
+        for (i, e) in events.enumerate() {
+            self.check_event(i, e)?;
+            total += e.size_bytes();
+            if let Some(id) = e.id {
+                if !ids.insert(id) {
+                    return Err(Error::invalid(format!(
+                        "event id {id} appears twice in one append"
+                    )));
+                }
+            }
+        }
+        if total > self.max_append_bytes {
+            return Err(Error::invalid(format!(
+                "append is {total} bytes, the limit is {}",
+                self.max_append_bytes
+            )));
+        }
+        Ok(())
+    }
+
+    fn check_event(&self, index: usize, e: &NewEvent) -> Result<()> {
+        if e.event_type.is_empty() {
+            return Err(Error::invalid(format!("event {index} has an empty type")));
+        }
+        if e.event_type.len() > self.max_event_type_bytes {
+            return Err(Error::invalid(format!(
+                "event {index} has a type of {} bytes, the limit is {}",
+                e.event_type.len(),
+                self.max_event_type_bytes
+            )));
+        }
+        if e.event_type.chars().any(char::is_control) {
+            return Err(Error::invalid(format!(
+                "event {index} has a control character in its type"
+            )));
+        }
+        let size = e.size_bytes();
+        if size > self.max_event_bytes {
+            return Err(Error::invalid(format!(
+                "event {index} (`{}`) is {size} bytes, the limit is {}",
+                e.event_type, self.max_event_bytes
+            )));
+        }
+        if e.content_type == ContentType::Json {
+            if let Err(err) = serde_json::from_slice::<serde::de::IgnoredAny>(&e.data) {
+                return Err(Error::invalid(format!(
+                    "event {index} (`{}`) is declared JSON but its data does not parse: {err}",
+                    e.event_type
+                )));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,339 @@
+//! `MemoryStore`: the whole contract in memory, for tests and demos.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use parking_lot::RwLock;
+use tokio::sync::watch;
+
+use crate::clock::MonotonicClock;
+use crate::error::{Error, Result};
+use crate::event::{EventId, NewEvent, RecordedEvent};
+use crate::filter::ReadFilter;
+use crate::limits::Limits;
+use crate::rules::{check_guard, check_retry, RecordedRef, StreamHead};
+use crate::store::{AppendResult, Direction, EventStore, StreamAppend, StreamInfo};
+use crate::stream_id::StreamId;
+use crate::subscription::{SubscribeFrom, Subscription, SubscriptionSource};
+use crate::version::{ExpectedVersion, Position, Version};
+
+/// An event store that lives in memory. Positions are contiguous from 1.
+///
+/// Cloning is cheap and shares the same store.
+#[derive(Clone)]
+pub struct MemoryStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    state: RwLock<State>,
+    head: watch::Sender<Position>,
+    limits: Limits,
+}
+
+#[derive(Default)]
+struct State {
+    /// `log[i]` has position `i + 1`.
+    log: Vec<RecordedEvent>,
+    streams: HashMap<StreamId, StreamEntry>,
+    ids: HashMap<EventId, usize>,
+    clock: MonotonicClock,
+}
+
+#[derive(Default)]
+struct StreamEntry {
+    head: StreamHead,
+    /// `events[k]` is the log index of version `k + 1`.
+    events: Vec<usize>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryStore {
+    /// An empty store with default limits.
+    pub fn new() -> Self {
+        Self::with_limits(Limits::default())
+    }
+
+    /// An empty store with the given limits.
+    pub fn with_limits(limits: Limits) -> Self {
+        let (head, _) = watch::channel(Position::START);
+        MemoryStore {
+            inner: Arc::new(Inner {
+                state: RwLock::new(State::default()),
+                head,
+                limits,
+            }),
+        }
+    }
+
+    /// Number of events in `$all`.
+    pub fn len(&self) -> usize {
+        self.inner.state.read().log.len()
+    }
+
+    /// Whether no event was ever appended.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl State {
+    fn lookup(&self, id: &EventId) -> Option<RecordedRef<'_>> {
+        self.ids.get(id).map(|&i| {
+            let e = &self.log[i];
+            RecordedRef {
+                stream: e.stream_id.as_str(),
+                version: e.version,
+                position: e.position,
+            }
+        })
+    }
+
+    fn check(&self, part: &StreamAppend) -> Result<Option<AppendResult>> {
+        if let Some(original) = check_retry(&part.stream, &part.events, |id| self.lookup(id))? {
+            return Ok(Some(original));
+        }
+        check_guard(
+            &part.stream,
+            part.expected,
+            self.streams.get(&part.stream).map(|s| &s.head),
+        )?;
+        Ok(None)
+    }
+
+    fn write(&mut self, part: StreamAppend) -> AppendResult {
+        let now = self.clock.now();
+        let entry = self.streams.entry(part.stream.clone()).or_default();
+        let first_position = Position(self.log.len() as u64 + 1);
+        for e in part.events {
+            let index = self.log.len();
+            let version = entry.head.version + 1;
+            let id = e.id.unwrap_or_default();
+            let position = Position(index as u64 + 1);
+            self.log.push(RecordedEvent {
+                id,
+                stream_id: part.stream.clone(),
+                version,
+                position,
+                event_type: e.event_type,
+                data: e.data,
+                content_type: e.content_type,
+                metadata: e.metadata,
+                recorded_at: now,
+            });
+            self.ids.insert(id, index);
+            entry.events.push(index);
+            entry.head.version = version;
+            entry.head.last_position = Some(position);
+        }
+        AppendResult {
+            next_expected_version: entry.head.version,
+            first_position,
+            last_position: Position(self.log.len() as u64),
+        }
+    }
+
+    fn readable<'a>(&'a self, stream: &StreamId) -> Result<&'a StreamEntry> {
+        match self.streams.get(stream) {
+            Some(s) if s.head.tombstoned => Err(Error::StreamDeleted {
+                stream: stream.clone(),
+            }),
+            Some(s) if s.head.version > s.head.deleted_through => Ok(s),
+            _ => Err(Error::StreamNotFound {
+                stream: stream.clone(),
+            }),
+        }
+    }
+}
+
+impl Inner {
+    fn publish(&self, state: &State) {
+        let head = Position(state.log.len() as u64);
+        self.head.send_if_modified(|h| {
+            if *h != head {
+                *h = head;
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    fn read_all(
+        &self,
+        from: Position,
+        max_count: usize,
+        filter: &ReadFilter,
+    ) -> Vec<RecordedEvent> {
+        let state = self.state.read();
+        let start = from.0.saturating_sub(1).min(state.log.len() as u64) as usize;
+        let mut out = Vec::with_capacity(max_count.min(1024));
+        if filter.is_all() {
+            let end = start.saturating_add(max_count).min(state.log.len());
+            out.extend_from_slice(&state.log[start..end]);
+        } else {
+            out.extend(
+                state.log[start..]
+                    .iter()
+                    .filter(|e| filter.matches(e))
+                    .take(max_count)
+                    .cloned(),
+            );
+        }
+        out
+    }
+}
+
+#[async_trait]
+impl SubscriptionSource for Inner {
+    async fn read_page(
+        &self,
+        from: Position,
+        max_count: usize,
+        filter: &ReadFilter,
+    ) -> Result<Vec<RecordedEvent>> {
+        Ok(self.read_all(from, max_count, filter))
+    }
+
+    fn head(&self) -> watch::Receiver<Position> {
+        self.head.subscribe()
+    }
+}
+
+#[async_trait]
+impl EventStore for MemoryStore {
+    async fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult> {
+        self.inner.limits.check_events(&events)?;
+        let part = StreamAppend::new(stream.clone(), expected, events);
+        let mut state = self.inner.state.write();
+        if let Some(original) = state.check(&part)? {
+            return Ok(original);
+        }
+        let result = state.write(part);
+        self.inner.publish(&state);
+        Ok(result)
+    }
+
+    async fn append_multi(&self, appends: Vec<StreamAppend>) -> Result<Vec<AppendResult>> {
+        self.inner.limits.check_multi(&appends)?;
+        let mut state = self.inner.state.write();
+        let mut retries = Vec::with_capacity(appends.len());
+        for part in &appends {
+            retries.push(state.check(part)?);
+        }
+        let retried = retries.iter().filter(|r| r.is_some()).count();
+        if retried == appends.len() {
+            return Ok(retries.into_iter().flatten().collect());
+        }
+        if retried > 0 {
+            let (i, _) = retries
+                .iter()
+                .enumerate()
+                .find(|(_, r)| r.is_some())
+                .unwrap_or((0, &None));
+            let event_id = appends[i].events[0].id.unwrap_or_default();
+            return Err(Error::IdempotencyConflict {
+                event_id,
+                reason:
+                    "a multi-stream append re-sends some recorded streams together with new ones"
+                        .into(),
+            });
+        }
+        let results = appends.into_iter().map(|p| state.write(p)).collect();
+        self.inner.publish(&state);
+        Ok(results)
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        from: Version,
+        max_count: usize,
+        direction: Direction,
+    ) -> Result<Vec<RecordedEvent>> {
+        self.inner.limits.check_read_count(max_count)?;
+        let state = self.inner.state.read();
+        let entry = state.readable(stream)?;
+        let first = entry.head.deleted_through + 1;
+        let last = entry.head.version;
+        let pick = |v: Version| state.log[entry.events[(v - 1) as usize]].clone();
+        let out = match direction {
+            Direction::Forward => {
+                let start = from.max(first);
+                if start > last {
+                    Vec::new()
+                } else {
+                    let end = start.saturating_add(max_count as u64).min(last + 1);
+                    (start..end).map(pick).collect()
+                }
+            }
+            Direction::Backward => {
+                let start = from.min(last);
+                if start < first {
+                    Vec::new()
+                } else {
+                    let stop = start.saturating_sub(max_count as u64).max(first - 1);
+                    (stop + 1..=start).rev().map(pick).collect()
+                }
+            }
+        };
+        Ok(out)
+    }
+
+    async fn read_all(
+        &self,
+        from: Position,
+        max_count: usize,
+        filter: &ReadFilter,
+    ) -> Result<Vec<RecordedEvent>> {
+        self.inner.limits.check_read_count(max_count)?;
+        Ok(self.inner.read_all(from, max_count, filter))
+    }
+
+    async fn subscribe(&self, from: SubscribeFrom, filter: ReadFilter) -> Result<Subscription> {
+        let source: Arc<dyn SubscriptionSource> = self.inner.clone();
+        Ok(Subscription::new(source, from, filter))
+    }
+
+    async fn stream_info(&self, stream: &StreamId) -> Result<Option<StreamInfo>> {
+        let state = self.inner.state.read();
+        Ok(state.streams.get(stream).map(|s| s.head.info(stream)))
+    }
+
+    async fn delete_stream(&self, stream: &StreamId, expected: ExpectedVersion) -> Result<()> {
+        let mut state = self.inner.state.write();
+        state.readable(stream)?;
+        check_guard(stream, expected, state.streams.get(stream).map(|s| &s.head))?;
+        if let Some(s) = state.streams.get_mut(stream) {
+            s.head.deleted_through = s.head.version;
+        }
+        Ok(())
+    }
+
+    async fn tombstone_stream(&self, stream: &StreamId, expected: ExpectedVersion) -> Result<()> {
+        let mut state = self.inner.state.write();
+        check_guard(stream, expected, state.streams.get(stream).map(|s| &s.head))?;
+        let entry = state.streams.entry(stream.clone()).or_default();
+        entry.head.tombstoned = true;
+        Ok(())
+    }
+
+    async fn head_position(&self) -> Result<Position> {
+        Ok(Position(self.inner.state.read().log.len() as u64))
+    }
+
+    fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+}

@@ -1,0 +1,163 @@
+//! The append rules every store applies, as pure functions over what the store
+//! knows: stream heads (guards, deletion) and recorded event ids (idempotency).
+//! Backends share them so they cannot drift apart.
+
+use crate::error::{Error, Result};
+use crate::event::{EventId, NewEvent};
+use crate::store::{AppendResult, StreamInfo, StreamState};
+use crate::stream_id::StreamId;
+use crate::version::{CurrentVersion, ExpectedVersion, Position, Version};
+
+/// What a store keeps per stream to check guards.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StreamHead {
+    /// Version of the last event ever appended (0 if none).
+    pub version: Version,
+    /// Versions `<= deleted_through` were soft-deleted.
+    pub deleted_through: Version,
+    /// Hard-deleted.
+    pub tombstoned: bool,
+    /// Position of the last event ever appended.
+    pub last_position: Option<Position>,
+}
+
+impl StreamHead {
+    /// The stream's state as a guard sees it.
+    pub fn current(&self) -> CurrentVersion {
+        if self.version > self.deleted_through {
+            CurrentVersion::Current(self.version)
+        } else {
+            CurrentVersion::NoStream
+        }
+    }
+
+    /// The state as `stream_info` reports it.
+    pub fn state(&self) -> StreamState {
+        if self.tombstoned {
+            StreamState::Tombstoned
+        } else if self.version > self.deleted_through {
+            StreamState::Live
+        } else {
+            StreamState::Deleted
+        }
+    }
+
+    /// The `stream_info` answer for this head.
+    pub fn info(&self, stream: &StreamId) -> StreamInfo {
+        StreamInfo {
+            stream: stream.clone(),
+            version: self.version,
+            first_readable_version: self.deleted_through + 1,
+            state: self.state(),
+            last_position: self.last_position,
+        }
+    }
+}
+
+/// Checks the tombstone and the guard of a write to `stream`, whose head is
+/// `head` (`None` if never written).
+pub fn check_guard(
+    stream: &StreamId,
+    expected: ExpectedVersion,
+    head: Option<&StreamHead>,
+) -> Result<()> {
+    let head = head.copied().unwrap_or_default();
+    if head.tombstoned {
+        return Err(Error::StreamDeleted {
+            stream: stream.clone(),
+        });
+    }
+    let actual = head.current();
+    if expected.accepts(actual) {
+        Ok(())
+    } else {
+        Err(Error::WrongExpectedVersion {
+            stream: stream.clone(),
+            expected,
+            actual,
+        })
+    }
+}
+
+/// Where a recorded event id lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordedRef<'a> {
+    /// Its stream.
+    pub stream: &'a str,
+    /// Its version.
+    pub version: Version,
+    /// Its position.
+    pub position: Position,
+}
+
+/// Decides whether an append is an exact retry of recorded events.
+///
+/// Returns `Ok(Some(original))` for an exact retry, `Ok(None)` when none of
+/// the ids is recorded, and `IdempotencyConflict` for any partial or
+/// misplaced overlap.
+pub fn check_retry<'a>(
+    stream: &StreamId,
+    events: &[NewEvent],
+    lookup: impl Fn(&EventId) -> Option<RecordedRef<'a>>,
+) -> Result<Option<AppendResult>> {
+    let mut first: Option<RecordedRef<'a>> = None;
+    let mut prev: Option<RecordedRef<'a>> = None;
+    let mut recorded = 0usize;
+    let mut first_unrecorded: Option<usize> = None;
+    let mut conflict: Option<(EventId, String)> = None;
+    for (i, e) in events.iter().enumerate() {
+        let found = e.id.as_ref().and_then(&lookup);
+        match found {
+            None => {
+                first_unrecorded.get_or_insert(i);
+            }
+            Some(r) => {
+                recorded += 1;
+                let id = e.id.unwrap_or_default();
+                if conflict.is_none() {
+                    if r.stream != stream.as_str() {
+                        conflict = Some((id, format!("it belongs to stream `{}`", r.stream)));
+                    } else if let Some(p) = prev {
+                        if r.version != p.version + 1 {
+                            conflict = Some((
+                                id,
+                                format!(
+                                    "it is version {} of `{stream}`, not the next after {}",
+                                    r.version, p.version
+                                ),
+                            ));
+                        }
+                    }
+                }
+                first.get_or_insert(r);
+                prev = Some(r);
+            }
+        }
+    }
+    if recorded == 0 {
+        return Ok(None);
+    }
+    if let Some((event_id, reason)) = conflict {
+        return Err(Error::IdempotencyConflict { event_id, reason });
+    }
+    if let Some(i) = first_unrecorded {
+        let event_id = events
+            .iter()
+            .find_map(|e| e.id.filter(|id| lookup(id).is_some()))
+            .unwrap_or_default();
+        return Err(Error::IdempotencyConflict {
+            event_id,
+            reason: format!(
+                "the append re-sends {recorded} recorded event(s) together with new ones (event {i} is new)"
+            ),
+        });
+    }
+    match (first, prev) {
+        (Some(f), Some(l)) => Ok(Some(AppendResult {
+            next_expected_version: l.version,
+            first_position: f.position,
+            last_position: l.position,
+        })),
+        _ => Ok(None),
+    }
+}

@@ -1,0 +1,235 @@
+//! The `EventStore` contract every backend implements (DESIGN.md §2, seed §2.1).
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::event::{NewEvent, RecordedEvent};
+use crate::filter::ReadFilter;
+use crate::limits::Limits;
+use crate::stream_id::StreamId;
+use crate::subscription::{SubscribeFrom, Subscription};
+use crate::version::{ExpectedVersion, Position, Version};
+
+/// What a successful append reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct AppendResult {
+    /// The stream's version after the append: pass it as `Exact(..)` next time.
+    pub next_expected_version: Version,
+    /// Position of the append's first event in `$all`.
+    pub first_position: Position,
+    /// Position of the append's last event in `$all`.
+    pub last_position: Position,
+}
+
+/// One stream's part of a multi-stream append.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamAppend {
+    /// The stream to append to.
+    pub stream: StreamId,
+    /// Its guard.
+    pub expected: ExpectedVersion,
+    /// Its events, in order.
+    pub events: Vec<NewEvent>,
+}
+
+impl StreamAppend {
+    /// Bundles a stream, a guard and events.
+    pub fn new(stream: StreamId, expected: ExpectedVersion, events: Vec<NewEvent>) -> Self {
+        StreamAppend {
+            stream,
+            expected,
+            events,
+        }
+    }
+}
+
+/// Which way to read a stream.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Oldest first: versions `from`, `from + 1`, ...
+    #[default]
+    Forward,
+    /// Newest first: versions `from`, `from - 1`, ...
+    Backward,
+}
+
+/// Whether a stream can be read and written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamState {
+    /// It has live events.
+    Live,
+    /// Soft-deleted and not written since: reads say "not found"; appending
+    /// re-creates it and its versions continue.
+    Deleted,
+    /// Hard-deleted: every read and write fails with `StreamDeleted`, for ever.
+    Tombstoned,
+}
+
+/// What a store knows about one stream.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamInfo {
+    /// The stream.
+    pub stream: StreamId,
+    /// Version of its last event ever appended (0 if none).
+    pub version: Version,
+    /// First version a read can return; versions before it were deleted.
+    /// Equal to `version + 1` when nothing is readable.
+    pub first_readable_version: Version,
+    /// Live, deleted or tombstoned.
+    pub state: StreamState,
+    /// Position of its last event, if it ever had one.
+    pub last_position: Option<Position>,
+}
+
+/// Version to pass as `from` to read a stream backward from its end.
+pub const FROM_END: Version = Version::MAX;
+
+/// The event store contract (DESIGN.md §2).
+///
+/// Every backend implements it and passes the conformance suite in
+/// `strata-testkit`. All methods are safe to call concurrently.
+///
+/// ```
+/// # use strata_core::*;
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let store = MemoryStore::new();
+/// let stream = StreamId::new("account-1").unwrap();
+/// let event = NewEvent::json("Opened", &serde_json::json!({"owner": "ada"})).unwrap();
+/// let r = store.append(&stream, ExpectedVersion::NoStream, vec![event]).await.unwrap();
+/// assert_eq!(r.next_expected_version, 1);
+/// let read = store.read_stream(&stream, 1, 10, Direction::Forward).await.unwrap();
+/// assert_eq!(read[0].event_type, "Opened");
+/// # });
+/// ```
+#[async_trait]
+pub trait EventStore: Send + Sync + 'static {
+    /// Appends `events` to `stream` if `expected` holds, atomically: all or none.
+    ///
+    /// Re-sending events whose ids are already recorded in this stream, in the
+    /// same order, returns the original result and writes nothing, whatever
+    /// `expected` says; reusing recorded ids any other way is an
+    /// [`Error::IdempotencyConflict`](crate::Error::IdempotencyConflict).
+    async fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult>;
+
+    /// Appends to several streams atomically: if any guard fails, nothing is
+    /// written anywhere. Results come back in the order of `appends`; the
+    /// events get consecutive positions in that order.
+    async fn append_multi(&self, appends: Vec<StreamAppend>) -> Result<Vec<AppendResult>>;
+
+    /// Reads up to `max_count` events of a stream starting at version `from`
+    /// (inclusive): upward when `Forward`, downward when `Backward` (use
+    /// [`FROM_END`] to start from the last event).
+    ///
+    /// Fails with `StreamNotFound` when the stream has no readable events and
+    /// with `StreamDeleted` when it was tombstoned.
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        from: Version,
+        max_count: usize,
+        direction: Direction,
+    ) -> Result<Vec<RecordedEvent>>;
+
+    /// Reads up to `max_count` events of `$all` that pass `filter`, with
+    /// positions `>= from`, in position order. Events of deleted streams stay
+    /// in `$all`.
+    async fn read_all(
+        &self,
+        from: Position,
+        max_count: usize,
+        filter: &ReadFilter,
+    ) -> Result<Vec<RecordedEvent>>;
+
+    /// Follows `$all` (through `filter`): first the events already recorded
+    /// after `from`, then a `CaughtUp` marker, then new events as they commit.
+    /// Memory is bounded: a slow subscriber re-reads from the store.
+    async fn subscribe(&self, from: SubscribeFrom, filter: ReadFilter) -> Result<Subscription>;
+
+    /// What the store knows about a stream; `None` if it was never written,
+    /// deleted or tombstoned.
+    async fn stream_info(&self, stream: &StreamId) -> Result<Option<StreamInfo>>;
+
+    /// Soft-deletes a stream if `expected` holds: its events become unreadable
+    /// through `read_stream`; a later append re-creates it and its versions
+    /// continue. Fails with `StreamNotFound` if it has no live events.
+    async fn delete_stream(&self, stream: &StreamId, expected: ExpectedVersion) -> Result<()>;
+
+    /// Hard-deletes a stream if `expected` holds: every later read or append
+    /// fails with `StreamDeleted`.
+    async fn tombstone_stream(&self, stream: &StreamId, expected: ExpectedVersion) -> Result<()>;
+
+    /// The position of the last committed event (`Position::START` if none).
+    async fn head_position(&self) -> Result<Position>;
+
+    /// The limits this store enforces.
+    fn limits(&self) -> &Limits;
+}
+
+#[async_trait]
+impl<S: EventStore + ?Sized> EventStore for std::sync::Arc<S> {
+    async fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult> {
+        (**self).append(stream, expected, events).await
+    }
+
+    async fn append_multi(&self, appends: Vec<StreamAppend>) -> Result<Vec<AppendResult>> {
+        (**self).append_multi(appends).await
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        from: Version,
+        max_count: usize,
+        direction: Direction,
+    ) -> Result<Vec<RecordedEvent>> {
+        (**self)
+            .read_stream(stream, from, max_count, direction)
+            .await
+    }
+
+    async fn read_all(
+        &self,
+        from: Position,
+        max_count: usize,
+        filter: &ReadFilter,
+    ) -> Result<Vec<RecordedEvent>> {
+        (**self).read_all(from, max_count, filter).await
+    }
+
+    async fn subscribe(&self, from: SubscribeFrom, filter: ReadFilter) -> Result<Subscription> {
+        (**self).subscribe(from, filter).await
+    }
+
+    async fn stream_info(&self, stream: &StreamId) -> Result<Option<StreamInfo>> {
+        (**self).stream_info(stream).await
+    }
+
+    async fn delete_stream(&self, stream: &StreamId, expected: ExpectedVersion) -> Result<()> {
+        (**self).delete_stream(stream, expected).await
+    }
+
+    async fn tombstone_stream(&self, stream: &StreamId, expected: ExpectedVersion) -> Result<()> {
+        (**self).tombstone_stream(stream, expected).await
+    }
+
+    async fn head_position(&self) -> Result<Position> {
+        (**self).head_position().await
+    }
+
+    fn limits(&self) -> &Limits {
+        (**self).limits()
+    }
+}

@@ -1,0 +1,181 @@
+//! Catch-up-then-live subscriptions with bounded memory.
+//!
+//! A [`Subscription`] never holds more than one page of events. It reads
+//! `$all` from the store page by page; when a read comes back short it has
+//! caught up, says so once, and then sleeps until the store's head moves. A
+//! subscriber that falls behind simply reads more pages later: the store never
+//! buffers on its behalf. Live delivery and catch-up are the same code path,
+//! which is why the hand-off between them cannot lose or repeat an event.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::sync::watch;
+
+use crate::error::{Error, Result};
+use crate::event::RecordedEvent;
+use crate::filter::ReadFilter;
+use crate::version::Position;
+
+/// How many events a subscription reads per page (its memory bound).
+pub const SUBSCRIPTION_PAGE_EVENTS: usize = 512;
+
+/// Where a subscription starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SubscribeFrom {
+    /// From the first event.
+    Start,
+    /// After this position (exclusive): resume with the last position seen.
+    After(Position),
+    /// From the current end: only events committed after subscribing.
+    End,
+}
+
+/// What a subscription yields.
+// Events are the common case and are moved, never copied around in bulk, so
+// boxing them to shrink the rare `CaughtUp` variant would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SubscriptionMessage {
+    /// An event, in position order.
+    Event(RecordedEvent),
+    /// Sent once: every event committed up to this position (that passes the
+    /// filter) has been delivered. Live events follow.
+    CaughtUp(Position),
+}
+
+/// The part of a store a subscription reads from.
+///
+/// `head` must only ever publish a position below which every event is
+/// committed and visible to `read_page`; that is what makes "no skipped
+/// events" hold for subscribers.
+#[async_trait]
+pub trait SubscriptionSource: Send + Sync + 'static {
+    /// Reads events with positions `>= from` that pass `filter`.
+    async fn read_page(
+        &self,
+        from: Position,
+        max_count: usize,
+        filter: &ReadFilter,
+    ) -> Result<Vec<RecordedEvent>>;
+
+    /// A receiver of the committed head position. It closes when the store closes.
+    fn head(&self) -> watch::Receiver<Position>;
+}
+
+/// A live, ordered feed of `$all`. Call [`Subscription::next`] in a loop.
+pub struct Subscription {
+    source: Arc<dyn SubscriptionSource>,
+    filter: ReadFilter,
+    head: watch::Receiver<Position>,
+    /// Every position `< cursor` has been considered.
+    cursor: Position,
+    buffer: VecDeque<RecordedEvent>,
+    /// Set when a short page was read; cleared once `CaughtUp` is sent.
+    caught_up_at: Option<Position>,
+    caught_up_sent: bool,
+    page_size: usize,
+}
+
+impl Subscription {
+    /// Starts a subscription over `source`.
+    pub fn new(
+        source: Arc<dyn SubscriptionSource>,
+        from: SubscribeFrom,
+        filter: ReadFilter,
+    ) -> Self {
+        let head = source.head();
+        let cursor = match from {
+            SubscribeFrom::Start => Position::START.next(),
+            SubscribeFrom::After(p) => p.next(),
+            SubscribeFrom::End => head.borrow().next(),
+        };
+        Subscription {
+            source,
+            filter,
+            head,
+            cursor,
+            buffer: VecDeque::new(),
+            caught_up_at: None,
+            caught_up_sent: false,
+            page_size: SUBSCRIPTION_PAGE_EVENTS,
+        }
+    }
+
+    /// Sets how many events are read per page (at least 1).
+    pub fn with_page_size(mut self, page_size: usize) -> Self {
+        self.page_size = page_size.max(1);
+        self
+    }
+
+    /// The next message; `None` once the store has closed. An `Err` is
+    /// returned once and the subscription may be polled again to retry.
+    pub async fn next(&mut self) -> Option<Result<SubscriptionMessage>> {
+        loop {
+            if let Some(e) = self.buffer.pop_front() {
+                return Some(Ok(SubscriptionMessage::Event(e)));
+            }
+            if let Some(at) = self.caught_up_at.take() {
+                if !self.caught_up_sent {
+                    self.caught_up_sent = true;
+                    return Some(Ok(SubscriptionMessage::CaughtUp(at)));
+                }
+            }
+            // Snapshot the head before reading: everything up to it is visible
+            // to the read that follows.
+            let head = *self.head.borrow_and_update();
+            if self.cursor > head {
+                if !self.caught_up_sent {
+                    self.caught_up_at = Some(Position(self.cursor.0.saturating_sub(1)));
+                    continue;
+                }
+                if self.head.changed().await.is_err() {
+                    // The store closed; deliver whatever it committed last.
+                    let last = *self.head.borrow();
+                    if self.cursor > last {
+                        return None;
+                    }
+                }
+                continue;
+            }
+            let page = match self
+                .source
+                .read_page(self.cursor, self.page_size, &self.filter)
+                .await
+            {
+                Ok(page) => page,
+                Err(Error::Closed) => return None,
+                Err(e) => return Some(Err(e)),
+            };
+            let short = page.len() < self.page_size;
+            if let Some(last) = page.last() {
+                self.cursor = last.position.next();
+            }
+            if short {
+                // Nothing more up to `head` (and maybe beyond): skip the gap
+                // the filter hid, and report catch-up once.
+                if self.cursor <= head {
+                    self.cursor = head.next();
+                }
+                if !self.caught_up_sent {
+                    self.caught_up_at = Some(Position(self.cursor.0.saturating_sub(1)));
+                }
+            }
+            self.buffer.extend(page);
+        }
+    }
+
+    /// The position just before the next one this subscription will consider.
+    pub fn last_considered(&self) -> Position {
+        match self.buffer.front() {
+            Some(e) => Position(e.position.0.saturating_sub(1)),
+            None => Position(self.cursor.0.saturating_sub(1)),
+        }
+    }
+
+    /// Turns the subscription into a `futures::Stream`.
+    pub fn into_stream(self) -> impl futures::Stream<Item = Result<SubscriptionMessage>> + Send {
+        futures::stream::unfold(self, |mut s| async move { s.next().await.map(|m| (m, s)) })
+    }
+}
