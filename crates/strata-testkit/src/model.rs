@@ -1,0 +1,1 @@
+//! Reference model (to be written).
