@@ -1,1 +1,22 @@
-//! strata-log (placeholder).
+//! # strata-log
+//!
+//! Strata's embedded durable event store, the default backend: append-only
+//! segment files of checksummed frames, one writer thread with group commit,
+//! per-segment indexes persisted when a segment is sealed, crash recovery
+//! that cuts a torn tail and never an acknowledged append. The on-disk format
+//! is described in `docs/log-format.md`.
+
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+pub mod config;
+pub mod format;
+pub mod index;
+pub mod io;
+pub mod segment;
+mod state;
+pub mod store;
+pub mod streams;
+mod writer;
+
+pub use config::{Durability, LogConfig};
+pub use store::LogStore;

@@ -1,0 +1,342 @@
+//! Segment files: naming, scanning frames (recovery, verify, `$all` reads)
+//! and reading event records at known offsets.
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::format::{
+    align, parse_frame_header, u32_at, verify_frame, FrameError, FrameHeader, FrameKind,
+    FRAME_ALIGN, FRAME_HEADER_BYTES, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES,
+};
+use crate::io::StorageFile;
+
+/// Bytes read per chunk when scanning a segment sequentially.
+pub const SCAN_CHUNK_BYTES: usize = 1 << 20;
+/// Offsets closer than this are fetched with one read.
+pub const READ_GROUP_SPAN_BYTES: u64 = 64 * 1024;
+/// First guess of a record's size when reading it by position.
+pub const RECORD_READ_GUESS_BYTES: u64 = 1024;
+
+/// The file name of segment `n`.
+pub fn segment_file_name(n: u32) -> String {
+    format!("{n:08}.seg")
+}
+
+/// The file name of segment `n`'s index.
+pub fn index_file_name(n: u32) -> String {
+    format!("{n:08}.idx")
+}
+
+/// Parses a segment or index file name.
+pub fn parse_file_number(name: &str, ext: &str) -> Option<u32> {
+    let stem = name.strip_suffix(ext)?.strip_suffix('.')?;
+    if stem.len() != 8 {
+        return None;
+    }
+    stem.parse().ok()
+}
+
+/// An open segment file.
+pub struct Segment {
+    /// Its number (the high 32 bits of its positions).
+    pub number: u32,
+    /// Its path.
+    pub path: PathBuf,
+    /// The file.
+    pub file: Arc<dyn StorageFile>,
+}
+
+/// How a scan ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScanEnd {
+    /// Every byte up to `end` was a valid frame; nothing follows.
+    Clean {
+        /// Offset just past the last frame.
+        end: u64,
+    },
+    /// The frame at `at` is incomplete or damaged and no valid frame follows:
+    /// what a crash during a write leaves behind.
+    Torn {
+        /// Offset of the damaged frame.
+        at: u64,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The frame at `at` is damaged and valid frames follow it: real corruption.
+    Corrupt {
+        /// Offset of the damaged frame.
+        at: u64,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+/// Reads `len` bytes at `offset`, fewer at the end of the file.
+pub fn read_chunk(file: &dyn StorageFile, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; len];
+    let mut got = 0;
+    while got < len {
+        let n = file.read_at(&mut buf[got..], offset + got as u64)?;
+        if n == 0 {
+            break;
+        }
+        got += n;
+    }
+    buf.truncate(got);
+    Ok(buf)
+}
+
+/// Walks the frames of `file` from `start` up to `limit` (the file length or
+/// the visible tail), calling `f(offset, kind, body, shared, body_offset)`
+/// for each valid frame. `shared` is the chunk the body lives in, so events
+/// can reference it without copying. Stops early if `f` returns `false`.
+pub fn scan_frames(
+    file: &dyn StorageFile,
+    start: u64,
+    limit: u64,
+    max_segment_bytes: u64,
+    mut f: impl FnMut(u64, FrameKind, &[u8], &Bytes, usize) -> Result<bool, String>,
+) -> io::Result<ScanEnd> {
+    let max_body = max_segment_bytes as usize;
+    let mut offset = start;
+    'chunks: while offset < limit {
+        let want = ((limit - offset) as usize).min(SCAN_CHUNK_BYTES);
+        let chunk = Bytes::from(read_chunk(file, offset, want)?);
+        let mut at = 0usize;
+        while offset + (at as u64) < limit && at < chunk.len() {
+            let rest = &chunk[at..];
+            if rest.len() < FRAME_HEADER_BYTES && at > 0 {
+                break; // re-read from this frame's start
+            }
+            let header = match parse_frame_header(rest, max_body) {
+                Ok(h) => h,
+                Err(e) => return classify(file, offset + at as u64, limit, max_segment_bytes, e),
+            };
+            let need = FRAME_HEADER_BYTES + header.body_len;
+            let total = header.total_len();
+            if rest.len() < need {
+                if at > 0 {
+                    break; // re-read from this frame's start
+                }
+                // A frame larger than one chunk: read it whole.
+                let whole = Bytes::from(read_chunk(file, offset, need)?);
+                if whole.len() < need || offset + need as u64 > limit {
+                    return classify(
+                        file,
+                        offset,
+                        limit,
+                        max_segment_bytes,
+                        FrameError::Truncated,
+                    );
+                }
+                let body = match verify_frame(&whole, &header) {
+                    Ok(b) => b,
+                    Err(e) => return classify(file, offset, limit, max_segment_bytes, e),
+                };
+                if !call(
+                    &mut f,
+                    offset,
+                    header.kind,
+                    body,
+                    &whole,
+                    FRAME_HEADER_BYTES,
+                )? {
+                    return Ok(ScanEnd::Clean {
+                        end: offset + total as u64,
+                    });
+                }
+                offset += total as u64;
+                continue 'chunks;
+            }
+            let body = match verify_frame(rest, &header) {
+                Ok(b) => b,
+                Err(e) => return classify(file, offset + at as u64, limit, max_segment_bytes, e),
+            };
+            let frame_at = offset + at as u64;
+            if !call(
+                &mut f,
+                frame_at,
+                header.kind,
+                body,
+                &chunk,
+                at + FRAME_HEADER_BYTES,
+            )? {
+                return Ok(ScanEnd::Clean {
+                    end: frame_at + total as u64,
+                });
+            }
+            at += total;
+        }
+        if at == 0 {
+            // The file ends before `limit`.
+            return classify(
+                file,
+                offset,
+                limit,
+                max_segment_bytes,
+                FrameError::Truncated,
+            );
+        }
+        offset += at as u64;
+    }
+    Ok(ScanEnd::Clean { end: offset })
+}
+
+fn call(
+    f: &mut impl FnMut(u64, FrameKind, &[u8], &Bytes, usize) -> Result<bool, String>,
+    offset: u64,
+    kind: FrameKind,
+    body: &[u8],
+    shared: &Bytes,
+    body_at: usize,
+) -> io::Result<bool> {
+    f(offset, kind, body, shared, body_at).map_err(|reason| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("frame at offset {offset}: {reason}"),
+        )
+    })
+}
+
+/// Decides whether a bad frame at `at` is a torn tail or corruption: if any
+/// valid frame starts after it, the damage is in the middle of the data.
+fn classify(
+    file: &dyn StorageFile,
+    at: u64,
+    limit: u64,
+    max_segment_bytes: u64,
+    err: FrameError,
+) -> io::Result<ScanEnd> {
+    let reason = match &err {
+        FrameError::Empty => "zeroed bytes where a frame should start".to_string(),
+        FrameError::Truncated => "incomplete frame".to_string(),
+        FrameError::Invalid(r) => r.clone(),
+    };
+    if let Some(next) = find_valid_frame_after(file, at, limit, max_segment_bytes)? {
+        return Ok(ScanEnd::Corrupt {
+            at,
+            reason: format!("{reason}; a valid frame follows at offset {next}"),
+        });
+    }
+    if matches!(err, FrameError::Empty) && at >= limit {
+        return Ok(ScanEnd::Clean { end: at });
+    }
+    Ok(ScanEnd::Torn { at, reason })
+}
+
+/// The offset of the first valid frame strictly after `at`, if any.
+pub fn find_valid_frame_after(
+    file: &dyn StorageFile,
+    at: u64,
+    limit: u64,
+    max_segment_bytes: u64,
+) -> io::Result<Option<u64>> {
+    let mut base = at + FRAME_ALIGN as u64;
+    while base < limit {
+        let want = ((limit - base) as usize).min(SCAN_CHUNK_BYTES);
+        let chunk = read_chunk(file, base, want)?;
+        let mut i = 0usize;
+        while i + FRAME_HEADER_BYTES <= chunk.len() {
+            if let Ok(h) = parse_frame_header(&chunk[i..], max_segment_bytes as usize) {
+                let off = base + i as u64;
+                if off + (FRAME_HEADER_BYTES + h.body_len) as u64 <= limit {
+                    let whole = if i + FRAME_HEADER_BYTES + h.body_len <= chunk.len() {
+                        chunk[i..i + FRAME_HEADER_BYTES + h.body_len].to_vec()
+                    } else {
+                        read_chunk(file, off, FRAME_HEADER_BYTES + h.body_len)?
+                    };
+                    if verify_frame(&whole, &h).is_ok() {
+                        return Ok(Some(off));
+                    }
+                }
+            }
+            i += FRAME_ALIGN;
+        }
+        if chunk.len() < want || chunk.is_empty() {
+            break;
+        }
+        base += (chunk.len() - chunk.len() % FRAME_ALIGN) as u64;
+    }
+    Ok(None)
+}
+
+/// Offsets of each event record inside an append frame body; `body_start`
+/// is the body's offset inside the segment.
+pub fn record_offsets(body: &[u8], body_start: u64) -> Result<Vec<(u64, usize)>, String> {
+    if body.len() < 4 {
+        return Err("append frame body too short".into());
+    }
+    let count = u32_at(body, 0) as usize;
+    let mut out = Vec::with_capacity(count.min(body.len() / RECORD_HEADER_BYTES + 1));
+    let mut at = 4usize;
+    for _ in 0..count {
+        if at + 4 > body.len() {
+            return Err("append frame ends inside a record".into());
+        }
+        let len = u32_at(body, at) as usize;
+        if len < RECORD_HEADER_BYTES || at + len > body.len() {
+            return Err(format!("record length {len} out of bounds"));
+        }
+        out.push((body_start + at as u64, at));
+        at += len;
+    }
+    if at != body.len() {
+        return Err("append frame has bytes after its last record".into());
+    }
+    Ok(out)
+}
+
+/// Reads the records at `offsets` (ascending) of one segment. Nearby offsets
+/// share one read. Returns, per offset, the buffer and the record's start in it.
+pub fn read_records(file: &dyn StorageFile, offsets: &[u64]) -> io::Result<Vec<(Bytes, usize)>> {
+    let mut out = Vec::with_capacity(offsets.len());
+    let mut i = 0;
+    while i < offsets.len() {
+        let start = offsets[i];
+        let mut j = i;
+        while j + 1 < offsets.len() && offsets[j + 1] - start < READ_GROUP_SPAN_BYTES {
+            j += 1;
+        }
+        let end = offsets[j] + RECORD_READ_GUESS_BYTES;
+        let buf = Bytes::from(read_chunk(file, start, (end - start) as usize)?);
+        for &off in &offsets[i..=j] {
+            let rel = (off - start) as usize;
+            let len = if rel + 4 <= buf.len() {
+                u32_at(&buf, rel) as usize
+            } else {
+                0
+            };
+            if len >= RECORD_HEADER_BYTES && rel + len <= buf.len() {
+                out.push((buf.clone(), rel));
+            } else {
+                let need = if len >= RECORD_HEADER_BYTES {
+                    len
+                } else {
+                    let head = read_chunk(file, off, 4)?;
+                    if head.len() < 4 {
+                        return Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            format!("record at offset {off} is past the end of the file"),
+                        ));
+                    }
+                    u32_at(&head, 0) as usize
+                };
+                let one = Bytes::from(read_chunk(file, off, need.max(RECORD_HEADER_BYTES))?);
+                out.push((one, 0));
+            }
+        }
+        i = j + 1;
+    }
+    Ok(out)
+}
+
+/// Offset of the first frame in a segment.
+pub const FIRST_FRAME_OFFSET: u64 = align(SEGMENT_HEADER_BYTES) as u64;
+
+/// Checks a frame header without a body (for tests and verify).
+pub fn frame_total_len(h: &FrameHeader) -> u64 {
+    h.total_len() as u64
+}

@@ -1,0 +1,952 @@
+//! `LogStore`: opening (recovery), reading, and the `EventStore` contract.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use async_trait::async_trait;
+use parking_lot::{Mutex, RwLock};
+use strata_core::clock::{from_micros, MonotonicClock};
+use strata_core::subscription::SubscriptionSource;
+use strata_core::{
+    AppendResult, Direction, Error, EventStore, ExpectedVersion, Limits, NewEvent, Position,
+    ReadFilter, RecordedEvent, Result, StreamAppend, StreamId, StreamInfo, SubscribeFrom,
+    Subscription, Version,
+};
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{info, warn};
+
+use crate::config::{Durability, LogConfig};
+use crate::format::{
+    decode_delete, encode_segment_header, position_of, split_position, FrameKind, RecordView,
+    MAX_METADATA_FIELD_BYTES, MAX_SEGMENT_BYTES_LIMIT, SEGMENT_HEADER_BYTES,
+};
+use crate::index::{key_hash, ActiveIndex, IndexEntry, Postings, SealedIndex};
+use crate::io::{read_file, Storage};
+use crate::segment::{
+    index_file_name, parse_file_number, record_offsets, scan_frames, segment_file_name, ScanEnd,
+    Segment, FIRST_FRAME_OFFSET,
+};
+use crate::state::{location, read_events_at, to_event, State};
+use crate::streams::StreamIndex;
+use crate::writer::{Request, Writer};
+
+/// File name of the stream index checkpoint.
+pub const STREAM_CHECKPOINT_FILE: &str = "streams.ckpt";
+/// File name of the directory lock.
+pub const LOCK_FILE: &str = "LOCK";
+/// How many candidate positions a filtered read checks per round.
+const FILTER_CHUNK_EVENTS: usize = 1024;
+
+/// Counters the server and `strata bench` report.
+#[derive(Debug, Default)]
+pub struct LogMetrics {
+    /// `fdatasync` calls on segment files.
+    pub syncs: AtomicU64,
+}
+
+impl LogMetrics {
+    pub(crate) fn record_sync(&self) {
+        self.syncs.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// What the writer and the readers share.
+pub struct Shared {
+    pub(crate) state: RwLock<State>,
+    pub(crate) config: LogConfig,
+    pub(crate) poisoned: Mutex<Option<String>>,
+    pub(crate) metrics: LogMetrics,
+    head_tx: Mutex<Option<watch::Sender<Position>>>,
+    head_rx: watch::Receiver<Position>,
+}
+
+impl Shared {
+    pub(crate) fn publish_head(&self, head: Position) {
+        if let Some(tx) = self.head_tx.lock().as_ref() {
+            tx.send_replace(head);
+        }
+    }
+
+    pub(crate) fn close_head(&self) {
+        self.head_tx.lock().take();
+    }
+}
+
+/// The embedded durable event store.
+///
+/// ```no_run
+/// # async fn demo() -> strata_core::Result<()> {
+/// use strata_log::{LogConfig, LogStore};
+/// let store = LogStore::open(LogConfig::new("./strata-data")).await?;
+/// // ... use it as any `EventStore` ...
+/// store.close().await?;
+/// # Ok(()) }
+/// ```
+pub struct LogStore {
+    shared: Arc<Shared>,
+    tx: mpsc::Sender<Request>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    _lock: File,
+}
+
+impl LogStore {
+    /// Opens (or creates) a store, recovering from whatever a crash left.
+    pub async fn open(config: LogConfig) -> Result<LogStore> {
+        tokio::task::spawn_blocking(move || Self::open_blocking(config))
+            .await
+            .map_err(|e| Error::Backend(format!("open task failed: {e}")))?
+    }
+
+    fn open_blocking(config: LogConfig) -> Result<LogStore> {
+        if config.max_segment_bytes > MAX_SEGMENT_BYTES_LIMIT || config.max_segment_bytes < 4096 {
+            return Err(Error::invalid(format!(
+                "max_segment_bytes must be between 4 KiB and 4 GiB, got {}",
+                config.max_segment_bytes
+            )));
+        }
+        let storage = config.storage.clone();
+        let dir = config.dir.clone();
+        let io =
+            |what: &str, e: std::io::Error| Error::io(format!("{what} in {}", dir.display()), e);
+        storage
+            .create_dir_all(&dir.join("segments"))
+            .map_err(|e| io("creating segments/", e))?;
+        storage
+            .create_dir_all(&dir.join("index"))
+            .map_err(|e| io("creating index/", e))?;
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(LOCK_FILE))
+            .map_err(|e| io("opening LOCK", e))?;
+        lock.try_lock().map_err(|_| {
+            Error::invalid(format!(
+                "{} is in use by another process (LOCK is held)",
+                dir.display()
+            ))
+        })?;
+
+        let recovered = recover(&config, storage.as_ref())?;
+        let (head_tx, head_rx) = watch::channel(recovered.state.head);
+        let active = recovered
+            .state
+            .segments
+            .get(&recovered.state.active_segment)
+            .cloned()
+            .ok_or_else(|| Error::Backend("active segment missing after recovery".into()))?;
+        let tail = recovered.state.visible_end;
+        let shared = Arc::new(Shared {
+            state: RwLock::new(recovered.state),
+            config: config.clone(),
+            poisoned: Mutex::new(None),
+            metrics: LogMetrics::default(),
+            head_tx: Mutex::new(Some(head_tx)),
+            head_rx,
+        });
+        let (tx, rx) = mpsc::channel(config.write_queue_requests.max(1));
+        let writer = Writer::new(
+            shared.clone(),
+            rx,
+            active,
+            tail,
+            MonotonicClock::starting_at(from_micros(recovered.last_recorded_at)),
+        );
+        let handle = std::thread::Builder::new()
+            .name("strata-log-writer".into())
+            .spawn(move || writer.run())
+            .map_err(|e| Error::io("starting the writer thread", e))?;
+        if let Durability::Interval(every) = config.durability {
+            let weak = tx.downgrade();
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    let mut tick = tokio::time::interval(every);
+                    loop {
+                        tick.tick().await;
+                        let Some(tx) = weak.upgrade() else { return };
+                        if tx.send(Request::Sync { reply: None }).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        }
+        Ok(LogStore {
+            shared,
+            tx,
+            writer: Mutex::new(Some(handle)),
+            _lock: lock,
+        })
+    }
+
+    /// Syncs, writes the stream checkpoint and stops the writer. Reads on
+    /// other handles keep working; writes fail with `Closed`.
+    pub async fn close(self) -> Result<()> {
+        let (reply, rx) = oneshot::channel();
+        let sent = self.tx.send(Request::Close { reply }).await.is_ok();
+        let r = if sent {
+            rx.await.unwrap_or(Err(Error::Closed))
+        } else {
+            Ok(())
+        };
+        let handle = self.writer.lock().take();
+        if let Some(h) = handle {
+            let _ = tokio::task::spawn_blocking(move || h.join()).await;
+        }
+        r
+    }
+
+    /// Forces everything written so far to stable storage (useful in the
+    /// `Interval` and `None` modes).
+    pub async fn flush(&self) -> Result<()> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Sync { reply: Some(reply) })
+            .await
+            .map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+
+    /// The store's directory.
+    pub fn dir(&self) -> &Path {
+        &self.shared.config.dir
+    }
+
+    /// Number of `fdatasync` calls on segment files since open.
+    pub fn sync_count(&self) -> u64 {
+        self.shared.metrics.syncs.load(Ordering::Relaxed)
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        if let Some(reason) = self.shared.poisoned.lock().as_ref() {
+            return Err(Error::Poisoned {
+                reason: reason.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn submit_append(&self, parts: Vec<StreamAppend>) -> Result<Vec<AppendResult>> {
+        self.check_writable()?;
+        for p in &parts {
+            check_format_limits(&p.events)?;
+        }
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Append { parts, reply })
+            .await
+            .map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+
+    async fn submit_delete(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        tombstone: bool,
+    ) -> Result<()> {
+        self.check_writable()?;
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Delete {
+                stream: stream.clone(),
+                expected,
+                tombstone,
+                reply,
+            })
+            .await
+            .map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+}
+
+/// Limits the on-disk format itself imposes, beyond `Limits`.
+fn check_format_limits(events: &[NewEvent]) -> Result<()> {
+    for (i, e) in events.iter().enumerate() {
+        if e.event_type.len() > u16::MAX as usize {
+            return Err(Error::invalid(format!(
+                "event {i} has a type of {} bytes; the log format holds at most {}",
+                e.event_type.len(),
+                u16::MAX
+            )));
+        }
+        let m = &e.metadata;
+        let too_long = [&m.correlation_id, &m.causation_id, &m.user_id, &m.source]
+            .into_iter()
+            .flatten()
+            .chain(m.extra.keys())
+            .any(|s| s.len() > MAX_METADATA_FIELD_BYTES);
+        if too_long {
+            return Err(Error::invalid(format!(
+                "event {i} has a metadata field over {MAX_METADATA_FIELD_BYTES} bytes"
+            )));
+        }
+    }
+    Ok(())
+}
+
+struct Recovered {
+    state: State,
+    last_recorded_at: i64,
+}
+
+/// Opens every segment, loads or rebuilds indexes, replays the log after the
+/// stream checkpoint and cuts a torn tail.
+fn recover(config: &LogConfig, storage: &dyn Storage) -> Result<Recovered> {
+    let seg_dir = config.dir.join("segments");
+    let idx_dir = config.dir.join("index");
+    let io = |what: String, e: std::io::Error| Error::io(what, e);
+    let mut numbers: Vec<u32> = storage
+        .list(&seg_dir)
+        .map_err(|e| io(format!("listing {}", seg_dir.display()), e))?
+        .iter()
+        .filter_map(|n| parse_file_number(n, "seg"))
+        .collect();
+    numbers.sort_unstable();
+    for w in numbers.windows(2) {
+        if w[1] != w[0] + 1 {
+            return Err(Error::Corrupt {
+                location: seg_dir.display().to_string(),
+                reason: format!(
+                    "segment {} is missing (found {} then {})",
+                    w[0] + 1,
+                    w[0],
+                    w[1]
+                ),
+            });
+        }
+    }
+    if numbers.is_empty() {
+        let path = seg_dir.join(segment_file_name(0));
+        let f = storage
+            .open(&path, true)
+            .map_err(|e| io(format!("creating {}", path.display()), e))?;
+        f.write_all_at(&encode_segment_header(0), 0)
+            .and_then(|_| f.sync_data())
+            .and_then(|_| storage.sync_dir(&seg_dir))
+            .map_err(|e| io(format!("initialising {}", path.display()), e))?;
+        numbers.push(0);
+    }
+
+    let mut segments = BTreeMap::new();
+    for &n in &numbers {
+        let path = seg_dir.join(segment_file_name(n));
+        let file = storage
+            .open(&path, false)
+            .map_err(|e| io(format!("opening {}", path.display()), e))?;
+        let mut header = [0u8; SEGMENT_HEADER_BYTES];
+        let len = file
+            .len()
+            .map_err(|e| io(format!("sizing {}", path.display()), e))?;
+        let is_last = Some(&n) == numbers.last();
+        if len < SEGMENT_HEADER_BYTES as u64 && is_last {
+            // Crash while creating the segment: write its header again.
+            file.set_len(0)
+                .and_then(|_| file.write_all_at(&encode_segment_header(n), 0))
+                .and_then(|_| file.sync_data())
+                .map_err(|e| io(format!("re-initialising {}", path.display()), e))?;
+        }
+        file.read_exact_at(&mut header, 0)
+            .map_err(|e| io(format!("reading the header of {}", path.display()), e))?;
+        let named =
+            crate::format::decode_segment_header(&header).map_err(|reason| Error::Corrupt {
+                location: location(&path, 0),
+                reason,
+            })?;
+        if named != n {
+            return Err(Error::Corrupt {
+                location: location(&path, 0),
+                reason: format!("header names segment {named}"),
+            });
+        }
+        segments.insert(
+            n,
+            Arc::new(Segment {
+                number: n,
+                path,
+                file,
+            }),
+        );
+    }
+    let active_no = *numbers.last().unwrap_or(&0);
+
+    // The stream checkpoint, if usable.
+    let ckpt_path = config.dir.join(STREAM_CHECKPOINT_FILE);
+    let (mut streams, mut covers) = if storage.exists(&ckpt_path) {
+        match read_file(storage, &ckpt_path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| StreamIndex::decode_checkpoint(&b))
+        {
+            Ok(x) => x,
+            Err(reason) => {
+                warn!(reason = %reason, "stream checkpoint unusable; rebuilding the stream index from the log");
+                (StreamIndex::default(), (numbers[0], 0))
+            }
+        }
+    } else {
+        (StreamIndex::default(), (numbers[0], 0))
+    };
+    if covers.0 > active_no || !segments.contains_key(&covers.0) {
+        warn!("stream checkpoint refers to a segment that does not exist; rebuilding");
+        streams = StreamIndex::default();
+        covers = (numbers[0], 0);
+    }
+
+    let mut sealed = BTreeMap::new();
+    let mut active = ActiveIndex::default();
+    let mut head = Position::START;
+    let mut last_recorded_at = i64::MIN;
+    let mut visible_end = FIRST_FRAME_OFFSET;
+    let max_seg = config.max_segment_bytes;
+
+    for (&n, seg) in &segments {
+        let is_active = n == active_no;
+        let idx_path = idx_dir.join(index_file_name(n));
+        let mut loaded: Option<SealedIndex> = None;
+        if !is_active && storage.exists(&idx_path) {
+            match read_file(storage, &idx_path)
+                .map_err(|e| e.to_string())
+                .and_then(|b| SealedIndex::decode(&b, n))
+            {
+                Ok(i) => loaded = Some(i),
+                Err(reason) => {
+                    warn!(segment = n, reason = %reason, "segment index unusable; rebuilding it from the segment")
+                }
+            }
+        }
+        let needs_streams = n >= covers.0;
+        let stream_from = if n == covers.0 { covers.1 } else { 0 };
+        if loaded.is_some() && !needs_streams {
+            if let Some(i) = loaded {
+                sealed.insert(n, Arc::new(i));
+            }
+            continue;
+        }
+        // Scan the segment.
+        let mut idx = ActiveIndex::default();
+        let build_index = loaded.is_none();
+        let len = seg
+            .file
+            .len()
+            .map_err(|e| io(format!("sizing {}", seg.path.display()), e))?;
+        let end = scan_frames(
+            seg.file.as_ref(),
+            FIRST_FRAME_OFFSET,
+            len,
+            max_seg,
+            |offset, kind, body, _shared, _at| {
+                if build_index {
+                    idx.add_frame(offset);
+                }
+                let apply_streams = offset >= stream_from;
+                match kind {
+                    FrameKind::Append => {
+                        let body_start = offset + crate::format::FRAME_HEADER_BYTES as u64;
+                        for (rec_off, rel) in record_offsets(body, body_start)? {
+                            let view = RecordView::parse(&body[rel..])?;
+                            let position = position_of(n, rec_off).0;
+                            let stream = StreamId::new(view.stream)
+                                .or_else(|_| StreamId::system(view.stream))
+                                .map_err(|e| e.to_string())?;
+                            if build_index {
+                                idx.add(&IndexEntry {
+                                    id: view.id().0.as_u128(),
+                                    position,
+                                    type_hash: key_hash(view.event_type),
+                                    category_hash: key_hash(stream.category()),
+                                    correlation_hash: view.correlation_id().map(key_hash),
+                                });
+                            }
+                            if apply_streams {
+                                let expected = streams
+                                    .streams
+                                    .get(stream.as_str())
+                                    .map_or(0, |e| e.head.version)
+                                    + 1;
+                                if view.version != expected {
+                                    return Err(format!(
+                                        "stream `{stream}` jumps from version {} to {}",
+                                        expected - 1,
+                                        view.version
+                                    ));
+                                }
+                                streams.add_event(&stream, view.version, position);
+                            }
+                            head = head.max(Position(position));
+                            last_recorded_at = last_recorded_at.max(view.recorded_at_micros());
+                        }
+                    }
+                    FrameKind::Delete | FrameKind::Tombstone => {
+                        if apply_streams {
+                            let d = decode_delete(body)?;
+                            let stream = StreamId::new(&d.stream)
+                                .or_else(|_| StreamId::system(&d.stream))
+                                .map_err(|e| e.to_string())?;
+                            streams.delete(
+                                &stream,
+                                d.deleted_through,
+                                kind == FrameKind::Tombstone,
+                            );
+                        }
+                    }
+                }
+                Ok(true)
+            },
+        )
+        .map_err(|e| Error::Corrupt {
+            location: seg.path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        match end {
+            ScanEnd::Clean { end } => {
+                if is_active {
+                    visible_end = end.max(FIRST_FRAME_OFFSET);
+                    if end < len {
+                        seg.file
+                            .set_len(end)
+                            .map_err(|e| io(format!("trimming {}", seg.path.display()), e))?;
+                    }
+                }
+            }
+            ScanEnd::Torn { at, reason } if is_active => {
+                warn!(segment = n, offset = at, reason = %reason, "cutting a torn tail left by a crash");
+                seg.file
+                    .set_len(at)
+                    .and_then(|_| seg.file.sync_data())
+                    .map_err(|e| {
+                        io(
+                            format!("cutting the torn tail of {}", seg.path.display()),
+                            e,
+                        )
+                    })?;
+                visible_end = at;
+            }
+            ScanEnd::Torn { at, reason } | ScanEnd::Corrupt { at, reason } => {
+                return Err(Error::Corrupt {
+                    location: location(&seg.path, at),
+                    reason,
+                });
+            }
+        }
+        if is_active {
+            active = idx;
+        } else {
+            let s = match loaded {
+                Some(i) => i,
+                None => {
+                    let s = idx.seal();
+                    let path = idx_dir.join(index_file_name(n));
+                    crate::io::write_file_atomic(storage, &path, &s.encode(n))
+                        .map_err(|e| io(format!("writing {}", path.display()), e))?;
+                    s
+                }
+            };
+            sealed.insert(n, Arc::new(s));
+        }
+    }
+
+    // Events covered by the checkpoint may be the newest ones.
+    for e in streams.streams.values() {
+        if let Some(p) = e.head.last_position {
+            head = head.max(p);
+        }
+    }
+    if last_recorded_at == i64::MIN && head > Position::START {
+        // Read the newest event's time so the clock never steps back.
+        let mut out = Vec::new();
+        read_events_at(&segments, &[head.0], |_| true, &mut out)?;
+        last_recorded_at = out
+            .first()
+            .map_or(i64::MIN, |e| e.recorded_at.timestamp_micros());
+    }
+    info!(
+        dir = %config.dir.display(),
+        segments = segments.len(),
+        streams = streams.streams.len(),
+        head = head.0,
+        "log store opened"
+    );
+    Ok(Recovered {
+        state: State {
+            streams,
+            active,
+            active_segment: active_no,
+            sealed,
+            segments,
+            visible_end,
+            head,
+        },
+        last_recorded_at: if last_recorded_at == i64::MIN {
+            0
+        } else {
+            last_recorded_at
+        },
+    })
+}
+
+impl Shared {
+    /// `read_all` without the limit check.
+    fn read_all_inner(
+        &self,
+        from: Position,
+        max_count: usize,
+        filter: &ReadFilter,
+    ) -> Result<Vec<RecordedEvent>> {
+        let mut out = Vec::new();
+        if max_count == 0 {
+            return Ok(out);
+        }
+        let plan = Plan::for_filter(filter);
+        match plan {
+            Plan::Scan => self.scan_all(from, max_count, filter, &mut out)?,
+            Plan::Stream(stream) => {
+                let (positions, segments) = {
+                    let state = self.state.read();
+                    let positions: Vec<u64> = match state.streams.streams.get(stream.as_str()) {
+                        Some(e) => {
+                            let lo = e.positions.partition_point(|p| *p < from.0);
+                            e.positions[lo..].to_vec()
+                        }
+                        None => Vec::new(),
+                    };
+                    (positions, state.segments.clone())
+                };
+                for chunk in positions.chunks(FILTER_CHUNK_EVENTS) {
+                    read_events_at(&segments, chunk, |v| filter_view(filter, v), &mut out)?;
+                    if out.len() >= max_count {
+                        break;
+                    }
+                }
+            }
+            Plan::Postings(kind, keys) => {
+                let (seg_numbers, segments) = {
+                    let state = self.state.read();
+                    let (from_seg, _) = split_position(from);
+                    let nums: Vec<u32> =
+                        state.segments.range(from_seg..).map(|(n, _)| *n).collect();
+                    (nums, state.segments.clone())
+                };
+                for n in seg_numbers {
+                    let mut positions: Vec<u64> = {
+                        let state = self.state.read();
+                        keys.iter()
+                            .flat_map(|k| state.postings(n, kind, *k, from.0))
+                            .collect()
+                    };
+                    if keys.len() > 1 {
+                        positions.sort_unstable();
+                        positions.dedup();
+                    }
+                    for chunk in positions.chunks(FILTER_CHUNK_EVENTS) {
+                        read_events_at(&segments, chunk, |v| filter_view(filter, v), &mut out)?;
+                        if out.len() >= max_count {
+                            break;
+                        }
+                    }
+                    if out.len() >= max_count {
+                        break;
+                    }
+                }
+            }
+        }
+        out.truncate(max_count);
+        Ok(out)
+    }
+
+    /// Reads `$all` sequentially from `from`, keeping events that pass `filter`.
+    fn scan_all(
+        &self,
+        from: Position,
+        max_count: usize,
+        filter: &ReadFilter,
+        out: &mut Vec<RecordedEvent>,
+    ) -> Result<()> {
+        let (from_seg, from_off) = split_position(from);
+        let starts = {
+            let state = self.state.read();
+            let mut starts = Vec::new();
+            for (&n, seg) in state.segments.range(from_seg..) {
+                let Some(end) = state.readable_end(n) else {
+                    continue;
+                };
+                let start = if n == from_seg {
+                    let frames = state.frames(n);
+                    let i = frames.partition_point(|f| *f <= from_off);
+                    if i == 0 {
+                        FIRST_FRAME_OFFSET
+                    } else {
+                        frames[i - 1]
+                    }
+                } else {
+                    FIRST_FRAME_OFFSET
+                };
+                starts.push((n, start, end, seg.clone()));
+            }
+            starts
+        };
+        let all = filter.is_all();
+        for (n, start, end, seg) in starts {
+            let limit = if end == u64::MAX {
+                seg.file
+                    .len()
+                    .map_err(|e| Error::io(format!("sizing {}", seg.path.display()), e))?
+            } else {
+                end
+            };
+            let mut failure: Option<Error> = None;
+            let result = scan_frames(
+                seg.file.as_ref(),
+                start,
+                limit,
+                self.config.max_segment_bytes,
+                |offset, kind, body, shared, body_at| {
+                    if kind != FrameKind::Append {
+                        return Ok(true);
+                    }
+                    let body_start = offset + crate::format::FRAME_HEADER_BYTES as u64;
+                    for (rec_off, rel) in record_offsets(body, body_start)? {
+                        let position = position_of(n, rec_off);
+                        if position < from {
+                            continue;
+                        }
+                        let view = RecordView::parse(&body[rel..])?;
+                        if !all && !filter_view(filter, &view) {
+                            continue;
+                        }
+                        match to_event(&view, position, shared, body_at + rel, &seg.path, rec_off) {
+                            Ok(e) => {
+                                if !all && !filter.matches(&e) {
+                                    continue;
+                                }
+                                out.push(e);
+                            }
+                            Err(e) => {
+                                failure = Some(e);
+                                return Ok(false);
+                            }
+                        }
+                        if out.len() >= max_count {
+                            return Ok(false);
+                        }
+                    }
+                    Ok(true)
+                },
+            )
+            .map_err(|e| Error::Corrupt {
+                location: seg.path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            if let Some(e) = failure {
+                return Err(e);
+            }
+            match result {
+                ScanEnd::Clean { .. } => {}
+                ScanEnd::Torn { at, reason } | ScanEnd::Corrupt { at, reason } => {
+                    return Err(Error::Corrupt {
+                        location: location(&seg.path, at),
+                        reason,
+                    })
+                }
+            }
+            if out.len() >= max_count {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Cheap pre-check of a record against a filter (before building the event).
+fn filter_view(filter: &ReadFilter, v: &RecordView<'_>) -> bool {
+    filter.matches_stream(v.stream)
+        && filter.matches_type(v.event_type)
+        && match &filter.correlation_id {
+            Some(c) => v.correlation_id() == Some(c.as_str()),
+            None => true,
+        }
+}
+
+/// How a filtered `read_all` finds its candidates.
+enum Plan {
+    Scan,
+    Stream(StreamId),
+    Postings(Postings, Vec<u64>),
+}
+
+impl Plan {
+    fn for_filter(f: &ReadFilter) -> Plan {
+        if let Some(s) = &f.stream {
+            return Plan::Stream(s.clone());
+        }
+        if let Some(c) = &f.correlation_id {
+            return Plan::Postings(Postings::Correlation, vec![key_hash(c)]);
+        }
+        if !f.event_types.is_empty() {
+            return Plan::Postings(
+                Postings::Type,
+                f.event_types.iter().map(|t| key_hash(t)).collect(),
+            );
+        }
+        if let Some(c) = &f.category {
+            return Plan::Postings(Postings::Category, vec![key_hash(c)]);
+        }
+        if let Some(p) = &f.stream_prefix {
+            // `account-` selects a subset of category `account`.
+            if let Some(cat) = p.strip_suffix('-') {
+                if !cat.contains('-') {
+                    return Plan::Postings(Postings::Category, vec![key_hash(cat)]);
+                }
+            }
+        }
+        Plan::Scan
+    }
+}
+
+#[async_trait]
+impl SubscriptionSource for Shared {
+    async fn read_page(
+        &self,
+        from: Position,
+        max_count: usize,
+        filter: &ReadFilter,
+    ) -> Result<Vec<RecordedEvent>> {
+        self.read_all_inner(from, max_count, filter)
+    }
+
+    fn head(&self) -> watch::Receiver<Position> {
+        self.head_rx.clone()
+    }
+}
+
+#[async_trait]
+impl EventStore for LogStore {
+    async fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult> {
+        self.shared.config.limits.check_events(&events)?;
+        let mut r = self
+            .submit_append(vec![StreamAppend::new(stream.clone(), expected, events)])
+            .await?;
+        r.pop()
+            .ok_or_else(|| Error::Backend("writer returned no result".into()))
+    }
+
+    async fn append_multi(&self, appends: Vec<StreamAppend>) -> Result<Vec<AppendResult>> {
+        self.shared.config.limits.check_multi(&appends)?;
+        self.submit_append(appends).await
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        from: Version,
+        max_count: usize,
+        direction: Direction,
+    ) -> Result<Vec<RecordedEvent>> {
+        self.shared.config.limits.check_read_count(max_count)?;
+        let (positions, segments) = {
+            let state = self.shared.state.read();
+            let entry = match state.streams.streams.get(stream.as_str()) {
+                Some(e) if e.head.tombstoned => {
+                    return Err(Error::StreamDeleted {
+                        stream: stream.clone(),
+                    })
+                }
+                Some(e) if e.head.version > e.head.deleted_through => e,
+                _ => {
+                    return Err(Error::StreamNotFound {
+                        stream: stream.clone(),
+                    })
+                }
+            };
+            let first = entry.head.deleted_through + 1;
+            let last = entry.head.version;
+            let (lo, hi) = match direction {
+                Direction::Forward => {
+                    let start = from.max(first);
+                    if start > last {
+                        (1, 1)
+                    } else {
+                        let end = start.saturating_add(max_count as u64).min(last + 1);
+                        (start, end)
+                    }
+                }
+                Direction::Backward => {
+                    let start = from.min(last);
+                    if start < first {
+                        (1, 1)
+                    } else {
+                        let stop = start.saturating_sub(max_count as u64).max(first - 1);
+                        (stop + 1, start + 1)
+                    }
+                }
+            };
+            let positions = entry.positions[(lo - 1) as usize..(hi - 1) as usize].to_vec();
+            (positions, state.segments.clone())
+        };
+        let mut out = Vec::with_capacity(positions.len());
+        read_events_at(&segments, &positions, |_| true, &mut out)?;
+        for e in &out {
+            if e.stream_id != *stream {
+                return Err(Error::Corrupt {
+                    location: format!("position {}", e.position),
+                    reason: format!(
+                        "the stream index of `{stream}` points at an event of `{}`",
+                        e.stream_id
+                    ),
+                });
+            }
+        }
+        if direction == Direction::Backward {
+            out.reverse();
+        }
+        Ok(out)
+    }
+
+    async fn read_all(
+        &self,
+        from: Position,
+        max_count: usize,
+        filter: &ReadFilter,
+    ) -> Result<Vec<RecordedEvent>> {
+        self.shared.config.limits.check_read_count(max_count)?;
+        self.shared.read_all_inner(from, max_count, filter)
+    }
+
+    async fn subscribe(&self, from: SubscribeFrom, filter: ReadFilter) -> Result<Subscription> {
+        let source: Arc<dyn SubscriptionSource> = self.shared.clone();
+        Ok(Subscription::new(source, from, filter))
+    }
+
+    async fn stream_info(&self, stream: &StreamId) -> Result<Option<StreamInfo>> {
+        let state = self.shared.state.read();
+        Ok(state
+            .streams
+            .streams
+            .get(stream.as_str())
+            .map(|e| e.head.info(stream)))
+    }
+
+    async fn delete_stream(&self, stream: &StreamId, expected: ExpectedVersion) -> Result<()> {
+        self.submit_delete(stream, expected, false).await
+    }
+
+    async fn tombstone_stream(&self, stream: &StreamId, expected: ExpectedVersion) -> Result<()> {
+        self.submit_delete(stream, expected, true).await
+    }
+
+    async fn head_position(&self) -> Result<Position> {
+        Ok(self.shared.state.read().head)
+    }
+
+    fn limits(&self) -> &Limits {
+        &self.shared.config.limits
+    }
+}
