@@ -1,5 +1,51 @@
 //! # strata
 //!
-//! The event-sourcing framework (to be written). Re-exports `strata-core`.
+//! The event-sourcing framework of Strata (DESIGN.md §3), generic over any
+//! [`EventStore`]. It re-exports all of `strata-core`.
+//!
+//! - [`Aggregate`]: typed commands and events; `handle` decides, `apply` evolves.
+//! - [`DomainEvent`]: an event enum whose variant names are stable event
+//!   types, with a schema version per type ([`event`]).
+//! - [`Repository`]: load (snapshot + tail) → handle → append guarded by the
+//!   loaded version, bounded jittered retries on conflict ([`RetryPolicy`]),
+//!   correlation and causation ids ([`CommandMeta`]), an optional
+//!   in-process LRU of hot aggregates.
+//! - [`snapshot`]: "every k events" snapshots that never fail a command and
+//!   are ignored when their schema version is stale.
+//! - [`time_travel`]: [`Repository::load_as_of`] a version, a position or a time.
+//! - [`upcast`]: [`Upcasters`] that bring old event payloads up to date.
+//! - [`bank`]: the seed's bank account, a worked example.
+//!
+//! The event representation and snapshot format are decided in
+//! `docs/adr/0003-framework-events-and-snapshots.md`.
+
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+pub mod aggregate;
+pub mod bank;
+mod cache;
+pub mod command;
+pub mod error;
+pub mod event;
+pub mod repository;
+pub mod retry;
+pub mod snapshot;
+pub mod stats;
+pub mod time_travel;
+pub mod upcast;
 
 pub use strata_core::*;
+
+pub use aggregate::Aggregate;
+pub use command::{CommandMeta, Committed};
+pub use error::{AggregateError, DecodeError};
+pub use event::{DomainEvent, EncodedEvent};
+pub use repository::{AggregateResult, Loaded, Repository};
+pub use retry::RetryPolicy;
+pub use snapshot::SnapshotPolicy;
+pub use stats::RepositoryStats;
+pub use time_travel::AsOf;
+pub use upcast::Upcasters;
+
+/// Re-exported: command ids are UUIDs.
+pub use uuid::Uuid;
