@@ -32,7 +32,8 @@ pub struct CommandMeta {
     /// The program or service that sends it.
     pub source: Option<String>,
     /// Anything else, copied into each event's metadata. The key
-    /// [`SCHEMA_METADATA_KEY`](crate::event::SCHEMA_METADATA_KEY) is reserved.
+    /// [`SCHEMA_METADATA_KEY`](crate::event::SCHEMA_METADATA_KEY) is reserved
+    /// and dropped from here.
     pub extra: BTreeMap<String, String>,
 }
 

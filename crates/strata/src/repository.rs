@@ -260,7 +260,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         command: A::Command,
         meta: CommandMeta,
     ) -> AggregateResult<Committed<A::Event>, A> {
-        bump(&self.counters.commands);
+        bump(&self.counters.local().commands);
         match &self.cache {
             Some(cache) => {
                 let slot = match cache.get(id) {
@@ -269,9 +269,9 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                 };
                 let mut slot = slot.lock().await;
                 if slot.loaded {
-                    bump(&self.counters.cache_hits);
+                    bump(&self.counters.local().cache_hits);
                 } else {
-                    bump(&self.counters.cache_misses);
+                    bump(&self.counters.local().cache_misses);
                 }
                 self.run(&mut slot, &command, meta).await
             }
@@ -291,14 +291,20 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
     ) -> AggregateResult<Committed<A::Event>, A> {
         let millis = unix_millis();
         let command_id = meta.command_id.unwrap_or_else(|| uuid_v7_at(millis));
-        let causation_id = command_id.to_string();
+        let causation_id = command_id
+            .hyphenated()
+            .encode_lower(&mut uuid::Uuid::encode_buffer())
+            .to_owned();
         let correlation_id = meta.correlation_id.unwrap_or_else(|| causation_id.clone());
+        let mut extra = meta.extra;
+        // Reserved: only the event's own schema version may appear there.
+        extra.remove(SCHEMA_METADATA_KEY);
         let base = Metadata {
             correlation_id: Some(correlation_id),
             causation_id: Some(causation_id),
             user_id: meta.user_id,
             source: meta.source,
-            extra: meta.extra,
+            extra,
         };
         let max_attempts = self.retry.attempts();
         let mut attempt = 0u32;
@@ -359,10 +365,10 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                     expected,
                     actual,
                 }) => {
-                    bump(&self.counters.conflicts);
+                    bump(&self.counters.local().conflicts);
                     if attempt >= max_attempts {
                         slot.stale = true;
-                        bump(&self.counters.conflicts_exhausted);
+                        bump(&self.counters.local().conflicts_exhausted);
                         tracing::debug!(%stream, %expected, %actual, attempt, "conflict: no attempts left");
                         return Err(AggregateError::Conflict {
                             stream,
@@ -455,7 +461,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                 slot.state.apply(&event);
                 slot.version = recorded.version;
             }
-            add(&self.counters.events_loaded, read as u64);
+            add(&self.counters.local().events_loaded, read as u64);
             if past_target || read < want {
                 break;
             }

@@ -96,7 +96,7 @@ impl Snapshotter {
             Ok(None) => return None,
             Err(error) => {
                 tracing::warn!(%stream, %error, "snapshot load failed; replaying events instead");
-                bump(&counters.snapshots_ignored);
+                bump(&counters.local().snapshots_ignored);
                 return None;
             }
         };
@@ -112,12 +112,12 @@ impl Snapshotter {
                 code_schema = A::SNAPSHOT_SCHEMA_VERSION,
                 "ignoring a snapshot of another aggregate type or schema version"
             );
-            bump(&counters.snapshots_ignored);
+            bump(&counters.local().snapshots_ignored);
             return None;
         }
         match serde_json::from_slice::<A>(&snapshot.state) {
             Ok(state) => {
-                bump(&counters.snapshots_used);
+                bump(&counters.local().snapshots_used);
                 Some((state, snapshot.version))
             }
             Err(error) => {
@@ -128,7 +128,7 @@ impl Snapshotter {
                     "ignoring a snapshot that does not deserialize; raise \
                      Aggregate::SNAPSHOT_SCHEMA_VERSION when the state's shape changes"
                 );
-                bump(&counters.snapshots_ignored);
+                bump(&counters.local().snapshots_ignored);
                 None
             }
         }
@@ -153,7 +153,7 @@ impl Snapshotter {
             Ok(b) => b,
             Err(error) => {
                 tracing::warn!(%stream, version = after, %error, "snapshot state does not serialize");
-                bump(&counters.snapshot_failures);
+                bump(&counters.local().snapshot_failures);
                 return;
             }
         };
@@ -161,7 +161,7 @@ impl Snapshotter {
         if in_flight.count.fetch_add(1, Ordering::AcqRel) >= MAX_SNAPSHOT_SAVES_IN_FLIGHT {
             self.done();
             tracing::debug!(%stream, version = after, "snapshot skipped: too many saves in flight");
-            bump(&counters.snapshots_skipped);
+            bump(&counters.local().snapshots_skipped);
             return;
         }
         let snapshot = Snapshot {
@@ -180,10 +180,10 @@ impl Snapshotter {
             let stream = snapshot.stream.clone();
             let version = snapshot.version;
             match store.save(snapshot).await {
-                Ok(()) => bump(&counters.snapshots_written),
+                Ok(()) => bump(&counters.local().snapshots_written),
                 Err(error) => {
                     tracing::warn!(%stream, version, %error, "snapshot save failed; the command is not affected");
-                    bump(&counters.snapshot_failures);
+                    bump(&counters.local().snapshot_failures);
                 }
             }
             if in_flight.count.fetch_sub(1, Ordering::AcqRel) == 1 {
@@ -198,7 +198,7 @@ impl Snapshotter {
                 // Not on a Tokio runtime: there is nowhere to run the save in
                 // the background, so the snapshot point is skipped.
                 self.done();
-                bump(&counters.snapshots_skipped);
+                bump(&counters.local().snapshots_skipped);
                 drop(save);
             }
         }

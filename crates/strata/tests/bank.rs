@@ -249,7 +249,8 @@ async fn events_carry_correlation_and_causation_ids() {
                 .with_correlation_id("signup-1")
                 .with_user_id("u-1")
                 .with_source("tests")
-                .with("tenant", "t1"),
+                .with("tenant", "t1")
+                .with("schema", "7"), // reserved: dropped
         )
         .await
         .unwrap();
@@ -278,6 +279,7 @@ async fn events_carry_correlation_and_causation_ids() {
     assert_eq!(m.user_id.as_deref(), Some("u-1"));
     assert_eq!(m.source.as_deref(), Some("tests"));
     assert_eq!(m.extra.get("tenant").map(String::as_str), Some("t1"));
+    assert!(!m.extra.contains_key("schema"));
     let m = &events[1].metadata;
     assert_eq!(m.causation_id, Some(deposited.command_id.to_string()));
     assert_eq!(m.correlation_id, m.causation_id);

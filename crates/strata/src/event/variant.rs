@@ -22,8 +22,9 @@ pub(crate) struct Split {
 
 fn not_a_variant(what: &str) -> JsonError {
     <JsonError as ser::Error>::custom(format!(
-        "a domain event must serialize as an enum variant (the variant name is the \
-         event type), but this one serialized as {what}"
+        "a domain event must serialize as an externally tagged enum variant (the \
+         variant name is the event type; no `#[serde(tag = ..)]` or \
+         `#[serde(untagged)]`), but this one serialized as {what}"
     ))
 }
 
