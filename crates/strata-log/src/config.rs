@@ -142,3 +142,7 @@ impl fmt::Debug for LogConfig {
             .finish_non_exhaustive()
     }
 }
+
+/// The largest frame `verify` accepts when it does not know the store's
+/// configured segment size: the format's limit.
+pub const MAX_SEGMENT_BYTES_FOR_VERIFY: u64 = crate::format::MAX_SEGMENT_BYTES_LIMIT;

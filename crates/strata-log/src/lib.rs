@@ -16,6 +16,7 @@ pub mod segment;
 mod state;
 pub mod store;
 pub mod streams;
+pub mod verify;
 mod writer;
 
 pub use config::{Durability, LogConfig};

@@ -255,10 +255,11 @@ pub fn find_valid_frame_after(
             }
             i += FRAME_ALIGN;
         }
-        if chunk.len() < want || chunk.is_empty() {
+        // `i` is the first offset whose header did not fit in this chunk.
+        if chunk.len() < want || i == 0 {
             break;
         }
-        base += (chunk.len() - chunk.len() % FRAME_ALIGN) as u64;
+        base += i as u64;
     }
     Ok(None)
 }

@@ -297,6 +297,25 @@ struct Recovered {
 /// Opens every segment, loads or rebuilds indexes, replays the log after the
 /// stream checkpoint and cuts a torn tail.
 fn recover(config: &LogConfig, storage: &dyn Storage) -> Result<Recovered> {
+    match recover_with(config, storage, true)? {
+        Some(r) => Ok(r),
+        None => {
+            warn!("the stream checkpoint covers more than the log holds; rebuilding the stream index from the log");
+            recover_with(config, storage, false)?.ok_or_else(|| {
+                Error::Backend("recovery without a checkpoint asked for a checkpoint".into())
+            })
+        }
+    }
+}
+
+/// Recovery proper; `None` when the checkpoint turns out to cover bytes the
+/// log no longer has (only possible if something other than a crash changed
+/// the files), so the caller retries without it.
+fn recover_with(
+    config: &LogConfig,
+    storage: &dyn Storage,
+    use_checkpoint: bool,
+) -> Result<Option<Recovered>> {
     let seg_dir = config.dir.join("segments");
     let idx_dir = config.dir.join("index");
     let io = |what: String, e: std::io::Error| Error::io(what, e);
@@ -376,7 +395,7 @@ fn recover(config: &LogConfig, storage: &dyn Storage) -> Result<Recovered> {
 
     // The stream checkpoint, if usable.
     let ckpt_path = config.dir.join(STREAM_CHECKPOINT_FILE);
-    let (mut streams, mut covers) = if storage.exists(&ckpt_path) {
+    let (mut streams, mut covers) = if use_checkpoint && storage.exists(&ckpt_path) {
         match read_file(storage, &ckpt_path)
             .map_err(|e| e.to_string())
             .and_then(|b| StreamIndex::decode_checkpoint(&b))
@@ -533,6 +552,9 @@ fn recover(config: &LogConfig, storage: &dyn Storage) -> Result<Recovered> {
             }
         }
         if is_active {
+            if n == covers.0 && covers.1 > visible_end {
+                return Ok(None);
+            }
             active = idx;
         } else {
             let s = match loaded {
@@ -570,7 +592,7 @@ fn recover(config: &LogConfig, storage: &dyn Storage) -> Result<Recovered> {
         head = head.0,
         "log store opened"
     );
-    Ok(Recovered {
+    Ok(Some(Recovered {
         state: State {
             streams,
             active,
@@ -585,7 +607,7 @@ fn recover(config: &LogConfig, storage: &dyn Storage) -> Result<Recovered> {
         } else {
             last_recorded_at
         },
-    })
+    }))
 }
 
 impl Shared {
