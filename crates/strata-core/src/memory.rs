@@ -96,14 +96,18 @@ impl State {
     }
 
     fn check(&self, part: &StreamAppend) -> Result<Option<AppendResult>> {
+        let head = self.streams.get(&part.stream).map(|s| &s.head);
+        // A tombstone refuses every later append, exact retries included
+        // (`EventStore::tombstone_stream`), so it is checked before idempotency.
+        if head.is_some_and(|h| h.tombstoned) {
+            return Err(Error::StreamDeleted {
+                stream: part.stream.clone(),
+            });
+        }
         if let Some(original) = check_retry(&part.stream, &part.events, |id| self.lookup(id))? {
             return Ok(Some(original));
         }
-        check_guard(
-            &part.stream,
-            part.expected,
-            self.streams.get(&part.stream).map(|s| &s.head),
-        )?;
+        check_guard(&part.stream, part.expected, head)?;
         Ok(None)
     }
 
@@ -335,5 +339,43 @@ impl EventStore for MemoryStore {
 
     fn limits(&self) -> &Limits {
         &self.inner.limits
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn tombstone_refuses_exact_retries() {
+        let store = MemoryStore::new();
+        let s = StreamId::new("account-1").unwrap();
+        let events = vec![NewEvent::json_bytes("Opened", &b"{}"[..]).with_id(EventId::new())];
+        store
+            .append(&s, ExpectedVersion::NoStream, events.clone())
+            .await
+            .unwrap();
+        store
+            .tombstone_stream(&s, ExpectedVersion::Any)
+            .await
+            .unwrap();
+        let retry = store
+            .append(&s, ExpectedVersion::NoStream, events.clone())
+            .await;
+        assert!(
+            matches!(retry, Err(Error::StreamDeleted { .. })),
+            "{retry:?}"
+        );
+        let multi = store
+            .append_multi(vec![StreamAppend::new(
+                s.clone(),
+                ExpectedVersion::Any,
+                events,
+            )])
+            .await;
+        assert!(
+            matches!(multi, Err(Error::StreamDeleted { .. })),
+            "{multi:?}"
+        );
     }
 }

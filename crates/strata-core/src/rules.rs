@@ -47,7 +47,13 @@ impl StreamHead {
         StreamInfo {
             stream: stream.clone(),
             version: self.version,
-            first_readable_version: self.deleted_through + 1,
+            // Nothing of a tombstoned stream is readable: by `StreamInfo`'s
+            // definition that makes its first readable version `version + 1`.
+            first_readable_version: if self.tombstoned {
+                self.version + 1
+            } else {
+                self.deleted_through + 1
+            },
             state: self.state(),
             last_position: self.last_position,
         }
@@ -95,6 +101,9 @@ pub struct RecordedRef<'a> {
 /// Returns `Ok(Some(original))` for an exact retry, `Ok(None)` when none of
 /// the ids is recorded, and `IdempotencyConflict` for any partial or
 /// misplaced overlap.
+///
+/// Check the tombstone before calling this: a tombstoned stream refuses every
+/// append with `StreamDeleted`, exact retries included.
 pub fn check_retry<'a>(
     stream: &StreamId,
     events: &[NewEvent],
@@ -159,5 +168,29 @@ pub fn check_retry<'a>(
             last_position: l.position,
         })),
         _ => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn info_of_tombstoned_stream_has_nothing_readable() {
+        let stream = StreamId::new("account-1").unwrap();
+        let head = StreamHead {
+            version: 3,
+            deleted_through: 1,
+            tombstoned: true,
+            last_position: Some(Position(9)),
+        };
+        let info = head.info(&stream);
+        assert_eq!(info.state, StreamState::Tombstoned);
+        assert_eq!(info.first_readable_version, 4);
+        let live = StreamHead {
+            tombstoned: false,
+            ..head
+        };
+        assert_eq!(live.info(&stream).first_readable_version, 2);
     }
 }
