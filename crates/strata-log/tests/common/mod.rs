@@ -65,22 +65,41 @@ pub async fn append_some(store: &LogStore, n: usize, streams: usize, acked: &mut
 /// Checks that every acknowledged append is present, whole, with its version
 /// and position, and that every stream's versions are contiguous.
 pub async fn check_acked(store: &LogStore, acked: &[Acked]) {
-    for a in acked {
-        let got = store
-            .read_stream(&a.stream, a.first_version, a.ids.len(), Direction::Forward)
-            .await
-            .unwrap_or_else(|e| panic!("reading acknowledged {a:?}: {e}"));
-        assert_eq!(
-            got.len(),
-            a.ids.len(),
-            "acknowledged append {a:?} is incomplete"
-        );
-        for (k, (e, id)) in got.iter().zip(&a.ids).enumerate() {
-            assert_eq!(e.id, *id, "event id of {a:?}");
-            assert_eq!(e.version, a.first_version + k as u64);
+    // Read every stream once: (stream, version) -> (id, position).
+    let mut seen: std::collections::HashMap<(StreamId, u64), (EventId, Position)> =
+        Default::default();
+    let streams: std::collections::BTreeSet<StreamId> =
+        acked.iter().map(|a| a.stream.clone()).collect();
+    for s in streams {
+        let mut from = 1;
+        loop {
+            let page = store
+                .read_stream(&s, from, 10_000, Direction::Forward)
+                .await
+                .unwrap_or_else(|e| panic!("reading stream {s}: {e}"));
+            for e in &page {
+                seen.insert((s.clone(), e.version), (e.id, e.position));
+            }
+            if page.len() < 10_000 {
+                break;
+            }
+            from += page.len() as u64;
         }
-        assert_eq!(got.first().map(|e| e.position), Some(a.first_position));
-        assert_eq!(got.last().map(|e| e.position), Some(a.last_position));
+    }
+    for a in acked {
+        for (k, id) in a.ids.iter().enumerate() {
+            let v = a.first_version + k as u64;
+            let got = seen
+                .get(&(a.stream.clone(), v))
+                .unwrap_or_else(|| panic!("acknowledged append {a:?} lost version {v}"));
+            assert_eq!(got.0, *id, "event id of {a:?} at version {v}");
+            if k == 0 {
+                assert_eq!(got.1, a.first_position, "first position of {a:?}");
+            }
+            if k + 1 == a.ids.len() {
+                assert_eq!(got.1, a.last_position, "last position of {a:?}");
+            }
+        }
     }
     check_contiguous(store).await;
 }
