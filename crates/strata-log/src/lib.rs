@@ -8,11 +8,13 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod checkpoint;
 pub mod config;
 pub mod format;
 pub mod index;
 pub mod io;
 pub mod segment;
+pub mod snapshot;
 mod state;
 pub mod store;
 pub mod streams;

@@ -1,0 +1,1 @@
+//! Durable snapshot store (being written).
