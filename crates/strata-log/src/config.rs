@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use strata_core::Limits;
 
+use crate::compress::Compression;
 use crate::io::{FsStorage, Storage};
 
 /// When an append is acknowledged relative to `fdatasync`.
@@ -90,6 +91,9 @@ pub struct LogConfig {
     pub stream_checkpoint_every_segments: u32,
     /// The file system (tests inject faults here).
     pub storage: Arc<dyn Storage>,
+    /// Compress sealed segments with zstd (off by default: reads of old
+    /// events then cost a block decompression).
+    pub compression: Option<Compression>,
 }
 
 impl LogConfig {
@@ -104,7 +108,14 @@ impl LogConfig {
             max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
             stream_checkpoint_every_segments: DEFAULT_STREAM_CHECKPOINT_EVERY_SEGMENTS,
             storage: Arc::new(FsStorage),
+            compression: None,
         }
+    }
+
+    /// Compresses sealed segments.
+    pub fn compression(mut self, c: Option<Compression>) -> Self {
+        self.compression = c;
+        self
     }
 
     /// Sets the durability mode.

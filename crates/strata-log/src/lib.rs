@@ -9,6 +9,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod checkpoint;
+pub mod compress;
 pub mod config;
 pub mod format;
 pub mod index;

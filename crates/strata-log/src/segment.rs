@@ -341,3 +341,69 @@ pub const FIRST_FRAME_OFFSET: u64 = align(SEGMENT_HEADER_BYTES) as u64;
 pub fn frame_total_len(h: &FrameHeader) -> u64 {
     h.total_len() as u64
 }
+
+/// The segment numbers present in `dir`, plain (`.seg`) or compressed (`.zseg`).
+pub fn list_segment_numbers(
+    storage: &dyn crate::io::Storage,
+    dir: &std::path::Path,
+) -> io::Result<Vec<u32>> {
+    let mut v: Vec<u32> = storage
+        .list(dir)?
+        .iter()
+        .filter_map(|n| parse_file_number(n, "seg").or_else(|| parse_file_number(n, "zseg")))
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    Ok(v)
+}
+
+/// Opens segment `n` of `dir`: its compressed form if that is present and
+/// sound, else the plain one. With `tidy`, a plain file made redundant by a
+/// finished compression, and a damaged compressed file that a plain file
+/// still backs, are removed (what a crash during compression leaves).
+pub fn open_segment(
+    storage: &dyn crate::io::Storage,
+    dir: &std::path::Path,
+    n: u32,
+    tidy: bool,
+) -> Result<Segment, String> {
+    let plain = dir.join(segment_file_name(n));
+    let packed = dir.join(crate::compress::compressed_file_name(n));
+    let has_plain = storage.exists(&plain);
+    if storage.exists(&packed) {
+        let opened = storage
+            .open(&packed, false)
+            .map_err(|e| e.to_string())
+            .and_then(|f| crate::compress::CompressedFile::open(f, n));
+        match opened {
+            Ok(c) => {
+                if has_plain && tidy {
+                    storage
+                        .remove(&plain)
+                        .map_err(|e| format!("removing {}: {e}", plain.display()))?;
+                    storage.sync_dir(dir).map_err(|e| e.to_string())?;
+                }
+                return Ok(Segment {
+                    number: n,
+                    path: packed,
+                    file: Arc::new(c),
+                });
+            }
+            Err(reason) if has_plain => {
+                tracing::warn!(segment = n, reason = %reason, "ignoring an unfinished compressed segment");
+                if tidy {
+                    storage.remove(&packed).map_err(|e| e.to_string())?;
+                }
+            }
+            Err(reason) => return Err(format!("{}: {reason}", packed.display())),
+        }
+    }
+    let file = storage
+        .open(&plain, false)
+        .map_err(|e| format!("opening {}: {e}", plain.display()))?;
+    Ok(Segment {
+        number: n,
+        path: plain,
+        file,
+    })
+}

@@ -19,6 +19,7 @@ use strata_core::{
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{info, warn};
 
+use crate::compress::{compress_segment, compressed_file_name, CompressedFile, Compression};
 use crate::config::{Durability, LogConfig};
 use crate::format::{
     decode_delete, encode_segment_header, position_of, split_position, FrameKind, RecordView,
@@ -27,8 +28,8 @@ use crate::format::{
 use crate::index::{key_hash, ActiveIndex, IndexEntry, Postings, SealedIndex};
 use crate::io::{read_file, Storage};
 use crate::segment::{
-    index_file_name, parse_file_number, record_offsets, scan_frames, segment_file_name, ScanEnd,
-    Segment, FIRST_FRAME_OFFSET,
+    index_file_name, list_segment_numbers, open_segment, record_offsets, scan_frames,
+    segment_file_name, ScanEnd, Segment, FIRST_FRAME_OFFSET,
 };
 use crate::state::{location, read_events_at, to_event, State};
 use crate::streams::StreamIndex;
@@ -54,6 +55,19 @@ impl LogMetrics {
     }
 }
 
+/// Sizes reported by [`LogStore::disk_usage`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DiskUsage {
+    /// Events stored.
+    pub events: u64,
+    /// Streams known.
+    pub streams: u64,
+    /// Segment bytes before compression.
+    pub segment_bytes: u64,
+    /// Segment bytes on disk (after compression of sealed segments).
+    pub segment_bytes_on_disk: u64,
+}
+
 /// What the writer and the readers share.
 pub struct Shared {
     pub(crate) state: RwLock<State>,
@@ -62,6 +76,7 @@ pub struct Shared {
     pub(crate) metrics: LogMetrics,
     head_tx: Mutex<Option<watch::Sender<Position>>>,
     head_rx: watch::Receiver<Position>,
+    compressions: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Shared {
@@ -73,6 +88,74 @@ impl Shared {
 
     pub(crate) fn close_head(&self) {
         self.head_tx.lock().take();
+    }
+
+    /// Compresses sealed segment `n` in the background, if compression is on.
+    pub(crate) fn spawn_compression(self: &Arc<Self>, n: u32) {
+        let Some(cfg) = self.config.compression else {
+            return;
+        };
+        let shared = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("strata-compress-{n}"))
+            .spawn(move || {
+                if let Err(e) = shared.compress_segment(n, cfg) {
+                    warn!(segment = n, error = %e, "compressing a sealed segment failed; it stays uncompressed");
+                }
+            });
+        match spawned {
+            Ok(h) => {
+                let mut handles = self.compressions.lock();
+                handles.retain(|h| !h.is_finished());
+                handles.push(h);
+            }
+            Err(e) => warn!(segment = n, error = %e, "cannot start a compression thread"),
+        }
+    }
+
+    fn compress_segment(&self, n: u32, cfg: Compression) -> std::io::Result<()> {
+        let storage = self.config.storage.as_ref();
+        let seg_dir = self.config.dir.join("segments");
+        let seg = match self.state.read().segments.get(&n) {
+            Some(s) if s.path.extension().is_some_and(|e| e == "seg") => s.clone(),
+            _ => return Ok(()),
+        };
+        let len = seg.file.len()?;
+        let packed = seg_dir.join(compressed_file_name(n));
+        let tmp = packed.with_extension("zseg.tmp");
+        let out = storage.open(&tmp, true)?;
+        let size = compress_segment(seg.file.as_ref(), len, out.as_ref(), n, cfg)?;
+        drop(out);
+        storage.rename(&tmp, &packed)?;
+        storage.sync_dir(&seg_dir)?;
+        let file = storage.open(&packed, false)?;
+        let c = CompressedFile::open(file, n)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        self.state.write().segments.insert(
+            n,
+            Arc::new(Segment {
+                number: n,
+                path: packed,
+                file: Arc::new(c),
+            }),
+        );
+        // Readers that still hold the plain file keep reading it until they drop it.
+        storage.remove(&seg.path)?;
+        storage.sync_dir(&seg_dir)?;
+        info!(
+            segment = n,
+            bytes = len,
+            compressed = size,
+            "compressed a sealed segment"
+        );
+        Ok(())
+    }
+
+    fn join_compressions(&self) {
+        let handles: Vec<_> = self.compressions.lock().drain(..).collect();
+        for h in handles {
+            let _ = h.join();
+        }
     }
 }
 
@@ -147,7 +230,23 @@ impl LogStore {
             metrics: LogMetrics::default(),
             head_tx: Mutex::new(Some(head_tx)),
             head_rx,
+            compressions: Mutex::new(Vec::new()),
         });
+        // Sealed segments left uncompressed (crash, or compression just enabled).
+        let plain_sealed: Vec<u32> = {
+            let state = shared.state.read();
+            state
+                .segments
+                .iter()
+                .filter(|(n, s)| {
+                    **n != state.active_segment && s.path.extension().is_some_and(|e| e == "seg")
+                })
+                .map(|(n, _)| *n)
+                .collect()
+        };
+        for n in plain_sealed {
+            shared.spawn_compression(n);
+        }
         let (tx, rx) = mpsc::channel(config.write_queue_requests.max(1));
         let writer = Writer::new(
             shared.clone(),
@@ -194,10 +293,40 @@ impl LogStore {
             Ok(())
         };
         let handle = self.writer.lock().take();
-        if let Some(h) = handle {
-            let _ = tokio::task::spawn_blocking(move || h.join()).await;
-        }
+        let shared = self.shared.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Some(h) = handle {
+                let _ = h.join();
+            }
+            shared.join_compressions();
+        })
+        .await;
         r
+    }
+
+    /// Bytes on disk and events stored, for reports (`strata bench`, `stats`).
+    pub fn disk_usage(&self) -> Result<DiskUsage> {
+        let state = self.shared.state.read();
+        let mut u = DiskUsage::default();
+        for seg in state.segments.values() {
+            let logical = seg
+                .file
+                .len()
+                .map_err(|e| Error::io(format!("sizing {}", seg.path.display()), e))?;
+            let on_disk = std::fs::metadata(&seg.path)
+                .map(|m| m.len())
+                .unwrap_or(logical);
+            u.segment_bytes += logical;
+            u.segment_bytes_on_disk += on_disk;
+        }
+        u.events = state
+            .streams
+            .streams
+            .values()
+            .map(|e| e.positions.len() as u64)
+            .sum();
+        u.streams = state.streams.streams.len() as u64;
+        Ok(u)
     }
 
     /// Forces everything written so far to stable storage (useful in the
@@ -319,13 +448,17 @@ fn recover_with(
     let seg_dir = config.dir.join("segments");
     let idx_dir = config.dir.join("index");
     let io = |what: String, e: std::io::Error| Error::io(what, e);
-    let mut numbers: Vec<u32> = storage
+    let mut numbers = list_segment_numbers(storage, &seg_dir)
+        .map_err(|e| io(format!("listing {}", seg_dir.display()), e))?;
+    for name in storage
         .list(&seg_dir)
         .map_err(|e| io(format!("listing {}", seg_dir.display()), e))?
-        .iter()
-        .filter_map(|n| parse_file_number(n, "seg"))
-        .collect();
-    numbers.sort_unstable();
+    {
+        if name.ends_with(".tmp") {
+            // An unfinished compression: the plain segment is still there.
+            let _ = storage.remove(&seg_dir.join(name));
+        }
+    }
     for w in numbers.windows(2) {
         if w[1] != w[0] + 1 {
             return Err(Error::Corrupt {
@@ -353,10 +486,11 @@ fn recover_with(
 
     let mut segments = BTreeMap::new();
     for &n in &numbers {
-        let path = seg_dir.join(segment_file_name(n));
-        let file = storage
-            .open(&path, false)
-            .map_err(|e| io(format!("opening {}", path.display()), e))?;
+        let Segment { path, file, .. } =
+            open_segment(storage, &seg_dir, n, true).map_err(|reason| Error::Corrupt {
+                location: seg_dir.join(segment_file_name(n)).display().to_string(),
+                reason,
+            })?;
         let mut header = [0u8; SEGMENT_HEADER_BYTES];
         let len = file
             .len()

@@ -13,8 +13,7 @@ use crate::format::{
 use crate::index::{key_hash, Postings, SealedIndex};
 use crate::io::{read_file, Storage};
 use crate::segment::{
-    index_file_name, parse_file_number, read_chunk, record_offsets, scan_frames, ScanEnd,
-    FIRST_FRAME_OFFSET,
+    index_file_name, read_chunk, record_offsets, scan_frames, ScanEnd, FIRST_FRAME_OFFSET,
 };
 use crate::store::STREAM_CHECKPOINT_FILE;
 use crate::streams::StreamIndex;
@@ -75,12 +74,7 @@ pub fn verify(dir: &Path, storage: &dyn Storage) -> std::io::Result<VerifyReport
     let mut report = VerifyReport::default();
     let seg_dir = dir.join("segments");
     let idx_dir = dir.join("index");
-    let mut numbers: Vec<u32> = storage
-        .list(&seg_dir)?
-        .iter()
-        .filter_map(|n| parse_file_number(n, "seg"))
-        .collect();
-    numbers.sort_unstable();
+    let numbers = crate::segment::list_segment_numbers(storage, &seg_dir)?;
     let last = numbers.last().copied();
     // Facts about every event, by position: what the indexes must agree with.
     let mut events: HashMap<u64, EventFacts> = HashMap::new();
@@ -97,8 +91,17 @@ pub fn verify(dir: &Path, storage: &dyn Storage) -> std::io::Result<VerifyReport
     }
     for &n in &numbers {
         report.segments += 1;
-        let path = seg_dir.join(crate::segment::segment_file_name(n));
-        let file = storage.open(&path, false)?;
+        let (path, file) = match crate::segment::open_segment(storage, &seg_dir, n, false) {
+            Ok(seg) => (seg.path, seg.file),
+            Err(what) => {
+                report.problems.push(Problem {
+                    file: seg_dir.join(crate::segment::segment_file_name(n)),
+                    offset: None,
+                    what,
+                });
+                continue;
+            }
+        };
         let len = file.len()?;
         let header = read_chunk(file.as_ref(), 0, SEGMENT_HEADER_BYTES)?;
         match decode_segment_header(&header) {
@@ -119,7 +122,7 @@ pub fn verify(dir: &Path, storage: &dyn Storage) -> std::io::Result<VerifyReport
         }
         let mut frame_offsets = Vec::new();
         let mut record_problems = Vec::new();
-        let end = scan_frames(
+        let scanned = scan_frames(
             file.as_ref(),
             FIRST_FRAME_OFFSET,
             len,
@@ -180,7 +183,18 @@ pub fn verify(dir: &Path, storage: &dyn Storage) -> std::io::Result<VerifyReport
                 }
                 Ok(true)
             },
-        )?;
+        );
+        let end = match scanned {
+            Ok(end) => end,
+            Err(e) => {
+                report.problems.push(Problem {
+                    file: path.clone(),
+                    offset: None,
+                    what: format!("unreadable: {e}"),
+                });
+                ScanEnd::Clean { end: 0 }
+            }
+        };
         for (offset, what) in record_problems {
             report.problems.push(Problem {
                 file: path.clone(),

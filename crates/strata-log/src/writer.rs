@@ -645,6 +645,7 @@ impl Writer {
         self.segment = segment;
         self.tail = FIRST_FRAME_OFFSET;
         info!(sealed = old, next, "sealed segment");
+        shared.spawn_compression(old);
         self.sealed_since_checkpoint += 1;
         if self.sealed_since_checkpoint >= shared.config.stream_checkpoint_every_segments {
             self.write_stream_checkpoint()?;

@@ -14,6 +14,7 @@ use strata_testkit::conformance::StoreHarness;
 pub struct LogHarness {
     durability: Durability,
     max_segment_bytes: u64,
+    compression: Option<strata_log::compress::Compression>,
     dirs: parking_lot::Mutex<Vec<tempfile::TempDir>>,
 }
 
@@ -22,14 +23,24 @@ impl LogHarness {
         LogHarness {
             durability,
             max_segment_bytes,
+            compression: None,
             dirs: Default::default(),
         }
+    }
+
+    fn compressed(mut self) -> Self {
+        self.compression = Some(strata_log::compress::Compression {
+            level: 1,
+            block_bytes: 8 * 1024,
+        });
+        self
     }
 
     fn config(&self, dir: PathBuf) -> LogConfig {
         LogConfig::new(dir)
             .durability(self.durability)
             .max_segment_bytes(self.max_segment_bytes)
+            .compression(self.compression)
     }
 }
 
@@ -84,4 +95,14 @@ mod small_segments {
     use super::*;
     strata_testkit::conformance_suite!(LogHarness::new(Durability::None, SMALL_SEGMENT));
     strata_testkit::model_based_property_test!(LogHarness::new(Durability::None, 64 * 1024));
+}
+
+mod compressed_segments {
+    use super::*;
+    strata_testkit::conformance_suite!(
+        LogHarness::new(Durability::None, SMALL_SEGMENT).compressed()
+    );
+    strata_testkit::model_based_property_test!(
+        LogHarness::new(Durability::None, 64 * 1024).compressed()
+    );
 }
