@@ -9,7 +9,7 @@ use strata_core::{Error, Position, RecordedEvent, Result, StreamId};
 
 use crate::format::{split_position, RecordView};
 use crate::index::{active_postings_from, ActiveIndex, Postings, SealedIndex};
-use crate::segment::{read_records, Segment};
+use crate::segment::{read_records, Segment, FIRST_FRAME_OFFSET};
 use crate::streams::StreamIndex;
 
 /// Readers' view of the store. Only the writer thread mutates it, after the
@@ -33,20 +33,44 @@ pub struct State {
 
 impl State {
     /// The position of an event id, if recorded.
-    pub fn lookup_id(&self, id: u128) -> Option<u64> {
+    pub fn lookup_id(&self, id: u128) -> Result<Option<u64>> {
         if let Some(p) = self.active.ids.get(&id) {
-            return Some(*p);
+            return Ok(Some(*p));
         }
-        self.sealed.values().rev().find_map(|s| s.lookup_id(id))
+        for (n, s) in self.sealed.iter().rev() {
+            if let Some(p) = s.lookup_id(id).map_err(|e| self.index_error(*n, e))? {
+                return Ok(Some(p));
+            }
+        }
+        Ok(None)
     }
 
-    /// The frame offsets of a segment.
-    pub fn frames(&self, segment: u32) -> &[u64] {
-        if segment == self.active_segment {
-            &self.active.frames
-        } else {
-            self.sealed.get(&segment).map_or(&[][..], |s| &s.frames)
+    fn index_error(&self, segment: u32, e: std::io::Error) -> Error {
+        Error::Corrupt {
+            location: format!("index of segment {segment}"),
+            reason: e.to_string(),
         }
+    }
+
+    /// The offset of the frame in `segment` that holds (or follows) `offset`.
+    pub fn frame_start(&self, segment: u32, offset: u64) -> Result<u64> {
+        let found = if segment == self.active_segment {
+            let frames = &self.active.frames;
+            let i = frames.partition_point(|f| *f <= offset);
+            if i == 0 {
+                None
+            } else {
+                Some(frames[i - 1])
+            }
+        } else {
+            match self.sealed.get(&segment) {
+                Some(s) => s
+                    .frame_at_or_before(offset)
+                    .map_err(|e| self.index_error(segment, e))?,
+                None => None,
+            }
+        };
+        Ok(found.unwrap_or(FIRST_FRAME_OFFSET))
     }
 
     /// Where readers must stop in `segment`.
@@ -62,16 +86,16 @@ impl State {
     }
 
     /// Positions `>= from` in `segment` under posting `kind`/`key`.
-    pub fn postings(&self, segment: u32, kind: Postings, key: u64, from: u64) -> Vec<u64> {
+    pub fn postings(&self, segment: u32, kind: Postings, key: u64, from: u64) -> Result<Vec<u64>> {
         if segment == self.active_segment {
-            active_postings_from(&self.active, kind, key, from).to_vec()
+            Ok(active_postings_from(&self.active, kind, key, from).to_vec())
         } else {
-            self.sealed.get(&segment).map_or_else(Vec::new, |s| {
-                s.postings_from(kind, key, from)
-                    .iter()
-                    .map(|e| e.1)
-                    .collect()
-            })
+            match self.sealed.get(&segment) {
+                Some(s) => s
+                    .postings_from(kind, key, from)
+                    .map_err(|e| self.index_error(segment, e)),
+                None => Ok(Vec::new()),
+            }
         }
     }
 }

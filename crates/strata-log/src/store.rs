@@ -423,6 +423,41 @@ struct Recovered {
     last_recorded_at: i64,
 }
 
+/// The segment whose index an error names (see `State::index_error`).
+pub(crate) fn damaged_index_segment(location: &str) -> Option<u32> {
+    location.strip_prefix("index of segment ")?.parse().ok()
+}
+
+/// The index entry of a recorded event.
+pub(crate) fn index_entry(view: &RecordView<'_>, position: u64) -> IndexEntry {
+    IndexEntry {
+        id: view.id().0.as_u128(),
+        position,
+        type_hash: key_hash(view.event_type),
+        category_hash: key_hash(strata_core::stream_id::category_of(view.stream)),
+        correlation_hash: view.correlation_id().map(key_hash),
+    }
+}
+
+/// Writes the index file of sealed segment `n` and opens it.
+pub(crate) fn write_sealed_index(
+    storage: &dyn Storage,
+    idx_dir: &Path,
+    n: u32,
+    idx: &ActiveIndex,
+) -> Result<SealedIndex> {
+    let path = idx_dir.join(index_file_name(n));
+    crate::io::write_file_atomic(storage, &path, &idx.freeze().encode(n))
+        .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+    let file = storage
+        .open(&path, false)
+        .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+    SealedIndex::open(file, n).map_err(|reason| Error::Corrupt {
+        location: path.display().to_string(),
+        reason,
+    })
+}
+
 /// Opens every segment, loads or rebuilds indexes, replays the log after the
 /// stream checkpoint and cuts a torn tail.
 fn recover(config: &LogConfig, storage: &dyn Storage) -> Result<Recovered> {
@@ -561,9 +596,10 @@ fn recover_with(
         let idx_path = idx_dir.join(index_file_name(n));
         let mut loaded: Option<SealedIndex> = None;
         if !is_active && storage.exists(&idx_path) {
-            match read_file(storage, &idx_path)
+            match storage
+                .open(&idx_path, false)
                 .map_err(|e| e.to_string())
-                .and_then(|b| SealedIndex::decode(&b, n))
+                .and_then(|f| SealedIndex::open(f, n))
             {
                 Ok(i) => loaded = Some(i),
                 Err(reason) => {
@@ -606,13 +642,7 @@ fn recover_with(
                                 .or_else(|_| StreamId::system(view.stream))
                                 .map_err(|e| e.to_string())?;
                             if build_index {
-                                idx.add(&IndexEntry {
-                                    id: view.id().0.as_u128(),
-                                    position,
-                                    type_hash: key_hash(view.event_type),
-                                    category_hash: key_hash(stream.category()),
-                                    correlation_hash: view.correlation_id().map(key_hash),
-                                });
+                                idx.add(&index_entry(&view, position));
                             }
                             if apply_streams {
                                 let expected = streams
@@ -693,13 +723,7 @@ fn recover_with(
         } else {
             let s = match loaded {
                 Some(i) => i,
-                None => {
-                    let s = idx.seal();
-                    let path = idx_dir.join(index_file_name(n));
-                    crate::io::write_file_atomic(storage, &path, &s.encode(n))
-                        .map_err(|e| io(format!("writing {}", path.display()), e))?;
-                    s
-                }
+                None => write_sealed_index(storage, &idx_dir, n, &idx)?,
             };
             sealed.insert(n, Arc::new(s));
         }
@@ -745,8 +769,79 @@ fn recover_with(
 }
 
 impl Shared {
-    /// `read_all` without the limit check.
+    /// `read_all` without the limit check. A damaged sealed index is rebuilt
+    /// from its segment and the read retried once.
     fn read_all_inner(
+        &self,
+        from: Position,
+        max_count: usize,
+        filter: &ReadFilter,
+    ) -> Result<Vec<RecordedEvent>> {
+        match self.read_all_once(from, max_count, filter) {
+            Err(Error::Corrupt { location, reason }) => match damaged_index_segment(&location) {
+                Some(n) => {
+                    warn!(segment = n, reason = %reason, "a segment index is damaged; rebuilding it from the segment");
+                    self.repair_index(n)?;
+                    self.read_all_once(from, max_count, filter)
+                }
+                None => Err(Error::Corrupt { location, reason }),
+            },
+            other => other,
+        }
+    }
+
+    /// Rebuilds sealed segment `n`'s index file from the segment.
+    pub(crate) fn repair_index(&self, n: u32) -> Result<()> {
+        let seg = self
+            .state
+            .read()
+            .segments
+            .get(&n)
+            .cloned()
+            .ok_or_else(|| Error::Backend(format!("no segment {n} to reindex")))?;
+        let len = seg
+            .file
+            .len()
+            .map_err(|e| Error::io(format!("sizing {}", seg.path.display()), e))?;
+        let mut idx = ActiveIndex::default();
+        let end = scan_frames(
+            seg.file.as_ref(),
+            FIRST_FRAME_OFFSET,
+            len,
+            self.config.max_segment_bytes,
+            |offset, kind, body, _, _| {
+                idx.add_frame(offset);
+                if kind == FrameKind::Append {
+                    let body_start = offset + crate::format::FRAME_HEADER_BYTES as u64;
+                    for (rec_off, rel) in record_offsets(body, body_start)? {
+                        let view = RecordView::parse(&body[rel..])?;
+                        idx.add(&index_entry(&view, position_of(n, rec_off).0));
+                    }
+                }
+                Ok(true)
+            },
+        )
+        .map_err(|e| Error::Corrupt {
+            location: seg.path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        if let ScanEnd::Torn { at, reason } | ScanEnd::Corrupt { at, reason } = end {
+            return Err(Error::Corrupt {
+                location: location(&seg.path, at),
+                reason,
+            });
+        }
+        let sealed = write_sealed_index(
+            self.config.storage.as_ref(),
+            &self.config.dir.join("index"),
+            n,
+            &idx,
+        )?;
+        self.state.write().sealed.insert(n, Arc::new(sealed));
+        Ok(())
+    }
+
+    fn read_all_once(
         &self,
         from: Position,
         max_count: usize,
@@ -789,9 +884,11 @@ impl Shared {
                 for n in seg_numbers {
                     let mut positions: Vec<u64> = {
                         let state = self.state.read();
-                        keys.iter()
-                            .flat_map(|k| state.postings(n, kind, *k, from.0))
-                            .collect()
+                        let mut v = Vec::new();
+                        for k in &keys {
+                            v.extend(state.postings(n, kind, *k, from.0)?);
+                        }
+                        v
                     };
                     if keys.len() > 1 {
                         positions.sort_unstable();
@@ -830,13 +927,7 @@ impl Shared {
                     continue;
                 };
                 let start = if n == from_seg {
-                    let frames = state.frames(n);
-                    let i = frames.partition_point(|f| *f <= from_off);
-                    if i == 0 {
-                        FIRST_FRAME_OFFSET
-                    } else {
-                        frames[i - 1]
-                    }
+                    state.frame_start(n, from_off)?
                 } else {
                     FIRST_FRAME_OFFSET
                 };

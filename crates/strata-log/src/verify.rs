@@ -234,9 +234,10 @@ pub fn verify(dir: &Path, storage: &dyn Storage) -> std::io::Result<VerifyReport
             });
             continue;
         }
-        let idx = match read_file(storage, &path)
+        let idx = match storage
+            .open(&path, false)
             .map_err(|e| e.to_string())
-            .and_then(|b| SealedIndex::decode(&b, n))
+            .and_then(|f| SealedIndex::open(f, n))
         {
             Ok(i) => i,
             Err(what) => {
@@ -248,52 +249,67 @@ pub fn verify(dir: &Path, storage: &dyn Storage) -> std::io::Result<VerifyReport
                 continue;
             }
         };
-        let mut bad = |what: String| {
-            report.problems.push(Problem {
-                file: path.clone(),
-                offset: None,
-                what,
-            })
-        };
-        if Some(&idx.frames) != frames_by_segment.get(&n) {
-            bad("frame list differs from the segment's frames".into());
+        let mut problems = Vec::new();
+        let sections: Vec<std::io::Result<Vec<(u128, u64)>>> =
+            (0..5).map(|k| idx.entries(k)).collect();
+        let mut loaded = Vec::with_capacity(5);
+        for (k, s) in sections.into_iter().enumerate() {
+            match s {
+                Ok(v) => loaded.push(v),
+                Err(e) => {
+                    problems.push(format!("section {k}: {e}"));
+                    loaded.push(Vec::new());
+                }
+            }
+        }
+        let frames: Vec<u64> = loaded[4].iter().map(|(_, v)| *v).collect();
+        if Some(&frames) != frames_by_segment.get(&n) {
+            problems.push("frame list differs from the segment's frames".into());
         }
         let in_segment = events
             .keys()
             .filter(|p| split_position(strata_core::Position(**p)).0 == n)
             .count();
-        if idx.ids.len() != in_segment {
-            bad(format!(
+        if loaded[0].len() != in_segment {
+            problems.push(format!(
                 "{} id entries for {in_segment} events",
-                idx.ids.len()
+                loaded[0].len()
             ));
         }
-        for (id, pos) in &idx.ids {
+        for (id, pos) in &loaded[0] {
             report.index_entries += 1;
             match events.get(pos) {
                 Some(f) if f.id == *id => {}
-                _ => bad(format!(
+                _ => problems.push(format!(
                     "id entry points to position {pos}, which does not hold that event"
                 )),
             }
         }
         for (kind, list) in [Postings::Type, Postings::Category, Postings::Correlation]
             .into_iter()
-            .zip(idx.postings.iter())
+            .zip(loaded[1..4].iter())
         {
-            for (h, pos) in list {
+            for (key, pos) in list {
                 report.index_entries += 1;
+                let h = (*key >> 64) as u64;
                 let ok = events.get(pos).is_some_and(|f| match kind {
-                    Postings::Type => f.type_hash == *h,
-                    Postings::Category => f.category_hash == *h,
-                    Postings::Correlation => f.correlation_hash == Some(*h),
+                    Postings::Type => f.type_hash == h,
+                    Postings::Category => f.category_hash == h,
+                    Postings::Correlation => f.correlation_hash == Some(h),
                 });
                 if !ok {
-                    bad(format!(
+                    problems.push(format!(
                         "{kind:?} posting for position {pos} does not match the event there"
                     ));
                 }
             }
+        }
+        for what in problems {
+            report.problems.push(Problem {
+                file: path.clone(),
+                offset: None,
+                what,
+            });
         }
     }
 

@@ -25,9 +25,7 @@ use crate::format::{
     FRAME_HEADER_BYTES, RECORD_HEADER_BYTES,
 };
 use crate::index::{key_hash, IndexEntry};
-use crate::segment::{
-    index_file_name, read_records, segment_file_name, Segment, FIRST_FRAME_OFFSET,
-};
+use crate::segment::{read_records, segment_file_name, Segment, FIRST_FRAME_OFFSET};
 use crate::store::Shared;
 
 /// Work for the writer.
@@ -569,7 +567,7 @@ impl Writer {
             let Some(id) = e.id else { continue };
             if let Some((s, v, p)) = batch_ids.get(&id) {
                 found.insert(id, (s.as_str().to_owned(), *v, *p));
-            } else if let Some(p) = state.lookup_id(id.0.as_u128()) {
+            } else if let Some(p) = self.lookup_or_repair(state, id)? {
                 let (stream, version) = self.read_stream_version(state, p)?;
                 found.insert(id, (stream, version, p));
             }
@@ -584,6 +582,27 @@ impl Writer {
                 position: Position(*p),
             })
         })
+    }
+
+    /// Looks an id up; a damaged sealed index fails this append and is
+    /// rebuilt in the background, so a retry succeeds.
+    fn lookup_or_repair(&self, state: &crate::state::State, id: EventId) -> Result<Option<u64>> {
+        match state.lookup_id(id.0.as_u128()) {
+            Err(Error::Corrupt { location, reason }) => {
+                if let Some(n) = crate::store::damaged_index_segment(&location) {
+                    let shared = self.shared.clone();
+                    let _ = std::thread::Builder::new()
+                        .name(format!("strata-reindex-{n}"))
+                        .spawn(move || {
+                            if let Err(e) = shared.repair_index(n) {
+                                error!(segment = n, error = %e, "rebuilding a damaged segment index failed");
+                            }
+                        });
+                }
+                Err(Error::Corrupt { location, reason })
+            }
+            other => other,
+        }
     }
 
     fn read_stream_version(&self, state: &crate::state::State, p: u64) -> Result<(String, u64)> {
@@ -614,9 +633,17 @@ impl Writer {
             self.dirty = false;
         }
         let old = self.segment.number;
-        let sealed = Arc::new(shared.state.read().active.seal());
-        let idx_path = shared.config.dir.join("index").join(index_file_name(old));
-        crate::io::write_file_atomic(storage, &idx_path, &sealed.encode(old))?;
+        let sealed = {
+            let state = shared.state.read();
+            crate::store::write_sealed_index(
+                storage,
+                &shared.config.dir.join("index"),
+                old,
+                &state.active,
+            )
+            .map_err(|e| std::io::Error::other(e.to_string()))?
+        };
+        let sealed = Arc::new(sealed);
 
         let next = old + 1;
         let path = shared

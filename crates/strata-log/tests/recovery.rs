@@ -183,8 +183,12 @@ async fn lost_index_files_and_checkpoint_are_rebuilt() {
     let acked = sealed_store(dir.path()).await;
     std::fs::remove_file(dir.path().join("index").join("00000001.idx")).unwrap();
     std::fs::remove_file(dir.path().join("streams.ckpt")).unwrap();
-    // Damage another index file: it must be rebuilt, not trusted.
-    flip_byte(&dir.path().join("index").join("00000000.idx"), 80);
+    // Damage a chunk of another index file's type postings: it must be
+    // rebuilt from the segment when a read trips over it, never trusted.
+    let idx0 = dir.path().join("index").join("00000000.idx");
+    let bytes = std::fs::read(&idx0).unwrap();
+    let n_ids = u64::from_le_bytes(bytes[16..24].try_into().unwrap());
+    flip_byte(&idx0, 64 + n_ids * 24 + 5);
     let cfg = LogConfig::new(dir.path()).max_segment_bytes(64 * 1024);
     let store = LogStore::open(cfg).await.unwrap();
     check_acked(&store, &acked).await;
