@@ -1,17 +1,24 @@
 //! `strata`: run, inspect and benchmark Strata event stores.
 
+mod bench;
 mod demo;
 mod store_spec;
+mod verify;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use strata_log::Durability;
 
-use store_spec::StoreSpec;
+use store_spec::{OpenOptions, StoreSpec, DEFAULT_STORE};
 
 /// Strata, an event-sourcing database.
+///
+/// Stores (`--store`): `log:DIR` is the embedded durable store in DIR (the
+/// default, `log:./strata-data`); `memory:` keeps everything in memory until
+/// exit; `postgres://…` is the PostgreSQL store (not built yet).
 #[derive(Parser)]
-#[command(name = "strata", version, about)]
+#[command(name = "strata", version, about, long_about)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -19,16 +26,39 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Append a few events to a store and read them back.
+    /// Append a few events to a fresh stream and read them back.
     Demo {
-        /// Which store: `memory:`.
-        #[arg(long, default_value = "memory:")]
+        /// Which store: `log:DIR` or `memory:`.
+        #[arg(long, default_value = DEFAULT_STORE)]
+        store: StoreSpec,
+        /// Durability of the log store: always, interval, interval:<ms> or none.
+        #[arg(long, default_value = "always")]
+        durability: Durability,
+    },
+    /// Check every checksum and index entry of a log store; exits non-zero
+    /// if anything is wrong.
+    Verify {
+        /// The store to check: `log:DIR`.
+        #[arg(long, default_value = DEFAULT_STORE)]
         store: StoreSpec,
     },
+    /// Run a benchmark workload and print a table (or JSON lines).
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Help and version go to stdout as usual.
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            // Errors are one line; clap adds usage and tips below the first.
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            eprintln!("{first} (see `strata --help`)");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -39,15 +69,31 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async {
+    let result: Result<ExitCode, String> = runtime.block_on(async {
         match cli.command {
-            Command::Demo { store } => demo::run(store).await,
+            Command::Demo { store, durability } => demo::run(store, OpenOptions { durability })
+                .await
+                .map(|()| ExitCode::SUCCESS)
+                .map_err(|e| e.to_string()),
+            Command::Verify { store } => match verify::run(&store) {
+                Ok(verify::Verdict::Clean) => Ok(ExitCode::SUCCESS),
+                Ok(verify::Verdict::Problems(n)) => {
+                    eprintln!("error: verify found {n} problem(s) in {store}");
+                    Ok(ExitCode::FAILURE)
+                }
+                Err(e) => Err(e.to_string()),
+            },
+            Command::Bench(args) => bench::run(args)
+                .await
+                .map(|()| ExitCode::SUCCESS)
+                .map_err(|e| e.to_string()),
         }
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
+            // One line: a multi-line error is folded so scripts can grep it.
+            eprintln!("error: {}", e.replace('\n', " "));
             ExitCode::FAILURE
         }
     }

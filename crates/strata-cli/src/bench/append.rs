@@ -1,0 +1,77 @@
+//! `append`: concurrent writers, each append `--batch` fresh ~200-byte JSON
+//! events to a random stream among `--streams`, with `ExpectedVersion::Any`
+//! (no guard contention: this measures the write path and group commit).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use strata_core::ExpectedVersion;
+
+use super::{payload, run_tasks, BenchCtx, BenchError, Defaults, Measurement, Tally};
+
+/// `append` defaults: one writer, one event per append, 10,000 events, 1,000 streams.
+pub const DEFAULTS: Defaults = Defaults {
+    writers: 1,
+    batch: 1,
+    events: 10_000,
+    streams: 1_000,
+};
+
+/// Runs the workload.
+pub async fn run(ctx: &BenchCtx<'_>) -> Result<Vec<Measurement>, BenchError> {
+    let p = ctx.params;
+    let batch = p.batch as u64;
+    let total_events = p.events;
+    let appends = total_events.div_ceil(batch);
+    let next_append = Arc::new(AtomicU64::new(0));
+    let bar = ctx.progress(total_events, "append");
+    let syncs_before = ctx.syncs();
+    let started = Instant::now();
+    let tally = run_tasks(p.writers, |writer| {
+        let store = ctx.store();
+        let next_append = next_append.clone();
+        let bar = bar.clone();
+        let run_id = ctx.run_id.clone();
+        let streams = p.streams;
+        async move {
+            let mut rng = StdRng::seed_from_u64(writer as u64);
+            let mut t = Tally::default();
+            loop {
+                let i = next_append.fetch_add(1, Ordering::Relaxed);
+                if i >= appends {
+                    break;
+                }
+                let first = i * batch;
+                let n = batch.min(total_events - first);
+                let events = payload::events(first, n as usize);
+                let stream = payload::stream(&run_id, rng.gen_range(0..streams))?;
+                let t0 = Instant::now();
+                store.append(&stream, ExpectedVersion::Any, events).await?;
+                t.latency.record(t0.elapsed());
+                t.ops += 1;
+                t.events += n;
+                bar.inc(n);
+            }
+            Ok(t)
+        }
+    })
+    .await?;
+    let elapsed = started.elapsed();
+    bar.finish_and_clear();
+    Ok(vec![Measurement {
+        variant: None,
+        op: "append",
+        writers: p.writers,
+        batch: p.batch,
+        events: tally.events,
+        ops: tally.ops,
+        elapsed,
+        latency: tally.latency,
+        syncs: ctx.syncs().zip(syncs_before).map(|(a, b)| a - b),
+        errors: tally.errors,
+        dataset_events: None,
+    }])
+}

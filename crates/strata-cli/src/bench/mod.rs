@@ -1,0 +1,403 @@
+//! `strata bench`: the project's benchmark program (STYLE.md: benchmarks
+//! are programs, never timed asserts).
+//!
+//! One module per workload. A workload gets a [`BenchCtx`] (the open store,
+//! the resolved [`Params`], a run id for fresh stream names, progress bars)
+//! and returns [`Measurement`]s; this module adds what every result line
+//! shares (store, durability, memory, the machine's fdatasync rate) and
+//! prints them. Adding a workload is: a module, a [`WorkloadName`] variant,
+//! its [`Defaults`], and one arm in [`run_workload`].
+
+mod append;
+mod commands;
+mod fill;
+mod fsync;
+mod latency;
+mod payload;
+mod read_all;
+mod read_stream;
+mod rehydrate;
+mod report;
+mod target;
+
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use strata_core::EventStore;
+use strata_log::Durability;
+
+use crate::store_spec::{OpenStore, StoreSpec};
+
+pub use latency::Latency;
+pub use report::Measurement;
+
+/// Errors of a benchmark run: any error, as one line.
+pub type BenchError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Most concurrent tasks a workload may start.
+pub const MAX_WRITERS: usize = 4096;
+/// Most events a workload may be asked for (a bound on run time and memory).
+pub const MAX_EVENTS: u64 = 1_000_000_000;
+/// Most streams (or accounts) a workload may spread its writes over.
+pub const MAX_STREAMS: usize = 100_000_000;
+/// Longest measuring time of the repeated-measurement workloads, in seconds.
+pub const MAX_DURATION_SECS: f64 = 3600.0;
+
+/// Which workload to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum WorkloadName {
+    /// `--writers` tasks append `--batch` events (~200-byte JSON) per append
+    /// to random streams among `--streams` with `ExpectedVersion::Any`,
+    /// `--events` in all; latency per append.
+    Append,
+    /// Fills the store up to `--events` events unless it has them, then reads
+    /// `$all` warm in pages of `--batch` (default 10,000) with `--writers`
+    /// concurrent readers; latency per page.
+    ReadAll,
+    /// Writes one stream of `--events` events (default 1,000) and reads it
+    /// whole, again and again for `--duration` seconds; latency per full read.
+    ReadStream,
+    /// Bank-account commands through `strata::Repository` with its cache:
+    /// `--streams` accounts (default 1,000), `--events` deposits (default
+    /// 50,000) from `--writers` tasks (default 16); latency per command.
+    Commands,
+    /// One command on an account stream of `--events` events (default
+    /// 10,000), the cache off so every command loads: without snapshots and
+    /// with a snapshot every 100 events; latency per command.
+    Rehydrate,
+}
+
+impl WorkloadName {
+    /// The name used on the command line and in results.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkloadName::Append => "append",
+            WorkloadName::ReadAll => "read-all",
+            WorkloadName::ReadStream => "read-stream",
+            WorkloadName::Commands => "commands",
+            WorkloadName::Rehydrate => "rehydrate",
+        }
+    }
+
+    /// The values used for options the user leaves out.
+    pub fn defaults(self) -> Defaults {
+        match self {
+            WorkloadName::Append => append::DEFAULTS,
+            WorkloadName::ReadAll => read_all::DEFAULTS,
+            WorkloadName::ReadStream => read_stream::DEFAULTS,
+            WorkloadName::Commands => commands::DEFAULTS,
+            WorkloadName::Rehydrate => rehydrate::DEFAULTS,
+        }
+    }
+}
+
+/// A workload's values for the options the user leaves out.
+#[derive(Clone, Copy, Debug)]
+pub struct Defaults {
+    /// Concurrent tasks.
+    pub writers: usize,
+    /// Events per operation.
+    pub batch: usize,
+    /// Events in all (or the stream length, for the stream workloads).
+    pub events: u64,
+    /// Streams (accounts) written to.
+    pub streams: usize,
+}
+
+/// `strata bench` options.
+#[derive(Args, Debug)]
+#[command(after_help = BENCH_AFTER_HELP)]
+pub struct BenchArgs {
+    /// The workload to run.
+    #[arg(value_enum)]
+    pub workload: WorkloadName,
+
+    /// The store: `log:` (a fresh temporary directory, removed afterwards),
+    /// `log:DIR` (a fresh directory beside DIR, removed afterwards; DIR
+    /// itself with --in-place), or `memory:`.
+    #[arg(long, default_value = "log:")]
+    pub store: StoreSpec,
+
+    /// Concurrent tasks (writers, readers or command senders).
+    #[arg(long)]
+    pub writers: Option<usize>,
+
+    /// Events per operation: per append for `append`, per page for `read-all`.
+    #[arg(long)]
+    pub batch: Option<usize>,
+
+    /// Events in all (`append`, `read-all`, `commands`), or the stream length
+    /// (`read-stream`, `rehydrate`).
+    #[arg(long)]
+    pub events: Option<u64>,
+
+    /// Streams to spread appends over; accounts for `commands`.
+    #[arg(long)]
+    pub streams: Option<usize>,
+
+    /// Durability of the log store: always, interval, interval:<ms> or none.
+    #[arg(long, default_value = "always")]
+    pub durability: Durability,
+
+    /// Seconds of repeated measurement for `read-all`, `read-stream` and `rehydrate`.
+    #[arg(long, default_value_t = 2.0)]
+    pub duration: f64,
+
+    /// Benchmark the log store in DIR itself instead of a fresh copy beside it
+    /// (its data is kept; `read-all` reuses events already there).
+    #[arg(long)]
+    pub in_place: bool,
+
+    /// Keep the fresh log directory after the run (its path is printed).
+    #[arg(long)]
+    pub keep: bool,
+
+    /// Print one JSON object per result on stdout instead of a table.
+    #[arg(long)]
+    pub json: bool,
+
+    /// How long to measure this machine's fdatasync rate, in milliseconds (0: skip).
+    #[arg(long, default_value_t = 1000)]
+    pub fsync_probe_ms: u64,
+}
+
+const BENCH_AFTER_HELP: &str = "\
+Stores:
+  --store log:         a fresh temporary directory (under $TMPDIR), removed afterwards
+  --store log:DIR      a fresh directory beside DIR (DIR.bench-XXXXXX), removed afterwards,
+                       so a benchmark never touches DIR's data; add --in-place to use DIR itself
+  --store memory:      in memory
+
+Examples:
+  strata bench append --store log: --writers 64 --events 50000
+  strata bench append --store log: --writers 4 --batch 100 --events 1000000 --durability none
+  strata bench read-all --store memory: --events 1000000
+  strata bench commands --store memory: --json";
+
+/// The options after defaults were applied and limits checked.
+#[derive(Clone, Copy, Debug)]
+pub struct Params {
+    /// Concurrent tasks.
+    pub writers: usize,
+    /// Events per operation.
+    pub batch: usize,
+    /// Events in all, or the stream length.
+    pub events: u64,
+    /// Streams (accounts).
+    pub streams: usize,
+    /// Measuring time of the repeated-measurement workloads.
+    pub duration: Duration,
+}
+
+impl Params {
+    fn resolve(args: &BenchArgs, store: &dyn EventStore) -> Result<Params, BenchError> {
+        let d = args.workload.defaults();
+        let writers = args.writers.unwrap_or(d.writers);
+        let batch = args.batch.unwrap_or(d.batch);
+        let events = args.events.unwrap_or(d.events);
+        let streams = args.streams.unwrap_or(d.streams);
+        if writers == 0 || writers > MAX_WRITERS {
+            return Err(
+                format!("--writers must be between 1 and {MAX_WRITERS}, got {writers}").into(),
+            );
+        }
+        if events == 0 || events > MAX_EVENTS {
+            return Err(
+                format!("--events must be between 1 and {MAX_EVENTS}, got {events}").into(),
+            );
+        }
+        if streams == 0 || streams > MAX_STREAMS {
+            return Err(
+                format!("--streams must be between 1 and {MAX_STREAMS}, got {streams}").into(),
+            );
+        }
+        let limits = store.limits();
+        let max_batch = match args.workload {
+            WorkloadName::ReadAll => limits.max_read_count,
+            _ => limits.max_events_per_append,
+        };
+        if batch == 0 || batch > max_batch {
+            return Err(format!(
+                "--batch must be between 1 and {max_batch} (the store's limit), got {batch}"
+            )
+            .into());
+        }
+        if !(args.duration > 0.0 && args.duration <= MAX_DURATION_SECS) {
+            return Err(format!(
+                "--duration must be more than 0 and at most {MAX_DURATION_SECS} seconds, got {}",
+                args.duration
+            )
+            .into());
+        }
+        Ok(Params {
+            writers,
+            batch,
+            events,
+            streams,
+            duration: Duration::from_secs_f64(args.duration),
+        })
+    }
+}
+
+/// What a workload gets to work with.
+pub struct BenchCtx<'a> {
+    open: &'a OpenStore,
+    /// The resolved options.
+    pub params: Params,
+    /// A suffix unique to this run, for fresh stream names.
+    pub run_id: String,
+    show_progress: bool,
+}
+
+impl BenchCtx<'_> {
+    /// The store under test.
+    pub fn store(&self) -> std::sync::Arc<dyn EventStore> {
+        self.open.store()
+    }
+
+    /// `fdatasync` calls of the log store so far (`None` for other stores).
+    pub fn syncs(&self) -> Option<u64> {
+        self.open.log_store().map(|l| l.sync_count())
+    }
+
+    /// A progress bar of `len` units, drawn on stderr when it is a terminal.
+    pub fn progress(&self, len: u64, what: &str) -> ProgressBar {
+        if !self.show_progress {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::new(len);
+        if let Ok(style) = ProgressStyle::with_template(
+            "{msg:>14} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} ({per_sec}, eta {eta})",
+        ) {
+            bar.set_style(style);
+        }
+        bar.set_message(what.to_string());
+        bar
+    }
+}
+
+/// Runs `strata bench`.
+pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
+    let target = target::Target::prepare(&args)?;
+    if let Some(dir) = target.log_dir() {
+        eprintln!("benchmarking the log store in {}", dir.display());
+    }
+    let probe = if args.fsync_probe_ms > 0 {
+        let dir = target.probe_dir().to_path_buf();
+        let budget = Duration::from_millis(args.fsync_probe_ms);
+        let rate = tokio::task::spawn_blocking(move || fsync::measure(&dir, budget))
+            .await
+            .map_err(|e| format!("the fdatasync probe failed: {e}"))??;
+        Some(rate)
+    } else {
+        None
+    };
+    let open = target.open(args.durability).await?;
+    let outcome = measure(&args, &target, &open, probe.as_ref()).await;
+    let closed = open.close().await;
+    let kept = target.finish(args.keep);
+    let results = outcome?;
+    closed?;
+    report::print(&results, probe.as_ref(), args.json);
+    if let Some(dir) = kept {
+        eprintln!("kept the benchmark's data in {}", dir.display());
+    }
+    Ok(())
+}
+
+async fn measure(
+    args: &BenchArgs,
+    target: &target::Target,
+    open: &OpenStore,
+    probe: Option<&fsync::FsyncRate>,
+) -> Result<Vec<report::BenchResult>, BenchError> {
+    let store = open.store();
+    let params = Params::resolve(args, store.as_ref())?;
+    drop(store);
+    let ctx = BenchCtx {
+        open,
+        params,
+        run_id: payload::run_id(),
+        show_progress: !args.json || std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    };
+    let measurements = run_workload(args.workload, &ctx).await?;
+    let durability = match target.spec() {
+        StoreSpec::Log(_) => args.durability.to_string(),
+        _ => "n/a".to_string(),
+    };
+    Ok(measurements
+        .into_iter()
+        .map(|m| {
+            report::BenchResult::new(
+                args.workload.as_str(),
+                target.spec().to_string(),
+                &durability,
+                m,
+                probe,
+            )
+        })
+        .collect())
+}
+
+/// What one task of a workload counted.
+#[derive(Debug, Default)]
+pub struct Tally {
+    /// Latency of each timed operation.
+    pub latency: Latency,
+    /// Timed operations.
+    pub ops: u64,
+    /// Events written or read by them.
+    pub events: u64,
+    /// Operations that failed.
+    pub errors: u64,
+}
+
+impl Tally {
+    fn merge(&mut self, other: Tally) {
+        self.latency.merge(&other.latency);
+        self.ops += other.ops;
+        self.events += other.events;
+        self.errors += other.errors;
+    }
+}
+
+/// Runs `n` tasks `task(0)`, …, `task(n - 1)` concurrently and adds up what
+/// they counted; the first error wins.
+pub async fn run_tasks<F, Fut>(n: usize, task: F) -> Result<Tally, BenchError>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = Result<Tally, BenchError>> + Send + 'static,
+{
+    let handles: Vec<_> = (0..n).map(|i| tokio::spawn(task(i))).collect();
+    let mut total = Tally::default();
+    let mut first_error = None;
+    for h in handles {
+        match h.await {
+            Ok(Ok(t)) => total.merge(t),
+            Ok(Err(e)) => {
+                first_error.get_or_insert(e);
+            }
+            Err(e) => {
+                first_error.get_or_insert(format!("a benchmark task failed: {e}").into());
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(total),
+    }
+}
+
+async fn run_workload(
+    workload: WorkloadName,
+    ctx: &BenchCtx<'_>,
+) -> Result<Vec<Measurement>, BenchError> {
+    match workload {
+        WorkloadName::Append => append::run(ctx).await,
+        WorkloadName::ReadAll => read_all::run(ctx).await,
+        WorkloadName::ReadStream => read_stream::run(ctx).await,
+        WorkloadName::Commands => commands::run(ctx).await,
+        WorkloadName::Rehydrate => rehydrate::run(ctx).await,
+    }
+}
