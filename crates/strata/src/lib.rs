@@ -21,14 +21,23 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod account_balance;
 pub mod aggregate;
 pub mod bank;
+pub mod bench;
 mod cache;
 pub mod command;
+pub mod consistency;
 pub mod error;
 pub mod event;
+mod feed;
+pub mod parking;
+pub mod processor;
+pub mod projection;
+pub mod query;
 pub mod repository;
 pub mod retry;
+pub mod runner;
 pub mod snapshot;
 pub mod stats;
 pub mod time_travel;
@@ -40,8 +49,18 @@ pub use aggregate::Aggregate;
 pub use command::{CommandMeta, Committed};
 pub use error::{AggregateError, DecodeError};
 pub use event::{DomainEvent, EncodedEvent};
+pub use parking::{MemoryParkedStore, ParkedEvent, ParkedStore};
+pub use processor::{
+    EventHandler, EventProcessor, ProcessorConfig, ProcessorError, RunningProcessor,
+};
+pub use projection::{Projection, ProjectionError, Typed, TypedProjection};
+pub use query::{Consistency, QueryError, QueryModel, Queryable, ReadModel};
 pub use repository::{AggregateResult, Loaded, Repository};
 pub use retry::RetryPolicy;
+pub use runner::{
+    CatchUpReport, Progress, ProjectionRunner, ProjectionStatus, RunReport, RunnerConfig,
+    RunningProjection, SharedProjection, WaitError,
+};
 pub use snapshot::SnapshotPolicy;
 pub use stats::RepositoryStats;
 pub use time_travel::AsOf;

@@ -1,0 +1,327 @@
+//! The query model: `AtLeast(position)` returns only once the projection
+//! has reached the position (read-your-writes), times out with a clear
+//! error otherwise, and the cache never answers with a state older than
+//! the position a query demands.
+
+// Helpers outside `#[test]` functions unwrap too; clippy.toml only exempts the tests.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use strata::account_balance::{AccountBalanceProjection, BalanceQuery, ACCOUNT_BALANCES};
+use strata::bank::{AccountCommand, BankAccount};
+use strata::query::{Consistency, QueryError, QueryModel, ReadModel};
+use strata::{
+    CommandMeta, EventStore, ExpectedVersion, MemoryCheckpointStore, MemoryStore, NewEvent,
+    Position, ProjectionRunner, ProjectionStatus, Repository, StreamId, Typed, WaitError,
+};
+
+type Balances = Typed<AccountBalanceProjection>;
+
+async fn open(repo: &Repository<BankAccount, MemoryStore>, id: &str, owner: &str) -> Position {
+    let done = repo
+        .execute(
+            id,
+            AccountCommand::Open {
+                owner: owner.into(),
+            },
+            CommandMeta::new(),
+        )
+        .await
+        .unwrap();
+    done.positions.unwrap().1
+}
+
+async fn deposit(repo: &Repository<BankAccount, MemoryStore>, id: &str, amount: i64) -> Position {
+    let done = repo
+        .execute(
+            id,
+            AccountCommand::Deposit {
+                amount: Decimal::from(amount),
+            },
+            CommandMeta::new(),
+        )
+        .await
+        .unwrap();
+    done.positions.unwrap().1
+}
+
+#[tokio::test]
+async fn at_least_returns_only_after_the_projection_reached_the_position() {
+    let store = MemoryStore::new();
+    let repo = Repository::<BankAccount, _>::new(store.clone());
+    open(&repo, "1", "ada").await;
+    let written = deposit(&repo, "1", 10).await;
+
+    // The projection exists but nothing runs it yet.
+    let runner = ProjectionRunner::new(
+        store.clone(),
+        Arc::new(MemoryCheckpointStore::new()),
+        Typed::new(AccountBalanceProjection::new()),
+    );
+    let model = ReadModel::new(runner.projection().clone(), 100);
+    let query = {
+        let model = model.clone();
+        tokio::spawn(async move {
+            model
+                .query(
+                    &BalanceQuery::Balance("1".into()),
+                    Consistency::AtLeast(written),
+                )
+                .await
+        })
+    };
+    for _ in 0..20 {
+        tokio::task::yield_now().await;
+    }
+    assert!(
+        !query.is_finished(),
+        "answered before the projection got there"
+    );
+    // Eventual does not wait: the projection has nothing yet.
+    let now = model
+        .query(&BalanceQuery::Balance("1".into()), Consistency::Eventual)
+        .await
+        .unwrap();
+    assert_eq!(now.balance(), None);
+
+    let running = runner.spawn();
+    let answer = query.await.unwrap().unwrap();
+    assert_eq!(answer.balance(), Some(Decimal::from(10)));
+    assert!(running.projection().progress().position >= written);
+    running.stop().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn at_least_gives_up_after_the_bound_with_a_clear_error() {
+    let store = MemoryStore::new();
+    let repo = Repository::<BankAccount, _>::new(store.clone());
+    let written = open(&repo, "1", "ada").await;
+    let runner = ProjectionRunner::new(
+        store.clone(),
+        Arc::new(MemoryCheckpointStore::new()),
+        Typed::new(AccountBalanceProjection::new()),
+    );
+    let model =
+        ReadModel::new(runner.projection().clone(), 100).with_max_wait(Duration::from_millis(250));
+    let err = model
+        .query(
+            &BalanceQuery::Balance("1".into()),
+            Consistency::AtLeast(written),
+        )
+        .await
+        .unwrap_err();
+    match &err {
+        QueryError::NotReached(WaitError::Timeout {
+            projection,
+            wanted,
+            reached,
+            ..
+        }) => {
+            assert_eq!(projection, ACCOUNT_BALANCES);
+            assert_eq!((*wanted, *reached), (written, Position::START));
+        }
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    let text = err.to_string();
+    assert!(
+        text.contains("account-balances") && text.contains("250 ms"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_stopped_projection_fails_waits_at_once() {
+    let store = MemoryStore::new();
+    let model = QueryModel::new(store.clone(), Arc::new(MemoryCheckpointStore::new()));
+    let balances = model
+        .register(Typed::new(AccountBalanceProjection::new()))
+        .unwrap();
+    model.shutdown().await.unwrap();
+    assert_eq!(
+        balances.projection().progress().status,
+        ProjectionStatus::Stopped
+    );
+    let err = balances
+        .query(
+            &BalanceQuery::TotalBalance,
+            Consistency::AtLeast(Position(1)),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, QueryError::NotReached(WaitError::Stopped { .. })),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn read_your_writes_and_the_cache_never_serves_an_older_state() {
+    let store = MemoryStore::new();
+    let repo = Repository::<BankAccount, _>::new(store.clone()).with_cache(100);
+    let model = QueryModel::new(store.clone(), Arc::new(MemoryCheckpointStore::new()));
+    let balances = model
+        .register(Typed::new(AccountBalanceProjection::new()))
+        .unwrap();
+    open(&repo, "a", "ada").await;
+    open(&repo, "b", "bob").await;
+
+    let mut expected_a = 0i64;
+    let mut expected_total = 0i64;
+    for i in 0..200i64 {
+        let account = if i % 3 == 0 { "b" } else { "a" };
+        let written = deposit(&repo, account, i + 1).await;
+        if account == "a" {
+            expected_a += i + 1;
+        }
+        expected_total += i + 1;
+        // Asked twice: the second may come from the cache, and must agree.
+        for _ in 0..2 {
+            let a = balances
+                .query(
+                    &BalanceQuery::Balance("a".into()),
+                    Consistency::AtLeast(written),
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                a.balance(),
+                Some(Decimal::from(expected_a)),
+                "after deposit {i}"
+            );
+            let total = balances
+                .query(&BalanceQuery::TotalBalance, Consistency::AtLeast(written))
+                .await
+                .unwrap();
+            assert_eq!(total.total(), Some(Decimal::from(expected_total)));
+        }
+    }
+    let stats = balances.cache_stats();
+    assert!(stats.hits >= 200, "{stats:?}");
+    assert!(stats.misses >= 400, "every write invalidates: {stats:?}");
+
+    // Through the model by name, and the owner index.
+    let of_bob = model
+        .query::<Balances>(
+            ACCOUNT_BALANCES,
+            &BalanceQuery::AccountsOf("bob".into()),
+            Consistency::Latest,
+        )
+        .await
+        .unwrap();
+    assert_eq!(of_bob.accounts().unwrap().len(), 1);
+    assert_eq!(of_bob.accounts().unwrap()[0].account_id, "b");
+    assert!(matches!(
+        model.read_model::<Balances>("nope"),
+        Err(QueryError::UnknownProjection { .. })
+    ));
+    model.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_position_the_filter_skips_does_not_make_a_query_wait() {
+    let store = MemoryStore::new();
+    let repo = Repository::<BankAccount, _>::new(store.clone());
+    let model = QueryModel::new(store.clone(), Arc::new(MemoryCheckpointStore::new()))
+        .with_max_wait(Duration::from_secs(10));
+    let balances = model
+        .register(Typed::new(AccountBalanceProjection::new()))
+        .unwrap();
+    open(&repo, "1", "ada").await;
+    deposit(&repo, "1", 3).await;
+    let balance = balances
+        .query(&BalanceQuery::Balance("1".into()), Consistency::Latest)
+        .await
+        .unwrap();
+    assert_eq!(balance.balance(), Some(Decimal::from(3)));
+    // The projection is live; an event it does not read commits.
+    let other = StreamId::new("audit-1").unwrap();
+    let r = store
+        .append(
+            &other,
+            ExpectedVersion::Any,
+            vec![NewEvent::json_bytes("Audited", "{}")],
+        )
+        .await
+        .unwrap();
+    let answer = balances
+        .query(
+            &BalanceQuery::Balance("1".into()),
+            Consistency::AtLeast(r.last_position),
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer.balance(), Some(Decimal::from(3)));
+    assert!(balances.projection().progress().position >= r.last_position);
+    model.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn lag_is_measured_in_positions_and_time_and_converges() {
+    let store = MemoryStore::new();
+    let repo = Repository::<BankAccount, _>::new(store.clone());
+    open(&repo, "1", "ada").await;
+    for _ in 0..9 {
+        deposit(&repo, "1", 1).await;
+    }
+    let runner = ProjectionRunner::new(
+        store.clone(),
+        Arc::new(MemoryCheckpointStore::new()),
+        Typed::new(AccountBalanceProjection::new()),
+    );
+    let shared = runner.projection().clone();
+    let lag = strata::consistency::lag_of(&store, shared.name(), &shared.progress())
+        .await
+        .unwrap();
+    assert_eq!((lag.position, lag.head), (Position::START, Position(10)));
+    assert_eq!(lag.positions_behind, 10);
+    assert!(!lag.is_caught_up());
+
+    let running = runner.spawn();
+    shared
+        .wait_for(Position(10), Duration::from_secs(10))
+        .await
+        .unwrap();
+    let lag = strata::consistency::lag_of(&store, shared.name(), &shared.progress())
+        .await
+        .unwrap();
+    assert!(lag.is_caught_up());
+    assert_eq!(lag.positions_behind, 0);
+    assert_eq!(lag.time_behind, Duration::ZERO);
+    running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_rebuild_through_the_model_keeps_answers_consistent() {
+    let store = MemoryStore::new();
+    let repo = Repository::<BankAccount, _>::new(store.clone());
+    let model = QueryModel::new(store.clone(), Arc::new(MemoryCheckpointStore::new()));
+    let balances = model
+        .register(Typed::new(AccountBalanceProjection::new()))
+        .unwrap();
+    open(&repo, "1", "ada").await;
+    let written = deposit(&repo, "1", 4).await;
+    let before = balances
+        .query(
+            &BalanceQuery::Balance("1".into()),
+            Consistency::AtLeast(written),
+        )
+        .await
+        .unwrap();
+    let report = model.rebuild::<Balances>(ACCOUNT_BALANCES).await.unwrap();
+    assert_eq!(report.events, 2);
+    let after = balances
+        .query(
+            &BalanceQuery::Balance("1".into()),
+            Consistency::AtLeast(written),
+        )
+        .await
+        .unwrap();
+    assert_eq!(before, after);
+    let lags = model.lag().await.unwrap();
+    assert_eq!(lags.len(), 1);
+    assert!(lags[0].is_caught_up());
+    model.shutdown().await.unwrap();
+}
