@@ -112,6 +112,18 @@ pub fn location(path: &Path, offset: u64) -> String {
 pub fn read_events_at(
     segments: &BTreeMap<u32, Arc<Segment>>,
     positions: &[u64],
+    keep: impl FnMut(&RecordView<'_>) -> bool,
+    out: &mut Vec<RecordedEvent>,
+) -> Result<()> {
+    read_events_at_in(segments, positions, None, keep, out)
+}
+
+/// [`read_events_at`] for events that should all belong to `stream`: their
+/// `StreamId` is shared instead of rebuilt per event.
+pub fn read_events_at_in(
+    segments: &BTreeMap<u32, Arc<Segment>>,
+    positions: &[u64],
+    stream: Option<&StreamId>,
     mut keep: impl FnMut(&RecordView<'_>) -> bool,
     out: &mut Vec<RecordedEvent>,
 ) -> Result<()> {
@@ -138,14 +150,25 @@ pub fn read_events_at(
                 reason,
             })?;
             if keep(&view) {
-                out.push(to_event(
-                    &view,
-                    Position(pos),
-                    buf,
-                    *at,
-                    &segment.path,
-                    off,
-                )?);
+                match stream {
+                    Some(s) if s.as_str() == view.stream => {
+                        let e = view.to_event(s.clone(), Position(pos), buf, *at).map_err(
+                            |reason| Error::Corrupt {
+                                location: location(&segment.path, off),
+                                reason,
+                            },
+                        )?;
+                        out.push(e);
+                    }
+                    _ => out.push(to_event(
+                        &view,
+                        Position(pos),
+                        buf,
+                        *at,
+                        &segment.path,
+                        off,
+                    )?),
+                }
             }
         }
         i = j;

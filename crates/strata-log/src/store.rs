@@ -31,7 +31,7 @@ use crate::segment::{
     index_file_name, list_segment_numbers, open_segment, record_offsets, scan_frames,
     segment_file_name, ScanEnd, Segment, FIRST_FRAME_OFFSET,
 };
-use crate::state::{location, read_events_at, to_event, State};
+use crate::state::{location, read_events_at, read_events_at_in, to_event, State};
 use crate::streams::StreamIndex;
 use crate::writer::{Request, Writer};
 
@@ -1139,7 +1139,7 @@ impl EventStore for LogStore {
             (positions, state.segments.clone())
         };
         let mut out = Vec::with_capacity(positions.len());
-        read_events_at(&segments, &positions, |_| true, &mut out)?;
+        read_events_at_in(&segments, &positions, Some(stream), |_| true, &mut out)?;
         for e in &out {
             if e.stream_id != *stream {
                 return Err(Error::Corrupt {

@@ -334,7 +334,10 @@ impl Writer {
                                 first.get_or_insert(position);
                                 head.version = version;
                                 head.last_position = Some(Position(position));
-                                batch_ids.insert(id, (part.stream.clone(), version, position));
+                                if e.id.is_some() {
+                                    // Only caller-chosen ids can be re-sent in this batch.
+                                    batch_ids.insert(id, (part.stream.clone(), version, position));
+                                }
                                 effects.push(Effect::Event {
                                     stream: part.stream.clone(),
                                     version,
