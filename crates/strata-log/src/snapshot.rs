@@ -327,17 +327,28 @@ fn align_u64(n: u64) -> u64 {
     n.div_ceil(a) * a
 }
 
-/// Appends one record, padded to the alignment, to `out`.
-fn encode_record(
-    out: &mut Vec<u8>,
+/// The fields of a record to write.
+struct NewRecord<'a> {
     kind: RecordKind,
-    stream: &str,
-    aggregate_type: &str,
+    stream: &'a str,
+    aggregate_type: &'a str,
     version: u64,
     schema_version: u32,
     taken_at_micros: i64,
-    state: &[u8],
-) {
+    state: &'a [u8],
+}
+
+/// Appends one record, padded to the alignment, to `out`.
+fn encode_record(out: &mut Vec<u8>, r: &NewRecord<'_>) {
+    let NewRecord {
+        kind,
+        stream,
+        aggregate_type,
+        version,
+        schema_version,
+        taken_at_micros,
+        state,
+    } = *r;
     let start = out.len();
     let header_len = SNAPSHOT_RECORD_FIXED_BYTES + stream.len() + aggregate_type.len();
     let record_len = header_len + state.len();
@@ -1195,13 +1206,15 @@ impl Inner {
         );
         encode_record(
             &mut record,
-            RecordKind::Snapshot,
-            stream,
-            &snapshot.aggregate_type,
-            snapshot.version,
-            snapshot.schema_version,
-            snapshot.taken_at.timestamp_micros(),
-            &snapshot.state,
+            &NewRecord {
+                kind: RecordKind::Snapshot,
+                stream,
+                aggregate_type: &snapshot.aggregate_type,
+                version: snapshot.version,
+                schema_version: snapshot.schema_version,
+                taken_at_micros: snapshot.taken_at.timestamp_micros(),
+                state: &snapshot.state,
+            },
         );
         let record_len = SNAPSHOT_RECORD_FIXED_BYTES
             + stream.len()
@@ -1232,13 +1245,15 @@ impl Inner {
         let now = chrono::Utc::now().timestamp_micros();
         encode_record(
             &mut record,
-            RecordKind::Tombstone,
-            stream.as_str(),
-            "",
-            0,
-            0,
-            now,
-            &[],
+            &NewRecord {
+                kind: RecordKind::Tombstone,
+                stream: stream.as_str(),
+                aggregate_type: "",
+                version: 0,
+                schema_version: 0,
+                taken_at_micros: now,
+                state: &[],
+            },
         );
         let (file, _) = self.append(&mut w, &record)?;
         {
@@ -1532,13 +1547,15 @@ mod tests {
         let mut b = Vec::new();
         encode_record(
             &mut b,
-            RecordKind::Snapshot,
-            "account-1",
-            "Account",
-            7,
-            3,
-            1_234,
-            b"state",
+            &NewRecord {
+                kind: RecordKind::Snapshot,
+                stream: "account-1",
+                aggregate_type: "Account",
+                version: 7,
+                schema_version: 3,
+                taken_at_micros: 1_234,
+                state: b"state",
+            },
         );
         assert_eq!(b.len() % SNAPSHOT_RECORD_ALIGN_BYTES, 0);
         let h = decode_header(&b).unwrap();
