@@ -1,0 +1,2 @@
+-- A named consumer's checkpoint.
+SELECT position FROM {schema}.checkpoints WHERE name = $1

@@ -1,0 +1,2 @@
+-- Forgets a named consumer's checkpoint.
+DELETE FROM {schema}.checkpoints WHERE name = $1

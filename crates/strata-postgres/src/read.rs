@@ -1,0 +1,207 @@
+//! Reads: `$all` through filters, one stream forward or backward, stream
+//! heads, and decoding rows into [`RecordedEvent`]s.
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use strata_core::rules::StreamHead;
+use strata_core::{
+    ContentType, Direction, Error, EventId, Metadata, Position, ReadFilter, RecordedEvent, Result,
+    StreamId, Version,
+};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use crate::migrate::to_i64;
+use crate::sql::Sql;
+
+/// A parameter of a dynamically shaped read.
+pub(crate) type Param = Box<dyn ToSql + Sync + Send>;
+
+/// The statement and parameters that read `$all` from `from` through `filter`.
+pub(crate) fn read_all_query(
+    sql: &Sql,
+    from: Position,
+    max_count: usize,
+    filter: &ReadFilter,
+) -> (String, Vec<Param>) {
+    let mut params: Vec<Param> = vec![Box::new(to_i64(from.0)), Box::new(to_i64(max_count as u64))];
+    let mut conditions = String::new();
+    let template = if let Some(stream) = &filter.stream {
+        params.push(Box::new(stream.as_str().to_owned()));
+        &sql.read_all_stream
+    } else {
+        &sql.read_all
+    };
+    let mut add = |before: &str, after: &str, param: Param| {
+        params.push(param);
+        conditions.push_str(&format!(" AND {before}${}{after}", params.len()));
+    };
+    if let Some(prefix) = &filter.stream_prefix {
+        // `starts_with` needs no escaping of `%` and `_`, unlike LIKE.
+        add("starts_with(stream_id, ", ")", Box::new(prefix.clone()));
+    }
+    if let Some(category) = &filter.category {
+        add("category = ", "", Box::new(category.clone()));
+    }
+    if !filter.event_types.is_empty() {
+        add(
+            "event_type = ANY(",
+            ")",
+            Box::new(filter.event_types.clone()),
+        );
+    }
+    if let Some(correlation) = &filter.correlation_id {
+        add("correlation_id = ", "", Box::new(correlation.clone()));
+    }
+    (template.replace("{filter}", &conditions), params)
+}
+
+/// Borrowed parameters for a query call.
+pub(crate) fn param_refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
+    params
+        .iter()
+        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+        .collect()
+}
+
+/// The statement for a stream read, and its `from` clamped to `bigint`.
+pub(crate) fn read_stream_query(sql: &Sql, direction: Direction) -> &str {
+    match direction {
+        Direction::Forward => &sql.read_stream_forward,
+        Direction::Backward => &sql.read_stream_backward,
+    }
+}
+
+/// Turns the rows of a stream read (head columns 0..3, event from column 3)
+/// into events, or the error the contract asks for.
+pub(crate) fn stream_rows(stream: &StreamId, rows: Vec<Row>) -> Result<Vec<RecordedEvent>> {
+    let Some(first) = rows.first() else {
+        return Err(Error::StreamNotFound {
+            stream: stream.clone(),
+        });
+    };
+    let head_version: i64 = first.try_get(0).map_err(corrupt("streams.version"))?;
+    let deleted_through: i64 = first
+        .try_get(1)
+        .map_err(corrupt("streams.deleted_through"))?;
+    let tombstoned: bool = first.try_get(2).map_err(corrupt("streams.tombstoned"))?;
+    if tombstoned {
+        return Err(Error::StreamDeleted {
+            stream: stream.clone(),
+        });
+    }
+    if head_version <= deleted_through {
+        return Err(Error::StreamNotFound {
+            stream: stream.clone(),
+        });
+    }
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let position: Option<i64> = row.try_get(3).map_err(corrupt("events.position"))?;
+        if position.is_some() {
+            out.push(event_from_row(row, 3)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Decodes the event columns of `row` starting at column `at`: position,
+/// event_id, stream_id, version, event_type, content_type, data, metadata
+/// (as text), recorded_at.
+pub(crate) fn event_from_row(row: &Row, at: usize) -> Result<RecordedEvent> {
+    let position: i64 = row.try_get(at).map_err(corrupt("events.position"))?;
+    let id: Uuid = row.try_get(at + 1).map_err(corrupt("events.event_id"))?;
+    let stream: String = row.try_get(at + 2).map_err(corrupt("events.stream_id"))?;
+    let version: i64 = row.try_get(at + 3).map_err(corrupt("events.version"))?;
+    let event_type: String = row.try_get(at + 4).map_err(corrupt("events.event_type"))?;
+    let content_type: i16 = row
+        .try_get(at + 5)
+        .map_err(corrupt("events.content_type"))?;
+    let data: Vec<u8> = row.try_get(at + 6).map_err(corrupt("events.data"))?;
+    let metadata: Option<String> = row.try_get(at + 7).map_err(corrupt("events.metadata"))?;
+    let recorded_at: DateTime<Utc> = row.try_get(at + 8).map_err(corrupt("events.recorded_at"))?;
+    let location = || format!("events at position {position}");
+    let bad = |reason: String| Error::Corrupt {
+        location: location(),
+        reason,
+    };
+    let stream_id = if stream.starts_with('$') {
+        StreamId::system(&stream)
+    } else {
+        StreamId::new(&stream)
+    }
+    .map_err(|e| bad(format!("stream id: {e}")))?;
+    let content_type = u8::try_from(content_type)
+        .ok()
+        .and_then(ContentType::from_code)
+        .ok_or_else(|| bad(format!("unknown content type code {content_type}")))?;
+    let metadata = match metadata {
+        None => Metadata::default(),
+        Some(text) => serde_json::from_str(&text).map_err(|e| bad(format!("metadata: {e}")))?,
+    };
+    Ok(RecordedEvent {
+        id: EventId(id),
+        stream_id,
+        version: to_u64(version).ok_or_else(|| bad(format!("negative version {version}")))?,
+        position: Position(
+            to_u64(position).ok_or_else(|| bad(format!("negative position {position}")))?,
+        ),
+        event_type,
+        data: Bytes::from(data),
+        content_type,
+        metadata,
+        recorded_at,
+    })
+}
+
+/// Decodes the `streams` columns version, deleted_through, tombstoned and
+/// last_position, starting at column `at`, into a head.
+pub(crate) fn head_from_row(row: &Row, at: usize) -> Result<StreamHead> {
+    let version: i64 = row.try_get(at).map_err(corrupt("streams.version"))?;
+    let deleted_through: i64 = row
+        .try_get(at + 1)
+        .map_err(corrupt("streams.deleted_through"))?;
+    let tombstoned: bool = row.try_get(at + 2).map_err(corrupt("streams.tombstoned"))?;
+    let last_position: Option<i64> = row
+        .try_get(at + 3)
+        .map_err(corrupt("streams.last_position"))?;
+    let bad = |what: &str| Error::Corrupt {
+        location: "streams".into(),
+        reason: format!("negative {what}"),
+    };
+    Ok(StreamHead {
+        version: to_u64(version).ok_or_else(|| bad("version"))?,
+        deleted_through: to_u64(deleted_through).ok_or_else(|| bad("deleted_through"))?,
+        tombstoned,
+        last_position: match last_position {
+            None => None,
+            Some(p) => Some(Position(to_u64(p).ok_or_else(|| bad("last_position"))?)),
+        },
+    })
+}
+
+/// A head position from a one-column bigint row.
+pub(crate) fn position_from_row(row: &Row) -> Result<Position> {
+    let p: i64 = row.try_get(0).map_err(corrupt("head position"))?;
+    to_u64(p).map(Position).ok_or_else(|| Error::Corrupt {
+        location: "global_position".into(),
+        reason: format!("negative position {p}"),
+    })
+}
+
+/// `from` for a stream read as a `bigint` (`FROM_END` saturates).
+pub(crate) fn version_param(v: Version) -> i64 {
+    to_i64(v)
+}
+
+fn to_u64(v: i64) -> Option<u64> {
+    u64::try_from(v).ok()
+}
+
+pub(crate) fn corrupt(what: &'static str) -> impl Fn(tokio_postgres::Error) -> Error {
+    move |e| Error::Corrupt {
+        location: what.into(),
+        reason: e.to_string(),
+    }
+}

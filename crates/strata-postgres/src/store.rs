@@ -1,0 +1,633 @@
+//! [`PostgresStore`]: the whole `EventStore` contract on PostgreSQL.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use strata_core::rules::check_guard;
+use strata_core::{
+    async_trait, AppendResult, Direction, Error, EventId, EventStore, ExpectedVersion, Limits,
+    Metadata, NewEvent, Position, ReadFilter, RecordedEvent, Result, StreamAppend, StreamId,
+    StreamInfo, SubscribeFrom, Subscription, SubscriptionSource, Version,
+};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::config::{EventsLayout, Ordering, PgConfig, POOL_WAIT_TIMEOUT_SECS};
+use crate::error::{is_connection_error, PgError};
+use crate::migrate::{migrate_client, read_layout, schema_version, CURRENT_SCHEMA_VERSION};
+use crate::read::{
+    event_from_row, head_from_row, param_refs, read_all_query, read_stream_query, stream_rows,
+    version_param,
+};
+use crate::sql::Sql;
+use crate::writer::{backoff, read_head, WriteRequest, Writer, MAX_QUEUED_APPENDS};
+
+/// Attempts of a read when its connection drops (each on a new connection).
+pub const MAX_READ_ATTEMPTS: u32 = 4;
+
+/// How long [`PostgresStore::close`] waits for its tasks, in seconds.
+pub const CLOSE_TIMEOUT_SECS: u64 = 10;
+
+/// What every part of a store shares: the pool and the rendered SQL.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub pool: Pool,
+    pub sql: Sql,
+    pub config: PgConfig,
+    /// The layout recorded in the schema (which wins over the configured one).
+    pub layout: EventsLayout,
+}
+
+impl Shared {
+    /// Runs a read, again on a new connection when the connection drops.
+    pub(crate) async fn read<T, F, Fut>(&self, what: &str, mut f: F) -> Result<T>
+    where
+        F: FnMut(deadpool_postgres::Object) -> Fut,
+        Fut: Future<Output = std::result::Result<T, ReadError>>,
+    {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let outcome = match self.pool.get().await {
+                Ok(client) => f(client).await,
+                Err(e) => Err(ReadError::Db(PgError::pool(what, e))),
+            };
+            match outcome {
+                Ok(v) => return Ok(v),
+                Err(ReadError::Store(e)) => return Err(e),
+                Err(ReadError::Db(e)) if e.is_connection_error() && attempt < MAX_READ_ATTEMPTS => {
+                    tracing::warn!(attempt, error = %e, "read failed on a dropped connection; retrying");
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                Err(ReadError::Db(e)) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+/// A read's failure: the database's (maybe retried) or the contract's.
+pub(crate) enum ReadError {
+    /// The database failed.
+    Db(PgError),
+    /// The answer is an error of the contract (not found, deleted, corrupt).
+    Store(Error),
+}
+
+impl From<Error> for ReadError {
+    fn from(e: Error) -> Self {
+        ReadError::Store(e)
+    }
+}
+
+/// A database error while `context`, as a [`ReadError`].
+pub(crate) fn db(context: &'static str) -> impl Fn(tokio_postgres::Error) -> ReadError {
+    move |e| ReadError::Db(PgError::db(context, e))
+}
+
+/// The committed head, as subscriptions see it.
+#[derive(Debug)]
+pub(crate) struct HeadFeed {
+    tx: watch::Sender<Position>,
+}
+
+impl HeadFeed {
+    fn new(at: Position) -> Self {
+        HeadFeed {
+            tx: watch::channel(at).0,
+        }
+    }
+
+    /// Raises the head to `p` (never lowers it). Callers only publish
+    /// positions below which every event is committed and visible.
+    pub(crate) fn publish(&self, p: Position) {
+        self.tx.send_if_modified(|h| {
+            if p > *h {
+                *h = p;
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    pub(crate) fn current(&self) -> Position {
+        *self.tx.borrow()
+    }
+
+    fn subscribe(&self) -> watch::Receiver<Position> {
+        self.tx.subscribe()
+    }
+}
+
+/// An event store in a PostgreSQL schema. Cloning is cheap and shares the
+/// pool, the writer and the listener.
+///
+/// Appends from every clone go through one writer task that combines
+/// concurrent appends into one transaction (group commit); positions are
+/// assigned under a row lock held to commit, so no reader or subscriber can
+/// ever skip an event (see `docs/adr/0005-postgres-global-order.md`).
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use strata_core::{EventStore, ExpectedVersion, NewEvent, StreamId};
+/// use strata_postgres::PostgresStore;
+/// let store = PostgresStore::connect("postgres://postgres@127.0.0.1/test", "strata").await?;
+/// let stream = StreamId::new("account-1")?;
+/// let event = NewEvent::json("Opened", &serde_json::json!({"owner": "ada"}))?;
+/// store.append(&stream, ExpectedVersion::NoStream, vec![event]).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct PostgresStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    head: Arc<HeadFeed>,
+    writer: mpsc::Sender<WriteRequest>,
+    shutdown: watch::Sender<bool>,
+    tasks: Mutex<Tasks>,
+}
+
+#[derive(Default)]
+struct Tasks {
+    writer: Option<JoinHandle<()>>,
+    listener: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("schema", &self.inner.shared.config.schema)
+            .field("layout", &self.inner.shared.layout)
+            .finish()
+    }
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` and uses (creating and migrating as
+    /// needed) the schema `schema`, with default settings otherwise.
+    pub async fn connect(
+        url: impl Into<String>,
+        schema: impl Into<String>,
+    ) -> std::result::Result<Self, PgError> {
+        Self::connect_with(PgConfig::new(url).schema(schema)).await
+    }
+
+    /// Connects with a full configuration.
+    pub async fn connect_with(config: PgConfig) -> std::result::Result<Self, PgError> {
+        config.validate()?;
+        if config.ordering == Ordering::Naive {
+            tracing::warn!(
+                schema = %config.schema,
+                "TEST-ONLY naive ordering: subscribers of this store can skip events"
+            );
+        }
+        let manager = Manager::from_config(
+            config.pg_config()?,
+            tokio_postgres::NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(config.pool_size)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(Duration::from_secs(POOL_WAIT_TIMEOUT_SECS)))
+            .create_timeout(Some(config.connect_timeout))
+            .build()
+            .map_err(|e| PgError::Config(format!("cannot build the connection pool: {e}")))?;
+        let layout = {
+            let mut client = pool
+                .get()
+                .await
+                .map_err(|e| PgError::pool("connecting", e))?;
+            if config.auto_migrate {
+                let client: &mut tokio_postgres::Client = &mut client;
+                migrate_client(client, &config.schema, config.layout)
+                    .await?
+                    .layout
+            } else {
+                let version = schema_version(&client, &config.schema).await?;
+                if version != CURRENT_SCHEMA_VERSION {
+                    return Err(PgError::Schema {
+                        schema: config.schema.clone(),
+                        reason: format!(
+                            "it is at version {version}, this build needs {CURRENT_SCHEMA_VERSION}: \
+                             run `strata migrate` (or connect with auto_migrate)"
+                        ),
+                    });
+                }
+                read_layout(&**client, &config.schema).await?
+            }
+        };
+        if layout != config.layout {
+            tracing::info!(
+                schema = %config.schema,
+                recorded = ?layout,
+                configured = ?config.layout,
+                "using the events layout recorded in the schema"
+            );
+        }
+        let sql = Sql::new(&config.schema, layout);
+        let shared = Arc::new(Shared {
+            pool,
+            sql,
+            config,
+            layout,
+        });
+        let start = read_head(&shared).await?;
+        let head = Arc::new(HeadFeed::new(start));
+        let (writer_tx, writer_rx) = mpsc::channel(MAX_QUEUED_APPENDS);
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let writer = Writer::new(shared.clone(), head.clone(), start);
+        let writer_task = tokio::spawn(writer.run(writer_rx, shutdown_rx));
+        Ok(PostgresStore {
+            inner: Arc::new(Inner {
+                shared,
+                head,
+                writer: writer_tx,
+                shutdown,
+                tasks: Mutex::new(Tasks {
+                    writer: Some(writer_task),
+                    listener: None,
+                }),
+            }),
+        })
+    }
+
+    /// The schema this store uses.
+    pub fn schema(&self) -> &str {
+        &self.inner.shared.config.schema
+    }
+
+    /// The events layout recorded in the schema.
+    pub fn layout(&self) -> EventsLayout {
+        self.inner.shared.layout
+    }
+
+    /// The connection pool, for work outside the store's tables (the
+    /// transactional projection, tests, benchmarks).
+    pub fn pool(&self) -> &Pool {
+        &self.inner.shared.pool
+    }
+
+    /// The configuration the store was opened with.
+    pub fn config(&self) -> &PgConfig {
+        &self.inner.shared.config
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.inner.shared
+    }
+
+    /// Stops the writer (after the appends already queued) and the listener,
+    /// and closes the pool. Appends after this fail with `Closed`;
+    /// subscriptions end once they have delivered what was committed.
+    pub async fn close(self) -> Result<()> {
+        let _ = self.inner.shutdown.send(true);
+        let tasks = {
+            let mut t = self
+                .inner
+                .tasks
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            [t.writer.take(), t.listener.take()]
+        };
+        for task in tasks.into_iter().flatten() {
+            match tokio::time::timeout(Duration::from_secs(CLOSE_TIMEOUT_SECS), task).await {
+                Ok(_) => {}
+                Err(_) => {
+                    return Err(Error::Timeout {
+                        context: "closing the PostgreSQL store".into(),
+                        millis: CLOSE_TIMEOUT_SECS * 1000,
+                    })
+                }
+            }
+        }
+        self.inner.shared.pool.close();
+        Ok(())
+    }
+
+    /// A receiver of the committed head, fed by the listener.
+    pub(crate) fn head_receiver(&self) -> watch::Receiver<Position> {
+        self.ensure_listener();
+        self.inner.head.subscribe()
+    }
+
+    /// Starts the listener that feeds subscriptions, once.
+    fn ensure_listener(&self) {
+        let mut tasks = self
+            .inner
+            .tasks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if tasks.listener.is_none() && !*self.inner.shutdown.borrow() {
+            let task = crate::listener::spawn(
+                self.inner.shared.clone(),
+                self.inner.head.clone(),
+                self.inner.shutdown.subscribe(),
+            );
+            tasks.listener = Some(task);
+        }
+    }
+
+    async fn submit(&self, parts: Vec<StreamAppend>) -> Result<Vec<AppendResult>> {
+        let mut parts = parts;
+        let mut metadata = Vec::with_capacity(parts.len());
+        for part in &mut parts {
+            let mut meta = Vec::with_capacity(part.events.len());
+            for (i, event) in part.events.iter_mut().enumerate() {
+                event.id.get_or_insert_with(EventId::new);
+                meta.push(encode_metadata(i, &event.metadata)?);
+            }
+            metadata.push(meta);
+        }
+        let (reply, outcome) = oneshot::channel();
+        self.inner
+            .writer
+            .send(WriteRequest {
+                parts,
+                metadata,
+                reply,
+            })
+            .await
+            .map_err(|_| Error::Closed)?;
+        outcome.await.map_err(|_| Error::Closed)?
+    }
+
+    /// Reads the head from the database and publishes it.
+    async fn refresh_head(&self) -> Result<Position> {
+        let head = read_head(&self.inner.shared).await?;
+        self.inner.head.publish(head);
+        Ok(head)
+    }
+}
+
+/// The metadata of event `index` as JSON, `None` when empty. PostgreSQL
+/// text cannot hold NUL, so a NUL character is refused here, before
+/// anything is written.
+fn encode_metadata(index: usize, metadata: &Metadata) -> Result<Option<String>> {
+    if metadata.is_empty() {
+        return Ok(None);
+    }
+    let has_nul = |s: &str| s.contains('\0');
+    let fields = [
+        &metadata.correlation_id,
+        &metadata.causation_id,
+        &metadata.user_id,
+        &metadata.source,
+    ];
+    if fields.iter().any(|f| f.as_deref().is_some_and(has_nul))
+        || metadata.extra.iter().any(|(k, v)| has_nul(k) || has_nul(v))
+    {
+        return Err(Error::invalid(format!(
+            "event {index} has a NUL character in its metadata, which PostgreSQL cannot store"
+        )));
+    }
+    serde_json::to_string(metadata)
+        .map(Some)
+        .map_err(|e| Error::invalid(format!("event {index} metadata: {e}")))
+}
+
+/// What a subscription reads from: the pool and the head feed.
+struct PgSource {
+    shared: Arc<Shared>,
+    head: watch::Receiver<Position>,
+}
+
+#[async_trait]
+impl SubscriptionSource for PgSource {
+    async fn read_page(
+        &self,
+        from: Position,
+        max_count: usize,
+        filter: &ReadFilter,
+    ) -> Result<Vec<RecordedEvent>> {
+        read_all(&self.shared, from, max_count, filter).await
+    }
+
+    fn head(&self) -> watch::Receiver<Position> {
+        self.head.clone()
+    }
+}
+
+pub(crate) async fn read_all(
+    shared: &Shared,
+    from: Position,
+    max_count: usize,
+    filter: &ReadFilter,
+) -> Result<Vec<RecordedEvent>> {
+    if max_count == 0 {
+        return Ok(Vec::new());
+    }
+    let (text, params) = read_all_query(&shared.sql, from, max_count, filter);
+    let text = &text;
+    let params = &params;
+    shared
+        .read("reading $all", |client| async move {
+            let stmt = client
+                .prepare_cached(text)
+                .await
+                .map_err(db("reading $all"))?;
+            let rows = client
+                .query(&stmt, &param_refs(params))
+                .await
+                .map_err(db("reading $all"))?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push(event_from_row(row, 0)?);
+            }
+            Ok(out)
+        })
+        .await
+}
+
+#[async_trait]
+impl EventStore for PostgresStore {
+    async fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult> {
+        self.limits().check_events(&events)?;
+        let mut results = self
+            .submit(vec![StreamAppend::new(stream.clone(), expected, events)])
+            .await?;
+        results
+            .pop()
+            .ok_or_else(|| Error::Backend("the writer returned no result".into()))
+    }
+
+    async fn append_multi(&self, appends: Vec<StreamAppend>) -> Result<Vec<AppendResult>> {
+        self.limits().check_multi(&appends)?;
+        self.submit(appends).await
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        from: Version,
+        max_count: usize,
+        direction: Direction,
+    ) -> Result<Vec<RecordedEvent>> {
+        self.limits().check_read_count(max_count)?;
+        let shared = &self.inner.shared;
+        let text = read_stream_query(&shared.sql, direction);
+        let name = stream.as_str();
+        let from = version_param(from);
+        let limit = crate::migrate::to_i64(max_count as u64);
+        let rows = shared
+            .read("reading a stream", |client| async move {
+                let stmt = client
+                    .prepare_cached(text)
+                    .await
+                    .map_err(db("reading a stream"))?;
+                client
+                    .query(&stmt, &[&name, &from, &limit])
+                    .await
+                    .map_err(db("reading a stream"))
+            })
+            .await?;
+        stream_rows(stream, rows)
+    }
+
+    async fn read_all(
+        &self,
+        from: Position,
+        max_count: usize,
+        filter: &ReadFilter,
+    ) -> Result<Vec<RecordedEvent>> {
+        self.limits().check_read_count(max_count)?;
+        read_all(&self.inner.shared, from, max_count, filter).await
+    }
+
+    async fn subscribe(&self, from: SubscribeFrom, filter: ReadFilter) -> Result<Subscription> {
+        if *self.inner.shutdown.borrow() {
+            return Err(Error::Closed);
+        }
+        self.ensure_listener();
+        if from == SubscribeFrom::End {
+            // "From the end" means the end as committed now, not as last heard.
+            self.refresh_head().await?;
+        }
+        let source: Arc<dyn SubscriptionSource> = Arc::new(PgSource {
+            shared: self.inner.shared.clone(),
+            head: self.inner.head.subscribe(),
+        });
+        Ok(Subscription::new(source, from, filter))
+    }
+
+    async fn stream_info(&self, stream: &StreamId) -> Result<Option<StreamInfo>> {
+        let shared = &self.inner.shared;
+        let text = &shared.sql.stream_head;
+        let name = stream.as_str();
+        let rows = shared
+            .read("reading a stream head", |client| async move {
+                let stmt = client
+                    .prepare_cached(text)
+                    .await
+                    .map_err(db("reading a stream head"))?;
+                client
+                    .query(&stmt, &[&name])
+                    .await
+                    .map_err(db("reading a stream head"))
+            })
+            .await?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let head = head_from_row(row, 0)?;
+        // A row at version 0 that is not tombstoned was only locked by an
+        // append that failed: the stream was never written.
+        if head.version == 0 && !head.tombstoned {
+            return Ok(None);
+        }
+        Ok(Some(head.info(stream)))
+    }
+
+    async fn delete_stream(&self, stream: &StreamId, expected: ExpectedVersion) -> Result<()> {
+        let sql = &self.inner.shared.sql;
+        let mut client = self
+            .inner
+            .shared
+            .pool
+            .get()
+            .await
+            .map_err(|e| PgError::pool("deleting a stream", e))?;
+        let fail = |e| -> Error { unknown_outcome("deleting a stream", e) };
+        let tx = client.transaction().await.map_err(fail)?;
+        let rows = tx
+            .query(&sql.lock_stream_for_delete, &[&stream.as_str()])
+            .await
+            .map_err(fail)?;
+        let head = rows.first().map(|r| head_from_row(r, 0)).transpose()?;
+        match &head {
+            Some(h) if h.tombstoned => {
+                return Err(Error::StreamDeleted {
+                    stream: stream.clone(),
+                })
+            }
+            Some(h) if h.version > h.deleted_through => {}
+            _ => {
+                return Err(Error::StreamNotFound {
+                    stream: stream.clone(),
+                })
+            }
+        }
+        check_guard(stream, expected, head.as_ref())?;
+        tx.execute(&sql.soft_delete, &[&stream.as_str()])
+            .await
+            .map_err(fail)?;
+        tx.commit().await.map_err(fail)
+    }
+
+    async fn tombstone_stream(&self, stream: &StreamId, expected: ExpectedVersion) -> Result<()> {
+        let sql = &self.inner.shared.sql;
+        let mut client = self
+            .inner
+            .shared
+            .pool
+            .get()
+            .await
+            .map_err(|e| PgError::pool("tombstoning a stream", e))?;
+        let fail = |e| -> Error { unknown_outcome("tombstoning a stream", e) };
+        let tx = client.transaction().await.map_err(fail)?;
+        tx.execute(&sql.ensure_stream, &[&stream.as_str()])
+            .await
+            .map_err(fail)?;
+        let rows = tx
+            .query(&sql.lock_stream_for_delete, &[&stream.as_str()])
+            .await
+            .map_err(fail)?;
+        let head = rows.first().map(|r| head_from_row(r, 0)).transpose()?;
+        check_guard(stream, expected, head.as_ref())?;
+        tx.execute(&sql.tombstone, &[&stream.as_str()])
+            .await
+            .map_err(fail)?;
+        tx.commit().await.map_err(fail)
+    }
+
+    async fn head_position(&self) -> Result<Position> {
+        self.refresh_head().await
+    }
+
+    fn limits(&self) -> &Limits {
+        &self.inner.shared.config.limits
+    }
+}
+
+/// A write's database failure; when the connection dropped, the outcome is
+/// unknown and the message says so.
+fn unknown_outcome(context: &str, e: tokio_postgres::Error) -> Error {
+    let connection = is_connection_error(&e);
+    let mut message = crate::error::error_chain(&PgError::db(context, e));
+    if connection {
+        message.push_str(" (the connection dropped: the outcome is unknown)");
+    }
+    Error::Backend(message)
+}

@@ -1,0 +1,715 @@
+//! The group-commit writer: one task per store drains the queue of appends
+//! and commits each batch in one transaction of two pipelined round trips.
+//!
+//! 1. `BEGIN`; create-if-missing and lock the batch's stream rows (sorted, so
+//!    concurrent batches cannot deadlock); look up the batch's event ids.
+//! 2. Decide every append with the shared rules of `strata_core::rules`
+//!    (tombstone, idempotent retry, guard), in queue order, against the
+//!    locked heads as earlier appends of the batch leave them. A failing
+//!    append gets its own error; the others go on.
+//! 3. One statement takes the global position lock, inserts all accepted
+//!    events (`UNNEST`), advances the heads and queues the notification;
+//!    `COMMIT` follows in the same round trip.
+//!
+//! Every event has its id before the first attempt (generated here when the
+//! caller gave none), so a batch whose outcome is unknown because the
+//! connection dropped is simply run again: recorded events come back as
+//! idempotent retries with their original positions.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use strata_core::rules::{check_guard, check_retry, RecordedRef, StreamHead};
+use strata_core::{AppendResult, Error, EventId, Position, Result, StreamAppend};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_postgres::types::ToSql;
+use uuid::Uuid;
+
+use crate::config::{EventsLayout, Ordering};
+use crate::error::{is_connection_error, is_missing_partition, is_transient, PgError};
+use crate::migrate::{to_i64, PARTITIONS_AHEAD};
+use crate::read::{corrupt, head_from_row, position_from_row};
+use crate::store::{HeadFeed, Shared};
+
+/// Appends waiting for the writer; callers wait for room beyond this.
+pub const MAX_QUEUED_APPENDS: usize = 4_096;
+
+/// Most appends combined into one transaction.
+pub const MAX_BATCH_APPENDS: usize = 1_024;
+
+/// Most events in one transaction (a single larger append gets its own).
+pub const MAX_BATCH_EVENTS: usize = 20_000;
+
+/// Most payload bytes in one transaction (a single larger append gets its own).
+pub const MAX_BATCH_BYTES: usize = 32 * 1024 * 1024;
+
+/// Attempts per batch when the connection drops or a transaction must be
+/// re-run (deadlock, concurrent insert, missing partition).
+pub const MAX_BATCH_ATTEMPTS: u32 = 8;
+
+/// First pause between attempts, in ms; doubles per attempt.
+pub const RETRY_BACKOFF_BASE_MS: u64 = 10;
+
+/// Longest pause between attempts, in ms.
+pub const RETRY_BACKOFF_MAX_MS: u64 = 1_000;
+
+/// One caller's append (or multi-stream append), waiting for the writer.
+pub(crate) struct WriteRequest {
+    /// The parts; every event has an id.
+    pub parts: Vec<StreamAppend>,
+    /// Each part's events' metadata as JSON (`None` when empty).
+    pub metadata: Vec<Vec<Option<String>>>,
+    /// Where the outcome goes.
+    pub reply: oneshot::Sender<Result<Vec<AppendResult>>>,
+}
+
+impl WriteRequest {
+    fn events(&self) -> usize {
+        self.parts.iter().map(|p| p.events.len()).sum()
+    }
+
+    fn bytes(&self) -> usize {
+        self.parts
+            .iter()
+            .flat_map(|p| p.events.iter())
+            .map(|e| e.size_bytes())
+            .sum()
+    }
+
+    fn ids(&self) -> impl Iterator<Item = EventId> + '_ {
+        self.parts
+            .iter()
+            .flat_map(|p| p.events.iter())
+            .filter_map(|e| e.id)
+    }
+}
+
+/// Backoff before attempt `attempt + 1`.
+pub(crate) fn backoff(attempt: u32) -> Duration {
+    let ms = RETRY_BACKOFF_BASE_MS.saturating_mul(1u64 << attempt.min(16));
+    Duration::from_millis(ms.min(RETRY_BACKOFF_MAX_MS))
+}
+
+/// The writer task's state.
+pub(crate) struct Writer {
+    shared: Arc<Shared>,
+    head: Arc<HeadFeed>,
+    /// Positions up to this are covered by partitions (partitioned layout).
+    partitions_through: u64,
+    /// The last position this writer knows to be taken.
+    known_last: u64,
+}
+
+/// How a batch attempt failed.
+enum Failure {
+    /// Connection lost (outcome unknown) or a transaction to run again.
+    Retry(PgError),
+    /// Anything else: every append of the batch gets this error.
+    Fatal(Error),
+}
+
+impl Failure {
+    fn from_db(context: &str, e: tokio_postgres::Error) -> Failure {
+        if is_connection_error(&e) || is_transient(&e) {
+            Failure::Retry(PgError::db(context, e))
+        } else {
+            Failure::Fatal(PgError::db(context, e).into())
+        }
+    }
+}
+
+/// What a batch attempt committed: each request's outcome and the new head.
+struct Committed {
+    outcomes: Vec<Result<Vec<AppendResult>>>,
+    head: Option<Position>,
+}
+
+impl Writer {
+    pub(crate) fn new(shared: Arc<Shared>, head: Arc<HeadFeed>, known_last: Position) -> Self {
+        Writer {
+            shared,
+            head,
+            partitions_through: 0,
+            known_last: known_last.0,
+        }
+    }
+
+    /// Drains the queue until it closes (store dropped) or `shutdown` fires;
+    /// appends already queued are still written.
+    pub(crate) async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<WriteRequest>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let mut held: Option<WriteRequest> = None;
+        let mut closing = false;
+        loop {
+            let first = match held.take() {
+                Some(r) => r,
+                None if closing => match rx.recv().await {
+                    Some(r) => r,
+                    None => return,
+                },
+                None => tokio::select! {
+                    r = rx.recv() => match r {
+                        Some(r) => r,
+                        None => return,
+                    },
+                    _ = shutdown.wait_for(|closed| *closed) => {
+                        // Also taken when the store is dropped (sender gone).
+                        closing = true;
+                        rx.close();
+                        continue;
+                    }
+                },
+            };
+            let mut events = first.events();
+            let mut bytes = first.bytes();
+            let mut ids: HashSet<EventId> = first.ids().collect();
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH_APPENDS {
+                let Ok(next) = rx.try_recv() else { break };
+                // An id already in the batch (a concurrent retry of the same
+                // append) waits for the next batch, which will see it recorded.
+                let fits = events + next.events() <= MAX_BATCH_EVENTS
+                    && bytes + next.bytes() <= MAX_BATCH_BYTES
+                    && next.ids().all(|id| !ids.contains(&id));
+                if !fits {
+                    held = Some(next);
+                    break;
+                }
+                events += next.events();
+                bytes += next.bytes();
+                ids.extend(next.ids());
+                batch.push(next);
+            }
+            self.commit(batch).await;
+        }
+    }
+
+    async fn commit(&mut self, batch: Vec<WriteRequest>) {
+        let mut attempt = 0;
+        let outcome = loop {
+            attempt += 1;
+            match self.attempt(&batch).await {
+                Ok(done) => break Ok(done),
+                Err(Failure::Retry(e)) if attempt < MAX_BATCH_ATTEMPTS => {
+                    tracing::warn!(
+                        attempt,
+                        appends = batch.len(),
+                        error = %e,
+                        "append batch failed; running it again (event ids make this safe)"
+                    );
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                Err(Failure::Retry(e)) => {
+                    tracing::error!(attempts = attempt, error = %e, "append batch failed for good");
+                    break Err(Error::Backend(format!(
+                        "{} (gave up after {attempt} attempts; the outcome may be unknown: \
+                         retrying the append with the same event ids is safe)",
+                        crate::error::error_chain(&e)
+                    )));
+                }
+                Err(Failure::Fatal(e)) => {
+                    tracing::error!(error = %e, "append batch failed");
+                    break Err(e);
+                }
+            }
+        };
+        match outcome {
+            Ok(done) => {
+                if let Some(head) = done.head {
+                    self.known_last = self.known_last.max(head.0);
+                    self.head.publish(head);
+                }
+                for (request, result) in batch.into_iter().zip(done.outcomes) {
+                    let _ = request.reply.send(result);
+                }
+            }
+            Err(e) => {
+                for request in batch {
+                    let _ = request.reply.send(Err(copy_error(&e)));
+                }
+            }
+        }
+    }
+
+    async fn attempt(&mut self, batch: &[WriteRequest]) -> Result<Committed, Failure> {
+        let client = self
+            .shared
+            .pool
+            .get()
+            .await
+            .map_err(|e| Failure::Retry(PgError::pool("appending", e)))?;
+        let sql = &self.shared.sql;
+        if let EventsLayout::Partitioned {
+            positions_per_partition: size,
+        } = self.shared.layout
+        {
+            let events: usize = batch.iter().map(WriteRequest::events).sum();
+            let estimate = self
+                .known_last
+                .max(self.head.current().0)
+                .saturating_add(events as u64);
+            if estimate.saturating_add(size) > self.partitions_through {
+                let upto = estimate.saturating_add(size.saturating_mul(PARTITIONS_AHEAD));
+                let row = client
+                    .query_one(&sql.partition_ensure, &[&to_i64(upto)])
+                    .await
+                    .map_err(|e| Failure::from_db("creating partitions", e))?;
+                let through: i64 = row.get(0);
+                self.partitions_through = u64::try_from(through).unwrap_or(0);
+            }
+        }
+
+        let prepare = |text: &'static str| client.prepare_cached(text);
+        let (begin, commit, ensure, lock, lookup, append) = futures::try_join!(
+            prepare("BEGIN"),
+            prepare("COMMIT"),
+            client.prepare_cached(&sql.ensure_streams),
+            client.prepare_cached(&sql.lock_streams),
+            client.prepare_cached(&sql.lookup_ids),
+            client.prepare_cached(match self.shared.config.ordering {
+                Ordering::Serialized => &sql.append,
+                Ordering::Naive => &sql.append_naive,
+            }),
+        )
+        .map_err(|e| Failure::from_db("preparing the append statements", e))?;
+
+        // Phase 1: lock the heads, look up the ids (one round trip).
+        let streams: Vec<&str> = batch
+            .iter()
+            .flat_map(|r| r.parts.iter().map(|p| p.stream.as_str()))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let ids: Vec<Uuid> = batch.iter().flat_map(|r| r.ids()).map(|id| id.0).collect();
+        let streams_param: [&(dyn ToSql + Sync); 1] = [&streams];
+        let ids_param: [&(dyn ToSql + Sync); 1] = [&ids];
+        let phase1 = futures::try_join!(
+            client.execute(&begin, &[]),
+            client.execute(&ensure, &streams_param),
+            client.query(&lock, &streams_param),
+            client.query(&lookup, &ids_param),
+        );
+        let (_, _, head_rows, id_rows) = match phase1 {
+            Ok(r) => r,
+            Err(e) => {
+                rollback(&client).await;
+                return Err(Failure::from_db("locking streams", e));
+            }
+        };
+        let decoded = decode_phase1(&head_rows, &id_rows);
+        let (heads, recorded) = match decoded {
+            Ok(r) => r,
+            Err(e) => {
+                rollback(&client).await;
+                return Err(Failure::Fatal(e));
+            }
+        };
+
+        // Decide every append against the locked heads.
+        let plan = plan(batch, heads, &recorded);
+        if plan.total == 0 {
+            rollback(&client).await;
+            return Ok(Committed {
+                outcomes: plan.resolve(|_| Position::START),
+                head: None,
+            });
+        }
+
+        // Phase 2: position lock, insert, heads, notify, commit (one round trip).
+        let cols = &plan.columns;
+        let total = to_i64(plan.total);
+        let (names, versions, offsets) = plan.stream_updates();
+        let params: [&(dyn ToSql + Sync); 12] = [
+            &total,
+            &cols.ids,
+            &cols.streams,
+            &cols.versions,
+            &cols.types,
+            &cols.content_types,
+            &cols.data,
+            &cols.metadata,
+            &names,
+            &versions,
+            &offsets,
+            &sql.channel,
+        ];
+        match self.shared.config.ordering {
+            Ordering::Serialized => {
+                let phase2 = futures::try_join!(
+                    client.query_one(&append, &params),
+                    client.execute(&commit, &[]),
+                );
+                let (row, _) = phase2.map_err(|e| self.phase2_failure(e))?;
+                let base: i64 = row
+                    .try_get(0)
+                    .map_err(|e| Failure::Fatal(corrupt("global_position")(e)))?;
+                let base = u64::try_from(base).map_err(|_| {
+                    Failure::Fatal(Error::Corrupt {
+                        location: "global_position".into(),
+                        reason: format!("negative position {base}"),
+                    })
+                })?;
+                let head = Position(base + plan.total);
+                Ok(Committed {
+                    outcomes: plan.resolve(|offset| Position(base + offset)),
+                    head: Some(head),
+                })
+            }
+            Ordering::Naive => {
+                let phase2 = futures::try_join!(
+                    client.query(&append, &params),
+                    client.execute(&commit, &[]),
+                );
+                let (rows, _) = phase2.map_err(|e| self.phase2_failure(e))?;
+                let mut by_id: HashMap<Uuid, u64> = HashMap::with_capacity(rows.len());
+                for row in &rows {
+                    let p: i64 = row.get(0);
+                    let id: Uuid = row.get(1);
+                    by_id.insert(id, u64::try_from(p).unwrap_or(0));
+                }
+                let head = by_id.values().copied().max().map(Position);
+                let ids = &cols.ids;
+                Ok(Committed {
+                    outcomes: plan.resolve(|offset| {
+                        let id = ids.get((offset - 1) as usize);
+                        Position(id.and_then(|id| by_id.get(id)).copied().unwrap_or(0))
+                    }),
+                    head,
+                })
+            }
+        }
+    }
+
+    fn phase2_failure(&mut self, e: tokio_postgres::Error) -> Failure {
+        if is_missing_partition(&e) {
+            // Another process moved the head past our partitions: check again.
+            self.partitions_through = 0;
+        }
+        Failure::from_db("appending events", e)
+    }
+}
+
+type Heads = HashMap<String, StreamHead>;
+type Recorded = HashMap<EventId, (String, u64, Position)>;
+
+fn decode_phase1(
+    head_rows: &[tokio_postgres::Row],
+    id_rows: &[tokio_postgres::Row],
+) -> Result<(Heads, Recorded)> {
+    let mut heads = HashMap::with_capacity(head_rows.len());
+    for row in head_rows {
+        let name: String = row.try_get(0).map_err(corrupt("streams.stream_id"))?;
+        heads.insert(name, head_from_row(row, 1)?);
+    }
+    let mut recorded = HashMap::with_capacity(id_rows.len());
+    for row in id_rows {
+        let id: Uuid = row.try_get(0).map_err(corrupt("events.event_id"))?;
+        let stream: String = row.try_get(1).map_err(corrupt("events.stream_id"))?;
+        let version: i64 = row.try_get(2).map_err(corrupt("events.version"))?;
+        let position = position_from_row_at(row, 3)?;
+        recorded.insert(
+            EventId(id),
+            (stream, u64::try_from(version).unwrap_or(0), position),
+        );
+    }
+    Ok((heads, recorded))
+}
+
+fn position_from_row_at(row: &tokio_postgres::Row, at: usize) -> Result<Position> {
+    let p: i64 = row.try_get(at).map_err(corrupt("events.position"))?;
+    u64::try_from(p).map(Position).map_err(|_| Error::Corrupt {
+        location: "events.position".into(),
+        reason: format!("negative position {p}"),
+    })
+}
+
+/// Rolls back whatever transaction is open; a failure here means the
+/// connection is broken, and the pool drops it.
+async fn rollback(client: &deadpool_postgres::Object) {
+    if let Err(e) = client.batch_execute("ROLLBACK").await {
+        tracing::debug!(error = %e, "rollback failed; the connection will be discarded");
+    }
+}
+
+/// The event columns of a batch, one element per accepted event, in position
+/// order (offset `i + 1` is element `i`).
+#[derive(Default)]
+struct Columns<'a> {
+    ids: Vec<Uuid>,
+    streams: Vec<&'a str>,
+    versions: Vec<i64>,
+    types: Vec<&'a str>,
+    content_types: Vec<i16>,
+    data: Vec<&'a [u8]>,
+    metadata: Vec<Option<&'a str>>,
+}
+
+/// One request's planned outcome.
+enum Planned {
+    /// Decided without writing: an error or an idempotent retry.
+    Done(Result<Vec<AppendResult>>),
+    /// Written: per part, the next expected version and the first and last
+    /// offsets (1-based within the batch).
+    Write(Vec<(u64, u64, u64)>),
+}
+
+struct Plan<'a> {
+    planned: Vec<Planned>,
+    columns: Columns<'a>,
+    /// Final version and last offset per written stream.
+    heads: BTreeMap<&'a str, (u64, u64)>,
+    total: u64,
+}
+
+impl Plan<'_> {
+    fn stream_updates(&self) -> (Vec<&str>, Vec<i64>, Vec<i64>) {
+        let mut names = Vec::with_capacity(self.heads.len());
+        let mut versions = Vec::with_capacity(self.heads.len());
+        let mut offsets = Vec::with_capacity(self.heads.len());
+        for (name, (version, offset)) in &self.heads {
+            names.push(*name);
+            versions.push(to_i64(*version));
+            offsets.push(to_i64(*offset));
+        }
+        (names, versions, offsets)
+    }
+
+    /// Every request's result, with offsets turned into positions.
+    fn resolve(&self, position: impl Fn(u64) -> Position) -> Vec<Result<Vec<AppendResult>>> {
+        self.planned
+            .iter()
+            .map(|p| match p {
+                Planned::Done(r) => match r {
+                    Ok(v) => Ok(v.clone()),
+                    Err(e) => Err(copy_error(e)),
+                },
+                Planned::Write(parts) => Ok(parts
+                    .iter()
+                    .map(|&(next, first, last)| AppendResult {
+                        next_expected_version: next,
+                        first_position: position(first),
+                        last_position: position(last),
+                    })
+                    .collect()),
+            })
+            .collect()
+    }
+}
+
+/// Decides every request of a batch, in order, with the shared append rules.
+fn plan<'a>(batch: &'a [WriteRequest], mut heads: Heads, recorded: &Recorded) -> Plan<'a> {
+    let lookup = |id: &EventId| {
+        recorded
+            .get(id)
+            .map(|(stream, version, position)| RecordedRef {
+                stream: stream.as_str(),
+                version: *version,
+                position: *position,
+            })
+    };
+    let mut out = Plan {
+        planned: Vec::with_capacity(batch.len()),
+        columns: Columns::default(),
+        heads: BTreeMap::new(),
+        total: 0,
+    };
+    for request in batch {
+        let decided = decide(request, &heads, &lookup);
+        match decided {
+            Err(e) => out.planned.push(Planned::Done(Err(e))),
+            Ok(Some(retried)) => out.planned.push(Planned::Done(Ok(retried))),
+            Ok(None) => {
+                let mut parts = Vec::with_capacity(request.parts.len());
+                for (part, metadata) in request.parts.iter().zip(&request.metadata) {
+                    let head = heads.entry(part.stream.as_str().to_owned()).or_default();
+                    let first = out.total + 1;
+                    for (event, meta) in part.events.iter().zip(metadata) {
+                        head.version += 1;
+                        out.total += 1;
+                        let c = &mut out.columns;
+                        c.ids.push(event.id.unwrap_or_default().0);
+                        c.streams.push(part.stream.as_str());
+                        c.versions.push(to_i64(head.version));
+                        c.types.push(&event.event_type);
+                        c.content_types.push(i16::from(event.content_type.code()));
+                        c.data.push(&event.data);
+                        c.metadata.push(meta.as_deref());
+                    }
+                    out.heads
+                        .insert(part.stream.as_str(), (head.version, out.total));
+                    parts.push((head.version, first, out.total));
+                }
+                out.planned.push(Planned::Write(parts));
+            }
+        }
+    }
+    out
+}
+
+/// One request against the current heads: `Ok(Some)` for an exact retry,
+/// `Ok(None)` to write, `Err` to refuse. The same order of checks as every
+/// store: tombstone, idempotency, guard; a multi-stream append is an exact
+/// retry in every part or in none.
+fn decide<'r>(
+    request: &WriteRequest,
+    heads: &Heads,
+    lookup: &impl Fn(&EventId) -> Option<RecordedRef<'r>>,
+) -> Result<Option<Vec<AppendResult>>> {
+    let mut retried = Vec::new();
+    for part in &request.parts {
+        let head = heads.get(part.stream.as_str());
+        if head.is_some_and(|h| h.tombstoned) {
+            return Err(Error::StreamDeleted {
+                stream: part.stream.clone(),
+            });
+        }
+        match check_retry(&part.stream, &part.events, lookup)? {
+            Some(original) => retried.push(original),
+            None => check_guard(&part.stream, part.expected, head)?,
+        }
+    }
+    if retried.len() == request.parts.len() {
+        return Ok(Some(retried));
+    }
+    if !retried.is_empty() {
+        let event_id = request
+            .parts
+            .iter()
+            .flat_map(|p| p.events.iter())
+            .find_map(|e| e.id.filter(|id| lookup(id).is_some()))
+            .unwrap_or_default();
+        return Err(Error::IdempotencyConflict {
+            event_id,
+            reason: "a multi-stream append re-sends some recorded streams together with new ones"
+                .into(),
+        });
+    }
+    Ok(None)
+}
+
+/// `strata_core::Error` is not `Clone` (it can hold an `io::Error`); the
+/// writer's errors never do, so this rebuilds them.
+pub(crate) fn copy_error(e: &Error) -> Error {
+    match e {
+        Error::WrongExpectedVersion {
+            stream,
+            expected,
+            actual,
+        } => Error::WrongExpectedVersion {
+            stream: stream.clone(),
+            expected: *expected,
+            actual: *actual,
+        },
+        Error::StreamDeleted { stream } => Error::StreamDeleted {
+            stream: stream.clone(),
+        },
+        Error::StreamNotFound { stream } => Error::StreamNotFound {
+            stream: stream.clone(),
+        },
+        Error::InvalidInput { reason } => Error::InvalidInput {
+            reason: reason.clone(),
+        },
+        Error::IdempotencyConflict { event_id, reason } => Error::IdempotencyConflict {
+            event_id: *event_id,
+            reason: reason.clone(),
+        },
+        Error::Corrupt { location, reason } => Error::Corrupt {
+            location: location.clone(),
+            reason: reason.clone(),
+        },
+        Error::Poisoned { reason } => Error::Poisoned {
+            reason: reason.clone(),
+        },
+        Error::Closed => Error::Closed,
+        Error::Timeout { context, millis } => Error::Timeout {
+            context: context.clone(),
+            millis: *millis,
+        },
+        other => Error::Backend(other.to_string()),
+    }
+}
+
+/// Reads the committed head (used at start-up and by the listener).
+pub(crate) async fn read_head(shared: &Shared) -> std::result::Result<Position, PgError> {
+    let client = shared
+        .pool
+        .get()
+        .await
+        .map_err(|e| PgError::pool("reading the head position", e))?;
+    let text = match shared.config.ordering {
+        Ordering::Serialized => &shared.sql.head_position,
+        Ordering::Naive => &shared.sql.head_position_naive,
+    };
+    let stmt = client
+        .prepare_cached(text)
+        .await
+        .map_err(|e| PgError::db("reading the head position", e))?;
+    let row = client
+        .query_one(&stmt, &[])
+        .await
+        .map_err(|e| PgError::db("reading the head position", e))?;
+    position_from_row(&row).map_err(|e| PgError::Schema {
+        schema: shared.config.schema.clone(),
+        reason: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strata_core::{ExpectedVersion, NewEvent, StreamId};
+
+    fn request(stream: &str, expected: ExpectedVersion, n: usize) -> WriteRequest {
+        let events: Vec<NewEvent> = (0..n)
+            .map(|_| NewEvent::json_bytes("E", &b"{}"[..]).with_id(EventId::new()))
+            .collect();
+        let (reply, _) = oneshot::channel();
+        WriteRequest {
+            metadata: vec![vec![None; events.len()]],
+            parts: vec![StreamAppend::new(
+                StreamId::new(stream).unwrap(),
+                expected,
+                events,
+            )],
+            reply,
+        }
+    }
+
+    #[test]
+    fn one_conflict_does_not_fail_the_others() {
+        let batch = vec![
+            request("a-1", ExpectedVersion::NoStream, 2),
+            request("a-1", ExpectedVersion::NoStream, 1),
+            request("a-1", ExpectedVersion::Exact(2), 1),
+            request("b-1", ExpectedVersion::Any, 3),
+        ];
+        let plan = plan(&batch, Heads::new(), &Recorded::new());
+        assert_eq!(plan.total, 6);
+        let results = plan.resolve(|o| Position(100 + o));
+        assert_eq!(results[0].as_ref().unwrap()[0].last_position, Position(102));
+        assert!(matches!(
+            results[1],
+            Err(Error::WrongExpectedVersion { .. })
+        ));
+        let third = results[2].as_ref().unwrap()[0];
+        assert_eq!(third.next_expected_version, 3);
+        assert_eq!(third.first_position, Position(103));
+        let fourth = results[3].as_ref().unwrap()[0];
+        assert_eq!(
+            (fourth.first_position, fourth.last_position),
+            (Position(104), Position(106))
+        );
+        assert_eq!(plan.heads["a-1"], (3, 3));
+        assert_eq!(plan.heads["b-1"], (3, 6));
+    }
+
+    #[test]
+    fn backoff_is_bounded() {
+        assert!(backoff(1) < backoff(2));
+        assert_eq!(backoff(30), Duration::from_millis(RETRY_BACKOFF_MAX_MS));
+    }
+}

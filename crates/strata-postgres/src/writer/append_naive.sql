@@ -1,0 +1,27 @@
+-- TEST-ONLY: the naive design (docs/adr/0005-postgres-global-order.md).
+-- Positions come from the plain sequence default, taken at insert time with
+-- no lock held to commit, so two transactions can commit out of position
+-- order and a reader can skip the lower position for ever. Used only through
+-- `PgConfig::danger_naive_ordering` (feature `naive-ordering`) to prove that
+-- the ordering tests catch this design. Same parameters as append.sql.
+WITH ev AS (
+    INSERT INTO {schema}.events
+        (event_id, stream_id, version, event_type, content_type, data, metadata, recorded_at)
+    SELECT e.event_id, e.stream_id, e.version, e.event_type,
+           e.content_type, e.data, e.metadata::jsonb, clock_timestamp()
+    FROM unnest($2::uuid[], $3::text[], $4::bigint[], $5::text[], $6::int2[], $7::bytea[], $8::text[])
+             WITH ORDINALITY AS e(event_id, stream_id, version, event_type, content_type, data, metadata, ord)
+    WHERE $1::bigint > 0
+    ORDER BY e.ord
+    RETURNING position, event_id, stream_id
+), st AS (
+    UPDATE {schema}.streams s
+    SET version = u.version,
+        last_position = (SELECT max(ev.position) FROM ev WHERE ev.stream_id = u.stream_id)
+    FROM unnest($9::text[], $10::bigint[], $11::bigint[]) AS u(stream_id, version, last_offset)
+    WHERE s.stream_id = u.stream_id
+), note AS (
+    SELECT pg_notify($12, max(position)::text) FROM ev
+)
+SELECT ev.position, ev.event_id, (SELECT count(*) FROM note) AS notified
+FROM ev

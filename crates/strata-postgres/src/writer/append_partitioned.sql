@@ -1,0 +1,32 @@
+-- Phase 2 of a batch (partitioned layout): as append.sql, and every event id
+-- also goes into `event_ids`, whose primary key keeps ids unique across
+-- partitions. See append.sql for the ordering argument.
+WITH pos AS (
+    UPDATE {schema}.global_position
+    SET last_position = last_position + $1,
+        last_recorded_at = greatest(last_recorded_at, clock_timestamp())
+    RETURNING last_position - $1 AS base, last_recorded_at AS recorded_at
+), input AS (
+    SELECT pos.base + e.ord AS position, e.*
+    FROM pos,
+         unnest($2::uuid[], $3::text[], $4::bigint[], $5::text[], $6::int2[], $7::bytea[], $8::text[])
+             WITH ORDINALITY AS e(event_id, stream_id, version, event_type, content_type, data, metadata, ord)
+), ev AS (
+    INSERT INTO {schema}.events
+        (position, event_id, stream_id, version, event_type, content_type, data, metadata, recorded_at)
+    SELECT i.position, i.event_id, i.stream_id, i.version, i.event_type,
+           i.content_type, i.data, i.metadata::jsonb, pos.recorded_at
+    FROM input i, pos
+), ids AS (
+    INSERT INTO {schema}.event_ids (event_id, stream_id, version, position)
+    SELECT i.event_id, i.stream_id, i.version, i.position FROM input i
+), st AS (
+    UPDATE {schema}.streams s
+    SET version = u.version, last_position = pos.base + u.last_offset
+    FROM pos, unnest($9::text[], $10::bigint[], $11::bigint[]) AS u(stream_id, version, last_offset)
+    WHERE s.stream_id = u.stream_id
+), note AS (
+    SELECT pg_notify($12, (pos.base + $1)::text) FROM pos
+)
+SELECT pos.base, pos.recorded_at, (SELECT count(*) FROM note) AS notified
+FROM pos
