@@ -26,9 +26,9 @@ pub const BENCH_STREAMS: usize = 1_000;
 pub const BENCH_STREAMS_PER_APPEND: usize = 100;
 /// Events per stream in one seeding append.
 pub const BENCH_EVENTS_PER_STREAM_PER_APPEND: usize = 10;
-/// Rounds of mixing the benchmark handler does per event (about a
-/// microsecond of CPU work).
-pub const WORK_ROUNDS_PER_EVENT: u32 = 100;
+/// Rounds of mixing the benchmark handler does per event (a few
+/// microseconds of CPU work).
+pub const WORK_ROUNDS_PER_EVENT: u32 = 400;
 /// Page size of the benchmark's catch-up reads.
 pub const BENCH_PAGE_EVENTS: usize = 8_192;
 /// Batch size of the benchmark's processors.

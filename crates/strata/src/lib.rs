@@ -15,9 +15,22 @@
 //! - [`time_travel`]: [`Repository::load_as_of`] a version, a position or a time.
 //! - [`upcast`]: [`Upcasters`] that bring old event payloads up to date.
 //! - [`bank`]: the seed's bank account, a worked example.
+//! - [`projection`]: [`Projection`]s and typed ones ([`TypedProjection`],
+//!   [`Typed`]), run by a [`ProjectionRunner`] ([`runner`]) that
+//!   checkpoints, catches up, goes live and rebuilds.
+//! - [`processor`]: the [`EventProcessor`]: handlers per event type plus
+//!   projections, in batches, in stream-partitioned parallel, with failing
+//!   events parked ([`parking`]) instead of blocking.
+//! - [`query`]: the [`QueryModel`]: named projections behind caches, read
+//!   with a [`Consistency`] (eventual, or at least a position:
+//!   read-your-writes).
+//! - [`consistency`]: projection lag and a causal-order checker.
+//! - [`account_balance`]: the seed's `AccountBalanceProjection`.
+//! - [`bench`]: the measurements behind `strata bench project`.
 //!
 //! The event representation and snapshot format are decided in
-//! `docs/adr/0003-framework-events-and-snapshots.md`.
+//! `docs/adr/0003-framework-events-and-snapshots.md`; the read side in
+//! `docs/adr/0004-projections-and-consistency.md`.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 

@@ -447,12 +447,22 @@ impl Engine {
         let mut tasks = Vec::with_capacity(workers);
         for part in parts.into_iter().filter(|p| !p.is_empty()) {
             let engine = Arc::clone(self);
-            tasks.push(tokio::spawn(async move { engine.process(&part).await }));
+            tasks.push(tokio::spawn(async move {
+                let result = engine.process(&part).await;
+                // Handed back so that they are dropped here: their reference
+                // counts were raised on this task's core, and dropping them on
+                // a worker's core would pull those cache lines across.
+                (result, part)
+            }));
         }
         let mut first_error = None;
+        let mut done = Vec::with_capacity(tasks.len());
         for task in tasks {
             let result = match task.await {
-                Ok(r) => r,
+                Ok((r, part)) => {
+                    done.push(part);
+                    r
+                }
                 Err(_) => Err(ProcessorError::WorkerPanicked {
                     processor: self.name.clone(),
                 }),
@@ -461,6 +471,7 @@ impl Engine {
                 first_error.get_or_insert(e);
             }
         }
+        drop(done);
         match first_error {
             Some(e) => Err(e),
             None => Ok(()),
@@ -890,14 +901,25 @@ impl<S: EventStore> EventProcessor<S> {
         let started = Instant::now();
         let saved_before = self.checkpoints_saved;
         let (mut events, mut pages) = (0u64, 0u64);
-        while let Some(batch) = self.feed.next().await? {
+        let mut next = self.feed.next().await?;
+        while let Some(batch) = next.take() {
             pages += 1;
-            events += batch.events.len() as u64;
-            let caught_up = batch.caught_up;
-            self.process(batch).await?;
-            if caught_up {
-                break;
+            let n = batch.events.len() as u64;
+            events += n;
+            let considered = batch.considered;
+            let engine = Arc::clone(&self.engine);
+            if batch.caught_up {
+                engine.process_page(batch.events, considered).await?;
+            } else {
+                // Read the next page while this one is being handled.
+                let (done, following) = tokio::join!(
+                    engine.process_page(batch.events, considered),
+                    self.feed.next()
+                );
+                done?;
+                next = following?;
             }
+            self.processed(n, considered).await?;
         }
         self.checkpoint().await?;
         Ok(CatchUpReport {
@@ -915,6 +937,11 @@ impl<S: EventStore> EventProcessor<S> {
         let n = batch.events.len() as u64;
         let considered = batch.considered;
         self.engine.process_page(batch.events, considered).await?;
+        self.processed(n, considered).await
+    }
+
+    /// Records that everything up to `considered` was processed.
+    async fn processed(&mut self, n: u64, considered: Position) -> Result<(), ProcessorError> {
         self.position.send_replace(considered);
         self.since_checkpoint += n;
         if self.since_checkpoint >= self.engine.config.checkpoint_every_events

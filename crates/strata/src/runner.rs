@@ -376,37 +376,6 @@ enum Control {
 
 /// Runs one projection over a store, checkpointing through a [`CheckpointStore`].
 ///
-/// ```
-/// use std::sync::Arc;
-/// use strata::*;
-///
-/// #[derive(Default)]
-/// struct Count(u64);
-/// impl Projection for Count {
-///     fn name(&self) -> &str { "count" }
-///     fn update(&mut self, _: &RecordedEvent) -> Result<(), ProjectionError> { self.0 += 1; Ok(()) }
-///     fn reset(&mut self) { self.0 = 0; }
-/// }
-///
-/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-/// let store = MemoryStore::new();
-/// let s = StreamId::new("t-1").unwrap();
-/// store.append(&s, ExpectedVersion::Any, vec![NewEvent::json_bytes("E", "{}")]).await.unwrap();
-///
-/// let mut runner = ProjectionRunner::new(store.clone(), Arc::new(MemoryCheckpointStore::new()), Count::default());
-/// let report = runner.catch_up().await.unwrap();
-/// assert_eq!(report.events, 1);
-///
-/// // Keep it up to date in the background; stop it cleanly.
-/// let running = runner.spawn();
-/// let r = store.append(&s, ExpectedVersion::Any, vec![NewEvent::json_bytes("E", "{}")]).await.unwrap();
-/// running.projection().wait_for(r.last_position, std::time::Duration::from_secs(5)).await.unwrap();
-/// assert_eq!(running.projection().read(|c| c.0).await, 2);
-/// running.stop().await.unwrap();
-/// # });
-/// ```
-/// Runs one projection over a store, checkpointing through a [`CheckpointStore`].
-///
 /// - [`catch_up`](Self::catch_up) folds everything up to the store's head
 ///   and returns (with counts and elapsed time);
 /// - [`rebuild`](Self::rebuild) resets the projection and its checkpoint
