@@ -1,6 +1,9 @@
 //! Compression of sealed segments: reads are unchanged, the ratio on JSON
 //! events is real, and a crash in the middle of compressing is harmless.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;

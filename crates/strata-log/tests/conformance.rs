@@ -3,6 +3,9 @@
 //! indexes and cross-segment reads are exercised), and with a real close and
 //! reopen wherever a case calls `reopen`.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 use std::time::Duration;
 

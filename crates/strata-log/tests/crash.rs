@@ -6,6 +6,9 @@
 //!
 //! CI runs 20 kills; `STRATA_CRASH_KILLS=500` runs the long version.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::io::{BufRead, BufReader};
@@ -52,7 +55,7 @@ fn crash_child() {
                 loop {
                     i += 1;
                     let a = i % STREAMS_PER_WRITER;
-                    if i % 7 == 0 {
+                    if i.is_multiple_of(7) {
                         // A multi-stream append across two of this writer's streams.
                         let b = (a + 1) % STREAMS_PER_WRITER;
                         let pa: Vec<_> = (0..2).map(|k| event(i * 10 + k)).collect();

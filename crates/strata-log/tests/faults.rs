@@ -2,6 +2,9 @@
 //! that no acknowledged event is lost, that the store stops accepting writes
 //! after a failure it cannot retry, and that reopening recovers cleanly.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::sync::atomic::Ordering;

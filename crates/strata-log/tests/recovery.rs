@@ -2,6 +2,9 @@
 //! every length, zeroed tails, flipped bits in sealed and active data, lost
 //! index files and checkpoints.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::fs::OpenOptions;
