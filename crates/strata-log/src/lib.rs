@@ -22,5 +22,7 @@ pub mod streams;
 pub mod verify;
 mod writer;
 
+pub use checkpoint::LogCheckpointStore;
 pub use config::{Durability, LogConfig};
+pub use snapshot::LogSnapshotStore;
 pub use store::LogStore;
