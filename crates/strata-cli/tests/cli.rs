@@ -1,5 +1,8 @@
 //! The `strata` binary, run as a user runs it.
 
+// Tests may unwrap (STYLE.md); the helpers here are test code too.
+#![allow(clippy::unwrap_used)]
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -174,10 +177,16 @@ fn bench_append_json_on_memory() {
 #[test]
 fn every_workload_runs_on_memory() {
     for (workload, extra) in [
-        ("append", &["--events", "500", "--writers", "4", "--batch", "10"][..]),
+        (
+            "append",
+            &["--events", "500", "--writers", "4", "--batch", "10"][..],
+        ),
         ("read-all", &["--events", "3000", "--batch", "1000"][..]),
         ("read-stream", &["--events", "100"][..]),
-        ("commands", &["--events", "400", "--streams", "20", "--writers", "4"][..]),
+        (
+            "commands",
+            &["--events", "400", "--streams", "20", "--writers", "4"][..],
+        ),
         ("rehydrate", &["--events", "300"][..]),
     ] {
         let mut args = vec![
@@ -260,5 +269,9 @@ fn bench_on_log_leaves_no_data_behind_unless_in_place() {
     assert_eq!(json_lines(&o)[0]["events"], 300);
     let verified = strata(&["verify", "--store", &spec]);
     assert_ok(&verified, "verify after bench");
-    assert!(stdout(&verified).contains("300 events"), "{}", stdout(&verified));
+    assert!(
+        stdout(&verified).contains("300 events"),
+        "{}",
+        stdout(&verified)
+    );
 }

@@ -144,7 +144,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 2.0)]
     pub duration: f64,
 
-    /// Benchmark the log store in DIR itself instead of a fresh copy beside it
+    /// Benchmark the log store in DIR itself instead of a fresh directory beside it
     /// (its data is kept; `read-all` reuses events already there).
     #[arg(long)]
     pub in_place: bool,
