@@ -23,6 +23,9 @@ pub struct State {
     pub active_segment: u32,
     /// Indexes of sealed segments.
     pub sealed: BTreeMap<u32, Arc<SealedIndex>>,
+    /// Indexes of segments just sealed whose index file is being written in
+    /// the background; they move to `sealed` when it is done.
+    pub sealing: BTreeMap<u32, Arc<ActiveIndex>>,
     /// Every segment, sealed and active.
     pub segments: BTreeMap<u32, Arc<Segment>>,
     /// Readers may read the active segment up to this offset.
@@ -36,6 +39,11 @@ impl State {
     pub fn lookup_id(&self, id: u128) -> Result<Option<u64>> {
         if let Some(p) = self.active.ids.get(&id) {
             return Ok(Some(*p));
+        }
+        for s in self.sealing.values().rev() {
+            if let Some(p) = s.ids.get(&id) {
+                return Ok(Some(*p));
+            }
         }
         for (n, s) in self.sealed.iter().rev() {
             if let Some(p) = s.lookup_id(id).map_err(|e| self.index_error(*n, e))? {
@@ -54,8 +62,13 @@ impl State {
 
     /// The offset of the frame in `segment` that holds (or follows) `offset`.
     pub fn frame_start(&self, segment: u32, offset: u64) -> Result<u64> {
-        let found = if segment == self.active_segment {
-            let frames = &self.active.frames;
+        let transient = if segment == self.active_segment {
+            Some(&self.active)
+        } else {
+            self.sealing.get(&segment).map(|a| a.as_ref())
+        };
+        let found = if let Some(idx) = transient {
+            let frames = &idx.frames;
             let i = frames.partition_point(|f| *f <= offset);
             if i == 0 {
                 None
@@ -89,6 +102,8 @@ impl State {
     pub fn postings(&self, segment: u32, kind: Postings, key: u64, from: u64) -> Result<Vec<u64>> {
         if segment == self.active_segment {
             Ok(active_postings_from(&self.active, kind, key, from).to_vec())
+        } else if let Some(idx) = self.sealing.get(&segment) {
+            Ok(active_postings_from(idx, kind, key, from).to_vec())
         } else {
             match self.sealed.get(&segment) {
                 Some(s) => s

@@ -17,7 +17,7 @@ use strata_core::{
     Subscription, Version,
 };
 use tokio::sync::{mpsc, oneshot, watch};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::compress::{compress_segment, compressed_file_name, CompressedFile, Compression};
 use crate::config::{Durability, LogConfig};
@@ -90,26 +90,61 @@ impl Shared {
         self.head_tx.lock().take();
     }
 
+    /// Finishes sealing segment `n` in the background: writes its index file
+    /// (then serves lookups from it), then compresses it if configured.
+    pub(crate) fn spawn_sealing(self: &Arc<Self>, n: u32) {
+        let shared = self.clone();
+        self.spawn_background(format!("strata-seal-{n}"), move || {
+            let idx = shared.state.read().sealing.get(&n).cloned();
+            if let Some(idx) = idx {
+                match write_sealed_index(
+                    shared.config.storage.as_ref(),
+                    &shared.config.dir.join("index"),
+                    n,
+                    &idx,
+                ) {
+                    Ok(sealed) => {
+                        let mut state = shared.state.write();
+                        state.sealing.remove(&n);
+                        state.sealed.insert(n, Arc::new(sealed));
+                    }
+                    Err(e) => {
+                        // Lookups keep using the in-memory index; the next open rebuilds the file.
+                        error!(segment = n, error = %e, "writing a sealed segment's index failed");
+                        return;
+                    }
+                }
+            }
+            if let Some(cfg) = shared.config.compression {
+                if let Err(e) = shared.compress_segment(n, cfg) {
+                    warn!(segment = n, error = %e, "compressing a sealed segment failed; it stays uncompressed");
+                }
+            }
+        });
+    }
+
     /// Compresses sealed segment `n` in the background, if compression is on.
     pub(crate) fn spawn_compression(self: &Arc<Self>, n: u32) {
         let Some(cfg) = self.config.compression else {
             return;
         };
         let shared = self.clone();
-        let spawned = std::thread::Builder::new()
-            .name(format!("strata-compress-{n}"))
-            .spawn(move || {
-                if let Err(e) = shared.compress_segment(n, cfg) {
-                    warn!(segment = n, error = %e, "compressing a sealed segment failed; it stays uncompressed");
-                }
-            });
+        self.spawn_background(format!("strata-compress-{n}"), move || {
+            if let Err(e) = shared.compress_segment(n, cfg) {
+                warn!(segment = n, error = %e, "compressing a sealed segment failed; it stays uncompressed");
+            }
+        });
+    }
+
+    fn spawn_background(&self, name: String, work: impl FnOnce() + Send + 'static) {
+        let spawned = std::thread::Builder::new().name(name.clone()).spawn(work);
         match spawned {
             Ok(h) => {
                 let mut handles = self.compressions.lock();
                 handles.retain(|h| !h.is_finished());
                 handles.push(h);
             }
-            Err(e) => warn!(segment = n, error = %e, "cannot start a compression thread"),
+            Err(e) => warn!(thread = %name, error = %e, "cannot start a background thread"),
         }
     }
 
@@ -756,6 +791,7 @@ fn recover_with(
             active,
             active_segment: active_no,
             sealed,
+            sealing: BTreeMap::new(),
             segments,
             visible_end,
             head,

@@ -1,8 +1,6 @@
 //! The stream index: every stream's head and the position of each of its
 //! versions, kept in memory and checkpointed to `streams.ckpt`.
 
-use std::collections::HashMap;
-
 use strata_core::rules::StreamHead;
 use strata_core::{Position, StreamId};
 
@@ -21,7 +19,7 @@ pub struct StreamEntry {
 #[derive(Debug, Default)]
 pub struct StreamIndex {
     /// By name.
-    pub streams: HashMap<StreamId, StreamEntry>,
+    pub streams: crate::index::FastMap<StreamId, StreamEntry>,
 }
 
 const CKPT_MAGIC: &[u8; 8] = b"STRATASC";
@@ -89,7 +87,10 @@ impl StreamIndex {
         }
         let covers = (u32_at(b, 12), u64_at(b, 16));
         let n = u64_at(b, 24) as usize;
-        let mut streams = HashMap::with_capacity(n.min(body.len() / 18));
+        let mut streams = crate::index::FastMap::with_capacity_and_hasher(
+            n.min(body.len() / 18),
+            Default::default(),
+        );
         let mut at = HEADER;
         let short = || "stream checkpoint truncated".to_string();
         for _ in 0..n {

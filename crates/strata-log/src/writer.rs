@@ -213,7 +213,7 @@ impl Writer {
         {
             let shared = self.shared.clone();
             let state = shared.state.read();
-            let mut overlay: HashMap<StreamId, StreamHead> = HashMap::new();
+            let mut overlay: crate::index::FastMap<StreamId, StreamHead> = Default::default();
             let mut batch_ids: HashMap<EventId, (StreamId, u64, u64)> = HashMap::new();
             let max_segment = shared.config.max_segment_bytes;
             let seg_no = self.segment.number;
@@ -636,18 +636,6 @@ impl Writer {
             self.dirty = false;
         }
         let old = self.segment.number;
-        let sealed = {
-            let state = shared.state.read();
-            crate::store::write_sealed_index(
-                storage,
-                &shared.config.dir.join("index"),
-                old,
-                &state.active,
-            )
-            .map_err(|e| std::io::Error::other(e.to_string()))?
-        };
-        let sealed = Arc::new(sealed);
-
         let next = old + 1;
         let path = shared
             .config
@@ -666,8 +654,8 @@ impl Writer {
         });
         {
             let mut state = shared.state.write();
-            state.sealed.insert(old, sealed);
-            state.active = Default::default();
+            let sealing = Arc::new(std::mem::take(&mut state.active));
+            state.sealing.insert(old, sealing);
             state.active_segment = next;
             state.segments.insert(next, segment.clone());
             state.visible_end = FIRST_FRAME_OFFSET;
@@ -675,7 +663,8 @@ impl Writer {
         self.segment = segment;
         self.tail = FIRST_FRAME_OFFSET;
         info!(sealed = old, next, "sealed segment");
-        shared.spawn_compression(old);
+        // Writing the index file and compressing happen off the writer thread.
+        shared.spawn_sealing(old);
         self.sealed_since_checkpoint += 1;
         if self.sealed_since_checkpoint >= shared.config.stream_checkpoint_every_segments {
             self.write_stream_checkpoint()?;
