@@ -6,12 +6,14 @@
 //!   [`ProcessorConfig::batch_events`] through [`EventHandler::handle_batch`].
 //! - **Parallel** (seed §5.1 `ParallelProcess(E, n)`): with
 //!   [`ProcessorConfig::workers`] `> 1` every page is split into `n`
-//!   partitions by a hash of the stream id, and the partitions are handled
-//!   by `n` Tokio tasks at once. A stream always lands in the same
-//!   partition and a partition is handled in order, so each stream's events
-//!   reach each handler in stream order. Pages are a barrier: the next page
-//!   starts once every partition of this one is done, which is what lets
-//!   the checkpoint be one position.
+//!   partitions by a hash of the stream id ([`partition_of`]) and each
+//!   partition is queued to one of `n` long-lived worker tasks (at most
+//!   [`WORKER_QUEUE_JOBS`] queued per worker). A stream always lands in the
+//!   same partition and a worker handles its queue in order, so each
+//!   stream's events reach each handler in stream order. Workers never wait
+//!   for each other; the checkpoint advances over a page only once every
+//!   partition of it and of every page before it is done, so it stays one
+//!   position.
 //! - **Failures**: a handler that fails on an event is retried on that
 //!   event alone, as the [`RetryPolicy`] says; if it still fails the event
 //!   is *parked* for that handler (stored with its error and position in a
@@ -31,11 +33,13 @@
 //! [`RecordedEvent::id`] is unique) or the stream version.
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use futures::FutureExt;
 use strata_core::{async_trait, CheckpointStore, EventStore, Position, ReadFilter, RecordedEvent};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -44,7 +48,9 @@ use crate::feed::{Batch, Feed};
 use crate::parking::{MemoryParkedStore, ParkedEvent, ParkedStore};
 use crate::projection::{Projection, ProjectionError};
 use crate::retry::RetryPolicy;
-use crate::runner::{CatchUpReport, SharedProjection, DEFAULT_PAGE_EVENTS};
+use crate::runner::{
+    retry_delay, retryable, CatchUpReport, SharedProjection, DEFAULT_PAGE_EVENTS, MAX_STORE_RETRIES,
+};
 
 /// What a handler returns when it fails: any error.
 pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
@@ -418,32 +424,54 @@ impl Engine {
         ReadFilter::all().event_types(types.into_iter().cloned())
     }
 
-    /// Projections first (in order, here), then the handlers, partitioned.
+    fn workers(&self) -> usize {
+        self.config.workers.clamp(1, MAX_WORKERS)
+    }
+
+    /// Folds a page into the projections, in order, parking what fails.
+    async fn project(
+        &self,
+        events: &[RecordedEvent],
+        considered: Position,
+    ) -> Result<(), ProcessorError> {
+        for sink in &self.projections {
+            for (i, err) in sink.apply(events, considered).await {
+                self.park(sink.name(), &events[i], err.to_string(), 1)
+                    .await?;
+            }
+        }
+        bump(&self.stats.events, events.len() as u64);
+        Ok(())
+    }
+
+    /// Splits events into `workers` partitions by stream, keeping their order.
+    fn partition(&self, events: Vec<RecordedEvent>, workers: usize) -> Vec<Vec<RecordedEvent>> {
+        let mut parts: Vec<Vec<RecordedEvent>> = (0..workers)
+            .map(|_| Vec::with_capacity(events.len() / workers + 1))
+            .collect();
+        for e in events {
+            let p = partition_of(e.stream_id.as_str(), workers);
+            parts[p].push(e);
+        }
+        parts
+    }
+
+    /// Projections first (in order, here), then the handlers, partitioned
+    /// over short-lived tasks (the page is a barrier).
     async fn process_page(
         self: &Arc<Self>,
         events: Vec<RecordedEvent>,
         considered: Position,
     ) -> Result<(), ProcessorError> {
-        for sink in &self.projections {
-            for (i, err) in sink.apply(&events, considered).await {
-                let attempts = 1;
-                self.park(sink.name(), &events[i], err.to_string(), attempts)
-                    .await?;
-            }
-        }
-        bump(&self.stats.events, events.len() as u64);
+        self.project(&events, considered).await?;
         if self.handlers.is_empty() || events.is_empty() {
             return Ok(());
         }
-        let workers = self.config.workers.clamp(1, MAX_WORKERS);
+        let workers = self.workers();
         if workers == 1 {
             return self.process(&events).await;
         }
-        let mut parts: Vec<Vec<RecordedEvent>> = (0..workers).map(|_| Vec::new()).collect();
-        for e in events {
-            let p = partition_of(e.stream_id.as_str(), workers);
-            parts[p].push(e);
-        }
+        let parts = self.partition(events, workers);
         let mut tasks = Vec::with_capacity(workers);
         for part in parts.into_iter().filter(|p| !p.is_empty()) {
             let engine = Arc::clone(self);
@@ -647,6 +675,114 @@ impl Engine {
     }
 }
 
+/// Most partitions of pages queued for one worker of a running processor:
+/// with `workers` workers, at most `workers × WORKER_QUEUE_JOBS` partitions
+/// (about that many pages) are in memory besides the one being read.
+pub const WORKER_QUEUE_JOBS: usize = 4;
+
+/// One page's partition for one worker.
+struct Job {
+    seq: u64,
+    events: Vec<RecordedEvent>,
+}
+
+/// A worker's report on a job; the events come back to be dropped on the
+/// reading task (their reference counts were raised on its core).
+struct Done {
+    seq: u64,
+    result: Result<(), ProcessorError>,
+    _events: Vec<RecordedEvent>,
+}
+
+/// A page whose partitions are being handled.
+struct InFlight {
+    seq: u64,
+    remaining: usize,
+    considered: Position,
+    events: u64,
+}
+
+/// The next report of a pool's workers (never, without a pool).
+async fn next_done(pool: &mut Option<WorkerPool>) -> Option<Done> {
+    match pool {
+        Some(pool) => pool.done.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Long-lived workers, one per partition, each with a bounded queue, so
+/// that workers never wait for each other between pages.
+struct WorkerPool {
+    senders: Vec<mpsc::Sender<Job>>,
+    done: mpsc::UnboundedReceiver<Done>,
+    tasks: Vec<JoinHandle<()>>,
+    in_flight: std::collections::VecDeque<InFlight>,
+    next_seq: u64,
+}
+
+impl WorkerPool {
+    fn start(engine: &Arc<Engine>, workers: usize) -> Self {
+        // Unbounded by type, bounded by construction: at most one report
+        // per queued job.
+        let (done_tx, done) = mpsc::unbounded_channel();
+        let mut senders = Vec::with_capacity(workers);
+        let mut tasks = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            let (tx, mut rx) = mpsc::channel::<Job>(WORKER_QUEUE_JOBS);
+            let engine = Arc::clone(engine);
+            let done_tx = done_tx.clone();
+            tasks.push(tokio::spawn(async move {
+                while let Some(job) = rx.recv().await {
+                    let result = AssertUnwindSafe(engine.process(&job.events))
+                        .catch_unwind()
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(ProcessorError::WorkerPanicked {
+                                processor: engine.name.clone(),
+                            })
+                        });
+                    let failed = result.is_err();
+                    let _ = done_tx.send(Done {
+                        seq: job.seq,
+                        result,
+                        _events: job.events,
+                    });
+                    if failed {
+                        break;
+                    }
+                }
+            }));
+            senders.push(tx);
+        }
+        WorkerPool {
+            senders,
+            done,
+            tasks,
+            in_flight: std::collections::VecDeque::new(),
+            next_seq: 0,
+        }
+    }
+
+    fn mark(&mut self, done: Done) -> Result<(), ProcessorError> {
+        done.result?;
+        if let Some(page) = self.in_flight.iter_mut().find(|p| p.seq == done.seq) {
+            page.remaining = page.remaining.saturating_sub(1);
+        }
+        Ok(())
+    }
+
+    /// Pages at the front whose partitions are all done, in order.
+    fn completed(&mut self) -> Vec<InFlight> {
+        let mut out = Vec::new();
+        while self.in_flight.front().is_some_and(|p| p.remaining == 0) {
+            if let Some(p) = self.in_flight.pop_front() {
+                out.push(p);
+            }
+        }
+        out
+    }
+}
+
 /// Handlers per event type plus projections, fed from `$all` (seed §3.2).
 ///
 /// ```
@@ -684,6 +820,7 @@ pub struct EventProcessor<S> {
     last_checkpoint_at: Instant,
     checkpoints_saved: u64,
     position: watch::Sender<Position>,
+    pool: Option<WorkerPool>,
 }
 
 impl<S> std::fmt::Debug for EventProcessor<S> {
@@ -729,6 +866,7 @@ impl<S: EventStore> EventProcessor<S> {
             last_checkpoint_at: Instant::now(),
             checkpoints_saved: 0,
             position,
+            pool: None,
         }
     }
 
@@ -901,14 +1039,24 @@ impl<S: EventStore> EventProcessor<S> {
         let started = Instant::now();
         let saved_before = self.checkpoints_saved;
         let (mut events, mut pages) = (0u64, 0u64);
+        let parallel = self.engine.workers() > 1;
         let mut next = self.feed.next().await?;
         while let Some(batch) = next.take() {
             pages += 1;
             let n = batch.events.len() as u64;
             events += n;
             let considered = batch.considered;
+            let caught_up = batch.caught_up;
+            if parallel {
+                // Queued to the workers; the next page is read meanwhile.
+                self.dispatch(batch).await?;
+                if !caught_up {
+                    next = self.feed.next().await?;
+                }
+                continue;
+            }
             let engine = Arc::clone(&self.engine);
-            if batch.caught_up {
+            if caught_up {
                 engine.process_page(batch.events, considered).await?;
             } else {
                 // Read the next page while this one is being handled.
@@ -921,6 +1069,7 @@ impl<S: EventStore> EventProcessor<S> {
             }
             self.processed(n, considered).await?;
         }
+        self.drain(true).await?;
         self.checkpoint().await?;
         Ok(CatchUpReport {
             name: self.engine.name.clone(),
@@ -934,10 +1083,120 @@ impl<S: EventStore> EventProcessor<S> {
     }
 
     async fn process(&mut self, batch: Batch) -> Result<(), ProcessorError> {
+        if self.engine.workers() > 1 {
+            return self.dispatch(batch).await;
+        }
         let n = batch.events.len() as u64;
         let considered = batch.considered;
         self.engine.process_page(batch.events, considered).await?;
         self.processed(n, considered).await
+    }
+
+    /// Folds a page into the projections, then queues its partitions to the
+    /// workers (waiting when their queues are full), then records the pages
+    /// that are done.
+    async fn dispatch(&mut self, batch: Batch) -> Result<(), ProcessorError> {
+        let n = batch.events.len() as u64;
+        let considered = batch.considered;
+        self.engine.project(&batch.events, considered).await?;
+        let workers = self.engine.workers();
+        let pool = match &mut self.pool {
+            Some(pool) => pool,
+            None => self.pool.insert(WorkerPool::start(&self.engine, workers)),
+        };
+        let seq = pool.next_seq;
+        pool.next_seq += 1;
+        let parts = if self.engine.handlers.is_empty() {
+            Vec::new()
+        } else {
+            self.engine.partition(batch.events, workers)
+        };
+        let mut remaining = 0;
+        pool.in_flight.push_back(InFlight {
+            seq,
+            remaining: 0,
+            considered,
+            events: n,
+        });
+        for (worker, part) in parts.into_iter().enumerate() {
+            if part.is_empty() {
+                continue;
+            }
+            remaining += 1;
+            if let Some(page) = pool.in_flight.back_mut() {
+                page.remaining = remaining;
+            }
+            let job = Job { seq, events: part };
+            if pool.senders[worker].send(job).await.is_err() {
+                // The worker ended after a failure it reported: return that.
+                while let Ok(done) = pool.done.try_recv() {
+                    pool.mark(done)?;
+                }
+                return Err(ProcessorError::WorkerPanicked {
+                    processor: self.engine.name.clone(),
+                });
+            }
+        }
+        self.drain(false).await
+    }
+
+    /// Records one finished partition and advances over finished pages.
+    async fn settle(&mut self, done: Done) -> Result<(), ProcessorError> {
+        let Some(pool) = self.pool.as_mut() else {
+            return Ok(());
+        };
+        pool.mark(done)?;
+        let completed = pool.completed();
+        for page in completed {
+            self.processed(page.events, page.considered).await?;
+        }
+        Ok(())
+    }
+
+    /// Closes the workers' queues and waits for them to end.
+    async fn stop_pool(&mut self) {
+        if let Some(pool) = self.pool.take() {
+            let WorkerPool { senders, tasks, .. } = pool;
+            drop(senders);
+            for t in tasks {
+                let _ = t.await;
+            }
+        }
+    }
+
+    /// Records finished partitions and advances over finished pages; with
+    /// `wait_all`, until nothing is in flight.
+    async fn drain(&mut self, wait_all: bool) -> Result<(), ProcessorError> {
+        loop {
+            let Some(pool) = self.pool.as_mut() else {
+                return Ok(());
+            };
+            let done = if wait_all && !pool.in_flight.is_empty() {
+                match pool.done.recv().await {
+                    Some(done) => Some(done),
+                    // Every worker is gone with pages unfinished.
+                    None => {
+                        return Err(ProcessorError::WorkerPanicked {
+                            processor: self.engine.name.clone(),
+                        })
+                    }
+                }
+            } else {
+                pool.done.try_recv().ok()
+            };
+            let got = done.is_some();
+            if let Some(done) = done {
+                pool.mark(done)?;
+            }
+            let completed = pool.completed();
+            let idle = pool.in_flight.is_empty();
+            for page in completed {
+                self.processed(page.events, page.considered).await?;
+            }
+            if !got && (!wait_all || idle) {
+                return Ok(());
+            }
+        }
     }
 
     /// Records that everything up to `considered` was processed.
@@ -1002,23 +1261,40 @@ impl<S: EventStore> EventProcessor<S> {
         let saved_before = self.checkpoints_saved;
         let (mut events, mut pages) = (0u64, 0u64);
         let interval = Duration::from_millis(self.engine.config.checkpoint_interval_ms);
+        let mut failures = 0u32;
         loop {
             let dirty = self.since_checkpoint > 0;
             let deadline = tokio::time::Instant::from_std(self.last_checkpoint_at + interval);
+            let waiting = self.pool.as_ref().is_some_and(|p| !p.in_flight.is_empty());
             tokio::select! {
                 biased;
                 _ = control.recv() => break,
+                done = next_done(&mut self.pool), if waiting => {
+                    if let Some(done) = done {
+                        self.settle(done).await?;
+                    }
+                }
                 _ = tokio::time::sleep_until(deadline), if dirty => self.checkpoint().await?,
-                batch = self.feed.next() => match batch? {
-                    Some(batch) => {
+                batch = self.feed.next() => match batch {
+                    Ok(Some(batch)) => {
+                        failures = 0;
                         pages += 1;
                         events += batch.events.len() as u64;
                         self.process(batch).await?;
                     }
-                    None => break,
+                    // The store closed: nothing more will come.
+                    Ok(None) => break,
+                    Err(e) if retryable(&e) && failures < MAX_STORE_RETRIES => {
+                        tracing::warn!(processor = %self.engine.name, error = %e, "read failed; retrying");
+                        tokio::time::sleep(retry_delay(failures)).await;
+                        failures += 1;
+                    }
+                    Err(e) => return Err(e.into()),
                 },
             }
         }
+        self.drain(true).await?;
+        self.stop_pool().await;
         self.checkpoint().await?;
         Ok(CatchUpReport {
             name: self.engine.name.clone(),
@@ -1034,17 +1310,19 @@ impl<S: EventStore> EventProcessor<S> {
 
 impl Engine {
     fn index_of(&mut self, handler: Arc<dyn EventHandler>) -> usize {
-        match self
-            .handlers
-            .iter()
-            .position(|h| Arc::ptr_eq(h, &handler) || h.name() == handler.name())
-        {
-            Some(i) => i,
-            None => {
-                self.handlers.push(handler);
-                self.handlers.len() - 1
-            }
+        if let Some(i) = self.handlers.iter().position(|h| Arc::ptr_eq(h, &handler)) {
+            return i;
         }
+        if self.handlers.iter().any(|h| h.name() == handler.name()) {
+            // Parked events are filed, and replayed, by handler name.
+            tracing::warn!(
+                processor = %self.name,
+                handler = handler.name(),
+                "two different handlers share a name; replays of parked events use the first"
+            );
+        }
+        self.handlers.push(handler);
+        self.handlers.len() - 1
     }
 }
 

@@ -36,8 +36,9 @@ pub const DEFAULT_LIVE_BATCH_EVENTS: usize = 512;
 pub const DEFAULT_CHECKPOINT_EVERY_EVENTS: u64 = 10_000;
 /// Default for [`RunnerConfig::checkpoint_interval_ms`].
 pub const DEFAULT_CHECKPOINT_INTERVAL_MS: u64 = 1_000;
-/// Most consecutive failed store reads a running projection retries before
-/// it gives up and reports [`ProjectionStatus::Failed`].
+/// Most consecutive failed store reads (I/O, backend, timeout) a running
+/// projection or processor retries before it gives up (a projection then
+/// reports [`ProjectionStatus::Failed`]).
 pub const MAX_STORE_RETRIES: u32 = 5;
 /// Wait before the first retry of a failed store read; it doubles each time.
 pub const STORE_RETRY_DELAY_MS: u64 = 20;
@@ -442,7 +443,7 @@ impl<P, S> std::fmt::Debug for ProjectionRunner<P, S> {
     }
 }
 
-fn retryable(e: &strata_core::Error) -> bool {
+pub(crate) fn retryable(e: &strata_core::Error) -> bool {
     matches!(
         e,
         strata_core::Error::Io { .. }
@@ -451,7 +452,7 @@ fn retryable(e: &strata_core::Error) -> bool {
     )
 }
 
-fn retry_delay(attempt: u32) -> Duration {
+pub(crate) fn retry_delay(attempt: u32) -> Duration {
     Duration::from_millis(STORE_RETRY_DELAY_MS.saturating_mul(1 << attempt.min(10)))
 }
 
@@ -670,7 +671,9 @@ impl<P: Projection, S: EventStore> ProjectionRunner<P, S> {
         }
         slot.position = match (&failure, batch.events.get(applied)) {
             // Everything before the failing event was considered.
-            (Some(_), Some(failed)) => slot.position.max(Position(failed.position.0 - 1)),
+            (Some(_), Some(failed)) => slot
+                .position
+                .max(Position(failed.position.0.saturating_sub(1))),
             _ => slot.position.max(batch.considered),
         };
         let (position, state_position) = (slot.position, slot.state_position);
