@@ -248,3 +248,27 @@ async fn a_full_parked_list_stops_the_processor_instead_of_dropping_events() {
     // Nothing past the failure was checkpointed.
     assert_eq!(processor.position(), Position::START);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_handler_stops_a_parallel_processor_with_an_error_not_a_hang() {
+    let store = MemoryStore::new();
+    seed(&store, 50).await;
+    let mut processor = EventProcessor::new(
+        "panicky",
+        store.clone(),
+        Arc::new(MemoryCheckpointStore::new()),
+    )
+    .with_config(config(2))
+    .on(
+        "Thing",
+        handler_fn("bomb", |e: &RecordedEvent| {
+            if n_of(e) == 20 {
+                panic!("handler bug");
+            }
+            Ok(())
+        }),
+    );
+    let err = processor.catch_up().await.unwrap_err();
+    assert!(matches!(err, ProcessorError::WorkerPanicked { .. }), "{err}");
+    assert!(processor.position() < Position(21), "{}", processor.position());
+}
