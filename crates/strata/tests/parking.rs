@@ -269,6 +269,13 @@ async fn a_panicking_handler_stops_a_parallel_processor_with_an_error_not_a_hang
         }),
     );
     let err = processor.catch_up().await.unwrap_err();
-    assert!(matches!(err, ProcessorError::WorkerPanicked { .. }), "{err}");
-    assert!(processor.position() < Position(21), "{}", processor.position());
+    assert!(
+        matches!(err, ProcessorError::WorkerPanicked { .. }),
+        "{err}"
+    );
+    assert!(
+        processor.position() < Position(21),
+        "{}",
+        processor.position()
+    );
 }
