@@ -18,6 +18,7 @@ mod read_all;
 mod read_stream;
 mod rehydrate;
 mod report;
+mod scale;
 mod target;
 
 use std::time::Duration;
@@ -66,6 +67,10 @@ pub enum WorkloadName {
     /// 10,000), the cache off so every command loads: without snapshots and
     /// with a snapshot every 100 events; latency per command.
     Rehydrate,
+    /// Many events over many streams (default 10,000,000 over 1,000,000, 64
+    /// writers × 10 events): append rate of the first and last 10%, memory,
+    /// then (log store) reopen time after a clean close and after a SIGKILL.
+    Scale,
 }
 
 impl WorkloadName {
@@ -77,6 +82,7 @@ impl WorkloadName {
             WorkloadName::ReadStream => "read-stream",
             WorkloadName::Commands => "commands",
             WorkloadName::Rehydrate => "rehydrate",
+            WorkloadName::Scale => "scale",
         }
     }
 
@@ -88,6 +94,7 @@ impl WorkloadName {
             WorkloadName::ReadStream => read_stream::DEFAULTS,
             WorkloadName::Commands => commands::DEFAULTS,
             WorkloadName::Rehydrate => rehydrate::DEFAULTS,
+            WorkloadName::Scale => scale::DEFAULTS,
         }
     }
 }
@@ -296,9 +303,25 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
     let open = target.open(args.durability).await?;
     let outcome = measure(&args, &target, &open, probe.as_ref()).await;
     let closed = open.close().await;
+    let reopened = match (args.workload, target.log_dir(), &outcome) {
+        (WorkloadName::Scale, Some(dir), Ok(_)) => Some(scale::reopen(dir, args.durability).await),
+        _ => None,
+    };
+    let spec = target.spec().to_string();
     let kept = target.finish(args.keep);
-    let results = outcome?;
+    let mut results = outcome?;
     closed?;
+    if let Some(reopened) = reopened {
+        for m in reopened? {
+            results.push(report::BenchResult::new(
+                args.workload.as_str(),
+                spec.clone(),
+                &args.durability.to_string(),
+                m,
+                probe.as_ref(),
+            ));
+        }
+    }
     report::print(&results, probe.as_ref(), args.json);
     if let Some(dir) = kept {
         eprintln!("kept the benchmark's data in {}", dir.display());
@@ -399,5 +422,6 @@ async fn run_workload(
         WorkloadName::ReadStream => read_stream::run(ctx).await,
         WorkloadName::Commands => commands::run(ctx).await,
         WorkloadName::Rehydrate => rehydrate::run(ctx).await,
+        WorkloadName::Scale => scale::run(ctx).await,
     }
 }
