@@ -14,6 +14,7 @@ mod fill;
 mod fsync;
 mod latency;
 mod payload;
+mod project;
 mod read_all;
 mod read_stream;
 mod rehydrate;
@@ -71,6 +72,10 @@ pub enum WorkloadName {
     /// writers × 10 events): append rate of the first and last 10%, memory,
     /// then (log store) reopen time after a clean close and after a SIGKILL.
     Scale,
+    /// Projection catch-up over `--events` events (default 1,000,000): a
+    /// counting projection single-threaded, then the event processor over a
+    /// working handler with 1 and with `--writers` (default 2) workers.
+    Project,
 }
 
 impl WorkloadName {
@@ -83,6 +88,7 @@ impl WorkloadName {
             WorkloadName::Commands => "commands",
             WorkloadName::Rehydrate => "rehydrate",
             WorkloadName::Scale => "scale",
+            WorkloadName::Project => "project",
         }
     }
 
@@ -95,6 +101,7 @@ impl WorkloadName {
             WorkloadName::Commands => commands::DEFAULTS,
             WorkloadName::Rehydrate => rehydrate::DEFAULTS,
             WorkloadName::Scale => scale::DEFAULTS,
+            WorkloadName::Project => project::DEFAULTS,
         }
     }
 }
@@ -423,5 +430,6 @@ async fn run_workload(
         WorkloadName::Commands => commands::run(ctx).await,
         WorkloadName::Rehydrate => rehydrate::run(ctx).await,
         WorkloadName::Scale => scale::run(ctx).await,
+        WorkloadName::Project => project::run(ctx).await,
     }
 }
