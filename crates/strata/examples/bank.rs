@@ -3,10 +3,11 @@
 //! ```text
 //! cargo run -p strata --example bank                  # same as --store memory:
 //! cargo run -p strata --example bank -- --store memory:
+//! cargo run -p strata --example bank -- --store log:./bank-data   # durable, embedded
 //! ```
 //!
-//! Only the in-memory store exists for now; `--store log:DIR` and
-//! `--store postgres://…` will select the durable stores once they land.
+//! On `log:DIR` the events and snapshots are kept in DIR; each run opens a new
+//! account, and earlier runs' accounts are still there.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -15,10 +16,11 @@ use rust_decimal::Decimal;
 use strata::bank::{AccountCommand, BankAccount};
 use strata::{
     AggregateError, AsOf, CommandMeta, Direction, EventStore, MemorySnapshotStore, MemoryStore,
-    Repository, SnapshotPolicy, StreamId,
+    Repository, SnapshotPolicy, SnapshotStore, StreamId,
 };
+use strata_log::{LogConfig, LogSnapshotStore, LogStore};
 
-const USAGE: &str = "usage: bank [--store memory:]";
+const USAGE: &str = "usage: bank [--store memory: | --store log:DIR]";
 
 fn parse_store() -> Result<String, String> {
     let mut args = std::env::args().skip(1);
@@ -36,10 +38,9 @@ fn parse_store() -> Result<String, String> {
             return Err(format!("unknown argument `{arg}`\n{USAGE}"));
         }
     }
-    if store != "memory:" {
+    if store != "memory:" && !store.starts_with("log:") {
         return Err(format!(
-            "store `{store}` is not available yet: this example runs on `memory:` only; \
-             the durable stores (`log:DIR`, `postgres://…`) come in later releases"
+            "unknown store `{store}`: use `memory:` or `log:DIR`\n{USAGE}"
         ));
     }
     Ok(store)
@@ -49,7 +50,7 @@ fn money(units: i64, scale: u32) -> Decimal {
     Decimal::new(units, scale)
 }
 
-type Repo = Repository<BankAccount, MemoryStore>;
+type Repo = Repository<BankAccount, Arc<dyn EventStore>>;
 
 async fn run(repo: &Repo, id: &str, label: &str, command: AccountCommand) {
     let meta = CommandMeta::new()
@@ -76,13 +77,36 @@ async fn main() -> ExitCode {
     };
     println!("bank account example on store `{store}`\n");
 
-    let repo = Repo::new(MemoryStore::new())
+    let (events, snapshots, id): (Arc<dyn EventStore>, Arc<dyn SnapshotStore>, String) =
+        match store.strip_prefix("log:") {
+            None => (
+                Arc::new(MemoryStore::new()),
+                Arc::new(MemorySnapshotStore::new()),
+                "42".to_owned(),
+            ),
+            Some(dir) => {
+                let dir = if dir.is_empty() { "./bank-data" } else { dir };
+                let opened = async {
+                    let log = LogStore::open(LogConfig::new(dir)).await?;
+                    let snaps = LogSnapshotStore::open(std::path::Path::new(dir))?;
+                    Ok::<_, strata::Error>((log, snaps))
+                };
+                match opened.await {
+                    Ok((log, snaps)) => {
+                        let id = format!("{}", chrono::Utc::now().timestamp_millis());
+                        (Arc::new(log), Arc::new(snaps), id)
+                    }
+                    Err(e) => {
+                        eprintln!("cannot open `{store}`: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
+        };
+    let repo = Repo::new(events)
         .with_cache(1_000)
-        .with_snapshots(
-            Arc::new(MemorySnapshotStore::new()),
-            SnapshotPolicy::every(100),
-        );
-    let id = "42";
+        .with_snapshots(snapshots, SnapshotPolicy::every(100));
+    let id = id.as_str();
 
     println!("commands on account {id}:");
     run(
