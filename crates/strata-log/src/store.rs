@@ -39,6 +39,8 @@ use crate::writer::{Request, Writer};
 pub const STREAM_CHECKPOINT_FILE: &str = "streams.ckpt";
 /// File name of the directory lock.
 pub const LOCK_FILE: &str = "LOCK";
+/// Most result slots a read reserves up front (more grow as needed).
+const READ_PRESIZE_EVENTS: usize = 16 * 1024;
 /// How many candidate positions a filtered read checks per round.
 const FILTER_CHUNK_EVENTS: usize = 1024;
 
@@ -671,7 +673,7 @@ fn recover_with(
                     FrameKind::Append => {
                         let body_start = offset + crate::format::FRAME_HEADER_BYTES as u64;
                         for (rec_off, rel) in record_offsets(body, body_start)? {
-                            let view = RecordView::parse(&body[rel..])?;
+                            let view = RecordView::parse_in_verified_frame(&body[rel..])?;
                             let position = position_of(n, rec_off).0;
                             let stream = StreamId::new(view.stream)
                                 .or_else(|_| StreamId::system(view.stream))
@@ -850,7 +852,7 @@ impl Shared {
                 if kind == FrameKind::Append {
                     let body_start = offset + crate::format::FRAME_HEADER_BYTES as u64;
                     for (rec_off, rel) in record_offsets(body, body_start)? {
-                        let view = RecordView::parse(&body[rel..])?;
+                        let view = RecordView::parse_in_verified_frame(&body[rel..])?;
                         idx.add(&index_entry(&view, position_of(n, rec_off).0));
                     }
                 }
@@ -883,10 +885,10 @@ impl Shared {
         max_count: usize,
         filter: &ReadFilter,
     ) -> Result<Vec<RecordedEvent>> {
-        let mut out = Vec::new();
         if max_count == 0 {
-            return Ok(out);
+            return Ok(Vec::new());
         }
+        let mut out = Vec::with_capacity(max_count.min(READ_PRESIZE_EVENTS));
         let plan = Plan::for_filter(filter);
         match plan {
             Plan::Scan => self.scan_all(from, max_count, filter, &mut out)?,
@@ -972,6 +974,7 @@ impl Shared {
             starts
         };
         let all = filter.is_all();
+        let mut last_stream: Option<StreamId> = None;
         for (n, start, end, seg) in starts {
             let limit = if end == u64::MAX {
                 seg.file
@@ -996,11 +999,26 @@ impl Shared {
                         if position < from {
                             continue;
                         }
-                        let view = RecordView::parse(&body[rel..])?;
+                        let view = RecordView::parse_in_verified_frame(&body[rel..])?;
                         if !all && !filter_view(filter, &view) {
                             continue;
                         }
-                        match to_event(&view, position, shared, body_at + rel, &seg.path, rec_off) {
+                        // Consecutive events often share a stream: reuse its id.
+                        let event = match &last_stream {
+                            Some(s) if s.as_str() == view.stream => view
+                                .to_event(s.clone(), position, shared, body_at + rel)
+                                .map_err(|reason| Error::Corrupt {
+                                    location: location(&seg.path, rec_off),
+                                    reason,
+                                }),
+                            _ => {
+                                to_event(&view, position, shared, body_at + rel, &seg.path, rec_off)
+                            }
+                        };
+                        if let Ok(e) = &event {
+                            last_stream = Some(e.stream_id.clone());
+                        }
+                        match event {
                             Ok(e) => {
                                 if !all && !filter.matches(&e) {
                                     continue;
