@@ -199,6 +199,14 @@ impl PgConfig {
             .parse()
             .map_err(|e| PgError::Config(format!("cannot parse the database URL: {e}")))?;
         config.connect_timeout(self.connect_timeout);
+        // The store's statements are short OLTP statements whose row
+        // estimates (UNNEST, CTEs over partitions) can exceed the JIT
+        // threshold; compiling them costs far more than running them.
+        let options = match config.get_options() {
+            Some(o) if !o.is_empty() => format!("{o} -c jit=off"),
+            _ => "-c jit=off".to_owned(),
+        };
+        config.options(&options);
         if let Some(name) = &self.application_name {
             config.application_name(name);
         } else if config.get_application_name().is_none() {

@@ -20,7 +20,7 @@ pub enum PgError {
     },
 
     /// A migration failed; nothing of it was applied.
-    #[error("migration {version} (`{name}`) failed: {source}")]
+    #[error("migration {version} (`{name}`) failed: {}", error_chain(source))]
     Migration {
         /// Its number.
         version: i32,
@@ -32,7 +32,7 @@ pub enum PgError {
     },
 
     /// The database refused a statement or the connection failed.
-    #[error("PostgreSQL error while {context}: {source}")]
+    #[error("PostgreSQL error while {context}: {}", error_chain(source))]
     Database {
         /// What the store was doing.
         context: String,

@@ -56,14 +56,14 @@ pub use migrate::{
 };
 pub use partition::PartitionInfo;
 pub use projection::{
-    HandlerError, PgProjectionHandler, PgTransactionalProjection, ProjectionError,
+    FnHandler, HandlerError, PgProjectionHandler, PgTransactionalProjection, ProjectionError,
     DEFAULT_PROJECTION_BATCH_EVENTS, MAX_PROJECTION_BATCH_EVENTS, PROJECTION_IDLE_POLL_MS,
 };
 pub use snapshot::{PgSnapshotStore, MAX_SNAPSHOTS_PER_STREAM};
-pub use store::{PostgresStore, CLOSE_TIMEOUT_SECS, MAX_READ_ATTEMPTS};
+pub use store::{PostgresStore, StoreStats, CLOSE_TIMEOUT_SECS, MAX_READ_ATTEMPTS};
 pub use writer::{
-    MAX_BATCH_APPENDS, MAX_BATCH_ATTEMPTS, MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_QUEUED_APPENDS,
-    RETRY_BACKOFF_BASE_MS, RETRY_BACKOFF_MAX_MS,
+    MAX_BATCH_APPENDS, MAX_BATCH_ATTEMPTS, MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_LINGER_YIELDS,
+    MAX_QUEUED_APPENDS, RETRY_BACKOFF_BASE_MS, RETRY_BACKOFF_MAX_MS,
 };
 
 /// The driver and pool this crate uses, re-exported so callers of

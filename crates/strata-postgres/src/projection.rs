@@ -67,8 +67,12 @@ pub trait PgProjectionHandler: Send {
     ) -> Result<(), HandlerError>;
 }
 
+/// A [`PgProjectionHandler`] made of a closure (see
+/// [`PgTransactionalProjection::from_fn`]).
+pub struct FnHandler<F>(F);
+
 #[async_trait]
-impl<F> PgProjectionHandler for F
+impl<F> PgProjectionHandler for FnHandler<F>
 where
     F: for<'a> FnMut(
             &'a Transaction<'a>,
@@ -81,7 +85,22 @@ where
         tx: &Transaction<'_>,
         event: &RecordedEvent,
     ) -> Result<(), HandlerError> {
-        (self)(tx, event).await
+        (self.0)(tx, event).await
+    }
+}
+
+impl<F> PgTransactionalProjection<FnHandler<F>>
+where
+    F: for<'a> FnMut(
+            &'a Transaction<'a>,
+            &'a RecordedEvent,
+        ) -> BoxFuture<'a, Result<(), HandlerError>>
+        + Send,
+{
+    /// A projection named `name` whose handler is a closure
+    /// `FnMut(&Transaction, &RecordedEvent) -> BoxFuture<Result<(), HandlerError>>`.
+    pub fn from_fn(store: PostgresStore, name: impl Into<String>, handler: F) -> Self {
+        PgTransactionalProjection::new(store, name, FnHandler(handler))
     }
 }
 
@@ -92,7 +111,7 @@ where
 /// # async fn run(store: strata_postgres::PostgresStore) -> Result<(), Box<dyn std::error::Error>> {
 /// use futures::FutureExt;
 /// use strata_postgres::PgTransactionalProjection;
-/// let mut counts = PgTransactionalProjection::new(store, "event-counts", |tx, event| {
+/// let mut counts = PgTransactionalProjection::from_fn(store, "event-counts", |tx, event| {
 ///     async move {
 ///         tx.execute(
 ///             "INSERT INTO counts (event_type, n) VALUES ($1, 1)

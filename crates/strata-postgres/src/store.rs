@@ -1,6 +1,8 @@
 //! [`PostgresStore`]: the whole `EventStore` contract on PostgreSQL.
 
+use std::collections::HashSet;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -38,6 +40,29 @@ pub(crate) struct Shared {
     pub config: PgConfig,
     /// The layout recorded in the schema (which wins over the configured one).
     pub layout: EventsLayout,
+    pub stats: Counters,
+}
+
+/// The writer's counters.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub batches: AtomicU64,
+    pub appends: AtomicU64,
+    pub events: AtomicU64,
+    pub retried_attempts: AtomicU64,
+}
+
+/// What the store's writer has done since it was opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Transactions that committed appends (or decided them without writing).
+    pub batches: u64,
+    /// Appends (and multi-stream appends) answered, successfully or not.
+    pub appends: u64,
+    /// Events written.
+    pub events: u64,
+    /// Batch attempts run again after a dropped connection or a transient error.
+    pub retried_attempts: u64,
 }
 
 impl Shared {
@@ -238,6 +263,7 @@ impl PostgresStore {
             sql,
             config,
             layout,
+            stats: Counters::default(),
         });
         let start = read_head(&shared).await?;
         let head = Arc::new(HeadFeed::new(start));
@@ -278,6 +304,19 @@ impl PostgresStore {
     /// The configuration the store was opened with.
     pub fn config(&self) -> &PgConfig {
         &self.inner.shared.config
+    }
+
+    /// What the writer has done so far (group commit shows as
+    /// `appends / batches`).
+    pub fn stats(&self) -> StoreStats {
+        let c = &self.inner.shared.stats;
+        let get = |a: &AtomicU64| a.load(AtomicOrdering::Relaxed);
+        StoreStats {
+            batches: get(&c.batches),
+            appends: get(&c.appends),
+            events: get(&c.events),
+            retried_attempts: get(&c.retried_attempts),
+        }
     }
 
     pub(crate) fn shared(&self) -> &Arc<Shared> {
@@ -338,10 +377,15 @@ impl PostgresStore {
     async fn submit(&self, parts: Vec<StreamAppend>) -> Result<Vec<AppendResult>> {
         let mut parts = parts;
         let mut metadata = Vec::with_capacity(parts.len());
+        let mut generated = HashSet::new();
         for part in &mut parts {
             let mut meta = Vec::with_capacity(part.events.len());
             for (i, event) in part.events.iter_mut().enumerate() {
-                event.id.get_or_insert_with(EventId::new);
+                if event.id.is_none() {
+                    let id = EventId::new();
+                    event.id = Some(id);
+                    generated.insert(id);
+                }
                 meta.push(encode_metadata(i, &event.metadata)?);
             }
             metadata.push(meta);
@@ -352,6 +396,7 @@ impl PostgresStore {
             .send(WriteRequest {
                 parts,
                 metadata,
+                generated,
                 reply,
             })
             .await

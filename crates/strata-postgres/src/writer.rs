@@ -17,6 +17,7 @@
 //! idempotent retries with their original positions.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::atomic::Ordering as AtomicOrdering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,6 +45,10 @@ pub const MAX_BATCH_EVENTS: usize = 20_000;
 /// Most payload bytes in one transaction (a single larger append gets its own).
 pub const MAX_BATCH_BYTES: usize = 32 * 1024 * 1024;
 
+/// Most times the writer yields, before taking a batch under load, to let
+/// the appenders it just answered queue their next appends.
+pub const MAX_LINGER_YIELDS: usize = 16;
+
 /// Attempts per batch when the connection drops or a transaction must be
 /// re-run (deadlock, concurrent insert, missing partition).
 pub const MAX_BATCH_ATTEMPTS: u32 = 8;
@@ -60,6 +65,9 @@ pub(crate) struct WriteRequest {
     pub parts: Vec<StreamAppend>,
     /// Each part's events' metadata as JSON (`None` when empty).
     pub metadata: Vec<Vec<Option<String>>>,
+    /// Ids the store generated (not the caller's): they cannot be recorded
+    /// unless an earlier attempt of this very batch committed them.
+    pub generated: HashSet<EventId>,
     /// Where the outcome goes.
     pub reply: oneshot::Sender<Result<Vec<AppendResult>>>,
 }
@@ -123,6 +131,7 @@ impl Failure {
 struct Committed {
     outcomes: Vec<Result<Vec<AppendResult>>>,
     head: Option<Position>,
+    events: u64,
 }
 
 impl Writer {
@@ -144,6 +153,7 @@ impl Writer {
     ) {
         let mut held: Option<WriteRequest> = None;
         let mut closing = false;
+        let mut last_batch = 0usize;
         loop {
             let first = match held.take() {
                 Some(r) => r,
@@ -164,6 +174,20 @@ impl Writer {
                     }
                 },
             };
+            if last_batch > 1 {
+                // Under load, the appenders answered by the last batch come
+                // straight back: give them a moment to queue, so one batch
+                // takes them all instead of alternating half-full batches.
+                let mut queued = rx.len();
+                for _ in 0..MAX_LINGER_YIELDS {
+                    tokio::task::yield_now().await;
+                    let now = rx.len();
+                    if now == queued || now + 1 >= last_batch {
+                        break;
+                    }
+                    queued = now;
+                }
+            }
             let mut events = first.events();
             let mut bytes = first.bytes();
             let mut ids: HashSet<EventId> = first.ids().collect();
@@ -184,6 +208,7 @@ impl Writer {
                 ids.extend(next.ids());
                 batch.push(next);
             }
+            last_batch = batch.len();
             self.commit(batch).await;
         }
     }
@@ -192,9 +217,15 @@ impl Writer {
         let mut attempt = 0;
         let outcome = loop {
             attempt += 1;
-            match self.attempt(&batch).await {
+            // A first attempt need not look up the ids the store generated;
+            // after a failure whose outcome may be unknown, it must.
+            match self.attempt(&batch, attempt > 1).await {
                 Ok(done) => break Ok(done),
                 Err(Failure::Retry(e)) if attempt < MAX_BATCH_ATTEMPTS => {
+                    self.shared
+                        .stats
+                        .retried_attempts
+                        .fetch_add(1, AtomicOrdering::Relaxed);
                     tracing::warn!(
                         attempt,
                         appends = batch.len(),
@@ -219,6 +250,12 @@ impl Writer {
         };
         match outcome {
             Ok(done) => {
+                let stats = &self.shared.stats;
+                stats.batches.fetch_add(1, AtomicOrdering::Relaxed);
+                stats
+                    .appends
+                    .fetch_add(batch.len() as u64, AtomicOrdering::Relaxed);
+                stats.events.fetch_add(done.events, AtomicOrdering::Relaxed);
                 if let Some(head) = done.head {
                     self.known_last = self.known_last.max(head.0);
                     self.head.publish(head);
@@ -235,7 +272,11 @@ impl Writer {
         }
     }
 
-    async fn attempt(&mut self, batch: &[WriteRequest]) -> Result<Committed, Failure> {
+    async fn attempt(
+        &mut self,
+        batch: &[WriteRequest],
+        lookup_generated: bool,
+    ) -> Result<Committed, Failure> {
         let client = self
             .shared
             .pool
@@ -284,7 +325,14 @@ impl Writer {
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        let ids: Vec<Uuid> = batch.iter().flat_map(|r| r.ids()).map(|id| id.0).collect();
+        let ids: Vec<Uuid> = batch
+            .iter()
+            .flat_map(|r| {
+                r.ids()
+                    .filter(|id| lookup_generated || !r.generated.contains(id))
+            })
+            .map(|id| id.0)
+            .collect();
         let streams_param: [&(dyn ToSql + Sync); 1] = [&streams];
         let ids_param: [&(dyn ToSql + Sync); 1] = [&ids];
         let phase1 = futures::try_join!(
@@ -316,6 +364,7 @@ impl Writer {
             return Ok(Committed {
                 outcomes: plan.resolve(|_| Position::START),
                 head: None,
+                events: 0,
             });
         }
 
@@ -357,6 +406,7 @@ impl Writer {
                 Ok(Committed {
                     outcomes: plan.resolve(|offset| Position(base + offset)),
                     head: Some(head),
+                    events: plan.total,
                 })
             }
             Ordering::Naive => {
@@ -379,6 +429,7 @@ impl Writer {
                         Position(id.and_then(|id| by_id.get(id)).copied().unwrap_or(0))
                     }),
                     head,
+                    events: plan.total,
                 })
             }
         }
@@ -670,6 +721,7 @@ mod tests {
         let (reply, _) = oneshot::channel();
         WriteRequest {
             metadata: vec![vec![None; events.len()]],
+            generated: HashSet::new(),
             parts: vec![StreamAppend::new(
                 StreamId::new(stream).unwrap(),
                 expected,

@@ -3,6 +3,9 @@
 //! connects again to the same schema. Run in both events layouts; the
 //! partitioned one uses tiny partitions so cases span several of them.
 
+// Tests assert by panicking.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::PgHarness;

@@ -5,5 +5,5 @@ WHERE stream_id = $1
       SELECT version FROM {schema}.snapshots
       WHERE stream_id = $1
       ORDER BY version DESC
-      OFFSET $2 - 1 LIMIT 1
+      OFFSET $2::bigint - 1 LIMIT 1
   )
