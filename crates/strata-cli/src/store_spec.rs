@@ -178,7 +178,12 @@ impl OpenStore {
 
     /// Opens (or creates) the log store in `dir`.
     pub async fn log(dir: &Path, durability: Durability) -> Result<Self, OpenError> {
-        let log = Arc::new(LogStore::open(LogConfig::new(dir).durability(durability)).await?);
+        Self::log_with(LogConfig::new(dir).durability(durability)).await
+    }
+
+    /// Opens the log store with a full configuration.
+    pub async fn log_with(config: LogConfig) -> Result<Self, OpenError> {
+        let log = Arc::new(LogStore::open(config).await?);
         Ok(OpenStore {
             store: log.clone(),
             log: Some(log),

@@ -1251,3 +1251,27 @@ impl EventStore for LogStore {
         &self.shared.config.limits
     }
 }
+
+/// Segment bytes of a closed store's directory: before compression and on
+/// disk. (`events` and `streams` are left at 0: they need the indexes.)
+pub fn dir_usage(dir: &Path) -> Result<DiskUsage> {
+    let storage = crate::io::FsStorage;
+    let seg_dir = dir.join("segments");
+    let mut u = DiskUsage::default();
+    let numbers = list_segment_numbers(&storage, &seg_dir)
+        .map_err(|e| Error::io(format!("listing {}", seg_dir.display()), e))?;
+    for n in numbers {
+        let seg = open_segment(&storage, &seg_dir, n, false).map_err(|reason| Error::Corrupt {
+            location: seg_dir.display().to_string(),
+            reason,
+        })?;
+        u.segment_bytes += seg
+            .file
+            .len()
+            .map_err(|e| Error::io(format!("sizing {}", seg.path.display()), e))?;
+        u.segment_bytes_on_disk += std::fs::metadata(&seg.path)
+            .map_err(|e| Error::io(format!("sizing {}", seg.path.display()), e))?
+            .len();
+    }
+    Ok(u)
+}

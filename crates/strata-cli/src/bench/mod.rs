@@ -171,6 +171,11 @@ pub struct BenchArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// Compress sealed segments of the log store (zstd); the run then reports
+    /// bytes on disk per event before and after compression.
+    #[arg(long)]
+    pub compress: bool,
+
     /// How long to measure this machine's fdatasync rate, in milliseconds (0: skip).
     #[arg(long, default_value_t = 1000)]
     pub fsync_probe_ms: u64,
@@ -307,9 +312,25 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
     } else {
         None
     };
-    let open = target.open(args.durability).await?;
+    let open = target.open(args.durability, args.compress).await?;
     let outcome = measure(&args, &target, &open, probe.as_ref()).await;
+    let stored_events = match open.log_store() {
+        Some(log) => log.disk_usage().ok().map(|u| u.events),
+        None => None,
+    };
     let closed = open.close().await;
+    if let (Some(dir), Some(events)) = (target.log_dir(), stored_events) {
+        if let Ok(u) = strata_log::store::dir_usage(dir) {
+            if events > 0 {
+                eprintln!(
+                    "log store: {events} events, {:.1} bytes/event in segments, {:.1} bytes/event on disk{}",
+                    u.segment_bytes as f64 / events as f64,
+                    u.segment_bytes_on_disk as f64 / events as f64,
+                    if args.compress { " (sealed segments compressed)" } else { "" }
+                );
+            }
+        }
+    }
     let reopened = match (args.workload, target.log_dir(), &outcome) {
         (WorkloadName::Scale, Some(dir), Ok(_)) => Some(scale::reopen(dir, args.durability).await),
         _ => None,

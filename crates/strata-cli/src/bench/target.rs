@@ -85,10 +85,22 @@ impl Target {
     }
 
     /// Opens the store.
-    pub async fn open(&self, durability: Durability) -> Result<OpenStore, OpenError> {
+    pub async fn open(
+        &self,
+        durability: Durability,
+        compress: bool,
+    ) -> Result<OpenStore, OpenError> {
         match self.log_dir() {
             None => Ok(OpenStore::memory()),
-            Some(dir) => OpenStore::log(dir, durability).await,
+            Some(dir) => {
+                let compression = compress.then(strata_log::compress::Compression::default);
+                OpenStore::log_with(
+                    strata_log::LogConfig::new(dir)
+                        .durability(durability)
+                        .compression(compression),
+                )
+                .await
+            }
         }
     }
 
