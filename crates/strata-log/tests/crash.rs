@@ -208,6 +208,13 @@ fn acknowledged_appends_survive_sigkill() {
             store.close().await.unwrap();
         });
         assert_verify_clean(dir.path());
+        if (kill + 1) % 25 == 0 {
+            eprintln!(
+                "crash test: {} kills, {} acknowledged appends verified so far",
+                kill + 1,
+                acked.len()
+            );
+        }
     }
     eprintln!(
         "crash test: {kills} kills, {} acknowledged appends verified",
