@@ -2,6 +2,7 @@
 
 mod bench;
 mod demo;
+mod migrate;
 mod store_spec;
 mod verify;
 
@@ -16,7 +17,9 @@ use store_spec::{OpenOptions, StoreSpec, DEFAULT_STORE};
 ///
 /// Stores (`--store`): `log:DIR` is the embedded durable store in DIR (the
 /// default, `log:./strata-data`); `memory:` keeps everything in memory until
-/// exit; `postgres://…` is the PostgreSQL store (not built yet).
+/// exit; `postgres://user[:password]@host[:port]/db[?schema=NAME]` is the
+/// PostgreSQL store in schema NAME (default `strata`; created and migrated on
+/// first use). Passwords are masked whenever a store is printed.
 #[derive(Parser)]
 #[command(name = "strata", version, about, long_about)]
 struct Cli {
@@ -28,7 +31,7 @@ struct Cli {
 enum Command {
     /// Append a few events to a fresh stream and read them back.
     Demo {
-        /// Which store: `log:DIR` or `memory:`.
+        /// Which store: `log:DIR`, `memory:` or `postgres://…[?schema=NAME]`.
         #[arg(long, default_value = DEFAULT_STORE)]
         store: StoreSpec,
         /// Durability of the log store: always, interval, interval:<ms> or none.
@@ -40,6 +43,14 @@ enum Command {
     Verify {
         /// The store to check: `log:DIR`.
         #[arg(long, default_value = DEFAULT_STORE)]
+        store: StoreSpec,
+    },
+    /// Bring a PostgreSQL schema up to this build's version (idempotent) and
+    /// print what was applied.
+    Migrate {
+        /// The database and schema: `postgres://…[?schema=NAME]` (default
+        /// schema `strata`).
+        #[arg(long)]
         store: StoreSpec,
     },
     /// Run a benchmark workload and print a table (or JSON lines).
@@ -83,6 +94,10 @@ fn main() -> ExitCode {
                 }
                 Err(e) => Err(e.to_string()),
             },
+            Command::Migrate { store } => migrate::run(&store)
+                .await
+                .map(|()| ExitCode::SUCCESS)
+                .map_err(|e| e.to_string()),
             Command::Bench(args) => bench::run(args)
                 .await
                 .map(|()| ExitCode::SUCCESS)

@@ -5,7 +5,11 @@
 //! | `log:DIR` | the embedded durable store in `DIR` (the default: `log:./strata-data`) |
 //! | `log:` | the embedded store in its command's default place (see each command) |
 //! | `memory:` | everything in memory, gone at exit |
-//! | `postgres://…` | the PostgreSQL store (not built yet) |
+//! | `postgres://…[?schema=NAME]` | the PostgreSQL store, in schema `NAME` (default `strata`) |
+//!
+//! The schema is a `schema` query parameter of the URL, taken out before the
+//! URL reaches the driver; passwords (`user:secret@`, `password=`) are masked
+//! whenever a spec is printed.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -14,12 +18,19 @@ use std::sync::Arc;
 
 use strata_core::{EventStore, MemoryStore};
 use strata_log::{Durability, LogConfig, LogStore};
+use strata_postgres::{PgConfig, PostgresStore};
 
 /// The data directory used when no `--store` is given.
 pub const DEFAULT_LOG_DIR: &str = "./strata-data";
 
 /// The `--store` default of the commands that work on persistent data.
 pub const DEFAULT_STORE: &str = "log:./strata-data";
+
+/// The PostgreSQL schema used when the URL names none.
+pub const DEFAULT_PG_SCHEMA: &str = strata_postgres::DEFAULT_SCHEMA;
+
+/// The query parameter of a `postgres://` spec that names the schema.
+pub const SCHEMA_PARAM: &str = "schema";
 
 /// A parsed `--store` value.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,7 +41,8 @@ pub enum StoreSpec {
     /// whose meaning each command chooses (its default directory, or a
     /// fresh temporary one for `bench`).
     Log(Option<PathBuf>),
-    /// `postgres://…` or `postgresql://…` — the PostgreSQL store.
+    /// `postgres://…` or `postgresql://…` — the PostgreSQL store (the URL
+    /// as given, `?schema=` included).
     Postgres(String),
 }
 
@@ -73,31 +85,81 @@ fn redact_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, path) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
+    let authority = match authority.rsplit_once('@') {
         Some((user_info, host)) => match user_info.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}{path}"),
-            None => url.to_string(),
+            Some((user, _)) => format!("{user}:***@{host}"),
+            None => authority.to_string(),
         },
-        None => url.to_string(),
+        None => authority.to_string(),
+    };
+    let path = match path.split_once('?') {
+        Some((before, query)) => {
+            let params: Vec<String> = query
+                .split('&')
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => kv.to_string(),
+                })
+                .collect();
+            format!("{before}?{}", params.join("&"))
+        }
+        None => path.to_string(),
+    };
+    format!("{scheme}://{authority}{path}")
+}
+
+/// Splits a `postgres://` spec into the URL for the driver (without the
+/// `schema` parameter) and the schema (default [`DEFAULT_PG_SCHEMA`]).
+pub fn split_postgres_spec(spec: &str) -> Result<(String, String), OpenError> {
+    let (base, query) = match spec.split_once('?') {
+        Some((b, q)) => (b, q),
+        None => (spec, ""),
+    };
+    let mut schema = None;
+    let mut rest = Vec::new();
+    for kv in query.split('&').filter(|kv| !kv.is_empty()) {
+        match kv.split_once('=') {
+            Some((k, v)) if k == SCHEMA_PARAM => {
+                if schema.replace(v.to_string()).is_some() {
+                    return Err(OpenError::Invalid(format!(
+                        "`{SCHEMA_PARAM}` is given twice in {}",
+                        redact_password(spec)
+                    )));
+                }
+            }
+            _ => rest.push(kv),
+        }
     }
+    let schema = schema.unwrap_or_else(|| DEFAULT_PG_SCHEMA.to_string());
+    strata_postgres::validate_schema_name(&schema)
+        .map_err(|e| OpenError::Invalid(e.to_string()))?;
+    let url = if rest.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", rest.join("&"))
+    };
+    Ok((url, schema))
 }
 
 /// Why a store could not be opened.
 #[derive(Debug)]
 pub enum OpenError {
-    /// The spec names a backend this build does not have.
-    NotBuilt(String),
+    /// The spec is unusable (a bad schema name, ...).
+    Invalid(String),
     /// The backend refused to open.
     Store(strata_core::Error),
+    /// The PostgreSQL store could not connect (or migrate).
+    Postgres(String),
 }
 
 impl fmt::Display for OpenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            OpenError::NotBuilt(what) => f.write_str(what),
+            OpenError::Invalid(what) => f.write_str(what),
             OpenError::Store(e) => write!(f, "{e}"),
+            OpenError::Postgres(what) => f.write_str(what),
         }
     }
 }
@@ -145,15 +207,26 @@ impl StoreSpec {
                     .unwrap_or_else(|| PathBuf::from(DEFAULT_LOG_DIR));
                 OpenStore::log(&dir, options.durability).await
             }
-            StoreSpec::Postgres(_) => Err(self.not_built_error()),
+            StoreSpec::Postgres(spec) => {
+                let (url, schema) = split_postgres_spec(spec)?;
+                let config = PgConfig::new(url).schema(schema).application_name("strata");
+                OpenStore::postgres(self, config).await
+            }
         }
     }
 
-    /// The error for a backend this build does not have yet.
-    pub fn not_built_error(&self) -> OpenError {
-        OpenError::NotBuilt(format!(
-            "the PostgreSQL store is not built yet (asked for {self}); use `log:DIR` or `memory:`"
-        ))
+    /// The PostgreSQL configuration this spec names (URL and schema), with
+    /// defaults otherwise; `None` for the other stores.
+    pub fn pg_config(&self) -> Result<Option<PgConfig>, OpenError> {
+        match self {
+            StoreSpec::Postgres(spec) => {
+                let (url, schema) = split_postgres_spec(spec)?;
+                Ok(Some(
+                    PgConfig::new(url).schema(schema).application_name("strata"),
+                ))
+            }
+            _ => Ok(None),
+        }
     }
 }
 
@@ -161,10 +234,13 @@ impl StoreSpec {
 ///
 /// The log store's `close` syncs, writes the stream checkpoint and stops its
 /// writer; it consumes the store, so this keeps the concrete handle beside
-/// the shared trait object and calls it from [`OpenStore::close`].
+/// the shared trait object and calls it from [`OpenStore::close`]. The
+/// PostgreSQL store's `close` finishes queued appends, stops its writer and
+/// listener and closes the pool.
 pub struct OpenStore {
     store: Arc<dyn EventStore>,
     log: Option<Arc<LogStore>>,
+    pg: Option<PostgresStore>,
 }
 
 impl OpenStore {
@@ -173,6 +249,7 @@ impl OpenStore {
         OpenStore {
             store: Arc::new(MemoryStore::new()),
             log: None,
+            pg: None,
         }
     }
 
@@ -187,6 +264,23 @@ impl OpenStore {
         Ok(OpenStore {
             store: log.clone(),
             log: Some(log),
+            pg: None,
+        })
+    }
+
+    /// Connects to PostgreSQL (running the migrations as needed). `spec` is
+    /// only for the error message, whose password is masked.
+    pub async fn postgres(spec: &StoreSpec, config: PgConfig) -> Result<Self, OpenError> {
+        let schema = config.schema_name().to_string();
+        let pg = PostgresStore::connect_with(config).await.map_err(|e| {
+            OpenError::Postgres(format!(
+                "cannot open the PostgreSQL store {spec} (schema `{schema}`): {e}"
+            ))
+        })?;
+        Ok(OpenStore {
+            store: Arc::new(pg.clone()),
+            log: None,
+            pg: Some(pg),
         })
     }
 
@@ -200,6 +294,11 @@ impl OpenStore {
         self.log.as_deref()
     }
 
+    /// The PostgreSQL store, when this is one.
+    pub fn postgres_store(&self) -> Option<&PostgresStore> {
+        self.pg.as_ref()
+    }
+
     /// Closes the store: for the log store, syncs everything, writes the
     /// stream checkpoint and stops the writer.
     ///
@@ -207,8 +306,11 @@ impl OpenStore {
     /// if one is still alive the data is synced (`flush`) but the checkpoint
     /// is left for the next open to rebuild.
     pub async fn close(self) -> Result<(), strata_core::Error> {
-        let OpenStore { store, log } = self;
+        let OpenStore { store, log, pg } = self;
         drop(store);
+        if let Some(pg) = pg {
+            return pg.close().await;
+        }
         let Some(log) = log else { return Ok(()) };
         match Arc::try_unwrap(log) {
             Ok(log) => log.close().await,
@@ -248,12 +350,55 @@ mod tests {
         assert_eq!(pg.to_string(), "postgres://ada:***@db:5432/strata");
     }
 
+    #[test]
+    fn postgres_schema_comes_from_the_query() {
+        let split = |s: &str| split_postgres_spec(s).map_err(|e| e.to_string());
+        assert_eq!(
+            split("postgres://u@h/db"),
+            Ok(("postgres://u@h/db".into(), "strata".into()))
+        );
+        assert_eq!(
+            split("postgres://u@h/db?schema=billing"),
+            Ok(("postgres://u@h/db".into(), "billing".into()))
+        );
+        assert_eq!(
+            split("postgres://u@h/db?sslmode=disable&schema=t_1&connect_timeout=3"),
+            Ok((
+                "postgres://u@h/db?sslmode=disable&connect_timeout=3".into(),
+                "t_1".into()
+            ))
+        );
+        assert!(split("postgres://u@h/db?schema=a-b").is_err());
+        assert!(split("postgres://u@h/db?schema=a&schema=b").is_err());
+    }
+
+    #[test]
+    fn postgres_passwords_are_masked_everywhere() {
+        let show = |s: &str| s.parse::<StoreSpec>().map(|p| p.to_string());
+        assert_eq!(
+            show("postgres://ada:secret@db/x?schema=s"),
+            Ok("postgres://ada:***@db/x?schema=s".into())
+        );
+        assert_eq!(
+            show("postgresql://ada@db/x?password=secret&schema=s"),
+            Ok("postgresql://ada@db/x?password=***&schema=s".into())
+        );
+        assert_eq!(
+            show("postgres://ada:secret@db?schema=s"),
+            Ok("postgres://ada:***@db?schema=s".into())
+        );
+    }
+
     #[tokio::test]
-    async fn postgres_is_not_built_yet() {
-        let spec = StoreSpec::Postgres("postgres://localhost/x".into());
-        let err = spec.open(&OpenOptions::default()).await.err();
-        let msg = err.map(|e| e.to_string()).unwrap_or_default();
-        assert!(msg.contains("not built yet"), "{msg}");
-        assert!(!msg.contains('\n'));
+    async fn a_bad_postgres_schema_is_one_line() {
+        let spec = StoreSpec::Postgres("postgres://u:secret@localhost/x?schema=1bad".into());
+        let msg = spec
+            .open(&OpenOptions::default())
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(msg.contains("schema name"), "{msg}");
+        assert!(!msg.contains('\n') && !msg.contains("secret"), "{msg}");
     }
 }

@@ -121,9 +121,44 @@ fn bad_store_is_one_line() {
     assert_one_line_error(&o, "unknown store");
     let o = strata(&["bench", "append", "--store", "nonsense"]);
     assert_one_line_error(&o, "unknown store");
-    let o = strata(&["demo", "--store", "postgres://u:secret@localhost/db"]);
-    assert_one_line_error(&o, "not built yet");
-    assert!(!stderr(&o).contains("secret"));
+    // No server listens on port 1: refused at once, one line, password masked.
+    let o = strata(&["demo", "--store", "postgres://u:secret@127.0.0.1:1/db"]);
+    assert_one_line_error(&o, "cannot open the PostgreSQL store");
+    assert!(!stderr(&o).contains("secret"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("u:***@"), "{}", stderr(&o));
+    let o = strata(&["migrate", "--store", "postgres://u:secret@127.0.0.1:1/db"]);
+    assert_one_line_error(&o, "cannot migrate");
+    assert!(!stderr(&o).contains("secret"), "{}", stderr(&o));
+    let o = strata(&[
+        "demo",
+        "--store",
+        "postgres://u@localhost/db?schema=no-dashes",
+    ]);
+    assert_one_line_error(&o, "schema name");
+    let o = strata(&["demo", "--store", "postgres://u@localhost:notaport/db"]);
+    assert_one_line_error(&o, "cannot open the PostgreSQL store");
+}
+
+#[test]
+fn migrate_is_only_for_postgres() {
+    for store in ["memory:", "log:./somewhere"] {
+        let o = strata(&["migrate", "--store", store]);
+        assert_one_line_error(&o, "migrations are only for PostgreSQL");
+    }
+    assert!(!Path::new("./somewhere").exists());
+}
+
+#[test]
+fn raw_insert_needs_postgres() {
+    let o = strata(&[
+        "bench",
+        "raw-insert",
+        "--store",
+        "memory:",
+        "--fsync-probe-ms",
+        "0",
+    ]);
+    assert_one_line_error(&o, "needs --store postgres://");
 }
 
 const REQUIRED_KEYS: [&str; 10] = [

@@ -105,27 +105,8 @@ async fn single_appenders(store: &PostgresStore, run_for: Duration) -> Result<f6
 async fn raw_inserts(url: &str, schema: &str, run_for: Duration) -> Result<f64, BoxError> {
     let (setup, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
     tokio::spawn(conn);
-    setup
-        .batch_execute(&format!(
-            "CREATE TABLE \"{schema}\".raw_events (
-                position bigserial PRIMARY KEY,
-                event_id uuid NOT NULL UNIQUE,
-                stream_id text NOT NULL,
-                version bigint NOT NULL,
-                event_type text NOT NULL,
-                content_type smallint NOT NULL,
-                data bytea NOT NULL,
-                metadata jsonb,
-                correlation_id text GENERATED ALWAYS AS (metadata ->> 'correlation_id') STORED,
-                category text GENERATED ALWAYS AS (split_part(stream_id, '-', 1)) STORED,
-                recorded_at timestamptz NOT NULL DEFAULT now(),
-                UNIQUE (stream_id, version));
-             CREATE INDEX ON \"{schema}\".raw_events (event_type, position);
-             CREATE INDEX ON \"{schema}\".raw_events (category, position);
-             CREATE INDEX ON \"{schema}\".raw_events (correlation_id, position)
-                 WHERE correlation_id IS NOT NULL;"
-        ))
-        .await?;
+    strata_postgres::baseline::create_raw_events_table(&setup, schema).await?;
+    let sql = strata_postgres::baseline::raw_insert_sql(schema)?;
     let stop = Arc::new(AtomicBool::new(false));
     let count = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
@@ -133,11 +114,7 @@ async fn raw_inserts(url: &str, schema: &str, run_for: Duration) -> Result<f64, 
         let (stop, count) = (stop.clone(), count.clone());
         let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
         tokio::spawn(conn);
-        let sql = format!(
-            "INSERT INTO \"{schema}\".raw_events \
-             (event_id, stream_id, version, event_type, content_type, data) \
-             VALUES ($1, $2, $3, 'Deposited', 0, $4)"
-        );
+        let sql = sql.clone();
         tasks.push(tokio::spawn(async move {
             let stmt = client.prepare(&sql).await?;
             let stream = format!("raw-{a}");
@@ -146,7 +123,17 @@ async fn raw_inserts(url: &str, schema: &str, run_for: Duration) -> Result<f64, 
                 version += 1;
                 let data = payload(version as u64).into_bytes();
                 client
-                    .execute(&stmt, &[&uuid::Uuid::now_v7(), &stream, &version, &data])
+                    .execute(
+                        &stmt,
+                        &[
+                            &uuid::Uuid::now_v7(),
+                            &stream,
+                            &version,
+                            &"Deposited",
+                            &0i16,
+                            &data,
+                        ],
+                    )
                     .await?;
                 count.fetch_add(1, Ordering::Relaxed);
             }

@@ -29,6 +29,7 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod baseline;
 mod checkpoint;
 mod config;
 mod error;

@@ -1,6 +1,10 @@
 //! `append`: concurrent writers, each append `--batch` fresh ~200-byte JSON
 //! events to a random stream among `--streams`, with `ExpectedVersion::Any`
 //! (no guard contention: this measures the write path and group commit).
+//!
+//! On PostgreSQL the run ends with the `raw-insert` baseline, with the same
+//! writer count and up to [`raw_insert::MAX_BASELINE_ROWS`] rows: a second
+//! result line, and the append line's `ratio_to_raw_insert`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -10,7 +14,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use strata_core::ExpectedVersion;
 
-use super::{payload, run_tasks, BenchCtx, BenchError, Defaults, Measurement, Tally};
+use super::{payload, raw_insert, run_tasks, BenchCtx, BenchError, Defaults, Measurement, Tally};
 
 /// `append` defaults: one writer, one event per append, 10,000 events, 1,000 streams.
 pub const DEFAULTS: Defaults = Defaults {
@@ -61,7 +65,8 @@ pub async fn run(ctx: &BenchCtx<'_>) -> Result<Vec<Measurement>, BenchError> {
     .await?;
     let elapsed = started.elapsed();
     bar.finish_and_clear();
-    Ok(vec![Measurement {
+    let mut out = vec![Measurement {
+        workload: None,
         variant: None,
         op: "append",
         writers: p.writers,
@@ -73,5 +78,12 @@ pub async fn run(ctx: &BenchCtx<'_>) -> Result<Vec<Measurement>, BenchError> {
         syncs: ctx.syncs().zip(syncs_before).map(|(a, b)| a - b),
         errors: tally.errors,
         dataset_events: None,
-    }])
+    }];
+    // On PostgreSQL, the database's own rate with the same writer count, so
+    // the report can give ours as a ratio of it.
+    if let Some(pg) = ctx.postgres() {
+        let rows = total_events.min(raw_insert::MAX_BASELINE_ROWS);
+        out.push(raw_insert::measure(ctx, pg, rows).await?);
+    }
+    Ok(out)
 }

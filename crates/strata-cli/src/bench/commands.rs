@@ -105,6 +105,7 @@ pub async fn run(ctx: &BenchCtx<'_>) -> Result<Vec<Measurement>, BenchError> {
     let elapsed = started.elapsed();
     bar.finish_and_clear();
     Ok(vec![Measurement {
+        workload: None,
         variant: None,
         op: "command",
         writers: p.writers,

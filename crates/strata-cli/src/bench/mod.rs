@@ -15,6 +15,7 @@ mod fsync;
 mod latency;
 mod payload;
 mod project;
+mod raw_insert;
 mod read_all;
 mod read_stream;
 mod rehydrate;
@@ -51,7 +52,9 @@ pub const MAX_DURATION_SECS: f64 = 3600.0;
 pub enum WorkloadName {
     /// `--writers` tasks append `--batch` events (~200-byte JSON) per append
     /// to random streams among `--streams` with `ExpectedVersion::Any`,
-    /// `--events` in all; latency per append.
+    /// `--events` in all; latency per append. On PostgreSQL, followed by the
+    /// `raw-insert` baseline with the same writers (at most 50,000 rows) and
+    /// the ratio of the two rates (`ratio_to_raw_insert`).
     Append,
     /// Fills the store up to `--events` events unless it has them, then reads
     /// `$all` warm in pages of `--batch` (default 10,000) with `--writers`
@@ -76,6 +79,11 @@ pub enum WorkloadName {
     /// counting projection single-threaded, then the event processor over a
     /// working handler with 1 and with `--writers` (default 2) workers.
     Project,
+    /// PostgreSQL only: `--writers` connections each INSERT one ~200-byte
+    /// event row at a time (autocommit, no checks) into a table shaped like
+    /// the store's events table, `--events` rows in all: the database's own
+    /// rate, the baseline of `append`.
+    RawInsert,
 }
 
 impl WorkloadName {
@@ -89,6 +97,7 @@ impl WorkloadName {
             WorkloadName::Rehydrate => "rehydrate",
             WorkloadName::Scale => "scale",
             WorkloadName::Project => "project",
+            WorkloadName::RawInsert => raw_insert::WORKLOAD,
         }
     }
 
@@ -102,6 +111,7 @@ impl WorkloadName {
             WorkloadName::Rehydrate => rehydrate::DEFAULTS,
             WorkloadName::Scale => scale::DEFAULTS,
             WorkloadName::Project => project::DEFAULTS,
+            WorkloadName::RawInsert => raw_insert::DEFAULTS,
         }
     }
 }
@@ -129,7 +139,9 @@ pub struct BenchArgs {
 
     /// The store: `log:` (a fresh temporary directory, removed afterwards),
     /// `log:DIR` (a fresh directory beside DIR, removed afterwards; DIR
-    /// itself with --in-place), or `memory:`.
+    /// itself with --in-place), `memory:`, or `postgres://…` (a fresh schema
+    /// `strata_bench_XXXXXXXX`, dropped afterwards; the URL's `?schema=`
+    /// itself with --in-place).
     #[arg(long, default_value = "log:")]
     pub store: StoreSpec,
 
@@ -158,12 +170,14 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 2.0)]
     pub duration: f64,
 
-    /// Benchmark the log store in DIR itself instead of a fresh directory beside it
-    /// (its data is kept; `read-all` reuses events already there).
+    /// Benchmark the log store in DIR (or the PostgreSQL schema of the URL)
+    /// itself instead of a fresh one (its data is kept; `read-all` reuses
+    /// events already there).
     #[arg(long)]
     pub in_place: bool,
 
-    /// Keep the fresh log directory after the run (its path is printed).
+    /// Keep the fresh log directory or PostgreSQL schema after the run (its
+    /// name is printed).
     #[arg(long)]
     pub keep: bool,
 
@@ -187,12 +201,20 @@ Stores:
   --store log:DIR      a fresh directory beside DIR (DIR.bench-XXXXXX), removed afterwards,
                        so a benchmark never touches DIR's data; add --in-place to use DIR itself
   --store memory:      in memory
+  --store postgres://user@host:port/db
+                       a fresh schema strata_bench_XXXXXXXX, dropped afterwards (--keep keeps it);
+                       with --in-place the URL's ?schema=NAME (default strata) itself
 
 Examples:
   strata bench append --store log: --writers 64 --events 50000
   strata bench append --store log: --writers 4 --batch 100 --events 1000000 --durability none
   strata bench read-all --store memory: --events 1000000
-  strata bench commands --store memory: --json";
+  strata bench commands --store memory: --json
+  strata bench append --store postgres://postgres@127.0.0.1:5432/test --writers 64 --events 50000
+
+On PostgreSQL, `append` also runs `raw-insert` (single-row INSERTs, same writers, at most
+50,000 rows) and gives its rate as a ratio of the database's: a `raw-insert` result line,
+the append line's `ratio_to_raw_insert` (JSON) and a `ratio:` line on stderr.";
 
 /// The options after defaults were applied and limits checked.
 #[derive(Clone, Copy, Debug)]
@@ -275,6 +297,11 @@ impl BenchCtx<'_> {
         self.open.store()
     }
 
+    /// The PostgreSQL store under test, when it is one.
+    pub fn postgres(&self) -> Option<&strata_postgres::PostgresStore> {
+        self.open.postgres_store()
+    }
+
     /// `fdatasync` calls of the log store so far (`None` for other stores).
     pub fn syncs(&self) -> Option<u64> {
         self.open.log_store().map(|l| l.sync_count())
@@ -301,6 +328,12 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
     let target = target::Target::prepare(&args)?;
     if let Some(dir) = target.log_dir() {
         eprintln!("benchmarking the log store in {}", dir.display());
+    }
+    if let Some(schema) = target.pg_schema() {
+        eprintln!(
+            "benchmarking the PostgreSQL store {} in schema {schema}",
+            target.spec()
+        );
     }
     let probe = if args.fsync_probe_ms > 0 {
         let dir = target.probe_dir().to_path_buf();
@@ -336,7 +369,7 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
         _ => None,
     };
     let spec = target.spec().to_string();
-    let kept = target.finish(args.keep);
+    let kept = target.finish(args.keep).await;
     let mut results = outcome?;
     closed?;
     if let Some(reopened) = reopened {
@@ -351,8 +384,10 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
         }
     }
     report::print(&results, probe.as_ref(), args.json);
-    if let Some(dir) = kept {
-        eprintln!("kept the benchmark's data in {}", dir.display());
+    match kept {
+        Ok(Some(place)) => eprintln!("kept the benchmark's data in {place}"),
+        Ok(None) => {}
+        Err(e) => eprintln!("warning: {e}"),
     }
     Ok(())
 }
@@ -377,7 +412,7 @@ async fn measure(
         StoreSpec::Log(_) => args.durability.to_string(),
         _ => "n/a".to_string(),
     };
-    Ok(measurements
+    let mut results: Vec<report::BenchResult> = measurements
         .into_iter()
         .map(|m| {
             report::BenchResult::new(
@@ -388,7 +423,36 @@ async fn measure(
                 probe,
             )
         })
-        .collect())
+        .collect();
+    add_raw_insert_ratio(&mut results);
+    Ok(results)
+}
+
+/// When a run has `append` and `raw-insert` lines (`append` on PostgreSQL),
+/// records the append rate as a multiple of the raw-insert rate and prints
+/// it on stderr.
+fn add_raw_insert_ratio(results: &mut [report::BenchResult]) {
+    let Some((raw_rate, raw_writers)) = results
+        .iter()
+        .find(|r| r.workload() == raw_insert::WORKLOAD)
+        .map(|r| (r.events_per_sec(), r.writers()))
+    else {
+        return;
+    };
+    if raw_rate <= 0.0 {
+        return;
+    }
+    for r in results
+        .iter_mut()
+        .filter(|r| r.workload() == WorkloadName::Append.as_str())
+    {
+        let ratio = r.events_per_sec() / raw_rate;
+        r.set_ratio_to_raw_insert(ratio);
+        eprintln!(
+            "ratio: append {:.0} events/s = {ratio:.2}x the raw single-row INSERT rate ({raw_rate:.0} rows/s, {raw_writers} connections)",
+            r.events_per_sec()
+        );
+    }
 }
 
 /// What one task of a workload counted.
@@ -452,5 +516,6 @@ async fn run_workload(
         WorkloadName::Rehydrate => rehydrate::run(ctx).await,
         WorkloadName::Scale => scale::run(ctx).await,
         WorkloadName::Project => project::run(ctx).await,
+        WorkloadName::RawInsert => raw_insert::run(ctx).await,
     }
 }

@@ -21,6 +21,7 @@ pub async fn run(ctx: &BenchCtx<'_>) -> Result<Vec<Measurement>, BenchError> {
         .map_err(|e| format!("project benchmark failed: {e}"))?;
     let line =
         |variant: &'static str, workers: usize, c: &strata::runner::CatchUpReport| Measurement {
+            workload: None,
             variant: Some(variant),
             op: "catch-up",
             writers: workers,

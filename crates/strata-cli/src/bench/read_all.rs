@@ -59,6 +59,7 @@ pub async fn run(ctx: &BenchCtx<'_>) -> Result<Vec<Measurement>, BenchError> {
     }
     let elapsed = started.elapsed();
     Ok(vec![Measurement {
+        workload: None,
         variant: None,
         op: "page",
         writers: p.writers,

@@ -54,6 +54,7 @@ pub async fn run(ctx: &BenchCtx<'_>) -> Result<Vec<Measurement>, BenchError> {
     .await?;
     let elapsed = started.elapsed();
     Ok(vec![Measurement {
+        workload: None,
         variant: None,
         op: "stream read",
         writers: p.writers,

@@ -88,6 +88,7 @@ pub async fn run(ctx: &BenchCtx<'_>) -> Result<Vec<Measurement>, BenchError> {
         bar.finish_and_clear();
         repo.flush_snapshots().await;
         results.push(Measurement {
+            workload: None,
             variant: Some(variant),
             op: "command",
             writers: 1,

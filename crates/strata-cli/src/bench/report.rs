@@ -11,6 +11,9 @@ use super::Latency;
 /// What a workload measured in one timed section.
 #[derive(Clone, Debug)]
 pub struct Measurement {
+    /// The workload this line belongs to, when it is not the one asked for
+    /// (`append` on PostgreSQL also reports its `raw-insert` baseline).
+    pub workload: Option<&'static str>,
     /// Which variant of the workload, when it has several (`rehydrate`).
     pub variant: Option<&'static str>,
     /// What one timed operation is: `append`, `page`, `stream read`, `command`.
@@ -47,6 +50,7 @@ pub struct BenchResult {
     rss_mib: Option<f64>,
     peak_rss_mib: Option<f64>,
     fdatasync_per_sec: Option<f64>,
+    ratio_to_raw_insert: Option<f64>,
 }
 
 impl BenchResult {
@@ -61,14 +65,35 @@ impl BenchResult {
     ) -> Self {
         let mem = memory();
         BenchResult {
-            workload,
+            workload: m.workload.unwrap_or(workload),
             store,
             durability: durability.to_string(),
             m,
             rss_mib: mem.rss_mib,
             peak_rss_mib: mem.peak_mib,
             fdatasync_per_sec: fsync.map(|f| f.per_sec),
+            ratio_to_raw_insert: None,
         }
+    }
+
+    /// The workload of this line.
+    pub fn workload(&self) -> &'static str {
+        self.workload
+    }
+
+    /// Events per second.
+    pub fn events_per_sec(&self) -> f64 {
+        self.per_sec(self.m.events)
+    }
+
+    /// Concurrent tasks.
+    pub fn writers(&self) -> usize {
+        self.m.writers
+    }
+
+    /// Records this line's rate as a multiple of the raw-insert baseline's.
+    pub fn set_ratio_to_raw_insert(&mut self, ratio: f64) {
+        self.ratio_to_raw_insert = Some(ratio);
     }
 
     fn seconds(&self) -> f64 {
@@ -111,6 +136,7 @@ impl BenchResult {
             "rss_mib": self.rss_mib.map(|v| round(v, 1)),
             "peak_rss_mib": self.peak_rss_mib.map(|v| round(v, 1)),
             "fdatasync_per_sec": self.fdatasync_per_sec.map(|v| round(v, 0)),
+            "ratio_to_raw_insert": self.ratio_to_raw_insert.map(|v| round(v, 3)),
         })
     }
 }

@@ -95,6 +95,7 @@ pub async fn run(ctx: &BenchCtx<'_>) -> Result<Vec<Measurement>, BenchError> {
     let start_rate = window_rate(&samples, 0, window);
     let end_rate = window_rate(&samples, total.saturating_sub(window), total);
     let mut out = vec![Measurement {
+        workload: None,
         variant: Some("all"),
         op: "append",
         writers: p.writers,
@@ -110,6 +111,7 @@ pub async fn run(ctx: &BenchCtx<'_>) -> Result<Vec<Measurement>, BenchError> {
     for (variant, r) in [("first 10%", start_rate), ("last 10%", end_rate)] {
         if let Some((events, secs)) = r {
             out.push(Measurement {
+                workload: None,
                 variant: Some(variant),
                 op: "append",
                 writers: p.writers,
@@ -197,6 +199,7 @@ fn reopen_measurement(variant: &'static str, elapsed: Duration, events: u64) -> 
     let mut latency = Latency::default();
     latency.record(elapsed);
     Measurement {
+        workload: None,
         variant: Some(variant),
         op: "reopen",
         writers: 1,

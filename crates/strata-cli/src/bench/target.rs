@@ -1,16 +1,25 @@
-//! Where a benchmark runs: a fresh directory for the log store (so a
-//! benchmark never touches real data unless asked to), or memory.
+//! Where a benchmark runs: a fresh directory for the log store or a fresh
+//! schema for PostgreSQL (so a benchmark never touches real data unless
+//! asked to), or memory.
 
 use std::path::{Path, PathBuf};
 
 use strata_log::Durability;
 use tempfile::TempDir;
 
-use super::{BenchArgs, BenchError};
-use crate::store_spec::{OpenError, OpenStore, StoreSpec};
+use strata_postgres::tokio_postgres;
+use strata_postgres::PgConfig;
+
+use super::{payload, BenchArgs, BenchError};
+use crate::store_spec::{split_postgres_spec, OpenError, OpenStore, StoreSpec};
 
 /// Prefix of the fresh directories `bench` creates.
 const BENCH_DIR_PREFIX: &str = "strata-bench-";
+/// Prefix of the fresh PostgreSQL schemas `bench` creates.
+pub const BENCH_SCHEMA_PREFIX: &str = "strata_bench_";
+/// Most pooled connections of the PostgreSQL store under test (readers
+/// share them; appends use one at a time).
+const MAX_BENCH_POOL: usize = 32;
 
 enum Place {
     /// `memory:`; the directory is only for the fdatasync probe.
@@ -19,6 +28,16 @@ enum Place {
     Fresh(TempDir),
     /// The user's own log directory (`--in-place`), never removed.
     Own(PathBuf),
+    /// A PostgreSQL schema: a fresh one dropped at the end unless kept, or
+    /// the URL's own (`--in-place`). The directory is only for the
+    /// fdatasync probe.
+    Postgres {
+        probe: TempDir,
+        url: String,
+        schema: String,
+        fresh: bool,
+        pool_size: usize,
+    },
 }
 
 /// The store a benchmark runs against.
@@ -56,7 +75,24 @@ impl Target {
                     .unwrap_or_else(|| "strata".to_string());
                 Place::Fresh(fresh_dir(&parent, &format!("{name}.bench-"))?)
             }
-            StoreSpec::Postgres(_) => return Err(Box::new(spec.not_built_error())),
+            StoreSpec::Postgres(given) => {
+                let (url, own_schema) = split_postgres_spec(given)?;
+                let schema = if args.in_place {
+                    own_schema
+                } else {
+                    format!("{BENCH_SCHEMA_PREFIX}{}", payload::run_id())
+                };
+                Place::Postgres {
+                    probe: fresh_dir(&std::env::temp_dir(), BENCH_DIR_PREFIX)?,
+                    url,
+                    schema,
+                    fresh: !args.in_place,
+                    pool_size: args
+                        .writers
+                        .unwrap_or(0)
+                        .clamp(strata_postgres::DEFAULT_POOL_SIZE, MAX_BENCH_POOL),
+                }
+            }
         };
         Ok(Target { spec, place })
     }
@@ -69,7 +105,7 @@ impl Target {
     /// The log directory in use, if any.
     pub fn log_dir(&self) -> Option<&Path> {
         match &self.place {
-            Place::Memory(_) => None,
+            Place::Memory(_) | Place::Postgres { .. } => None,
             Place::Fresh(d) => Some(d.path()),
             Place::Own(d) => Some(d),
         }
@@ -80,7 +116,16 @@ impl Target {
     pub fn probe_dir(&self) -> &Path {
         match &self.place {
             Place::Memory(d) | Place::Fresh(d) => d.path(),
+            Place::Postgres { probe, .. } => probe.path(),
             Place::Own(d) => d,
+        }
+    }
+
+    /// The PostgreSQL schema in use, if any.
+    pub fn pg_schema(&self) -> Option<&str> {
+        match &self.place {
+            Place::Postgres { schema, .. } => Some(schema),
+            _ => None,
         }
     }
 
@@ -90,6 +135,19 @@ impl Target {
         durability: Durability,
         compress: bool,
     ) -> Result<OpenStore, OpenError> {
+        if let Place::Postgres {
+            url,
+            schema,
+            pool_size,
+            ..
+        } = &self.place
+        {
+            let config = PgConfig::new(url.clone())
+                .schema(schema.clone())
+                .pool_size(*pool_size)
+                .application_name("strata bench");
+            return OpenStore::postgres(&self.spec, config).await;
+        }
         match self.log_dir() {
             None => Ok(OpenStore::memory()),
             Some(dir) => {
@@ -104,13 +162,44 @@ impl Target {
         }
     }
 
-    /// Removes the fresh directory, or keeps it and returns its path.
-    pub fn finish(self, keep: bool) -> Option<PathBuf> {
+    /// Removes the fresh directory or drops the fresh schema, or keeps it
+    /// and returns where it is. The store must be closed first.
+    pub async fn finish(self, keep: bool) -> Result<Option<String>, String> {
         match self.place {
-            Place::Fresh(d) if keep => Some(d.keep()),
-            _ => None,
+            Place::Fresh(d) if keep => Ok(Some(d.keep().display().to_string())),
+            Place::Postgres {
+                schema,
+                fresh: true,
+                ..
+            } if keep => Ok(Some(format!("schema {schema} of {}", self.spec))),
+            Place::Postgres {
+                url,
+                schema,
+                fresh: true,
+                ..
+            } => drop_schema(&url, &schema)
+                .await
+                .map(|()| None)
+                .map_err(|e| format!("could not drop the benchmark's schema {schema}: {e}")),
+            _ => Ok(None),
         }
     }
+}
+
+/// Drops `schema` and everything in it.
+async fn drop_schema(url: &str, schema: &str) -> Result<(), BenchError> {
+    strata_postgres::validate_schema_name(schema)?;
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    let driver = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let dropped = client
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+        .await;
+    drop(client);
+    let _ = driver.await;
+    dropped?;
+    Ok(())
 }
 
 fn fresh_dir(parent: &Path, prefix: &str) -> Result<TempDir, BenchError> {

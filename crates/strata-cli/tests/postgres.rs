@@ -1,0 +1,312 @@
+//! The `strata` binary on PostgreSQL: `demo`, `migrate` and `bench`.
+//!
+//! The tests read `STRATA_TEST_DATABASE_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/test`), use schemas of their own and
+//! drop them. With no server answering they print a loud SKIPPED message and
+//! pass, unless `STRATA_REQUIRE_PG=1`, when they fail.
+
+// Tests may unwrap (STYLE.md); the helpers here are test code too.
+#![allow(clippy::unwrap_used)]
+
+use std::net::{TcpStream, ToSocketAddrs};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use strata_postgres::tokio_postgres;
+
+fn database_url() -> String {
+    std::env::var("STRATA_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// `true` when a server answers; otherwise a loud skip message, or a panic
+/// under `STRATA_REQUIRE_PG=1`.
+fn pg_available(test: &str) -> bool {
+    let url = database_url();
+    let answers = url
+        .parse::<tokio_postgres::Config>()
+        .ok()
+        .and_then(|config| {
+            let host = match config.get_hosts().first() {
+                Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+                _ => "127.0.0.1".to_owned(),
+            };
+            let port = config.get_ports().first().copied().unwrap_or(5432);
+            (host.as_str(), port).to_socket_addrs().ok()
+        })
+        .is_some_and(|mut addrs| {
+            addrs.any(|a| TcpStream::connect_timeout(&a, Duration::from_secs(3)).is_ok())
+        });
+    if answers {
+        return true;
+    }
+    if std::env::var("STRATA_REQUIRE_PG").is_ok_and(|v| v == "1") {
+        panic!("{test}: no PostgreSQL server answers at {url} and STRATA_REQUIRE_PG=1");
+    }
+    eprintln!(
+        "\n!!! SKIPPED {test}: no PostgreSQL server answers at {url} \
+         (set STRATA_TEST_DATABASE_URL, or STRATA_REQUIRE_PG=1 to fail instead) !!!\n"
+    );
+    false
+}
+
+/// A schema name no other test uses.
+fn unique_schema(prefix: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{prefix}_{}_{n}_{nanos}", std::process::id())
+}
+
+/// The test database's URL with `?schema=`.
+fn spec_with_schema(schema: &str) -> String {
+    let url = database_url();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}schema={schema}")
+}
+
+/// Runs `sql` on the test database and returns the first column of each row
+/// as text.
+fn query(sql: &str) -> Vec<String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (client, connection) = tokio_postgres::connect(&database_url(), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        client
+            .simple_query(sql)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_owned),
+                _ => None,
+            })
+            .collect()
+    })
+}
+
+fn schema_exists(schema: &str) -> bool {
+    !query(&format!(
+        "SELECT nspname FROM pg_namespace WHERE nspname = '{schema}'"
+    ))
+    .is_empty()
+}
+
+/// Drops the schema when dropped, best-effort.
+struct SchemaGuard(String);
+
+impl Drop for SchemaGuard {
+    fn drop(&mut self) {
+        let _ = std::panic::catch_unwind(|| {
+            query(&format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.0))
+        });
+    }
+}
+
+fn strata(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(args)
+        .output()
+        .expect("run strata")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn assert_ok(o: &Output, what: &str) {
+    assert!(
+        o.status.success(),
+        "{what} failed ({:?})\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        stdout(o),
+        stderr(o)
+    );
+}
+
+#[test]
+fn demo_on_postgres_in_its_own_schema() {
+    if !pg_available("demo_on_postgres_in_its_own_schema") {
+        return;
+    }
+    let guard = SchemaGuard(unique_schema("cli_demo"));
+    let spec = spec_with_schema(&guard.0);
+    let first = strata(&["demo", "--store", &spec]);
+    assert_ok(&first, "first demo");
+    let out = stdout(&first);
+    assert!(out.contains("appended 3 events"), "{out}");
+    assert!(out.contains("AccountOpened"), "{out}");
+    assert!(
+        out.contains("by correlation id") && out.contains(": 3 events"),
+        "{out}"
+    );
+    assert!(out.contains("$all head position: 3"), "{out}");
+    // The events are in the schema, and a second run appends after them.
+    let second = strata(&["demo", "--store", &spec]);
+    assert_ok(&second, "second demo");
+    assert!(stdout(&second).contains("$all head position: 6"));
+    let counted = query(&format!("SELECT count(*) FROM \"{}\".events", guard.0));
+    assert_eq!(counted, vec!["6".to_string()]);
+}
+
+#[test]
+fn migrate_twice_is_idempotent() {
+    if !pg_available("migrate_twice_is_idempotent") {
+        return;
+    }
+    let guard = SchemaGuard(unique_schema("cli_migrate"));
+    let spec = spec_with_schema(&guard.0);
+    let first = strata(&["migrate", "--store", &spec]);
+    assert_ok(&first, "first migrate");
+    let out = stdout(&first);
+    assert!(out.contains("applied migration 1 (0001_core.sql)"), "{out}");
+    assert!(
+        out.contains("applied migration 2 (0002_events_plain.sql)"),
+        "{out}"
+    );
+    assert!(out.contains("now at version 2"), "{out}");
+    let second = strata(&["migrate", "--store", &spec]);
+    assert_ok(&second, "second migrate");
+    let out = stdout(&second);
+    assert!(out.contains("already at version 2"), "{out}");
+    assert!(out.contains("nothing to do"), "{out}");
+    assert!(!out.contains("applied"), "{out}");
+    let ledger = query(&format!(
+        "SELECT count(*) FROM \"{}\".schema_migrations",
+        guard.0
+    ));
+    assert_eq!(ledger, vec!["2".to_string()]);
+    // The migrated schema is usable.
+    assert_ok(&strata(&["demo", "--store", &spec]), "demo after migrate");
+}
+
+#[test]
+fn bench_append_on_postgres_reports_the_raw_insert_baseline() {
+    if !pg_available("bench_append_on_postgres_reports_the_raw_insert_baseline") {
+        return;
+    }
+    let url = database_url();
+    let o = strata(&[
+        "bench",
+        "append",
+        "--store",
+        &url,
+        "--events",
+        "500",
+        "--writers",
+        "4",
+        "--json",
+        "--fsync-probe-ms",
+        "0",
+    ]);
+    assert_ok(&o, "bench append");
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .collect();
+    assert_eq!(lines.len(), 2, "{}", stdout(&o));
+    let (append, raw) = (&lines[0], &lines[1]);
+    assert_eq!(append["workload"], "append");
+    assert_eq!(raw["workload"], "raw-insert");
+    for r in [append, raw] {
+        assert_eq!(r["events"], 500, "{r}");
+        assert_eq!(r["writers"], 4, "{r}");
+        assert_eq!(r["errors"], 0, "{r}");
+        assert_eq!(r["durability"], "n/a", "{r}");
+        assert!(r["events_per_sec"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(r["store"].as_str().unwrap().starts_with("postgres"), "{r}");
+    }
+    assert_eq!(raw["op"], "insert");
+    let ratio = append["ratio_to_raw_insert"].as_f64().unwrap();
+    let expected =
+        append["events_per_sec"].as_f64().unwrap() / raw["events_per_sec"].as_f64().unwrap();
+    assert!(
+        (ratio - expected).abs() <= 0.01 * expected.max(1.0),
+        "{ratio} vs {expected}"
+    );
+    assert!(raw["ratio_to_raw_insert"].is_null());
+    let err = stderr(&o);
+    assert!(err.contains("ratio: append"), "{err}");
+    // The fresh schema is named on stderr and gone afterwards.
+    let schema = err
+        .lines()
+        .find_map(|l| l.split(" in schema ").nth(1))
+        .map(str::trim)
+        .expect("the schema is named")
+        .to_owned();
+    assert!(schema.starts_with("strata_bench_"), "{schema}");
+    assert!(!schema_exists(&schema), "{schema} was not dropped");
+}
+
+#[test]
+fn bench_workloads_run_on_postgres_and_keep_keeps_the_schema() {
+    if !pg_available("bench_workloads_run_on_postgres_and_keep_keeps_the_schema") {
+        return;
+    }
+    let url = database_url();
+    for (workload, extra) in [
+        ("raw-insert", &["--events", "200", "--writers", "2"][..]),
+        ("read-all", &["--events", "1000", "--batch", "300"][..]),
+        (
+            "commands",
+            &["--events", "200", "--streams", "20", "--writers", "4"][..],
+        ),
+    ] {
+        let mut args = vec![
+            "bench",
+            workload,
+            "--store",
+            &url,
+            "--json",
+            "--duration",
+            "0.2",
+            "--fsync-probe-ms",
+            "0",
+        ];
+        args.extend_from_slice(extra);
+        let o = strata(&args);
+        assert_ok(&o, workload);
+        let line: serde_json::Value =
+            serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap();
+        assert_eq!(line["workload"], workload, "{line}");
+        assert_eq!(line["errors"], 0, "{line}");
+        assert!(line["events"].as_u64().unwrap() > 0, "{line}");
+    }
+    let o = strata(&[
+        "bench",
+        "append",
+        "--store",
+        &url,
+        "--events",
+        "50",
+        "--keep",
+        "--fsync-probe-ms",
+        "0",
+    ]);
+    assert_ok(&o, "bench --keep");
+    let err = stderr(&o);
+    let schema = err
+        .lines()
+        .find_map(|l| l.strip_prefix("kept the benchmark's data in schema "))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("the kept schema is named")
+        .to_owned();
+    let _guard = SchemaGuard(schema.clone());
+    let n = query(&format!("SELECT count(*) FROM \"{schema}\".events"));
+    assert_eq!(n, vec!["50".to_string()]);
+}
