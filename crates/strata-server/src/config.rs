@@ -1,0 +1,49 @@
+//! The server's named limits (STYLE.md: every limit has a name and a unit).
+
+/// What one server allows. Every field is a limit with its unit in its name;
+/// the defaults are safe for a shared server.
+///
+/// ```
+/// use strata_server::ServerConfig;
+/// let config = ServerConfig {
+///     max_open_subscriptions: 16,
+///     ..ServerConfig::default()
+/// };
+/// assert_eq!(config.max_open_subscriptions, 16);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Largest request body, in bytes; larger bodies get 413. Default 16 MiB.
+    pub max_body_bytes: usize,
+    /// Most events in one `POST /streams/{stream}` or `POST /multi`; more get
+    /// 413. The store's own `max_events_per_append` also applies. Default 10,000.
+    pub max_events_per_request: usize,
+    /// Longest a non-streaming request may take, body upload included; slower
+    /// ones get 503. Subscriptions are exempt. Default 30 s.
+    pub request_timeout_ms: u64,
+    /// Most subscriptions open at once across all clients; more get 503.
+    /// Default 1,024.
+    pub max_open_subscriptions: usize,
+    /// Messages (events, `caught_up`) buffered per subscription connection
+    /// while the client reads; a client that lets the buffer fill is dropped
+    /// with a final `error` event. Default 1,024.
+    pub subscription_buffer_messages: usize,
+    /// How often an idle subscription sends a heartbeat comment. Default 15 s.
+    pub heartbeat_interval_ms: u64,
+    /// Events in a read page when the request gives no `limit`. Default 100.
+    pub default_page_events: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            max_body_bytes: 16 * 1024 * 1024,
+            max_events_per_request: 10_000,
+            request_timeout_ms: 30_000,
+            max_open_subscriptions: 1_024,
+            subscription_buffer_messages: 1_024,
+            heartbeat_interval_ms: 15_000,
+            default_page_events: 100,
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! HTTP errors: every failure is a JSON body `{"error": kind, "message": ...}`
+//! with a status that says whose fault it was.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+use strata_core::{CurrentVersion, Error};
+
+use crate::wire::expected_version_json;
+
+/// An error as the API reports it.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    kind: &'static str,
+    message: String,
+    /// Extra fields merged into the body (`stream`, `expected`, `actual`).
+    extra: Vec<(&'static str, Value)>,
+}
+
+impl ApiError {
+    /// An error with a status, a stable kind and a message.
+    pub fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            kind,
+            message: message.into(),
+            extra: Vec::new(),
+        }
+    }
+
+    /// 400: the request could not be parsed (syntax, content type, query string).
+    pub fn bad_request(kind: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, kind, message)
+    }
+
+    /// 422: the request parsed but is not valid.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", message)
+    }
+
+    /// 413: the request is over a size limit.
+    pub fn too_large(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
+    }
+
+    /// The status this error is sent with.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    fn with(mut self, key: &'static str, value: Value) -> Self {
+        self.extra.push((key, value));
+        self
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        let status = match &e {
+            Error::WrongExpectedVersion { .. } | Error::IdempotencyConflict { .. } => {
+                StatusCode::CONFLICT
+            }
+            Error::StreamDeleted { .. } => StatusCode::GONE,
+            Error::StreamNotFound { .. } => StatusCode::NOT_FOUND,
+            Error::InvalidInput { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::Poisoned { .. } | Error::Closed | Error::Timeout { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if status.is_server_error() {
+            tracing::warn!(kind = e.kind(), error = %e, "store error");
+        }
+        let base = ApiError::new(status, e.kind(), e.to_string());
+        match e {
+            Error::WrongExpectedVersion {
+                stream,
+                expected,
+                actual,
+            } => base
+                .with("stream", json!(stream.as_str()))
+                .with("expected", expected_version_json(expected))
+                .with(
+                    "actual",
+                    match actual {
+                        CurrentVersion::NoStream => json!("no_stream"),
+                        CurrentVersion::Current(v) => json!(v),
+                    },
+                ),
+            Error::StreamDeleted { stream } | Error::StreamNotFound { stream } => {
+                base.with("stream", json!(stream.as_str()))
+            }
+            Error::IdempotencyConflict { event_id, .. } => {
+                base.with("event_id", json!(event_id.to_string()))
+            }
+            _ => base,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = serde_json::Map::new();
+        body.insert("error".into(), json!(self.kind));
+        body.insert("message".into(), json!(self.message));
+        for (k, v) in self.extra {
+            body.insert(k.into(), v);
+        }
+        (self.status, Json(Value::Object(body))).into_response()
+    }
+}

@@ -1,0 +1,55 @@
+//! `GET /`, `GET /health` and the JSON 404.
+
+use axum::extract::State;
+use axum::http::{StatusCode, Uri};
+use axum::response::{Html, IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+use strata_core::EventStore;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+const INDEX_HTML: &str = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Strata</title></head>
+<body>
+<h1>Strata</h1>
+<p>An event-sourcing database. Its HTTP/JSON API:</p>
+<ul>
+<li><code>POST /streams/{stream}</code> — append events</li>
+<li><code>GET /streams/{stream}?from=&amp;limit=&amp;direction=forward|backward</code> — read a stream</li>
+<li><code>DELETE /streams/{stream}?expected_version=&amp;hard=true</code> — delete a stream</li>
+<li><code>POST /multi</code> — append to several streams atomically</li>
+<li><a href="/all"><code>GET /all?after=&amp;limit=&amp;types=&amp;prefix=&amp;correlation_id=</code></a> — read every stream in commit order</li>
+<li><a href="/subscribe/all"><code>GET /subscribe/all?after=</code></a> — follow every stream (server-sent events)</li>
+<li><code>GET /subscribe/streams/{stream}?after_version=</code> — follow one stream (server-sent events)</li>
+<li><a href="/health"><code>GET /health</code></a> — health check</li>
+</ul>
+</body></html>
+"#;
+
+/// `GET /`.
+pub(crate) async fn index() -> Html<&'static str> {
+    Html(INDEX_HTML)
+}
+
+/// `GET /health`: 200 when the store answers, 503 when it does not.
+pub(crate) async fn health(State(state): State<AppState>) -> Response {
+    match state.store.head_position().await {
+        Ok(head) => Json(json!({ "status": "ok", "head_position": head.0 })).into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "unavailable", "error": e.kind(), "message": e.to_string() })),
+        )
+            .into_response(),
+    }
+}
+
+/// Any other path.
+pub(crate) async fn not_found(uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no such endpoint: {}; see GET / for the list", uri.path()),
+    )
+}

@@ -1,0 +1,233 @@
+//! Appending, reading and deleting: `/streams/{stream}`, `/multi`, `/all`.
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use strata_core::{
+    Direction, EventStore, NewEvent, Position, ReadFilter, RecordedEvent, StreamAppend, StreamId,
+    FROM_END,
+};
+
+use crate::body::{json_body, query};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::wire::{parse_expected_version, AppendBody, EventIn, EventOut, MultiBody, Page};
+
+/// `POST /streams/{stream}`.
+pub(crate) async fn append(
+    State(state): State<AppState>,
+    Path(stream): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body: AppendBody = json_body(&headers, body, state.config.max_body_bytes)?;
+    let stream = StreamId::new(stream)?;
+    let events = to_new_events(body.events)?;
+    check_sizes(&state, events.len(), events.iter())?;
+    let result = state
+        .store
+        .append(&stream, body.expected_version.0, events)
+        .await?;
+    Ok(Json(result).into_response())
+}
+
+/// `POST /multi`.
+pub(crate) async fn append_multi(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body: MultiBody = json_body(&headers, body, state.config.max_body_bytes)?;
+    let mut parts = Vec::with_capacity(body.streams.len());
+    for part in body.streams {
+        let stream = StreamId::new(part.stream)?;
+        let events = to_new_events(part.events)?;
+        parts.push(StreamAppend::new(stream, part.expected_version.0, events));
+    }
+    let total = parts.iter().map(|p| p.events.len()).sum();
+    check_sizes(&state, total, parts.iter().flat_map(|p| p.events.iter()))?;
+    let results = state.store.append_multi(parts).await?;
+    Ok(Json(serde_json::json!({ "results": results })).into_response())
+}
+
+fn to_new_events(events: Vec<EventIn>) -> Result<Vec<NewEvent>, ApiError> {
+    events
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| e.into_new_event(i))
+        .collect()
+}
+
+/// The size limits answer 413 (so a client knows to split the request);
+/// every other check is the store's and answers 422.
+fn check_sizes<'a>(
+    state: &AppState,
+    count: usize,
+    events: impl Iterator<Item = &'a NewEvent>,
+) -> Result<(), ApiError> {
+    let limits = state.store.limits();
+    let max_events = state
+        .config
+        .max_events_per_request
+        .min(limits.max_events_per_append);
+    if count > max_events {
+        return Err(ApiError::too_large(format!(
+            "{count} events in one request, the limit is {max_events}: split it"
+        )));
+    }
+    let mut total = 0usize;
+    for (i, e) in events.enumerate() {
+        let size = e.size_bytes();
+        if size > limits.max_event_bytes {
+            return Err(ApiError::too_large(format!(
+                "event {i} (`{}`) is {size} bytes, the limit is {}",
+                e.event_type, limits.max_event_bytes
+            )));
+        }
+        total += size;
+    }
+    if total > limits.max_append_bytes {
+        return Err(ApiError::too_large(format!(
+            "the events total {total} bytes, the limit for one append is {}",
+            limits.max_append_bytes
+        )));
+    }
+    Ok(())
+}
+
+/// Query of `GET /streams/{stream}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ReadStreamQuery {
+    from: Option<u64>,
+    limit: Option<usize>,
+    direction: Option<Direction>,
+}
+
+/// `GET /streams/{stream}`.
+pub(crate) async fn read_stream(
+    State(state): State<AppState>,
+    Path(stream): Path<String>,
+    q: Result<Query<ReadStreamQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let q = query(q)?;
+    let stream = StreamId::new(stream)?;
+    let limit = page_limit(&state, q.limit)?;
+    let direction = q.direction.unwrap_or_default();
+    let from = q.from.unwrap_or(match direction {
+        Direction::Forward => 1,
+        Direction::Backward => FROM_END,
+    });
+    let events = state
+        .store
+        .read_stream(&stream, from, limit, direction)
+        .await?;
+    let next = match (events.len() == limit, events.last()) {
+        (true, Some(last)) => match direction {
+            Direction::Forward => last.version.checked_add(1),
+            Direction::Backward => last.version.checked_sub(1).filter(|v| *v > 0),
+        },
+        _ => None,
+    };
+    Ok(page(&events, next))
+}
+
+/// Query of `GET /all`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ReadAllQuery {
+    after: Option<u64>,
+    limit: Option<usize>,
+    types: Option<String>,
+    prefix: Option<String>,
+    category: Option<String>,
+    correlation_id: Option<String>,
+}
+
+/// The `$all` filter from query parameters (`/all` and `/subscribe/all`);
+/// `types` is comma-separated. (Not a flattened struct: serde's `flatten`
+/// loses the numbers of a query string.)
+pub(crate) fn filter_from_query(
+    types: Option<String>,
+    prefix: Option<String>,
+    category: Option<String>,
+    correlation_id: Option<String>,
+) -> ReadFilter {
+    let mut f = ReadFilter::all();
+    if let Some(types) = types {
+        f = f.event_types(types.split(',').map(str::trim).filter(|t| !t.is_empty()));
+    }
+    f.stream_prefix = prefix.filter(|p| !p.is_empty());
+    f.category = category.filter(|c| !c.is_empty());
+    f.correlation_id = correlation_id;
+    f
+}
+
+/// `GET /all`.
+pub(crate) async fn read_all(
+    State(state): State<AppState>,
+    q: Result<Query<ReadAllQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let q = query(q)?;
+    let limit = page_limit(&state, q.limit)?;
+    let filter = filter_from_query(q.types, q.prefix, q.category, q.correlation_id);
+    let from = Position(q.after.unwrap_or(0)).next();
+    let events = state.store.read_all(from, limit, &filter).await?;
+    let next = match (events.len() == limit, events.last()) {
+        (true, Some(last)) => Some(last.position.0),
+        _ => None,
+    };
+    Ok(page(&events, next))
+}
+
+/// The page size: the request's `limit` (at least 1) or the default, capped
+/// by the store's `max_read_count`. Capping is safe here because `next` tells
+/// a short page from the end.
+fn page_limit(state: &AppState, limit: Option<usize>) -> Result<usize, ApiError> {
+    let limit = limit.unwrap_or(state.config.default_page_events);
+    if limit == 0 {
+        return Err(ApiError::invalid("limit must be at least 1"));
+    }
+    Ok(limit.min(state.store.limits().max_read_count).max(1))
+}
+
+fn page(events: &[RecordedEvent], next: Option<u64>) -> Response {
+    Json(Page {
+        events: events.iter().map(EventOut::new).collect(),
+        next,
+    })
+    .into_response()
+}
+
+/// Query of `DELETE /streams/{stream}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DeleteQuery {
+    expected_version: Option<String>,
+    #[serde(default)]
+    hard: bool,
+}
+
+/// `DELETE /streams/{stream}`: soft by default, a tombstone with `hard=true`.
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    Path(stream): Path<String>,
+    q: Result<Query<DeleteQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let q = query(q)?;
+    let stream = StreamId::new(stream)?;
+    let expected = match q.expected_version.as_deref() {
+        Some(s) => parse_expected_version(s).map_err(ApiError::invalid)?,
+        None => strata_core::ExpectedVersion::Any,
+    };
+    if q.hard {
+        state.store.tombstone_stream(&stream, expected).await?;
+    } else {
+        state.store.delete_stream(&stream, expected).await?;
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,247 @@
+//! Server-sent-event subscriptions: `/subscribe/all` and
+//! `/subscribe/streams/{stream}`.
+//!
+//! Each connection gets a task that pulls from a `strata_core::Subscription`
+//! and pushes SSE messages into a bounded channel that the response body
+//! drains. The task never waits for the client: when the channel is full the
+//! client is too slow, so the task puts a final `error` event in the one slot
+//! kept for it and stops. The SSE `id` of every event is its position, so the
+//! client reconnects with `Last-Event-ID` and misses nothing.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use serde::Deserialize;
+use serde_json::json;
+use strata_core::{
+    Direction, Error, EventStore, Position, ReadFilter, SubscribeFrom, Subscription,
+    SubscriptionMessage,
+};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
+
+use crate::body::query;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::streams::filter_from_query;
+use crate::wire::EventOut;
+
+/// Fires when [`serve`](crate::serve) begins a graceful shutdown, so that
+/// subscriptions (which never end by themselves) close and let it finish.
+#[derive(Clone)]
+pub(crate) struct ShutdownSignal(pub watch::Receiver<bool>);
+
+impl ShutdownSignal {
+    async fn wait(&mut self) {
+        // A dropped sender means the server is gone: stop as well.
+        let _ = self.0.wait_for(|stopping| *stopping).await;
+    }
+}
+
+/// Query of `GET /subscribe/all`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SubscribeAllQuery {
+    after: Option<u64>,
+    types: Option<String>,
+    prefix: Option<String>,
+    category: Option<String>,
+    correlation_id: Option<String>,
+}
+
+/// Query of `GET /subscribe/streams/{stream}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SubscribeStreamQuery {
+    after_version: Option<u64>,
+}
+
+/// `GET /subscribe/all`.
+pub(crate) async fn subscribe_all(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    shutdown: Option<Extension<ShutdownSignal>>,
+    q: Result<Query<SubscribeAllQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let q = query(q)?;
+    let permit = permit(&state)?;
+    let from = match last_event_id(&headers)?.or(q.after) {
+        Some(p) => SubscribeFrom::After(Position(p)),
+        None => SubscribeFrom::Start,
+    };
+    let filter = filter_from_query(q.types, q.prefix, q.category, q.correlation_id);
+    let sub = state.store.subscribe(from, filter).await?;
+    Ok(respond(&state, sub, permit, shutdown.map(|e| e.0)))
+}
+
+/// `GET /subscribe/streams/{stream}`: the stream's events after
+/// `after_version` (all of them when absent), then live ones.
+pub(crate) async fn subscribe_stream(
+    State(state): State<AppState>,
+    Path(stream): Path<String>,
+    headers: HeaderMap,
+    shutdown: Option<Extension<ShutdownSignal>>,
+    q: Result<Query<SubscribeStreamQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let q = query(q)?;
+    let stream = strata_core::StreamId::new(stream)?;
+    let permit = permit(&state)?;
+    let from = match last_event_id(&headers)? {
+        Some(p) => Position(p),
+        None => {
+            // Read the head first: if the stream has nothing after
+            // `after_version` now, whatever it gets later is past this head.
+            let head = state.store.head_position().await?;
+            let after = q.after_version.unwrap_or(0);
+            let first = after.saturating_add(1);
+            match state
+                .store
+                .read_stream(&stream, first, 1, Direction::Forward)
+                .await
+            {
+                Ok(events) => match events.first() {
+                    Some(e) => Position(e.position.0.saturating_sub(1)),
+                    None => head,
+                },
+                Err(Error::StreamNotFound { .. }) => head,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    };
+    let filter = ReadFilter::all().stream(stream);
+    let sub = state
+        .store
+        .subscribe(SubscribeFrom::After(from), filter)
+        .await?;
+    Ok(respond(&state, sub, permit, shutdown.map(|e| e.0)))
+}
+
+fn permit(state: &AppState) -> Result<OwnedSemaphorePermit, ApiError> {
+    state
+        .subscriptions
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too_many_subscriptions",
+                format!(
+                    "the server already has {} open subscriptions; retry later",
+                    state.config.max_open_subscriptions
+                ),
+            )
+        })
+}
+
+/// The `Last-Event-ID` header as a position; 400 if it is not a number.
+fn last_event_id(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+    let Some(v) = headers.get("last-event-id") else {
+        return Ok(None);
+    };
+    v.to_str()
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_last_event_id",
+                "Last-Event-ID must be a position (a number) sent by this server",
+            )
+        })
+}
+
+fn respond(
+    state: &AppState,
+    sub: Subscription,
+    permit: OwnedSemaphorePermit,
+    shutdown: Option<ShutdownSignal>,
+) -> Response {
+    // One slot more than the buffer: it is kept for the final error event.
+    let capacity = state.config.subscription_buffer_messages.max(1) + 1;
+    let (tx, rx) = mpsc::channel(capacity);
+    tokio::spawn(pump(sub, tx, shutdown, permit));
+    let body = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|e| (Ok::<Event, Infallible>(e), rx))
+    });
+    let heartbeat = Duration::from_millis(state.config.heartbeat_interval_ms.max(1));
+    Sse::new(body)
+        .keep_alive(KeepAlive::new().interval(heartbeat).text("heartbeat"))
+        .into_response()
+}
+
+/// Moves messages from the subscription to the connection until the client
+/// leaves, falls behind, or the server shuts down.
+async fn pump(
+    mut sub: Subscription,
+    tx: mpsc::Sender<Event>,
+    mut shutdown: Option<ShutdownSignal>,
+    _permit: OwnedSemaphorePermit,
+) {
+    loop {
+        let next = tokio::select! {
+            biased;
+            _ = tx.closed() => return,
+            _ = async {
+                match shutdown.as_mut() {
+                    Some(s) => s.wait().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                finish(&tx, "shutting_down", "the server is shutting down; reconnect with Last-Event-ID");
+                return;
+            }
+            next = sub.next() => next,
+        };
+        let event = match next {
+            Some(Ok(SubscriptionMessage::Event(e))) => {
+                match serde_json::to_string(&EventOut::new(&e)) {
+                    Ok(data) => Event::default().id(e.position.to_string()).data(data),
+                    Err(err) => {
+                        finish(
+                            &tx,
+                            "internal",
+                            &format!("could not encode an event: {err}"),
+                        );
+                        return;
+                    }
+                }
+            }
+            Some(Ok(SubscriptionMessage::CaughtUp(p))) => Event::default()
+                .event("caught_up")
+                .id(p.to_string())
+                .data(json!({ "position": p.0 }).to_string()),
+            Some(Err(e)) => {
+                finish(&tx, e.kind(), &e.to_string());
+                return;
+            }
+            None => {
+                finish(&tx, "closed", "the store was closed");
+                return;
+            }
+        };
+        // Keep the last slot for the final error event.
+        if tx.capacity() <= 1 {
+            tracing::info!("dropping a subscriber that is not keeping up");
+            finish(
+                &tx,
+                "slow_consumer",
+                "the client did not read fast enough and was dropped; reconnect with Last-Event-ID",
+            );
+            return;
+        }
+        if tx.try_send(event).is_err() {
+            return;
+        }
+    }
+}
+
+/// Sends the final `error` event. The slot kept free makes room for it.
+fn finish(tx: &mpsc::Sender<Event>, kind: &str, message: &str) {
+    let data = json!({ "error": kind, "message": message }).to_string();
+    let _ = tx.try_send(Event::default().event("error").data(data));
+}
