@@ -27,6 +27,7 @@
 //! - [`consistency`]: projection lag and a causal-order checker.
 //! - [`account_balance`]: the seed's `AccountBalanceProjection`.
 //! - [`bench`]: the measurements behind `strata bench project`.
+//! - [`scenarios`]: the seed's trading, game and audit scenarios (§6).
 //!
 //! The event representation and snapshot format are decided in
 //! `docs/adr/0003-framework-events-and-snapshots.md`; the read side in
@@ -51,6 +52,7 @@ pub mod query;
 pub mod repository;
 pub mod retry;
 pub mod runner;
+pub mod scenarios;
 pub mod snapshot;
 pub mod stats;
 pub mod time_travel;
