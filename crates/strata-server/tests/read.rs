@@ -1,0 +1,176 @@
+//! `GET /streams/{stream}` and `GET /all`: pages, filters, limits, 404 and 410.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::Harness;
+use serde_json::{json, Value};
+use strata_core::Limits;
+use strata_server::ServerConfig;
+
+both_stores!(
+    read_stream_pages_forward_and_backward,
+    read_missing_stream_is_404,
+    read_tombstoned_stream_is_410,
+    read_all_pages_and_filters,
+    limit_is_capped_by_the_store_max_read_count,
+    bad_read_queries_are_4xx,
+);
+
+async fn append(h: &Harness, stream: &str, events: Value) {
+    let r = h
+        .post(&format!("/streams/{stream}"), &json!({ "events": events }))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+fn versions(page: &Value) -> Vec<u64> {
+    page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["version"].as_u64().unwrap())
+        .collect()
+}
+
+fn positions(page: &Value) -> Vec<u64> {
+    page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["position"].as_u64().unwrap())
+        .collect()
+}
+
+async fn read_stream_pages_forward_and_backward(h: Harness) {
+    let events: Vec<_> = (0..5).map(|i| json!({"type": "N", "data": i})).collect();
+    append(&h, "s-1", json!(events)).await;
+
+    let p = h.get("/streams/s-1?limit=2").await.json();
+    assert_eq!(versions(&p), [1, 2]);
+    assert_eq!(p["next"], 3);
+    let p = h.get("/streams/s-1?from=3&limit=2").await.json();
+    assert_eq!(versions(&p), [3, 4]);
+    assert_eq!(p["next"], 5);
+    let p = h.get("/streams/s-1?from=5&limit=2").await.json();
+    assert_eq!(versions(&p), [5]);
+    assert_eq!(p["next"], Value::Null);
+    assert_eq!(p["events"][0]["data"], 4);
+
+    let p = h
+        .get("/streams/s-1?direction=backward&limit=2")
+        .await
+        .json();
+    assert_eq!(versions(&p), [5, 4]);
+    assert_eq!(p["next"], 3);
+    let p = h
+        .get("/streams/s-1?direction=backward&from=2&limit=2")
+        .await
+        .json();
+    assert_eq!(versions(&p), [2, 1]);
+    assert_eq!(p["next"], Value::Null);
+
+    let p = h.get("/streams/s-1").await.json();
+    assert_eq!(versions(&p), [1, 2, 3, 4, 5]);
+}
+
+async fn read_missing_stream_is_404(h: Harness) {
+    let v = h
+        .get("/streams/nobody")
+        .await
+        .assert_error(404, "stream_not_found");
+    assert_eq!(v["stream"], "nobody");
+}
+
+async fn read_tombstoned_stream_is_410(h: Harness) {
+    append(&h, "t-1", json!([{"type": "A", "data": {}}])).await;
+    assert_eq!(h.delete("/streams/t-1?hard=true").await.status, 204);
+    h.get("/streams/t-1")
+        .await
+        .assert_error(410, "stream_deleted");
+}
+
+async fn read_all_pages_and_filters(h: Harness) {
+    append(
+        &h,
+        "account-1",
+        json!([{"type": "Opened", "data": {}, "metadata": {"correlation_id": "c1"}},
+               {"type": "Deposited", "data": {}}]),
+    )
+    .await;
+    append(
+        &h,
+        "order-1",
+        json!([{"type": "Placed", "data": {}, "metadata": {"correlation_id": "c1"}}]),
+    )
+    .await;
+    append(&h, "account-2", json!([{"type": "Opened", "data": {}}])).await;
+
+    let all = h.get("/all").await.json();
+    let ps = positions(&all);
+    assert_eq!(ps.len(), 4);
+    assert!(ps.windows(2).all(|w| w[0] < w[1]));
+    assert_eq!(all["next"], Value::Null);
+
+    let p = h.get("/all?limit=3").await.json();
+    assert_eq!(positions(&p), ps[..3]);
+    assert_eq!(p["next"], ps[2]);
+    let p = h.get(&format!("/all?after={}&limit=3", ps[2])).await.json();
+    assert_eq!(positions(&p), ps[3..]);
+    assert_eq!(p["next"], Value::Null);
+
+    let p = h.get("/all?types=Opened,Placed").await.json();
+    assert_eq!(positions(&p), [ps[0], ps[2], ps[3]]);
+    let p = h.get("/all?prefix=account-").await.json();
+    assert_eq!(positions(&p), [ps[0], ps[1], ps[3]]);
+    let p = h.get("/all?correlation_id=c1").await.json();
+    assert_eq!(positions(&p), [ps[0], ps[2]]);
+    let p = h.get("/all?prefix=account-&types=Opened").await.json();
+    assert_eq!(positions(&p), [ps[0], ps[3]]);
+    assert_eq!(p["events"][1]["stream"], "account-2");
+}
+
+async fn limit_is_capped_by_the_store_max_read_count(h: Harness) {
+    let h = h
+        .like(
+            Limits {
+                max_read_count: 3,
+                ..Limits::default()
+            },
+            ServerConfig::default(),
+        )
+        .await;
+    let events: Vec<_> = (0..5).map(|i| json!({"type": "N", "data": i})).collect();
+    append(&h, "s", json!(events)).await;
+    // The default page (100) and an explicit larger limit are both capped,
+    // and `next` says there is more.
+    for path in ["/streams/s", "/streams/s?limit=1000"] {
+        let p = h.get(path).await.json();
+        assert_eq!(versions(&p), [1, 2, 3]);
+        assert_eq!(p["next"], 4);
+    }
+    let p = h.get("/all?limit=1000").await.json();
+    assert_eq!(positions(&p).len(), 3);
+    assert!(p["next"].is_u64());
+}
+
+async fn bad_read_queries_are_4xx(h: Harness) {
+    append(&h, "s", json!([{"type": "A", "data": {}}])).await;
+    for path in [
+        "/streams/s?limit=abc",
+        "/streams/s?direction=sideways",
+        "/streams/s?from=-1",
+        "/streams/s?colour=red",
+        "/all?after=x",
+        "/all?limit=1.5",
+    ] {
+        h.get(path).await.assert_error(400, "invalid_query");
+    }
+    h.get("/streams/s?limit=0")
+        .await
+        .assert_error(422, "invalid_input");
+    h.get("/streams/$all")
+        .await
+        .assert_error(422, "invalid_input");
+}
