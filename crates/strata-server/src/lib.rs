@@ -87,6 +87,7 @@ pub fn router(store: Arc<dyn EventStore>, config: ServerConfig) -> Router {
     requests
         .merge(subscriptions)
         .fallback(pages::not_found)
+        .method_not_allowed_fallback(pages::method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .with_state(state)
 }

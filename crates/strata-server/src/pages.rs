@@ -1,7 +1,7 @@
 //! `GET /`, `GET /health` and the JSON 404.
 
 use axum::extract::State;
-use axum::http::{StatusCode, Uri};
+use axum::http::{Method, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
@@ -43,6 +43,18 @@ pub(crate) async fn health(State(state): State<AppState>) -> Response {
         )
             .into_response(),
     }
+}
+
+/// A known path with a method it does not take.
+pub(crate) async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!(
+            "{} does not take {method}; see GET / for the list",
+            uri.path()
+        ),
+    )
 }
 
 /// Any other path.

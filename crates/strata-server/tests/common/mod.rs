@@ -21,6 +21,13 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use strata_core::{
+    async_trait, AppendResult, Direction, ExpectedVersion, NewEvent, Position, ReadFilter,
+    RecordedEvent, Result, StreamAppend, StreamId, StreamInfo, SubscribeFrom, Subscription,
+    Version,
+};
+use tokio::sync::{Notify, Semaphore};
+
 /// Runs each named `async fn(Harness)` once over a MemoryStore and once over a LogStore.
 #[macro_export]
 macro_rules! both_stores {
@@ -124,6 +131,10 @@ impl Harness {
 
     pub async fn get(&self, path: &str) -> Resp {
         request(self.addr, "GET", path, &[], None).await
+    }
+
+    pub async fn request_method(&self, method: &str, path: &str) -> Resp {
+        request(self.addr, method, path, &[], None).await
     }
 
     pub async fn delete(&self, path: &str) -> Resp {
@@ -410,5 +421,78 @@ impl SseClient {
             }
             return Some(m);
         }
+    }
+}
+
+/// A store whose appends wait at a gate, so a test can hold a request in
+/// flight without timing. It also shows the server takes any `EventStore`.
+pub struct GatedStore {
+    pub inner: Arc<dyn EventStore>,
+    pub entered: Notify,
+    pub gate: Semaphore,
+}
+
+#[async_trait]
+impl EventStore for GatedStore {
+    async fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult> {
+        self.entered.notify_one();
+        let _pass = self.gate.acquire().await.unwrap();
+        self.inner.append(stream, expected, events).await
+    }
+    async fn append_multi(&self, appends: Vec<StreamAppend>) -> Result<Vec<AppendResult>> {
+        self.inner.append_multi(appends).await
+    }
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        from: Version,
+        max_count: usize,
+        direction: Direction,
+    ) -> Result<Vec<RecordedEvent>> {
+        self.inner
+            .read_stream(stream, from, max_count, direction)
+            .await
+    }
+    async fn read_all(
+        &self,
+        from: Position,
+        max_count: usize,
+        filter: &ReadFilter,
+    ) -> Result<Vec<RecordedEvent>> {
+        self.inner.read_all(from, max_count, filter).await
+    }
+    async fn subscribe(&self, from: SubscribeFrom, filter: ReadFilter) -> Result<Subscription> {
+        self.inner.subscribe(from, filter).await
+    }
+    async fn stream_info(&self, stream: &StreamId) -> Result<Option<StreamInfo>> {
+        self.inner.stream_info(stream).await
+    }
+    async fn delete_stream(&self, stream: &StreamId, expected: ExpectedVersion) -> Result<()> {
+        self.inner.delete_stream(stream, expected).await
+    }
+    async fn tombstone_stream(&self, stream: &StreamId, expected: ExpectedVersion) -> Result<()> {
+        self.inner.tombstone_stream(stream, expected).await
+    }
+    async fn head_position(&self) -> Result<Position> {
+        self.inner.head_position().await
+    }
+    fn limits(&self) -> &Limits {
+        self.inner.limits()
+    }
+}
+
+impl GatedStore {
+    /// A gate that starts closed: appends wait until `gate.add_permits`.
+    pub fn new(inner: Arc<dyn EventStore>) -> Arc<Self> {
+        Arc::new(GatedStore {
+            inner,
+            entered: Notify::new(),
+            gate: Semaphore::new(0),
+        })
     }
 }
