@@ -7,10 +7,11 @@
 //!   per symbol, positions and PnL per trader, the book as of a past time.
 //! - [`game`] (§6.2): a game's state machine, replay to any tick, an ASCII
 //!   board, many games processed in parallel with per-game order kept.
-//! - `audit` (§6.3): an audit trail with secondary indexes by user,
+//! - [`audit`] (§6.3): an audit trail with secondary indexes by user,
 //!   resource and time, and a SHA-256 hash chain that makes tampering
 //!   evident.
 
+pub mod audit;
 pub mod game;
 pub mod trading;
 
