@@ -304,6 +304,9 @@ pub async fn request(
     }
 }
 
+/// How long an SSE read may wait before the test fails instead of hanging.
+const STALL_SECS: u64 = 60;
+
 /// One server-sent message.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SseMessage {
@@ -407,7 +410,13 @@ impl SseClient {
                 m.data = data.join("\n");
                 return Some(m);
             }
-            let chunk = read_chunk(&mut self.reader).await?;
+            // A generous bound turns a lost event into a failure, not a hung test.
+            let chunk = tokio::time::timeout(
+                std::time::Duration::from_secs(STALL_SECS),
+                read_chunk(&mut self.reader),
+            )
+            .await
+            .unwrap_or_else(|_| panic!("no SSE data for {STALL_SECS} s"))?;
             self.text.push_str(std::str::from_utf8(&chunk).unwrap());
         }
     }
