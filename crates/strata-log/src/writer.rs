@@ -9,7 +9,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use strata_core::clock::MonotonicClock;
 use strata_core::rules::{check_guard, check_retry, RecordedRef, StreamHead};
@@ -96,7 +96,14 @@ pub struct Writer {
     sealed_since_checkpoint: u32,
     carry: VecDeque<Request>,
     poisoned: Option<String>,
+    last_batch_requests: usize,
+    last_sync_took: Duration,
 }
+
+/// Longest a batch waits for more requests before it is written.
+const LINGER_MAX: Duration = Duration::from_micros(500);
+/// A batch stops waiting once no request arrived for this long.
+const LINGER_IDLE: Duration = Duration::from_micros(40);
 
 impl Writer {
     /// A writer that appends to `segment` at `tail`.
@@ -119,6 +126,8 @@ impl Writer {
             sealed_since_checkpoint: 0,
             carry: VecDeque::new(),
             poisoned: None,
+            last_batch_requests: 0,
+            last_sync_took: Duration::ZERO,
         }
     }
 
@@ -137,14 +146,30 @@ impl Writer {
             };
             let mut batch = vec![first];
             let mut bytes = 0usize;
+            let linger = self.linger_budget();
+            let started = Instant::now();
+            let mut last_arrival = started;
             while bytes < self.shared.config.max_batch_bytes {
                 let next = match self.carry.pop_front() {
                     Some(r) => r,
                     None => match self.rx.try_recv() {
                         Ok(r) => r,
-                        Err(_) => break,
+                        Err(_) => {
+                            // Group commit: when other writers are likely to be
+                            // about to send (the last batch had several), wait a
+                            // moment for them so one fsync covers them too.
+                            let now = Instant::now();
+                            if now.duration_since(last_arrival) < LINGER_IDLE
+                                && now.duration_since(started) < linger
+                            {
+                                std::thread::yield_now();
+                                continue;
+                            }
+                            break;
+                        }
                     },
                 };
+                last_arrival = Instant::now();
                 if let Request::Append { parts, .. } = &next {
                     bytes += parts
                         .iter()
@@ -158,10 +183,21 @@ impl Writer {
                     break;
                 }
             }
+            self.last_batch_requests = batch.len();
             if self.process(batch) {
                 return;
             }
         }
+    }
+
+    /// How long the next batch may wait for more requests: only in `Always`
+    /// mode, only after a batch of several requests, and at most half the
+    /// last fsync (so lingering never costs more than it saves).
+    fn linger_budget(&self) -> Duration {
+        if self.shared.config.durability != Durability::Always || self.last_batch_requests < 2 {
+            return Duration::ZERO;
+        }
+        (self.last_sync_took / 2).min(LINGER_MAX)
     }
 
     fn poison(&mut self, reason: String) {
@@ -465,6 +501,7 @@ impl Writer {
                 || (rotate && self.dirty)
                 || (close.is_some() && self.dirty);
             if sync_now {
+                let sync_started = Instant::now();
                 if let Err(e) = self.segment.file.sync_data() {
                     failure = Some(format!(
                         "fsync of {} failed: {e}",
@@ -474,6 +511,7 @@ impl Writer {
                     self.shared.metrics.record_sync();
                     self.dirty = false;
                     self.last_sync = Instant::now();
+                    self.last_sync_took = sync_started.elapsed();
                 }
             }
         }
