@@ -9,7 +9,9 @@
 //! ```
 //!
 //! Options: `--store memory:|log:DIR`, `--actions N`, `--logs L` (chains,
-//! written concurrently, each by one writer), `--verify`, `--seed S`.
+//! written concurrently, each by one writer), `--batch B` (records per
+//! command: one atomic append, so one fsync on `log:`; 1 writes each record
+//! alone), `--verify`, `--seed S`.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -19,7 +21,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use strata::scenarios::audit::{
-    verify_audit_chain, verify_events, AuditCommand, AuditIndex, AuditLog,
+    verify_audit_chain, verify_events, AuditCommand, AuditIndex, AuditLog, MAX_BATCH_RECORDS,
 };
 use strata::{
     Bytes, CommandMeta, Direction, EventStore, MemoryCheckpointStore, MemoryStore,
@@ -28,7 +30,7 @@ use strata::{
 use strata_log::{LogConfig, LogStore};
 
 const USAGE: &str = "usage: audit [--store memory: | --store log:DIR] [--actions N] [--logs L] \
-                     [--verify] [--seed S]";
+                     [--batch B] [--verify] [--seed S]";
 const USERS: usize = 100;
 const RESOURCES: usize = 500;
 const ACTIONS: [&str; 4] = ["read", "update", "delete", "share"];
@@ -37,6 +39,7 @@ struct Args {
     store: String,
     actions: usize,
     logs: usize,
+    batch: usize,
     verify: bool,
     seed: u64,
 }
@@ -47,6 +50,7 @@ fn parse_args() -> Result<Args, String> {
         store: "memory:".to_owned(),
         actions: 20_000,
         logs: 4,
+        batch: 50,
         verify: false,
         seed: 1,
     };
@@ -71,6 +75,7 @@ fn parse_args() -> Result<Args, String> {
             "--store" => out.store = value()?,
             "--actions" => out.actions = number(value()?)? as usize,
             "--logs" => out.logs = (number(value()?)? as usize).max(1),
+            "--batch" => out.batch = (number(value()?)? as usize).clamp(1, MAX_BATCH_RECORDS),
             "--verify" => out.verify = true,
             "--seed" => out.seed = number(value()?)?,
             _ => return Err(format!("unknown argument `{arg}`\n{USAGE}")),
@@ -94,10 +99,18 @@ fn base_time() -> DateTime<Utc> {
 }
 
 /// Writes `n` records to log `log`: mostly user actions, a system event
-/// every 100th. Timestamps advance about a second per record.
-async fn write_log(repo: &Repo, log: &str, n: usize, seed: u64) -> Result<u64, String> {
+/// every 100th, `batch` per command. Timestamps advance about a second
+/// per record.
+async fn write_log(
+    repo: &Repo,
+    log: &str,
+    n: usize,
+    batch: usize,
+    seed: u64,
+) -> Result<u64, String> {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut events = 0;
+    let mut pending = Vec::with_capacity(batch);
     for i in 0..n {
         let timestamp = base_time()
             + chrono::Duration::milliseconds(rng.gen_range(0..2_000) + i as i64 * 1_000);
@@ -115,15 +128,25 @@ async fn write_log(repo: &Repo, log: &str, n: usize, seed: u64) -> Result<u64, S
                 timestamp,
             }
         };
-        let done = repo
-            .execute(
-                log,
-                command,
-                CommandMeta::new().with_source("audit-example"),
-            )
-            .await
-            .map_err(|e| format!("log {log}: {e}"))?;
-        events += done.events.len() as u64;
+        pending.push(command);
+        if pending.len() == batch || i + 1 == n {
+            let command = if pending.len() == 1 {
+                pending.remove(0)
+            } else {
+                AuditCommand::Batch {
+                    records: std::mem::take(&mut pending),
+                }
+            };
+            let done = repo
+                .execute(
+                    log,
+                    command,
+                    CommandMeta::new().with_source("audit-example"),
+                )
+                .await
+                .map_err(|e| format!("log {log}: {e}"))?;
+            events += done.events.len() as u64;
+        }
     }
     Ok(events)
 }
@@ -159,8 +182,8 @@ fn doctor(e: &RecordedEvent, field: &str, value: serde_json::Value) -> RecordedE
 async fn main_inner(args: Args) -> Result<(), String> {
     let (store, run) = open_store(&args.store).await?;
     println!(
-        "audit example on `{}`: {} records over {} logs, run `{run}`",
-        args.store, args.actions, args.logs
+        "audit example on `{}`: {} records over {} logs, {} per command, run `{run}`",
+        args.store, args.actions, args.logs, args.batch
     );
     let repo = Arc::new(Repo::new(Arc::clone(&store)).with_cache(args.logs));
     let logs: Vec<String> = (0..args.logs).map(|l| format!("{run}_svc{l}")).collect();
@@ -170,9 +193,9 @@ async fn main_inner(args: Args) -> Result<(), String> {
     for (l, log) in logs.iter().enumerate() {
         let (repo, log) = (Arc::clone(&repo), log.clone());
         let n = args.actions / args.logs + usize::from(l < args.actions % args.logs);
-        let seed = args.seed ^ (l as u64) << 32;
+        let (seed, batch) = (args.seed ^ (l as u64) << 32, args.batch);
         tasks.push(tokio::spawn(async move {
-            write_log(&repo, &log, n, seed).await
+            write_log(&repo, &log, n, batch, seed).await
         }));
     }
     let mut events = 0;

@@ -8,7 +8,7 @@
 //! ```
 //!
 //! Options: `--store memory:|log:DIR`, `--orders N`, `--concurrency C`
-//! (tasks sending commands at once; the log store's group commit turns
+//! (tasks sending commands at once, default 256; the log store's group commit turns
 //! them into fewer fsyncs), `--seed S`. Every order is generated from the
 //! seed and its index, so a run's flow does not depend on the concurrency.
 //! On `log:DIR` each run's orders are named `{run}.{i}`; the projections are
@@ -52,7 +52,7 @@ fn parse_args() -> Result<Args, String> {
     let mut out = Args {
         store: "memory:".to_owned(),
         orders: 100_000,
-        concurrency: 64,
+        concurrency: 256,
         seed: 42,
     };
     while let Some(arg) = args.next() {

@@ -11,6 +11,7 @@ use rand::{Rng, SeedableRng};
 use strata::scenarios::audit::{
     verify_audit_chain, verify_events, verify_events_against, AuditCommand, AuditError, AuditEvent,
     AuditIndex, AuditLog, AuditQuery, ChainHead, TamperKind, VerifyError, GENESIS_HASH,
+    MAX_BATCH_RECORDS,
 };
 use strata::scenarios::{project_until, Until};
 use strata::{
@@ -323,4 +324,58 @@ async fn index_queries_match_full_scans_on_random_actions() {
             .unwrap();
         assert_eq!(head.count, repo.load(log).await.unwrap().state.count());
     }
+}
+
+#[tokio::test]
+async fn a_batch_is_chained_in_order_and_appended_at_once() {
+    let records = vec![
+        action("ada", "read", "doc-1", 0),
+        AuditCommand::SystemEvent {
+            event_type: "backup".into(),
+            details: serde_json::json!({}),
+            timestamp: t0(),
+        },
+        action("bo", "update", "doc-2", 1),
+    ];
+    let store = MemoryStore::new();
+    let repo = Repo::new(store.clone());
+    repo.execute("svc", action("cy", "read", "doc-0", 0), CommandMeta::new())
+        .await
+        .unwrap();
+    let done = repo
+        .execute(
+            "svc",
+            AuditCommand::Batch {
+                records: records.clone(),
+            },
+            CommandMeta::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.events.len(), 3);
+    let seqs: Vec<u64> = done.events.iter().map(AuditEvent::seq).collect();
+    assert_eq!(seqs, [2, 3, 4]);
+    let (first, last) = done.positions.unwrap();
+    assert_eq!(last.0 - first.0, 2, "one append");
+    let head = verify_audit_chain(&store, &Repo::stream_id("svc").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(head.count, 4);
+
+    given_no_events::<AuditLog>()
+        .when(AuditCommand::Batch {
+            records: vec![AuditCommand::Batch { records }],
+        })
+        .then_expect_error(AuditError::NestedBatch);
+    let too_many = vec![action("ada", "read", "doc-1", 0); MAX_BATCH_RECORDS + 1];
+    given_no_events::<AuditLog>()
+        .when(AuditCommand::Batch { records: too_many })
+        .then_expect_error(AuditError::BatchTooLarge {
+            records: MAX_BATCH_RECORDS + 1,
+        });
+    given_no_events::<AuditLog>()
+        .when(AuditCommand::Batch {
+            records: vec![action("ada", "read", "", 0)],
+        })
+        .then_expect_error(AuditError::InvalidField { field: "resource" });
 }

@@ -72,6 +72,9 @@ pub const GENESIS_HASH: &str = "000000000000000000000000000000000000000000000000
 pub const MAX_FIELD_BYTES: usize = 256;
 /// Events per read while verifying a chain.
 pub const VERIFY_PAGE_EVENTS: usize = 1_024;
+/// Most records one [`AuditCommand::Batch`] may hold (well under the
+/// stores' default `max_events_per_append`).
+pub const MAX_BATCH_RECORDS: usize = 1_024;
 
 /// What happened, with its place in the chain (seed §6.3 `AuditEvent`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -204,6 +207,13 @@ pub enum AuditCommand {
         /// When.
         timestamp: DateTime<Utc>,
     },
+    /// Records several user actions and system events, chained in order,
+    /// in one atomic append (one fsync on a durable store): how a gateway
+    /// that collects records writes them. All or none are recorded.
+    Batch {
+        /// At most [`MAX_BATCH_RECORDS`]; no batches inside.
+        records: Vec<AuditCommand>,
+    },
 }
 
 /// Why an audit log refuses a record.
@@ -215,6 +225,15 @@ pub enum AuditError {
         /// Which field.
         field: &'static str,
     },
+    /// A batch over [`MAX_BATCH_RECORDS`].
+    #[error("a batch holds at most {MAX_BATCH_RECORDS} records, got {records}; split it")]
+    BatchTooLarge {
+        /// How many it held.
+        records: usize,
+    },
+    /// A batch inside a batch.
+    #[error("a batch cannot hold another batch; flatten it")]
+    NestedBatch,
 }
 
 fn check(field: &'static str, value: &str) -> Result<(), AuditError> {
@@ -259,6 +278,26 @@ impl Aggregate for AuditLog {
     type Error = AuditError;
 
     fn handle(&self, command: &AuditCommand) -> Result<Vec<AuditEvent>, AuditError> {
+        if let AuditCommand::Batch { records } = command {
+            if records.len() > MAX_BATCH_RECORDS {
+                return Err(AuditError::BatchTooLarge {
+                    records: records.len(),
+                });
+            }
+            // Each record links to the one before it in the batch.
+            let mut state = self.clone();
+            let mut out = Vec::with_capacity(records.len());
+            for record in records {
+                if matches!(record, AuditCommand::Batch { .. }) {
+                    return Err(AuditError::NestedBatch);
+                }
+                for e in state.handle(record)? {
+                    state.apply(&e);
+                    out.push(e);
+                }
+            }
+            return Ok(out);
+        }
         let (seq, prev_hash) = (self.count + 1, self.head.clone());
         let event = match command {
             AuditCommand::UserAction {
@@ -295,6 +334,7 @@ impl Aggregate for AuditLog {
                     hash: String::new(),
                 }
             }
+            AuditCommand::Batch { .. } => return Err(AuditError::NestedBatch),
         };
         Ok(vec![event.sealed()])
     }
