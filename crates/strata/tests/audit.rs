@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -378,4 +380,44 @@ async fn a_batch_is_chained_in_order_and_appended_at_once() {
             records: vec![action("ada", "read", "", 0)],
         })
         .then_expect_error(AuditError::InvalidField { field: "resource" });
+}
+
+#[tokio::test]
+async fn a_chain_on_the_log_store_verifies_after_reopening() {
+    use strata_log::{LogConfig, LogStore};
+    let dir = std::env::temp_dir().join(format!(
+        "strata-audit-{}-{}",
+        std::process::id(),
+        Utc::now().timestamp_nanos_opt().unwrap_or_default()
+    ));
+    let stream = Repository::<AuditLog, LogStore>::stream_id("svc").unwrap();
+    let head = {
+        let store = Arc::new(LogStore::open(LogConfig::new(&dir)).await.unwrap());
+        let repo = Repository::<AuditLog, _>::new(Arc::clone(&store));
+        for chunk in 0..3 {
+            let records = (0..10)
+                .map(|i| action("ada", "update", &format!("doc-{i}"), chunk * 10 + i))
+                .collect();
+            repo.execute("svc", AuditCommand::Batch { records }, CommandMeta::new())
+                .await
+                .unwrap();
+        }
+        let head = verify_audit_chain(repo.store(), &stream).await.unwrap();
+        assert_eq!(head.count, 30);
+        drop(repo);
+        let Ok(store) = Arc::try_unwrap(store) else {
+            panic!("the store is still shared");
+        };
+        store.close().await.unwrap();
+        head
+    };
+    let reopened = LogStore::open(LogConfig::new(&dir)).await.unwrap();
+    assert_eq!(verify_audit_chain(&reopened, &stream).await.unwrap(), head);
+    let events = reopened
+        .read_stream(&stream, 1, 100, Direction::Forward)
+        .await
+        .unwrap();
+    assert_eq!(verify_events_against(&events, &head).unwrap(), head);
+    reopened.close().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -5,16 +5,20 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rust_decimal::Decimal;
 use strata::scenarios::trading::{
-    order_book_as_of, Book, Order, OrderBookProjection, OrderCommand, OrderError, OrderEvent,
-    OrderStatus, Position, PositionsProjection, Side,
+    order_book_as_of, Book, BookAnswer, BookQuery, Order, OrderBookProjection, OrderCommand,
+    OrderError, OrderEvent, OrderStatus, Position, PositionsProjection, Side,
 };
 use strata::scenarios::{project_until, Until};
-use strata::{CommandMeta, EventStore, MemoryStore, Projection, ReadFilter, Repository, Typed};
+use strata::{
+    CommandMeta, Consistency, EventStore, MemoryCheckpointStore, MemoryStore, Projection,
+    QueryModel, ReadFilter, Repository, Typed,
+};
 use strata_testkit::given::{given, given_no_events};
 
 fn d(units: i64, scale: u32) -> Decimal {
@@ -525,4 +529,60 @@ async fn best_bid_ask_and_depth() {
         .collect();
     assert_eq!(asks, [(d(101, 0), 3)]);
     assert_eq!(acme.total_quantity(), (12, 9));
+}
+
+#[tokio::test]
+async fn the_book_is_served_by_a_query_model_with_read_your_writes() {
+    let store = MemoryStore::new();
+    let repo = Repository::<Order, _>::new(store.clone());
+    let model = QueryModel::new(store.clone(), Arc::new(MemoryCheckpointStore::new()));
+    let books = model
+        .register(Typed::new(OrderBookProjection::new()))
+        .unwrap();
+    let top = BookQuery::Top("ACME".into());
+    for (i, price) in [99, 101, 100].into_iter().enumerate() {
+        let id = format!("b{i}");
+        let command = OrderCommand::Place {
+            order_id: id.clone(),
+            trader: "ada".into(),
+            symbol: "ACME".into(),
+            side: Side::Buy,
+            quantity: 10,
+            price: d(price, 0),
+        };
+        let done = repo
+            .execute(&id, command, CommandMeta::new())
+            .await
+            .unwrap();
+        let (_, written) = done.positions.unwrap();
+        // Read your own write: the answer includes the order just placed.
+        let answer = books
+            .query(&top, Consistency::AtLeast(written))
+            .await
+            .unwrap();
+        let BookAnswer::Top(Some(bid), None) = answer else {
+            panic!("no bid after placing {id}: {answer:?}");
+        };
+        let best_so_far = [99, 101, 101][i];
+        assert_eq!(bid.price, d(best_so_far, 0), "after {id}");
+    }
+    let depth = books
+        .query(
+            &BookQuery::Depth {
+                symbol: "ACME".into(),
+                levels: 2,
+            },
+            Consistency::Latest,
+        )
+        .await
+        .unwrap();
+    let BookAnswer::Depth(bids, asks) = depth else {
+        panic!("not a depth answer");
+    };
+    assert_eq!(
+        bids.iter().map(|l| l.price).collect::<Vec<_>>(),
+        [d(101, 0), d(100, 0)]
+    );
+    assert!(asks.is_empty());
+    model.shutdown().await.unwrap();
 }
