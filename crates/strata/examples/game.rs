@@ -9,7 +9,7 @@
 //!
 //! Options: `--store memory:|log:DIR`, `--games N`, `--moves M` (move
 //! commands per game, some refused), `--workers W` (processor partitions),
-//! `--concurrency C` (games played at once), `--seed S`.
+//! `--concurrency C` (games played at once, default 256), `--seed S`.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -47,7 +47,7 @@ fn parse_args() -> Result<Args, String> {
         games: 1_000,
         moves: 50,
         workers: 4,
-        concurrency: 64,
+        concurrency: 256,
         seed: 7,
     };
     while let Some(arg) = args.next() {
