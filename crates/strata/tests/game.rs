@@ -334,3 +334,73 @@ async fn the_boards_handler_refuses_a_game_event_out_of_order() {
     boards.handle(&recorded[2]).await.unwrap();
     assert_eq!(boards.board("game-g1").unwrap().version, 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_parallel_processor_keeps_each_games_order_live() {
+    const GAMES: usize = 20;
+    let store = MemoryStore::new();
+    let repo = Repository::<Game, _>::new(store.clone());
+    let boards = Arc::new(BoardsHandler::new());
+    let mut processor = EventProcessor::new(
+        "game-boards-live",
+        store.clone(),
+        Arc::new(MemoryCheckpointStore::new()),
+    )
+    .with_config(ProcessorConfig {
+        workers: 4,
+        batch_events: 4,
+        ..Default::default()
+    });
+    for t in GAME_EVENT_TYPES {
+        processor = processor.on_shared(t, Arc::clone(&boards) as Arc<dyn EventHandler>);
+    }
+    // Started before any game exists: everything arrives live.
+    let running = processor.spawn();
+    let mut rng = StdRng::seed_from_u64(23);
+    let ids: Vec<String> = (0..GAMES).map(|g| format!("live{g}")).collect();
+    for id in &ids {
+        for p in ["p0", "p1"] {
+            let join = GameCommand::Join {
+                game_id: id.clone(),
+                player_id: p.into(),
+            };
+            repo.execute(id, join, CommandMeta::new()).await.unwrap();
+        }
+        repo.execute(id, GameCommand::Start, CommandMeta::new())
+            .await
+            .unwrap();
+    }
+    for _ in 0..20 {
+        for id in &ids {
+            let command = GameCommand::Move {
+                player_id: format!("p{}", rng.gen_range(0..2)),
+                position: Point {
+                    x: rng.gen_range(0..BOARD_WIDTH),
+                    y: rng.gen_range(0..BOARD_HEIGHT),
+                },
+            };
+            let _ = repo.execute(id, command, CommandMeta::new()).await;
+        }
+    }
+    let head = store.head_position().await.unwrap();
+    // A bound, not a timing assert: it returns as soon as the head is reached.
+    let reached = running
+        .wait_for(head, std::time::Duration::from_secs(30))
+        .await;
+    assert!(
+        reached >= head,
+        "the processor stopped at {reached}, head {head}"
+    );
+    assert_eq!(boards.out_of_order(), 0);
+    assert!(running.parked(10).await.unwrap().is_empty());
+    for id in &ids {
+        let want = repo.load(id).await.unwrap();
+        let board = boards.board(&format!("game-{id}")).unwrap();
+        assert_eq!(
+            (board.version, &board.game),
+            (want.version, &want.state),
+            "{id}"
+        );
+    }
+    running.stop().await.unwrap();
+}
