@@ -3,6 +3,7 @@
 mod bench;
 mod demo;
 mod migrate;
+mod serve;
 mod store_spec;
 mod verify;
 
@@ -55,6 +56,18 @@ enum Command {
     },
     /// Run a benchmark workload and print a table (or JSON lines).
     Bench(bench::BenchArgs),
+    /// Serve the HTTP/JSON API (see docs/http-api.md) until SIGINT or SIGTERM.
+    Serve {
+        /// Which store: `log:DIR`, `memory:` or `postgres://…[?schema=NAME]`.
+        #[arg(long, default_value = DEFAULT_STORE)]
+        store: StoreSpec,
+        /// Durability of the log store: always, interval, interval:<ms> or none.
+        #[arg(long, default_value = "always")]
+        durability: Durability,
+        /// Address to listen on (loopback only until API keys exist).
+        #[arg(long, default_value = serve::DEFAULT_LISTEN)]
+        listen: std::net::SocketAddr,
+    },
 }
 
 fn main() -> ExitCode {
@@ -95,6 +108,14 @@ fn main() -> ExitCode {
                 Err(e) => Err(e.to_string()),
             },
             Command::Migrate { store } => migrate::run(&store)
+                .await
+                .map(|()| ExitCode::SUCCESS)
+                .map_err(|e| e.to_string()),
+            Command::Serve {
+                store,
+                durability,
+                listen,
+            } => serve::run(store, OpenOptions { durability }, listen)
                 .await
                 .map(|()| ExitCode::SUCCESS)
                 .map_err(|e| e.to_string()),
