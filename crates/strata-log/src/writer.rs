@@ -102,6 +102,8 @@ pub struct Writer {
 
 /// Longest a batch waits for more requests before it is written.
 const LINGER_MAX: Duration = Duration::from_micros(500);
+/// How long an idle writer polls for the next request before it parks.
+const FIRST_REQUEST_SPIN: Duration = Duration::from_micros(50);
 /// A batch stops waiting once no request arrived for this long.
 const LINGER_IDLE: Duration = Duration::from_micros(40);
 
@@ -136,7 +138,7 @@ impl Writer {
         loop {
             let first = match self.carry.pop_front() {
                 Some(r) => r,
-                None => match self.rx.blocking_recv() {
+                None => match self.next_request() {
                     Some(r) => r,
                     None => {
                         let _ = self.close();
@@ -188,6 +190,21 @@ impl Writer {
                 return;
             }
         }
+    }
+
+    /// The next request: polled for a moment first, because a writer that
+    /// was just acknowledged usually sends again within microseconds and
+    /// parking this thread would add a wake-up to its latency; then blocks.
+    fn next_request(&mut self) -> Option<Request> {
+        let started = Instant::now();
+        while started.elapsed() < FIRST_REQUEST_SPIN {
+            match self.rx.try_recv() {
+                Ok(r) => return Some(r),
+                Err(tokio::sync::mpsc::error::TryRecvError::Empty) => std::thread::yield_now(),
+                Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => return None,
+            }
+        }
+        self.rx.blocking_recv()
     }
 
     /// How long the next batch may wait for more requests: only in `Always`
