@@ -8,8 +8,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::format::{
-    align, parse_frame_header, u32_at, verify_frame, FrameError, FrameHeader, FrameKind,
-    FRAME_ALIGN, FRAME_HEADER_BYTES, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES,
+    align, parse_frame_header, u32_at, verify_frame, FrameError, FrameKind, FRAME_ALIGN,
+    FRAME_HEADER_BYTES, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES,
 };
 use crate::io::StorageFile;
 
@@ -336,11 +336,6 @@ pub fn read_records(file: &dyn StorageFile, offsets: &[u64]) -> io::Result<Vec<(
 
 /// Offset of the first frame in a segment.
 pub const FIRST_FRAME_OFFSET: u64 = align(SEGMENT_HEADER_BYTES) as u64;
-
-/// Checks a frame header without a body (for tests and verify).
-pub fn frame_total_len(h: &FrameHeader) -> u64 {
-    h.total_len() as u64
-}
 
 /// The segment numbers present in `dir`, plain (`.seg`) or compressed (`.zseg`).
 pub fn list_segment_numbers(

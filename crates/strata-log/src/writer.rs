@@ -582,11 +582,9 @@ impl Writer {
             drop(state);
             self.shared.publish_head(head);
         }
-        let mut appended_events = 0u64;
         for r in replies {
             match r {
                 Reply::Append(tx, results) => {
-                    appended_events += results.len() as u64;
                     let _ = tx.send(Ok(results));
                 }
                 Reply::Delete(tx) | Reply::Sync(tx) => {
@@ -594,7 +592,6 @@ impl Writer {
                 }
             }
         }
-        let _ = appended_events;
 
         if rotate {
             if let Err(e) = self.rotate() {
