@@ -10,9 +10,8 @@ mod verify;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use strata_log::Durability;
 
-use store_spec::{OpenOptions, StoreSpec, DEFAULT_STORE};
+use store_spec::{StoreSpec, DEFAULT_STORE};
 
 /// Strata, an event-sourcing database.
 ///
@@ -31,14 +30,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Append a few events to a fresh stream and read them back.
-    Demo {
-        /// Which store: `log:DIR`, `memory:` or `postgres://…[?schema=NAME]`.
-        #[arg(long, default_value = DEFAULT_STORE)]
-        store: StoreSpec,
-        /// Durability of the log store: always, interval, interval:<ms> or none.
-        #[arg(long, default_value = "always")]
-        durability: Durability,
-    },
+    Demo(demo::DemoArgs),
     /// Check every checksum and index entry of a log store; exits non-zero
     /// if anything is wrong.
     Verify {
@@ -48,26 +40,11 @@ enum Command {
     },
     /// Bring a PostgreSQL schema up to this build's version (idempotent) and
     /// print what was applied.
-    Migrate {
-        /// The database and schema: `postgres://…[?schema=NAME]` (default
-        /// schema `strata`).
-        #[arg(long)]
-        store: StoreSpec,
-    },
+    Migrate(migrate::MigrateArgs),
     /// Run a benchmark workload and print a table (or JSON lines).
     Bench(bench::BenchArgs),
     /// Serve the HTTP/JSON API (see docs/http-api.md) until SIGINT or SIGTERM.
-    Serve {
-        /// Which store: `log:DIR`, `memory:` or `postgres://…[?schema=NAME]`.
-        #[arg(long, default_value = DEFAULT_STORE)]
-        store: StoreSpec,
-        /// Durability of the log store: always, interval, interval:<ms> or none.
-        #[arg(long, default_value = "always")]
-        durability: Durability,
-        /// Address to listen on (loopback only until API keys exist).
-        #[arg(long, default_value = serve::DEFAULT_LISTEN)]
-        listen: std::net::SocketAddr,
-    },
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -95,7 +72,7 @@ fn main() -> ExitCode {
     };
     let result: Result<ExitCode, String> = runtime.block_on(async {
         match cli.command {
-            Command::Demo { store, durability } => demo::run(store, OpenOptions { durability })
+            Command::Demo(args) => demo::run(args)
                 .await
                 .map(|()| ExitCode::SUCCESS)
                 .map_err(|e| e.to_string()),
@@ -107,15 +84,11 @@ fn main() -> ExitCode {
                 }
                 Err(e) => Err(e.to_string()),
             },
-            Command::Migrate { store } => migrate::run(&store)
+            Command::Migrate(args) => migrate::run(args)
                 .await
                 .map(|()| ExitCode::SUCCESS)
                 .map_err(|e| e.to_string()),
-            Command::Serve {
-                store,
-                durability,
-                listen,
-            } => serve::run(store, OpenOptions { durability }, listen)
+            Command::Serve(args) => serve::run(args)
                 .await
                 .map(|()| ExitCode::SUCCESS)
                 .map_err(|e| e.to_string()),

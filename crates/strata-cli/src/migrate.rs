@@ -1,11 +1,22 @@
 //! `strata migrate`: run the PostgreSQL store's migrations.
 
+use clap::Args;
 use strata_postgres::EventsLayout;
 
 use crate::store_spec::StoreSpec;
 
-/// Migrates the schema `spec` names and prints what was applied.
-pub async fn run(spec: &StoreSpec) -> Result<(), Box<dyn std::error::Error>> {
+/// `strata migrate` options.
+#[derive(Args, Debug)]
+pub struct MigrateArgs {
+    /// The database and schema: `postgres://…[?schema=NAME]` (default
+    /// schema `strata`).
+    #[arg(long)]
+    pub store: StoreSpec,
+}
+
+/// Migrates the schema the store names and prints what was applied.
+pub async fn run(args: MigrateArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let spec = &args.store;
     let Some(config) = spec.pg_config()? else {
         return Err(format!(
             "migrations are only for PostgreSQL stores (--store postgres://…); `{spec}` needs none"
