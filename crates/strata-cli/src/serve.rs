@@ -1,37 +1,139 @@
 //! `strata serve`: the HTTP/JSON API over any store, until SIGINT or SIGTERM.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
-use strata_server::ServerConfig;
+use clap::Args;
+use strata_log::Durability;
+use strata_server::{ApiKeys, ServerConfig};
 
-use crate::store_spec::{OpenOptions, StoreSpec};
+use crate::store_spec::{OpenOptions, StoreSpec, DEFAULT_STORE};
 
 /// Where the server listens unless told otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7700";
 
-/// Serves `spec` on `listen` until a signal, then stops accepting, lets
-/// in-flight requests finish and closes the store (sync and checkpoint).
-pub async fn run(
-    spec: StoreSpec,
-    options: OpenOptions,
-    listen: SocketAddr,
-) -> Result<(), Box<dyn std::error::Error>> {
-    // API keys are not built yet, so only a loopback address is allowed: an
-    // open server must never be reachable from another machine.
-    if !listen.ip().is_loopback() {
-        return Err(format!(
-            "refusing to listen on {listen}: without API keys the server only starts on a loopback address (127.0.0.1 or ::1)"
-        )
-        .into());
+/// `strata serve` options.
+#[derive(Args, Debug)]
+#[command(after_long_help = SERVE_HELP)]
+pub struct ServeArgs {
+    /// Which store: `log:DIR`, `memory:` or `postgres://…[?schema=NAME]`.
+    #[arg(long, default_value = DEFAULT_STORE)]
+    pub store: StoreSpec,
+    /// Durability of the log store: always, interval, interval:<ms> or none.
+    #[arg(long, default_value = "always")]
+    pub durability: Durability,
+    /// Address to listen on. Without API keys only a loopback address is
+    /// allowed (127.0.0.1 or ::1).
+    #[arg(long, default_value = DEFAULT_LISTEN)]
+    pub listen: SocketAddr,
+    /// API key file (TOML: [[key]] name, sha256, role, prefixes). Keys in
+    /// the STRATA_API_KEYS environment variable (same TOML) are added.
+    #[arg(long, value_name = "FILE")]
+    pub keys: Option<PathBuf>,
+    /// TLS certificate chain (PEM, leaf first); serves https. Needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM: PKCS#8, PKCS#1 or SEC1). Needs --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Largest request body, in bytes (413 above).
+    #[arg(long, value_name = "BYTES", default_value_t = ServerConfig::default().max_body_bytes)]
+    pub max_body_bytes: usize,
+    /// Most events in one append request (413 above).
+    #[arg(long, value_name = "N", default_value_t = ServerConfig::default().max_events_per_request)]
+    pub max_events_per_request: usize,
+    /// Longest a non-streaming request may take, in ms (503 `timeout` after).
+    #[arg(long, value_name = "MS", default_value_t = ServerConfig::default().request_timeout_ms)]
+    pub request_timeout_ms: u64,
+    /// Most subscriptions open at once on the server (503 above).
+    #[arg(long, value_name = "N", default_value_t = ServerConfig::default().max_open_subscriptions)]
+    pub max_open_subscriptions: usize,
+    /// Most subscriptions one API key may hold open (429 above).
+    #[arg(long, value_name = "N", default_value_t = ServerConfig::default().max_subscriptions_per_key)]
+    pub max_subscriptions_per_key: usize,
+    /// Time a client gets to send a request's head, and that an idle
+    /// keep-alive connection stays open, in ms.
+    #[arg(long, value_name = "MS", default_value_t = ServerConfig::default().header_read_timeout_ms)]
+    pub header_read_timeout_ms: u64,
+    /// After SIGINT/SIGTERM, how long in-flight requests get before the
+    /// server stops anyway, in ms. The store is closed after, either way.
+    #[arg(long, value_name = "MS", default_value_t = ServerConfig::default().shutdown_grace_ms)]
+    pub shutdown_grace_ms: u64,
+    /// Most client connections open at once.
+    #[arg(long, value_name = "N", default_value_t = ServerConfig::default().max_connections)]
+    pub max_connections: usize,
+}
+
+const SERVE_HELP: &str = "\
+API keys:
+  A key file lists the SHA-256 of each key, never the key itself:
+
+    [[key]]
+    name = \"orders-service\"
+    sha256 = \"<64 hex digits>\"     # printf %s 'THE-KEY' | sha256sum
+    role = \"write\"                  # read | write | admin
+    prefixes = [\"orders-\"]          # streams it covers; [\"*\"] for all
+
+  STRATA_API_KEYS takes the same TOML on one line:
+    key = [{name = \"ops\", sha256 = \"…\", role = \"admin\", prefixes = [\"*\"]}]
+
+  Clients send `Authorization: Bearer THE-KEY` (or `X-API-Key: THE-KEY`).
+  read: read streams, /all and subscriptions within the prefixes;
+  write: read + append; admin: write + delete and GET /metrics.
+
+TLS:
+  --tls-cert cert.pem --tls-key key.pem serves https only (rustls).
+
+See docs/http-api.md for the whole API.";
+
+/// Serves the store on the address until a signal, then stops accepting,
+/// lets in-flight requests finish (for at most the shutdown grace) and
+/// closes the store (sync and checkpoint).
+pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let spec = args.store;
+    let listen = args.listen;
+    let options = OpenOptions {
+        durability: args.durability,
+    };
+    let mut keys = match &args.keys {
+        Some(path) => ApiKeys::from_file(path)?,
+        None => ApiKeys::none(),
+    };
+    if let Some(env_keys) = ApiKeys::from_env()? {
+        keys.extend(env_keys.iter().cloned())?;
     }
+    // An open server must never be reachable from another machine.
+    strata_server::check_listen(listen, &keys)?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(strata_server::tls_acceptor(cert, key)?),
+        _ => None,
+    };
+    let config = ServerConfig {
+        max_body_bytes: args.max_body_bytes,
+        max_events_per_request: args.max_events_per_request,
+        request_timeout_ms: args.request_timeout_ms,
+        max_open_subscriptions: args.max_open_subscriptions,
+        max_subscriptions_per_key: args.max_subscriptions_per_key,
+        header_read_timeout_ms: args.header_read_timeout_ms,
+        shutdown_grace_ms: args.shutdown_grace_ms,
+        max_connections: args.max_connections,
+        api_keys: keys,
+        ..ServerConfig::default()
+    };
     let open = spec.open(&options).await?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let local = listener.local_addr()?;
-    eprintln!("strata serving {spec} on http://{local} (Ctrl-C or SIGTERM to stop)");
-    let router = strata_server::router(open.store(), ServerConfig::default());
-    strata_server::serve(listener, router, shutdown_signal()).await?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let auth = if config.api_keys.is_empty() {
+        "no API keys: loopback only".to_string()
+    } else {
+        format!("{} API keys", config.api_keys.len())
+    };
+    eprintln!("strata serving {spec} on {scheme}://{local} ({auth}; Ctrl-C or SIGTERM to stop)");
+    let router = strata_server::router(open.store(), config.clone());
+    strata_server::serve_with(listener, router, &config, tls, shutdown_signal()).await?;
     eprintln!("strata: stopped accepting; closing the store");
     open.close().await?;
     eprintln!("strata: store closed");

@@ -1,4 +1,7 @@
-//! The server's named limits (STYLE.md: every limit has a name and a unit).
+//! The server's named limits (STYLE.md: every limit has a name and a unit)
+//! and its API keys.
+
+use crate::auth::ApiKeys;
 
 /// What one server allows. Every field is a limit with its unit in its name;
 /// the defaults are safe for a shared server.
@@ -32,6 +35,25 @@ pub struct ServerConfig {
     pub heartbeat_interval_ms: u64,
     /// Events in a read page when the request gives no `limit`. Default 100.
     pub default_page_events: usize,
+    /// The API keys; none (the default) turns authentication off, and then
+    /// the server must only listen on loopback ([`check_listen`](crate::check_listen)).
+    pub api_keys: ApiKeys,
+    /// Most subscriptions one API key may hold open at once; more get 429.
+    /// Default 64. (With authentication off only `max_open_subscriptions` applies.)
+    pub max_subscriptions_per_key: usize,
+    /// Longest a client may take to send a request's head (request line and
+    /// headers) once the server starts waiting for it; slower connections are
+    /// closed without an answer (slowloris). The clock starts when the server
+    /// waits for the next request, so this is also how long an idle keep-alive
+    /// connection stays open. Also bounds the TLS handshake. Default 10 s.
+    pub header_read_timeout_ms: u64,
+    /// After shutdown begins, how long in-flight requests and open
+    /// connections get before the server drops them and returns anyway.
+    /// Default 10 s.
+    pub shutdown_grace_ms: u64,
+    /// Most client connections open at once; further ones wait in the
+    /// kernel's accept queue until one closes. Default 4,096.
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -44,6 +66,11 @@ impl Default for ServerConfig {
             subscription_buffer_messages: 1_024,
             heartbeat_interval_ms: 15_000,
             default_page_events: 100,
+            api_keys: ApiKeys::none(),
+            max_subscriptions_per_key: 64,
+            header_read_timeout_ms: 10_000,
+            shutdown_grace_ms: 10_000,
+            max_connections: 4_096,
         }
     }
 }

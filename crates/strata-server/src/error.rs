@@ -108,6 +108,19 @@ impl IntoResponse for ApiError {
         for (k, v) in self.extra {
             body.insert(k.into(), v);
         }
-        (self.status, Json(Value::Object(body))).into_response()
+        let mut resp = (self.status, Json(Value::Object(body))).into_response();
+        resp.extensions_mut().insert(ErrorKind(self.kind));
+        resp
+    }
+}
+
+/// The `error` kind of an error response, for the metrics middleware.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ErrorKind(pub &'static str);
+
+impl ApiError {
+    /// The stable kind (the body's `error` field).
+    pub fn kind(&self) -> &'static str {
+        self.kind
     }
 }

@@ -21,20 +21,30 @@
 //! ```
 //!
 //! The endpoints, their bodies and status codes are described in
-//! `docs/http-api.md`.
+//! `docs/http-api.md`; `GET /openapi.json` serves the same as OpenAPI 3.1.
+//! API keys ([`ApiKeys`] in [`ServerConfig::api_keys`]), TLS
+//! ([`tls_acceptor`], [`serve_with`]) and the connection limits are covered
+//! there too and in ADR 0006.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+mod auth;
 mod body;
 mod config;
+mod conn;
 mod error;
+mod metrics;
+mod openapi;
 mod pages;
 mod state;
 mod streams;
 mod subscribe;
+mod tls;
 mod wire;
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,26 +58,49 @@ use strata_core::EventStore;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 
+pub use auth::{
+    sha256_hex, ApiKey, ApiKeys, KeyConfigError, Role, ALL_STREAMS, API_KEYS_ENV, API_KEY_HEADER,
+    MAX_API_KEYS, MAX_PREFIXES_PER_KEY,
+};
 pub use config::ServerConfig;
 pub use error::ApiError;
+pub use openapi::openapi_json;
+pub use tls::{tls_acceptor, TlsAcceptor, TlsConfigError};
 
+use metrics::Metrics;
 use state::AppState;
 use subscribe::ShutdownSignal;
 
-/// The API's routes over `store`, with the limits of `config`.
+/// The API's routes over `store`, with the limits and keys of `config`.
 ///
-/// Serve it with [`serve`] (which also ends open subscriptions on shutdown)
-/// or nest it into a larger `axum` application.
+/// Serve it with [`serve`] or [`serve_with`] (which also end open
+/// subscriptions on shutdown) or nest it into a larger `axum` application.
 pub fn router(store: Arc<dyn EventStore>, config: ServerConfig) -> Router {
+    let key_subscriptions: HashMap<String, Arc<Semaphore>> = config
+        .api_keys
+        .iter()
+        .map(|k| {
+            (
+                k.name().to_string(),
+                Arc::new(Semaphore::new(config.max_subscriptions_per_key)),
+            )
+        })
+        .collect();
+    let keys = Arc::new(config.api_keys.clone());
+    let metrics = Arc::new(Metrics::default());
     let state = AppState {
         store,
         subscriptions: Arc::new(Semaphore::new(config.max_open_subscriptions)),
+        key_subscriptions: Arc::new(key_subscriptions),
+        metrics: metrics.clone(),
         config: Arc::new(config),
     };
     let timeout_ms = state.config.request_timeout_ms;
     let requests = Router::new()
         .route("/", get(pages::index))
         .route("/health", get(pages::health))
+        .route("/metrics", get(metrics::metrics))
+        .route("/openapi.json", get(openapi::serve_openapi))
         .route(
             "/streams/{stream}",
             post(streams::append)
@@ -89,6 +122,11 @@ pub fn router(store: Arc<dyn EventStore>, config: ServerConfig) -> Router {
         .fallback(pages::not_found)
         .method_not_allowed_fallback(pages::method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(middleware::from_fn_with_state(keys, auth::authenticate))
+        .layer(middleware::from_fn_with_state(
+            metrics,
+            metrics::count_requests,
+        ))
         .with_state(state)
 }
 
@@ -107,20 +145,63 @@ async fn with_timeout(State(timeout_ms): State<u64>, req: Request, next: Next) -
     }
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, then stops
-/// accepting connections, ends open subscriptions with a final
-/// `error` event (`shutting_down`), lets in-flight requests finish, and returns.
+/// Refusing to listen where an open server could be reached.
+#[derive(Debug, thiserror::Error)]
+#[error("refusing to listen on {addr}: without API keys the server only starts on a loopback address (127.0.0.1 or ::1); give keys with --keys FILE or STRATA_API_KEYS")]
+pub struct ListenRefused {
+    /// The address asked for.
+    pub addr: SocketAddr,
+}
+
+/// The rule for where a server may listen: anywhere with API keys, only on
+/// a loopback address without.
+///
+/// ```
+/// use strata_server::{check_listen, ApiKeys};
+/// assert!(check_listen("127.0.0.1:7700".parse().unwrap(), &ApiKeys::none()).is_ok());
+/// assert!(check_listen("0.0.0.0:7700".parse().unwrap(), &ApiKeys::none()).is_err());
+/// ```
+pub fn check_listen(addr: SocketAddr, keys: &ApiKeys) -> Result<(), ListenRefused> {
+    if keys.is_empty() && !addr.ip().is_loopback() {
+        return Err(ListenRefused { addr });
+    }
+    Ok(())
+}
+
+/// Serves `router` on `listener` with the default connection limits and no
+/// TLS; see [`serve_with`].
 pub async fn serve<F>(listener: TcpListener, router: Router, shutdown: F) -> std::io::Result<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    serve_with(listener, router, &ServerConfig::default(), None, shutdown).await
+}
+
+/// Serves `router` on `listener`, over TLS when `tls` is given, with the
+/// connection limits of `config` (`header_read_timeout_ms`,
+/// `max_connections`, `shutdown_grace_ms`), until `shutdown` completes.
+///
+/// Then it stops accepting connections, ends open subscriptions with a final
+/// `error` event (`shutting_down`), lets in-flight requests finish for at
+/// most `shutdown_grace_ms`, drops whatever is still open, and returns. The
+/// caller closes the store after it returns, so every acknowledged append
+/// is in the store before it closes.
+pub async fn serve_with<F>(
+    listener: TcpListener,
+    router: Router,
+    config: &ServerConfig,
+    tls: Option<TlsAcceptor>,
+    shutdown: F,
+) -> std::io::Result<()>
 where
     F: Future<Output = ()> + Send + 'static,
 {
     let (stopping_tx, stopping_rx) = watch::channel(false);
     let app = router.layer(Extension(ShutdownSignal(stopping_rx)));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down: finishing in-flight requests");
-            let _ = stopping_tx.send(true);
-        })
-        .await
+    let limits = conn::ConnLimits {
+        header_read_timeout: Duration::from_millis(config.header_read_timeout_ms.max(1)),
+        shutdown_grace: Duration::from_millis(config.shutdown_grace_ms),
+        max_connections: config.max_connections,
+    };
+    conn::run(listener, app, tls, limits, stopping_tx, shutdown).await
 }

@@ -8,13 +8,15 @@ use serde_json::json;
 use strata_core::EventStore;
 
 use crate::error::ApiError;
+use crate::openapi::HealthDoc;
 use crate::state::AppState;
 
 const INDEX_HTML: &str = r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Strata</title></head>
 <body>
 <h1>Strata</h1>
-<p>An event-sourcing database. Its HTTP/JSON API:</p>
+<p>An event-sourcing database. Its HTTP/JSON API (with API keys configured, send
+<code>Authorization: Bearer &lt;key&gt;</code> or <code>X-API-Key</code>):</p>
 <ul>
 <li><code>POST /streams/{stream}</code> — append events</li>
 <li><code>GET /streams/{stream}?from=&amp;limit=&amp;direction=forward|backward</code> — read a stream</li>
@@ -24,16 +26,35 @@ const INDEX_HTML: &str = r#"<!doctype html>
 <li><a href="/subscribe/all"><code>GET /subscribe/all?after=</code></a> — follow every stream (server-sent events)</li>
 <li><code>GET /subscribe/streams/{stream}?after_version=</code> — follow one stream (server-sent events)</li>
 <li><a href="/health"><code>GET /health</code></a> — health check</li>
+<li><a href="/metrics"><code>GET /metrics</code></a> — Prometheus metrics (the <code>admin</code> role when keys are configured)</li>
+<li><a href="/openapi.json"><code>GET /openapi.json</code></a> — this API as OpenAPI 3.1</li>
 </ul>
 </body></html>
 "#;
 
 /// `GET /`.
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "server",
+    security(()),
+    responses((status = 200, description = "An HTML page linking the endpoints", content_type = "text/html"))
+)]
 pub(crate) async fn index() -> Html<&'static str> {
     Html(INDEX_HTML)
 }
 
 /// `GET /health`: 200 when the store answers, 503 when it does not.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "server",
+    security(()),
+    responses(
+        (status = 200, description = "The store answers", body = HealthDoc),
+        (status = 503, description = "The store does not answer", body = HealthDoc)
+    )
+)]
 pub(crate) async fn health(State(state): State<AppState>) -> Response {
     match state.store.head_position().await {
         Ok(head) => Json(json!({ "status": "ok", "head_position": head.0 })).into_response(),

@@ -1,17 +1,24 @@
 //! What every handler shares.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use strata_core::EventStore;
 use tokio::sync::Semaphore;
 
 use crate::config::ServerConfig;
+use crate::metrics::Metrics;
 
-/// The store, the limits and the subscription budget.
+/// The store, the limits, the subscription budgets and the counters.
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub store: Arc<dyn EventStore>,
     pub config: Arc<ServerConfig>,
     /// One permit per open subscription (`max_open_subscriptions`).
     pub subscriptions: Arc<Semaphore>,
+    /// Per API key name: one permit per open subscription of that key
+    /// (`max_subscriptions_per_key`).
+    pub key_subscriptions: Arc<HashMap<String, Arc<Semaphore>>>,
+    /// The counters behind `GET /metrics`.
+    pub metrics: Arc<Metrics>,
 }

@@ -1,56 +1,105 @@
 //! Appending, reading and deleting: `/streams/{stream}`, `/multi`, `/all`.
 
+use std::time::Instant;
+
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use serde::Deserialize;
 use strata_core::{
     Direction, EventStore, NewEvent, Position, ReadFilter, RecordedEvent, StreamAppend, StreamId,
     FROM_END,
 };
 
+use crate::auth::{Access, Role};
 use crate::body::{json_body, query};
 use crate::error::ApiError;
+use crate::openapi::{AppendResultDoc, ErrorBody, MultiResultDoc, PageDoc};
 use crate::state::AppState;
 use crate::wire::{parse_expected_version, AppendBody, EventIn, EventOut, MultiBody, Page};
 
 /// `POST /streams/{stream}`.
+#[utoipa::path(
+    post,
+    path = "/streams/{stream}",
+    tag = "streams",
+    params(("stream" = String, Path, description = "The stream's name")),
+    request_body = AppendBody,
+    responses(
+        (status = 200, description = "Committed", body = AppendResultDoc),
+        (status = 400, description = "Not JSON or wrong content type", body = ErrorBody),
+        (status = 401, description = "No or unknown API key", body = ErrorBody),
+        (status = 403, description = "The key's role or prefixes do not allow it", body = ErrorBody),
+        (status = 409, description = "wrong_expected_version or idempotency_conflict", body = ErrorBody),
+        (status = 410, description = "The stream was tombstoned", body = ErrorBody),
+        (status = 413, description = "Over a size limit", body = ErrorBody),
+        (status = 422, description = "Invalid input", body = ErrorBody),
+        (status = 503, description = "Timeout, or the store refuses writes", body = ErrorBody)
+    )
+)]
 pub(crate) async fn append(
     State(state): State<AppState>,
+    Extension(access): Extension<Access>,
     Path(stream): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    // Refuse before reading the body: a key outside its scope learns nothing
+    // about what the body would have done.
+    access.require(Role::Write, &stream)?;
     let body: AppendBody = json_body(&headers, body, state.config.max_body_bytes)?;
     let stream = StreamId::new(stream)?;
     let events = to_new_events(body.events)?;
-    check_sizes(&state, events.len(), events.iter())?;
+    let (count, bytes) = check_sizes(&state, events.len(), events.iter())?;
+    let started = Instant::now();
     let result = state
         .store
         .append(&stream, body.expected_version.0, events)
         .await?;
+    state.metrics.record_append(count, bytes, started.elapsed());
     Ok(Json(result).into_response())
 }
 
 /// `POST /multi`.
+#[utoipa::path(
+    post,
+    path = "/multi",
+    tag = "streams",
+    request_body = MultiBody,
+    responses(
+        (status = 200, description = "Committed, all parts or none", body = MultiResultDoc),
+        (status = 400, description = "Not JSON or wrong content type", body = ErrorBody),
+        (status = 401, description = "No or unknown API key", body = ErrorBody),
+        (status = 403, description = "The key's role or prefixes do not allow it", body = ErrorBody),
+        (status = 409, description = "A part's guard failed", body = ErrorBody),
+        (status = 413, description = "Over a size limit", body = ErrorBody),
+        (status = 422, description = "Invalid input", body = ErrorBody)
+    )
+)]
 pub(crate) async fn append_multi(
     State(state): State<AppState>,
+    Extension(access): Extension<Access>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    access.require_role(Role::Write)?;
     let body: MultiBody = json_body(&headers, body, state.config.max_body_bytes)?;
     let mut parts = Vec::with_capacity(body.streams.len());
     for part in body.streams {
+        // Every part must be in scope: the append is all or nothing.
+        access.require(Role::Write, &part.stream)?;
         let stream = StreamId::new(part.stream)?;
         let events = to_new_events(part.events)?;
         parts.push(StreamAppend::new(stream, part.expected_version.0, events));
     }
     let total = parts.iter().map(|p| p.events.len()).sum();
-    check_sizes(&state, total, parts.iter().flat_map(|p| p.events.iter()))?;
+    let (count, bytes) = check_sizes(&state, total, parts.iter().flat_map(|p| p.events.iter()))?;
+    let started = Instant::now();
     let results = state.store.append_multi(parts).await?;
+    state.metrics.record_append(count, bytes, started.elapsed());
     Ok(Json(serde_json::json!({ "results": results })).into_response())
 }
 
@@ -63,12 +112,13 @@ fn to_new_events(events: Vec<EventIn>) -> Result<Vec<NewEvent>, ApiError> {
 }
 
 /// The size limits answer 413 (so a client knows to split the request);
-/// every other check is the store's and answers 422.
+/// every other check is the store's and answers 422. Returns the events'
+/// count and total size.
 fn check_sizes<'a>(
     state: &AppState,
     count: usize,
     events: impl Iterator<Item = &'a NewEvent>,
-) -> Result<(), ApiError> {
+) -> Result<(usize, usize), ApiError> {
     let limits = state.store.limits();
     let max_events = state
         .config
@@ -96,7 +146,7 @@ fn check_sizes<'a>(
             limits.max_append_bytes
         )));
     }
-    Ok(())
+    Ok((count, total))
 }
 
 /// Query of `GET /streams/{stream}`.
@@ -109,11 +159,31 @@ pub(crate) struct ReadStreamQuery {
 }
 
 /// `GET /streams/{stream}`.
+#[utoipa::path(
+    get,
+    path = "/streams/{stream}",
+    tag = "streams",
+    params(
+        ("stream" = String, Path, description = "The stream's name"),
+        ("from" = Option<u64>, Query, description = "First version (default 1, or the end when backward)"),
+        ("limit" = Option<usize>, Query, description = "Page size"),
+        ("direction" = Option<String>, Query, description = "forward (default) or backward")
+    ),
+    responses(
+        (status = 200, description = "A page", body = PageDoc),
+        (status = 401, description = "No or unknown API key", body = ErrorBody),
+        (status = 403, description = "The key's role or prefixes do not allow it", body = ErrorBody),
+        (status = 404, description = "No such stream", body = ErrorBody),
+        (status = 410, description = "The stream was tombstoned", body = ErrorBody)
+    )
+)]
 pub(crate) async fn read_stream(
     State(state): State<AppState>,
+    Extension(access): Extension<Access>,
     Path(stream): Path<String>,
     q: Result<Query<ReadStreamQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    access.require(Role::Read, &stream)?;
     let q = query(q)?;
     let stream = StreamId::new(stream)?;
     let limit = page_limit(&state, q.limit)?;
@@ -168,20 +238,69 @@ pub(crate) fn filter_from_query(
 }
 
 /// `GET /all`.
+#[utoipa::path(
+    get,
+    path = "/all",
+    tag = "streams",
+    params(
+        ("after" = Option<u64>, Query, description = "Position to start after (default 0)"),
+        ("limit" = Option<usize>, Query, description = "Page size"),
+        ("types" = Option<String>, Query, description = "Comma-separated event types"),
+        ("prefix" = Option<String>, Query, description = "Stream name prefix"),
+        ("category" = Option<String>, Query, description = "Stream category"),
+        ("correlation_id" = Option<String>, Query, description = "Correlation id")
+    ),
+    responses(
+        (status = 200, description = "A page (only streams the key covers)", body = PageDoc),
+        (status = 401, description = "No or unknown API key", body = ErrorBody),
+        (status = 403, description = "The key's role or prefixes do not allow it", body = ErrorBody)
+    )
+)]
 pub(crate) async fn read_all(
     State(state): State<AppState>,
+    Extension(access): Extension<Access>,
     q: Result<Query<ReadAllQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    access.require_role(Role::Read)?;
     let q = query(q)?;
     let limit = page_limit(&state, q.limit)?;
     let filter = filter_from_query(q.types, q.prefix, q.category, q.correlation_id);
+    let Some(filter) = scope_filter(&access, filter) else {
+        // The asked prefix and the key's scope have no stream in common.
+        return Ok(page(&[], None));
+    };
     let from = Position(q.after.unwrap_or(0)).next();
-    let events = state.store.read_all(from, limit, &filter).await?;
+    let mut events = state.store.read_all(from, limit, &filter).await?;
+    // `next` comes from the page as read, before events outside the key's
+    // scope are taken out: a filtered page may be short, even empty, and
+    // still not be the end.
     let next = match (events.len() == limit, events.last()) {
         (true, Some(last)) => Some(last.position.0),
         _ => None,
     };
+    events.retain(|e| access.can_see(e.stream_id.as_str()));
     Ok(page(&events, next))
+}
+
+/// Narrows an `$all` filter to a key's scope where the store can do it (a key
+/// with one prefix); events of other streams are still taken out afterwards.
+/// `None` when the asked `prefix` and the key's scope cannot overlap.
+pub(crate) fn scope_filter(access: &Access, mut filter: ReadFilter) -> Option<ReadFilter> {
+    let Some(key) = access.key() else {
+        return Some(filter);
+    };
+    if key.covers_all() {
+        return Some(filter);
+    }
+    if let [scope] = key.prefixes() {
+        match filter.stream_prefix.as_deref() {
+            None => filter.stream_prefix = Some(scope.clone()),
+            Some(asked) if asked.starts_with(scope.as_str()) => {}
+            Some(asked) if scope.starts_with(asked) => filter.stream_prefix = Some(scope.clone()),
+            Some(_) => return None,
+        }
+    }
+    Some(filter)
 }
 
 /// The page size: the request's `limit` (at least 1) or the default, capped
@@ -213,11 +332,30 @@ pub(crate) struct DeleteQuery {
 }
 
 /// `DELETE /streams/{stream}`: soft by default, a tombstone with `hard=true`.
+#[utoipa::path(
+    delete,
+    path = "/streams/{stream}",
+    tag = "streams",
+    params(
+        ("stream" = String, Path, description = "The stream's name"),
+        ("expected_version" = Option<String>, Query, description = "any, no_stream, exists or a version"),
+        ("hard" = Option<bool>, Query, description = "true for a tombstone")
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No or unknown API key", body = ErrorBody),
+        (status = 403, description = "The key's role or prefixes do not allow it", body = ErrorBody),
+        (status = 404, description = "No such stream", body = ErrorBody),
+        (status = 409, description = "The guard failed", body = ErrorBody)
+    )
+)]
 pub(crate) async fn delete(
     State(state): State<AppState>,
+    Extension(access): Extension<Access>,
     Path(stream): Path<String>,
     q: Result<Query<DeleteQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    access.require(Role::Admin, &stream)?;
     let q = query(q)?;
     let stream = StreamId::new(stream)?;
     let expected = match q.expected_version.as_deref() {

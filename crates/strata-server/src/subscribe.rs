@@ -25,10 +25,13 @@ use strata_core::{
 };
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
 
+use crate::auth::{Access, Role};
 use crate::body::query;
 use crate::error::ApiError;
+use crate::metrics::SubscriptionGuard;
+use crate::openapi::ErrorBody;
 use crate::state::AppState;
-use crate::streams::filter_from_query;
+use crate::streams::{filter_from_query, scope_filter};
 use crate::wire::EventOut;
 
 /// Fires when [`serve`](crate::serve) begins a graceful shutdown, so that
@@ -62,35 +65,79 @@ pub(crate) struct SubscribeStreamQuery {
 }
 
 /// `GET /subscribe/all`.
+#[utoipa::path(
+    get,
+    path = "/subscribe/all",
+    tag = "subscriptions",
+    params(
+        ("after" = Option<u64>, Query, description = "Position to start after (default: the start)"),
+        ("types" = Option<String>, Query, description = "Comma-separated event types"),
+        ("prefix" = Option<String>, Query, description = "Stream name prefix"),
+        ("category" = Option<String>, Query, description = "Stream category"),
+        ("correlation_id" = Option<String>, Query, description = "Correlation id"),
+        ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this position")
+    ),
+    responses(
+        (status = 200, description = "Server-sent events", content_type = "text/event-stream"),
+        (status = 401, description = "No or unknown API key", body = ErrorBody),
+        (status = 403, description = "The key's role or prefixes do not allow it", body = ErrorBody),
+        (status = 429, description = "The key's subscription limit", body = ErrorBody),
+        (status = 503, description = "The server's subscription limit", body = ErrorBody)
+    )
+)]
 pub(crate) async fn subscribe_all(
     State(state): State<AppState>,
+    Extension(access): Extension<Access>,
     headers: HeaderMap,
     shutdown: Option<Extension<ShutdownSignal>>,
     q: Result<Query<SubscribeAllQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    access.require_role(Role::Read)?;
     let q = query(q)?;
-    let permit = permit(&state)?;
     let from = match last_event_id(&headers)?.or(q.after) {
         Some(p) => SubscribeFrom::After(Position(p)),
         None => SubscribeFrom::Start,
     };
     let filter = filter_from_query(q.types, q.prefix, q.category, q.correlation_id);
+    // With a prefix outside the key's scope nothing matches: the pump's own
+    // check (which every scoped subscription gets) drops every event.
+    let filter = scope_filter(&access, filter.clone()).unwrap_or(filter);
+    let permit = permit(&state, &access)?;
     let sub = state.store.subscribe(from, filter).await?;
-    Ok(respond(&state, sub, permit, shutdown.map(|e| e.0)))
+    Ok(respond(&state, sub, permit, shutdown.map(|e| e.0), access))
 }
 
 /// `GET /subscribe/streams/{stream}`: the stream's events after
 /// `after_version` (all of them when absent), then live ones.
+#[utoipa::path(
+    get,
+    path = "/subscribe/streams/{stream}",
+    tag = "subscriptions",
+    params(
+        ("stream" = String, Path, description = "The stream's name"),
+        ("after_version" = Option<u64>, Query, description = "Version to start after (default: the whole stream)"),
+        ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this position")
+    ),
+    responses(
+        (status = 200, description = "Server-sent events", content_type = "text/event-stream"),
+        (status = 401, description = "No or unknown API key", body = ErrorBody),
+        (status = 403, description = "The key's role or prefixes do not allow it", body = ErrorBody),
+        (status = 429, description = "The key's subscription limit", body = ErrorBody),
+        (status = 503, description = "The server's subscription limit", body = ErrorBody)
+    )
+)]
 pub(crate) async fn subscribe_stream(
     State(state): State<AppState>,
+    Extension(access): Extension<Access>,
     Path(stream): Path<String>,
     headers: HeaderMap,
     shutdown: Option<Extension<ShutdownSignal>>,
     q: Result<Query<SubscribeStreamQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    access.require(Role::Read, &stream)?;
     let q = query(q)?;
     let stream = strata_core::StreamId::new(stream)?;
-    let permit = permit(&state)?;
+    let permit = permit(&state, &access)?;
     let from = match last_event_id(&headers)? {
         Some(p) => Position(p),
         None => {
@@ -118,11 +165,41 @@ pub(crate) async fn subscribe_stream(
         .store
         .subscribe(SubscribeFrom::After(from), filter)
         .await?;
-    Ok(respond(&state, sub, permit, shutdown.map(|e| e.0)))
+    Ok(respond(&state, sub, permit, shutdown.map(|e| e.0), access))
 }
 
-fn permit(state: &AppState) -> Result<OwnedSemaphorePermit, ApiError> {
-    state
+/// The permits one subscription holds: one of the server's and, with a key,
+/// one of the key's.
+struct Permits {
+    _server: OwnedSemaphorePermit,
+    _key: Option<OwnedSemaphorePermit>,
+}
+
+fn permit(state: &AppState, access: &Access) -> Result<Permits, ApiError> {
+    let key = match access.key() {
+        Some(k) => {
+            let budget = state.key_subscriptions.get(k.name()).ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    format!("no subscription budget for key `{}`", k.name()),
+                )
+            })?;
+            Some(budget.clone().try_acquire_owned().map_err(|_| {
+                ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_subscriptions_for_key",
+                    format!(
+                        "key `{}` already has {} open subscriptions (max_subscriptions_per_key); close one first",
+                        k.name(),
+                        state.config.max_subscriptions_per_key
+                    ),
+                )
+            })?)
+        }
+        None => None,
+    };
+    let server = state
         .subscriptions
         .clone()
         .try_acquire_owned()
@@ -135,7 +212,11 @@ fn permit(state: &AppState) -> Result<OwnedSemaphorePermit, ApiError> {
                     state.config.max_open_subscriptions
                 ),
             )
-        })
+        })?;
+    Ok(Permits {
+        _server: server,
+        _key: key,
+    })
 }
 
 /// The `Last-Event-ID` header as a position; 400 if it is not a number.
@@ -158,13 +239,16 @@ fn last_event_id(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
 fn respond(
     state: &AppState,
     sub: Subscription,
-    permit: OwnedSemaphorePermit,
+    permit: Permits,
     shutdown: Option<ShutdownSignal>,
+    access: Access,
 ) -> Response {
     // One slot more than the buffer: it is kept for the final error event.
     let capacity = state.config.subscription_buffer_messages.max(1) + 1;
     let (tx, rx) = mpsc::channel(capacity);
-    tokio::spawn(pump(sub, tx, shutdown, permit));
+    let counted = state.metrics.open_subscription(tx.downgrade(), capacity);
+    let scope = (!access.sees_everything()).then_some(access);
+    tokio::spawn(pump(sub, tx, shutdown, (permit, counted), scope));
     let body = futures::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|e| (Ok::<Event, Infallible>(e), rx))
     });
@@ -180,7 +264,8 @@ async fn pump(
     mut sub: Subscription,
     tx: mpsc::Sender<Event>,
     mut shutdown: Option<ShutdownSignal>,
-    _permit: OwnedSemaphorePermit,
+    _held: (Permits, SubscriptionGuard),
+    scope: Option<Access>,
 ) {
     loop {
         let next = tokio::select! {
@@ -199,6 +284,11 @@ async fn pump(
         };
         let event = match next {
             Some(Ok(SubscriptionMessage::Event(e))) => {
+                if let Some(scope) = &scope {
+                    if !scope.can_see(e.stream_id.as_str()) {
+                        continue;
+                    }
+                }
                 match serde_json::to_string(&EventOut::new(&e)) {
                     Ok(data) => Event::default().id(e.position.to_string()).data(data),
                     Err(err) => {

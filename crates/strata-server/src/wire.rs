@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 use strata_core::{ContentType, EventId, ExpectedVersion, Metadata, NewEvent, RecordedEvent};
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
 
@@ -77,18 +78,19 @@ impl<'de> Deserialize<'de> for ExpectedVersionArg {
 }
 
 /// Body of `POST /streams/{stream}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppendBody {
-    /// The guard; `any` when absent.
+    /// The guard: `"any"` (default), `"no_stream"`, `"exists"` or a version.
     #[serde(default)]
+    #[schema(value_type = Value)]
     pub expected_version: ExpectedVersionArg,
     /// The events, in order.
     pub events: Vec<EventIn>,
 }
 
 /// Body of `POST /multi`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MultiBody {
     /// One part per stream.
@@ -96,36 +98,41 @@ pub struct MultiBody {
 }
 
 /// One stream's part of `POST /multi`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MultiPart {
     /// The stream's name.
     pub stream: String,
-    /// Its guard; `any` when absent.
+    /// Its guard: `"any"` (default), `"no_stream"`, `"exists"` or a version.
     #[serde(default)]
+    #[schema(value_type = Value)]
     pub expected_version: ExpectedVersionArg,
     /// Its events.
     pub events: Vec<EventIn>,
 }
 
 /// An event in a request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventIn {
     /// A UUID, for idempotent retries; the store makes one when absent.
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub id: Option<EventId>,
     /// The type name.
     #[serde(rename = "type")]
     pub event_type: String,
     /// `json` (default) or `binary` (then `data` is a base64 string).
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub content_type: ContentType,
     /// The payload, kept as the exact bytes sent.
+    #[schema(value_type = Value)]
     pub data: Box<RawValue>,
     /// `correlation_id`, `causation_id`, `user_id`, `source`; any other
     /// string pair goes into `extra`.
     #[serde(default)]
+    #[schema(value_type = Option<std::collections::BTreeMap<String, String>>)]
     pub metadata: Option<Map<String, Value>>,
 }
 

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use strata_core::{EventStore, Limits, MemoryStore};
 use strata_log::{Durability, LogConfig, LogStore};
-use strata_server::{router, serve, ServerConfig};
+use strata_server::{router, serve_with, ServerConfig, TlsAcceptor};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::oneshot;
@@ -95,13 +95,28 @@ impl Harness {
         config: ServerConfig,
         dir: Option<tempfile::TempDir>,
     ) -> Self {
+        Self::serve_tls(store, backend, config, None, dir).await
+    }
+
+    /// Like `serve`, through `serve_with`: the config's connection limits
+    /// apply, and TLS when an acceptor is given.
+    pub async fn serve_tls(
+        store: Arc<dyn EventStore>,
+        backend: Backend,
+        config: ServerConfig,
+        tls: Option<TlsAcceptor>,
+        dir: Option<tempfile::TempDir>,
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
-        let app = router(store.clone(), config);
-        let task = tokio::spawn(serve(listener, app, async {
-            let _ = rx.await;
-        }));
+        let app = router(store.clone(), config.clone());
+        let task = tokio::spawn(async move {
+            serve_with(listener, app, &config, tls, async {
+                let _ = rx.await;
+            })
+            .await
+        });
         Harness {
             addr,
             store,
@@ -151,6 +166,21 @@ impl Harness {
             Some(&bytes),
         )
         .await
+    }
+
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Resp {
+        request(self.addr, "GET", path, headers, None).await
+    }
+
+    pub async fn delete_with(&self, path: &str, headers: &[(&str, &str)]) -> Resp {
+        request(self.addr, "DELETE", path, headers, None).await
+    }
+
+    pub async fn post_with(&self, path: &str, body: &Value, headers: &[(&str, &str)]) -> Resp {
+        let bytes = serde_json::to_vec(body).unwrap();
+        let mut all = vec![("Content-Type", "application/json")];
+        all.extend_from_slice(headers);
+        request(self.addr, "POST", path, &all, Some(&bytes)).await
     }
 
     pub async fn post_raw(&self, path: &str, content_type: &str, body: &[u8]) -> Resp {

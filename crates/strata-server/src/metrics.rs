@@ -1,0 +1,312 @@
+//! `GET /metrics`: counters kept in atomics, written out in the Prometheus
+//! text exposition format (version 0.0.4) by hand. A handful of series does
+//! not justify a metrics crate; every label set is bounded (routes, status
+//! classes and error kinds are fixed strings), so no series can grow without
+//! limit.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use strata_core::EventStore;
+use tokio::sync::mpsc;
+
+use crate::auth::{Access, Role};
+use crate::error::{ApiError, ErrorKind};
+use crate::state::AppState;
+
+/// Upper bounds (seconds) of the append latency histogram's buckets.
+const APPEND_LATENCY_BUCKETS_SECONDS: [f64; 14] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
+/// A queue on one subscription connection, as the lag gauge sees it: a weak
+/// handle, so that it never keeps the connection's stream open.
+pub(crate) type SubscriptionQueue = mpsc::WeakSender<axum::response::sse::Event>;
+
+/// The server's counters.
+#[derive(Default)]
+pub(crate) struct Metrics {
+    appends_total: AtomicU64,
+    events_appended_total: AtomicU64,
+    bytes_appended_total: AtomicU64,
+    append_latency_buckets: [AtomicU64; APPEND_LATENCY_BUCKETS_SECONDS.len()],
+    append_latency_count: AtomicU64,
+    append_latency_sum_micros: AtomicU64,
+    open_subscriptions: AtomicUsize,
+    /// Weak handles on every open subscription's queue and its capacity,
+    /// for the lag gauge.
+    subscription_queues: Mutex<Vec<(SubscriptionQueue, usize)>>,
+    /// (route, status class) → requests.
+    requests: Mutex<BTreeMap<(String, &'static str), u64>>,
+    /// error kind → responses.
+    errors: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+/// Keeps a subscription counted while it lives.
+pub(crate) struct SubscriptionGuard {
+    metrics: Arc<Metrics>,
+}
+
+impl Drop for SubscriptionGuard {
+    fn drop(&mut self) {
+        self.metrics
+            .open_subscriptions
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Metrics {
+    /// Counts a committed append of `events` events and `bytes` bytes.
+    pub fn record_append(&self, events: usize, bytes: usize, took: Duration) {
+        self.appends_total.fetch_add(1, Ordering::Relaxed);
+        self.events_appended_total
+            .fetch_add(events as u64, Ordering::Relaxed);
+        self.bytes_appended_total
+            .fetch_add(bytes as u64, Ordering::Relaxed);
+        let secs = took.as_secs_f64();
+        for (i, bound) in APPEND_LATENCY_BUCKETS_SECONDS.iter().enumerate() {
+            if secs <= *bound {
+                self.append_latency_buckets[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.append_latency_count.fetch_add(1, Ordering::Relaxed);
+        self.append_latency_sum_micros.fetch_add(
+            u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Counts an open subscription whose outgoing queue (of `capacity`
+    /// messages) is `queue`, until the guard is dropped.
+    pub fn open_subscription(
+        self: &Arc<Self>,
+        queue: SubscriptionQueue,
+        capacity: usize,
+    ) -> SubscriptionGuard {
+        self.open_subscriptions.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut queues) = self.subscription_queues.lock() {
+            queues.retain(|(q, _)| q.strong_count() > 0);
+            queues.push((queue, capacity));
+        }
+        SubscriptionGuard {
+            metrics: self.clone(),
+        }
+    }
+
+    fn record_response(&self, route: &str, status: u16, error: Option<&'static str>) {
+        let class = match status {
+            100..=199 => "1xx",
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            _ => "5xx",
+        };
+        if let Ok(mut r) = self.requests.lock() {
+            *r.entry((route.to_string(), class)).or_insert(0) += 1;
+        }
+        if let Some(kind) = error {
+            if let Ok(mut e) = self.errors.lock() {
+                *e.entry(kind).or_insert(0) += 1;
+            }
+        }
+    }
+
+    /// Most messages waiting in one subscription's queue (sent by the store,
+    /// not yet taken by the client's connection).
+    fn max_subscription_lag(&self) -> usize {
+        let Ok(mut queues) = self.subscription_queues.lock() else {
+            return 0;
+        };
+        queues.retain(|(q, _)| q.strong_count() > 0);
+        queues
+            .iter()
+            .filter_map(|(q, cap)| q.upgrade().map(|q| cap.saturating_sub(q.capacity())))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The Prometheus text exposition of every series.
+    pub fn render(&self, head_position: Option<u64>) -> String {
+        let mut out = String::with_capacity(4096);
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        counter(
+            &mut out,
+            "strata_appends_total",
+            "Appends committed (one per POST /streams/{stream} or POST /multi).",
+            load(&self.appends_total),
+        );
+        counter(
+            &mut out,
+            "strata_events_appended_total",
+            "Events committed by appends.",
+            load(&self.events_appended_total),
+        );
+        counter(
+            &mut out,
+            "strata_bytes_appended_total",
+            "Bytes of events (type, data, metadata) committed by appends.",
+            load(&self.bytes_appended_total),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP strata_append_duration_seconds Time the store took to commit an append."
+        );
+        let _ = writeln!(out, "# TYPE strata_append_duration_seconds histogram");
+        for (i, bound) in APPEND_LATENCY_BUCKETS_SECONDS.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "strata_append_duration_seconds_bucket{{le=\"{bound}\"}} {}",
+                load(&self.append_latency_buckets[i])
+            );
+        }
+        let count = load(&self.append_latency_count);
+        let _ = writeln!(
+            out,
+            "strata_append_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
+        let _ = writeln!(
+            out,
+            "strata_append_duration_seconds_sum {}",
+            load(&self.append_latency_sum_micros) as f64 / 1e6
+        );
+        let _ = writeln!(out, "strata_append_duration_seconds_count {count}");
+        gauge(
+            &mut out,
+            "strata_open_subscriptions",
+            "Subscriptions (server-sent-event connections) open now.",
+            self.open_subscriptions.load(Ordering::Relaxed) as u64,
+        );
+        gauge(
+            &mut out,
+            "strata_subscription_lag_messages_max",
+            "Most messages queued on one subscription and not yet taken by its client; a client is dropped when its queue is full.",
+            self.max_subscription_lag() as u64,
+        );
+        if let Some(head) = head_position {
+            gauge(
+                &mut out,
+                "strata_head_position",
+                "Position of the last committed event.",
+                head,
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP strata_http_requests_total HTTP responses by route and status class."
+        );
+        let _ = writeln!(out, "# TYPE strata_http_requests_total counter");
+        if let Ok(r) = self.requests.lock() {
+            for ((route, class), n) in r.iter() {
+                let _ = writeln!(
+                    out,
+                    "strata_http_requests_total{{route=\"{}\",status=\"{class}\"}} {n}",
+                    escape_label(route)
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP strata_errors_total Error responses by kind (the `error` field of the body)."
+        );
+        let _ = writeln!(out, "# TYPE strata_errors_total counter");
+        if let Ok(e) = self.errors.lock() {
+            for (kind, n) in e.iter() {
+                let _ = writeln!(out, "strata_errors_total{{kind=\"{kind}\"}} {n}");
+            }
+        }
+        out
+    }
+}
+
+fn counter(out: &mut String, name: &str, help: &str, value: u64) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} counter");
+    let _ = writeln!(out, "{name} {value}");
+}
+
+fn gauge(out: &mut String, name: &str, help: &str, value: u64) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} gauge");
+    let _ = writeln!(out, "{name} {value}");
+}
+
+fn escape_label(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Middleware: counts every response by route and status class, and error
+/// responses by kind.
+pub(crate) async fn count_requests(
+    State(metrics): State<Arc<Metrics>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    // The route template, never the raw path: stream names would make the
+    // label set unbounded.
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+    let resp = next.run(req).await;
+    let kind = resp.extensions().get::<ErrorKind>().map(|k| k.0);
+    metrics.record_response(&route, resp.status().as_u16(), kind);
+    resp
+}
+
+/// `GET /metrics`: needs the `admin` role when keys are configured.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "server",
+    responses(
+        (status = 200, description = "Prometheus text exposition format 0.0.4", content_type = "text/plain"),
+        (status = 401, description = "No or unknown API key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "The key is not `admin`", body = crate::openapi::ErrorBody)
+    )
+)]
+pub(crate) async fn metrics(
+    State(state): State<AppState>,
+    Extension(access): Extension<Access>,
+) -> Result<Response, ApiError> {
+    access.require_role(Role::Admin)?;
+    let head = state.store.head_position().await.ok().map(|p| p.0);
+    Ok((
+        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        state.metrics.render(head),
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_histogram() {
+        let m = Metrics::default();
+        m.record_append(3, 120, Duration::from_micros(700));
+        m.record_response("/streams/{stream}", 409, Some("wrong_expected_version"));
+        let text = m.render(Some(3));
+        assert!(text.contains("strata_appends_total 1\n"));
+        assert!(text.contains("strata_events_appended_total 3\n"));
+        assert!(text.contains("strata_bytes_appended_total 120\n"));
+        assert!(text.contains("strata_append_duration_seconds_bucket{le=\"0.0005\"} 0\n"));
+        assert!(text.contains("strata_append_duration_seconds_bucket{le=\"0.001\"} 1\n"));
+        assert!(text.contains("strata_append_duration_seconds_count 1\n"));
+        assert!(text.contains(
+            "strata_http_requests_total{route=\"/streams/{stream}\",status=\"4xx\"} 1\n"
+        ));
+        assert!(text.contains("strata_errors_total{kind=\"wrong_expected_version\"} 1\n"));
+    }
+}

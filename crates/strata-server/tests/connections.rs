@@ -1,0 +1,135 @@
+//! Connection limits: a slow request head is cut off, an idle keep-alive
+//! connection is closed, and shutdown gives in-flight requests a bounded
+//! grace before the server stops anyway.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{GatedStore, Harness};
+use serde_json::json;
+use strata_core::Limits;
+use strata_server::ServerConfig;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const HEADER_READ_TIMEOUT_MS: u64 = 300;
+
+fn config() -> ServerConfig {
+    ServerConfig {
+        header_read_timeout_ms: HEADER_READ_TIMEOUT_MS,
+        ..ServerConfig::default()
+    }
+}
+
+/// Reads until the server closes; `None` if it is still open after `wait`.
+async fn closed_within(tcp: &mut TcpStream, wait: Duration) -> Option<Vec<u8>> {
+    let mut got = Vec::new();
+    match tokio::time::timeout(wait, tcp.read_to_end(&mut got)).await {
+        Ok(_) => Some(got),
+        Err(_) => None,
+    }
+}
+
+both_stores!(
+    slow_header_is_cut_off,
+    idle_keep_alive_connection_is_closed,
+    shutdown_grace_bounds_in_flight_requests
+);
+
+async fn slow_header_is_cut_off(h: Harness) {
+    let server = h.like(Limits::default(), config()).await;
+    let mut tcp = TcpStream::connect(server.addr).await.unwrap();
+    let head = b"GET /health HTTP/1.1\r\nHost: localhost\r\nX-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    let started = Instant::now();
+    let mut cut = false;
+    // One byte every 50 ms: the head would take ~4 s, far over the limit.
+    for b in head.iter() {
+        if tcp.write_all(&[*b]).await.is_err() {
+            cut = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if started.elapsed() > Duration::from_millis(HEADER_READ_TIMEOUT_MS * 4) {
+            break;
+        }
+    }
+    if !cut {
+        let got = closed_within(&mut tcp, Duration::from_secs(10))
+            .await
+            .expect("the slow connection was not closed");
+        // Cut off: no answer to the request (hyper may send a 408 first).
+        let text = String::from_utf8_lossy(&got);
+        assert!(
+            got.is_empty() || text.starts_with("HTTP/1.1 408"),
+            "unexpected answer {text:?}"
+        );
+    }
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < Duration::from_secs(5),
+        "cut off after {elapsed:?}, the limit is {HEADER_READ_TIMEOUT_MS} ms"
+    );
+    assert!(elapsed >= Duration::from_millis(HEADER_READ_TIMEOUT_MS));
+    // A prompt client is served as usual.
+    assert_eq!(server.get("/health").await.status, 200);
+}
+
+async fn idle_keep_alive_connection_is_closed(h: Harness) {
+    let server = h.like(Limits::default(), config()).await;
+    let mut tcp = TcpStream::connect(server.addr).await.unwrap();
+    tcp.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let got = closed_within(&mut tcp, Duration::from_secs(10))
+        .await
+        .expect("the idle keep-alive connection was not closed");
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+async fn shutdown_grace_bounds_in_flight_requests(h: Harness) {
+    // The gate never opens: the append can only end by the grace running out.
+    let gated = GatedStore::new(h.store.clone());
+    let mut server = Harness::serve(
+        gated.clone(),
+        h.backend,
+        ServerConfig {
+            shutdown_grace_ms: 200,
+            ..ServerConfig::default()
+        },
+        None,
+    )
+    .await;
+    let addr = server.addr;
+    let in_flight = tokio::spawn(async move {
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        let body = serde_json::to_vec(&json!({"events": [{"type": "A", "data": {}}]})).unwrap();
+        let head = format!(
+            "POST /streams/s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        tcp.write_all(head.as_bytes()).await.unwrap();
+        tcp.write_all(&body).await.unwrap();
+        let mut got = Vec::new();
+        let _ = tcp.read_to_end(&mut got).await;
+        got
+    });
+    gated.entered.notified().await;
+    let started = Instant::now();
+    server.begin_shutdown();
+    tokio::time::timeout(Duration::from_secs(10), server.finished())
+        .await
+        .expect("serve did not return after the grace");
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(200), "{took:?}");
+    // The dropped request got no answer: the client may retry it.
+    let got = in_flight.await.unwrap();
+    assert!(got.is_empty(), "{:?}", String::from_utf8_lossy(&got));
+    // New connections are refused.
+    assert!(TcpStream::connect(addr).await.is_err());
+}

@@ -1,0 +1,102 @@
+//! `GET /openapi.json`: valid JSON that lists every route the router serves,
+//! and no route it does not.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::Harness;
+use serde_json::Value;
+
+/// Every (method, path) the router answers, as the server's code has it.
+const ROUTES: &[(&str, &str)] = &[
+    ("get", "/"),
+    ("get", "/health"),
+    ("get", "/metrics"),
+    ("get", "/openapi.json"),
+    ("post", "/streams/{stream}"),
+    ("get", "/streams/{stream}"),
+    ("delete", "/streams/{stream}"),
+    ("post", "/multi"),
+    ("get", "/all"),
+    ("get", "/subscribe/all"),
+    ("get", "/subscribe/streams/{stream}"),
+];
+
+const METHODS: &[&str] = &["get", "post", "put", "delete", "patch"];
+
+both_stores!(openapi_lists_every_route, openapi_matches_the_router);
+
+async fn openapi_lists_every_route(h: Harness) {
+    let r = h.get("/openapi.json").await;
+    assert_eq!(r.status, 200);
+    assert!(r
+        .header("content-type")
+        .unwrap()
+        .starts_with("application/json"));
+    let v: Value = r.json();
+    assert!(v["openapi"].as_str().unwrap().starts_with("3."));
+    let mut documented = Vec::new();
+    for (path, item) in v["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            if METHODS.contains(&method.as_str()) {
+                documented.push((method.clone(), path.clone()));
+            }
+        }
+    }
+    documented.sort();
+    let mut expected: Vec<(String, String)> = ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    expected.sort();
+    assert_eq!(documented, expected);
+    // The append documents its body and its answers.
+    let append = &v["paths"]["/streams/{stream}"]["post"];
+    assert!(append["requestBody"]["content"]["application/json"]["schema"].is_object());
+    assert!(append["responses"]["200"].is_object());
+    assert!(append["responses"]["403"].is_object());
+    for schema in [
+        "AppendBody",
+        "MultiBody",
+        "EventIn",
+        "Event",
+        "Page",
+        "ErrorBody",
+    ] {
+        assert!(v["components"]["schemas"][schema].is_object(), "{schema}");
+    }
+    assert!(v["components"]["securitySchemes"]["bearer"].is_object());
+}
+
+/// Each documented (method, path) is routed (not the 404/405 fallbacks), and
+/// every other method on a documented path is a 405: the document and the
+/// router agree.
+async fn openapi_matches_the_router(h: Harness) {
+    let v: Value = h.get("/openapi.json").await.json();
+    for (path, item) in v["paths"].as_object().unwrap() {
+        let concrete = path.replace("{stream}", "s");
+        for method in METHODS {
+            let documented = item.get(*method).is_some();
+            let r = h
+                .request_method(&method.to_uppercase(), &format!("{concrete}?probe"))
+                .await;
+            let fallback = r.status == 404
+                && serde_json::from_slice::<Value>(&r.body)
+                    .map(|b| b["error"] == "not_found")
+                    .unwrap_or(false);
+            if documented {
+                assert!(
+                    !fallback && r.status != 405,
+                    "{method} {path} is documented but not routed ({})",
+                    r.status
+                );
+            } else {
+                assert_eq!(
+                    r.status, 405,
+                    "{method} {path} is routed but not documented"
+                );
+            }
+        }
+    }
+}
