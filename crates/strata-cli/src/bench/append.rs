@@ -2,6 +2,11 @@
 //! events to a random stream among `--streams`, with `ExpectedVersion::Any`
 //! (no guard contention: this measures the write path and group commit).
 //!
+//! With `--subscriber`, one `EventStore::subscribe` consumer follows the
+//! run's streams from the head at the start and measures delivery latency
+//! (each event's data carries its send time; see `delivery.rs`), and checks
+//! that it sees every appended event exactly once, in position order.
+//!
 //! On PostgreSQL the run ends with the `raw-insert` baseline, with the same
 //! writer count and up to [`raw_insert::MAX_BASELINE_ROWS`] rows: a second
 //! result line, and the append line's `ratio_to_raw_insert`.
@@ -14,6 +19,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use strata_core::ExpectedVersion;
 
+use super::delivery::now_us;
+use super::store_sub::{self, WritersDone};
 use super::{payload, raw_insert, run_tasks, BenchCtx, BenchError, Defaults, Measurement, Tally};
 
 /// `append` defaults: one writer, one event per append, 10,000 events, 1,000 streams.
@@ -32,9 +39,17 @@ pub async fn run(ctx: &BenchCtx<'_>) -> Result<Vec<Measurement>, BenchError> {
     let appends = total_events.div_ceil(batch);
     let next_append = Arc::new(AtomicU64::new(0));
     let bar = ctx.progress(total_events, "append");
+    let (writers_done, done) = WritersDone::new();
+    let subscriber = if p.subscriber {
+        let prefix = payload::stream_prefix(&ctx.run_id);
+        Some(store_sub::start(ctx.store(), prefix, total_events, done).await?)
+    } else {
+        None
+    };
+    let stamped = p.subscriber;
     let syncs_before = ctx.syncs();
     let started = Instant::now();
-    let tally = run_tasks(p.writers, |writer| {
+    let written = run_tasks(p.writers, |writer| {
         let store = ctx.store();
         let next_append = next_append.clone();
         let bar = bar.clone();
@@ -50,8 +65,9 @@ pub async fn run(ctx: &BenchCtx<'_>) -> Result<Vec<Measurement>, BenchError> {
                 }
                 let first = i * batch;
                 let n = batch.min(total_events - first);
-                let events = payload::events(first, n as usize);
                 let stream = payload::stream(&run_id, rng.gen_range(0..streams))?;
+                let sent_us = stamped.then(now_us);
+                let events = payload::stamped_events(first, n as usize, sent_us);
                 let t0 = Instant::now();
                 store.append(&stream, ExpectedVersion::Any, events).await?;
                 t.latency.record(t0.elapsed());
@@ -62,9 +78,20 @@ pub async fn run(ctx: &BenchCtx<'_>) -> Result<Vec<Measurement>, BenchError> {
             Ok(t)
         }
     })
-    .await?;
+    .await;
     let elapsed = started.elapsed();
+    writers_done.done();
     bar.finish_and_clear();
+    let (tally, delivery) = match (written, subscriber) {
+        (Ok(t), None) => (t, None),
+        (Ok(t), Some(sub)) => (t, Some(store_sub::join(sub).await?)),
+        (Err(e), sub) => {
+            if let Some(sub) = sub {
+                sub.abort();
+            }
+            return Err(e);
+        }
+    };
     let mut out = vec![Measurement {
         workload: None,
         variant: None,
@@ -78,6 +105,7 @@ pub async fn run(ctx: &BenchCtx<'_>) -> Result<Vec<Measurement>, BenchError> {
         syncs: ctx.syncs().zip(syncs_before).map(|(a, b)| a - b),
         errors: tally.errors,
         dataset_events: None,
+        subscriber: delivery,
     }];
     // On PostgreSQL, the database's own rate with the same writer count, so
     // the report can give ours as a ratio of it.

@@ -117,5 +117,6 @@ pub async fn run(ctx: &BenchCtx<'_>) -> Result<Vec<Measurement>, BenchError> {
         syncs: ctx.syncs().zip(syncs_before).map(|(a, b)| a - b),
         errors: tally.errors,
         dataset_events: None,
+        subscriber: None,
     }])
 }

@@ -10,8 +10,10 @@
 
 mod append;
 mod commands;
+mod delivery;
 mod fill;
 mod fsync;
+mod http_append;
 mod latency;
 mod payload;
 mod project;
@@ -21,6 +23,9 @@ mod read_stream;
 mod rehydrate;
 mod report;
 mod scale;
+mod server_child;
+mod sse;
+mod store_sub;
 mod target;
 
 use std::time::Duration;
@@ -79,6 +84,15 @@ pub enum WorkloadName {
     /// counting projection single-threaded, then the event processor over a
     /// working handler with 1 and with `--writers` (default 2) workers.
     Project,
+    /// The `append` workload through the HTTP API: `--writers` clients, each
+    /// on its own keep-alive connection, POST `--batch` events per request
+    /// to random streams among `--streams` (`expected_version` any),
+    /// `--events` in all; latency per request. Against `--server URL`, or
+    /// else against `strata serve --store <--store>` started as a child
+    /// process (a separate process, as deployed) and stopped with SIGTERM at
+    /// the end. One SSE subscriber on `/subscribe/all` measures delivery
+    /// latency meanwhile (`--no-subscriber` turns it off).
+    HttpAppend,
     /// PostgreSQL only: `--writers` connections each INSERT one ~200-byte
     /// event row at a time (autocommit, no checks) into a table shaped like
     /// the store's events table, `--events` rows in all: the database's own
@@ -91,6 +105,7 @@ impl WorkloadName {
     pub fn as_str(self) -> &'static str {
         match self {
             WorkloadName::Append => "append",
+            WorkloadName::HttpAppend => "http-append",
             WorkloadName::ReadAll => "read-all",
             WorkloadName::ReadStream => "read-stream",
             WorkloadName::Commands => "commands",
@@ -105,6 +120,7 @@ impl WorkloadName {
     pub fn defaults(self) -> Defaults {
         match self {
             WorkloadName::Append => append::DEFAULTS,
+            WorkloadName::HttpAppend => http_append::DEFAULTS,
             WorkloadName::ReadAll => read_all::DEFAULTS,
             WorkloadName::ReadStream => read_stream::DEFAULTS,
             WorkloadName::Commands => commands::DEFAULTS,
@@ -193,6 +209,25 @@ pub struct BenchArgs {
     /// How long to measure this machine's fdatasync rate, in milliseconds (0: skip).
     #[arg(long, default_value_t = 1000)]
     pub fsync_probe_ms: u64,
+
+    /// `http-append`: the server to load, e.g. `http://127.0.0.1:7700`
+    /// (default: start `strata serve --store <--store>` as a child process).
+    #[arg(long)]
+    pub server: Option<String>,
+
+    /// `http-append`: send `Authorization: Bearer KEY` with every request.
+    #[arg(long)]
+    pub key: Option<String>,
+
+    /// `append`: one subscriber follows the writes and reports delivery
+    /// latency (`sub_p50_us`, `sub_p99_us`) and checks it saw every event
+    /// once, in position order (`http-append` has one unless --no-subscriber).
+    #[arg(long)]
+    pub subscriber: bool,
+
+    /// `http-append`: no SSE subscriber.
+    #[arg(long, conflicts_with = "subscriber")]
+    pub no_subscriber: bool,
 }
 
 const BENCH_AFTER_HELP: &str = "\
@@ -211,6 +246,14 @@ Examples:
   strata bench read-all --store memory: --events 1000000
   strata bench commands --store memory: --json
   strata bench append --store postgres://postgres@127.0.0.1:5432/test --writers 64 --events 50000
+  strata bench append --store postgres://postgres@127.0.0.1:5432/test --writers 8 --batch 100 --events 200000 --subscriber
+  strata bench http-append --writers 64 --events 50000
+  strata bench http-append --writers 4 --batch 100 --events 1000000
+  strata bench http-append --server http://127.0.0.1:7700 --key KEY --writers 16
+
+`http-append` without --server starts `strata serve` (this binary) as a child process on a free
+loopback port with the --store given (default: a fresh temporary log directory) and --durability,
+waits for /health, runs, then stops it with SIGTERM and waits for it to close the store.
 
 On PostgreSQL, `append` also runs `raw-insert` (single-row INSERTs, same writers, at most
 50,000 rows) and gives its rate as a ratio of the database's: a `raw-insert` result line,
@@ -229,10 +272,22 @@ pub struct Params {
     pub streams: usize,
     /// Measuring time of the repeated-measurement workloads.
     pub duration: Duration,
+    /// Whether a subscriber measures delivery latency (`append`, `http-append`).
+    pub subscriber: bool,
 }
 
 impl Params {
     fn resolve(args: &BenchArgs, store: &dyn EventStore) -> Result<Params, BenchError> {
+        let limits = store.limits();
+        let max_batch = match args.workload {
+            WorkloadName::ReadAll => limits.max_read_count,
+            _ => limits.max_events_per_append,
+        };
+        Self::resolve_with(args, max_batch)
+    }
+
+    /// Resolves the options with `max_batch` as the largest `--batch`.
+    fn resolve_with(args: &BenchArgs, max_batch: usize) -> Result<Params, BenchError> {
         let d = args.workload.defaults();
         let writers = args.writers.unwrap_or(d.writers);
         let batch = args.batch.unwrap_or(d.batch);
@@ -253,11 +308,6 @@ impl Params {
                 format!("--streams must be between 1 and {MAX_STREAMS}, got {streams}").into(),
             );
         }
-        let limits = store.limits();
-        let max_batch = match args.workload {
-            WorkloadName::ReadAll => limits.max_read_count,
-            _ => limits.max_events_per_append,
-        };
         if batch == 0 || batch > max_batch {
             return Err(format!(
                 "--batch must be between 1 and {max_batch} (the store's limit), got {batch}"
@@ -271,12 +321,26 @@ impl Params {
             )
             .into());
         }
+        let http = args.workload == WorkloadName::HttpAppend;
+        if !http && (args.server.is_some() || args.key.is_some() || args.no_subscriber) {
+            return Err("--server, --key and --no-subscriber are options of http-append".into());
+        }
+        if args.subscriber && !matches!(args.workload, WorkloadName::Append) && !http {
+            return Err(
+                "--subscriber is an option of append (http-append has one by default)".into(),
+            );
+        }
         Ok(Params {
             writers,
             batch,
             events,
             streams,
             duration: Duration::from_secs_f64(args.duration),
+            subscriber: if http {
+                !args.no_subscriber
+            } else {
+                args.subscriber
+            },
         })
     }
 }
@@ -325,6 +389,9 @@ impl BenchCtx<'_> {
 
 /// Runs `strata bench`.
 pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
+    if args.workload == WorkloadName::HttpAppend {
+        return http_append::run(&args).await;
+    }
     let target = target::Target::prepare(&args)?;
     if let Some(dir) = target.log_dir() {
         eprintln!("benchmarking the log store in {}", dir.display());
@@ -335,16 +402,7 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
             target.spec()
         );
     }
-    let probe = if args.fsync_probe_ms > 0 {
-        let dir = target.probe_dir().to_path_buf();
-        let budget = Duration::from_millis(args.fsync_probe_ms);
-        let rate = tokio::task::spawn_blocking(move || fsync::measure(&dir, budget))
-            .await
-            .map_err(|e| format!("the fdatasync probe failed: {e}"))??;
-        Some(rate)
-    } else {
-        None
-    };
+    let probe = probe_fsync(target.probe_dir(), args.fsync_probe_ms).await?;
     let open = target.open(args.durability, args.compress).await?;
     let outcome = measure(&args, &target, &open, probe.as_ref()).await;
     let stored_events = match open.log_store() {
@@ -390,6 +448,22 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
         Err(e) => eprintln!("warning: {e}"),
     }
     Ok(())
+}
+
+/// Measures the fdatasync rate in `dir` for `budget_ms` (`None` for 0).
+async fn probe_fsync(
+    dir: &std::path::Path,
+    budget_ms: u64,
+) -> Result<Option<fsync::FsyncRate>, BenchError> {
+    if budget_ms == 0 {
+        return Ok(None);
+    }
+    let dir = dir.to_path_buf();
+    let budget = Duration::from_millis(budget_ms);
+    let rate = tokio::task::spawn_blocking(move || fsync::measure(&dir, budget))
+        .await
+        .map_err(|e| format!("the fdatasync probe failed: {e}"))??;
+    Ok(Some(rate))
 }
 
 async fn measure(
@@ -510,6 +584,9 @@ async fn run_workload(
 ) -> Result<Vec<Measurement>, BenchError> {
     match workload {
         WorkloadName::Append => append::run(ctx).await,
+        WorkloadName::HttpAppend => {
+            Err("http-append runs against a server, not a store opened in this process".into())
+        }
         WorkloadName::ReadAll => read_all::run(ctx).await,
         WorkloadName::ReadStream => read_stream::run(ctx).await,
         WorkloadName::Commands => commands::run(ctx).await,

@@ -18,31 +18,61 @@ pub fn run_id() -> String {
 
 /// The `i`-th benchmark stream of run `run_id`: `bench-{run_id}x{i}`.
 pub fn stream(run_id: &str, i: usize) -> Result<StreamId, strata_core::Error> {
-    StreamId::new(format!("bench-{run_id}x{i}"))
+    StreamId::new(format!("{}{i}", stream_prefix(run_id)))
+}
+
+/// The prefix of every benchmark stream of run `run_id`: `bench-{run_id}x`.
+pub fn stream_prefix(run_id: &str) -> String {
+    format!("bench-{run_id}x")
+}
+
+/// Writes the ~[`EVENT_DATA_BYTES`]-byte JSON data of benchmark event `seq`
+/// to `out`, led by `"sent_us"` when given (see [`super::delivery`]); the
+/// padding keeps the size the same either way.
+pub fn write_data(out: &mut String, seq: u64, sent_us: Option<u64>) {
+    let start = out.len();
+    out.push('{');
+    // `write!` to a String cannot fail.
+    if let Some(sent) = sent_us {
+        let _ = write!(out, r#""{}":{sent},"#, super::delivery::SENT_US_FIELD);
+    }
+    let _ = write!(
+        out,
+        r#""item":"item-{:08}","{}":{seq},"amount":"{}.{:02}","currency":"EUR","note":""#,
+        seq % 100_000_000,
+        super::delivery::SEQ_FIELD,
+        seq % 10_000,
+        seq % 100
+    );
+    let pad = EVENT_DATA_BYTES.saturating_sub(out.len() - start + 2);
+    out.extend(std::iter::repeat_n('x', pad));
+    out.push_str("\"}");
 }
 
 /// A fresh event whose data is about [`EVENT_DATA_BYTES`] of JSON. Each
 /// event gets its own buffer, so a memory store holds as many bytes as a
 /// real workload would.
 pub fn event(seq: u64) -> NewEvent {
+    stamped_event(seq, None)
+}
+
+/// [`event`], with `"sent_us"` when given.
+pub fn stamped_event(seq: u64, sent_us: Option<u64>) -> NewEvent {
     let mut data = String::with_capacity(EVENT_DATA_BYTES + 16);
-    // `write!` to a String cannot fail.
-    let _ = write!(
-        data,
-        r#"{{"item":"item-{:08}","seq":{seq},"amount":"{}.{:02}","currency":"EUR","note":""#,
-        seq % 100_000_000,
-        seq % 10_000,
-        seq % 100
-    );
-    let pad = EVENT_DATA_BYTES.saturating_sub(data.len() + 2);
-    data.extend(std::iter::repeat_n('x', pad));
-    data.push_str("\"}");
+    write_data(&mut data, seq, sent_us);
     NewEvent::json_bytes(EVENT_TYPE, Bytes::from(data))
 }
 
 /// `n` fresh events numbered from `first_seq`.
 pub fn events(first_seq: u64, n: usize) -> Vec<NewEvent> {
-    (0..n as u64).map(|i| event(first_seq + i)).collect()
+    stamped_events(first_seq, n, None)
+}
+
+/// [`events`], each with `"sent_us"` when given.
+pub fn stamped_events(first_seq: u64, n: usize, sent_us: Option<u64>) -> Vec<NewEvent> {
+    (0..n as u64)
+        .map(|i| stamped_event(first_seq + i, sent_us))
+        .collect()
 }
 
 #[cfg(test)]
@@ -56,11 +86,24 @@ mod tests {
             assert_eq!(e.data.len(), EVENT_DATA_BYTES);
             let v: serde_json::Value = serde_json::from_slice(&e.data).unwrap();
             assert_eq!(v["seq"], seq);
+            let e = stamped_event(seq, Some(1_234_567));
+            assert_eq!(e.data.len(), EVENT_DATA_BYTES);
+            let v: serde_json::Value = serde_json::from_slice(&e.data).unwrap();
+            assert_eq!(v["seq"], seq);
+            assert_eq!(v["sent_us"], 1_234_567);
+            assert_eq!(
+                super::super::delivery::stamps(&e.data),
+                Some(super::super::delivery::Stamps {
+                    sent_us: 1_234_567,
+                    seq
+                })
+            );
         }
     }
 
     #[test]
     fn stream_names_are_valid() {
         assert_eq!(stream("0a1b2c3d", 5).unwrap().as_str(), "bench-0a1b2c3dx5");
+        assert!("bench-0a1b2c3dx5".starts_with(&stream_prefix("0a1b2c3d")));
     }
 }

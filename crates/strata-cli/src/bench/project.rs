@@ -33,6 +33,7 @@ pub async fn run(ctx: &BenchCtx<'_>) -> Result<Vec<Measurement>, BenchError> {
             syncs: None,
             errors: 0,
             dataset_events: Some(r.events),
+            subscriber: None,
         };
     eprintln!(
         "parallel speed-up with {} workers on the working handler: {:.2}x",

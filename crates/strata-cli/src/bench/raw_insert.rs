@@ -150,5 +150,6 @@ pub async fn measure(
         syncs: None,
         errors: tally.errors,
         dataset_events: None,
+        subscriber: None,
     })
 }

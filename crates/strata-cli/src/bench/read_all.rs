@@ -71,5 +71,6 @@ pub async fn run(ctx: &BenchCtx<'_>) -> Result<Vec<Measurement>, BenchError> {
         syncs: ctx.syncs().zip(syncs_before).map(|(a, b)| a - b),
         errors: total.errors,
         dataset_events: Some(existing.max(p.events)),
+        subscriber: None,
     }])
 }

@@ -100,6 +100,7 @@ pub async fn run(ctx: &BenchCtx<'_>) -> Result<Vec<Measurement>, BenchError> {
             syncs: ctx.syncs().zip(syncs_before).map(|(a, b)| a - b),
             errors: t.errors,
             dataset_events: Some(length),
+            subscriber: None,
         });
     }
     Ok(results)

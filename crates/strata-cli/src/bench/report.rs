@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use super::delivery::Delivery;
 use super::fsync::FsyncRate;
 use super::Latency;
 
@@ -38,6 +39,9 @@ pub struct Measurement {
     /// `events` (the store's size for `read-all`, a stream's length for
     /// `read-stream` and `rehydrate`).
     pub dataset_events: Option<u64>,
+    /// What a subscriber following the writes measured (`append
+    /// --subscriber`, `http-append`): delivery latency per event.
+    pub subscriber: Option<Delivery>,
 }
 
 /// One result line.
@@ -111,6 +115,7 @@ impl BenchResult {
 
     /// The result as one JSON object.
     pub fn to_json(&self) -> Value {
+        let sub = self.m.subscriber.as_ref();
         json!({
             "workload": self.workload,
             "variant": self.m.variant,
@@ -137,6 +142,12 @@ impl BenchResult {
             "peak_rss_mib": self.peak_rss_mib.map(|v| round(v, 1)),
             "fdatasync_per_sec": self.fdatasync_per_sec.map(|v| round(v, 0)),
             "ratio_to_raw_insert": self.ratio_to_raw_insert.map(|v| round(v, 3)),
+            "sub_events": sub.map(|d| d.events),
+            "sub_p50_us": sub.and_then(|d| d.latency.quantile_us(0.50)).map(|v| round(v, 1)),
+            "sub_p99_us": sub.and_then(|d| d.latency.quantile_us(0.99)).map(|v| round(v, 1)),
+            "sub_p999_us": sub.and_then(|d| d.latency.quantile_us(0.999)).map(|v| round(v, 1)),
+            "sub_max_us": sub.and_then(|d| d.latency.quantile_us(1.0)).map(|v| round(v, 1)),
+            "sub_reconnects": sub.map(|d| d.reconnects),
         })
     }
 }
@@ -230,6 +241,25 @@ pub fn print(results: &[BenchResult], fsync: Option<&FsyncRate>, json: bool) {
     line(header.iter().map(|h| h.to_string()).collect());
     for row in rows {
         line(row);
+    }
+    for r in results {
+        if let Some(d) = &r.m.subscriber {
+            let us = |q: f64| {
+                d.latency
+                    .quantile_us(q)
+                    .map_or("-".into(), |v| format!("{v:.1}"))
+            };
+            println!(
+                "subscriber of {}: {} events, each once and in position order; delivery latency p50 {} µs, p99 {} µs, p99.9 {} µs, max {} µs; {} reconnects",
+                r.workload,
+                d.events,
+                us(0.50),
+                us(0.99),
+                us(0.999),
+                us(1.0),
+                d.reconnects
+            );
+        }
     }
     for r in results.iter().filter(|r| r.m.errors > 0) {
         println!(

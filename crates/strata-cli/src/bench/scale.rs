@@ -107,6 +107,7 @@ pub async fn run(ctx: &BenchCtx<'_>) -> Result<Vec<Measurement>, BenchError> {
         syncs: None,
         errors: tally.errors,
         dataset_events: None,
+        subscriber: None,
     }];
     for (variant, r) in [("first 10%", start_rate), ("last 10%", end_rate)] {
         if let Some((events, secs)) = r {
@@ -123,6 +124,7 @@ pub async fn run(ctx: &BenchCtx<'_>) -> Result<Vec<Measurement>, BenchError> {
                 syncs: None,
                 errors: 0,
                 dataset_events: Some(total),
+                subscriber: None,
             });
         }
     }
@@ -211,5 +213,6 @@ fn reopen_measurement(variant: &'static str, elapsed: Duration, events: u64) -> 
         syncs: None,
         errors: 0,
         dataset_events: Some(events),
+        subscriber: None,
     }
 }

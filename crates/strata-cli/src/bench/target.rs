@@ -121,6 +121,21 @@ impl Target {
         }
     }
 
+    /// A `--store` value naming this very place, for a `strata serve`
+    /// child process (`http-append`). A PostgreSQL URL comes back as given
+    /// (password included) with `schema=` set to the schema in use.
+    pub fn serve_spec(&self) -> String {
+        match &self.place {
+            Place::Memory(_) => "memory:".to_string(),
+            Place::Fresh(d) => format!("log:{}", d.path().display()),
+            Place::Own(d) => format!("log:{}", d.display()),
+            Place::Postgres { url, schema, .. } => {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{sep}schema={schema}")
+            }
+        }
+    }
+
     /// The PostgreSQL schema in use, if any.
     pub fn pg_schema(&self) -> Option<&str> {
         match &self.place {

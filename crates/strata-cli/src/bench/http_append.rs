@@ -1,0 +1,427 @@
+//! `http-append`: the `append` workload through the HTTP API.
+//!
+//! `--writers` tasks, each with its own `reqwest::Client` (so its own
+//! keep-alive connection and no shared pool lock), POST `--batch` ~200-byte
+//! JSON events per request to `/streams/{random stream}` with
+//! `expected_version` any. The body is written straight into one string per
+//! request (no `serde` on the client's path): the load generator shares the
+//! machine with the server, so its CPU per request counts.
+//!
+//! The server is `--server URL`, or else `strata serve` over `--store`
+//! started as a child process ([`super::server_child`]). The run's result
+//! is durable as the server's store makes it; `syncs` are the server's and
+//! not visible here (the fdatasync probe still runs, in the store's
+//! directory).
+//!
+//! Unless `--no-subscriber`, one SSE subscriber on
+//! `/subscribe/all?after=<head at start>&prefix=<the run's streams>`
+//! measures delivery latency (send time stamped in each event, see
+//! [`super::delivery`]) and checks every event arrives once and in position
+//! order. If the server drops it as a slow consumer it reconnects with
+//! `Last-Event-ID` (counted in `sub_reconnects`).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use reqwest::header::CONTENT_TYPE;
+use strata_server::ServerConfig;
+use tokio::sync::watch;
+
+use super::delivery::{now_us, stamps, Delivery, DeliveryCheck};
+use super::server_child::{health, quote, ServerChild};
+use super::sse::SseParser;
+use super::store_sub::{drain_deadline, join, WritersDone};
+use super::target::Target;
+use super::{
+    payload, report, run_tasks, BenchArgs, BenchError, Defaults, Measurement, Params, Tally,
+    WorkloadName,
+};
+use crate::store_spec::StoreSpec;
+
+/// `http-append` defaults: 16 writers, one event per request, 50,000 events,
+/// 1,000 streams.
+pub const DEFAULTS: Defaults = Defaults {
+    writers: 16,
+    batch: 1,
+    events: 50_000,
+    streams: 1_000,
+};
+
+/// Longest one append request may take, in seconds (the server's own
+/// request timeout is 30 s).
+const REQUEST_TIMEOUT_SECS: u64 = 60;
+/// Longest connecting may take, in seconds.
+const CONNECT_TIMEOUT_SECS: u64 = 10;
+/// Most times the subscriber reconnects after the server dropped it.
+const MAX_SUBSCRIBER_RECONNECTS: u64 = 100;
+/// Bytes reserved per event when a request body is built (an event's JSON
+/// is ~[`payload::EVENT_DATA_BYTES`] of data plus its type).
+const BODY_BYTES_PER_EVENT: usize = payload::EVENT_DATA_BYTES + 64;
+
+/// Runs `strata bench http-append` start to end and prints the result.
+pub async fn run(args: &BenchArgs) -> Result<(), BenchError> {
+    if args.compress {
+        return Err(
+            "--compress is not an option of http-append (the server opens the store)".into(),
+        );
+    }
+    let params = Params::resolve_with(args, ServerConfig::default().max_events_per_request)?;
+    let key = args.key.as_deref();
+    let control = client(None)?;
+    let (target, probe_tmp) = match &args.server {
+        Some(_) if args.in_place || args.keep => {
+            return Err(
+                "--in-place and --keep are about the store the bench creates, not --server's"
+                    .into(),
+            )
+        }
+        Some(_) => (None, Some(tempfile::tempdir()?)),
+        None => (Some(Target::prepare(args)?), None),
+    };
+    let probe_dir = match (&target, &probe_tmp) {
+        (Some(t), _) => t.probe_dir().to_path_buf(),
+        (None, Some(d)) => d.path().to_path_buf(),
+        (None, None) => std::env::temp_dir(),
+    };
+    if let Some(dir) = target.as_ref().and_then(Target::log_dir) {
+        eprintln!(
+            "benchmarking the log store in {} through a child `strata serve`",
+            dir.display()
+        );
+    }
+    if let Some(schema) = target.as_ref().and_then(Target::pg_schema) {
+        eprintln!(
+            "benchmarking the PostgreSQL store in schema {schema} through a child `strata serve`"
+        );
+    }
+    let probe = super::probe_fsync(&probe_dir, args.fsync_probe_ms).await?;
+
+    let durability = args.durability.to_string();
+    let (server, url, head, store_label, durability_label) = match &args.server {
+        Some(url) => {
+            let url = url.trim_end_matches('/').to_string();
+            let head = health(&control, &url, key).await?;
+            (None, url.clone(), head, url, "n/a".to_string())
+        }
+        None => {
+            let (spec, store_label, durability_label) = match &target {
+                Some(t) => (
+                    t.serve_spec(),
+                    t.spec().to_string(),
+                    match t.spec() {
+                        StoreSpec::Log(_) => durability.clone(),
+                        _ => "n/a".to_string(),
+                    },
+                ),
+                None => return Err("http-append needs --server or a store".into()),
+            };
+            let (child, head) = match ServerChild::start(&spec, &durability, &control, key).await {
+                Ok(s) => s,
+                Err(e) => {
+                    if let Err(f) = t_finish(target, args.keep).await {
+                        eprintln!("warning: {f}");
+                    }
+                    return Err(e);
+                }
+            };
+            if let Some(pid) = child.pid() {
+                eprintln!("strata serve (pid {pid}) is up on {}", child.url());
+            }
+            let url = child.url().to_string();
+            (Some(child), url, head, store_label, durability_label)
+        }
+    };
+
+    let outcome = measure(&params, &url, key, head).await;
+    let stopped = match server {
+        Some(s) => s.stop().await,
+        None => Ok(()),
+    };
+    let kept = t_finish(target, args.keep).await;
+    let m = outcome?;
+    stopped?;
+    let results = vec![report::BenchResult::new(
+        WorkloadName::HttpAppend.as_str(),
+        store_label,
+        &durability_label,
+        m,
+        probe.as_ref(),
+    )];
+    report::print(&results, probe.as_ref(), args.json);
+    match kept {
+        Ok(Some(place)) => eprintln!("kept the benchmark's data in {place}"),
+        Ok(None) => {}
+        Err(e) => eprintln!("warning: {e}"),
+    }
+    Ok(())
+}
+
+async fn t_finish(target: Option<Target>, keep: bool) -> Result<Option<String>, String> {
+    match target {
+        Some(t) => t.finish(keep).await,
+        None => Ok(None),
+    }
+}
+
+/// A client: one keep-alive connection per writer, no Nagle delay.
+/// `timeout` bounds each whole request (none for the subscription).
+fn client(timeout: Option<Duration>) -> Result<reqwest::Client, BenchError> {
+    let mut b = reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .pool_max_idle_per_host(1)
+        .connect_timeout(Duration::from_secs(CONNECT_TIMEOUT_SECS));
+    if let Some(t) = timeout {
+        b = b.timeout(t);
+    }
+    Ok(b.build()?)
+}
+
+/// Appends `--events` through the server at `url` whose head is `head`,
+/// with the subscriber when asked for.
+async fn measure(
+    p: &Params,
+    url: &str,
+    key: Option<&str>,
+    head: u64,
+) -> Result<Measurement, BenchError> {
+    let batch = p.batch as u64;
+    let total_events = p.events;
+    let appends = total_events.div_ceil(batch);
+    let run_id = payload::run_id();
+    let prefix = payload::stream_prefix(&run_id);
+    let (writers_done, done) = WritersDone::new();
+    let subscriber = if p.subscriber {
+        Some(start_subscriber(url, key, head, &prefix, total_events, done).await?)
+    } else {
+        None
+    };
+    let stamped = p.subscriber;
+    let next_append = Arc::new(AtomicU64::new(0));
+    let url: Arc<str> = Arc::from(url);
+    let key: Option<Arc<str>> = key.map(Arc::from);
+    let prefix: Arc<str> = Arc::from(prefix);
+    let started = Instant::now();
+    let written = run_tasks(p.writers, |writer| {
+        let next_append = next_append.clone();
+        let url = url.clone();
+        let key = key.clone();
+        let prefix = prefix.clone();
+        let streams = p.streams;
+        async move {
+            let client = client(Some(Duration::from_secs(REQUEST_TIMEOUT_SECS)))?;
+            let mut rng = StdRng::seed_from_u64(writer as u64);
+            let mut t = Tally::default();
+            loop {
+                let i = next_append.fetch_add(1, Ordering::Relaxed);
+                if i >= appends {
+                    break;
+                }
+                let first = i * batch;
+                let n = batch.min(total_events - first);
+                let stream_url = format!("{url}/streams/{prefix}{}", rng.gen_range(0..streams));
+                let mut body = String::with_capacity(BODY_BYTES_PER_EVENT * n as usize + 64);
+                let t0 = Instant::now();
+                append_body(&mut body, first, n, stamped.then(now_us));
+                let mut req = client
+                    .post(&stream_url)
+                    .header(CONTENT_TYPE, "application/json")
+                    .body(body);
+                if let Some(k) = &key {
+                    req = req.bearer_auth(k);
+                }
+                let resp = req
+                    .send()
+                    .await
+                    .map_err(|e| format!("POST {stream_url}: {e}"))?;
+                let status = resp.status();
+                let answer = resp
+                    .bytes()
+                    .await
+                    .map_err(|e| format!("POST {stream_url}: reading the answer: {e}"))?;
+                if !status.is_success() {
+                    return Err(
+                        format!("POST {stream_url} answered {status}: {}", quote(&answer)).into(),
+                    );
+                }
+                t.latency.record(t0.elapsed());
+                t.ops += 1;
+                t.events += n;
+            }
+            Ok(t)
+        }
+    })
+    .await;
+    let elapsed = started.elapsed();
+    writers_done.done();
+    let (tally, delivery) = match (written, subscriber) {
+        (Ok(t), None) => (t, None),
+        (Ok(t), Some(sub)) => (t, Some(join(sub).await?)),
+        (Err(e), sub) => {
+            if let Some(sub) = sub {
+                sub.abort();
+            }
+            return Err(e);
+        }
+    };
+    Ok(Measurement {
+        workload: None,
+        variant: None,
+        op: "append",
+        writers: p.writers,
+        batch: p.batch,
+        events: tally.events,
+        ops: tally.ops,
+        elapsed,
+        latency: tally.latency,
+        syncs: None,
+        errors: tally.errors,
+        dataset_events: None,
+        subscriber: delivery,
+    })
+}
+
+/// Writes the body of `POST /streams/{s}`: events `first..first + n`,
+/// `expected_version` any, each event's data stamped with `sent_us` when given.
+fn append_body(out: &mut String, first: u64, n: u64, sent_us: Option<u64>) {
+    out.push_str(r#"{"expected_version":"any","events":["#);
+    for seq in first..first + n {
+        if seq > first {
+            out.push(',');
+        }
+        out.push_str(r#"{"type":""#);
+        out.push_str(payload::EVENT_TYPE);
+        out.push_str(r#"","data":"#);
+        payload::write_data(out, seq, sent_us);
+        out.push('}');
+    }
+    out.push_str("]}");
+}
+
+/// Opens `/subscribe/all` after `after` (or, resuming, after `Last-Event-ID`)
+/// for the streams starting with `prefix`; the response once it is 200.
+async fn open_subscription(
+    client: &reqwest::Client,
+    url: &str,
+    key: Option<&str>,
+    after: u64,
+    prefix: &str,
+    resume: Option<u64>,
+) -> Result<reqwest::Response, BenchError> {
+    let sub_url = format!("{url}/subscribe/all?after={after}&prefix={prefix}");
+    let mut req = client.get(&sub_url);
+    if let Some(k) = key {
+        req = req.bearer_auth(k);
+    }
+    if let Some(last) = resume {
+        req = req.header("last-event-id", last.to_string());
+    }
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| format!("GET {sub_url}: {e}"))?;
+    let status = resp.status();
+    if !status.is_success() {
+        let body = resp.bytes().await.unwrap_or_default();
+        return Err(format!("GET {sub_url} answered {status}: {}", quote(&body)).into());
+    }
+    Ok(resp)
+}
+
+/// Opens the subscription (so it is live before the first append) and
+/// returns the task that reads it until `expected` events arrived.
+async fn start_subscriber(
+    url: &str,
+    key: Option<&str>,
+    head: u64,
+    prefix: &str,
+    expected: u64,
+    done: watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<Result<Delivery, BenchError>>, BenchError> {
+    let client = client(None)?;
+    let resp = open_subscription(&client, url, key, head, prefix, None).await?;
+    let url = url.to_string();
+    let key = key.map(str::to_string);
+    let prefix = prefix.to_string();
+    Ok(tokio::spawn(async move {
+        let mut resp = resp;
+        let mut check = DeliveryCheck::new(expected);
+        let mut parser = SseParser::new();
+        let mut messages = Vec::new();
+        let deadline = drain_deadline(done);
+        tokio::pin!(deadline);
+        while !check.is_complete() {
+            let chunk = tokio::select! {
+                chunk = resp.chunk() => chunk,
+                () = &mut deadline => break,
+            };
+            let chunk = chunk.map_err(|e| format!("reading the subscription: {e}"))?;
+            let Some(chunk) = chunk else {
+                return Err("the server ended the subscription without an error event".into());
+            };
+            let now = now_us();
+            parser.feed(&chunk, &mut messages)?;
+            let mut dropped = None;
+            for m in messages.drain(..) {
+                match m.event.as_deref() {
+                    None => {
+                        let position = m
+                            .id
+                            .as_deref()
+                            .and_then(|id| id.parse::<u64>().ok())
+                            .ok_or_else(|| {
+                                format!("a subscription event without a position id: {}", m.data)
+                            })?;
+                        check.record(position, stamps(m.data.as_bytes()), now)?;
+                    }
+                    Some("error") => dropped = Some(m.data),
+                    Some(_) => {}
+                }
+            }
+            if let Some(error) = dropped {
+                let slow = error.contains("\"slow_consumer\"");
+                if !slow || check.reconnects() >= MAX_SUBSCRIBER_RECONNECTS {
+                    return Err(format!("the server ended the subscription: {error}").into());
+                }
+                let resume = check.last_position().unwrap_or(head);
+                resp =
+                    open_subscription(&client, &url, key.as_deref(), head, &prefix, Some(resume))
+                        .await?;
+                parser = SseParser::new();
+                check.reconnected();
+            }
+        }
+        Ok(check.finish()?)
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn append_bodies_are_the_api_shape_with_stamped_events() {
+        let mut body = String::new();
+        append_body(&mut body, 40, 3, Some(777));
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["expected_version"], "any");
+        let events = v["events"].as_array().unwrap();
+        assert_eq!(events.len(), 3);
+        for (i, e) in events.iter().enumerate() {
+            assert_eq!(e["type"], payload::EVENT_TYPE);
+            assert_eq!(e["data"]["seq"], 40 + i as u64);
+            assert_eq!(e["data"]["sent_us"], 777);
+        }
+        assert!(
+            body.len() <= BODY_BYTES_PER_EVENT * 3 + 64,
+            "{}",
+            body.len()
+        );
+        let mut plain = String::new();
+        append_body(&mut plain, 0, 1, None);
+        let v: serde_json::Value = serde_json::from_str(&plain).unwrap();
+        assert!(v["events"][0]["data"].get("sent_us").is_none());
+    }
+}

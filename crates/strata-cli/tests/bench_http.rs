@@ -1,0 +1,187 @@
+//! `strata bench http-append` (a child `strata serve`, writers over HTTP, an
+//! SSE subscriber) and `strata bench append --subscriber`: the JSON result
+//! line has the rates, latencies and the subscriber's delivery figures, and
+//! the subscriber saw every event.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn strata(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// The one JSON result line of `workload` on stdout.
+fn result_line(o: &Output, workload: &str) -> Value {
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.success(),
+        "exit {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        o.status
+    );
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("`{l}` is not JSON: {e}")))
+        .filter(|v: &Value| v["workload"] == workload)
+        .collect();
+    assert_eq!(lines.len(), 1, "one {workload} line in:\n{stdout}");
+    lines.into_iter().next().unwrap()
+}
+
+fn assert_rates_and_latency(v: &Value, events: u64, ops: u64) {
+    assert_eq!(v["events"], events, "{v}");
+    assert_eq!(v["ops"], ops, "{v}");
+    assert_eq!(v["samples"], ops, "{v}");
+    assert_eq!(v["errors"], 0, "{v}");
+    assert!(v["events_per_sec"].as_f64().unwrap() > 0.0, "{v}");
+    let p50 = v["p50_us"].as_f64().unwrap();
+    let p99 = v["p99_us"].as_f64().unwrap();
+    assert!(p50 > 0.0 && p99 >= p50, "{v}");
+}
+
+fn assert_subscriber_saw(v: &Value, events: u64) {
+    assert_eq!(v["sub_events"], events, "{v}");
+    let p50 = v["sub_p50_us"].as_f64().unwrap();
+    let p99 = v["sub_p99_us"].as_f64().unwrap();
+    let max = v["sub_max_us"].as_f64().unwrap();
+    assert!(p50 > 0.0 && p99 >= p50 && max >= p99, "{v}");
+    assert!(v["sub_reconnects"].as_u64().is_some(), "{v}");
+}
+
+#[test]
+fn http_append_through_a_child_server_with_a_subscriber() {
+    let o = strata(&[
+        "bench",
+        "http-append",
+        "--writers",
+        "2",
+        "--batch",
+        "5",
+        "--events",
+        "200",
+        "--json",
+        "--fsync-probe-ms",
+        "0",
+    ]);
+    let v = result_line(&o, "http-append");
+    assert_rates_and_latency(&v, 200, 40);
+    assert_eq!(v["writers"], 2, "{v}");
+    assert_eq!(v["batch"], 5, "{v}");
+    assert_eq!(v["store"], "log:", "{v}");
+    assert_eq!(v["durability"], "always", "{v}");
+    assert_subscriber_saw(&v, 200);
+
+    // The child server ran on a fresh directory that is gone afterwards.
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let dir = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("benchmarking the log store in "))
+        .and_then(|rest| rest.split(" through").next())
+        .unwrap_or_else(|| panic!("no store directory in:\n{stderr}"));
+    assert!(!std::path::Path::new(dir).exists(), "{dir} must be removed");
+}
+
+#[test]
+fn http_append_without_subscriber_on_memory() {
+    let o = strata(&[
+        "bench",
+        "http-append",
+        "--store",
+        "memory:",
+        "--writers",
+        "3",
+        "--events",
+        "30",
+        "--no-subscriber",
+        "--json",
+        "--fsync-probe-ms",
+        "0",
+    ]);
+    let v = result_line(&o, "http-append");
+    assert_rates_and_latency(&v, 30, 30);
+    assert_eq!(v["store"], "memory:", "{v}");
+    assert!(v["sub_events"].is_null(), "{v}");
+}
+
+#[test]
+fn append_on_memory_with_a_subscriber() {
+    let o = strata(&[
+        "bench",
+        "append",
+        "--store",
+        "memory:",
+        "--writers",
+        "2",
+        "--batch",
+        "5",
+        "--events",
+        "200",
+        "--subscriber",
+        "--json",
+        "--fsync-probe-ms",
+        "0",
+    ]);
+    let v = result_line(&o, "append");
+    assert_rates_and_latency(&v, 200, 40);
+    assert_subscriber_saw(&v, 200);
+}
+
+#[test]
+fn append_on_the_log_store_with_a_subscriber_and_odd_batches() {
+    // 203 events in batches of 10: the last append has 3.
+    let o = strata(&[
+        "bench",
+        "append",
+        "--writers",
+        "4",
+        "--batch",
+        "10",
+        "--events",
+        "203",
+        "--subscriber",
+        "--json",
+        "--fsync-probe-ms",
+        "0",
+    ]);
+    let v = result_line(&o, "append");
+    assert_rates_and_latency(&v, 203, 21);
+    assert_subscriber_saw(&v, 203);
+}
+
+#[test]
+fn subscriber_options_belong_to_their_workloads() {
+    let o = strata(&[
+        "bench",
+        "read-all",
+        "--store",
+        "memory:",
+        "--subscriber",
+        "--fsync-probe-ms",
+        "0",
+    ]);
+    assert!(!o.status.success());
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("--subscriber is an option of append"),
+        "{stderr}"
+    );
+    let o = strata(&[
+        "bench",
+        "append",
+        "--store",
+        "memory:",
+        "--no-subscriber",
+        "--fsync-probe-ms",
+        "0",
+    ]);
+    assert!(!o.status.success());
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("options of http-append"), "{stderr}");
+}
