@@ -19,6 +19,8 @@ pub mod snapshot;
 mod state;
 pub mod store;
 pub mod streams;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod verify;
 mod writer;
 

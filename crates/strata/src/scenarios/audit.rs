@@ -603,6 +603,100 @@ pub async fn verify_audit_chain<S: EventStore + ?Sized>(
     }
 }
 
+/// Most audit chains [`verify_all_audit_chains`] checks in one call (their
+/// names are held in memory).
+pub const MAX_VERIFIED_CHAINS: usize = 100_000;
+
+/// One chain checked by [`verify_all_audit_chains`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainCheck {
+    /// The chain's stream.
+    pub stream: StreamId,
+    /// Its head, or its first bad event.
+    pub outcome: Result<ChainHead, TamperReport>,
+}
+
+/// Every audit chain of a store, checked.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoreVerification {
+    /// Each chain, by stream name.
+    pub chains: Vec<ChainCheck>,
+}
+
+impl StoreVerification {
+    /// Events in the intact chains.
+    pub fn intact_events(&self) -> u64 {
+        self.chains
+            .iter()
+            .filter_map(|c| c.outcome.as_ref().ok())
+            .map(|h| h.count)
+            .sum()
+    }
+
+    /// The chains that were tampered with, each with its first bad event.
+    pub fn tampered(&self) -> impl Iterator<Item = (&StreamId, &TamperReport)> {
+        self.chains
+            .iter()
+            .filter_map(|c| c.outcome.as_ref().err().map(|r| (&c.stream, r)))
+    }
+
+    /// The first tampered chain (by stream name) and its first bad event.
+    pub fn first_tampered(&self) -> Option<(&StreamId, &TamperReport)> {
+        self.tampered().next()
+    }
+
+    /// Whether every chain is intact.
+    pub fn is_intact(&self) -> bool {
+        self.first_tampered().is_none()
+    }
+}
+
+/// Finds every audit chain of `store` (every stream of category
+/// [`AuditLog::TYPE`] that `$all` holds) and checks each with
+/// [`verify_audit_chain`]. A tampered chain does not stop the check: it is
+/// reported in [`StoreVerification::chains`] with its first bad event;
+/// only a store failure (or more than [`MAX_VERIFIED_CHAINS`] chains) is an
+/// error.
+///
+/// Chains are found from `$all` by category only, never by event type, so
+/// an event whose type was changed still points at its chain.
+pub async fn verify_all_audit_chains<S: EventStore + ?Sized>(
+    store: &S,
+) -> Result<StoreVerification, strata_core::Error> {
+    let page = VERIFY_PAGE_EVENTS.min(store.limits().max_read_count).max(1);
+    let filter = ReadFilter::all().category(AuditLog::TYPE);
+    let mut streams = BTreeSet::new();
+    let mut from = Position::START.next();
+    loop {
+        let events = store.read_all(from, page, &filter).await?;
+        for e in &events {
+            if !streams.contains(&e.stream_id) {
+                if streams.len() == MAX_VERIFIED_CHAINS {
+                    return Err(strata_core::Error::invalid(format!(
+                        "the store holds more than {MAX_VERIFIED_CHAINS} audit chains; verify \
+                         them one at a time with verify_audit_chain"
+                    )));
+                }
+                streams.insert(e.stream_id.clone());
+            }
+        }
+        match events.last() {
+            Some(last) if events.len() == page => from = last.position.next(),
+            _ => break,
+        }
+    }
+    let mut chains = Vec::with_capacity(streams.len());
+    for stream in streams {
+        let outcome = match verify_audit_chain(store, &stream).await {
+            Ok(head) => Ok(head),
+            Err(VerifyError::Tampered(report)) => Err(report),
+            Err(VerifyError::Store(e)) => return Err(e),
+        };
+        chains.push(ChainCheck { stream, outcome });
+    }
+    Ok(StoreVerification { chains })
+}
+
 /// One indexed audit event.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AuditRecord {
@@ -789,3 +883,5 @@ impl Queryable for AuditIndex {
         found.into_iter().cloned().collect()
     }
 }
+
+pub mod demo;

@@ -513,3 +513,5 @@ impl EventHandler for BoardsHandler {
         Ok(())
     }
 }
+
+pub mod demo;

@@ -1,7 +1,9 @@
 //! The seed's application scenarios (§6) as worked examples of the
 //! framework: each one is an aggregate with its rules, projections that
-//! answer its questions, and a runnable example (`cargo run -p strata
-//! --example trading|game|audit`).
+//! answer its questions, and a demo driver (`trading::demo`, `game::demo`,
+//! `audit::demo`) that generates a realistic load on any store, checks the
+//! read side and reports; `strata demo trading|game|audit` and the examples
+//! (`cargo run -p strata --example trading|game|audit`) run it.
 //!
 //! - [`trading`] (§6.1): orders with partial fills and cancels, an order book
 //!   per symbol, positions and PnL per trader, the book as of a past time.
@@ -12,6 +14,7 @@
 //!   evident.
 
 pub mod audit;
+pub mod demo;
 pub mod game;
 pub mod trading;
 

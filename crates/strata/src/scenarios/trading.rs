@@ -940,3 +940,5 @@ pub async fn order_book_as_of<S: EventStore + ?Sized>(
     project_until(store, &mut projection, until).await?;
     Ok(projection.book(symbol).cloned().unwrap_or_default())
 }
+
+pub mod demo;

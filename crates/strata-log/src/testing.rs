@@ -1,0 +1,195 @@
+//! Test-only back door (cargo feature `testing`, off by default): rewrite a
+//! stored event in place, as an attacker with write access to the data
+//! directory would, so tests can prove that a check *above* the log (the
+//! audit hash chain of `strata::scenarios::audit`) catches what the log's
+//! own checksums cannot.
+//!
+//! [`overwrite_event_data`] replaces an event's data bytes with others of
+//! the same length and recomputes the record's and the frame's CRC-32C, so
+//! the store opens, reads and `strata verify`s cleanly afterwards. It works
+//! on a *closed* store (it takes the directory's `LOCK`, and fails if the
+//! store is open) and only on uncompressed segments (`NNNNNNNN.seg`); a
+//! compressed segment (`.zseg`) is refused with
+//! [`io::ErrorKind::Unsupported`]. Removing or reordering events would
+//! change lengths and positions, which this back door does not attempt.
+//!
+//! Never enable this feature outside tests.
+
+use std::fs::File;
+use std::io;
+use std::path::Path;
+
+use strata_core::Position;
+
+use crate::compress::compressed_file_name;
+use crate::format::{
+    align, split_position, u16_at, u32_at, FRAME_HEADER_BYTES, RECORD_HEADER_BYTES,
+    SEGMENT_HEADER_BYTES,
+};
+use crate::segment::segment_file_name;
+use crate::store::LOCK_FILE;
+
+/// Where one event record sits in its segment file.
+struct Located {
+    /// Byte offset of its frame.
+    frame: usize,
+    /// Byte length of the frame's header and body (what its CRC covers from 8).
+    frame_end: usize,
+    /// Byte offset of its record.
+    record: usize,
+    /// The record's length.
+    record_len: usize,
+    /// Byte offset of the data inside the file.
+    data: usize,
+    /// The data's length.
+    data_len: usize,
+}
+
+fn invalid(what: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what)
+}
+
+/// Walks the frames of `bytes` (a whole segment file) to the record at
+/// `offset`; fails unless an append frame holds a record starting exactly
+/// there.
+fn locate(bytes: &[u8], offset: usize) -> io::Result<Located> {
+    let mut frame = SEGMENT_HEADER_BYTES;
+    while frame + FRAME_HEADER_BYTES <= bytes.len() {
+        let header = &bytes[frame..frame + FRAME_HEADER_BYTES];
+        if header.iter().all(|&b| b == 0) {
+            break; // end of data
+        }
+        let body_len = u32_at(header, 0) as usize;
+        let frame_end = frame + FRAME_HEADER_BYTES + body_len;
+        if frame_end > bytes.len() {
+            return Err(invalid(format!(
+                "frame at {frame} runs past the end of the file"
+            )));
+        }
+        if offset < frame_end && offset >= frame {
+            if header[8] != 1 {
+                return Err(invalid(format!(
+                    "offset {offset} is inside a frame of kind {}, not an append",
+                    header[8]
+                )));
+            }
+            // Body: u32 count, then records back to back.
+            let body = frame + FRAME_HEADER_BYTES;
+            let count = u32_at(bytes, body) as usize;
+            let mut record = body + 4;
+            for _ in 0..count {
+                let record_len = u32_at(bytes, record) as usize;
+                if record_len < RECORD_HEADER_BYTES || record + record_len > frame_end {
+                    return Err(invalid(format!("bad record length at {record}")));
+                }
+                if record == offset {
+                    let r = &bytes[record..record + record_len];
+                    let data_len = u32_at(r, 40) as usize;
+                    let type_len = usize::from(u16_at(r, 44));
+                    let stream_len = usize::from(r[46]);
+                    let meta_len = u32_at(r, 52) as usize;
+                    let data = record + RECORD_HEADER_BYTES + stream_len + type_len + meta_len;
+                    if data + data_len != record + record_len {
+                        return Err(invalid(format!(
+                            "the record at {record} has lengths that do not add up"
+                        )));
+                    }
+                    return Ok(Located {
+                        frame,
+                        frame_end,
+                        record,
+                        record_len,
+                        data,
+                        data_len,
+                    });
+                }
+                record += record_len;
+            }
+            return Err(invalid(format!(
+                "no event record starts at offset {offset} (frame at {frame})"
+            )));
+        }
+        frame = align(frame_end);
+    }
+    Err(invalid(format!("no frame holds offset {offset}")))
+}
+
+/// Takes the store's `LOCK`, so nothing rewrites an open store.
+fn lock(dir: &Path) -> io::Result<File> {
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(LOCK_FILE))?;
+    lock.try_lock().map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::WouldBlock,
+            format!(
+                "{} is open (LOCK is held): close the store first",
+                dir.display()
+            ),
+        )
+    })?;
+    Ok(lock)
+}
+
+/// Reads the segment file of `position` (refusing compressed segments).
+fn read_segment(
+    dir: &Path,
+    position: Position,
+) -> io::Result<(std::path::PathBuf, Vec<u8>, usize)> {
+    let (segment, offset) = split_position(position);
+    let segments = dir.join("segments");
+    let path = segments.join(segment_file_name(segment));
+    if !path.exists() && segments.join(compressed_file_name(segment)).exists() {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!(
+                "segment {segment} is compressed; the testing back door only rewrites \
+                 uncompressed segments"
+            ),
+        ));
+    }
+    let bytes = std::fs::read(&path)?;
+    let offset = usize::try_from(offset).map_err(|_| invalid("offset out of range".into()))?;
+    Ok((path, bytes, offset))
+}
+
+/// The data bytes of the event at `position`, read from the segment file of
+/// the closed store in `dir`.
+pub fn read_event_data(dir: &Path, position: Position) -> io::Result<Vec<u8>> {
+    let _lock = lock(dir)?;
+    let (_, bytes, offset) = read_segment(dir, position)?;
+    let at = locate(&bytes, offset)?;
+    Ok(bytes[at.data..at.data + at.data_len].to_vec())
+}
+
+/// Replaces the data of the event at `position` in the closed store in
+/// `dir` with `new_data` (same length), recomputes the record's and the
+/// frame's checksums and syncs the file: the log's own checks pass
+/// afterwards. Fails if the store is open, the segment is compressed, no
+/// event starts at `position` or the lengths differ.
+pub fn overwrite_event_data(dir: &Path, position: Position, new_data: &[u8]) -> io::Result<()> {
+    let _lock = lock(dir)?;
+    let (path, mut bytes, offset) = read_segment(dir, position)?;
+    let at = locate(&bytes, offset)?;
+    if new_data.len() != at.data_len {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "the event at {position} holds {} data bytes, the replacement {}: lengths must \
+                 match",
+                at.data_len,
+                new_data.len()
+            ),
+        ));
+    }
+    bytes[at.data..at.data + at.data_len].copy_from_slice(new_data);
+    let record_crc = crc32c::crc32c(&bytes[at.record + 8..at.record + at.record_len]);
+    bytes[at.record + 4..at.record + 8].copy_from_slice(&record_crc.to_le_bytes());
+    let frame_crc = crc32c::crc32c(&bytes[at.frame + 8..at.frame_end]);
+    bytes[at.frame + 4..at.frame + 8].copy_from_slice(&frame_crc.to_le_bytes());
+    let mut file = File::options().write(true).open(&path)?;
+    io::Write::write_all(&mut file, &bytes)?;
+    file.sync_all()
+}
