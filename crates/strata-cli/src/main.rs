@@ -1,11 +1,15 @@
 //! `strata`: run, inspect and benchmark Strata event stores.
 
 mod bench;
+mod client;
+mod data;
 mod demo;
 mod migrate;
 mod serve;
 mod store_spec;
+mod target;
 mod verify;
+mod wire;
 
 use std::process::ExitCode;
 
@@ -45,6 +49,10 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Serve the HTTP/JSON API (see docs/http-api.md) until SIGINT or SIGTERM.
     Serve(serve::ServeArgs),
+    /// The data commands (docs/cli.md): on a store (`--store`) or a server
+    /// (`--server URL --key K`).
+    #[command(flatten)]
+    Data(data::DataCommand),
 }
 
 fn main() -> ExitCode {
@@ -93,6 +101,10 @@ fn main() -> ExitCode {
                 .map(|()| ExitCode::SUCCESS)
                 .map_err(|e| e.to_string()),
             Command::Bench(args) => bench::run(args)
+                .await
+                .map(|()| ExitCode::SUCCESS)
+                .map_err(|e| e.to_string()),
+            Command::Data(command) => data::run(command)
                 .await
                 .map(|()| ExitCode::SUCCESS)
                 .map_err(|e| e.to_string()),
