@@ -196,6 +196,47 @@ fn migrate_twice_is_idempotent() {
 }
 
 #[test]
+fn migrate_can_create_a_partitioned_schema() {
+    if !pg_available("migrate_can_create_a_partitioned_schema") {
+        return;
+    }
+    let guard = SchemaGuard(unique_schema("cli_migrate_part"));
+    let spec = spec_with_schema(&guard.0);
+    let first = strata(&["migrate", "--store", &spec, "--partition-positions", "1000"]);
+    assert_ok(&first, "partitioned migrate");
+    let out = stdout(&first);
+    assert!(
+        out.contains("applied migration 2 (0002_events_partitioned.sql)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("partitioned, 1000 positions per partition"),
+        "{out}"
+    );
+    // The events table is a partitioned table with its first partitions.
+    let kind = query(&format!(
+        "SELECT c.relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = '{}' AND c.relname = 'events'",
+        guard.0
+    ));
+    assert_eq!(kind, vec!["p".to_string()]);
+    // Asking again for another size changes nothing and says so.
+    let again = strata(&["migrate", "--store", &spec, "--partition-positions", "5"]);
+    assert_ok(&again, "second migrate");
+    let out = stdout(&again);
+    assert!(out.contains("nothing to do"), "{out}");
+    assert!(
+        out.contains("applies only when a schema is created"),
+        "{out}"
+    );
+    // Zero positions per partition is refused before connecting.
+    let zero = strata(&["migrate", "--store", &spec, "--partition-positions", "0"]);
+    assert!(!zero.status.success());
+    // The schema works: the demo appends across it.
+    assert_ok(&strata(&["demo", "--store", &spec]), "demo after migrate");
+}
+
+#[test]
 fn bench_append_on_postgres_reports_the_raw_insert_baseline() {
     if !pg_available("bench_append_on_postgres_reports_the_raw_insert_baseline") {
         return;

@@ -5,6 +5,7 @@ use std::time::Duration;
 use strata_core::Limits;
 
 use crate::error::PgError;
+use crate::tls::{split_url, PgTls};
 
 /// The schema every object lives in unless configured otherwise.
 pub const DEFAULT_SCHEMA: &str = "strata";
@@ -80,6 +81,7 @@ pub struct PgConfig {
     pub(crate) head_poll_interval: Duration,
     pub(crate) connect_timeout: Duration,
     pub(crate) ordering: Ordering,
+    pub(crate) tls: PgTls,
 }
 
 impl PgConfig {
@@ -97,6 +99,7 @@ impl PgConfig {
             head_poll_interval: Duration::from_millis(DEFAULT_HEAD_POLL_INTERVAL_MS),
             connect_timeout: Duration::from_secs(DEFAULT_CONNECT_TIMEOUT_SECS),
             ordering: Ordering::Serialized,
+            tls: PgTls::FromUrl,
         }
     }
 
@@ -163,6 +166,13 @@ impl PgConfig {
         self
     }
 
+    /// How connections use TLS. By default the URL decides (`sslmode`,
+    /// `sslrootcert`, as in libpq); see [`PgTls`].
+    pub fn tls(mut self, tls: PgTls) -> Self {
+        self.tls = tls;
+        self
+    }
+
     /// TEST-ONLY. Assigns positions with the plain sequence and no lock: the
     /// design whose subscribers skip events that commit late with a lower
     /// position. Exists only so the ordering tests can show they catch it;
@@ -193,11 +203,31 @@ impl PgConfig {
     }
 
     /// The driver's configuration for one connection.
-    pub(crate) fn pg_config(&self) -> Result<tokio_postgres::Config, PgError> {
-        let mut config: tokio_postgres::Config = self
-            .url
+    ///
+    /// With it, the TLS connector when the configuration asks for TLS.
+    pub(crate) fn pg_config(
+        &self,
+    ) -> Result<
+        (
+            tokio_postgres::Config,
+            Option<tokio_postgres_rustls::MakeRustlsConnect>,
+        ),
+        PgError,
+    > {
+        let (url, tls) = split_url(&self.url, &self.tls)?;
+        let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| PgError::Config(format!("cannot parse the database URL: {e}")))?;
+        let connector = match &tls {
+            PgTls::Verify { root_certs } => {
+                config.ssl_mode(tokio_postgres::config::SslMode::Require);
+                Some(crate::tls::connector(root_certs)?)
+            }
+            PgTls::Off | PgTls::FromUrl => {
+                config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+                None
+            }
+        };
         config.connect_timeout(self.connect_timeout);
         // The store's statements are short OLTP statements whose row
         // estimates (UNNEST, CTEs over partitions) can exceed the JIT
@@ -212,7 +242,7 @@ impl PgConfig {
         } else if config.get_application_name().is_none() {
             config.application_name("strata");
         }
-        Ok(config)
+        Ok((config, connector))
     }
 }
 

@@ -60,9 +60,15 @@ impl PgError {
     }
 
     pub(crate) fn pool(context: impl Into<String>, e: deadpool_postgres::PoolError) -> Self {
+        // The pool's message alone hides the cause (a refused certificate,
+        // a refused password): keep the whole chain.
+        let reason = match &e {
+            deadpool_postgres::PoolError::Backend(source) => error_chain(source),
+            other => error_chain(other),
+        };
         PgError::Pool {
             context: context.into(),
-            reason: e.to_string(),
+            reason,
         }
     }
 

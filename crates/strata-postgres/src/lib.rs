@@ -41,6 +41,7 @@ mod read;
 mod snapshot;
 mod sql;
 mod store;
+mod tls;
 mod writer;
 
 pub use checkpoint::PgCheckpointStore;
@@ -62,6 +63,7 @@ pub use projection::{
 };
 pub use snapshot::{PgSnapshotStore, MAX_SNAPSHOTS_PER_STREAM};
 pub use store::{PostgresStore, StoreStats, CLOSE_TIMEOUT_SECS, MAX_READ_ATTEMPTS};
+pub use tls::{PgTls, MAX_ROOT_CERT_FILE_BYTES};
 pub use writer::{
     MAX_BATCH_APPENDS, MAX_BATCH_ATTEMPTS, MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_LINGER_YIELDS,
     MAX_QUEUED_APPENDS, RETRY_BACKOFF_BASE_MS, RETRY_BACKOFF_MAX_MS,

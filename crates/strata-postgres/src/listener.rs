@@ -117,15 +117,13 @@ async fn poll(shared: &Shared, head: &HeadFeed) {
 }
 
 async fn listen(shared: &Shared, head: &Arc<HeadFeed>) -> Result<Listening, PgError> {
-    let config = shared.config.pg_config()?;
-    let (client, mut connection) = config
-        .connect(tokio_postgres::NoTls)
+    let (config, tls) = shared.config.pg_config()?;
+    let (client, mut messages) = crate::tls::connect_one(&config, tls.as_ref())
         .await
         .map_err(|e| PgError::db("connecting to listen", e))?;
     let (ended_tx, ended) = watch::channel(false);
     let feed = head.clone();
     tokio::spawn(async move {
-        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
         while let Some(message) = messages.next().await {
             match message {
                 Ok(AsyncMessage::Notification(n)) => match n.payload().parse::<u64>() {

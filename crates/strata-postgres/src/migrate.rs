@@ -67,14 +67,17 @@ pub struct MigrationReport {
 /// ```
 pub async fn migrate(config: &PgConfig) -> Result<MigrationReport, PgError> {
     config.validate()?;
-    let pg = config.pg_config()?;
-    let (mut client, connection) = pg
-        .connect(tokio_postgres::NoTls)
+    let (pg, tls) = config.pg_config()?;
+    let (mut client, mut messages) = crate::tls::connect_one(&pg, tls.as_ref())
         .await
         .map_err(|e| PgError::db("connecting to migrate", e))?;
     let driver = tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::debug!(error = %e, "migration connection ended");
+        use futures::StreamExt;
+        while let Some(message) = messages.next().await {
+            if let Err(e) = message {
+                tracing::debug!(error = %e, "migration connection ended");
+                break;
+            }
         }
     });
     let result = migrate_client(&mut client, &config.schema, config.layout).await;

@@ -211,13 +211,13 @@ impl PostgresStore {
                 "TEST-ONLY naive ordering: subscribers of this store can skip events"
             );
         }
-        let manager = Manager::from_config(
-            config.pg_config()?,
-            tokio_postgres::NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let manager_config = || ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match config.pg_config()? {
+            (pg, None) => Manager::from_config(pg, tokio_postgres::NoTls, manager_config()),
+            (pg, Some(tls)) => Manager::from_config(pg, tls, manager_config()),
+        };
         let pool = Pool::builder(manager)
             .max_size(config.pool_size)
             .runtime(Runtime::Tokio1)
