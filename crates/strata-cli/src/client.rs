@@ -438,9 +438,20 @@ impl Client {
 }
 
 fn transport(url: &reqwest::Url, e: &reqwest::Error) -> ClientError {
+    // reqwest's own message repeats the URL ("error sending request for url
+    // (…)"); the causes say what happened.
+    let reason = match std::error::Error::source(e) {
+        Some(cause) if e.is_request() || e.is_connect() => error_chain(cause),
+        _ => error_chain(e),
+    };
+    let reason = if e.is_timeout() && !reason.contains("timed out") {
+        format!("timed out: {reason}")
+    } else {
+        reason
+    };
     ClientError::Transport {
         url: url.to_string(),
-        reason: error_chain(e),
+        reason,
     }
 }
 

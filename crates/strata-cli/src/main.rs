@@ -61,10 +61,22 @@ fn main() -> ExitCode {
         // Help and version go to stdout as usual.
         Err(e) if !e.use_stderr() => e.exit(),
         Err(e) => {
-            // Errors are one line; clap adds usage and tips below the first.
+            // Errors are one line: clap's message lines (a missing-argument
+            // error lists the arguments below its first line) are joined,
+            // its tips and usage dropped.
             let text = e.to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments");
-            eprintln!("{first} (see `strata --help`)");
+            let parts: Vec<&str> = text
+                .lines()
+                .take_while(|l| !l.starts_with("Usage:"))
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with("tip:"))
+                .collect();
+            let line = if parts.is_empty() {
+                "error: invalid arguments".to_string()
+            } else {
+                parts.join(" ")
+            };
+            eprintln!("{line} (see `strata --help`)");
             return ExitCode::from(2);
         }
     };

@@ -362,3 +362,111 @@ impl Importer<'_> {
 fn is_overlap(e: &TargetError) -> bool {
     matches!(e.kind(), "wrong_expected_version" | "idempotency_conflict")
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::client::AllFilter;
+    use crate::data::write_event;
+    use crate::store_spec::OpenStore;
+    use strata_core::RecordedEvent;
+
+    /// Every event of `$all`.
+    async fn everything(t: &Target) -> Vec<RecordedEvent> {
+        let mut out = Vec::new();
+        let mut after = 0;
+        loop {
+            let (page, next) = t
+                .read_all(after, 1_000, &AllFilter::default())
+                .await
+                .unwrap();
+            out.extend(page);
+            match next {
+                Some(n) => after = n,
+                None => return out,
+            }
+        }
+    }
+
+    fn export(events: &[RecordedEvent]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for e in events {
+            write_event(&mut out, e).unwrap();
+        }
+        out
+    }
+
+    /// Streams and versions and ids (what an import keeps).
+    fn shape(events: &[RecordedEvent]) -> Vec<(String, u64, String, strata_core::EventId)> {
+        events
+            .iter()
+            .map(|e| {
+                (
+                    e.stream_id.as_str().to_string(),
+                    e.version,
+                    e.event_type.clone(),
+                    e.id,
+                )
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn batches_across_many_streams_and_partial_overlaps() {
+        // 2,500 events over 150 streams, interleaved, so that batches hit the
+        // event, stream and repeated-stream limits.
+        let source = Target::Store(OpenStore::memory());
+        const STREAMS: u64 = 150;
+        const EVENTS: u64 = 2_500;
+        for i in 0..EVENTS {
+            // Runs of 1 to 3 events of a stream, streams revisited often.
+            let s = (i / 3 * 7 + i / 500) % STREAMS;
+            let stream = StreamId::new(format!("s-{s}")).unwrap();
+            let e = NewEvent::json("E", &serde_json::json!({ "i": i })).unwrap();
+            source
+                .append(&stream, ExpectedVersion::Any, vec![e])
+                .await
+                .unwrap();
+        }
+        let all = everything(&source).await;
+        assert_eq!(all.len() as u64, EVENTS);
+        let file = export(&all);
+
+        // A prefix first (cut inside a batch), then the whole file: only the
+        // rest is written, though batches now straddle what is there.
+        let prefix_events = 1_234;
+        let prefix = export(&all[..prefix_events]);
+        let target = Target::Store(OpenStore::memory());
+        let c = import(&target, &prefix[..], |_| {}).await.unwrap();
+        assert_eq!((c.read, c.written, c.present), (1_234, 1_234, 0));
+        let c = import(&target, &file[..], |_| {}).await.unwrap();
+        assert_eq!((c.read, c.written, c.present), (2_500, 1_266, 1_234));
+        let c = import(&target, &file[..], |_| {}).await.unwrap();
+        assert_eq!((c.read, c.written, c.present), (2_500, 0, 2_500));
+
+        let imported = everything(&target).await;
+        assert_eq!(shape(&imported), shape(&all));
+        let data = |v: &[RecordedEvent]| v.iter().map(|e| e.data.clone()).collect::<Vec<_>>();
+        assert_eq!(data(&imported), data(&all));
+    }
+
+    #[tokio::test]
+    async fn multi_line_payloads_import_exactly() {
+        let source = Target::Store(OpenStore::memory());
+        let stream = StreamId::new("pretty-1").unwrap();
+        let pretty = "{\n  \"a\": [1,\n 2],\n  \"b\": \"x\\ny\"\n}";
+        let e = NewEvent::json_bytes("P", pretty.as_bytes().to_vec());
+        source
+            .append(&stream, ExpectedVersion::NoStream, vec![e])
+            .await
+            .unwrap();
+        let file = export(&everything(&source).await);
+        assert!(file.iter().filter(|b| **b == b'\n').count() > 1);
+        let target = Target::Store(OpenStore::memory());
+        let c = import(&target, &file[..], |_| {}).await.unwrap();
+        assert_eq!(c.written, 1);
+        let got = everything(&target).await;
+        assert_eq!(&got[0].data[..], pretty.as_bytes());
+    }
+}
