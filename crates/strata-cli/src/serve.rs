@@ -62,6 +62,9 @@ pub struct ServeArgs {
     /// Most client connections open at once.
     #[arg(long, value_name = "N", default_value_t = ServerConfig::default().max_connections)]
     pub max_connections: usize,
+    /// Largest request head (request line and headers), in bytes (431 above).
+    #[arg(long, value_name = "BYTES", default_value_t = ServerConfig::default().max_request_head_bytes)]
+    pub max_request_head_bytes: usize,
 }
 
 const SERVE_HELP: &str = "\
@@ -117,6 +120,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         header_read_timeout_ms: args.header_read_timeout_ms,
         shutdown_grace_ms: args.shutdown_grace_ms,
         max_connections: args.max_connections,
+        max_request_head_bytes: args.max_request_head_bytes,
         api_keys: keys,
         ..ServerConfig::default()
     };

@@ -54,6 +54,10 @@ pub struct ServerConfig {
     /// Most client connections open at once; further ones wait in the
     /// kernel's accept queue until one closes. Default 4,096.
     pub max_connections: usize,
+    /// Largest request head (request line and headers), in bytes; a larger
+    /// one gets 431 and the connection is closed. At least 8,192 (smaller
+    /// values are raised to it). Default 64 KiB.
+    pub max_request_head_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -71,6 +75,7 @@ impl Default for ServerConfig {
             header_read_timeout_ms: 10_000,
             shutdown_grace_ms: 10_000,
             max_connections: 4_096,
+            max_request_head_bytes: 64 * 1024,
         }
     }
 }

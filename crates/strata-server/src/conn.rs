@@ -18,6 +18,9 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
+/// hyper's smallest read buffer: `max_request_head_bytes` is raised to it.
+const MIN_REQUEST_HEAD_BYTES: usize = 8 * 1024;
+
 /// How long the accept loop pauses after an error that is not about one
 /// connection (say, out of file descriptors), so it does not spin.
 const ACCEPT_ERROR_BACKOFF_MS: u64 = 100;
@@ -28,6 +31,7 @@ pub(crate) struct ConnLimits {
     pub header_read_timeout: Duration,
     pub shutdown_grace: Duration,
     pub max_connections: usize,
+    pub max_request_head_bytes: usize,
 }
 
 /// Accepts until `shutdown`, then asks every connection to finish (idle
@@ -75,7 +79,7 @@ where
             peer,
             app.clone(),
             tls.clone(),
-            limits.header_read_timeout,
+            limits,
             stopping_tx.subscribe(),
             permit,
         ));
@@ -106,18 +110,18 @@ async fn connection(
     peer: SocketAddr,
     app: Router,
     tls: Option<TlsAcceptor>,
-    header_read_timeout: Duration,
+    limits: ConnLimits,
     stopping: watch::Receiver<bool>,
     _permit: OwnedSemaphorePermit,
 ) {
     let _ = tcp.set_nodelay(true);
     match tls {
-        None => drive(tcp, app, header_read_timeout, stopping).await,
+        None => drive(tcp, app, limits, stopping).await,
         Some(acceptor) => {
             // The handshake gets the header read timeout too: a client that
             // stalls in it holds a connection just like a slow header.
-            match tokio::time::timeout(header_read_timeout, acceptor.accept(tcp)).await {
-                Ok(Ok(stream)) => drive(stream, app, header_read_timeout, stopping).await,
+            match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(tcp)).await {
+                Ok(Ok(stream)) => drive(stream, app, limits, stopping).await,
                 Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
             }
@@ -125,12 +129,8 @@ async fn connection(
     }
 }
 
-async fn drive<S>(
-    io: S,
-    app: Router,
-    header_read_timeout: Duration,
-    mut stopping: watch::Receiver<bool>,
-) where
+async fn drive<S>(io: S, app: Router, limits: ConnLimits, mut stopping: watch::Receiver<bool>)
+where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
@@ -140,7 +140,8 @@ async fn drive<S>(
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(header_read_timeout)
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_request_head_bytes.max(MIN_REQUEST_HEAD_BYTES))
         .keep_alive(true);
     let conn = builder.serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);

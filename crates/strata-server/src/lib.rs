@@ -179,7 +179,8 @@ where
 
 /// Serves `router` on `listener`, over TLS when `tls` is given, with the
 /// connection limits of `config` (`header_read_timeout_ms`,
-/// `max_connections`, `shutdown_grace_ms`), until `shutdown` completes.
+/// `max_request_head_bytes`, `max_connections`, `shutdown_grace_ms`), until
+/// `shutdown` completes.
 ///
 /// Then it stops accepting connections, ends open subscriptions with a final
 /// `error` event (`shutting_down`), lets in-flight requests finish for at
@@ -202,6 +203,7 @@ where
         header_read_timeout: Duration::from_millis(config.header_read_timeout_ms.max(1)),
         shutdown_grace: Duration::from_millis(config.shutdown_grace_ms),
         max_connections: config.max_connections,
+        max_request_head_bytes: config.max_request_head_bytes,
     };
     conn::run(listener, app, tls, limits, stopping_tx, shutdown).await
 }

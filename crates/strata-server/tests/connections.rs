@@ -34,10 +34,29 @@ async fn closed_within(tcp: &mut TcpStream, wait: Duration) -> Option<Vec<u8>> {
 }
 
 both_stores!(
+    oversized_request_head_is_431,
     slow_header_is_cut_off,
     idle_keep_alive_connection_is_closed,
     shutdown_grace_bounds_in_flight_requests
 );
+
+async fn oversized_request_head_is_431(h: Harness) {
+    let server = h
+        .like(
+            Limits::default(),
+            ServerConfig {
+                max_request_head_bytes: 16 * 1024,
+                ..ServerConfig::default()
+            },
+        )
+        .await;
+    let big = "a".repeat(32 * 1024);
+    let r = server.get_with("/health", &[("X-Big", &big)]).await;
+    assert_eq!(r.status, 431);
+    let fits = "a".repeat(8 * 1024);
+    let r = server.get_with("/health", &[("X-Big", &fits)]).await;
+    assert_eq!(r.status, 200);
+}
 
 async fn slow_header_is_cut_off(h: Harness) {
     let server = h.like(Limits::default(), config()).await;
