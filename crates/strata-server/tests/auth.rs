@@ -328,6 +328,23 @@ async fn subscriptions_are_filtered_and_scoped(h: Harness) {
         assert!(m.is_event(), "{m:?}");
         assert_eq!(m.json()["stream"], expected);
     }
+    // A key with two prefixes is filtered in the server (the store's filter
+    // takes one prefix): history, then caught_up, with nothing else.
+    let two = bearer(TWO_PREFIXES);
+    let mut both = SseClient::connect(h.addr, "/subscribe/all", &[("Authorization", &two)]).await;
+    assert_eq!(both.status, 200);
+    for expected in ["orders-1", "orders-2", "orders-3"] {
+        let m = both.next_message().await.unwrap();
+        assert!(m.is_event(), "{m:?}");
+        assert_eq!(m.json()["stream"], expected);
+    }
+    assert_eq!(
+        both.next_message().await.unwrap().event.as_deref(),
+        Some("caught_up")
+    );
+    seed(&h, &["account-44", "audit-1"]).await;
+    let m = both.next_message().await.unwrap();
+    assert_eq!(m.json()["stream"], "audit-1");
     // A subscription to a stream outside the scope is refused.
     let denied = SseClient::connect(h.addr, "/subscribe/streams/account-42", &headers).await;
     assert_eq!(denied.status, 403);

@@ -25,7 +25,15 @@ async fn index_links_the_endpoints(h: Harness) {
     assert_eq!(r.status, 200);
     assert!(r.header("content-type").unwrap().starts_with("text/html"));
     let html = r.text();
-    for needle in ["/streams/", "/multi", "/all", "/subscribe/all", "/health"] {
+    for needle in [
+        "/streams/",
+        "/multi",
+        "/all",
+        "/subscribe/all",
+        "href=\"/health\"",
+        "href=\"/metrics\"",
+        "href=\"/openapi.json\"",
+    ] {
         assert!(html.contains(needle), "index lacks {needle}");
     }
 }
