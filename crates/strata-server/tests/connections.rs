@@ -34,11 +34,46 @@ async fn closed_within(tcp: &mut TcpStream, wait: Duration) -> Option<Vec<u8>> {
 }
 
 both_stores!(
+    max_connections_holds_back_new_ones,
     oversized_request_head_is_431,
     slow_header_is_cut_off,
     idle_keep_alive_connection_is_closed,
     shutdown_grace_bounds_in_flight_requests
 );
+
+async fn max_connections_holds_back_new_ones(h: Harness) {
+    let server = h
+        .like(
+            Limits::default(),
+            ServerConfig {
+                max_connections: 1,
+                ..ServerConfig::default()
+            },
+        )
+        .await;
+    let request = b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    // The first connection is served and kept open (keep-alive).
+    let mut first = TcpStream::connect(server.addr).await.unwrap();
+    first.write_all(request).await.unwrap();
+    let mut buf = [0u8; 512];
+    let n = first.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    // The second waits in the accept queue: no answer while the first is open.
+    let mut second = TcpStream::connect(server.addr).await.unwrap();
+    second.write_all(request).await.unwrap();
+    let early = tokio::time::timeout(Duration::from_millis(300), second.read(&mut buf)).await;
+    assert!(
+        early.is_err(),
+        "the second connection was served over the limit"
+    );
+    // Once the first closes, the second is served.
+    drop(first);
+    let n = tokio::time::timeout(Duration::from_secs(10), second.read(&mut buf))
+        .await
+        .expect("the second connection was never served")
+        .unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+}
 
 async fn oversized_request_head_is_431(h: Harness) {
     let server = h
