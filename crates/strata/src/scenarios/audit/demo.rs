@@ -58,6 +58,8 @@ pub const MAX_DEMO_ACTIONS: usize = 10_000_000;
 pub const MAX_DEMO_LOGS: usize = 1_024;
 /// Records of the resource query the report lists.
 pub const LISTED_RECORDS: usize = 3;
+/// Intact chains the report lists by name (every tampered one is listed).
+pub const LISTED_INTACT_CHAINS: usize = 8;
 /// Most events of one chain read for the tampering demonstration.
 pub const TAMPER_COPY_EVENTS: usize = 1_000;
 /// The user whose actions are queried.
@@ -213,17 +215,29 @@ impl fmt::Display for DemoReport {
             v.elapsed,
             per_second(v.store.intact_events(), v.elapsed)
         )?;
+        let mut intact_listed = 0;
         for c in &v.store.chains {
             match &c.outcome {
-                Ok(head) => write!(
-                    f,
-                    "\n  {}: {} events intact, head {}…",
-                    c.stream,
-                    head.count,
-                    head.hash.get(..16).unwrap_or(&head.hash)
-                )?,
+                Ok(_) if intact_listed == LISTED_INTACT_CHAINS => {}
+                Ok(head) => {
+                    intact_listed += 1;
+                    write!(
+                        f,
+                        "\n  {}: {} events intact, head {}…",
+                        c.stream,
+                        head.count,
+                        head.hash.get(..16).unwrap_or(&head.hash)
+                    )?;
+                }
                 Err(report) => write!(f, "\n  {}: TAMPERED: {report}", c.stream)?,
             }
+        }
+        if chains - tampered > intact_listed {
+            write!(
+                f,
+                "\n  ... and {} more intact chains",
+                chains - tampered - intact_listed
+            )?;
         }
         if !v.copy_tampering.is_empty() {
             write!(f, "\ntampering with a copy of a chain is caught:")?;
