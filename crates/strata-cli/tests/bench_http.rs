@@ -53,6 +53,9 @@ fn assert_subscriber_saw(v: &Value, events: u64) {
     let max = v["sub_max_us"].as_f64().unwrap();
     assert!(p50 > 0.0 && p99 >= p50 && max >= p99, "{v}");
     assert!(v["sub_reconnects"].as_u64().is_some(), "{v}");
+    // Delivery after the append's acknowledgement is at most from its send.
+    let after_ack = v["sub_after_ack_p99_us"].as_f64().unwrap();
+    assert!(after_ack >= 0.0 && after_ack <= max, "{v}");
 }
 
 #[test]

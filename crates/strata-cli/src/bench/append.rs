@@ -19,7 +19,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use strata_core::ExpectedVersion;
 
-use super::delivery::now_us;
+use super::delivery::{now_us, AckLog};
 use super::store_sub::{self, WritersDone};
 use super::{payload, raw_insert, run_tasks, BenchCtx, BenchError, Defaults, Measurement, Tally};
 
@@ -47,11 +47,17 @@ pub async fn run(ctx: &BenchCtx<'_>) -> Result<Vec<Measurement>, BenchError> {
         None
     };
     let stamped = p.subscriber;
+    let acks = Arc::new(if stamped {
+        AckLog::new(appends, total_events)
+    } else {
+        AckLog::default()
+    });
     let syncs_before = ctx.syncs();
     let started = Instant::now();
     let written = run_tasks(p.writers, |writer| {
         let store = ctx.store();
         let next_append = next_append.clone();
+        let acks = acks.clone();
         let bar = bar.clone();
         let run_id = ctx.run_id.clone();
         let streams = p.streams;
@@ -70,6 +76,9 @@ pub async fn run(ctx: &BenchCtx<'_>) -> Result<Vec<Measurement>, BenchError> {
                 let events = payload::stamped_events(first, n as usize, sent_us);
                 let t0 = Instant::now();
                 store.append(&stream, ExpectedVersion::Any, events).await?;
+                if stamped {
+                    acks.acked(i, now_us());
+                }
                 t.latency.record(t0.elapsed());
                 t.ops += 1;
                 t.events += n;
@@ -84,7 +93,11 @@ pub async fn run(ctx: &BenchCtx<'_>) -> Result<Vec<Measurement>, BenchError> {
     bar.finish_and_clear();
     let (tally, delivery) = match (written, subscriber) {
         (Ok(t), None) => (t, None),
-        (Ok(t), Some(sub)) => (t, Some(store_sub::join(sub).await?)),
+        (Ok(t), Some(sub)) => {
+            let mut d = store_sub::join(sub).await?;
+            d.add_after_ack(&acks, batch);
+            (t, Some(d))
+        }
         (Err(e), sub) => {
             if let Some(sub) = sub {
                 sub.abort();

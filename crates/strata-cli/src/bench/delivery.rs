@@ -10,6 +10,7 @@
 //! position order.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -22,6 +23,10 @@ pub const SEQ_FIELD: &str = "seq";
 
 const SENT_US_KEY: &[u8] = b"\"sent_us\":";
 const SEQ_KEY: &[u8] = b"\"seq\":";
+
+/// Most events of a run whose delivery time is kept for the
+/// after-acknowledgement latency (8 bytes each: 80 MB at most).
+pub const MAX_ACK_TRACKED_EVENTS: u64 = 10_000_000;
 
 static CLOCK_BASE: OnceLock<Instant> = OnceLock::new();
 
@@ -160,11 +165,73 @@ impl fmt::Display for DeliveryError {
 
 impl std::error::Error for DeliveryError {}
 
+impl Delivery {
+    /// Computes [`Delivery::after_ack`] from the writers' acknowledgements
+    /// (events numbered in appends of `batch`) and frees the delivery times.
+    pub fn add_after_ack(&mut self, acks: &AckLog, batch: u64) {
+        self.after_ack = acks.after_ack(&self.delivered_us, batch);
+        self.delivered_us = Vec::new();
+    }
+}
+
+/// When each append of a run was acknowledged, on [`now_us`]'s clock.
+#[derive(Debug, Default)]
+pub struct AckLog {
+    acked_us: Vec<AtomicU64>,
+}
+
+impl AckLog {
+    /// A log for `appends` appends of a run of `events` events; it keeps
+    /// nothing when the run has more than [`MAX_ACK_TRACKED_EVENTS`].
+    pub fn new(appends: u64, events: u64) -> Self {
+        let n = if events <= MAX_ACK_TRACKED_EVENTS {
+            usize::try_from(appends).unwrap_or(0)
+        } else {
+            0
+        };
+        AckLog {
+            acked_us: (0..n).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    /// Notes that append `i` was acknowledged at `now_us`.
+    pub fn acked(&self, i: u64, now_us: u64) {
+        if let Some(a) = usize::try_from(i).ok().and_then(|i| self.acked_us.get(i)) {
+            a.store(now_us, Ordering::Relaxed);
+        }
+    }
+
+    /// Delivery minus acknowledgement for each event `seq` (in append
+    /// `seq / batch`), zero when it was delivered first; `None` unless both
+    /// times were kept for every event.
+    pub fn after_ack(&self, delivered_us: &[u64], batch: u64) -> Option<Latency> {
+        if delivered_us.is_empty() || self.acked_us.is_empty() || batch == 0 {
+            return None;
+        }
+        let mut l = Latency::new();
+        for (seq, d) in delivered_us.iter().enumerate() {
+            let acked = self
+                .acked_us
+                .get(seq / batch as usize)?
+                .load(Ordering::Relaxed);
+            l.record(Duration::from_micros(d.saturating_sub(acked)));
+        }
+        Some(l)
+    }
+}
+
 /// What a subscriber measured.
 #[derive(Clone, Debug, Default)]
 pub struct Delivery {
     /// Time from send to delivery, per event.
     pub latency: Latency,
+    /// Time from the append's acknowledgement to delivery, per event (zero
+    /// when delivered first); set by [`Delivery::add_after_ack`].
+    pub after_ack: Option<Latency>,
+    /// When each event (by seq) was delivered, on [`now_us`]'s clock; empty
+    /// once [`Delivery::add_after_ack`] used it, or for runs over
+    /// [`MAX_ACK_TRACKED_EVENTS`].
+    pub delivered_us: Vec<u64>,
     /// Events delivered (each once, in position order).
     pub events: u64,
     /// Times the subscriber had to reconnect (HTTP: dropped as a slow consumer).
@@ -183,6 +250,7 @@ pub struct DeliveryCheck {
     last_position: Option<u64>,
     latency: Latency,
     reconnects: u64,
+    delivered_us: Vec<u64>,
 }
 
 impl DeliveryCheck {
@@ -196,6 +264,12 @@ impl DeliveryCheck {
             last_position: None,
             latency: Latency::new(),
             reconnects: 0,
+            delivered_us: if expected <= MAX_ACK_TRACKED_EVENTS {
+                // At most MAX_ACK_TRACKED_EVENTS: fits in a usize.
+                vec![0; expected as usize]
+            } else {
+                Vec::new()
+            },
         }
     }
 
@@ -230,6 +304,9 @@ impl DeliveryCheck {
         }
         self.seen_bits[word] |= bit;
         self.seen += 1;
+        if let Some(d) = self.delivered_us.get_mut(seq as usize) {
+            *d = now_us;
+        }
         self.latency
             .record(Duration::from_micros(now_us.saturating_sub(sent_us)));
         Ok(())
@@ -274,6 +351,8 @@ impl DeliveryCheck {
         }
         Ok(Delivery {
             latency: self.latency,
+            after_ack: None,
+            delivered_us: self.delivered_us,
             events: self.seen,
             reconnects: self.reconnects,
         })
@@ -407,6 +486,32 @@ mod tests {
                 first_missing: 0
             }
         );
+    }
+
+    #[test]
+    fn after_ack_latency_is_delivery_minus_the_appends_ack() {
+        // Two appends of 2 events: acked at 1,000 and 5,000 µs.
+        let acks = AckLog::new(2, 4);
+        acks.acked(0, 1_000);
+        acks.acked(1, 5_000);
+        let mut c = DeliveryCheck::new(4);
+        c.record(1, st(0, 0), 1_100).unwrap();
+        c.record(2, st(0, 1), 1_300).unwrap();
+        // Delivered before its append's ack arrived: counts as zero.
+        c.record(3, st(0, 2), 4_900).unwrap();
+        c.record(4, st(0, 3), 5_700).unwrap();
+        let mut d = c.finish().unwrap();
+        assert_eq!(d.delivered_us, vec![1_100, 1_300, 4_900, 5_700]);
+        d.add_after_ack(&acks, 2);
+        assert!(d.delivered_us.is_empty());
+        let a = d.after_ack.unwrap();
+        assert_eq!(a.count(), 4);
+        assert!(a.quantile_us(0.0).unwrap() < 0.01);
+        let max = a.quantile_us(1.0).unwrap();
+        assert!((699.0..=701.0).contains(&max), "{max}");
+        // Too many events to keep: no after-ack figure.
+        let big = AckLog::new(1, MAX_ACK_TRACKED_EVENTS + 1);
+        assert_eq!(big.after_ack(&[1, 2], 1).map(|l| l.count()), None);
     }
 
     #[test]

@@ -28,12 +28,12 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use reqwest::header::CONTENT_TYPE;
 use strata_server::ServerConfig;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
-use super::delivery::{now_us, stamps, Delivery, DeliveryCheck};
+use super::delivery::{now_us, stamps, AckLog, Delivery, DeliveryCheck};
 use super::server_child::{health, quote, ServerChild};
 use super::sse::SseParser;
-use super::store_sub::{drain_deadline, join, WritersDone};
+use super::store_sub::{drain_deadline, WritersDone};
 use super::target::Target;
 use super::{
     payload, report, run_tasks, BenchArgs, BenchError, Defaults, Measurement, Params, Tally,
@@ -194,11 +194,16 @@ async fn measure(
     let prefix = payload::stream_prefix(&run_id);
     let (writers_done, done) = WritersDone::new();
     let subscriber = if p.subscriber {
-        Some(start_subscriber(url, key, head, &prefix, total_events, done).await?)
+        Some(HttpSubscriber::start(url, key, head, &prefix, total_events, done).await?)
     } else {
         None
     };
     let stamped = p.subscriber;
+    let acks = Arc::new(if stamped {
+        AckLog::new(appends, total_events)
+    } else {
+        AckLog::default()
+    });
     let next_append = Arc::new(AtomicU64::new(0));
     let url: Arc<str> = Arc::from(url);
     let key: Option<Arc<str>> = key.map(Arc::from);
@@ -206,6 +211,7 @@ async fn measure(
     let started = Instant::now();
     let written = run_tasks(p.writers, |writer| {
         let next_append = next_append.clone();
+        let acks = acks.clone();
         let url = url.clone();
         let key = key.clone();
         let prefix = prefix.clone();
@@ -246,6 +252,9 @@ async fn measure(
                         format!("POST {stream_url} answered {status}: {}", quote(&answer)).into(),
                     );
                 }
+                if stamped {
+                    acks.acked(i, now_us());
+                }
                 t.latency.record(t0.elapsed());
                 t.ops += 1;
                 t.events += n;
@@ -258,11 +267,14 @@ async fn measure(
     writers_done.done();
     let (tally, delivery) = match (written, subscriber) {
         (Ok(t), None) => (t, None),
-        (Ok(t), Some(sub)) => (t, Some(join(sub).await?)),
+        (Ok(t), Some(sub)) => {
+            let mut d = sub.join().await?;
+            d.add_after_ack(&acks, batch);
+            (t, Some(d))
+        }
         (Err(e), sub) => {
-            if let Some(sub) = sub {
-                sub.abort();
-            }
+            // Dropping the subscriber stops its thread.
+            drop(sub);
             return Err(e);
         }
     };
@@ -330,23 +342,124 @@ async fn open_subscription(
     Ok(resp)
 }
 
-/// Opens the subscription (so it is live before the first append) and
-/// returns the task that reads it until `expected` events arrived.
-async fn start_subscriber(
-    url: &str,
-    key: Option<&str>,
+/// The SSE subscriber, on its own thread (see [`HttpSubscriber::start`]).
+struct HttpSubscriber {
+    result: oneshot::Receiver<Result<Delivery, BenchError>>,
+    /// Dropping it stops the thread's loop.
+    _cancel: oneshot::Sender<()>,
+}
+
+impl HttpSubscriber {
+    /// Opens the subscription (so it is live before the first append) on a
+    /// thread of its own with a single-threaded runtime, which reads it until
+    /// `expected` events arrived. Its own thread because the server drops a
+    /// subscriber whose buffer of `subscription_buffer_messages` fills: a
+    /// reader queued behind the writer tasks of a shared runtime on a busy
+    /// machine would be dropped for scheduling delays alone.
+    async fn start(
+        url: &str,
+        key: Option<&str>,
+        head: u64,
+        prefix: &str,
+        expected: u64,
+        done: watch::Receiver<bool>,
+    ) -> Result<HttpSubscriber, BenchError> {
+        let (ready_tx, ready_rx) = oneshot::channel::<Result<(), BenchError>>();
+        let (result_tx, result_rx) = oneshot::channel();
+        let (cancel_tx, cancel_rx) = oneshot::channel::<()>();
+        let url = url.to_string();
+        let key = key.map(str::to_string);
+        let prefix = prefix.to_string();
+        std::thread::Builder::new()
+            .name("bench-subscriber".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready_tx
+                            .send(Err(
+                                format!("cannot start the subscriber's runtime: {e}").into()
+                            ));
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    let sub = Subscriber::open(url, key, head, prefix).await;
+                    let sub = match sub {
+                        Ok(s) => {
+                            let _ = ready_tx.send(Ok(()));
+                            s
+                        }
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    tokio::select! {
+                        r = sub.run(expected, done) => {
+                            let _ = result_tx.send(r);
+                        }
+                        _ = cancel_rx => {}
+                    }
+                });
+            })
+            .map_err(|e| format!("cannot start the subscriber thread: {e}"))?;
+        ready_rx
+            .await
+            .map_err(|_| "the subscriber thread stopped before subscribing")??;
+        Ok(HttpSubscriber {
+            result: result_rx,
+            _cancel: cancel_tx,
+        })
+    }
+
+    /// Waits for what the subscriber measured.
+    async fn join(self) -> Result<Delivery, BenchError> {
+        self.result
+            .await
+            .map_err(|_| "the subscriber thread stopped without a result")?
+    }
+}
+
+/// An open `/subscribe/all` and what it needs to reconnect.
+struct Subscriber {
+    client: reqwest::Client,
+    resp: reqwest::Response,
+    url: String,
+    key: Option<String>,
     head: u64,
-    prefix: &str,
-    expected: u64,
-    done: watch::Receiver<bool>,
-) -> Result<tokio::task::JoinHandle<Result<Delivery, BenchError>>, BenchError> {
-    let client = client(None)?;
-    let resp = open_subscription(&client, url, key, head, prefix, None).await?;
-    let url = url.to_string();
-    let key = key.map(str::to_string);
-    let prefix = prefix.to_string();
-    Ok(tokio::spawn(async move {
-        let mut resp = resp;
+    prefix: String,
+}
+
+impl Subscriber {
+    async fn open(
+        url: String,
+        key: Option<String>,
+        head: u64,
+        prefix: String,
+    ) -> Result<Subscriber, BenchError> {
+        let client = client(None)?;
+        let resp = open_subscription(&client, &url, key.as_deref(), head, &prefix, None).await?;
+        Ok(Subscriber {
+            client,
+            resp,
+            url,
+            key,
+            head,
+            prefix,
+        })
+    }
+
+    /// Reads until `expected` events arrived (or the drain deadline after
+    /// `done` passed), reconnecting when dropped as a slow consumer.
+    async fn run(
+        mut self,
+        expected: u64,
+        done: watch::Receiver<bool>,
+    ) -> Result<Delivery, BenchError> {
         let mut check = DeliveryCheck::new(expected);
         let mut parser = SseParser::new();
         let mut messages = Vec::new();
@@ -354,7 +467,7 @@ async fn start_subscriber(
         tokio::pin!(deadline);
         while !check.is_complete() {
             let chunk = tokio::select! {
-                chunk = resp.chunk() => chunk,
+                chunk = self.resp.chunk() => chunk,
                 () = &mut deadline => break,
             };
             let chunk = chunk.map_err(|e| format!("reading the subscription: {e}"))?;
@@ -383,18 +496,28 @@ async fn start_subscriber(
             if let Some(error) = dropped {
                 let slow = error.contains("\"slow_consumer\"");
                 if !slow || check.reconnects() >= MAX_SUBSCRIBER_RECONNECTS {
-                    return Err(format!("the server ended the subscription: {error}").into());
+                    return Err(format!(
+                        "the server ended the subscription after {} reconnects: {error}",
+                        check.reconnects()
+                    )
+                    .into());
                 }
-                let resume = check.last_position().unwrap_or(head);
-                resp =
-                    open_subscription(&client, &url, key.as_deref(), head, &prefix, Some(resume))
-                        .await?;
+                let resume = check.last_position().unwrap_or(self.head);
+                self.resp = open_subscription(
+                    &self.client,
+                    &self.url,
+                    self.key.as_deref(),
+                    self.head,
+                    &self.prefix,
+                    Some(resume),
+                )
+                .await?;
                 parser = SseParser::new();
                 check.reconnected();
             }
         }
         Ok(check.finish()?)
-    }))
+    }
 }
 
 #[cfg(test)]

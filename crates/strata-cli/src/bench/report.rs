@@ -116,6 +116,7 @@ impl BenchResult {
     /// The result as one JSON object.
     pub fn to_json(&self) -> Value {
         let sub = self.m.subscriber.as_ref();
+        let after_ack = sub.and_then(|d| d.after_ack.as_ref());
         json!({
             "workload": self.workload,
             "variant": self.m.variant,
@@ -148,6 +149,8 @@ impl BenchResult {
             "sub_p999_us": sub.and_then(|d| d.latency.quantile_us(0.999)).map(|v| round(v, 1)),
             "sub_max_us": sub.and_then(|d| d.latency.quantile_us(1.0)).map(|v| round(v, 1)),
             "sub_reconnects": sub.map(|d| d.reconnects),
+            "sub_after_ack_p50_us": after_ack.and_then(|l| l.quantile_us(0.50)).map(|v| round(v, 1)),
+            "sub_after_ack_p99_us": after_ack.and_then(|l| l.quantile_us(0.99)).map(|v| round(v, 1)),
         })
     }
 }
@@ -250,7 +253,7 @@ pub fn print(results: &[BenchResult], fsync: Option<&FsyncRate>, json: bool) {
                     .map_or("-".into(), |v| format!("{v:.1}"))
             };
             println!(
-                "subscriber of {}: {} events, each once and in position order; delivery latency p50 {} µs, p99 {} µs, p99.9 {} µs, max {} µs; {} reconnects",
+                "subscriber of {}: {} events, each once and in position order; delivery latency from send p50 {} µs, p99 {} µs, p99.9 {} µs, max {} µs; {} reconnects",
                 r.workload,
                 d.events,
                 us(0.50),
@@ -259,6 +262,16 @@ pub fn print(results: &[BenchResult], fsync: Option<&FsyncRate>, json: bool) {
                 us(1.0),
                 d.reconnects
             );
+            if let Some(a) = &d.after_ack {
+                let us = |q: f64| a.quantile_us(q).map_or("-".into(), |v| format!("{v:.1}"));
+                println!(
+                    "subscriber of {}: after the append's acknowledgement (0 when delivered first): p50 {} µs, p99 {} µs, max {} µs",
+                    r.workload,
+                    us(0.50),
+                    us(0.99),
+                    us(1.0)
+                );
+            }
         }
     }
     for r in results.iter().filter(|r| r.m.errors > 0) {
