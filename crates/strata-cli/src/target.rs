@@ -71,8 +71,8 @@ pub enum Target {
 }
 
 impl TargetArgs {
-    /// Opens the store or builds the client.
-    pub async fn open(&self) -> Result<Target, TargetError> {
+    /// Opens the store (with `options`) or builds the client.
+    pub async fn open(&self, options: &OpenOptions) -> Result<Target, TargetError> {
         if let Some(url) = &self.server {
             let key = self
                 .key
@@ -90,7 +90,7 @@ impl TargetArgs {
                 .parse::<StoreSpec>()
                 .map_err(OpenError::Invalid)?,
         };
-        Ok(Target::Store(spec.open(&OpenOptions::default()).await?))
+        Ok(Target::Store(spec.open(options).await?))
     }
 }
 

@@ -825,3 +825,62 @@ fn https_with_api_keys_and_a_ca_certificate() {
     let o = strata(&["read", "order-1", "--server", &s.url, "--key", "r-secret"]);
     assert_one_line_error(&o, "certificate");
 }
+
+#[test]
+fn ctrl_c_ends_a_tail_on_a_log_store_and_closes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = store_target(dir.path());
+    ok(
+        run(&target, &["append", "t-1", "--type", "A", "--data", "{}"]),
+        "append",
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["tail", "--store", &log_spec(dir.path())])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the recorded event is printed, the tail is following live.
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let e: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(e["stream"], "t-1");
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let o = wait_child(child);
+    assert!(o.status.success(), "tail after Ctrl-C: {}", stderr(&o));
+    // It closed the store: another process can open it, and it verifies.
+    ok(
+        strata(&["verify", "--store", &log_spec(dir.path())]),
+        "verify",
+    );
+    let all = json_lines(&ok(run(&target, &["all"]), "all"));
+    assert_eq!(all.len(), 1);
+}
+
+#[test]
+fn import_without_per_append_fsync_syncs_before_it_reports() {
+    let work = tempfile::tempdir().unwrap();
+    let source = store_target(&work.path().join("a"));
+    seed(&source);
+    let file = stdout(&ok(run(&source, &["export"]), "export"));
+    let b = work.path().join("b");
+    let target = store_target(&b);
+    let o = ok(
+        run_stdin(&target, &["import", "--durability", "none"], &file),
+        "import --durability none",
+    );
+    assert!(stderr(&o).contains("5 written"), "{}", stderr(&o));
+    ok(strata(&["verify", "--store", &log_spec(&b)]), "verify");
+    assert_eq!(
+        all_events(&target).iter().map(portable).collect::<Vec<_>>(),
+        all_events(&source).iter().map(portable).collect::<Vec<_>>()
+    );
+    // An unknown durability is refused in one line.
+    let o = strata(&["import", "--durability", "sometimes", "--store", "memory:"]);
+    assert_one_line_error(&o, "sometimes");
+}

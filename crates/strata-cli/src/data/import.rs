@@ -24,6 +24,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use strata_core::{AppendResult, Direction, ExpectedVersion, NewEvent, StreamId};
+use strata_log::Durability;
 
 use super::{progress, DataError};
 use crate::target::{Target, TargetArgs, TargetError};
@@ -48,6 +49,12 @@ pub struct ImportArgs {
     /// The export to read, or `-` for stdin.
     #[arg(long = "in", default_value = "-")]
     pub input: PathBuf,
+    /// Durability of a log store written directly: `always` (fsync per
+    /// append, the default), `interval[:<ms>]` or `none`. Whatever the mode,
+    /// the import syncs and closes the store before it reports success, and
+    /// a crash before that is repaired by running the import again.
+    #[arg(long, default_value = "always")]
+    pub durability: Durability,
 }
 
 /// Consecutive events of one stream, with consecutive versions.
@@ -93,8 +100,9 @@ struct Importer<'a> {
     counts: ImportCounts,
 }
 
-/// Runs `strata import`.
-pub async fn run(target: &Target, args: ImportArgs) -> Result<(), DataError> {
+/// Runs `strata import`; returns the summary line, which the caller prints
+/// once the store is closed (synced), since only then is the import done.
+pub async fn run(target: &Target, args: ImportArgs) -> Result<String, DataError> {
     let (reader, len): (Box<dyn Read>, Option<u64>) = if args.input.as_os_str() == "-" {
         (Box::new(std::io::stdin().lock()), None)
     } else {
@@ -106,15 +114,14 @@ pub async fn run(target: &Target, args: ImportArgs) -> Result<(), DataError> {
     let bar = progress(len, "importing");
     let counts = import(target, reader, |bytes| bar.set_position(bytes)).await?;
     bar.finish_and_clear();
-    eprintln!(
+    Ok(format!(
         "imported {} event(s) into {}: {} written, {} already present, in {} append(s)",
         counts.read,
         target.describe(),
         counts.written,
         counts.present,
         counts.appends
-    );
-    Ok(())
+    ))
 }
 
 /// Imports the JSON events of `input` into `target`; `progress` gets the

@@ -18,6 +18,7 @@ use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 use strata_core::{RecordedEvent, StreamId};
 
+use crate::store_spec::OpenOptions;
 use crate::target::{TargetArgs, TargetError};
 use crate::wire::WireEvent;
 
@@ -84,6 +85,17 @@ pub enum DataCommand {
 }
 
 impl DataCommand {
+    /// How to open a store: `import` may relax the log store's per-append
+    /// fsync (it syncs at the end); every other command keeps the default.
+    fn open_options(&self) -> OpenOptions {
+        match self {
+            DataCommand::Import(a) => OpenOptions {
+                durability: a.durability,
+            },
+            _ => OpenOptions::default(),
+        }
+    }
+
     fn target(&self) -> &TargetArgs {
         match self {
             DataCommand::Append(a) => &a.target,
@@ -100,7 +112,9 @@ impl DataCommand {
 /// Runs a data command: opens the store or client, runs, and always closes
 /// the store (so the log store writes its checkpoint even after an error).
 pub async fn run(command: DataCommand) -> Result<(), DataError> {
-    let target = command.target().open().await?;
+    let target = command.target().open(&command.open_options()).await?;
+    // A summary that may only be shown once the store is closed (synced).
+    let mut summary = None;
     let result = match command {
         DataCommand::Append(a) => append::run(&target, a).await,
         DataCommand::Read(a) => read::run_read(&target, a).await,
@@ -108,7 +122,9 @@ pub async fn run(command: DataCommand) -> Result<(), DataError> {
         DataCommand::Tail(a) => tail::run(&target, a).await,
         DataCommand::Stats(a) => stats::run(&target, a).await,
         DataCommand::Export(a) => export::run(&target, a).await,
-        DataCommand::Import(a) => import::run(&target, a).await,
+        DataCommand::Import(a) => import::run(&target, a).await.map(|s| {
+            summary = Some(s);
+        }),
     };
     let closed = target.close().await;
     match result {
@@ -116,7 +132,11 @@ pub async fn run(command: DataCommand) -> Result<(), DataError> {
         Err(e) => return Err(e),
         Ok(()) => {}
     }
-    closed.map_err(DataError::from)
+    closed.map_err(DataError::from)?;
+    if let Some(s) = summary {
+        eprintln!("{s}");
+    }
+    Ok(())
 }
 
 /// A stream name from the command line: a user stream, as over HTTP
