@@ -55,8 +55,16 @@ pub const DEFAULTS: Defaults = Defaults {
 const REQUEST_TIMEOUT_SECS: u64 = 60;
 /// Longest connecting may take, in seconds.
 const CONNECT_TIMEOUT_SECS: u64 = 10;
-/// Most times the subscriber reconnects after the server dropped it.
-const MAX_SUBSCRIBER_RECONNECTS: u64 = 100;
+/// Most times the subscriber reconnects after the server dropped it as a
+/// slow consumer. The server drops a subscriber as soon as
+/// `subscription_buffer_messages` (1,024) messages wait for it, and it fills
+/// that buffer a store page (512 events) at a time without waiting, so under
+/// 100,000s of events per second on a busy machine drops are routine; each
+/// reconnect still delivers more events, see the next limit.
+const MAX_SUBSCRIBER_RECONNECTS: u64 = 10_000;
+/// Most reconnects in a row that deliver no new event before the subscriber
+/// gives up.
+const MAX_SUBSCRIBER_RECONNECTS_WITHOUT_PROGRESS: u64 = 10;
 /// Bytes reserved per event when a request body is built (an event's JSON
 /// is ~[`payload::EVENT_DATA_BYTES`] of data plus its type).
 const BODY_BYTES_PER_EVENT: usize = payload::EVENT_DATA_BYTES + 64;
@@ -463,6 +471,8 @@ impl Subscriber {
         let mut check = DeliveryCheck::new(expected);
         let mut parser = SseParser::new();
         let mut messages = Vec::new();
+        let mut last_drop_position = None;
+        let mut stalled = 0u64;
         let deadline = drain_deadline(done);
         tokio::pin!(deadline);
         while !check.is_complete() {
@@ -495,7 +505,13 @@ impl Subscriber {
             }
             if let Some(error) = dropped {
                 let slow = error.contains("\"slow_consumer\"");
-                if !slow || check.reconnects() >= MAX_SUBSCRIBER_RECONNECTS {
+                let progressed = check.last_position() != last_drop_position;
+                stalled = if progressed { 0 } else { stalled + 1 };
+                last_drop_position = check.last_position();
+                if !slow
+                    || check.reconnects() >= MAX_SUBSCRIBER_RECONNECTS
+                    || stalled >= MAX_SUBSCRIBER_RECONNECTS_WITHOUT_PROGRESS
+                {
                     return Err(format!(
                         "the server ended the subscription after {} reconnects: {error}",
                         check.reconnects()
