@@ -6,7 +6,7 @@ use std::io::Read;
 use clap::Args;
 use strata_core::{ContentType, EventId, ExpectedVersion, NewEvent};
 
-use super::{parse_stream, DataError};
+use super::{parse_stream, print, DataError};
 use crate::target::{Target, TargetArgs};
 use crate::wire::{self, AppendOut, EventIn};
 
@@ -67,15 +67,16 @@ pub async fn run(target: &Target, args: AppendArgs) -> Result<(), DataError> {
         .append(&stream, args.expected_version, events)
         .await?;
     let out = AppendOut::from(result);
-    if args.json {
+    let text = if args.json {
         let line = serde_json::to_string(&out).map_err(|e| DataError::Input(e.to_string()))?;
-        println!("{line}");
+        format!("{line}\n")
     } else {
-        println!(
-            "appended {n} event(s) to {stream}: next expected version {}, positions {}..={}",
+        format!(
+            "appended {n} event(s) to {stream}: next expected version {}, positions {}..={}\n",
             out.next_expected_version, out.first_position, out.last_position
-        );
-    }
+        )
+    };
+    print(&text)?;
     Ok(())
 }
 

@@ -145,6 +145,15 @@ pub fn parse_stream(name: &str) -> Result<StreamId, DataError> {
     StreamId::new(name).map_err(|e| DataError::Input(e.to_string()))
 }
 
+/// Prints text on stdout (one or more whole lines), as an error rather than
+/// `println!`'s panic when stdout is gone (`strata stats | head -1`).
+pub fn print(text: &str) -> Result<(), DataError> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| DataError::io("writing stdout", e))
+}
+
 /// Writes one event as a JSON line.
 pub fn write_event(out: &mut impl Write, e: &RecordedEvent) -> Result<(), DataError> {
     serde_json::to_writer(&mut *out, &WireEvent::from_recorded(e))

@@ -7,7 +7,7 @@ use std::path::Path;
 use clap::Args;
 use serde::Serialize;
 
-use super::{progress, DataError, READ_PAGE_EVENTS};
+use super::{print, progress, DataError, READ_PAGE_EVENTS};
 use crate::client::AllFilter;
 use crate::target::{Target, TargetArgs};
 
@@ -68,26 +68,28 @@ pub async fn run(target: &Target, args: StatsArgs) -> Result<(), DataError> {
     let stats = collect(target, args.scan).await?;
     if args.json {
         let line = serde_json::to_string(&stats).map_err(|e| DataError::Input(e.to_string()))?;
-        println!("{line}");
-        return Ok(());
+        return print(&format!("{line}\n"));
     }
     let show =
         |v: Option<u64>| v.map_or_else(|| "unknown (use --scan)".to_string(), |n| n.to_string());
-    println!("target:        {}", stats.target);
-    println!("head position: {}", stats.head_position);
-    println!("events:        {}", show(stats.events));
-    println!("streams:       {}", show(stats.streams));
+    let mut text = format!(
+        "target:        {}\nhead position: {}\nevents:        {}\nstreams:       {}\n",
+        stats.target,
+        stats.head_position,
+        show(stats.events),
+        show(stats.streams)
+    );
     if let Some(dir) = &stats.data_dir {
-        println!("data dir:      {dir}");
         let n = |v: Option<u64>| v.unwrap_or(0);
-        println!("segments:      {}", n(stats.segments));
-        println!(
-            "segment bytes: {} ({} on disk)",
+        text.push_str(&format!(
+            "data dir:      {dir}\nsegments:      {}\nsegment bytes: {} ({} on disk)\ndir bytes:     {}\n",
+            n(stats.segments),
             n(stats.segment_bytes),
-            n(stats.segment_bytes_on_disk)
-        );
-        println!("dir bytes:     {}", n(stats.data_dir_bytes));
+            n(stats.segment_bytes_on_disk),
+            n(stats.data_dir_bytes)
+        ));
     }
+    print(&text)?;
     Ok(())
 }
 
