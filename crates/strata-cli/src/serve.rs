@@ -51,6 +51,10 @@ pub struct ServeArgs {
     /// Most subscriptions one API key may hold open (429 above).
     #[arg(long, value_name = "N", default_value_t = ServerConfig::default().max_subscriptions_per_key)]
     pub max_subscriptions_per_key: usize,
+    /// How long a subscription with a full buffer waits for its client to
+    /// read before dropping it (`slow_consumer`), in ms.
+    #[arg(long, value_name = "MS", default_value_t = ServerConfig::default().slow_consumer_timeout_ms)]
+    pub slow_consumer_timeout_ms: u64,
     /// Time a client gets to send a request's head, and that an idle
     /// keep-alive connection stays open, in ms.
     #[arg(long, value_name = "MS", default_value_t = ServerConfig::default().header_read_timeout_ms)]
@@ -117,6 +121,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         request_timeout_ms: args.request_timeout_ms,
         max_open_subscriptions: args.max_open_subscriptions,
         max_subscriptions_per_key: args.max_subscriptions_per_key,
+        slow_consumer_timeout_ms: args.slow_consumer_timeout_ms,
         header_read_timeout_ms: args.header_read_timeout_ms,
         shutdown_grace_ms: args.shutdown_grace_ms,
         max_connections: args.max_connections,

@@ -31,6 +31,11 @@ pub struct ServerConfig {
     /// while the client reads; a client that lets the buffer fill is dropped
     /// with a final `error` event. Default 1,024.
     pub subscription_buffer_messages: usize,
+    /// How long a subscription whose buffer is full waits for its client to
+    /// read before dropping it with a final `slow_consumer` event, in ms. A
+    /// client that pauses for less keeps its subscription; memory stays
+    /// bounded by the buffer either way. Default 5,000.
+    pub slow_consumer_timeout_ms: u64,
     /// How often an idle subscription sends a heartbeat comment. Default 15 s.
     pub heartbeat_interval_ms: u64,
     /// Events in a read page when the request gives no `limit`. Default 100.
@@ -68,6 +73,7 @@ impl Default for ServerConfig {
             request_timeout_ms: 30_000,
             max_open_subscriptions: 1_024,
             subscription_buffer_messages: 1_024,
+            slow_consumer_timeout_ms: 5_000,
             heartbeat_interval_ms: 15_000,
             default_page_events: 100,
             api_keys: ApiKeys::none(),

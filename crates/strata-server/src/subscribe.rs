@@ -248,7 +248,8 @@ fn respond(
     let (tx, rx) = mpsc::channel(capacity);
     let counted = state.metrics.open_subscription(tx.downgrade(), capacity);
     let scope = (!access.sees_everything()).then_some(access);
-    tokio::spawn(pump(sub, tx, shutdown, (permit, counted), scope));
+    let slow = Duration::from_millis(state.config.slow_consumer_timeout_ms);
+    tokio::spawn(pump(sub, tx, shutdown, (permit, counted), scope, slow));
     let body = futures::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|e| (Ok::<Event, Infallible>(e), rx))
     });
@@ -266,6 +267,7 @@ async fn pump(
     mut shutdown: Option<ShutdownSignal>,
     _held: (Permits, SubscriptionGuard),
     scope: Option<Access>,
+    slow: Duration,
 ) {
     loop {
         let next = tokio::select! {
@@ -314,18 +316,41 @@ async fn pump(
                 return;
             }
         };
-        // Keep the last slot for the final error event.
-        if tx.capacity() <= 1 {
-            tracing::info!("dropping a subscriber that is not keeping up");
-            finish(
-                &tx,
-                "slow_consumer",
-                "the client did not read fast enough and was dropped; reconnect with Last-Event-ID",
-            );
-            return;
-        }
-        if tx.try_send(event).is_err() {
-            return;
+        // Wait (at most `slow`) for two free slots: one for this event, one
+        // kept for the final error event.
+        let permits = tokio::select! {
+            biased;
+            _ = async {
+                match shutdown.as_mut() {
+                    Some(s) => s.wait().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                finish(&tx, "shutting_down", "the server is shutting down; reconnect with Last-Event-ID");
+                return;
+            }
+            permits = tokio::time::timeout(slow, tx.reserve_many(2)) => permits,
+        };
+        match permits {
+            Ok(Ok(mut permits)) => {
+                if let Some(permit) = permits.next() {
+                    permit.send(event);
+                }
+            }
+            // The client left.
+            Ok(Err(_)) => return,
+            Err(_) => {
+                tracing::info!(
+                    waited_ms = slow.as_millis() as u64,
+                    "dropping a subscriber that is not keeping up"
+                );
+                finish(
+                    &tx,
+                    "slow_consumer",
+                    "the client did not read fast enough and was dropped; reconnect with Last-Event-ID",
+                );
+                return;
+            }
         }
     }
 }

@@ -20,6 +20,7 @@ both_stores!(
     heartbeats_are_sent_while_idle,
     too_many_subscriptions_is_503_until_one_closes,
     slow_subscriber_is_dropped_with_a_final_error_event,
+    a_client_that_pauses_less_than_the_timeout_keeps_its_subscription,
 );
 
 async fn append(h: &Harness, stream: &str, n: usize) {
@@ -254,6 +255,7 @@ async fn slow_subscriber_is_dropped_with_a_final_error_event(h: Harness) {
             Limits::default(),
             ServerConfig {
                 subscription_buffer_messages: 4,
+                slow_consumer_timeout_ms: 50,
                 ..ServerConfig::default()
             },
         )
@@ -308,4 +310,52 @@ async fn slow_subscriber_is_dropped_with_a_final_error_event(h: Harness) {
         .map(|e| e.position.0)
         .collect();
     assert_eq!(positions, all[..positions.len()]);
+}
+
+async fn a_client_that_pauses_less_than_the_timeout_keeps_its_subscription(h: Harness) {
+    let h = h
+        .like(
+            Limits::default(),
+            ServerConfig {
+                subscription_buffer_messages: 4,
+                slow_consumer_timeout_ms: 60_000,
+                ..ServerConfig::default()
+            },
+        )
+        .await;
+    // The same tiny receive buffer; the client does not read while 2 MiB is
+    // written (far more than the buffer and the sockets hold), then reads.
+    let mut sub = SseClient::connect_with(h.addr, "/subscribe/all", &[], Some(4096)).await;
+    assert_eq!(sub.status, 200);
+    let stream = StreamId::new("big").unwrap();
+    let blob = "x".repeat(16 * 1024);
+    for _ in 0..32 {
+        let events = (0..4)
+            .map(|_| NewEvent::json("Big", &blob).unwrap())
+            .collect();
+        h.store
+            .append(&stream, ExpectedVersion::Any, events)
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Every event arrives, in order, and no error: the pause was shorter
+    // than `slow_consumer_timeout_ms`.
+    let mut positions = Vec::new();
+    while positions.len() < 128 {
+        let m = sub.next_message().await.expect("the stream goes on");
+        assert_ne!(m.event.as_deref(), Some("error"), "dropped: {}", m.data);
+        if m.is_event() {
+            positions.push(m.json()["position"].as_u64().unwrap());
+        }
+    }
+    let all: Vec<u64> = h
+        .store
+        .read_all(strata_core::Position::START, 1024, &Default::default())
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.position.0)
+        .collect();
+    assert_eq!(positions, all);
 }
