@@ -63,6 +63,15 @@ pub enum ClientError {
         /// The server's message.
         message: String,
     },
+    /// The server ended a subscription with a final `error` event
+    /// (`slow_consumer`, `shutting_down`, or the store's error kind).
+    #[error("the server ended the subscription ({kind}): {message}")]
+    Ended {
+        /// The error kind.
+        kind: String,
+        /// The server's message.
+        message: String,
+    },
     /// The answer is not what the API documents.
     #[error("unexpected answer from {url}: {reason}")]
     Decode {
@@ -77,7 +86,7 @@ impl ClientError {
     /// The API error kind, when the server sent one.
     pub fn api_kind(&self) -> Option<&str> {
         match self {
-            ClientError::Api { kind, .. } => Some(kind),
+            ClientError::Api { kind, .. } | ClientError::Ended { kind, .. } => Some(kind),
             _ => None,
         }
     }

@@ -128,12 +128,9 @@ impl Feed {
                 None => Ok(None),
                 Some(SseMessage::Event(e)) => Ok(Some(FeedItem::Event(e))),
                 Some(SseMessage::CaughtUp(p)) => Ok(Some(FeedItem::CaughtUp(p))),
-                Some(SseMessage::Ended { kind, message }) => Err(ClientError::Api {
-                    status: 200,
-                    kind,
-                    message,
+                Some(SseMessage::Ended { kind, message }) => {
+                    Err(ClientError::Ended { kind, message }.into())
                 }
-                .into()),
             },
         }
     }

@@ -107,6 +107,8 @@ fn run_stdin(target: &[String], args: &[&str], stdin: &str) -> Output {
 struct TestServer {
     url: String,
     store: Arc<dyn EventStore>,
+    /// Send to shut the server down gracefully.
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
     _runtime: tokio::runtime::Runtime,
 }
 
@@ -131,13 +133,17 @@ fn server_with(
         .unwrap();
     let addr = listener.local_addr().unwrap();
     let scheme = if tls.is_some() { "https" } else { "http" };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     runtime.spawn(async move {
-        strata_server::serve_with(listener, router, &config, tls, std::future::pending::<()>())
-            .await
+        strata_server::serve_with(listener, router, &config, tls, async {
+            let _ = stopped.await;
+        })
+        .await
     });
     TestServer {
         url: format!("{scheme}://{addr}"),
         store,
+        stop: Some(stop),
         _runtime: runtime,
     }
 }
@@ -883,4 +889,109 @@ fn import_without_per_append_fsync_syncs_before_it_reports() {
     // An unknown durability is refused in one line.
     let o = strata(&["import", "--durability", "sometimes", "--store", "memory:"]);
     assert_one_line_error(&o, "sometimes");
+}
+
+#[test]
+fn a_server_shutting_down_ends_a_tail_with_one_line() {
+    let mut s = server();
+    let stream = StreamId::new("sd-1").unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(s.store.append(
+        &stream,
+        ExpectedVersion::Any,
+        vec![NewEvent::json("A", &serde_json::json!({})).unwrap()],
+    ))
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["tail", "--server", &s.url])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert!(line.contains("sd-1"), "{line}");
+    s.stop.take().unwrap().send(()).unwrap();
+    let o = wait_child(child);
+    assert_one_line_error(&o, "shutting_down");
+}
+
+#[test]
+fn a_tail_dropped_as_a_slow_consumer_resumes_without_gaps_or_duplicates() {
+    // A small buffer per connection, and a tail whose stdout nobody reads
+    // for a while: the server drops it, and it must resume.
+    let config = strata_server::ServerConfig {
+        subscription_buffer_messages: 16,
+        slow_consumer_timeout_ms: 50,
+        ..strata_server::ServerConfig::default()
+    };
+    let s = server_with(config, None);
+    let stream = StreamId::new("slow-1").unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    const EVENTS: u64 = 20_000;
+    let pad = "x".repeat(300);
+    for chunk in 0..(EVENTS / 1_000) {
+        let events = (0..1_000)
+            .map(|i| {
+                NewEvent::json(
+                    "Tick",
+                    &serde_json::json!({ "i": chunk * 1_000 + i, "pad": pad }),
+                )
+                .unwrap()
+            })
+            .collect();
+        rt.block_on(s.store.append(&stream, ExpectedVersion::Any, events))
+            .unwrap();
+    }
+    let work = tempfile::tempdir().unwrap();
+    let err_path = work.path().join("stderr");
+    let limit = EVENTS.to_string();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["tail", "slow-1", "--server", &s.url, "--limit", &limit])
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .unwrap();
+    // A watchdog, so that a hang fails the test instead of blocking it.
+    let pid = child.id().to_string();
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watchdog = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let start = Instant::now();
+            while start.elapsed() < CHILD_DEADLINE * 2 {
+                if done.load(std::sync::atomic::Ordering::Relaxed) {
+                    return false;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = Command::new("kill").args(["-9", &pid]).status();
+            true
+        })
+    };
+    std::thread::sleep(Duration::from_millis(1_500));
+    let out = BufReader::new(child.stdout.take().unwrap());
+    let mut next = 1u64;
+    for line in out.lines() {
+        let e: Value = serde_json::from_str(&line.unwrap()).unwrap();
+        assert_eq!(e["version"].as_u64(), Some(next), "a gap or a duplicate");
+        next += 1;
+    }
+    let status = child.wait().unwrap();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(!watchdog.join().unwrap(), "the tail hung and was killed");
+    let err = std::fs::read_to_string(&err_path).unwrap();
+    assert_eq!(next - 1, EVENTS, "{err}");
+    assert!(status.success(), "{err}");
+    assert!(
+        err.contains("resuming after position"),
+        "the server never dropped the tail, so resuming went untested: {err}"
+    );
 }

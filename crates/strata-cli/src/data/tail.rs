@@ -102,10 +102,15 @@ pub async fn run(target: &Target, args: TailArgs) -> Result<(), DataError> {
                 if matches!(target, Target::Store(_)) {
                     break;
                 }
+                eprintln!(
+                    "strata: the server closed the subscription; resuming {}",
+                    resume_point(from)
+                );
                 reconnects = reconnect(reconnects, "the server closed the subscription").await?;
                 feed = target.subscribe(stream.as_ref(), from, &filter).await?;
             }
             Err(e) if e.kind() == "slow_consumer" => {
+                eprintln!("strata: {e}; resuming {}", resume_point(from));
                 reconnects = reconnect(reconnects, &e.to_string()).await?;
                 feed = target.subscribe(stream.as_ref(), from, &filter).await?;
             }
@@ -113,6 +118,14 @@ pub async fn run(target: &Target, args: TailArgs) -> Result<(), DataError> {
         }
     }
     out.flush().map_err(|e| DataError::io("writing stdout", e))
+}
+
+/// Where a resumed subscription starts, in words.
+fn resume_point(from: TailFrom) -> String {
+    match from {
+        TailFrom::After(p) => format!("after position {p}"),
+        TailFrom::Start | TailFrom::End => "where it started".to_string(),
+    }
 }
 
 /// Counts a reconnect, refusing past [`TAIL_MAX_RECONNECTS`], and waits a bit.
