@@ -33,7 +33,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Append a few events to a fresh stream and read them back.
+    /// Run a demo: with no scenario, append a few events to a fresh stream
+    /// and read them back; `trading`, `game` and `audit` run the seed's
+    /// scenarios with a generated load.
     Demo(demo::DemoArgs),
     /// Check every checksum and index entry of a log store; exits non-zero
     /// if anything is wrong.

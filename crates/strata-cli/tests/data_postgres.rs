@@ -11,74 +11,13 @@
 // Tests may unwrap (STYLE.md); the helpers here are test code too.
 #![allow(clippy::unwrap_used)]
 
-use std::net::{TcpStream, ToSocketAddrs};
+mod common;
+
+use common::pg::{pg_available, spec_with_schema, SchemaGuard};
+
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
-use strata_postgres::tokio_postgres;
-
-fn database_url() -> String {
-    std::env::var("STRATA_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-fn pg_available(test: &str) -> bool {
-    let url = database_url();
-    let answers = url
-        .parse::<tokio_postgres::Config>()
-        .ok()
-        .and_then(|config| {
-            let host = match config.get_hosts().first() {
-                Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
-                _ => "127.0.0.1".to_owned(),
-            };
-            let port = config.get_ports().first().copied().unwrap_or(5432);
-            (host.as_str(), port).to_socket_addrs().ok()
-        })
-        .is_some_and(|mut addrs| {
-            addrs.any(|a| TcpStream::connect_timeout(&a, Duration::from_secs(3)).is_ok())
-        });
-    if answers {
-        return true;
-    }
-    if std::env::var("STRATA_REQUIRE_PG").is_ok_and(|v| v == "1") {
-        panic!("{test}: no PostgreSQL server answers at {url} and STRATA_REQUIRE_PG=1");
-    }
-    eprintln!(
-        "\n!!! SKIPPED {test}: no PostgreSQL server answers at {url} \
-         (set STRATA_TEST_DATABASE_URL, or STRATA_REQUIRE_PG=1 to fail instead) !!!\n"
-    );
-    false
-}
-
-/// Drops the schema when dropped, best-effort.
-struct SchemaGuard(String);
-
-impl Drop for SchemaGuard {
-    fn drop(&mut self) {
-        let schema = self.0.clone();
-        let _ = std::panic::catch_unwind(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                let (client, connection) =
-                    tokio_postgres::connect(&database_url(), tokio_postgres::NoTls)
-                        .await
-                        .unwrap();
-                tokio::spawn(async move {
-                    let _ = connection.await;
-                });
-                client
-                    .simple_query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-                    .await
-                    .unwrap();
-            });
-        });
-    }
-}
 
 fn strata(args: &[&str], stdin: Option<&str>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
@@ -134,18 +73,9 @@ fn export_from_a_log_store_imports_into_postgres() {
     if !pg_available("export_from_a_log_store_imports_into_postgres") {
         return;
     }
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let schema = format!("cli_data_{}_{nanos}", std::process::id());
-    let _guard = SchemaGuard(schema.clone());
-    let sep = if database_url().contains('?') {
-        '&'
-    } else {
-        '?'
-    };
-    let pg = format!("{}{sep}schema={schema}", database_url());
+    let guard = SchemaGuard::new("cli_data");
+    let schema = guard.0.clone();
+    let pg = spec_with_schema(&schema);
 
     let dir = tempfile::tempdir().unwrap();
     let log = format!("log:{}", dir.path().display());

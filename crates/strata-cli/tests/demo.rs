@@ -11,12 +11,11 @@
 // Tests may unwrap (STYLE.md); the helpers here are test code too.
 #![allow(clippy::unwrap_used)]
 
-use std::net::{TcpStream, ToSocketAddrs};
-use std::process::{Command, Output};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+mod common;
 
-use strata_postgres::tokio_postgres;
+use common::pg::{pg_available, query_rows, spec_with_schema, unique_schema, SchemaGuard};
+
+use std::process::{Command, Output};
 
 fn strata(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_strata"))
@@ -167,99 +166,6 @@ fn bad_demo_options_are_one_line_errors() {
     assert!(err.contains("orders must be 1 to"), "{err}");
 }
 
-fn database_url() -> String {
-    std::env::var("STRATA_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-/// `true` when a server answers; otherwise a loud skip message, or a panic
-/// under `STRATA_REQUIRE_PG=1`.
-fn pg_available(test: &str) -> bool {
-    let url = database_url();
-    let answers = url
-        .parse::<tokio_postgres::Config>()
-        .ok()
-        .and_then(|config| {
-            let host = match config.get_hosts().first() {
-                Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
-                _ => "127.0.0.1".to_owned(),
-            };
-            let port = config.get_ports().first().copied().unwrap_or(5432);
-            (host.as_str(), port).to_socket_addrs().ok()
-        })
-        .is_some_and(|mut addrs| {
-            addrs.any(|a| TcpStream::connect_timeout(&a, Duration::from_secs(3)).is_ok())
-        });
-    if answers {
-        return true;
-    }
-    if std::env::var("STRATA_REQUIRE_PG").is_ok_and(|v| v == "1") {
-        panic!("{test}: no PostgreSQL server answers at {url} and STRATA_REQUIRE_PG=1");
-    }
-    eprintln!(
-        "\n!!! SKIPPED {test}: no PostgreSQL server answers at {url} \
-         (set STRATA_TEST_DATABASE_URL, or STRATA_REQUIRE_PG=1 to fail instead) !!!\n"
-    );
-    false
-}
-
-fn unique_schema(prefix: &str) -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("{prefix}_{}_{n}_{nanos}", std::process::id())
-}
-
-fn spec_with_schema(schema: &str) -> String {
-    let url = database_url();
-    let sep = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{sep}schema={schema}")
-}
-
-/// Runs `sql` on the test database; returns every row's columns as text.
-fn query(sql: &str) -> Vec<Vec<String>> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let (client, connection) = tokio_postgres::connect(&database_url(), tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
-        client
-            .simple_query(sql)
-            .await
-            .unwrap()
-            .into_iter()
-            .filter_map(|m| match m {
-                tokio_postgres::SimpleQueryMessage::Row(r) => Some(
-                    (0..r.len())
-                        .map(|i| r.get(i).unwrap_or_default().to_owned())
-                        .collect(),
-                ),
-                _ => None,
-            })
-            .collect()
-    })
-}
-
-/// Drops the schema when dropped, best-effort.
-struct SchemaGuard(String);
-
-impl Drop for SchemaGuard {
-    fn drop(&mut self) {
-        let _ = std::panic::catch_unwind(|| {
-            query(&format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.0))
-        });
-    }
-}
-
 #[test]
 fn the_three_demos_on_postgres_and_a_tampered_chain_is_named() {
     if !pg_available("the_three_demos_on_postgres_and_a_tampered_chain_is_named") {
@@ -284,7 +190,7 @@ fn the_three_demos_on_postgres_and_a_tampered_chain_is_named() {
 
     // Change one user action's resource behind the store's back.
     let s = &schema.0;
-    let rows = query(&format!(
+    let rows = query_rows(&format!(
         "SELECT position, event_id, stream_id, version FROM \"{s}\".events \
          WHERE stream_id LIKE 'audit-%' AND event_type = 'UserAction' \
          ORDER BY position OFFSET 50 LIMIT 1"
@@ -292,7 +198,7 @@ fn the_three_demos_on_postgres_and_a_tampered_chain_is_named() {
     let [position, event_id, stream, version] = &rows[0][..] else {
         panic!("no audit event found: {rows:?}");
     };
-    query(&format!(
+    query_rows(&format!(
         "UPDATE \"{s}\".events SET data = convert_to(replace(convert_from(data, 'UTF8'), \
          '\"resource\":\"doc-', '\"resource\":\"doc-9'), 'UTF8') WHERE position = {position}"
     ));

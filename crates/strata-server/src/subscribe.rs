@@ -316,8 +316,14 @@ async fn pump(
                 return;
             }
         };
-        // Wait (at most `slow`) for two free slots: one for this event, one
-        // kept for the final error event.
+        // Two free slots: one for this event, one kept for the final error
+        // event. Usually they are there at once; otherwise wait, at most `slow`.
+        if let Ok(mut permits) = tx.try_reserve_many(2) {
+            if let Some(permit) = permits.next() {
+                permit.send(event);
+            }
+            continue;
+        }
         let permits = tokio::select! {
             biased;
             _ = async {

@@ -213,14 +213,19 @@ async fn measure(
         AckLog::default()
     });
     let next_append = Arc::new(AtomicU64::new(0));
-    let url: Arc<str> = Arc::from(url);
+    // Parsed once: a writer only swaps the path per request (parsing the
+    // whole URL, host included, every time costs more than the path).
+    let base = reqwest::Url::parse(url).map_err(|e| format!("bad server URL {url}: {e}"))?;
+    let base_path: Arc<str> = Arc::from(base.path().trim_end_matches('/'));
+    let base = Arc::new(base);
     let key: Option<Arc<str>> = key.map(Arc::from);
     let prefix: Arc<str> = Arc::from(prefix);
     let started = Instant::now();
     let written = run_tasks(p.writers, |writer| {
         let next_append = next_append.clone();
         let acks = acks.clone();
-        let url = url.clone();
+        let base = base.clone();
+        let base_path = base_path.clone();
         let key = key.clone();
         let prefix = prefix.clone();
         let streams = p.streams;
@@ -235,12 +240,16 @@ async fn measure(
                 }
                 let first = i * batch;
                 let n = batch.min(total_events - first);
-                let stream_url = format!("{url}/streams/{prefix}{}", rng.gen_range(0..streams));
+                let mut stream_url = reqwest::Url::clone(&base);
+                stream_url.set_path(&format!(
+                    "{base_path}/streams/{prefix}{}",
+                    rng.gen_range(0..streams)
+                ));
                 let mut body = String::with_capacity(BODY_BYTES_PER_EVENT * n as usize + 64);
                 let t0 = Instant::now();
                 append_body(&mut body, first, n, stamped.then(now_us));
                 let mut req = client
-                    .post(&stream_url)
+                    .post(stream_url.clone())
                     .header(CONTENT_TYPE, "application/json")
                     .body(body);
                 if let Some(k) = &key {

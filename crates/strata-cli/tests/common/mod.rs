@@ -1,0 +1,3 @@
+//! Shared by the `strata` binary's integration tests.
+
+pub mod pg;
