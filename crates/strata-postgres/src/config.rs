@@ -78,6 +78,7 @@ pub struct PgConfig {
     pub(crate) layout: EventsLayout,
     pub(crate) limits: Limits,
     pub(crate) auto_migrate: bool,
+    pub(crate) auto_analyze: bool,
     pub(crate) head_poll_interval: Duration,
     pub(crate) connect_timeout: Duration,
     pub(crate) ordering: Ordering,
@@ -96,6 +97,7 @@ impl PgConfig {
             layout: EventsLayout::Plain,
             limits: Limits::default(),
             auto_migrate: true,
+            auto_analyze: true,
             head_poll_interval: Duration::from_millis(DEFAULT_HEAD_POLL_INTERVAL_MS),
             connect_timeout: Duration::from_secs(DEFAULT_CONNECT_TIMEOUT_SECS),
             ordering: Ordering::Serialized,
@@ -151,6 +153,16 @@ impl PgConfig {
     /// (run [`migrate`](crate::migrate) first, as `strata migrate` does).
     pub fn auto_migrate(mut self, yes: bool) -> Self {
         self.auto_migrate = yes;
+        self
+    }
+
+    /// Whether the store refreshes the events table's planner statistics
+    /// (`ANALYZE`) after it has written
+    /// [`ANALYZE_FIRST_EVENTS`](crate::ANALYZE_FIRST_EVENTS) events and each
+    /// time that count doubles (default `true`). Turn it off when a DBA runs
+    /// `ANALYZE` on a schedule or the role may not.
+    pub fn auto_analyze(mut self, yes: bool) -> Self {
+        self.auto_analyze = yes;
         self
     }
 

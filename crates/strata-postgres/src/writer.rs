@@ -17,7 +17,7 @@
 //! idempotent retries with their original positions.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::sync::atomic::Ordering as AtomicOrdering;
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,6 +48,14 @@ pub const MAX_BATCH_BYTES: usize = 32 * 1024 * 1024;
 /// Most times the writer yields, before taking a batch under load, to let
 /// the appenders it just answered queue their next appends.
 pub const MAX_LINGER_YIELDS: usize = 16;
+
+/// Events a store writes before it first refreshes the planner's statistics
+/// of the events table (`ANALYZE`); it does so again each time the count
+/// doubles. A table filled faster than autovacuum looks at it (once a
+/// minute) otherwise has no statistics, and PostgreSQL then plans a filtered
+/// `$all` page as a scan of every matching row plus a sort — 340 ms a page
+/// instead of 2 ms at 240,000 events.
+pub const ANALYZE_FIRST_EVENTS: u64 = 10_000;
 
 /// Attempts per batch when the connection drops or a transaction must be
 /// re-run (deadlock, concurrent insert, missing partition).
@@ -107,6 +115,12 @@ pub(crate) struct Writer {
     partitions_through: u64,
     /// The last position this writer knows to be taken.
     known_last: u64,
+    /// Events written since the store opened.
+    written: u64,
+    /// At this many written events, refresh the table's statistics.
+    analyze_at: u64,
+    /// Whether an `ANALYZE` started by this writer is still running.
+    analyzing: Arc<AtomicBool>,
 }
 
 /// How a batch attempt failed.
@@ -141,6 +155,9 @@ impl Writer {
             head,
             partitions_through: 0,
             known_last: known_last.0,
+            written: 0,
+            analyze_at: ANALYZE_FIRST_EVENTS,
+            analyzing: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -256,6 +273,11 @@ impl Writer {
                     .appends
                     .fetch_add(batch.len() as u64, AtomicOrdering::Relaxed);
                 stats.events.fetch_add(done.events, AtomicOrdering::Relaxed);
+                self.written += done.events;
+                if self.written >= self.analyze_at {
+                    self.analyze_at = self.written.saturating_mul(2);
+                    self.refresh_statistics();
+                }
                 if let Some(head) = done.head {
                     self.known_last = self.known_last.max(head.0);
                     self.head.publish(head);
@@ -270,6 +292,34 @@ impl Writer {
                 }
             }
         }
+    }
+
+    /// Starts `ANALYZE` of the events table in the background (one at a
+    /// time; skipped when turned off). A failure is only logged: statistics
+    /// make reads faster, never correct.
+    fn refresh_statistics(&self) {
+        if !self.shared.config.auto_analyze || self.analyzing.swap(true, AtomicOrdering::AcqRel) {
+            return;
+        }
+        let shared = self.shared.clone();
+        let analyzing = self.analyzing.clone();
+        tokio::spawn(async move {
+            let statement = format!("ANALYZE \"{}\".events", shared.config.schema);
+            let outcome = match shared.pool.get().await {
+                Ok(client) => client
+                    .batch_execute(&statement)
+                    .await
+                    .map_err(|e| PgError::db("refreshing the events table's statistics", e)),
+                Err(e) => Err(PgError::pool("refreshing the events table's statistics", e)),
+            };
+            match outcome {
+                Ok(()) => {
+                    tracing::debug!(schema = %shared.config.schema, "analyzed the events table")
+                }
+                Err(e) => tracing::debug!(error = %e, "could not analyze the events table"),
+            }
+            analyzing.store(false, AtomicOrdering::Release);
+        });
     }
 
     async fn attempt(
