@@ -275,6 +275,9 @@ async fn slow_subscriber_is_dropped_with_a_final_error_event(h: Harness) {
             .await
             .unwrap();
     }
+    // Still not reading, for far longer than `slow_consumer_timeout_ms`:
+    // the server gives up on this client.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     // Now read: everything buffered arrives in order, then the final error.
     let mut positions = Vec::new();
     let last = loop {
