@@ -171,6 +171,14 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// The limits this store enforces.
     fn limits(&self) -> &Limits;
+
+    /// How many times the store has made appended data durable since it was
+    /// opened — `fdatasync` calls for the log store, committed flushing
+    /// transactions for PostgreSQL — or `None` for a store that does not
+    /// count them (memory). For operators: `/metrics` exports it.
+    fn durable_syncs(&self) -> Option<u64> {
+        None
+    }
 }
 
 #[async_trait]
@@ -231,5 +239,9 @@ impl<S: EventStore + ?Sized> EventStore for std::sync::Arc<S> {
 
     fn limits(&self) -> &Limits {
         (**self).limits()
+    }
+
+    fn durable_syncs(&self) -> Option<u64> {
+        (**self).durable_syncs()
     }
 }

@@ -1250,6 +1250,10 @@ impl EventStore for LogStore {
     fn limits(&self) -> &Limits {
         &self.shared.config.limits
     }
+
+    fn durable_syncs(&self) -> Option<u64> {
+        Some(self.shared.metrics.syncs.load(Ordering::Relaxed))
+    }
 }
 
 /// Segment bytes of a closed store's directory: before compression and on

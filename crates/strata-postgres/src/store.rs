@@ -47,6 +47,9 @@ pub(crate) struct Shared {
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     pub batches: AtomicU64,
+    /// Batches that committed at least one event (each a WAL flush with
+    /// `synchronous_commit = on`).
+    pub writing_commits: AtomicU64,
     pub appends: AtomicU64,
     pub events: AtomicU64,
     pub retried_attempts: AtomicU64,
@@ -663,6 +666,16 @@ impl EventStore for PostgresStore {
 
     fn limits(&self) -> &Limits {
         &self.inner.shared.config.limits
+    }
+
+    fn durable_syncs(&self) -> Option<u64> {
+        Some(
+            self.inner
+                .shared
+                .stats
+                .writing_commits
+                .load(AtomicOrdering::Relaxed),
+        )
     }
 }
 

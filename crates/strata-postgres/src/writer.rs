@@ -269,6 +269,9 @@ impl Writer {
             Ok(done) => {
                 let stats = &self.shared.stats;
                 stats.batches.fetch_add(1, AtomicOrdering::Relaxed);
+                if done.events > 0 {
+                    stats.writing_commits.fetch_add(1, AtomicOrdering::Relaxed);
+                }
                 stats
                     .appends
                     .fetch_add(batch.len() as u64, AtomicOrdering::Relaxed);

@@ -133,8 +133,9 @@ impl Metrics {
             .unwrap_or(0)
     }
 
-    /// The Prometheus text exposition of every series.
-    pub fn render(&self, head_position: Option<u64>) -> String {
+    /// The Prometheus text exposition of every series. `head_position` and
+    /// `durable_syncs` come from the store, when it answers or counts them.
+    pub fn render(&self, head_position: Option<u64>, durable_syncs: Option<u64>) -> String {
         let mut out = String::with_capacity(4096);
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         counter(
@@ -190,6 +191,14 @@ impl Metrics {
             "Most messages queued on one subscription and not yet taken by its client; a client is dropped when its queue is full.",
             self.max_subscription_lag() as u64,
         );
+        if let Some(syncs) = durable_syncs {
+            counter(
+                &mut out,
+                "strata_store_durable_syncs_total",
+                "Times the store made appended data durable (fdatasync calls of the log store, committed flushing transactions on PostgreSQL) since it was opened.",
+                syncs,
+            );
+        }
         if let Some(head) = head_position {
             gauge(
                 &mut out,
@@ -283,7 +292,7 @@ pub(crate) async fn metrics(
     let head = state.store.head_position().await.ok().map(|p| p.0);
     Ok((
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        state.metrics.render(head),
+        state.metrics.render(head, state.store.durable_syncs()),
     )
         .into_response())
 }
@@ -297,7 +306,7 @@ mod tests {
         let m = Metrics::default();
         m.record_append(3, 120, Duration::from_micros(700));
         m.record_response("/streams/{stream}", 409, Some("wrong_expected_version"));
-        let text = m.render(Some(3));
+        let text = m.render(Some(3), Some(7));
         assert!(text.contains("strata_appends_total 1\n"));
         assert!(text.contains("strata_events_appended_total 3\n"));
         assert!(text.contains("strata_bytes_appended_total 120\n"));
@@ -308,5 +317,11 @@ mod tests {
             "strata_http_requests_total{route=\"/streams/{stream}\",status=\"4xx\"} 1\n"
         ));
         assert!(text.contains("strata_errors_total{kind=\"wrong_expected_version\"} 1\n"));
+        assert!(text.contains("strata_store_durable_syncs_total 7\n"));
+        assert!(text.contains("strata_head_position 3\n"));
+        // A store that does not count syncs has no such series.
+        assert!(!m
+            .render(None, None)
+            .contains("strata_store_durable_syncs_total"));
     }
 }
