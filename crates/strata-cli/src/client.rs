@@ -6,12 +6,14 @@
 //! (rustls with the ring provider and no built-in roots). Every call has a
 //! bounded wait; subscriptions have an idle limit instead of a total one.
 
+use std::collections::VecDeque;
 use std::path::Path;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use strata_core::{AppendResult, Direction, ExpectedVersion, NewEvent, RecordedEvent, StreamId};
 
+use crate::sse::SseParser;
 use crate::wire::{expected_version_json, AppendOut, EventIn, WireEvent};
 
 /// Longest wait for a TCP (and TLS) connection.
@@ -21,8 +23,6 @@ pub const REQUEST_TIMEOUT_MS: u64 = 60_000;
 /// Longest a subscription may stay silent (the server sends a heartbeat
 /// every 15 s by default) before it is considered dead.
 pub const SSE_IDLE_TIMEOUT_MS: u64 = 60_000;
-/// Largest server-sent event accepted (one event's JSON plus framing).
-pub const SSE_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 /// Largest error body kept for the message.
 const ERROR_BODY_MAX_BYTES: usize = 4 * 1024;
 
@@ -440,8 +440,8 @@ impl Client {
         Ok(SseStream {
             response,
             url,
-            buffer: Vec::new(),
-            message: SseFields::default(),
+            parser: SseParser::new(),
+            ready: VecDeque::new(),
         })
     }
 }
@@ -526,40 +526,23 @@ pub enum SseMessage {
     },
 }
 
-#[derive(Default)]
-struct SseFields {
-    event: Option<String>,
-    data: String,
-    /// Bytes taken so far, against [`SSE_MAX_MESSAGE_BYTES`].
-    bytes: usize,
-}
-
 /// An open subscription: server-sent events parsed as they arrive.
 pub struct SseStream {
     response: reqwest::Response,
     url: reqwest::Url,
-    buffer: Vec<u8>,
-    message: SseFields,
+    parser: SseParser,
+    /// Messages parsed from the chunks read so far, not yet returned.
+    ready: VecDeque<crate::sse::SseMessage>,
 }
 
 impl SseStream {
     /// The next message; `Ok(None)` when the server closed the stream.
     pub async fn next(&mut self) -> Result<Option<SseMessage>, ClientError> {
         loop {
-            while let Some(end) = self.buffer.iter().position(|b| *b == b'\n') {
-                let mut line: Vec<u8> = self.buffer.drain(..=end).collect();
-                line.pop();
-                if line.last() == Some(&b'\r') {
-                    line.pop();
-                }
-                if let Some(m) = self.take_line(&line)? {
+            while let Some(fields) = self.ready.pop_front() {
+                if let Some(m) = self.dispatch(fields)? {
                     return Ok(Some(m));
                 }
-            }
-            if self.buffer.len() > SSE_MAX_MESSAGE_BYTES {
-                return Err(self.decode(format!(
-                    "a server-sent line is over {SSE_MAX_MESSAGE_BYTES} bytes"
-                )));
             }
             let chunk = tokio::time::timeout(
                 Duration::from_millis(SSE_IDLE_TIMEOUT_MS),
@@ -573,10 +556,14 @@ impl SseStream {
                 ),
             })?
             .map_err(|e| transport(&self.url, &e))?;
-            match chunk {
-                Some(bytes) => self.buffer.extend_from_slice(&bytes),
-                None => return Ok(None),
-            }
+            let Some(bytes) = chunk else {
+                return Ok(None);
+            };
+            let mut parsed = Vec::new();
+            self.parser
+                .feed(&bytes, &mut parsed)
+                .map_err(|e| self.decode(e.to_string()))?;
+            self.ready.extend(parsed);
         }
     }
 
@@ -587,46 +574,9 @@ impl SseStream {
         }
     }
 
-    /// Takes one line; a blank line dispatches the message gathered so far.
-    fn take_line(&mut self, line: &[u8]) -> Result<Option<SseMessage>, ClientError> {
-        if line.is_empty() {
-            let fields = std::mem::take(&mut self.message);
-            return self.dispatch(fields);
-        }
-        if line.first() == Some(&b':') {
-            return Ok(None); // a comment: the heartbeat
-        }
-        let line = std::str::from_utf8(line)
-            .map_err(|_| self.decode("a server-sent line is not UTF-8".into()))?;
-        let (field, value) = match line.split_once(':') {
-            Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
-            None => (line, ""),
-        };
-        self.message.bytes += line.len();
-        if self.message.bytes > SSE_MAX_MESSAGE_BYTES {
-            return Err(self.decode(format!(
-                "a server-sent event is over {SSE_MAX_MESSAGE_BYTES} bytes"
-            )));
-        }
-        match field {
-            "data" => {
-                if !self.message.data.is_empty() {
-                    self.message.data.push('\n');
-                }
-                self.message.data.push_str(value);
-            }
-            "event" => self.message.event = Some(value.to_string()),
-            // `id` repeats the position, which the data carries too; `retry`
-            // and unknown fields are ignored as the SSE spec says.
-            _ => {}
-        }
-        Ok(None)
-    }
-
-    fn dispatch(&self, fields: SseFields) -> Result<Option<SseMessage>, ClientError> {
-        if fields.data.is_empty() && fields.event.is_none() {
-            return Ok(None);
-        }
+    /// Turns a parsed message into what the subscription delivers; `id`
+    /// repeats the position, which the data carries too.
+    fn dispatch(&self, fields: crate::sse::SseMessage) -> Result<Option<SseMessage>, ClientError> {
         match fields.event.as_deref() {
             None | Some("message") => {
                 let wire: WireEvent = serde_json::from_str(&fields.data)

@@ -6,6 +6,7 @@ mod data;
 mod demo;
 mod migrate;
 mod serve;
+mod sse;
 mod store_spec;
 mod target;
 mod verify;

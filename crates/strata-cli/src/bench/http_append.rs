@@ -32,13 +32,13 @@ use tokio::sync::{oneshot, watch};
 
 use super::delivery::{now_us, stamps, AckLog, Delivery, DeliveryCheck};
 use super::server_child::{health, quote, ServerChild};
-use super::sse::SseParser;
 use super::store_sub::{drain_deadline, WritersDone};
 use super::target::Target;
 use super::{
     payload, report, run_tasks, BenchArgs, BenchError, Defaults, Measurement, Params, Tally,
     WorkloadName,
 };
+use crate::sse::SseParser;
 use crate::store_spec::StoreSpec;
 
 /// `http-append` defaults: 16 writers, one event per request, 50,000 events,

@@ -24,7 +24,6 @@ mod rehydrate;
 mod report;
 mod scale;
 mod server_child;
-mod sse;
 mod store_sub;
 mod target;
 

@@ -2,12 +2,14 @@
 //! format of the WHATWG HTML standard), enough for `/subscribe/all`: fields
 //! `event`, `id` and `data` (several `data` lines join with `\n`), comments
 //! (`:` lines) and `retry` ignored, lines ended by `\n` or `\r\n`, a message
-//! dispatched at a blank line when it has data.
+//! dispatched at a blank line when it has data. Used by the CLI's client
+//! (`tail --server`) and by `strata bench http-append`.
 
 use std::fmt;
 
-/// Longest line the parser buffers, in bytes (an event's JSON is far
-/// smaller; the server's own body limit is 16 MiB).
+/// Longest line the parser buffers, and longest message (its `data` lines
+/// together) it gathers, in bytes (an event's JSON is far smaller; the
+/// server's own body limit is 16 MiB).
 pub const MAX_SSE_LINE_BYTES: usize = 16 * 1024 * 1024;
 
 /// One dispatched message.
@@ -83,6 +85,11 @@ impl SseParser {
             let line = std::str::from_utf8(line).map_err(|_| SseError::NotUtf8)?;
             if let Some(m) = self.pending.line(line) {
                 out.push(m);
+            }
+            if self.pending.data.len() > MAX_SSE_LINE_BYTES {
+                return Err(SseError::LineTooLong {
+                    bytes: self.pending.data.len(),
+                });
             }
             start = end + 1;
         }
