@@ -12,38 +12,13 @@ mod common;
 
 use common::pg::{database_url, pg_available, query, spec_with_schema, unique_schema, SchemaGuard};
 
-use std::process::{Command, Output};
+use common::run::{assert_ok, stderr, stdout, strata};
 
 fn schema_exists(schema: &str) -> bool {
     !query(&format!(
         "SELECT nspname FROM pg_namespace WHERE nspname = '{schema}'"
     ))
     .is_empty()
-}
-
-fn strata(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(args)
-        .output()
-        .expect("run strata")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn assert_ok(o: &Output, what: &str) {
-    assert!(
-        o.status.success(),
-        "{what} failed ({:?})\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        stdout(o),
-        stderr(o)
-    );
 }
 
 #[test]

@@ -249,24 +249,30 @@ async fn too_many_subscriptions_is_503_until_one_closes(h: Harness) {
     }
 }
 
-async fn slow_subscriber_is_dropped_with_a_final_error_event(h: Harness) {
+/// A server with a 4-message subscription buffer and the given patience,
+/// and a subscriber on `$all` with a tiny, fixed receive buffer that does
+/// not read yet.
+async fn stalled_subscriber(h: Harness, slow_consumer_timeout_ms: u64) -> (Harness, SseClient) {
     let h = h
         .like(
             Limits::default(),
             ServerConfig {
                 subscription_buffer_messages: 4,
-                slow_consumer_timeout_ms: 50,
+                slow_consumer_timeout_ms,
                 ..ServerConfig::default()
             },
         )
         .await;
-    // A client with a tiny, fixed receive buffer that does not read while
-    // far more is written than the kernel buffers can hold (16 MiB).
-    let mut sub = SseClient::connect_with(h.addr, "/subscribe/all", &[], Some(4096)).await;
+    let sub = SseClient::connect_with(h.addr, "/subscribe/all", &[], Some(4096)).await;
     assert_eq!(sub.status, 200);
+    (h, sub)
+}
+
+/// Appends `appends` × 4 events of 16 KiB to one stream.
+async fn append_big(h: &Harness, appends: usize) {
     let stream = StreamId::new("big").unwrap();
     let blob = "x".repeat(16 * 1024);
-    for _ in 0..256 {
+    for _ in 0..appends {
         let events = (0..4)
             .map(|_| NewEvent::json("Big", &blob).unwrap())
             .collect();
@@ -275,8 +281,25 @@ async fn slow_subscriber_is_dropped_with_a_final_error_event(h: Harness) {
             .await
             .unwrap();
     }
-    // Still not reading, for far longer than `slow_consumer_timeout_ms`:
-    // the server gives up on this client.
+}
+
+/// The positions of `$all`, in order (at most 1,024).
+async fn all_positions(h: &Harness) -> Vec<u64> {
+    h.store
+        .read_all(strata_core::Position::START, 1024, &Default::default())
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.position.0)
+        .collect()
+}
+
+async fn slow_subscriber_is_dropped_with_a_final_error_event(h: Harness) {
+    let (h, mut sub) = stalled_subscriber(h, 50).await;
+    // Far more is written than the buffer and the kernel's socket buffers
+    // hold (16 MiB), and the client still does not read, for far longer
+    // than `slow_consumer_timeout_ms`: the server gives up on it.
+    append_big(&h, 256).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     // Now read: everything buffered arrives in order, then the final error.
     let mut positions = Vec::new();
@@ -304,43 +327,15 @@ async fn slow_subscriber_is_dropped_with_a_final_error_event(h: Harness) {
     );
     assert!(positions.len() < 1024, "was not cut off");
     // What did arrive is a prefix of `$all`: no gap, no duplicate.
-    let all: Vec<u64> = h
-        .store
-        .read_all(strata_core::Position::START, 1024, &Default::default())
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.position.0)
-        .collect();
+    let all = all_positions(&h).await;
     assert_eq!(positions, all[..positions.len()]);
 }
 
 async fn a_client_that_pauses_less_than_the_timeout_keeps_its_subscription(h: Harness) {
-    let h = h
-        .like(
-            Limits::default(),
-            ServerConfig {
-                subscription_buffer_messages: 4,
-                slow_consumer_timeout_ms: 60_000,
-                ..ServerConfig::default()
-            },
-        )
-        .await;
-    // The same tiny receive buffer; the client does not read while 2 MiB is
-    // written (far more than the buffer and the sockets hold), then reads.
-    let mut sub = SseClient::connect_with(h.addr, "/subscribe/all", &[], Some(4096)).await;
-    assert_eq!(sub.status, 200);
-    let stream = StreamId::new("big").unwrap();
-    let blob = "x".repeat(16 * 1024);
-    for _ in 0..32 {
-        let events = (0..4)
-            .map(|_| NewEvent::json("Big", &blob).unwrap())
-            .collect();
-        h.store
-            .append(&stream, ExpectedVersion::Any, events)
-            .await
-            .unwrap();
-    }
+    let (h, mut sub) = stalled_subscriber(h, 60_000).await;
+    // 2 MiB written while the client does not read (far more than the
+    // buffer and the sockets hold), then it reads.
+    append_big(&h, 32).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     // Every event arrives, in order, and no error: the pause was shorter
     // than `slow_consumer_timeout_ms`.
@@ -352,13 +347,5 @@ async fn a_client_that_pauses_less_than_the_timeout_keeps_its_subscription(h: Ha
             positions.push(m.json()["position"].as_u64().unwrap());
         }
     }
-    let all: Vec<u64> = h
-        .store
-        .read_all(strata_core::Position::START, 1024, &Default::default())
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.position.0)
-        .collect();
-    assert_eq!(positions, all);
+    assert_eq!(positions, all_positions(&h).await);
 }

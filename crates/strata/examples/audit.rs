@@ -66,24 +66,14 @@ async fn main() -> ExitCode {
     println!("audit example on `{}`", args.store);
     let outcome = run(opened.store.clone(), &options).await;
     let closed = opened.close().await;
-    match (outcome, closed) {
-        (Ok(report), Ok(())) => {
-            println!("{report}");
-            match report.first_tampered() {
-                Some((stream, bad)) => {
-                    eprintln!("audit example: chain {stream} was tampered with: {bad}");
-                    ExitCode::FAILURE
-                }
-                None => ExitCode::SUCCESS,
-            }
-        }
-        (Err(e), _) => {
-            eprintln!("audit example failed: {e}");
+    let Some(report) = common::finish("audit", outcome, closed) else {
+        return ExitCode::FAILURE;
+    };
+    match report.first_tampered() {
+        Some((stream, bad)) => {
+            eprintln!("audit example: chain {stream} was tampered with: {bad}");
             ExitCode::FAILURE
         }
-        (Ok(_), Err(e)) => {
-            eprintln!("audit example: closing the store failed: {e}");
-            ExitCode::FAILURE
-        }
+        None => ExitCode::SUCCESS,
     }
 }

@@ -71,18 +71,8 @@ async fn main() -> ExitCode {
     println!("game example on `{}`", args.store);
     let outcome = run(opened.store.clone(), &options).await;
     let closed = opened.close().await;
-    match (outcome, closed) {
-        (Ok(report), Ok(())) => {
-            println!("{report}");
-            ExitCode::SUCCESS
-        }
-        (Err(e), _) => {
-            eprintln!("game example failed: {e}");
-            ExitCode::FAILURE
-        }
-        (Ok(_), Err(e)) => {
-            eprintln!("game example: closing the store failed: {e}");
-            ExitCode::FAILURE
-        }
+    match common::finish("game", outcome, closed) {
+        Some(_) => ExitCode::SUCCESS,
+        None => ExitCode::FAILURE,
     }
 }

@@ -55,18 +55,8 @@ async fn main() -> ExitCode {
     println!("trading example on `{}`", args.store);
     let outcome = run(opened.store.clone(), &options).await;
     let closed = opened.close().await;
-    match (outcome, closed) {
-        (Ok(report), Ok(())) => {
-            println!("{report}");
-            ExitCode::SUCCESS
-        }
-        (Err(e), _) => {
-            eprintln!("trading example failed: {e}");
-            ExitCode::FAILURE
-        }
-        (Ok(_), Err(e)) => {
-            eprintln!("trading example: closing the store failed: {e}");
-            ExitCode::FAILURE
-        }
+    match common::finish("trading", outcome, closed) {
+        Some(_) => ExitCode::SUCCESS,
+        None => ExitCode::FAILURE,
     }
 }

@@ -1,3 +1,4 @@
 //! Shared by the `strata` binary's integration tests.
 
 pub mod pg;
+pub mod run;

@@ -8,6 +8,7 @@
 //! | `log:DIR` | the embedded durable store in `DIR` |
 //! | `postgres://…[?schema=NAME]` | PostgreSQL, schema `NAME` (default `strata`) |
 
+use std::fmt::Display;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -102,6 +103,30 @@ impl Opened {
         match Arc::try_unwrap(log) {
             Ok(log) => log.close().await.map_err(|e| e.to_string()),
             Err(shared) => shared.flush().await.map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// Prints what a demo run ended with, once its store is closed: the report
+/// (returned, for callers that check more), or the run's error, or the
+/// error of closing the store.
+pub fn finish<R: Display, E: Display>(
+    example: &str,
+    outcome: Result<R, E>,
+    closed: Result<(), String>,
+) -> Option<R> {
+    match (outcome, closed) {
+        (Ok(report), Ok(())) => {
+            println!("{report}");
+            Some(report)
+        }
+        (Err(e), _) => {
+            eprintln!("{example} example failed: {e}");
+            None
+        }
+        (Ok(_), Err(e)) => {
+            eprintln!("{example} example: closing the store failed: {e}");
+            None
         }
     }
 }
