@@ -44,8 +44,9 @@ pub(crate) struct Metrics {
     /// Weak handles on every open subscription's queue and its capacity,
     /// for the lag gauge.
     subscription_queues: Mutex<Vec<(SubscriptionQueue, usize)>>,
-    /// (route, status class) → requests.
-    requests: Mutex<BTreeMap<(String, &'static str), u64>>,
+    /// Route template → requests by status class (1xx … 5xx). A route's
+    /// name is allocated once, at its first request.
+    requests: Mutex<BTreeMap<String, [u64; STATUS_CLASSES.len()]>>,
     /// error kind → responses.
     errors: Mutex<BTreeMap<&'static str, u64>>,
 }
@@ -103,14 +104,21 @@ impl Metrics {
 
     fn record_response(&self, route: &str, status: u16, error: Option<&'static str>) {
         let class = match status {
-            100..=199 => "1xx",
-            200..=299 => "2xx",
-            300..=399 => "3xx",
-            400..=499 => "4xx",
-            _ => "5xx",
+            100..=199 => 0,
+            200..=299 => 1,
+            300..=399 => 2,
+            400..=499 => 3,
+            _ => 4,
         };
         if let Ok(mut r) = self.requests.lock() {
-            *r.entry((route.to_string(), class)).or_insert(0) += 1;
+            match r.get_mut(route) {
+                Some(counts) => counts[class] += 1,
+                None => {
+                    let mut counts = [0; STATUS_CLASSES.len()];
+                    counts[class] = 1;
+                    r.insert(route.to_owned(), counts);
+                }
+            }
         }
         if let Some(kind) = error {
             if let Ok(mut e) = self.errors.lock() {
@@ -213,12 +221,16 @@ impl Metrics {
         );
         let _ = writeln!(out, "# TYPE strata_http_requests_total counter");
         if let Ok(r) = self.requests.lock() {
-            for ((route, class), n) in r.iter() {
-                let _ = writeln!(
-                    out,
-                    "strata_http_requests_total{{route=\"{}\",status=\"{class}\"}} {n}",
-                    escape_label(route)
-                );
+            for (route, counts) in r.iter() {
+                for (class, n) in STATUS_CLASSES.iter().zip(counts) {
+                    if *n > 0 {
+                        let _ = writeln!(
+                            out,
+                            "strata_http_requests_total{{route=\"{}\",status=\"{class}\"}} {n}",
+                            escape_label(route)
+                        );
+                    }
+                }
             }
         }
         let _ = writeln!(
@@ -253,6 +265,9 @@ fn escape_label(s: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// The status classes `strata_http_requests_total` counts, in label order.
+const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
 /// Middleware: counts every response by route and status class, and error
 /// responses by kind.
 pub(crate) async fn count_requests(
@@ -262,14 +277,12 @@ pub(crate) async fn count_requests(
 ) -> Response {
     // The route template, never the raw path: stream names would make the
     // label set unbounded.
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".to_string());
+    // (`MatchedPath` is a shared string: cloning it allocates nothing.)
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let resp = next.run(req).await;
     let kind = resp.extensions().get::<ErrorKind>().map(|k| k.0);
-    metrics.record_response(&route, resp.status().as_u16(), kind);
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    metrics.record_response(route, resp.status().as_u16(), kind);
     resp
 }
 
