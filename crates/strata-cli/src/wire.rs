@@ -219,16 +219,10 @@ pub fn stream_id(name: &str) -> Result<StreamId, WireError> {
     id.map_err(|e| WireError::Stream(e.to_string()))
 }
 
-/// Parses `any`, `no_stream`, `exists` or a version number.
+/// Parses `any`, `no_stream`, `exists` or a version number (the API's
+/// spelling, shared with the server through `strata_core`).
 pub fn parse_expected_version(s: &str) -> Result<ExpectedVersion, String> {
-    match s {
-        "any" => Ok(ExpectedVersion::Any),
-        "no_stream" => Ok(ExpectedVersion::NoStream),
-        "exists" => Ok(ExpectedVersion::StreamExists),
-        n => n.parse::<u64>().map(ExpectedVersion::Exact).map_err(|_| {
-            format!("expected version must be any, no_stream, exists or a number, got `{s}`")
-        }),
-    }
+    s.parse()
 }
 
 /// The API's spelling of an expected version.

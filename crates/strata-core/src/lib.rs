@@ -36,7 +36,7 @@ pub use store::{
 };
 pub use stream_id::StreamId;
 pub use subscription::{SubscribeFrom, Subscription, SubscriptionMessage, SubscriptionSource};
-pub use version::{CurrentVersion, ExpectedVersion, Position, Version};
+pub use version::{CurrentVersion, ExpectedVersion, Position, Version, EXPECTED_VERSION_SYNTAX};
 
 /// Re-exported so implementors of the traits use the same macro version.
 pub use async_trait::async_trait;

@@ -84,6 +84,36 @@ impl fmt::Display for ExpectedVersion {
     }
 }
 
+/// The words an expected version is written with in the HTTP API and on
+/// the command line, besides a version number.
+pub const EXPECTED_VERSION_SYNTAX: &str =
+    "expected_version must be \"any\", \"no_stream\", \"exists\" or a version number";
+
+/// Parses the API's spelling: `any`, `no_stream`, `exists` or a version
+/// number.
+///
+/// ```
+/// use strata_core::ExpectedVersion;
+/// assert_eq!("no_stream".parse(), Ok(ExpectedVersion::NoStream));
+/// assert_eq!("7".parse(), Ok(ExpectedVersion::Exact(7)));
+/// assert!("seven".parse::<ExpectedVersion>().is_err());
+/// ```
+impl std::str::FromStr for ExpectedVersion {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "any" => Ok(ExpectedVersion::Any),
+            "no_stream" => Ok(ExpectedVersion::NoStream),
+            "exists" => Ok(ExpectedVersion::StreamExists),
+            n => n
+                .parse::<u64>()
+                .map(ExpectedVersion::Exact)
+                .map_err(|_| format!("{EXPECTED_VERSION_SYNTAX}, got {s:?}")),
+        }
+    }
+}
+
 /// What a stream is when a guard is checked: absent, or at a version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum CurrentVersion {

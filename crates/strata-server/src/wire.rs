@@ -14,14 +14,13 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
-use strata_core::{ContentType, EventId, ExpectedVersion, Metadata, NewEvent, RecordedEvent};
+use strata_core::{
+    ContentType, EventId, ExpectedVersion, Metadata, NewEvent, RecordedEvent,
+    EXPECTED_VERSION_SYNTAX,
+};
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
-
-/// The words `expected_version` accepts besides a version number.
-const EXPECTED_VERSION_SYNTAX: &str =
-    "expected_version must be \"any\", \"no_stream\", \"exists\" or a version number";
 
 /// An `expected_version` as the API spells it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,15 +34,7 @@ impl Default for ExpectedVersionArg {
 
 /// Parses `any`, `no_stream`, `exists` or a number.
 pub fn parse_expected_version(s: &str) -> Result<ExpectedVersion, String> {
-    match s {
-        "any" => Ok(ExpectedVersion::Any),
-        "no_stream" => Ok(ExpectedVersion::NoStream),
-        "exists" => Ok(ExpectedVersion::StreamExists),
-        n => n
-            .parse::<u64>()
-            .map(ExpectedVersion::Exact)
-            .map_err(|_| format!("{EXPECTED_VERSION_SYNTAX}, got {s:?}")),
-    }
+    s.parse()
 }
 
 /// How an `ExpectedVersion` is shown in error bodies: the request syntax.
