@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use strata_core::{AppendResult, Direction, ExpectedVersion, NewEvent, RecordedEvent, StreamId};
 
-use crate::sse::SseParser;
+use strata_client::sse::SseParser;
 use crate::wire::{expected_version_json, AppendOut, EventIn, WireEvent};
 
 /// Longest wait for a TCP (and TLS) connection.
@@ -532,7 +532,7 @@ pub struct SseStream {
     url: reqwest::Url,
     parser: SseParser,
     /// Messages parsed from the chunks read so far, not yet returned.
-    ready: VecDeque<crate::sse::SseMessage>,
+    ready: VecDeque<strata_client::sse::SseMessage>,
 }
 
 impl SseStream {
@@ -576,7 +576,7 @@ impl SseStream {
 
     /// Turns a parsed message into what the subscription delivers; `id`
     /// repeats the position, which the data carries too.
-    fn dispatch(&self, fields: crate::sse::SseMessage) -> Result<Option<SseMessage>, ClientError> {
+    fn dispatch(&self, fields: strata_client::sse::SseMessage) -> Result<Option<SseMessage>, ClientError> {
         match fields.event.as_deref() {
             None | Some("message") => {
                 let wire: WireEvent = serde_json::from_str(&fields.data)

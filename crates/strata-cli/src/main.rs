@@ -6,7 +6,6 @@ mod data;
 mod demo;
 mod migrate;
 mod serve;
-mod sse;
 mod store_spec;
 mod target;
 mod verify;

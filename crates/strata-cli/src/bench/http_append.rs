@@ -38,7 +38,7 @@ use super::{
     payload, report, run_tasks, BenchArgs, BenchError, Defaults, Measurement, Params, Tally,
     WorkloadName,
 };
-use crate::sse::SseParser;
+use strata_client::sse::SseParser;
 use crate::store_spec::StoreSpec;
 
 /// `http-append` defaults: 16 writers, one event per request, 50,000 events,

@@ -2,8 +2,8 @@
 //! format of the WHATWG HTML standard), enough for `/subscribe/all`: fields
 //! `event`, `id` and `data` (several `data` lines join with `\n`), comments
 //! (`:` lines) and `retry` ignored, lines ended by `\n` or `\r\n`, a message
-//! dispatched at a blank line when it has data. Used by the CLI's client
-//! (`tail --server`) and by `strata bench http-append`.
+//! dispatched at a blank line when it has data. Used by the client
+//! (`strata tail --server`) and by `strata bench http-append`.
 
 use std::fmt;
 
