@@ -5,36 +5,41 @@
 //! implements; the [`SnapshotStore`] and [`CheckpointStore`] traits; and
 //! [`MemoryStore`], the whole contract in memory.
 //!
-//! See `DESIGN.md` §1–2 for the guarantees and `docs/adr/0001-versions-and-positions.md`
-//! for the numbering conventions.
+//! See `docs/adr/0001-versions-and-positions.md` for the numbering
+//! conventions.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod append;
+pub mod append_rules;
 pub mod checkpoint;
 pub mod clock;
 pub mod error;
 pub mod event;
 pub mod filter;
+pub mod handoff;
 pub mod limits;
 pub mod memory;
-pub mod rules;
+pub mod read;
 pub mod snapshot;
 pub mod store;
 pub mod stream_id;
+pub mod stream_info;
 pub mod subscription;
 pub mod version;
 
+pub use append::{AppendResult, StreamAppend};
 pub use checkpoint::{CheckpointStore, MemoryCheckpointStore};
 pub use error::{Error, Result};
 pub use event::{ContentType, EventId, Metadata, NewEvent, RecordedEvent};
 pub use filter::ReadFilter;
 pub use limits::Limits;
 pub use memory::MemoryStore;
+pub use read::{Direction, ReadWindow, FROM_END};
 pub use snapshot::{MemorySnapshotStore, Snapshot, SnapshotStore};
-pub use store::{
-    AppendResult, Direction, EventStore, StreamAppend, StreamInfo, StreamState, FROM_END,
-};
+pub use store::EventStore;
 pub use stream_id::StreamId;
+pub use stream_info::{StreamInfo, StreamState};
 pub use subscription::{SubscribeFrom, Subscription, SubscriptionMessage, SubscriptionSource};
 pub use version::{CurrentVersion, ExpectedVersion, Position, Version, EXPECTED_VERSION_SYNTAX};
 

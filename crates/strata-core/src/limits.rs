@@ -4,9 +4,9 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
+use crate::append::StreamAppend;
 use crate::error::{Error, Result};
 use crate::event::{ContentType, NewEvent};
-use crate::store::StreamAppend;
 
 /// Limits every store enforces before writing anything. The defaults are safe
 /// for a shared server; embedders may raise them.

@@ -11,14 +11,17 @@ use async_trait::async_trait;
 use parking_lot::RwLock;
 use tokio::sync::watch;
 
+use crate::append::{AppendResult, StreamAppend};
+use crate::append_rules::{check_guard, check_retry, RecordedRef, StreamHead};
 use crate::clock::MonotonicClock;
 use crate::error::{Error, Result};
 use crate::event::{EventId, NewEvent, RecordedEvent};
 use crate::filter::ReadFilter;
 use crate::limits::Limits;
-use crate::rules::{check_guard, check_retry, RecordedRef, StreamHead};
-use crate::store::{AppendResult, Direction, EventStore, StreamAppend, StreamInfo};
+use crate::read::{Direction, ReadWindow};
+use crate::store::EventStore;
 use crate::stream_id::StreamId;
+use crate::stream_info::StreamInfo;
 use crate::subscription::{SubscribeFrom, Subscription, SubscriptionSource};
 use crate::version::{ExpectedVersion, Position, Version};
 
@@ -273,29 +276,17 @@ impl EventStore for MemoryStore {
         self.inner.limits.check_read_count(max_count)?;
         let state = self.inner.state.read();
         let entry = state.readable(stream)?;
-        let first = entry.head.deleted_through + 1;
-        let last = entry.head.version;
-        let pick = |v: Version| state.log[entry.events[(v - 1) as usize]].clone();
-        let out = match direction {
-            Direction::Forward => {
-                let start = from.max(first);
-                if start > last {
-                    Vec::new()
-                } else {
-                    let end = start.saturating_add(max_count as u64).min(last + 1);
-                    (start..end).map(pick).collect()
-                }
-            }
-            Direction::Backward => {
-                let start = from.min(last);
-                if start < first {
-                    Vec::new()
-                } else {
-                    let stop = start.saturating_sub(max_count as u64).max(first - 1);
-                    (stop + 1..=start).rev().map(pick).collect()
-                }
-            }
-        };
+        let window = ReadWindow::new(
+            entry.head.deleted_through + 1,
+            entry.head.version,
+            from,
+            max_count,
+            direction,
+        );
+        let out = window
+            .versions()
+            .map(|v| state.log[entry.events[(v - 1) as usize]].clone())
+            .collect();
         Ok(out)
     }
 

@@ -1,93 +1,19 @@
-//! The `EventStore` contract every backend implements (DESIGN.md §2, seed §2.1).
+//! The `EventStore` contract every backend implements.
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 
+use crate::append::{AppendResult, StreamAppend};
 use crate::error::Result;
 use crate::event::{NewEvent, RecordedEvent};
 use crate::filter::ReadFilter;
 use crate::limits::Limits;
+use crate::read::Direction;
 use crate::stream_id::StreamId;
+use crate::stream_info::StreamInfo;
 use crate::subscription::{SubscribeFrom, Subscription};
 use crate::version::{ExpectedVersion, Position, Version};
 
-/// What a successful append reports.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct AppendResult {
-    /// The stream's version after the append: pass it as `Exact(..)` next time.
-    pub next_expected_version: Version,
-    /// Position of the append's first event in `$all`.
-    pub first_position: Position,
-    /// Position of the append's last event in `$all`.
-    pub last_position: Position,
-}
-
-/// One stream's part of a multi-stream append.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StreamAppend {
-    /// The stream to append to.
-    pub stream: StreamId,
-    /// Its guard.
-    pub expected: ExpectedVersion,
-    /// Its events, in order.
-    pub events: Vec<NewEvent>,
-}
-
-impl StreamAppend {
-    /// Bundles a stream, a guard and events.
-    pub fn new(stream: StreamId, expected: ExpectedVersion, events: Vec<NewEvent>) -> Self {
-        StreamAppend {
-            stream,
-            expected,
-            events,
-        }
-    }
-}
-
-/// Which way to read a stream.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Direction {
-    /// Oldest first: versions `from`, `from + 1`, ...
-    #[default]
-    Forward,
-    /// Newest first: versions `from`, `from - 1`, ...
-    Backward,
-}
-
-/// Whether a stream can be read and written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StreamState {
-    /// It has live events.
-    Live,
-    /// Soft-deleted and not written since: reads say "not found"; appending
-    /// re-creates it and its versions continue.
-    Deleted,
-    /// Hard-deleted: every read and write fails with `StreamDeleted`, for ever.
-    Tombstoned,
-}
-
-/// What a store knows about one stream.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StreamInfo {
-    /// The stream.
-    pub stream: StreamId,
-    /// Version of its last event ever appended (0 if none).
-    pub version: Version,
-    /// First version a read can return; versions before it were deleted.
-    /// Equal to `version + 1` when nothing is readable.
-    pub first_readable_version: Version,
-    /// Live, deleted or tombstoned.
-    pub state: StreamState,
-    /// Position of its last event, if it ever had one.
-    pub last_position: Option<Position>,
-}
-
-/// Version to pass as `from` to read a stream backward from its end.
-pub const FROM_END: Version = Version::MAX;
-
-/// The event store contract (DESIGN.md §2).
+/// The event store contract.
 ///
 /// Every backend implements it and passes the conformance suite in
 /// `strata-testkit`. All methods are safe to call concurrently.

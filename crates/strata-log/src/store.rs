@@ -10,11 +10,12 @@ use std::thread::JoinHandle;
 use async_trait::async_trait;
 use parking_lot::{Mutex, RwLock};
 use strata_core::clock::{from_micros, MonotonicClock};
+use strata_core::handoff::request;
 use strata_core::subscription::SubscriptionSource;
 use strata_core::{
     AppendResult, Direction, Error, EventStore, ExpectedVersion, Limits, NewEvent, Position,
-    ReadFilter, RecordedEvent, Result, StreamAppend, StreamId, StreamInfo, SubscribeFrom,
-    Subscription, Version,
+    ReadFilter, ReadWindow, RecordedEvent, Result, StreamAppend, StreamId, StreamInfo,
+    SubscribeFrom, Subscription, Version,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn};
@@ -369,12 +370,7 @@ impl LogStore {
     /// Forces everything written so far to stable storage (useful in the
     /// `Interval` and `None` modes).
     pub async fn flush(&self) -> Result<()> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Request::Sync { reply: Some(reply) })
-            .await
-            .map_err(|_| Error::Closed)?;
-        rx.await.map_err(|_| Error::Closed)?
+        request(&self.tx, |reply| Request::Sync { reply: Some(reply) }).await
     }
 
     /// The store's directory.
@@ -401,12 +397,7 @@ impl LogStore {
         for p in &parts {
             check_format_limits(&p.events)?;
         }
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Request::Append { parts, reply })
-            .await
-            .map_err(|_| Error::Closed)?;
-        rx.await.map_err(|_| Error::Closed)?
+        request(&self.tx, |reply| Request::Append { parts, reply }).await
     }
 
     async fn submit_delete(
@@ -416,17 +407,13 @@ impl LogStore {
         tombstone: bool,
     ) -> Result<()> {
         self.check_writable()?;
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Request::Delete {
-                stream: stream.clone(),
-                expected,
-                tombstone,
-                reply,
-            })
-            .await
-            .map_err(|_| Error::Closed)?;
-        rx.await.map_err(|_| Error::Closed)?
+        request(&self.tx, |reply| Request::Delete {
+            stream: stream.clone(),
+            expected,
+            tombstone,
+            reply,
+        })
+        .await
     }
 }
 
@@ -1167,28 +1154,14 @@ impl EventStore for LogStore {
                     })
                 }
             };
-            let first = entry.head.deleted_through + 1;
-            let last = entry.head.version;
-            let (lo, hi) = match direction {
-                Direction::Forward => {
-                    let start = from.max(first);
-                    if start > last {
-                        (1, 1)
-                    } else {
-                        let end = start.saturating_add(max_count as u64).min(last + 1);
-                        (start, end)
-                    }
-                }
-                Direction::Backward => {
-                    let start = from.min(last);
-                    if start < first {
-                        (1, 1)
-                    } else {
-                        let stop = start.saturating_sub(max_count as u64).max(first - 1);
-                        (stop + 1, start + 1)
-                    }
-                }
-            };
+            let window = ReadWindow::new(
+                entry.head.deleted_through + 1,
+                entry.head.version,
+                from,
+                max_count,
+                direction,
+            );
+            let (lo, hi) = (window.low, window.high);
             let positions = entry.positions[(lo - 1) as usize..(hi - 1) as usize].to_vec();
             (positions, state.segments.clone())
         };

@@ -1,7 +1,7 @@
 //! The stream index: every stream's head and the position of each of its
 //! versions, kept in memory and checkpointed to `streams.ckpt`.
 
-use strata_core::rules::StreamHead;
+use strata_core::append_rules::StreamHead;
 use strata_core::{Position, StreamId};
 
 use crate::format::{u32_at, u64_at};

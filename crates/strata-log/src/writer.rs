@@ -11,12 +11,13 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use strata_core::append_rules::{check_guard, check_retry, RecordedRef, StreamHead};
 use strata_core::clock::MonotonicClock;
-use strata_core::rules::{check_guard, check_retry, RecordedRef, StreamHead};
+use strata_core::handoff::Reply as ReplyTo;
 use strata_core::{
     AppendResult, Error, EventId, ExpectedVersion, Position, Result, StreamAppend, StreamId,
 };
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
 use crate::config::Durability;
@@ -35,7 +36,7 @@ pub enum Request {
         /// The parts (one for a plain append).
         parts: Vec<StreamAppend>,
         /// Where the outcome goes.
-        reply: oneshot::Sender<Result<Vec<AppendResult>>>,
+        reply: ReplyTo<Vec<AppendResult>>,
     },
     /// A soft delete or tombstone.
     Delete {
@@ -46,27 +47,24 @@ pub enum Request {
         /// Hard delete.
         tombstone: bool,
         /// Where the outcome goes.
-        reply: oneshot::Sender<Result<()>>,
+        reply: ReplyTo<()>,
     },
     /// Sync now (interval ticks and explicit flushes).
     Sync {
         /// Told when done.
-        reply: Option<oneshot::Sender<Result<()>>>,
+        reply: Option<ReplyTo<()>>,
     },
     /// Sync, checkpoint and stop.
     Close {
         /// Told when done.
-        reply: oneshot::Sender<Result<()>>,
+        reply: ReplyTo<()>,
     },
 }
 
 enum Reply {
-    Append(
-        oneshot::Sender<Result<Vec<AppendResult>>>,
-        Vec<AppendResult>,
-    ),
-    Delete(oneshot::Sender<Result<()>>),
-    Sync(oneshot::Sender<Result<()>>),
+    Append(ReplyTo<Vec<AppendResult>>, Vec<AppendResult>),
+    Delete(ReplyTo<()>),
+    Sync(ReplyTo<()>),
 }
 
 enum Effect {
@@ -258,7 +256,7 @@ impl Writer {
         let mut replies: Vec<Reply> = Vec::with_capacity(batch.len());
         let mut effects: Vec<Effect> = Vec::new();
         let mut force_sync = false;
-        let mut close: Option<oneshot::Sender<Result<()>>> = None;
+        let mut close: Option<ReplyTo<()>> = None;
         let mut rotate = false;
         let mut last_position = None;
         self.frames.clear();

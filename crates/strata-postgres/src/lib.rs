@@ -29,7 +29,6 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
-pub mod baseline;
 mod checkpoint;
 mod config;
 mod error;

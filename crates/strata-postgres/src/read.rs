@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use strata_core::rules::StreamHead;
+use strata_core::append_rules::StreamHead;
 use strata_core::{
     ContentType, Direction, Error, EventId, Metadata, Position, ReadFilter, RecordedEvent, Result,
     StreamId, Version,

@@ -7,13 +7,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use strata_core::rules::check_guard;
+use strata_core::append_rules::check_guard;
+use strata_core::handoff::request;
 use strata_core::{
     async_trait, AppendResult, Direction, Error, EventId, EventStore, ExpectedVersion, Limits,
     Metadata, NewEvent, Position, ReadFilter, RecordedEvent, Result, StreamAppend, StreamId,
     StreamInfo, SubscribeFrom, Subscription, SubscriptionSource, Version,
 };
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::{EventsLayout, Ordering, PgConfig, POOL_WAIT_TIMEOUT_SECS};
@@ -393,18 +394,13 @@ impl PostgresStore {
             }
             metadata.push(meta);
         }
-        let (reply, outcome) = oneshot::channel();
-        self.inner
-            .writer
-            .send(WriteRequest {
-                parts,
-                metadata,
-                generated,
-                reply,
-            })
-            .await
-            .map_err(|_| Error::Closed)?;
-        outcome.await.map_err(|_| Error::Closed)?
+        request(&self.inner.writer, |reply| WriteRequest {
+            parts,
+            metadata,
+            generated,
+            reply,
+        })
+        .await
     }
 
     /// Reads the head from the database and publishes it.

@@ -3,7 +3,7 @@
 //!
 //! 1. `BEGIN`; create-if-missing and lock the batch's stream rows (sorted, so
 //!    concurrent batches cannot deadlock); look up the batch's event ids.
-//! 2. Decide every append with the shared rules of `strata_core::rules`
+//! 2. Decide every append with the shared rules of `strata_core::append_rules`
 //!    (tombstone, idempotent retry, guard), in queue order, against the
 //!    locked heads as earlier appends of the batch leave them. A failing
 //!    append gets its own error; the others go on.
@@ -21,9 +21,10 @@ use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use strata_core::rules::{check_guard, check_retry, RecordedRef, StreamHead};
+use strata_core::append_rules::{check_guard, check_retry, RecordedRef, StreamHead};
+use strata_core::handoff::Reply;
 use strata_core::{AppendResult, Error, EventId, Position, Result, StreamAppend};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
@@ -77,7 +78,7 @@ pub(crate) struct WriteRequest {
     /// unless an earlier attempt of this very batch committed them.
     pub generated: HashSet<EventId>,
     /// Where the outcome goes.
-    pub reply: oneshot::Sender<Result<Vec<AppendResult>>>,
+    pub reply: Reply<Vec<AppendResult>>,
 }
 
 impl WriteRequest {
@@ -771,7 +772,7 @@ mod tests {
         let events: Vec<NewEvent> = (0..n)
             .map(|_| NewEvent::json_bytes("E", &b"{}"[..]).with_id(EventId::new()))
             .collect();
-        let (reply, _) = oneshot::channel();
+        let (reply, _) = tokio::sync::oneshot::channel();
         WriteRequest {
             metadata: vec![vec![None; events.len()]],
             generated: HashSet::new(),

@@ -2,10 +2,11 @@
 //! knows: stream heads (guards, deletion) and recorded event ids (idempotency).
 //! Backends share them so they cannot drift apart.
 
+use crate::append::AppendResult;
 use crate::error::{Error, Result};
 use crate::event::{EventId, NewEvent};
-use crate::store::{AppendResult, StreamInfo, StreamState};
 use crate::stream_id::StreamId;
+use crate::stream_info::{StreamInfo, StreamState};
 use crate::version::{CurrentVersion, ExpectedVersion, Position, Version};
 
 /// What a store keeps per stream to check guards.
