@@ -11,6 +11,7 @@
 pub mod checkpoint;
 pub mod compress;
 pub mod config;
+pub mod decode;
 pub mod format;
 pub mod index;
 pub mod io;
