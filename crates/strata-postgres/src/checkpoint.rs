@@ -4,9 +4,10 @@ use std::sync::Arc;
 
 use strata_core::{async_trait, CheckpointStore, Error, Position, Result};
 
+use crate::database::{db_error, Database};
 use crate::migrate::to_i64;
 use crate::read::corrupt;
-use crate::store::{db, PostgresStore, Shared};
+use crate::store::PostgresStore;
 
 /// Checkpoints in PostgreSQL, sharing the store's pool and schema. A
 /// projection that writes its read model into the same database should use
@@ -14,14 +15,14 @@ use crate::store::{db, PostgresStore, Shared};
 /// which commits the checkpoint with the rows.
 #[derive(Clone, Debug)]
 pub struct PgCheckpointStore {
-    shared: Arc<Shared>,
+    database: Arc<Database>,
 }
 
 impl PostgresStore {
     /// The checkpoint store in this store's schema.
     pub fn checkpoints(&self) -> PgCheckpointStore {
         PgCheckpointStore {
-            shared: self.shared().clone(),
+            database: self.database().clone(),
         }
     }
 }
@@ -29,18 +30,18 @@ impl PostgresStore {
 #[async_trait]
 impl CheckpointStore for PgCheckpointStore {
     async fn load(&self, name: &str) -> Result<Option<Position>> {
-        let sql = &self.shared.sql;
+        let sql = &self.database.sql;
         let rows = self
-            .shared
+            .database
             .read("loading a checkpoint", |client| async move {
                 let stmt = client
                     .prepare_cached(&sql.checkpoint_load)
                     .await
-                    .map_err(db("loading a checkpoint"))?;
+                    .map_err(db_error("loading a checkpoint"))?;
                 client
                     .query(&stmt, &[&name])
                     .await
-                    .map_err(db("loading a checkpoint"))
+                    .map_err(db_error("loading a checkpoint"))
             })
             .await?;
         match rows.first() {
@@ -58,35 +59,35 @@ impl CheckpointStore for PgCheckpointStore {
     }
 
     async fn save(&self, name: &str, position: Position) -> Result<()> {
-        let sql = &self.shared.sql;
+        let sql = &self.database.sql;
         let p = to_i64(position.0);
-        self.shared
+        self.database
             .read("saving a checkpoint", |client| async move {
                 let stmt = client
                     .prepare_cached(&sql.checkpoint_save)
                     .await
-                    .map_err(db("saving a checkpoint"))?;
+                    .map_err(db_error("saving a checkpoint"))?;
                 client
                     .execute(&stmt, &[&name, &p])
                     .await
-                    .map_err(db("saving a checkpoint"))?;
+                    .map_err(db_error("saving a checkpoint"))?;
                 Ok(())
             })
             .await
     }
 
     async fn reset(&self, name: &str) -> Result<()> {
-        let sql = &self.shared.sql;
-        self.shared
+        let sql = &self.database.sql;
+        self.database
             .read("resetting a checkpoint", |client| async move {
                 let stmt = client
                     .prepare_cached(&sql.checkpoint_reset)
                     .await
-                    .map_err(db("resetting a checkpoint"))?;
+                    .map_err(db_error("resetting a checkpoint"))?;
                 client
                     .execute(&stmt, &[&name])
                     .await
-                    .map_err(db("resetting a checkpoint"))?;
+                    .map_err(db_error("resetting a checkpoint"))?;
                 Ok(())
             })
             .await

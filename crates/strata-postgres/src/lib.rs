@@ -31,7 +31,9 @@
 
 mod checkpoint;
 mod config;
+mod database;
 mod error;
+mod head;
 mod listener;
 mod migrate;
 mod partition;
@@ -49,6 +51,7 @@ pub use config::{
     DEFAULT_HEAD_POLL_INTERVAL_MS, DEFAULT_PARTITION_POSITIONS, DEFAULT_POOL_SIZE, DEFAULT_SCHEMA,
     MAX_SCHEMA_NAME_BYTES, POOL_WAIT_TIMEOUT_SECS,
 };
+pub use database::{MAX_READ_ATTEMPTS, RETRY_BACKOFF_BASE_MS, RETRY_BACKOFF_MAX_MS};
 pub use error::PgError;
 pub use listener::{DISCONNECTED_POLL_MS, LISTEN_RECONNECT_MAX_MS, LISTEN_RECONNECT_MIN_MS};
 pub use migrate::{
@@ -61,11 +64,11 @@ pub use projection::{
     DEFAULT_PROJECTION_BATCH_EVENTS, MAX_PROJECTION_BATCH_EVENTS, PROJECTION_IDLE_POLL_MS,
 };
 pub use snapshot::{PgSnapshotStore, MAX_SNAPSHOTS_PER_STREAM};
-pub use store::{PostgresStore, StoreStats, CLOSE_TIMEOUT_SECS, MAX_READ_ATTEMPTS};
+pub use store::{PostgresStore, StoreStats, CLOSE_TIMEOUT_SECS};
 pub use tls::{PgTls, MAX_ROOT_CERT_FILE_BYTES};
 pub use writer::{
     ANALYZE_FIRST_EVENTS, MAX_BATCH_APPENDS, MAX_BATCH_ATTEMPTS, MAX_BATCH_BYTES, MAX_BATCH_EVENTS,
-    MAX_LINGER_YIELDS, MAX_QUEUED_APPENDS, RETRY_BACKOFF_BASE_MS, RETRY_BACKOFF_MAX_MS,
+    MAX_LINGER_YIELDS, MAX_QUEUED_APPENDS,
 };
 
 /// The driver and pool this crate uses, re-exported so callers of

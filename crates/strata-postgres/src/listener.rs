@@ -19,9 +19,10 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_postgres::AsyncMessage;
 
+use crate::database::read_head;
+use crate::database::Database;
 use crate::error::PgError;
-use crate::store::{HeadFeed, Shared};
-use crate::writer::read_head;
+use crate::head::HeadFeed;
 
 /// First pause before reconnecting the listening connection, in ms.
 pub const LISTEN_RECONNECT_MIN_MS: u64 = 50;
@@ -34,11 +35,11 @@ pub const LISTEN_RECONNECT_MAX_MS: u64 = 2_000;
 pub const DISCONNECTED_POLL_MS: u64 = 100;
 
 pub(crate) fn spawn(
-    shared: Arc<Shared>,
+    database: Arc<Database>,
     head: Arc<HeadFeed>,
     shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
-    tokio::spawn(run(shared, head, shutdown))
+    tokio::spawn(run(database, head, shutdown))
 }
 
 /// A listening connection: the client (dropping it closes the connection)
@@ -48,16 +49,16 @@ struct Listening {
     ended: watch::Receiver<bool>,
 }
 
-async fn run(shared: Arc<Shared>, head: Arc<HeadFeed>, mut shutdown: watch::Receiver<bool>) {
+async fn run(database: Arc<Database>, head: Arc<HeadFeed>, mut shutdown: watch::Receiver<bool>) {
     let mut listening: Option<Listening> = None;
     let mut reconnect_ms = LISTEN_RECONNECT_MIN_MS;
     let mut next_connect = tokio::time::Instant::now();
-    let configured = shared.config.head_poll_interval;
+    let configured = database.config.head_poll_interval;
     loop {
         if listening.is_none() && tokio::time::Instant::now() >= next_connect {
-            match listen(&shared, &head).await {
+            match listen(&database, &head).await {
                 Ok(l) => {
-                    tracing::debug!(schema = %shared.config.schema, "listening for appends");
+                    tracing::debug!(schema = %database.config.schema, "listening for appends");
                     listening = Some(l);
                     reconnect_ms = LISTEN_RECONNECT_MIN_MS;
                 }
@@ -73,7 +74,7 @@ async fn run(shared: Arc<Shared>, head: Arc<HeadFeed>, mut shutdown: watch::Rece
                 }
             }
             // Whatever committed while we were not listening.
-            poll(&shared, &head).await;
+            poll(&database, &head).await;
         }
         let interval = if listening.is_some() {
             configured
@@ -101,23 +102,23 @@ async fn run(shared: Arc<Shared>, head: Arc<HeadFeed>, mut shutdown: watch::Rece
         match wake {
             Wake::Shutdown => return,
             Wake::Lost => {
-                tracing::warn!(schema = %shared.config.schema, "listening connection lost; reconnecting");
+                tracing::warn!(schema = %database.config.schema, "listening connection lost; reconnecting");
                 listening = None;
             }
-            Wake::Tick => poll(&shared, &head).await,
+            Wake::Tick => poll(&database, &head).await,
         }
     }
 }
 
-async fn poll(shared: &Shared, head: &HeadFeed) {
-    match read_head(shared).await {
+async fn poll(database: &Database, head: &HeadFeed) {
+    match read_head(database).await {
         Ok(p) => head.publish(p),
         Err(e) => tracing::debug!(error = %e, "polling the head failed"),
     }
 }
 
-async fn listen(shared: &Shared, head: &Arc<HeadFeed>) -> Result<Listening, PgError> {
-    let (config, tls) = shared.config.pg_config()?;
+async fn listen(database: &Database, head: &Arc<HeadFeed>) -> Result<Listening, PgError> {
+    let (config, tls) = database.config.pg_config()?;
     let (client, mut messages) = crate::tls::connect_one(&config, tls.as_ref())
         .await
         .map_err(|e| PgError::db("connecting to listen", e))?;
@@ -140,7 +141,7 @@ async fn listen(shared: &Shared, head: &Arc<HeadFeed>) -> Result<Listening, PgEr
         let _ = ended_tx.send(true);
     });
     client
-        .batch_execute(&format!("LISTEN \"{}\"", shared.sql.channel))
+        .batch_execute(&format!("LISTEN \"{}\"", database.sql.channel))
         .await
         .map_err(|e| PgError::db("starting to listen", e))?;
     Ok(Listening {

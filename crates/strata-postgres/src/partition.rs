@@ -4,9 +4,10 @@
 use strata_core::{Error, Position, Result};
 
 use crate::config::EventsLayout;
+use crate::database::db_error;
 use crate::migrate::to_i64;
 use crate::sql::render;
-use crate::store::{db, PostgresStore};
+use crate::store::PostgresStore;
 
 /// One attached partition of the events table.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,15 +51,15 @@ impl PostgresStore {
     /// The attached partitions, in position order.
     pub async fn partitions(&self) -> Result<Vec<PartitionInfo>> {
         self.require_partitioned()?;
-        let shared = self.shared();
-        let sql = &shared.sql;
+        let database = self.database();
+        let sql = &database.sql;
         let schema = self.schema();
-        let rows = shared
+        let rows = database
             .read("listing partitions", |client| async move {
                 client
                     .query(&sql.partition_list, &[&schema])
                     .await
-                    .map_err(db("listing partitions"))
+                    .map_err(db_error("listing partitions"))
             })
             .await?;
         let mut out = Vec::with_capacity(rows.len());
@@ -84,15 +85,15 @@ impl PostgresStore {
     /// position.
     pub async fn ensure_partitions(&self, upto: Position) -> Result<Position> {
         self.require_partitioned()?;
-        let shared = self.shared();
-        let sql = &shared.sql;
+        let database = self.database();
+        let sql = &database.sql;
         let upto = to_i64(upto.0);
-        let through: i64 = shared
+        let through: i64 = database
             .read("creating partitions", |client| async move {
                 let row = client
                     .query_one(&sql.partition_ensure, &[&upto])
                     .await
-                    .map_err(db("creating partitions"))?;
+                    .map_err(db_error("creating partitions"))?;
                 Ok(row.get(0))
             })
             .await?;
@@ -129,12 +130,12 @@ impl PostgresStore {
         let text = render(include_str!("partition/detach.sql"), self.schema())
             .replace("{partition}", &format!("\"{name}\""));
         let text = &text;
-        self.shared()
+        self.database()
             .read("detaching a partition", |client| async move {
                 client
                     .batch_execute(text)
                     .await
-                    .map_err(db("detaching a partition"))
+                    .map_err(db_error("detaching a partition"))
             })
             .await?;
         tracing::info!(

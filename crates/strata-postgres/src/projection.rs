@@ -205,9 +205,9 @@ impl<H: PgProjectionHandler> PgTransactionalProjection<H> {
     /// events after it, save the checkpoint, commit. Returns the checkpoint
     /// and how many events were applied.
     pub async fn step(&mut self) -> Result<(Position, usize), ProjectionError> {
-        let shared = self.store.shared().clone();
-        let sql = &shared.sql;
-        let mut client = shared
+        let database = self.store.database().clone();
+        let sql = &database.sql;
+        let mut client = database
             .pool
             .get()
             .await

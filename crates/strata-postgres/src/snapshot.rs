@@ -6,9 +6,10 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use strata_core::{async_trait, Error, Result, Snapshot, SnapshotStore, StreamId, Version};
 
+use crate::database::{db_error, Database};
 use crate::migrate::to_i64;
 use crate::read::corrupt;
-use crate::store::{db, PostgresStore, Shared};
+use crate::store::PostgresStore;
 
 /// Snapshots kept per stream (newest first); older ones are pruned on save.
 pub const MAX_SNAPSHOTS_PER_STREAM: i64 = 16;
@@ -24,14 +25,14 @@ pub const MAX_SNAPSHOTS_PER_STREAM: i64 = 16;
 /// ```
 #[derive(Clone, Debug)]
 pub struct PgSnapshotStore {
-    shared: Arc<Shared>,
+    database: Arc<Database>,
 }
 
 impl PostgresStore {
     /// The snapshot store in this store's schema.
     pub fn snapshots(&self) -> PgSnapshotStore {
         PgSnapshotStore {
-            shared: self.shared().clone(),
+            database: self.database().clone(),
         }
     }
 }
@@ -39,18 +40,18 @@ impl PostgresStore {
 #[async_trait]
 impl SnapshotStore for PgSnapshotStore {
     async fn save(&self, snapshot: Snapshot) -> Result<()> {
-        let sql = &self.shared.sql;
+        let sql = &self.database.sql;
         let snapshot = &snapshot;
-        self.shared
+        self.database
             .read("saving a snapshot", |client| async move {
                 let save = client
                     .prepare_cached(&sql.snapshot_save)
                     .await
-                    .map_err(db("saving a snapshot"))?;
+                    .map_err(db_error("saving a snapshot"))?;
                 let prune = client
                     .prepare_cached(&sql.snapshot_prune)
                     .await
-                    .map_err(db("saving a snapshot"))?;
+                    .map_err(db_error("saving a snapshot"))?;
                 let schema_version = i32::try_from(snapshot.schema_version).map_err(|_| {
                     Error::invalid(format!(
                         "snapshot schema version {} does not fit PostgreSQL's integer",
@@ -71,34 +72,34 @@ impl SnapshotStore for PgSnapshotStore {
                         ],
                     )
                     .await
-                    .map_err(db("saving a snapshot"))?;
+                    .map_err(db_error("saving a snapshot"))?;
                 client
                     .execute(
                         &prune,
                         &[&snapshot.stream.as_str(), &MAX_SNAPSHOTS_PER_STREAM],
                     )
                     .await
-                    .map_err(db("pruning snapshots"))?;
+                    .map_err(db_error("pruning snapshots"))?;
                 Ok(())
             })
             .await
     }
 
     async fn load(&self, stream: &StreamId, max_version: Version) -> Result<Option<Snapshot>> {
-        let sql = &self.shared.sql;
+        let sql = &self.database.sql;
         let name = stream.as_str();
         let max = to_i64(max_version);
         let rows = self
-            .shared
+            .database
             .read("loading a snapshot", |client| async move {
                 let stmt = client
                     .prepare_cached(&sql.snapshot_load)
                     .await
-                    .map_err(db("loading a snapshot"))?;
+                    .map_err(db_error("loading a snapshot"))?;
                 client
                     .query(&stmt, &[&name, &max])
                     .await
-                    .map_err(db("loading a snapshot"))
+                    .map_err(db_error("loading a snapshot"))
             })
             .await?;
         let Some(row) = rows.first() else {
@@ -128,18 +129,18 @@ impl SnapshotStore for PgSnapshotStore {
     }
 
     async fn delete(&self, stream: &StreamId) -> Result<()> {
-        let sql = &self.shared.sql;
+        let sql = &self.database.sql;
         let name = stream.as_str();
-        self.shared
+        self.database
             .read("deleting snapshots", |client| async move {
                 let stmt = client
                     .prepare_cached(&sql.snapshot_delete)
                     .await
-                    .map_err(db("deleting snapshots"))?;
+                    .map_err(db_error("deleting snapshots"))?;
                 client
                     .execute(&stmt, &[&name])
                     .await
-                    .map_err(db("deleting snapshots"))?;
+                    .map_err(db_error("deleting snapshots"))?;
                 Ok(())
             })
             .await

@@ -1,7 +1,6 @@
 //! [`PostgresStore`]: the whole `EventStore` contract on PostgreSQL.
 
 use std::collections::HashSet;
-use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,43 +17,19 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::{EventsLayout, Ordering, PgConfig, POOL_WAIT_TIMEOUT_SECS};
+use crate::database::{db_error, read_head, Counters, Database};
 use crate::error::{is_connection_error, PgError};
+use crate::head::HeadFeed;
 use crate::migrate::{migrate_client, read_layout, schema_version, CURRENT_SCHEMA_VERSION};
 use crate::read::{
     event_from_row, head_from_row, param_refs, read_all_query, read_stream_query, stream_rows,
     version_param,
 };
 use crate::sql::Sql;
-use crate::writer::{backoff, read_head, WriteRequest, Writer, MAX_QUEUED_APPENDS};
-
-/// Attempts of a read when its connection drops (each on a new connection).
-pub const MAX_READ_ATTEMPTS: u32 = 4;
+use crate::writer::{WriteRequest, Writer, MAX_QUEUED_APPENDS};
 
 /// How long [`PostgresStore::close`] waits for its tasks, in seconds.
 pub const CLOSE_TIMEOUT_SECS: u64 = 10;
-
-/// What every part of a store shares: the pool and the rendered SQL.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub pool: Pool,
-    pub sql: Sql,
-    pub config: PgConfig,
-    /// The layout recorded in the schema (which wins over the configured one).
-    pub layout: EventsLayout,
-    pub stats: Counters,
-}
-
-/// The writer's counters.
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub batches: AtomicU64,
-    /// Batches that committed at least one event (each a WAL flush with
-    /// `synchronous_commit = on`).
-    pub writing_commits: AtomicU64,
-    pub appends: AtomicU64,
-    pub events: AtomicU64,
-    pub retried_attempts: AtomicU64,
-}
 
 /// What the store's writer has done since it was opened.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -67,87 +42,6 @@ pub struct StoreStats {
     pub events: u64,
     /// Batch attempts run again after a dropped connection or a transient error.
     pub retried_attempts: u64,
-}
-
-impl Shared {
-    /// Runs a read, again on a new connection when the connection drops.
-    pub(crate) async fn read<T, F, Fut>(&self, what: &str, mut f: F) -> Result<T>
-    where
-        F: FnMut(deadpool_postgres::Object) -> Fut,
-        Fut: Future<Output = std::result::Result<T, ReadError>>,
-    {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let outcome = match self.pool.get().await {
-                Ok(client) => f(client).await,
-                Err(e) => Err(ReadError::Db(PgError::pool(what, e))),
-            };
-            match outcome {
-                Ok(v) => return Ok(v),
-                Err(ReadError::Store(e)) => return Err(e),
-                Err(ReadError::Db(e)) if e.is_connection_error() && attempt < MAX_READ_ATTEMPTS => {
-                    tracing::warn!(attempt, error = %e, "read failed on a dropped connection; retrying");
-                    tokio::time::sleep(backoff(attempt)).await;
-                }
-                Err(ReadError::Db(e)) => return Err(e.into()),
-            }
-        }
-    }
-}
-
-/// A read's failure: the database's (maybe retried) or the contract's.
-pub(crate) enum ReadError {
-    /// The database failed.
-    Db(PgError),
-    /// The answer is an error of the contract (not found, deleted, corrupt).
-    Store(Error),
-}
-
-impl From<Error> for ReadError {
-    fn from(e: Error) -> Self {
-        ReadError::Store(e)
-    }
-}
-
-/// A database error while `context`, as a [`ReadError`].
-pub(crate) fn db(context: &'static str) -> impl Fn(tokio_postgres::Error) -> ReadError {
-    move |e| ReadError::Db(PgError::db(context, e))
-}
-
-/// The committed head, as subscriptions see it.
-#[derive(Debug)]
-pub(crate) struct HeadFeed {
-    tx: watch::Sender<Position>,
-}
-
-impl HeadFeed {
-    fn new(at: Position) -> Self {
-        HeadFeed {
-            tx: watch::channel(at).0,
-        }
-    }
-
-    /// Raises the head to `p` (never lowers it). Callers only publish
-    /// positions below which every event is committed and visible.
-    pub(crate) fn publish(&self, p: Position) {
-        self.tx.send_if_modified(|h| {
-            if p > *h {
-                *h = p;
-                true
-            } else {
-                false
-            }
-        });
-    }
-
-    pub(crate) fn current(&self) -> Position {
-        *self.tx.borrow()
-    }
-
-    fn subscribe(&self) -> watch::Receiver<Position> {
-        self.tx.subscribe()
-    }
 }
 
 /// An event store in a PostgreSQL schema. Cloning is cheap and shares the
@@ -170,11 +64,11 @@ impl HeadFeed {
 /// ```
 #[derive(Clone)]
 pub struct PostgresStore {
-    inner: Arc<Inner>,
+    inner: Arc<Running>,
 }
 
-struct Inner {
-    shared: Arc<Shared>,
+struct Running {
+    database: Arc<Database>,
     head: Arc<HeadFeed>,
     writer: mpsc::Sender<WriteRequest>,
     shutdown: watch::Sender<bool>,
@@ -190,8 +84,8 @@ struct Tasks {
 impl std::fmt::Debug for PostgresStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PostgresStore")
-            .field("schema", &self.inner.shared.config.schema)
-            .field("layout", &self.inner.shared.layout)
+            .field("schema", &self.inner.database.config.schema)
+            .field("layout", &self.inner.database.layout)
             .finish()
     }
 }
@@ -262,22 +156,22 @@ impl PostgresStore {
             );
         }
         let sql = Sql::new(&config.schema, layout);
-        let shared = Arc::new(Shared {
+        let database = Arc::new(Database {
             pool,
             sql,
             config,
             layout,
             stats: Counters::default(),
         });
-        let start = read_head(&shared).await?;
+        let start = read_head(&database).await?;
         let head = Arc::new(HeadFeed::new(start));
         let (writer_tx, writer_rx) = mpsc::channel(MAX_QUEUED_APPENDS);
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let writer = Writer::new(shared.clone(), head.clone(), start);
+        let writer = Writer::new(database.clone(), head.clone(), start);
         let writer_task = tokio::spawn(writer.run(writer_rx, shutdown_rx));
         Ok(PostgresStore {
-            inner: Arc::new(Inner {
-                shared,
+            inner: Arc::new(Running {
+                database,
                 head,
                 writer: writer_tx,
                 shutdown,
@@ -291,29 +185,29 @@ impl PostgresStore {
 
     /// The schema this store uses.
     pub fn schema(&self) -> &str {
-        &self.inner.shared.config.schema
+        &self.inner.database.config.schema
     }
 
     /// The events layout recorded in the schema.
     pub fn layout(&self) -> EventsLayout {
-        self.inner.shared.layout
+        self.inner.database.layout
     }
 
     /// The connection pool, for work outside the store's tables (the
     /// transactional projection, tests, benchmarks).
     pub fn pool(&self) -> &Pool {
-        &self.inner.shared.pool
+        &self.inner.database.pool
     }
 
     /// The configuration the store was opened with.
     pub fn config(&self) -> &PgConfig {
-        &self.inner.shared.config
+        &self.inner.database.config
     }
 
     /// What the writer has done so far (group commit shows as
     /// `appends / batches`).
     pub fn stats(&self) -> StoreStats {
-        let c = &self.inner.shared.stats;
+        let c = &self.inner.database.stats;
         let get = |a: &AtomicU64| a.load(AtomicOrdering::Relaxed);
         StoreStats {
             batches: get(&c.batches),
@@ -323,8 +217,8 @@ impl PostgresStore {
         }
     }
 
-    pub(crate) fn shared(&self) -> &Arc<Shared> {
-        &self.inner.shared
+    pub(crate) fn database(&self) -> &Arc<Database> {
+        &self.inner.database
     }
 
     /// Stops the writer (after the appends already queued) and the listener,
@@ -351,7 +245,7 @@ impl PostgresStore {
                 }
             }
         }
-        self.inner.shared.pool.close();
+        self.inner.database.pool.close();
         Ok(())
     }
 
@@ -370,7 +264,7 @@ impl PostgresStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if tasks.listener.is_none() && !*self.inner.shutdown.borrow() {
             let task = crate::listener::spawn(
-                self.inner.shared.clone(),
+                self.inner.database.clone(),
                 self.inner.head.clone(),
                 self.inner.shutdown.subscribe(),
             );
@@ -405,7 +299,7 @@ impl PostgresStore {
 
     /// Reads the head from the database and publishes it.
     async fn refresh_head(&self) -> Result<Position> {
-        let head = read_head(&self.inner.shared).await?;
+        let head = read_head(&self.inner.database).await?;
         self.inner.head.publish(head);
         Ok(head)
     }
@@ -439,7 +333,7 @@ fn encode_metadata(index: usize, metadata: &Metadata) -> Result<Option<String>> 
 
 /// What a subscription reads from: the pool and the head feed.
 struct PgSource {
-    shared: Arc<Shared>,
+    database: Arc<Database>,
     head: watch::Receiver<Position>,
 }
 
@@ -451,7 +345,7 @@ impl SubscriptionSource for PgSource {
         max_count: usize,
         filter: &ReadFilter,
     ) -> Result<Vec<RecordedEvent>> {
-        read_all(&self.shared, from, max_count, filter).await
+        read_all(&self.database, from, max_count, filter).await
     }
 
     fn head(&self) -> watch::Receiver<Position> {
@@ -460,7 +354,7 @@ impl SubscriptionSource for PgSource {
 }
 
 pub(crate) async fn read_all(
-    shared: &Shared,
+    database: &Database,
     from: Position,
     max_count: usize,
     filter: &ReadFilter,
@@ -468,19 +362,19 @@ pub(crate) async fn read_all(
     if max_count == 0 {
         return Ok(Vec::new());
     }
-    let (text, params) = read_all_query(&shared.sql, from, max_count, filter);
+    let (text, params) = read_all_query(&database.sql, from, max_count, filter);
     let text = &text;
     let params = &params;
-    shared
+    database
         .read("reading $all", |client| async move {
             let stmt = client
                 .prepare_cached(text)
                 .await
-                .map_err(db("reading $all"))?;
+                .map_err(db_error("reading $all"))?;
             let rows = client
                 .query(&stmt, &param_refs(params))
                 .await
-                .map_err(db("reading $all"))?;
+                .map_err(db_error("reading $all"))?;
             let mut out = Vec::with_capacity(rows.len());
             for row in &rows {
                 out.push(event_from_row(row, 0)?);
@@ -520,21 +414,21 @@ impl EventStore for PostgresStore {
         direction: Direction,
     ) -> Result<Vec<RecordedEvent>> {
         self.limits().check_read_count(max_count)?;
-        let shared = &self.inner.shared;
-        let text = read_stream_query(&shared.sql, direction);
+        let database = &self.inner.database;
+        let text = read_stream_query(&database.sql, direction);
         let name = stream.as_str();
         let from = version_param(from);
         let limit = crate::migrate::to_i64(max_count as u64);
-        let rows = shared
+        let rows = database
             .read("reading a stream", |client| async move {
                 let stmt = client
                     .prepare_cached(text)
                     .await
-                    .map_err(db("reading a stream"))?;
+                    .map_err(db_error("reading a stream"))?;
                 client
                     .query(&stmt, &[&name, &from, &limit])
                     .await
-                    .map_err(db("reading a stream"))
+                    .map_err(db_error("reading a stream"))
             })
             .await?;
         stream_rows(stream, rows)
@@ -547,7 +441,7 @@ impl EventStore for PostgresStore {
         filter: &ReadFilter,
     ) -> Result<Vec<RecordedEvent>> {
         self.limits().check_read_count(max_count)?;
-        read_all(&self.inner.shared, from, max_count, filter).await
+        read_all(&self.inner.database, from, max_count, filter).await
     }
 
     async fn subscribe(&self, from: SubscribeFrom, filter: ReadFilter) -> Result<Subscription> {
@@ -560,26 +454,26 @@ impl EventStore for PostgresStore {
             self.refresh_head().await?;
         }
         let source: Arc<dyn SubscriptionSource> = Arc::new(PgSource {
-            shared: self.inner.shared.clone(),
+            database: self.inner.database.clone(),
             head: self.inner.head.subscribe(),
         });
         Ok(Subscription::new(source, from, filter))
     }
 
     async fn stream_info(&self, stream: &StreamId) -> Result<Option<StreamInfo>> {
-        let shared = &self.inner.shared;
-        let text = &shared.sql.stream_head;
+        let database = &self.inner.database;
+        let text = &database.sql.stream_head;
         let name = stream.as_str();
-        let rows = shared
+        let rows = database
             .read("reading a stream head", |client| async move {
                 let stmt = client
                     .prepare_cached(text)
                     .await
-                    .map_err(db("reading a stream head"))?;
+                    .map_err(db_error("reading a stream head"))?;
                 client
                     .query(&stmt, &[&name])
                     .await
-                    .map_err(db("reading a stream head"))
+                    .map_err(db_error("reading a stream head"))
             })
             .await?;
         let Some(row) = rows.first() else {
@@ -595,10 +489,10 @@ impl EventStore for PostgresStore {
     }
 
     async fn delete_stream(&self, stream: &StreamId, expected: ExpectedVersion) -> Result<()> {
-        let sql = &self.inner.shared.sql;
+        let sql = &self.inner.database.sql;
         let mut client = self
             .inner
-            .shared
+            .database
             .pool
             .get()
             .await
@@ -631,10 +525,10 @@ impl EventStore for PostgresStore {
     }
 
     async fn tombstone_stream(&self, stream: &StreamId, expected: ExpectedVersion) -> Result<()> {
-        let sql = &self.inner.shared.sql;
+        let sql = &self.inner.database.sql;
         let mut client = self
             .inner
-            .shared
+            .database
             .pool
             .get()
             .await
@@ -661,13 +555,13 @@ impl EventStore for PostgresStore {
     }
 
     fn limits(&self) -> &Limits {
-        &self.inner.shared.config.limits
+        &self.inner.database.config.limits
     }
 
     fn durable_syncs(&self) -> Option<u64> {
         Some(
             self.inner
-                .shared
+                .database
                 .stats
                 .writing_commits
                 .load(AtomicOrdering::Relaxed),

@@ -3,7 +3,7 @@
 //!
 //! 1. `BEGIN`; create-if-missing and lock the batch's stream rows (sorted, so
 //!    concurrent batches cannot deadlock); look up the batch's event ids.
-//! 2. Decide every append with the shared rules of `strata_core::append_rules`
+//! 2. Decide every append with the database rules of `strata_core::append_rules`
 //!    (tombstone, idempotent retry, guard), in queue order, against the
 //!    locked heads as earlier appends of the batch leave them. A failing
 //!    append gets its own error; the others go on.
@@ -19,7 +19,6 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use strata_core::append_rules::{check_guard, check_retry, RecordedRef, StreamHead};
 use strata_core::handoff::Reply;
@@ -29,10 +28,12 @@ use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use crate::config::{EventsLayout, Ordering};
+use crate::database::backoff;
+use crate::database::Database;
 use crate::error::{is_connection_error, is_missing_partition, is_transient, PgError};
+use crate::head::HeadFeed;
 use crate::migrate::{to_i64, PARTITIONS_AHEAD};
-use crate::read::{corrupt, head_from_row, position_from_row};
-use crate::store::{HeadFeed, Shared};
+use crate::read::{corrupt, head_from_row};
 
 /// Appends waiting for the writer; callers wait for room beyond this.
 pub const MAX_QUEUED_APPENDS: usize = 4_096;
@@ -61,12 +62,6 @@ pub const ANALYZE_FIRST_EVENTS: u64 = 10_000;
 /// Attempts per batch when the connection drops or a transaction must be
 /// re-run (deadlock, concurrent insert, missing partition).
 pub const MAX_BATCH_ATTEMPTS: u32 = 8;
-
-/// First pause between attempts, in ms; doubles per attempt.
-pub const RETRY_BACKOFF_BASE_MS: u64 = 10;
-
-/// Longest pause between attempts, in ms.
-pub const RETRY_BACKOFF_MAX_MS: u64 = 1_000;
 
 /// One caller's append (or multi-stream append), waiting for the writer.
 pub(crate) struct WriteRequest {
@@ -102,15 +97,9 @@ impl WriteRequest {
     }
 }
 
-/// Backoff before attempt `attempt + 1`.
-pub(crate) fn backoff(attempt: u32) -> Duration {
-    let ms = RETRY_BACKOFF_BASE_MS.saturating_mul(1u64 << attempt.min(16));
-    Duration::from_millis(ms.min(RETRY_BACKOFF_MAX_MS))
-}
-
 /// The writer task's state.
 pub(crate) struct Writer {
-    shared: Arc<Shared>,
+    database: Arc<Database>,
     head: Arc<HeadFeed>,
     /// Positions up to this are covered by partitions (partitioned layout).
     partitions_through: u64,
@@ -150,9 +139,9 @@ struct Committed {
 }
 
 impl Writer {
-    pub(crate) fn new(shared: Arc<Shared>, head: Arc<HeadFeed>, known_last: Position) -> Self {
+    pub(crate) fn new(database: Arc<Database>, head: Arc<HeadFeed>, known_last: Position) -> Self {
         Writer {
-            shared,
+            database,
             head,
             partitions_through: 0,
             known_last: known_last.0,
@@ -240,7 +229,7 @@ impl Writer {
             match self.attempt(&batch, attempt > 1).await {
                 Ok(done) => break Ok(done),
                 Err(Failure::Retry(e)) if attempt < MAX_BATCH_ATTEMPTS => {
-                    self.shared
+                    self.database
                         .stats
                         .retried_attempts
                         .fetch_add(1, AtomicOrdering::Relaxed);
@@ -268,7 +257,7 @@ impl Writer {
         };
         match outcome {
             Ok(done) => {
-                let stats = &self.shared.stats;
+                let stats = &self.database.stats;
                 stats.batches.fetch_add(1, AtomicOrdering::Relaxed);
                 if done.events > 0 {
                     stats.writing_commits.fetch_add(1, AtomicOrdering::Relaxed);
@@ -302,14 +291,14 @@ impl Writer {
     /// time; skipped when turned off). A failure is only logged: statistics
     /// make reads faster, never correct.
     fn refresh_statistics(&self) {
-        if !self.shared.config.auto_analyze || self.analyzing.swap(true, AtomicOrdering::AcqRel) {
+        if !self.database.config.auto_analyze || self.analyzing.swap(true, AtomicOrdering::AcqRel) {
             return;
         }
-        let shared = self.shared.clone();
+        let database = self.database.clone();
         let analyzing = self.analyzing.clone();
         tokio::spawn(async move {
-            let statement = format!("ANALYZE \"{}\".events", shared.config.schema);
-            let outcome = match shared.pool.get().await {
+            let statement = format!("ANALYZE \"{}\".events", database.config.schema);
+            let outcome = match database.pool.get().await {
                 Ok(client) => client
                     .batch_execute(&statement)
                     .await
@@ -318,7 +307,7 @@ impl Writer {
             };
             match outcome {
                 Ok(()) => {
-                    tracing::debug!(schema = %shared.config.schema, "analyzed the events table")
+                    tracing::debug!(schema = %database.config.schema, "analyzed the events table")
                 }
                 Err(e) => tracing::debug!(error = %e, "could not analyze the events table"),
             }
@@ -332,15 +321,15 @@ impl Writer {
         lookup_generated: bool,
     ) -> Result<Committed, Failure> {
         let client = self
-            .shared
+            .database
             .pool
             .get()
             .await
             .map_err(|e| Failure::Retry(PgError::pool("appending", e)))?;
-        let sql = &self.shared.sql;
+        let sql = &self.database.sql;
         if let EventsLayout::Partitioned {
             positions_per_partition: size,
-        } = self.shared.layout
+        } = self.database.layout
         {
             let events: usize = batch.iter().map(WriteRequest::events).sum();
             let estimate = self
@@ -365,7 +354,7 @@ impl Writer {
             client.prepare_cached(&sql.ensure_streams),
             client.prepare_cached(&sql.lock_streams),
             client.prepare_cached(&sql.lookup_ids),
-            client.prepare_cached(match self.shared.config.ordering {
+            client.prepare_cached(match self.database.config.ordering {
                 Ordering::Serialized => &sql.append,
                 Ordering::Naive => &sql.append_naive,
             }),
@@ -440,7 +429,7 @@ impl Writer {
             &offsets,
             &sql.channel,
         ];
-        match self.shared.config.ordering {
+        match self.database.config.ordering {
             Ordering::Serialized => {
                 let phase2 = futures::try_join!(
                     client.query_one(&append, &params),
@@ -605,7 +594,7 @@ impl Plan<'_> {
     }
 }
 
-/// Decides every request of a batch, in order, with the shared append rules.
+/// Decides every request of a batch, in order, with the database append rules.
 fn plan<'a>(batch: &'a [WriteRequest], mut heads: Heads, recorded: &Recorded) -> Plan<'a> {
     let lookup = |id: &EventId| {
         recorded
@@ -738,31 +727,6 @@ pub(crate) fn copy_error(e: &Error) -> Error {
     }
 }
 
-/// Reads the committed head (used at start-up and by the listener).
-pub(crate) async fn read_head(shared: &Shared) -> std::result::Result<Position, PgError> {
-    let client = shared
-        .pool
-        .get()
-        .await
-        .map_err(|e| PgError::pool("reading the head position", e))?;
-    let text = match shared.config.ordering {
-        Ordering::Serialized => &shared.sql.head_position,
-        Ordering::Naive => &shared.sql.head_position_naive,
-    };
-    let stmt = client
-        .prepare_cached(text)
-        .await
-        .map_err(|e| PgError::db("reading the head position", e))?;
-    let row = client
-        .query_one(&stmt, &[])
-        .await
-        .map_err(|e| PgError::db("reading the head position", e))?;
-    position_from_row(&row).map_err(|e| PgError::Schema {
-        schema: shared.config.schema.clone(),
-        reason: e.to_string(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -811,11 +775,5 @@ mod tests {
         );
         assert_eq!(plan.heads["a-1"], (3, 3));
         assert_eq!(plan.heads["b-1"], (3, 6));
-    }
-
-    #[test]
-    fn backoff_is_bounded() {
-        assert!(backoff(1) < backoff(2));
-        assert_eq!(backoff(30), Duration::from_millis(RETRY_BACKOFF_MAX_MS));
     }
 }
