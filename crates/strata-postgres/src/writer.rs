@@ -326,27 +326,57 @@ impl Writer {
             .get()
             .await
             .map_err(|e| Failure::Retry(PgError::pool("appending", e)))?;
-        let sql = &self.database.sql;
-        if let EventsLayout::Partitioned {
+        self.ensure_partitions(&client, batch).await?;
+        let statements = self.prepare(&client).await?;
+        let (heads, recorded) =
+            lock_and_look_up(&client, &statements, batch, lookup_generated).await?;
+
+        // Decide every append against the locked heads.
+        let plan = plan(batch, heads, &recorded);
+        if plan.total == 0 {
+            rollback(&client).await;
+            return Ok(Committed {
+                outcomes: plan.resolve(|_| Position::START),
+                head: None,
+                events: 0,
+            });
+        }
+        self.insert_and_commit(&client, &statements, &plan).await
+    }
+
+    /// On the partitioned layout, creates partitions ahead of the positions
+    /// this batch may take.
+    async fn ensure_partitions(
+        &mut self,
+        client: &deadpool_postgres::Object,
+        batch: &[WriteRequest],
+    ) -> Result<(), Failure> {
+        let EventsLayout::Partitioned {
             positions_per_partition: size,
         } = self.database.layout
-        {
-            let events: usize = batch.iter().map(WriteRequest::events).sum();
-            let estimate = self
-                .known_last
-                .max(self.head.current().0)
-                .saturating_add(events as u64);
-            if estimate.saturating_add(size) > self.partitions_through {
-                let upto = estimate.saturating_add(size.saturating_mul(PARTITIONS_AHEAD));
-                let row = client
-                    .query_one(&sql.partition_ensure, &[&to_i64(upto)])
-                    .await
-                    .map_err(|e| Failure::from_db("creating partitions", e))?;
-                let through: i64 = row.get(0);
-                self.partitions_through = u64::try_from(through).unwrap_or(0);
-            }
+        else {
+            return Ok(());
+        };
+        let events: usize = batch.iter().map(WriteRequest::events).sum();
+        let estimate = self
+            .known_last
+            .max(self.head.current().0)
+            .saturating_add(events as u64);
+        if estimate.saturating_add(size) > self.partitions_through {
+            let upto = estimate.saturating_add(size.saturating_mul(PARTITIONS_AHEAD));
+            let row = client
+                .query_one(&self.database.sql.partition_ensure, &[&to_i64(upto)])
+                .await
+                .map_err(|e| Failure::from_db("creating partitions", e))?;
+            let through: i64 = row.get(0);
+            self.partitions_through = u64::try_from(through).unwrap_or(0);
         }
+        Ok(())
+    }
 
+    /// The append transaction's statements, prepared once per connection.
+    async fn prepare(&self, client: &deadpool_postgres::Object) -> Result<Statements, Failure> {
+        let sql = &self.database.sql;
         let prepare = |text: &'static str| client.prepare_cached(text);
         let (begin, commit, ensure, lock, lookup, append) = futures::try_join!(
             prepare("BEGIN"),
@@ -360,58 +390,23 @@ impl Writer {
             }),
         )
         .map_err(|e| Failure::from_db("preparing the append statements", e))?;
+        Ok(Statements {
+            begin,
+            commit,
+            ensure,
+            lock,
+            lookup,
+            append,
+        })
+    }
 
-        // Phase 1: lock the heads, look up the ids (one round trip).
-        let streams: Vec<&str> = batch
-            .iter()
-            .flat_map(|r| r.parts.iter().map(|p| p.stream.as_str()))
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let ids: Vec<Uuid> = batch
-            .iter()
-            .flat_map(|r| {
-                r.ids()
-                    .filter(|id| lookup_generated || !r.generated.contains(id))
-            })
-            .map(|id| id.0)
-            .collect();
-        let streams_param: [&(dyn ToSql + Sync); 1] = [&streams];
-        let ids_param: [&(dyn ToSql + Sync); 1] = [&ids];
-        let phase1 = futures::try_join!(
-            client.execute(&begin, &[]),
-            client.execute(&ensure, &streams_param),
-            client.query(&lock, &streams_param),
-            client.query(&lookup, &ids_param),
-        );
-        let (_, _, head_rows, id_rows) = match phase1 {
-            Ok(r) => r,
-            Err(e) => {
-                rollback(&client).await;
-                return Err(Failure::from_db("locking streams", e));
-            }
-        };
-        let decoded = decode_phase1(&head_rows, &id_rows);
-        let (heads, recorded) = match decoded {
-            Ok(r) => r,
-            Err(e) => {
-                rollback(&client).await;
-                return Err(Failure::Fatal(e));
-            }
-        };
-
-        // Decide every append against the locked heads.
-        let plan = plan(batch, heads, &recorded);
-        if plan.total == 0 {
-            rollback(&client).await;
-            return Ok(Committed {
-                outcomes: plan.resolve(|_| Position::START),
-                head: None,
-                events: 0,
-            });
-        }
-
-        // Phase 2: position lock, insert, heads, notify, commit (one round trip).
+    /// Phase 2: position lock, insert, heads, notify, commit (one round trip).
+    async fn insert_and_commit(
+        &mut self,
+        client: &deadpool_postgres::Object,
+        statements: &Statements,
+        plan: &Plan<'_>,
+    ) -> Result<Committed, Failure> {
         let cols = &plan.columns;
         let total = to_i64(plan.total);
         let (names, versions, offsets) = plan.stream_updates();
@@ -427,53 +422,23 @@ impl Writer {
             &names,
             &versions,
             &offsets,
-            &sql.channel,
+            &self.database.sql.channel,
         ];
+        let (append, commit) = (&statements.append, &statements.commit);
         match self.database.config.ordering {
             Ordering::Serialized => {
                 let phase2 = futures::try_join!(
-                    client.query_one(&append, &params),
-                    client.execute(&commit, &[]),
+                    client.query_one(append, &params),
+                    client.execute(commit, &[]),
                 );
                 let (row, _) = phase2.map_err(|e| self.phase2_failure(e))?;
-                let base: i64 = row
-                    .try_get(0)
-                    .map_err(|e| Failure::Fatal(corrupt("global_position")(e)))?;
-                let base = u64::try_from(base).map_err(|_| {
-                    Failure::Fatal(Error::Corrupt {
-                        location: "global_position".into(),
-                        reason: format!("negative position {base}"),
-                    })
-                })?;
-                let head = Position(base + plan.total);
-                Ok(Committed {
-                    outcomes: plan.resolve(|offset| Position(base + offset)),
-                    head: Some(head),
-                    events: plan.total,
-                })
+                committed_serialized(&row, plan)
             }
             Ordering::Naive => {
-                let phase2 = futures::try_join!(
-                    client.query(&append, &params),
-                    client.execute(&commit, &[]),
-                );
+                let phase2 =
+                    futures::try_join!(client.query(append, &params), client.execute(commit, &[]),);
                 let (rows, _) = phase2.map_err(|e| self.phase2_failure(e))?;
-                let mut by_id: HashMap<Uuid, u64> = HashMap::with_capacity(rows.len());
-                for row in &rows {
-                    let p: i64 = row.get(0);
-                    let id: Uuid = row.get(1);
-                    by_id.insert(id, u64::try_from(p).unwrap_or(0));
-                }
-                let head = by_id.values().copied().max().map(Position);
-                let ids = &cols.ids;
-                Ok(Committed {
-                    outcomes: plan.resolve(|offset| {
-                        let id = ids.get((offset - 1) as usize);
-                        Position(id.and_then(|id| by_id.get(id)).copied().unwrap_or(0))
-                    }),
-                    head,
-                    events: plan.total,
-                })
+                Ok(committed_naive(&rows, plan))
             }
         }
     }
@@ -489,6 +454,102 @@ impl Writer {
 
 type Heads = HashMap<String, StreamHead>;
 type Recorded = HashMap<EventId, (String, u64, Position)>;
+
+/// The prepared statements of one append transaction.
+struct Statements {
+    begin: tokio_postgres::Statement,
+    commit: tokio_postgres::Statement,
+    ensure: tokio_postgres::Statement,
+    lock: tokio_postgres::Statement,
+    lookup: tokio_postgres::Statement,
+    append: tokio_postgres::Statement,
+}
+
+/// Phase 1: begins the transaction, locks the batch's stream heads and looks
+/// up its event ids (one round trip). Rolls back on failure.
+async fn lock_and_look_up(
+    client: &deadpool_postgres::Object,
+    statements: &Statements,
+    batch: &[WriteRequest],
+    lookup_generated: bool,
+) -> Result<(Heads, Recorded), Failure> {
+    let streams: Vec<&str> = batch
+        .iter()
+        .flat_map(|r| r.parts.iter().map(|p| p.stream.as_str()))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let ids: Vec<Uuid> = batch
+        .iter()
+        .flat_map(|r| {
+            r.ids()
+                .filter(|id| lookup_generated || !r.generated.contains(id))
+        })
+        .map(|id| id.0)
+        .collect();
+    let streams_param: [&(dyn ToSql + Sync); 1] = [&streams];
+    let ids_param: [&(dyn ToSql + Sync); 1] = [&ids];
+    let phase1 = futures::try_join!(
+        client.execute(&statements.begin, &[]),
+        client.execute(&statements.ensure, &streams_param),
+        client.query(&statements.lock, &streams_param),
+        client.query(&statements.lookup, &ids_param),
+    );
+    let (_, _, head_rows, id_rows) = match phase1 {
+        Ok(r) => r,
+        Err(e) => {
+            rollback(client).await;
+            return Err(Failure::from_db("locking streams", e));
+        }
+    };
+    match decode_phase1(&head_rows, &id_rows) {
+        Ok(r) => Ok(r),
+        Err(e) => {
+            rollback(client).await;
+            Err(Failure::Fatal(e))
+        }
+    }
+}
+
+/// The outcome of a committed batch under the serialized ordering: the
+/// statement returned the position before the batch's first event.
+fn committed_serialized(row: &tokio_postgres::Row, plan: &Plan<'_>) -> Result<Committed, Failure> {
+    let base: i64 = row
+        .try_get(0)
+        .map_err(|e| Failure::Fatal(corrupt("global_position")(e)))?;
+    let base = u64::try_from(base).map_err(|_| {
+        Failure::Fatal(Error::Corrupt {
+            location: "global_position".into(),
+            reason: format!("negative position {base}"),
+        })
+    })?;
+    Ok(Committed {
+        outcomes: plan.resolve(|offset| Position(base + offset)),
+        head: Some(Position(base + plan.total)),
+        events: plan.total,
+    })
+}
+
+/// The outcome of a committed batch under the naive ordering (test only):
+/// each inserted row returned its own position.
+fn committed_naive(rows: &[tokio_postgres::Row], plan: &Plan<'_>) -> Committed {
+    let mut by_id: HashMap<Uuid, u64> = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let p: i64 = row.get(0);
+        let id: Uuid = row.get(1);
+        by_id.insert(id, u64::try_from(p).unwrap_or(0));
+    }
+    let head = by_id.values().copied().max().map(Position);
+    let ids = &plan.columns.ids;
+    Committed {
+        outcomes: plan.resolve(|offset| {
+            let id = ids.get((offset - 1) as usize);
+            Position(id.and_then(|id| by_id.get(id)).copied().unwrap_or(0))
+        }),
+        head,
+        events: plan.total,
+    }
+}
 
 fn decode_phase1(
     head_rows: &[tokio_postgres::Row],
