@@ -1,5 +1,5 @@
 //! Events: what a caller appends ([`NewEvent`]) and what a store records
-//! ([`RecordedEvent`]), with their ids and metadata (seed §4.1).
+//! ([`RecordedEvent`]), with their ids and metadata.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -92,7 +92,7 @@ impl ContentType {
     }
 }
 
-/// Who and what caused an event (seed §4.1), plus free string pairs.
+/// Who and what caused an event, plus free string pairs.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Metadata {
     /// Groups every event caused, directly or not, by one original request.

@@ -1,4 +1,4 @@
-//! Snapshots of aggregate state (seed §2.3): the trait durable stores
+//! Snapshots of aggregate state: the trait durable stores
 //! implement, and an in-memory implementation.
 
 use std::collections::{BTreeMap, HashMap};
