@@ -1,17 +1,17 @@
 //! `strata demo`: the smallest round trip through a store, and the seed's
 //! scenarios (`strata demo trading|game|audit`) run on any store.
 //!
-//! The scenario drivers live in the framework
-//! (`strata::scenarios::{trading,game,audit}::demo`); this module opens the
+//! The scenario drivers live in `strata-scenarios`
+//! (`strata_scenarios::{trading,game,audit}::demo`); this module opens the
 //! store named by `--store`, runs one, prints its report and closes the
 //! store. `strata demo audit --verify` exits non-zero, naming the first bad
 //! event, when a chain in the store was tampered with.
 
 use serde_json::json;
-use strata::scenarios::{audit, demo::fresh_run_id, game, trading};
 use strata_core::{
     Direction, EventStore, ExpectedVersion, Metadata, NewEvent, ReadFilter, StreamId, Version,
 };
+use strata_scenarios::{audit, demo::fresh_run_id, game, trading};
 
 use clap::{Args, Subcommand};
 use strata_log::Durability;

@@ -2,12 +2,12 @@
 //! hash-chained audit logs, queried by user, by resource and by time from
 //! secondary indexes, and (with `--verify`) every chain of the store checked
 //! and a tampered copy caught. The driver is
-//! `strata::scenarios::audit::demo`; `strata demo audit` runs the same.
+//! `strata_scenarios::audit::demo`; `strata demo audit` runs the same.
 //!
 //! ```text
-//! cargo run -p strata --release --example audit -- --verify                # memory:, 20,000 actions
-//! cargo run -p strata --release --example audit -- --verify --store log:./audit-data
-//! cargo run -p strata --release --example audit -- --verify --actions 0 --store log:./audit-data
+//! cargo run -p strata-scenarios --release --example audit -- --verify                # memory:, 20,000 actions
+//! cargo run -p strata-scenarios --release --example audit -- --verify --store log:./audit-data
+//! cargo run -p strata-scenarios --release --example audit -- --verify --actions 0 --store log:./audit-data
 //! ```
 //!
 //! Exits 1 naming the first bad event if a chain in the store was tampered
@@ -18,8 +18,8 @@ mod common;
 use std::process::ExitCode;
 
 use clap::Parser;
-use strata::scenarios::audit::demo::{run, DemoOptions};
-use strata::scenarios::demo::fresh_run_id;
+use strata_scenarios::audit::demo::{run, DemoOptions};
+use strata_scenarios::demo::fresh_run_id;
 
 /// The audit demo.
 #[derive(Parser)]

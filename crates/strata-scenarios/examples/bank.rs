@@ -1,9 +1,9 @@
 //! The seed's bank account (§4.3) on a Strata repository.
 //!
 //! ```text
-//! cargo run -p strata --example bank                  # same as --store memory:
-//! cargo run -p strata --example bank -- --store memory:
-//! cargo run -p strata --example bank -- --store log:./bank-data   # durable, embedded
+//! cargo run -p strata-scenarios --example bank                  # same as --store memory:
+//! cargo run -p strata-scenarios --example bank -- --store memory:
+//! cargo run -p strata-scenarios --example bank -- --store log:./bank-data   # durable, embedded
 //! ```
 //!
 //! On `log:DIR` the events and snapshots are kept in DIR; each run opens a new

@@ -1,13 +1,13 @@
 //! Game state (seed §6.2): many games played through a repository, their
 //! boards kept by a parallel event processor (partitions by game, each
 //! game's order kept), and one game replayed tick by tick as ASCII. The
-//! driver is `strata::scenarios::game::demo`; `strata demo game` runs the
+//! driver is `strata_scenarios::game::demo`; `strata demo game` runs the
 //! same.
 //!
 //! ```text
-//! cargo run -p strata --release --example game                       # memory:, 1,000 games
-//! cargo run -p strata --release --example game -- --games 200 --store log:./game-data
-//! cargo run -p strata --release --example game -- --games 200 --tick 3 --tick 10
+//! cargo run -p strata-scenarios --release --example game                       # memory:, 1,000 games
+//! cargo run -p strata-scenarios --release --example game -- --games 200 --store log:./game-data
+//! cargo run -p strata-scenarios --release --example game -- --games 200 --tick 3 --tick 10
 //! ```
 
 mod common;
@@ -15,8 +15,8 @@ mod common;
 use std::process::ExitCode;
 
 use clap::Parser;
-use strata::scenarios::demo::fresh_run_id;
-use strata::scenarios::game::demo::{run, DemoOptions};
+use strata_scenarios::demo::fresh_run_id;
+use strata_scenarios::game::demo::{run, DemoOptions};
 
 /// The game demo.
 #[derive(Parser)]

@@ -1,13 +1,13 @@
 //! Trading (seed §6.1): many orders with partial fills and cancels through a
 //! repository, then the order book and positions projections, checked
 //! against a direct recomputation, and the book as of a past time. The
-//! driver is `strata::scenarios::trading::demo`; `strata demo trading` runs
+//! driver is `strata_scenarios::trading::demo`; `strata demo trading` runs
 //! the same.
 //!
 //! ```text
-//! cargo run -p strata --release --example trading                      # memory:, 100,000 orders
-//! cargo run -p strata --release --example trading -- --orders 20000 --store log:./trading-data
-//! cargo run -p strata --release --example trading -- --store 'postgres://postgres@127.0.0.1/test?schema=demo_trading'
+//! cargo run -p strata-scenarios --release --example trading                      # memory:, 100,000 orders
+//! cargo run -p strata-scenarios --release --example trading -- --orders 20000 --store log:./trading-data
+//! cargo run -p strata-scenarios --release --example trading -- --store 'postgres://postgres@127.0.0.1/test?schema=demo_trading'
 //! ```
 
 mod common;
@@ -15,8 +15,8 @@ mod common;
 use std::process::ExitCode;
 
 use clap::Parser;
-use strata::scenarios::demo::fresh_run_id;
-use strata::scenarios::trading::demo::{run, DemoOptions};
+use strata_scenarios::demo::fresh_run_id;
+use strata_scenarios::trading::demo::{run, DemoOptions};
 
 /// The trading demo.
 #[derive(Parser)]

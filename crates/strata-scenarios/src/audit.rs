@@ -34,7 +34,7 @@
 //!
 //! ```
 //! use chrono::{TimeZone, Utc};
-//! use strata::scenarios::audit::{AuditCommand, AuditEvent, AuditLog, GENESIS_HASH};
+//! use strata_scenarios::audit::{AuditCommand, AuditEvent, AuditLog, GENESIS_HASH};
 //! use strata::Aggregate;
 //!
 //! let log = AuditLog::default();
@@ -61,10 +61,10 @@ use strata_core::{
     Direction, EventId, EventStore, Position, ReadFilter, RecordedEvent, StreamId, Version,
 };
 
-use crate::aggregate::Aggregate;
-use crate::event::{self, DomainEvent};
-use crate::projection::{event_types_of, ProjectionError, TypedProjection};
-use crate::query::Queryable;
+use strata::aggregate::Aggregate;
+use strata::event::{self, DomainEvent};
+use strata::projection::{event_types_of, ProjectionError, TypedProjection};
+use strata::query::Queryable;
 
 /// The `prev_hash` of the first event of a chain: 64 zeros.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";

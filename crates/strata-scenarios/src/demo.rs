@@ -11,7 +11,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::projection::ProjectionError;
+use strata::projection::ProjectionError;
 
 /// Most tasks a demo runs at once (`--concurrency`).
 pub const MAX_DEMO_CONCURRENCY: usize = 4_096;
@@ -91,7 +91,7 @@ pub struct CatchUp {
 }
 
 impl CatchUp {
-    pub(crate) fn of(report: &crate::CatchUpReport) -> Self {
+    pub(crate) fn of(report: &strata::CatchUpReport) -> Self {
         CatchUp {
             events: report.events,
             elapsed: report.elapsed,

@@ -13,14 +13,14 @@
 //! draws it in ASCII.
 //!
 //! [`BoardsHandler`] keeps every game's board up to date from `$all` as an
-//! [`EventHandler`]. Run it in an [`EventProcessor`](crate::EventProcessor)
+//! [`EventHandler`]. Run it in an [`EventProcessor`](strata::EventProcessor)
 //! with several workers: a game's stream always lands in the same partition
 //! (seed §5.1), so its events arrive in order while games are processed in
 //! parallel; the handler checks that each event is its game's next version
 //! and fails (the event is parked) if not.
 //!
 //! ```
-//! use strata::scenarios::game::{Game, GameCommand, GameError, GameState, Point};
+//! use strata_scenarios::game::{Game, GameCommand, GameError, GameState, Point};
 //! use strata::Aggregate;
 //!
 //! let mut game = Game::default();
@@ -45,10 +45,10 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use strata_core::{async_trait, RecordedEvent, Version};
 
-use crate::aggregate::Aggregate;
-use crate::event::DomainEvent;
-use crate::processor::{EventHandler, HandlerError};
-use crate::upcast::Upcasters;
+use strata::aggregate::Aggregate;
+use strata::event::DomainEvent;
+use strata::processor::{EventHandler, HandlerError};
+use strata::upcast::Upcasters;
 
 /// Squares per row.
 pub const BOARD_WIDTH: u16 = 12;
@@ -152,7 +152,7 @@ impl Game {
     /// first), free squares as `.`, then a legend.
     ///
     /// ```
-    /// use strata::scenarios::game::{Game, GameEvent};
+    /// use strata_scenarios::game::{Game, GameEvent};
     /// use strata::Aggregate;
     /// let game = Game::from_events(&[GameEvent::PlayerJoined { player_id: "ada".into(), game_id: "g".into() }]);
     /// assert!(game.render().contains("|A...........|"));
@@ -439,7 +439,7 @@ pub struct Board {
 
 /// An [`EventHandler`] that keeps every game's board, by stream, from the
 /// game events of `$all` — fit for a parallel
-/// [`EventProcessor`](crate::EventProcessor) (see the module docs).
+/// [`EventProcessor`](strata::EventProcessor) (see the module docs).
 ///
 /// It is idempotent (an event at or below a board's version is ignored) and
 /// strict about order: an event that is not its game's next version fails,

@@ -3,7 +3,7 @@
 //! answer its questions, and a demo driver (`trading::demo`, `game::demo`,
 //! `audit::demo`) that generates a realistic load on any store, checks the
 //! read side and reports; `strata demo trading|game|audit` and the examples
-//! (`cargo run -p strata --example trading|game|audit`) run it.
+//! (`cargo run -p strata-scenarios --example trading|game|audit`) run it.
 //!
 //! - [`trading`] (§6.1): orders with partial fills and cancels, an order book
 //!   per symbol, positions and PnL per trader, the book as of a past time.
@@ -21,7 +21,7 @@ pub mod trading;
 use chrono::{DateTime, Utc};
 use strata_core::{EventStore, Position};
 
-use crate::projection::{Projection, ProjectionError};
+use strata::projection::{Projection, ProjectionError};
 
 /// Most events one page of [`project_until`] asks the store for.
 pub const HISTORY_PAGE_EVENTS: usize = 4_096;

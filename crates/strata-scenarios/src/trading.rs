@@ -24,14 +24,14 @@
 //! position) with [`project_until`]: `$all` is ordered by position and its
 //! record times never decrease, so the read stops at the first later event.
 //! The alternative — loading each order of the symbol with
-//! [`Repository::load_as_of`](crate::Repository::load_as_of) — would need
+//! [`Repository::load_as_of`](strata::Repository::load_as_of) — would need
 //! an index of orders by symbol and one stream read per order; folding the
 //! prefix of `$all` answers for every symbol at once in one sequential scan
 //! of the order events up to `t`.
 //!
 //! ```
 //! use rust_decimal::Decimal;
-//! use strata::scenarios::trading::{Order, OrderCommand, OrderError, OrderEvent, Side};
+//! use strata_scenarios::trading::{Order, OrderCommand, OrderError, OrderEvent, Side};
 //! use strata::Aggregate;
 //!
 //! let order = Order::from_events(&[OrderEvent::Placed {
@@ -54,11 +54,11 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use strata_core::{EventStore, ReadFilter, RecordedEvent, Version};
 
-use crate::aggregate::Aggregate;
-use crate::event::DomainEvent;
-use crate::projection::{event_types_of, ProjectionError, Typed, TypedProjection};
-use crate::query::Queryable;
-use crate::scenarios::{project_until, Until};
+use crate::{project_until, Until};
+use strata::aggregate::Aggregate;
+use strata::event::DomainEvent;
+use strata::projection::{event_types_of, ProjectionError, Typed, TypedProjection};
+use strata::query::Queryable;
 
 /// Longest symbol, trader or order id accepted, in bytes.
 pub const MAX_NAME_BYTES: usize = 64;
@@ -910,8 +910,8 @@ impl TypedProjection for PositionsProjection {
 ///
 /// ```
 /// use rust_decimal::Decimal;
-/// use strata::scenarios::trading::{order_book_as_of, Order, OrderCommand, Side};
-/// use strata::scenarios::Until;
+/// use strata_scenarios::trading::{order_book_as_of, Order, OrderCommand, Side};
+/// use strata_scenarios::Until;
 /// use strata::{CommandMeta, MemoryStore, Repository};
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let store = MemoryStore::new();

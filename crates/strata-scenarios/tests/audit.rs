@@ -10,17 +10,17 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use strata::scenarios::audit::{
-    verify_audit_chain, verify_events, verify_events_against, AuditCommand, AuditError, AuditEvent,
-    AuditIndex, AuditLog, AuditQuery, ChainHead, TamperKind, VerifyError, GENESIS_HASH,
-    MAX_BATCH_RECORDS,
-};
-use strata::scenarios::{project_until, Until};
+use strata::testing::{given, given_no_events};
 use strata::{
     Bytes, CommandMeta, Direction, EventStore, ExpectedVersion, MemoryStore, NewEvent, Position,
     Queryable, RecordedEvent, Repository, StreamId, Typed,
 };
-use strata_testkit::given::{given, given_no_events};
+use strata_scenarios::audit::{
+    verify_audit_chain, verify_events, verify_events_against, AuditCommand, AuditError, AuditEvent,
+    AuditIndex, AuditLog, AuditQuery, ChainHead, TamperKind, VerifyError, GENESIS_HASH,
+    MAX_BATCH_RECORDS,
+};
+use strata_scenarios::{project_until, Until};
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap()

@@ -11,13 +11,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{Duration, TimeZone, Utc};
-use strata::scenarios::audit::{
-    verify_all_audit_chains, verify_audit_chain, AuditCommand, AuditEvent, AuditLog, TamperKind,
-    VerifyError,
-};
 use strata::{CommandMeta, Direction, EventStore, RecordedEvent, Repository, StreamId};
 use strata_log::io::FsStorage;
 use strata_log::{testing, LogConfig, LogStore};
+use strata_scenarios::audit::{
+    verify_all_audit_chains, verify_audit_chain, AuditCommand, AuditEvent, AuditLog, TamperKind,
+    VerifyError,
+};
 
 const RECORDS: usize = 30;
 

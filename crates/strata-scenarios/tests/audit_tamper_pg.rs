@@ -13,12 +13,12 @@ mod common;
 use std::sync::Arc;
 
 use chrono::{Duration, TimeZone, Utc};
-use strata::scenarios::audit::{
+use strata::{CommandMeta, Direction, EventStore, RecordedEvent, Repository, StreamId};
+use strata_postgres::PostgresStore;
+use strata_scenarios::audit::{
     verify_all_audit_chains, verify_audit_chain, AuditCommand, AuditLog, TamperKind, TamperReport,
     VerifyError,
 };
-use strata::{CommandMeta, Direction, EventStore, RecordedEvent, Repository, StreamId};
-use strata_postgres::PostgresStore;
 
 use common::{pg_available, raw_client, SchemaGuard};
 

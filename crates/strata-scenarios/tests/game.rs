@@ -9,15 +9,15 @@ use std::sync::Arc;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use strata::processor::EventHandler;
-use strata::scenarios::game::{
-    spawn_point, BoardsHandler, Game, GameCommand, GameError, GameEvent, GameState, Point,
-    BOARD_HEIGHT, BOARD_WIDTH, GAME_EVENT_TYPES, MAX_PLAYERS,
-};
+use strata::testing::{given, given_no_events};
 use strata::{
     Aggregate, AsOf, CommandMeta, Direction, EventProcessor, EventStore, MemoryCheckpointStore,
     MemoryStore, ProcessorConfig, Repository,
 };
-use strata_testkit::given::{given, given_no_events};
+use strata_scenarios::game::{
+    spawn_point, BoardsHandler, Game, GameCommand, GameError, GameEvent, GameState, Point,
+    BOARD_HEIGHT, BOARD_WIDTH, GAME_EVENT_TYPES, MAX_PLAYERS,
+};
 
 fn joined(player: &str) -> GameEvent {
     GameEvent::PlayerJoined {

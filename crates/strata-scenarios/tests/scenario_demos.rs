@@ -1,4 +1,4 @@
-//! The scenario demo drivers (`strata::scenarios::{trading,game,audit}::demo`)
+//! The scenario demo drivers (`strata_scenarios::{trading,game,audit}::demo`)
 //! on the memory store and on the log store: each runs, its own checks pass
 //! and its report says what happened; runs repeat on the same store; the
 //! audit verification names a tampered chain.
@@ -8,15 +8,15 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use strata::scenarios::audit::demo as audit_demo;
-use strata::scenarios::audit::{verify_all_audit_chains, AuditLog, TamperKind};
-use strata::scenarios::demo::{fresh_run_id, DemoError};
-use strata::scenarios::game::demo as game_demo;
-use strata::scenarios::trading::demo as trading_demo;
 use strata::{
     Aggregate, Direction, EventStore, ExpectedVersion, MemoryStore, NewEvent, Repository,
 };
 use strata_log::{LogConfig, LogStore};
+use strata_scenarios::audit::demo as audit_demo;
+use strata_scenarios::audit::{verify_all_audit_chains, AuditLog, TamperKind};
+use strata_scenarios::demo::{fresh_run_id, DemoError};
+use strata_scenarios::game::demo as game_demo;
+use strata_scenarios::trading::demo as trading_demo;
 
 fn memory() -> Arc<dyn EventStore> {
     Arc::new(MemoryStore::new())
@@ -159,7 +159,7 @@ async fn game_runs_and_replays_on_memory() {
     // A tick past the end shows the end.
     assert_eq!(
         report.replay[1].game.state(),
-        strata::scenarios::game::GameState::Finished
+        strata_scenarios::game::GameState::Finished
     );
     let text = report.to_string();
     assert!(text.contains("check: all 40 boards equal"), "{text}");

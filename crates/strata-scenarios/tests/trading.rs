@@ -10,16 +10,16 @@ use std::sync::Arc;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rust_decimal::Decimal;
-use strata::scenarios::trading::{
-    order_book_as_of, Book, BookAnswer, BookQuery, Order, OrderBookProjection, OrderCommand,
-    OrderError, OrderEvent, OrderStatus, Position, PositionsProjection, Side,
-};
-use strata::scenarios::{project_until, Until};
+use strata::testing::{given, given_no_events};
 use strata::{
     CommandMeta, Consistency, EventStore, MemoryCheckpointStore, MemoryStore, Projection,
     QueryModel, ReadFilter, Repository, Typed,
 };
-use strata_testkit::given::{given, given_no_events};
+use strata_scenarios::trading::{
+    order_book_as_of, Book, BookAnswer, BookQuery, Order, OrderBookProjection, OrderCommand,
+    OrderError, OrderEvent, OrderStatus, Position, PositionsProjection, Side,
+};
+use strata_scenarios::{project_until, Until};
 
 fn d(units: i64, scale: u32) -> Decimal {
     Decimal::new(units, scale)

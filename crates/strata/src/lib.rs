@@ -26,8 +26,7 @@
 //!   read-your-writes).
 //! - [`consistency`]: projection lag and a causal-order checker.
 //! - [`account_balance`]: the seed's `AccountBalanceProjection`.
-//! - [`bench`]: the measurements behind `strata bench project`.
-//! - [`scenarios`]: the seed's trading, game and audit scenarios (§6).
+//! - [`testing`]: a given/when/then harness for aggregates.
 //!
 //! The event representation and snapshot format are decided in
 //! `docs/adr/0003-framework-events-and-snapshots.md`; the read side in
@@ -38,7 +37,6 @@
 pub mod account_balance;
 pub mod aggregate;
 pub mod bank;
-pub mod bench;
 mod cache;
 pub mod command;
 pub mod consistency;
@@ -52,9 +50,9 @@ pub mod query;
 pub mod repository;
 pub mod retry;
 pub mod runner;
-pub mod scenarios;
 pub mod snapshot;
 pub mod stats;
+pub mod testing;
 pub mod time_travel;
 pub mod upcast;
 

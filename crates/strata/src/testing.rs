@@ -9,7 +9,7 @@
 //! ```
 //! use rust_decimal::Decimal;
 //! use strata::bank::{AccountCommand, AccountError, AccountEvent, BankAccount};
-//! use strata_testkit::given::given;
+//! use strata::testing::given;
 //!
 //! given::<BankAccount>([
 //!     AccountEvent::Opened { owner: "ada".into() },
@@ -29,7 +29,7 @@
 
 use std::fmt::Debug;
 
-use strata::{event, Aggregate};
+use crate::{event, Aggregate};
 
 /// Starts a scenario from the state these events build.
 pub fn given<A: Aggregate>(events: impl IntoIterator<Item = A::Event>) -> Given<A> {
@@ -226,7 +226,7 @@ impl<A: Aggregate> Then<A> {
 
 /// Asserts that `e` encodes to a stored event and decodes back to itself.
 #[track_caller]
-pub fn assert_roundtrips<E: strata::DomainEvent + PartialEq + Debug>(e: &E) {
+pub fn assert_roundtrips<E: crate::DomainEvent + PartialEq + Debug>(e: &E) {
     let encoded = match event::encode(e) {
         Ok(encoded) => encoded,
         Err(err) => panic!("event {e:#?} does not encode: {err}"),

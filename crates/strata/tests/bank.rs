@@ -9,10 +9,10 @@ mod common;
 use common::InstrumentedStore;
 use rust_decimal::Decimal;
 use strata::bank::{AccountCommand, AccountError, AccountEvent, AccountStatus, BankAccount};
+use strata::testing::{given, given_no_events};
 use strata::{
     AggregateError, CommandMeta, Direction, EventStore, MemoryStore, Repository, StreamId, Uuid,
 };
-use strata_testkit::given::{given, given_no_events};
 
 fn d(units: i64, scale: u32) -> Decimal {
     Decimal::new(units, scale)

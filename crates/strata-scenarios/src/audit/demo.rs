@@ -13,7 +13,7 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use strata::scenarios::audit::demo::{run, DemoOptions};
+//! use strata_scenarios::audit::demo::{run, DemoOptions};
 //! use strata::{EventStore, MemoryStore};
 //!
 //! let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
@@ -38,11 +38,11 @@ use super::{
     verify_all_audit_chains, verify_events, AuditCommand, AuditEvent, AuditIndex, AuditLog,
     StoreVerification, TamperReport, MAX_BATCH_RECORDS,
 };
-use crate::command::CommandMeta;
-use crate::projection::Typed;
-use crate::repository::Repository;
-use crate::runner::ProjectionRunner;
-use crate::scenarios::demo::{check_range, fresh_run_id, per_second, CatchUp, DemoError};
+use crate::demo::{check_range, fresh_run_id, per_second, CatchUp, DemoError};
+use strata::command::CommandMeta;
+use strata::projection::Typed;
+use strata::repository::Repository;
+use strata::runner::ProjectionRunner;
 
 /// How many users act (`user-000` ..).
 pub const USERS: usize = 100;

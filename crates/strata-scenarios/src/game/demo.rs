@@ -8,7 +8,7 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use strata::scenarios::game::demo::{run, DemoOptions};
+//! use strata_scenarios::game::demo::{run, DemoOptions};
 //! use strata::{EventStore, MemoryStore};
 //!
 //! let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
@@ -32,14 +32,14 @@ use super::{
     BoardsHandler, Game, GameCommand, Point, BOARD_HEIGHT, BOARD_WIDTH, GAME_EVENT_TYPES,
     MAX_PLAYERS, MIN_PLAYERS,
 };
-use crate::command::CommandMeta;
-use crate::error::AggregateError;
-use crate::processor::{EventHandler, EventProcessor, ProcessorConfig};
-use crate::repository::Repository;
-use crate::scenarios::demo::{
+use crate::demo::{
     check_range, fresh_run_id, per_second, CatchUp, DemoError, MAX_DEMO_CONCURRENCY,
 };
-use crate::time_travel::AsOf;
+use strata::command::CommandMeta;
+use strata::error::AggregateError;
+use strata::processor::{EventHandler, EventProcessor, ProcessorConfig};
+use strata::repository::Repository;
+use strata::time_travel::AsOf;
 
 /// Most games one run may play.
 pub const MAX_DEMO_GAMES: usize = 1_000_000;

@@ -10,7 +10,7 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use strata::scenarios::trading::demo::{run, DemoOptions};
+//! use strata_scenarios::trading::demo::{run, DemoOptions};
 //! use strata::{EventStore, MemoryStore};
 //!
 //! let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -37,16 +37,16 @@ use strata_core::{EventStore, MemoryCheckpointStore, Position as LogPosition};
 use super::{
     Book, Level, Order, OrderBookProjection, OrderCommand, Position, PositionsProjection, Side,
 };
-use crate::aggregate::Aggregate;
-use crate::command::CommandMeta;
-use crate::error::AggregateError;
-use crate::projection::Typed;
-use crate::repository::Repository;
-use crate::runner::ProjectionRunner;
-use crate::scenarios::demo::{
+use crate::demo::{
     check_range, fresh_run_id, per_second, CatchUp, DemoError, MAX_DEMO_CONCURRENCY,
 };
-use crate::scenarios::{project_until, Until};
+use crate::{project_until, Until};
+use strata::aggregate::Aggregate;
+use strata::command::CommandMeta;
+use strata::error::AggregateError;
+use strata::projection::Typed;
+use strata::repository::Repository;
+use strata::runner::ProjectionRunner;
 
 /// The symbols traded.
 pub const SYMBOLS: [&str; 8] = [
