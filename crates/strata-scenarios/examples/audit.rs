@@ -1,4 +1,4 @@
-//! Audit trail (seed §6.3): user actions and system events written to a few
+//! Audit trail: user actions and system events written to a few
 //! hash-chained audit logs, queried by user, by resource and by time from
 //! secondary indexes, and (with `--verify`) every chain of the store checked
 //! and a tampered copy caught. The driver is

@@ -1,4 +1,4 @@
-//! The seed's bank account (§4.3) on a Strata repository.
+//! A bank account on a Strata repository.
 //!
 //! ```text
 //! cargo run -p strata-scenarios --example bank                  # same as --store memory:

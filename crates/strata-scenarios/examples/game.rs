@@ -1,4 +1,4 @@
-//! Game state (seed §6.2): many games played through a repository, their
+//! Game state: many games played through a repository, their
 //! boards kept by a parallel event processor (partitions by game, each
 //! game's order kept), and one game replayed tick by tick as ASCII. The
 //! driver is `strata_scenarios::game::demo`; `strata demo game` runs the

@@ -1,4 +1,4 @@
-//! Trading (seed §6.1): many orders with partial fills and cancels through a
+//! Trading: many orders with partial fills and cancels through a
 //! repository, then the order book and positions projections, checked
 //! against a direct recomputation, and the book as of a past time. The
 //! driver is `strata_scenarios::trading::demo`; `strata demo trading` runs

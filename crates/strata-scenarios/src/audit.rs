@@ -1,6 +1,6 @@
-//! Audit trail (seed §6.3): who did what to which resource, and what the
+//! Audit trail: who did what to which resource, and what the
 //! system did, with queries by user, by resource and by time answered from
-//! secondary indexes (seed §5.2), and tamper evidence from a SHA-256 hash
+//! secondary indexes, and tamper evidence from a SHA-256 hash
 //! chain.
 //!
 //! An [`AuditLog`] lives in stream `audit-{log}` (one chain per log: a
@@ -76,7 +76,7 @@ pub const VERIFY_PAGE_EVENTS: usize = 1_024;
 /// stores' default `max_events_per_append`).
 pub const MAX_BATCH_RECORDS: usize = 1_024;
 
-/// What happened, with its place in the chain (seed §6.3 `AuditEvent`).
+/// What happened, with its place in the chain (`AuditEvent`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum AuditEvent {
     /// A user did something to a resource.
@@ -726,7 +726,7 @@ impl AuditRecord {
     }
 }
 
-/// Every audit event, with secondary indexes (seed §5.2): by user, by
+/// Every audit event, with secondary indexes: by user, by
 /// resource (lists of record numbers, in `$all` order) and by timestamp (an
 /// ordered set), so each query reads only its answers.
 ///

@@ -1,4 +1,4 @@
-//! Game state (seed §6.2): a board game's players, moves and life cycle,
+//! Game state: a board game's players, moves and life cycle,
 //! replayable to any tick.
 //!
 //! A [`Game`] lives in stream `game-{game_id}`. It starts in the
@@ -15,7 +15,7 @@
 //! [`BoardsHandler`] keeps every game's board up to date from `$all` as an
 //! [`EventHandler`]. Run it in an [`EventProcessor`](strata::EventProcessor)
 //! with several workers: a game's stream always lands in the same partition
-//! (seed §5.1), so its events arrive in order while games are processed in
+//!, so its events arrive in order while games are processed in
 //! parallel; the handler checks that each event is its game's next version
 //! and fails (the event is parked) if not.
 //!
@@ -222,7 +222,7 @@ pub enum GameCommand {
     Finish,
 }
 
-/// What happened in a game (seed §6.2 `GameEvent`).
+/// What happened in a game (`GameEvent`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum GameEvent {
     /// A player joined.

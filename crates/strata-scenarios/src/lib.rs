@@ -1,15 +1,15 @@
-//! The seed's application scenarios (§6) as worked examples of the
+//! Application scenarios as worked examples of the
 //! framework: each one is an aggregate with its rules, projections that
 //! answer its questions, and a demo driver (`trading::demo`, `game::demo`,
 //! `audit::demo`) that generates a realistic load on any store, checks the
 //! read side and reports; `strata demo trading|game|audit` and the examples
 //! (`cargo run -p strata-scenarios --example trading|game|audit`) run it.
 //!
-//! - [`trading`] (§6.1): orders with partial fills and cancels, an order book
+//! - [`trading`]: orders with partial fills and cancels, an order book
 //!   per symbol, positions and PnL per trader, the book as of a past time.
-//! - [`game`] (§6.2): a game's state machine, replay to any tick, an ASCII
+//! - [`game`]: a game's state machine, replay to any tick, an ASCII
 //!   board, many games processed in parallel with per-game order kept.
-//! - [`audit`] (§6.3): an audit trail with secondary indexes by user,
+//! - [`audit`]: an audit trail with secondary indexes by user,
 //!   resource and time, and a SHA-256 hash chain that makes tampering
 //!   evident.
 
@@ -37,10 +37,10 @@ pub enum Until {
 
 /// Runs `projection` over the events of `$all` that pass its filter, from
 /// the start up to `until`, and returns the position of the last event it
-/// folded (`Position::START` if none) — seed §1.3 `rebuild(E, t)` for a read
+/// folded (`Position::START` if none) — a rebuild as of a point for a read
 /// model instead of one aggregate.
 ///
-/// `recorded_at` never decreases along `$all` (DESIGN.md §1, guarantee 3),
+/// `recorded_at` never decreases along `$all` (a store guarantee),
 /// so the read stops at the first event past `until`. The cost is one read
 /// of every matching event up to `until`, not of the whole log. The
 /// projection is [reset](Projection::reset) first.

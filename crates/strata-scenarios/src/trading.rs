@@ -1,4 +1,4 @@
-//! Trading (seed §6.1): limit orders with partial fills and cancels, an
+//! Trading: limit orders with partial fills and cancels, an
 //! order book per symbol, positions and PnL per trader, and the book of a
 //! symbol as of a past time.
 //!
@@ -182,7 +182,7 @@ pub enum OrderCommand {
     },
 }
 
-/// What happened to an order (seed §6.1 `TradeEvent`, with the trader added).
+/// What happened to an order (`TradeEvent`, with the trader added).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OrderEvent {
     /// The order was placed.

@@ -1,4 +1,4 @@
-//! Audit trail (seed §6.3): the hash chain written by the aggregate, the
+//! Audit trail: the hash chain written by the aggregate, the
 //! detector naming the first modified, removed or reordered event (in a
 //! read sequence and in a doctored copy appended to a second stream), and
 //! the secondary indexes against full scans on random data.

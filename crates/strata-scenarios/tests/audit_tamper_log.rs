@@ -1,4 +1,4 @@
-//! Tamper detection on the log store (issue 8): an audit trail written
+//! Tamper detection on the log store: an audit trail written
 //! through the framework, one stored event rewritten in place through the
 //! log's test-only back door (`strata_log::testing`, checksums recomputed,
 //! so the log's own checks pass), and the hash chain naming exactly that

@@ -1,4 +1,4 @@
-//! Tamper detection on PostgreSQL (issue 8): an audit trail written through
+//! Tamper detection on PostgreSQL: an audit trail written through
 //! the framework, then the `events` table changed behind the store's back
 //! with plain SQL — one event's data modified, one event deleted, two
 //! events' data swapped — and the hash chain naming the first bad event.

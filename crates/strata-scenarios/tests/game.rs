@@ -1,4 +1,4 @@
-//! Game state (seed §6.2): the life cycle and move rules
+//! Game state: the life cycle and move rules
 //! (given/when/then), replay to any tick, and many games processed by a
 //! partitioned parallel event processor with each game's order kept.
 
@@ -386,7 +386,8 @@ async fn a_running_parallel_processor_keeps_each_games_order_live() {
     // A bound, not a timing assert: it returns as soon as the head is reached.
     let reached = running
         .wait_for(head, std::time::Duration::from_secs(30))
-        .await;
+        .await
+        .unwrap();
     assert!(
         reached >= head,
         "the processor stopped at {reached}, head {head}"

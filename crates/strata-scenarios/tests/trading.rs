@@ -1,4 +1,4 @@
-//! Trading (seed §6.1): the order's rules (given/when/then), the order book
+//! Trading: the order's rules (given/when/then), the order book
 //! and positions projections against a direct recomputation on random
 //! order flows, their idempotency, and the book as of a past position/time.
 

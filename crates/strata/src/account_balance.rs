@@ -1,6 +1,6 @@
-//! The seed's `AccountBalanceProjection` (§4.4) over the [bank](crate::bank)
+//! The `AccountBalanceProjection` over the [bank](crate::bank)
 //! example: every account's balance, owner and status, with a secondary
-//! index by owner (seed §5.2), served through a
+//! index by owner, served through a
 //! [`QueryModel`](crate::QueryModel).
 //!
 //! It is idempotent under at-least-once delivery: each account remembers

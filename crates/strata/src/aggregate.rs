@@ -1,4 +1,4 @@
-//! The aggregate root (seed §4.3): decides on commands, evolves by events.
+//! The aggregate root: decides on commands, evolves by events.
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::event::DomainEvent;
 
 /// An aggregate: a consistency boundary whose state is the fold of its events
-/// (`state = fold(apply, S₀, events)`, seed §1.3), with `S₀ = Default::default()`.
+/// (`state = fold(apply, S₀, events)`), with `S₀ = Default::default()`.
 ///
 /// Each instance lives in its own stream, named `{TYPE}-{id}`; `TYPE` is the
 /// stream's category. The state is `Serialize + DeserializeOwned` so that it

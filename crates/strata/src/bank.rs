@@ -1,4 +1,4 @@
-//! The seed's bank account (§4.3), a worked example of an [`Aggregate`].
+//! A bank account, a worked example of an [`Aggregate`].
 //!
 //! An account is opened, takes deposits and withdrawals of positive amounts
 //! (exact decimals), never goes below zero, and is closed once empty. A closed

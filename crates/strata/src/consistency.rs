@@ -1,4 +1,4 @@
-//! Measuring consistency (seed §3.4).
+//! Measuring consistency.
 //!
 //! - **Eventual consistency** is measurable convergence: [`lag_of`] says
 //!   how far a projection (or processor) trails the store's head, in
@@ -34,8 +34,8 @@ use uuid::Uuid;
 
 use crate::runner::{Progress, ProjectionStatus};
 
-/// How far a projection or processor trails the store (seed §3.4,
-/// `EventuallyConsistent`: the lag goes to zero when writes stop).
+/// How far a projection or processor trails the store (the lag
+/// goes to zero when writes stop).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Lag {
     /// The projection's (or processor's) name.

@@ -1,5 +1,5 @@
 //! Domain events: typed, serde-serializable, with a stable type name and a
-//! schema version per type (seed §4.1; ADR 0003).
+//! schema version per type (ADR 0003).
 //!
 //! A domain event type is a Rust `enum`. Each variant is one event type: the
 //! variant's serde name (rename it with `#[serde(rename = "...")]` to keep it

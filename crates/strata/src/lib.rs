@@ -1,6 +1,6 @@
 //! # strata
 //!
-//! The event-sourcing framework of Strata (DESIGN.md §3), generic over any
+//! The event-sourcing framework of Strata, generic over any
 //! [`EventStore`]. It re-exports all of `strata-core`.
 //!
 //! - [`Aggregate`]: typed commands and events; `handle` decides, `apply` evolves.
@@ -14,7 +14,7 @@
 //!   are ignored when their schema version is stale.
 //! - [`time_travel`]: [`Repository::load_as_of`] a version, a position or a time.
 //! - [`upcast`]: [`Upcasters`] that bring old event payloads up to date.
-//! - [`bank`]: the seed's bank account, a worked example.
+//! - [`bank`]: a bank account, the framework's worked example.
 //! - [`projection`]: [`Projection`]s and typed ones ([`TypedProjection`],
 //!   [`Typed`]), run by a [`ProjectionRunner`] ([`runner`]) that
 //!   checkpoints, catches up, goes live and rebuilds.
@@ -25,7 +25,7 @@
 //!   with a [`Consistency`] (eventual, or at least a position:
 //!   read-your-writes).
 //! - [`consistency`]: projection lag and a causal-order checker.
-//! - [`account_balance`]: the seed's `AccountBalanceProjection`.
+//! - [`account_balance`]: the bank's `AccountBalanceProjection`.
 //! - [`testing`]: a given/when/then harness for aggregates.
 //!
 //! The event representation and snapshot format are decided in
@@ -60,11 +60,12 @@ pub use strata_core::*;
 
 pub use aggregate::Aggregate;
 pub use command::{CommandMeta, Committed};
+pub use consistency::{lag_of, CausalChecker, CausalReport, Lag};
 pub use error::{AggregateError, DecodeError};
-pub use event::{DomainEvent, EncodedEvent};
+pub use event::{DomainEvent, EncodedEvent, SCHEMA_METADATA_KEY};
 pub use parking::{MemoryParkedStore, ParkedEvent, ParkedStore};
 pub use processor::{
-    EventHandler, EventProcessor, ProcessorConfig, ProcessorError, RunningProcessor,
+    handler_fn, EventHandler, EventProcessor, ProcessorConfig, ProcessorError, RunningProcessor,
 };
 pub use projection::{Projection, ProjectionError, Typed, TypedProjection};
 pub use query::{Consistency, QueryError, QueryModel, Queryable, ReadModel};
@@ -81,3 +82,8 @@ pub use upcast::Upcasters;
 
 /// Re-exported: command ids are UUIDs.
 pub use uuid::Uuid;
+
+/// Re-exported: [`AsOf::Time`] and recorded times are `chrono` times.
+pub use chrono;
+/// Re-exported: the time type of [`AsOf::Time`] and of recorded events.
+pub use chrono::{DateTime, Utc};

@@ -1,10 +1,10 @@
-//! The event processor (seed §3.2, §2.2, §5.1): handlers registered per
+//! The event processor: handlers registered per
 //! event type, plus projections, fed from `$all` with a checkpoint.
 //!
-//! - **Batches** (seed §2.2 `process_event_batch`, §5.1 `BatchProcess(E, k)`):
+//! - **Batches** (`process_event_batch`):
 //!   each handler receives its events in slices of at most
 //!   [`ProcessorConfig::batch_events`] through [`EventHandler::handle_batch`].
-//! - **Parallel** (seed §5.1 `ParallelProcess(E, n)`): with
+//! - **Parallel** (`ParallelProcess(E, n)`): with
 //!   [`ProcessorConfig::workers`] `> 1` every page is split into `n`
 //!   partitions by a hash of the stream id ([`partition_of`]) and each
 //!   partition is queued to one of `n` long-lived worker tasks (at most
@@ -49,7 +49,8 @@ use crate::parking::{MemoryParkedStore, ParkedEvent, ParkedStore};
 use crate::projection::{Projection, ProjectionError};
 use crate::retry::RetryPolicy;
 use crate::runner::{
-    retry_delay, retryable, CatchUpReport, SharedProjection, DEFAULT_PAGE_EVENTS, MAX_STORE_RETRIES,
+    retry_delay, retryable, CatchUpReport, SharedProjection, WaitError, DEFAULT_PAGE_EVENTS,
+    MAX_STORE_RETRIES,
 };
 
 /// What a handler returns when it fails: any error.
@@ -78,7 +79,7 @@ pub struct BatchFailure {
 }
 
 /// Something that reacts to events: sends mail, calls a service, writes
-/// elsewhere (seed §3.2). Register it for event types with
+/// elsewhere. Register it for event types with
 /// [`EventProcessor::on`].
 ///
 /// ```
@@ -107,8 +108,7 @@ pub trait EventHandler: Send + Sync + 'static {
     /// handled (at-least-once delivery, retries, replays).
     async fn handle(&self, event: &RecordedEvent) -> Result<(), HandlerError>;
 
-    /// Handles a batch of events, in order (seed §2.2
-    /// `process_event_batch`). Override it to amortize work over a batch
+    /// Handles a batch of events, in order. Override it to amortize work over a batch
     /// (one round trip, one transaction); on failure, say which event
     /// failed: the ones before it count as handled, the failing one is
     /// retried alone and the rest are handed over again.
@@ -179,10 +179,10 @@ where
 /// How an [`EventProcessor`] reads, batches, parallelizes and retries.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProcessorConfig {
-    /// Most events handed to one `handle_batch` call (seed §5.1 `k`; 1
+    /// Most events handed to one `handle_batch` call (`k`; 1
     /// means one event at a time). Default [`DEFAULT_BATCH_EVENTS`].
     pub batch_events: usize,
-    /// Partitions handled at once (seed §5.1 `n`); 1 handles everything on
+    /// Partitions handled at once (`n`); 1 handles everything on
     /// the processor's own task. At most [`MAX_WORKERS`]. Real parallelism
     /// needs a multi-threaded Tokio runtime. Default 1.
     pub workers: usize,
@@ -783,7 +783,7 @@ impl WorkerPool {
     }
 }
 
-/// Handlers per event type plus projections, fed from `$all` (seed §3.2).
+/// Handlers per event type plus projections, fed from `$all`.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -954,7 +954,7 @@ impl<S: EventStore> EventProcessor<S> {
 
     /// Processes `events` now, as a page read from the store would be:
     /// projections, then handlers in batches, in parallel partitions if
-    /// configured (seed §2.2 `process_event_batch`). Does not touch the
+    /// configured (`process_event_batch`). Does not touch the
     /// checkpoint. `events` must be in position order.
     pub async fn process_event_batch(
         &self,
@@ -1354,13 +1354,38 @@ impl RunningProcessor {
         *self.position.borrow()
     }
 
-    /// Waits until the processor has processed everything up to `position`,
-    /// at most `max_wait`; returns where it is.
-    pub async fn wait_for(&self, position: Position, max_wait: Duration) -> Position {
+    /// Waits, at most `max_wait`, until the processor has processed every
+    /// event up to `position`, and returns where it is then — the same shape
+    /// as [`SharedProjection::wait_for`](crate::SharedProjection::wait_for).
+    ///
+    /// Fails with [`WaitError::Timeout`] when it did not get there in time,
+    /// and with [`WaitError::Stopped`] when its task ended first.
+    pub async fn wait_for(
+        &self,
+        position: Position,
+        max_wait: Duration,
+    ) -> Result<Position, WaitError> {
+        let started = tokio::time::Instant::now();
         let mut rx = self.position.clone();
-        let _ = tokio::time::timeout(max_wait, rx.wait_for(|p| *p >= position)).await;
-        let at = *rx.borrow();
-        at
+        let outcome = tokio::time::timeout(max_wait, rx.wait_for(|p| *p >= position))
+            .await
+            .map(|r| r.map(|at| *at));
+        let reached = *rx.borrow();
+        match outcome {
+            Ok(Ok(at)) => Ok(at),
+            Ok(Err(_)) => Err(WaitError::Stopped {
+                projection: self.engine.name.clone(),
+                wanted: position,
+                reached,
+                reason: "its task has ended".to_owned(),
+            }),
+            Err(_) => Err(WaitError::Timeout {
+                projection: self.engine.name.clone(),
+                wanted: position,
+                reached,
+                waited_ms: started.elapsed().as_millis() as u64,
+            }),
+        }
     }
 
     /// Its counters.

@@ -1,4 +1,4 @@
-//! Projections (seed §2.4, §4.4): read models folded from events,
+//! Projections: read models folded from events,
 //! `project(E, φ) = fold(E, φ₀, λp, e: φ(p, e))`.
 //!
 //! - [`Projection`] is the untyped contract over recorded events: `update`
@@ -95,7 +95,7 @@ impl ProjectionError {
     }
 }
 
-/// A read model folded from recorded events (seed §4.4).
+/// A read model folded from recorded events.
 ///
 /// `update` is synchronous on purpose: it is the hot path (a runner folds
 /// millions of events a second through it) and a fold should only touch

@@ -1,5 +1,5 @@
-//! The query model (seed §3.3): named projections behind a cache, read with
-//! a chosen consistency (seed §3.4).
+//! The query model: named projections behind a cache, read with
+//! a chosen consistency.
 //!
 //! Projections are eventually consistent: they trail the store. A query
 //! says how far behind it may be:
@@ -338,7 +338,7 @@ impl<P: Projection + Queryable> Registered for Entry<P> {
     }
 }
 
-/// Named projections behind caches (seed §3.3), each kept up to date by
+/// Named projections behind caches, each kept up to date by
 /// its own [`ProjectionRunner`].
 ///
 /// ```
@@ -484,7 +484,7 @@ impl QueryModel {
         }
     }
 
-    /// Asks projection `name` (a `P`) `query` (seed §3.3 `query`).
+    /// Asks projection `name` (a `P`) `query` (`query`).
     pub async fn query<P: Projection + Queryable>(
         &self,
         name: &str,
@@ -494,7 +494,7 @@ impl QueryModel {
         self.read_model::<P>(name)?.query(query, consistency).await
     }
 
-    /// How far each projection trails the store (seed §3.4).
+    /// How far each projection trails the store.
     pub async fn lag(&self) -> Result<Vec<Lag>, QueryError> {
         let entries: Vec<Arc<dyn Registered>> = self.models.lock().values().cloned().collect();
         let mut out = Vec::with_capacity(entries.len());

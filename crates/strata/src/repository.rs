@@ -211,7 +211,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
     }
 
     /// Loads aggregate `id` as it was at a past version, position or time
-    /// (seed §1.3 `rebuild(E, t)`), starting from a snapshot at or before
+    /// (`rebuild(E, t)`), starting from a snapshot at or before
     /// that point when there is one.
     ///
     /// ```

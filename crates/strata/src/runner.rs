@@ -1,5 +1,5 @@
 //! Running a projection: catch up from its checkpoint, go live, save
-//! checkpoints, rebuild on demand, stop cleanly (DESIGN.md §3).
+//! checkpoints, rebuild on demand, stop cleanly.
 //!
 //! A [`ProjectionRunner`] owns the reading; the projection itself lives in
 //! a [`SharedProjection`], which readers (a [`ReadModel`](crate::ReadModel),
@@ -49,6 +49,9 @@ pub const CONTROL_QUEUE_COMMANDS: usize = 8;
 pub const WAIT_REPOKE_MS: u64 = 5;
 /// Least time between two progress log lines of a rebuild.
 pub const REBUILD_LOG_INTERVAL_MS: u64 = 1_000;
+/// How long [`RunningProjection::abort`] lets the task notice the abort at
+/// its next await before cancelling it where it stands.
+pub const ABORT_GRACE_MS: u64 = 1_000;
 
 /// How a [`ProjectionRunner`] reads and checkpoints.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -185,16 +188,18 @@ impl<P> std::fmt::Debug for SharedProjection<P> {
     }
 }
 
-/// Why a wait for a position ended without reaching it.
+/// Why a wait for a position ([`SharedProjection::wait_for`],
+/// [`RunningProcessor::wait_for`](crate::RunningProcessor::wait_for)) ended
+/// without reaching it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum WaitError {
     /// The projection did not get there in time.
     #[error(
-        "projection `{projection}` reached position {reached}, not {wanted}, within {waited_ms} ms: \
+        "`{projection}` reached position {reached}, not {wanted}, within {waited_ms} ms: \
          it is lagging or not running; check its lag, or read with eventual consistency"
     )]
     Timeout {
-        /// The projection's name.
+        /// The projection's (or processor's) name.
         projection: String,
         /// The position waited for.
         wanted: Position,
@@ -204,9 +209,9 @@ pub enum WaitError {
         waited_ms: u64,
     },
     /// The projection's runner stopped or failed before getting there.
-    #[error("projection `{projection}` stopped at position {reached} before reaching {wanted}: {reason}")]
+    #[error("`{projection}` stopped at position {reached} before reaching {wanted}: {reason}")]
     Stopped {
-        /// The projection's name.
+        /// The projection's (or processor's) name.
         projection: String,
         /// The position waited for.
         wanted: Position,
@@ -431,6 +436,8 @@ pub struct ProjectionRunner<P, S> {
     last_checkpoint_at: Instant,
     checkpoints_saved: u64,
     events_total: u64,
+    /// Set by [`RunningProjection::abort`]: end as a crash would.
+    crash: Option<watch::Receiver<bool>>,
 }
 
 impl<P, S> std::fmt::Debug for ProjectionRunner<P, S> {
@@ -488,6 +495,7 @@ impl<P: Projection, S: EventStore> ProjectionRunner<P, S> {
             last_checkpoint_at: Instant::now(),
             checkpoints_saved: 0,
             events_total: 0,
+            crash: None,
         }
     }
 
@@ -506,6 +514,18 @@ impl<P: Projection, S: EventStore> ProjectionRunner<P, S> {
 
     fn name(&self) -> &str {
         &self.shared.inner.name
+    }
+
+    /// Whether the runner was aborted: it commits and saves nothing more.
+    fn crashed(&self) -> bool {
+        self.crash.as_ref().is_some_and(|rx| *rx.borrow())
+    }
+
+    fn aborted_error(&self) -> ProjectionError {
+        ProjectionError::Stopped {
+            projection: self.name().to_owned(),
+            reason: ABORTED.to_owned(),
+        }
     }
 
     /// Decides where to start, once.
@@ -611,6 +631,9 @@ impl<P: Projection, S: EventStore> ProjectionRunner<P, S> {
         let mut logged_at = Instant::now();
         let mut failures = 0u32;
         loop {
+            if self.crashed() {
+                return Err(self.aborted_error());
+            }
             let batch = match self.feed.next().await {
                 Ok(Some(batch)) => batch,
                 Ok(None) => break,
@@ -720,6 +743,10 @@ impl<P: Projection, S: EventStore> ProjectionRunner<P, S> {
 
     /// Commits the projection and saves its position, if it moved.
     async fn checkpoint(&mut self) -> Result<(), ProjectionError> {
+        if self.crashed() {
+            // A crash commits and saves nothing.
+            return Ok(());
+        }
         let position = {
             let mut slot = self.shared.inner.slot.write().await;
             let position = slot.position;
@@ -742,13 +769,16 @@ impl<P: Projection, S: EventStore> ProjectionRunner<P, S> {
 
     /// Catches up, then follows the store in a background task until
     /// stopped. Must be called inside a Tokio runtime.
-    pub fn spawn(self) -> RunningProjection<P> {
+    pub fn spawn(mut self) -> RunningProjection<P> {
         let (control, rx) = mpsc::channel(CONTROL_QUEUE_COMMANDS);
+        let (crash, crash_rx) = watch::channel(false);
+        self.crash = Some(crash_rx);
         let shared = self.shared.clone();
         let task = tokio::spawn(self.run(rx));
         RunningProjection {
             shared,
             control,
+            crash,
             task,
         }
     }
@@ -763,6 +793,13 @@ impl<P: Projection, S: EventStore> ProjectionRunner<P, S> {
         };
         let result = self.run_inner(&mut control).await;
         guard.armed = false;
+        if self.crashed() {
+            tracing::debug!(projection = %self.name(), "projection aborted");
+            self.shared.set_status(ProjectionStatus::Failed {
+                reason: ABORTED.to_owned(),
+            });
+            return Err(self.aborted_error());
+        }
         match &result {
             Ok(report) => {
                 tracing::debug!(projection = %self.name(), ?report, "projection stopped");
@@ -792,17 +829,22 @@ impl<P: Projection, S: EventStore> ProjectionRunner<P, S> {
         let shared = self.shared.clone();
         let mut failures = 0u32;
         let interval = Duration::from_millis(self.config.checkpoint_interval_ms);
+        let mut crash = self.crash.clone();
         loop {
             let dirty = self.since_checkpoint > 0;
             let deadline = tokio::time::Instant::from_std(self.last_checkpoint_at + interval);
             let step = tokio::select! {
                 biased;
+                _ = aborted(&mut crash) => return Err(self.aborted_error()),
                 c = control.recv() => Step::Control(c),
                 _ = shared.inner.poke.notified() => Step::Poke,
                 _ = tokio::time::sleep_until(deadline), if dirty => Step::Checkpoint,
                 b = self.feed.next() => Step::Batch(b),
             };
             match step {
+                Step::Control(None | Some(Control::Stop)) if self.crashed() => {
+                    return Err(self.aborted_error())
+                }
                 Step::Control(None | Some(Control::Stop)) => break,
                 Step::Control(Some(Control::Rebuild(reply))) => {
                     let result = self.rebuild_inner().await;
@@ -864,6 +906,22 @@ impl<P: Projection, S: EventStore> ProjectionRunner<P, S> {
     }
 }
 
+/// Why an aborted runner stopped.
+const ABORTED: &str = "its runner was aborted (as a crash: no last commit or checkpoint)";
+
+/// Resolves once the runner is aborted; never, if it cannot be.
+async fn aborted(crash: &mut Option<watch::Receiver<bool>>) {
+    match crash {
+        Some(rx) => {
+            if rx.wait_for(|c| *c).await.is_err() {
+                // The handle is gone without aborting: no abort can come.
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending::<()>().await,
+    }
+}
+
 enum Step {
     Control(Option<Control>),
     Poke,
@@ -894,6 +952,7 @@ impl<P> Drop for AbnormalEnd<P> {
 pub struct RunningProjection<P> {
     shared: SharedProjection<P>,
     control: mpsc::Sender<Control>,
+    crash: watch::Sender<bool>,
     task: JoinHandle<Result<RunReport, ProjectionError>>,
 }
 
@@ -950,9 +1009,31 @@ impl<P: Projection> RunningProjection<P> {
         }
     }
 
-    /// Stops at once, as a crash would: no last commit, no last checkpoint.
-    /// The next runner resumes from the last saved checkpoint.
-    pub fn abort(self) {
-        self.task.abort();
+    /// Stops as a crash would: no last commit and no last checkpoint, so
+    /// the next runner resumes from the last checkpoint saved before (and
+    /// delivers again what came after it). A checkpoint already being saved
+    /// when the abort comes is finished; none is started after.
+    ///
+    /// When the returned future resolves, the task has ended and dropped
+    /// everything it held (the checkpoint store among them), so the same
+    /// store can be opened again at once. The task is asked to end at its
+    /// next await; one that does not within [`ABORT_GRACE_MS`] (a read that
+    /// hangs) is cancelled where it stands.
+    pub async fn abort(self) {
+        let RunningProjection {
+            control,
+            crash,
+            mut task,
+            ..
+        } = self;
+        crash.send_replace(true);
+        let grace = Duration::from_millis(ABORT_GRACE_MS);
+        if tokio::time::timeout(grace, &mut task).await.is_err() {
+            task.abort();
+            let _ = task.await;
+        }
+        // Kept open until the task ended, so that it never reads a closed
+        // control channel as a request to stop cleanly.
+        drop(control);
     }
 }

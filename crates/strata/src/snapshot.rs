@@ -1,11 +1,11 @@
-//! Snapshots (seed §2.3): when to take them, and how the repository writes
+//! Snapshots: when to take them, and how the repository writes
 //! and reads them without ever letting them fail a command.
 //!
 //! A snapshot is the aggregate's state serialized as JSON at a stream
 //! version, tagged with the aggregate type and
 //! [`Aggregate::SNAPSHOT_SCHEMA_VERSION`]. Loading starts from the newest
 //! usable snapshot and applies only the events after it
-//! (`rebuild_optimized`, seed §2.3). Snapshots are an optimization: a
+//! (`rebuild_optimized`). Snapshots are an optimization: a
 //! snapshot that is missing, unreadable, of another type or of another schema
 //! version is ignored and the events are replayed instead.
 
@@ -39,7 +39,7 @@ pub enum SnapshotPolicy {
     #[default]
     Never,
     /// Take one whenever the stream version reaches a multiple of `k`
-    /// (`t mod k = 0`, seed §2.3). A command whose events jump over a
+    /// (`t mod k = 0`). A command whose events jump over a
     /// multiple takes it at the version the command ends at. `Every(0)` means never.
     Every(u64),
 }

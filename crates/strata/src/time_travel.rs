@@ -1,11 +1,11 @@
-//! Time travel (seed §1.3): the state of an aggregate as of a version, a
+//! Time travel: the state of an aggregate as of a version, a
 //! global position or a time — `rebuild(E, t) = fold(filter(E, ts(e) ≤ t), S₀)`.
 //!
 //! A position or a time is first turned into the stream version of the last
 //! event at or before it, by a binary search over the stream (positions and
-//! record times never decrease along a stream, DESIGN.md §1); then the
+//! record times never decrease along a stream); then the
 //! aggregate is loaded up to that version, starting from the newest usable
-//! snapshot at or before it (seed §2.3 `rebuild_optimized`).
+//! snapshot at or before it (`rebuild_optimized`).
 
 use chrono::{DateTime, Utc};
 use strata_core::{Position, Version};

@@ -1,4 +1,4 @@
-//! The seed's bank account (§4.3): its rules through the given/when/then
+//! A bank account: its rules through the given/when/then
 //! harness, and its life through a repository on `MemoryStore`.
 
 // Helpers outside `#[test]` functions unwrap too; clippy.toml only exempts the tests.

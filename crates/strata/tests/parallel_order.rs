@@ -132,9 +132,53 @@ async fn four_workers_keep_each_streams_order_live() {
         }
     }
     let head = store.head_position().await.unwrap();
-    let at = running.wait_for(head, Duration::from_secs(20)).await;
+    let at = running
+        .wait_for(head, Duration::from_secs(20))
+        .await
+        .unwrap();
     assert_eq!(at, head);
     let report = running.stop().await.unwrap();
     assert_eq!(report.to, head);
     assert_in_order(&recorder, rounds);
+}
+
+/// `RunningProcessor::wait_for` has the shape of `SharedProjection::wait_for`:
+/// a position it cannot reach in time is a typed timeout, not a bare position.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_for_a_position_not_reached_is_a_timeout() {
+    let store = MemoryStore::new();
+    append_round(&store, 0).await;
+    let head = store.head_position().await.unwrap();
+    let recorder = Arc::new(Recorder::default());
+    let running = EventProcessor::new(
+        "orderly-wait",
+        store.clone(),
+        Arc::new(MemoryCheckpointStore::new()),
+    )
+    .on_shared("Step", recorder.clone())
+    .spawn();
+    let at = running
+        .wait_for(head, Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert!(at >= head);
+    let beyond = strata::Position(head.0 + 1_000);
+    let err = running
+        .wait_for(beyond, Duration::from_millis(50))
+        .await
+        .unwrap_err();
+    match err {
+        strata::WaitError::Timeout {
+            projection,
+            wanted,
+            reached,
+            ..
+        } => {
+            assert_eq!(projection, "orderly-wait");
+            assert_eq!(wanted, beyond);
+            assert!(reached >= head && reached < beyond);
+        }
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    running.stop().await.unwrap();
 }

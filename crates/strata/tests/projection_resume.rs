@@ -333,8 +333,7 @@ async fn a_projection_aborted_while_reading_resumes_and_equals_a_rebuild() {
     store.stalled.notified().await;
     let shared = running.projection().clone();
     let at_kill = shared.progress().position;
-    running.abort();
-    tokio::task::yield_now().await;
+    running.abort().await;
     let saved = checkpoints
         .load("sums")
         .await
@@ -438,4 +437,61 @@ async fn a_rebuild_of_a_live_projection_reports_progress_and_goes_on_live() {
     assert_eq!(shared.progress().status, ProjectionStatus::Live);
     assert_eq!(table.lock().rows["t-0"].2, ROUNDS as u64 + 1);
     running.stop().await.unwrap();
+}
+
+/// `abort` is a crash: a runner that folded everything but saved no
+/// checkpoint yet saves none on abort (a clean stop would), and once
+/// `abort().await` returns the task has ended and dropped its checkpoint
+/// store — nothing of it is still held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abort_saves_no_last_checkpoint_and_releases_everything_when_awaited() {
+    let store = MemoryStore::new();
+    let head = seed(&store).await;
+    let checkpoints = Arc::new(MemoryCheckpointStore::new());
+    let table = Arc::new(Mutex::new(Table::default()));
+    let running = ProjectionRunner::new(
+        store.clone(),
+        checkpoints.clone(),
+        TableProjection::new(Arc::clone(&table)),
+    )
+    .with_config(RunnerConfig {
+        // No checkpoint before the end: only a clean stop would save one.
+        checkpoint_every_events: u64::MAX,
+        checkpoint_interval_ms: 3_600_000,
+        ..config()
+    })
+    .spawn();
+    let shared = running.projection().clone();
+    shared
+        .wait_for(head, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(checkpoints.load("sums").await.unwrap(), None);
+
+    running.abort().await;
+    assert_eq!(
+        Arc::strong_count(&checkpoints),
+        1,
+        "the aborted task still holds the checkpoint store"
+    );
+    assert_eq!(
+        checkpoints.load("sums").await.unwrap(),
+        None,
+        "an abort saved a last checkpoint"
+    );
+    assert!(
+        matches!(shared.progress().status, ProjectionStatus::Failed { .. }),
+        "an aborted runner is not reported as cleanly stopped: {:?}",
+        shared.progress().status
+    );
+
+    // The next runner starts from the last saved checkpoint: the start.
+    let mut runner = ProjectionRunner::new(
+        store.clone(),
+        checkpoints.clone(),
+        TableProjection::new(Arc::new(Mutex::new(Table::default()))),
+    )
+    .with_config(config());
+    let report = runner.catch_up().await.unwrap();
+    assert_eq!((report.from, report.to), (Position::START, head));
 }

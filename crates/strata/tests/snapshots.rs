@@ -1,4 +1,4 @@
-//! Snapshots (seed §2.3): taken every k events, used on load, ignored when
+//! Snapshots: taken every k events, used on load, ignored when
 //! their schema is stale, and never able to fail a command.
 
 // Helpers outside `#[test]` functions unwrap too; clippy.toml only exempts the tests.

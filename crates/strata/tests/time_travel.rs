@@ -1,4 +1,4 @@
-//! Time travel (seed §1.3 `rebuild(E, t)`): an aggregate as of a version, a
+//! Time travel (`rebuild(E, t)`): an aggregate as of a version, a
 //! position or a time, with and without snapshots.
 
 // Helpers outside `#[test]` functions unwrap too; clippy.toml only exempts the tests.

@@ -1,4 +1,4 @@
-//! The audit demo (seed §6.3): user actions and system events written to a
+//! The audit demo: user actions and system events written to a
 //! few hash-chained audit logs at once, queried by user, by resource and by
 //! time from the secondary indexes (each answer checked against a full
 //! scan), and, with [`DemoOptions::verify`], every chain of the store

@@ -1,4 +1,4 @@
-//! The game demo (seed §6.2): many games played at once through a
+//! The game demo: many games played at once through a
 //! repository, every board kept by a partitioned parallel event processor
 //! (each game's order kept, games processed in parallel) and checked against
 //! the games loaded from the store, and one game replayed to chosen ticks.

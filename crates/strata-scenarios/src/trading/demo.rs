@@ -1,4 +1,4 @@
-//! The trading demo (seed §6.1): many orders with partial fills and cancels
+//! The trading demo: many orders with partial fills and cancels
 //! through a repository, the order book and positions projections checked
 //! against a direct recomputation, a few queries, and the book as of a past
 //! time and position.
