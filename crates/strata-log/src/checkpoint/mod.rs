@@ -39,9 +39,11 @@
 mod compact;
 mod file;
 mod layout;
+mod open;
 mod options;
 mod record;
 mod replay;
+mod write;
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
