@@ -1,0 +1,357 @@
+//! Events on the wire: [`EventIn`] in append requests, [`WireEvent`] in
+//! reads, subscriptions and `strata export` files.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use strata_core::{ContentType, EventId, Metadata, NewEvent, Position, RecordedEvent, StreamId};
+
+use crate::error::WireError;
+use crate::metadata::{metadata_from_json, metadata_from_map, metadata_to_map};
+
+/// An event in a request.
+#[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct EventIn {
+    /// A UUID, for idempotent retries; the store makes one when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub id: Option<EventId>,
+    /// The type name.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// `json` (default) or `binary` (then `data` is a base64 string).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub content_type: ContentType,
+    /// The payload, kept as the exact bytes sent.
+    #[cfg_attr(feature = "openapi", schema(value_type = Value))]
+    pub data: Box<RawValue>,
+    /// `correlation_id`, `causation_id`, `user_id`, `source`; any other
+    /// string pair goes into `extra`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = Option<std::collections::BTreeMap<String, String>>)
+    )]
+    pub metadata: Option<Map<String, Value>>,
+}
+
+impl EventIn {
+    /// The wire form of an event to append.
+    ///
+    /// ```
+    /// let e = strata_core::NewEvent::json("A", &serde_json::json!({"n": 1})).unwrap();
+    /// let w = strata_wire::EventIn::from_new(&e);
+    /// assert_eq!(w.data.get(), r#"{"n":1}"#);
+    /// assert!(w.metadata.is_none());
+    /// ```
+    pub fn from_new(e: &NewEvent) -> EventIn {
+        let (content_type, data) = data_to_raw(e.content_type, &e.data);
+        let map = metadata_to_map(&e.metadata);
+        let metadata = (!map.is_empty()).then(|| {
+            map.into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect()
+        });
+        EventIn {
+            id: e.id,
+            event_type: e.event_type.clone(),
+            content_type,
+            data,
+            metadata,
+        }
+    }
+
+    /// The event to append: a JSON payload byte for byte, a binary one
+    /// decoded from base64.
+    ///
+    /// ```
+    /// let w: strata_wire::EventIn =
+    ///     serde_json::from_str(r#"{"type":"B","content_type":"binary","data":"AAE="}"#).unwrap();
+    /// assert_eq!(&w.into_new_event().unwrap().data[..], &[0, 1]);
+    /// ```
+    pub fn into_new_event(self) -> Result<NewEvent, WireError> {
+        let data = raw_to_data(self.content_type, &self.data)?;
+        let metadata = match self.metadata {
+            Some(m) => metadata_from_json(m)?,
+            None => Metadata::default(),
+        };
+        Ok(NewEvent {
+            id: self.id,
+            event_type: self.event_type,
+            data: data.into(),
+            content_type: self.content_type,
+            metadata,
+        })
+    }
+}
+
+/// An event in a response (reads, subscriptions) and in an export file.
+///
+/// It borrows the stream name and type from the event it shows, so a server
+/// encodes a page without copying them; a decoded one owns them.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WireEvent<'a> {
+    /// The event id.
+    pub id: EventId,
+    /// Its stream.
+    pub stream: Cow<'a, str>,
+    /// Its version in the stream (1-based).
+    pub version: u64,
+    /// Its position in `$all` (of the store it was read from).
+    #[serde(default)]
+    pub position: u64,
+    /// Its type name.
+    #[serde(rename = "type")]
+    pub event_type: Cow<'a, str>,
+    /// `json` or `binary` (then `data` is base64).
+    #[serde(default)]
+    pub content_type: ContentType,
+    /// The payload: raw JSON, or a base64 string for binary data.
+    pub data: Box<RawValue>,
+    /// One flat object of strings.
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+    /// When the source store recorded it (RFC 3339 UTC, microseconds).
+    #[serde(default)]
+    pub recorded_at: Option<String>,
+}
+
+impl<'a> WireEvent<'a> {
+    /// The wire form of a recorded event. A "JSON" event whose bytes do not
+    /// parse (which stores refuse on append) is shown as binary.
+    ///
+    /// ```
+    /// # use strata_core::*;
+    /// let e = RecordedEvent {
+    ///     id: EventId::new(),
+    ///     stream_id: StreamId::new("account-1").unwrap(),
+    ///     version: 1,
+    ///     position: Position(5),
+    ///     event_type: "Opened".into(),
+    ///     data: br#"{"owner": "ada"}"#.to_vec().into(),
+    ///     content_type: ContentType::Json,
+    ///     metadata: Metadata::default(),
+    ///     recorded_at: chrono::Utc::now(),
+    /// };
+    /// let line = serde_json::to_string(&strata_wire::WireEvent::from_recorded(&e)).unwrap();
+    /// assert!(line.contains(r#""data":{"owner": "ada"}"#));
+    /// ```
+    pub fn from_recorded(e: &'a RecordedEvent) -> WireEvent<'a> {
+        let (content_type, data) = data_to_raw(e.content_type, &e.data);
+        WireEvent {
+            id: e.id,
+            stream: Cow::Borrowed(e.stream_id.as_str()),
+            version: e.version,
+            position: e.position.0,
+            event_type: Cow::Borrowed(&e.event_type),
+            content_type,
+            data,
+            metadata: metadata_to_map(&e.metadata),
+            recorded_at: Some(e.recorded_at.to_rfc3339_opts(SecondsFormat::Micros, true)),
+        }
+    }
+
+    /// The event as the store types it (what a server response decodes to).
+    /// A missing `recorded_at` reads as the Unix epoch.
+    ///
+    /// ```
+    /// let line = r#"{"id":"0190a3c4-1f2e-7000-8000-000000000001","stream":"s-1","version":1,
+    ///   "position":3,"type":"A","content_type":"json","data":{},"metadata":{},
+    ///   "recorded_at":"2026-01-02T03:04:05.000006Z"}"#;
+    /// let w: strata_wire::WireEvent = serde_json::from_str(line).unwrap();
+    /// let e = w.into_recorded().unwrap();
+    /// assert_eq!(e.position.0, 3);
+    /// ```
+    pub fn into_recorded(self) -> Result<RecordedEvent, WireError> {
+        let stream_id = stream_id(&self.stream)?;
+        let data = raw_to_data(self.content_type, &self.data)?;
+        let recorded_at = match &self.recorded_at {
+            Some(t) => DateTime::parse_from_rfc3339(t)
+                .map_err(|e| WireError::Time {
+                    value: t.clone(),
+                    reason: e.to_string(),
+                })?
+                .with_timezone(&Utc),
+            None => DateTime::<Utc>::default(),
+        };
+        Ok(RecordedEvent {
+            id: self.id,
+            stream_id,
+            version: self.version,
+            position: Position(self.position),
+            event_type: self.event_type.into_owned(),
+            data: data.into(),
+            content_type: self.content_type,
+            metadata: metadata_from_map(self.metadata),
+            recorded_at,
+        })
+    }
+
+    /// The event to append again (an import): id, type, data and metadata
+    /// kept; version, position and time are the target store's to assign.
+    ///
+    /// ```
+    /// let line = r#"{"id":"0190a3c4-1f2e-7000-8000-000000000001","stream":"s-1","version":1,
+    ///   "type":"A","content_type":"binary","data":"AAE="}"#;
+    /// let w: strata_wire::WireEvent = serde_json::from_str(line).unwrap();
+    /// assert_eq!(&w.to_new_event().unwrap().data[..], &[0, 1]);
+    /// ```
+    pub fn to_new_event(&self) -> Result<NewEvent, WireError> {
+        let data = raw_to_data(self.content_type, &self.data)?;
+        Ok(NewEvent {
+            id: Some(self.id),
+            event_type: self.event_type.clone().into_owned(),
+            data: data.into(),
+            content_type: self.content_type,
+            metadata: metadata_from_map(self.metadata.clone()),
+        })
+    }
+}
+
+/// A user stream name, or a system one (`$…`) as found in an export.
+///
+/// ```
+/// assert!(strata_wire::stream_id("account-1").is_ok());
+/// assert!(strata_wire::stream_id("").is_err());
+/// ```
+pub fn stream_id(name: &str) -> Result<StreamId, WireError> {
+    let id = if name.starts_with('$') {
+        StreamId::system(name)
+    } else {
+        StreamId::new(name)
+    };
+    id.map_err(|e| WireError::Stream(e.to_string()))
+}
+
+/// Checks that `text` is one JSON value and keeps it verbatim.
+///
+/// ```
+/// assert_eq!(strata_wire::raw_json(r#"{"a": 1.50}"#).unwrap().get(), r#"{"a": 1.50}"#);
+/// assert!(strata_wire::raw_json("{").is_err());
+/// ```
+pub fn raw_json(text: &str) -> Result<Box<RawValue>, WireError> {
+    RawValue::from_string(text.to_owned()).map_err(|e| WireError::Json(e.to_string()))
+}
+
+/// A payload as a raw JSON value: verbatim when it is JSON, else base64
+/// (and the content type it must then be shown with).
+fn data_to_raw(content_type: ContentType, data: &[u8]) -> (ContentType, Box<RawValue>) {
+    if content_type == ContentType::Json {
+        if let Some(raw) = std::str::from_utf8(data)
+            .ok()
+            .and_then(|s| RawValue::from_string(s.to_owned()).ok())
+        {
+            return (ContentType::Json, raw);
+        }
+    }
+    let text = BASE64.encode(data);
+    // A JSON string of base64 characters always serializes.
+    let raw = serde_json::value::to_raw_value(&text).unwrap_or_else(|_| RawValue::NULL.to_owned());
+    (ContentType::Binary, raw)
+}
+
+/// The payload bytes of a raw wire value.
+fn raw_to_data(content_type: ContentType, raw: &RawValue) -> Result<Vec<u8>, WireError> {
+    match content_type {
+        ContentType::Json => Ok(raw.get().as_bytes().to_vec()),
+        ContentType::Binary => {
+            let text: String =
+                serde_json::from_str(raw.get()).map_err(|_| WireError::BinaryNotString)?;
+            BASE64
+                .decode(text.as_bytes())
+                .map_err(|e| WireError::Base64(e.to_string()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn recorded(content_type: ContentType, data: &[u8]) -> RecordedEvent {
+        RecordedEvent {
+            id: EventId::new(),
+            stream_id: StreamId::new("account-1").unwrap(),
+            version: 2,
+            position: Position(9),
+            event_type: "Deposited".into(),
+            data: data.to_vec().into(),
+            content_type,
+            metadata: Metadata::default()
+                .with_correlation_id("c-1")
+                .with("tenant", "t"),
+            recorded_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn json_data_travels_byte_for_byte() {
+        let e = recorded(ContentType::Json, br#"{"b": 1.50,  "a":"x"}"#);
+        let line = serde_json::to_string(&WireEvent::from_recorded(&e)).unwrap();
+        assert!(line.contains(r#""data":{"b": 1.50,  "a":"x"}"#), "{line}");
+        assert!(line.contains(&format!(r#""id":"{}""#, e.id)), "{line}");
+        let back: WireEvent = serde_json::from_str(&line).unwrap();
+        let back = back.into_recorded().unwrap();
+        assert_eq!(back.data, e.data);
+        assert_eq!(back.metadata, e.metadata);
+        assert_eq!(back.id, e.id);
+        assert_eq!(back.version, 2);
+        assert_eq!(back.position, Position(9));
+    }
+
+    #[test]
+    fn binary_data_is_base64() {
+        let e = recorded(ContentType::Binary, &[0, 159, 255, 10]);
+        let w = WireEvent::from_recorded(&e);
+        assert_eq!(w.content_type, ContentType::Binary);
+        assert_eq!(w.data.get(), "\"AJ//Cg==\"");
+        let n = w.to_new_event().unwrap();
+        assert_eq!(&n.data[..], &[0, 159, 255, 10]);
+        assert_eq!(n.id, Some(e.id));
+    }
+
+    #[test]
+    fn unparsable_json_is_shown_as_binary() {
+        let e = recorded(ContentType::Json, b"{not json");
+        let w = WireEvent::from_recorded(&e);
+        assert_eq!(w.content_type, ContentType::Binary);
+    }
+
+    #[test]
+    fn request_events_round_trip_and_name_what_is_wrong() {
+        let n = NewEvent::json("A", &serde_json::json!({"x": 1}))
+            .unwrap()
+            .with_metadata(Metadata::default().with_correlation_id("c"));
+        let text = serde_json::to_string(&EventIn::from_new(&n)).unwrap();
+        let back: EventIn = serde_json::from_str(&text).unwrap();
+        let back = back.into_new_event().unwrap();
+        assert_eq!(back.data, n.data);
+        assert_eq!(back.metadata, n.metadata);
+
+        let bad: EventIn =
+            serde_json::from_str(r#"{"type":"A","data":{},"metadata":{"k":1}}"#).unwrap();
+        assert_eq!(
+            bad.into_new_event().unwrap_err().to_string(),
+            "metadata `k` must be a string"
+        );
+        let bad: EventIn =
+            serde_json::from_str(r#"{"type":"A","content_type":"binary","data":1}"#).unwrap();
+        assert_eq!(
+            bad.into_new_event().unwrap_err(),
+            WireError::BinaryNotString
+        );
+        let bad: EventIn =
+            serde_json::from_str(r#"{"type":"A","content_type":"binary","data":"no!"}"#).unwrap();
+        assert!(matches!(bad.into_new_event(), Err(WireError::Base64(_))));
+    }
+}
