@@ -2,7 +2,7 @@
 //! raw-insert baseline measured in the same run.
 //!
 //! ```text
-//! cargo run --release -p strata-postgres --example pg_throughput -- \
+//! cargo run --release -p strata-bench --example pg_throughput -- \
 //!     [--url postgres://postgres@127.0.0.1:5432/test] [--seconds 10]
 //! ```
 //!
@@ -105,8 +105,8 @@ async fn single_appenders(store: &PostgresStore, run_for: Duration) -> Result<f6
 async fn raw_inserts(url: &str, schema: &str, run_for: Duration) -> Result<f64, BoxError> {
     let (setup, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
     tokio::spawn(conn);
-    strata_postgres::baseline::create_raw_events_table(&setup, schema).await?;
-    let sql = strata_postgres::baseline::raw_insert_sql(schema)?;
+    strata_bench::baseline::create_raw_events_table(&setup, schema).await?;
+    let sql = strata_bench::baseline::raw_insert_sql(schema)?;
     let stop = Arc::new(AtomicBool::new(false));
     let count = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();

@@ -4,10 +4,11 @@
 //! of CPU work per event.
 //!
 //! ```text
-//! cargo run --release -p strata --example project_throughput [-- EVENTS [WORKERS]]
+//! cargo run --release -p strata-bench --example project_throughput [-- EVENTS [WORKERS]]
 //! ```
 //!
-//! `strata bench project` is the real benchmark; both call `strata::bench::project`.
+//! `strata bench project` is the real benchmark; both call
+//! `strata_bench::catch_up::project`.
 
 use strata::MemoryStore;
 
@@ -23,7 +24,7 @@ async fn main() {
     let events = arg(1, 1_000_000);
     let workers = arg(2, 2) as usize;
     let store = MemoryStore::new();
-    let report = strata::bench::project(store, events, workers)
+    let report = strata_bench::catch_up::project(store, events, workers)
         .await
         .expect("benchmark");
     println!(

@@ -2,7 +2,7 @@
 //! `TASKS` concurrent tasks send deposits to `ACCOUNTS` accounts.
 //!
 //! ```text
-//! cargo run --release -p strata --example repository_throughput [-- COMMANDS [TASKS [ACCOUNTS]]]
+//! cargo run --release -p strata-bench --example repository_throughput [-- COMMANDS [TASKS [ACCOUNTS]]]
 //! ```
 //!
 //! The CLI's `strata bench` is the real benchmark; this is for quick checks

@@ -1,46 +1,18 @@
-//! `strata bench`: the project's benchmark program (STYLE.md: benchmarks
-//! are programs, never timed asserts).
-//!
-//! One module per workload. A workload gets a [`BenchCtx`] (the open store,
-//! the resolved [`Params`], a run id for fresh stream names, progress bars)
-//! and returns [`Measurement`]s; this module adds what every result line
-//! shares (store, durability, memory, the machine's fdatasync rate) and
-//! prints them. Adding a workload is: a module, a [`WorkloadName`] variant,
-//! its [`Defaults`], and one arm in [`run_workload`].
-
-mod append;
-mod commands;
-mod delivery;
-mod fill;
-mod fsync;
-mod http_append;
-mod latency;
-mod payload;
-mod project;
-mod raw_insert;
-mod read_all;
-mod read_stream;
-mod rehydrate;
-mod report;
-mod scale;
-mod server_child;
-mod store_sub;
-mod target;
+//! The options of a benchmark run: which workload, on which store, with
+//! what sizes; and the same options once defaults are applied and limits
+//! checked ([`Params`]).
 
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
 use strata_core::EventStore;
 use strata_log::Durability;
+use strata_stores::StoreSpec;
 
-use crate::store_spec::{OpenStore, StoreSpec};
-
-pub use latency::Latency;
-pub use report::Measurement;
-
-/// Errors of a benchmark run: any error, as one line.
-pub type BenchError = Box<dyn std::error::Error + Send + Sync>;
+use crate::workload::{
+    append, commands, http_append, project, raw_insert, read_all, read_stream, rehydrate, scale,
+};
+use crate::BenchError;
 
 /// Most concurrent tasks a workload may start.
 pub const MAX_WRITERS: usize = 4096;
@@ -276,7 +248,7 @@ pub struct Params {
 }
 
 impl Params {
-    fn resolve(args: &BenchArgs, store: &dyn EventStore) -> Result<Params, BenchError> {
+    pub(crate) fn resolve(args: &BenchArgs, store: &dyn EventStore) -> Result<Params, BenchError> {
         let limits = store.limits();
         let max_batch = match args.workload {
             WorkloadName::ReadAll => limits.max_read_count,
@@ -286,7 +258,7 @@ impl Params {
     }
 
     /// Resolves the options with `max_batch` as the largest `--batch`.
-    fn resolve_with(args: &BenchArgs, max_batch: usize) -> Result<Params, BenchError> {
+    pub(crate) fn resolve_with(args: &BenchArgs, max_batch: usize) -> Result<Params, BenchError> {
         let d = args.workload.defaults();
         let writers = args.writers.unwrap_or(d.writers);
         let batch = args.batch.unwrap_or(d.batch);
@@ -341,257 +313,5 @@ impl Params {
                 args.subscriber
             },
         })
-    }
-}
-
-/// What a workload gets to work with.
-pub struct BenchCtx<'a> {
-    open: &'a OpenStore,
-    /// The resolved options.
-    pub params: Params,
-    /// A suffix unique to this run, for fresh stream names.
-    pub run_id: String,
-    show_progress: bool,
-}
-
-impl BenchCtx<'_> {
-    /// The store under test.
-    pub fn store(&self) -> std::sync::Arc<dyn EventStore> {
-        self.open.store()
-    }
-
-    /// The PostgreSQL store under test, when it is one.
-    pub fn postgres(&self) -> Option<&strata_postgres::PostgresStore> {
-        self.open.postgres_store()
-    }
-
-    /// `fdatasync` calls of the log store so far (`None` for other stores).
-    pub fn syncs(&self) -> Option<u64> {
-        self.open.log_store().map(|l| l.sync_count())
-    }
-
-    /// A progress bar of `len` units, drawn on stderr when it is a terminal.
-    pub fn progress(&self, len: u64, what: &str) -> ProgressBar {
-        if !self.show_progress {
-            return ProgressBar::hidden();
-        }
-        let bar = ProgressBar::new(len);
-        if let Ok(style) = ProgressStyle::with_template(
-            "{msg:>14} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} ({per_sec}, eta {eta})",
-        ) {
-            bar.set_style(style);
-        }
-        bar.set_message(what.to_string());
-        bar
-    }
-}
-
-/// Runs `strata bench`.
-pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
-    if args.workload == WorkloadName::HttpAppend {
-        return http_append::run(&args).await;
-    }
-    let target = target::Target::prepare(&args)?;
-    if let Some(dir) = target.log_dir() {
-        eprintln!("benchmarking the log store in {}", dir.display());
-    }
-    if let Some(schema) = target.pg_schema() {
-        eprintln!(
-            "benchmarking the PostgreSQL store {} in schema {schema}",
-            target.spec()
-        );
-    }
-    let probe = probe_fsync(target.probe_dir(), args.fsync_probe_ms).await?;
-    let open = target.open(args.durability, args.compress).await?;
-    let outcome = measure(&args, &target, &open, probe.as_ref()).await;
-    let stored_events = match open.log_store() {
-        Some(log) => log.disk_usage().ok().map(|u| u.events),
-        None => None,
-    };
-    let closed = open.close().await;
-    if let (Some(dir), Some(events)) = (target.log_dir(), stored_events) {
-        if let Ok(u) = strata_log::store::dir_usage(dir) {
-            if events > 0 {
-                eprintln!(
-                    "log store: {events} events, {:.1} bytes/event in segments, {:.1} bytes/event on disk{}",
-                    u.segment_bytes as f64 / events as f64,
-                    u.segment_bytes_on_disk as f64 / events as f64,
-                    if args.compress { " (sealed segments compressed)" } else { "" }
-                );
-            }
-        }
-    }
-    let reopened = match (args.workload, target.log_dir(), &outcome) {
-        (WorkloadName::Scale, Some(dir), Ok(_)) => Some(scale::reopen(dir, args.durability).await),
-        _ => None,
-    };
-    let spec = target.spec().to_string();
-    let kept = target.finish(args.keep).await;
-    let mut results = outcome?;
-    closed?;
-    if let Some(reopened) = reopened {
-        for m in reopened? {
-            results.push(report::BenchResult::new(
-                args.workload.as_str(),
-                spec.clone(),
-                &args.durability.to_string(),
-                m,
-                probe.as_ref(),
-            ));
-        }
-    }
-    report::print(&results, probe.as_ref(), args.json);
-    match kept {
-        Ok(Some(place)) => eprintln!("kept the benchmark's data in {place}"),
-        Ok(None) => {}
-        Err(e) => eprintln!("warning: {e}"),
-    }
-    Ok(())
-}
-
-/// Measures the fdatasync rate in `dir` for `budget_ms` (`None` for 0).
-async fn probe_fsync(
-    dir: &std::path::Path,
-    budget_ms: u64,
-) -> Result<Option<fsync::FsyncRate>, BenchError> {
-    if budget_ms == 0 {
-        return Ok(None);
-    }
-    let dir = dir.to_path_buf();
-    let budget = Duration::from_millis(budget_ms);
-    let rate = tokio::task::spawn_blocking(move || fsync::measure(&dir, budget))
-        .await
-        .map_err(|e| format!("the fdatasync probe failed: {e}"))??;
-    Ok(Some(rate))
-}
-
-async fn measure(
-    args: &BenchArgs,
-    target: &target::Target,
-    open: &OpenStore,
-    probe: Option<&fsync::FsyncRate>,
-) -> Result<Vec<report::BenchResult>, BenchError> {
-    let store = open.store();
-    let params = Params::resolve(args, store.as_ref())?;
-    drop(store);
-    let ctx = BenchCtx {
-        open,
-        params,
-        run_id: payload::run_id(),
-        show_progress: !args.json || std::io::IsTerminal::is_terminal(&std::io::stderr()),
-    };
-    let measurements = run_workload(args.workload, &ctx).await?;
-    let durability = match target.spec() {
-        StoreSpec::Log(_) => args.durability.to_string(),
-        _ => "n/a".to_string(),
-    };
-    let mut results: Vec<report::BenchResult> = measurements
-        .into_iter()
-        .map(|m| {
-            report::BenchResult::new(
-                args.workload.as_str(),
-                target.spec().to_string(),
-                &durability,
-                m,
-                probe,
-            )
-        })
-        .collect();
-    add_raw_insert_ratio(&mut results);
-    Ok(results)
-}
-
-/// When a run has `append` and `raw-insert` lines (`append` on PostgreSQL),
-/// records the append rate as a multiple of the raw-insert rate and prints
-/// it on stderr.
-fn add_raw_insert_ratio(results: &mut [report::BenchResult]) {
-    let Some((raw_rate, raw_writers)) = results
-        .iter()
-        .find(|r| r.workload() == raw_insert::WORKLOAD)
-        .map(|r| (r.events_per_sec(), r.writers()))
-    else {
-        return;
-    };
-    if raw_rate <= 0.0 {
-        return;
-    }
-    for r in results
-        .iter_mut()
-        .filter(|r| r.workload() == WorkloadName::Append.as_str())
-    {
-        let ratio = r.events_per_sec() / raw_rate;
-        r.set_ratio_to_raw_insert(ratio);
-        eprintln!(
-            "ratio: append {:.0} events/s = {ratio:.2}x the raw single-row INSERT rate ({raw_rate:.0} rows/s, {raw_writers} connections)",
-            r.events_per_sec()
-        );
-    }
-}
-
-/// What one task of a workload counted.
-#[derive(Debug, Default)]
-pub struct Tally {
-    /// Latency of each timed operation.
-    pub latency: Latency,
-    /// Timed operations.
-    pub ops: u64,
-    /// Events written or read by them.
-    pub events: u64,
-    /// Operations that failed.
-    pub errors: u64,
-}
-
-impl Tally {
-    fn merge(&mut self, other: Tally) {
-        self.latency.merge(&other.latency);
-        self.ops += other.ops;
-        self.events += other.events;
-        self.errors += other.errors;
-    }
-}
-
-/// Runs `n` tasks `task(0)`, …, `task(n - 1)` concurrently and adds up what
-/// they counted; the first error wins.
-pub async fn run_tasks<F, Fut>(n: usize, task: F) -> Result<Tally, BenchError>
-where
-    F: Fn(usize) -> Fut,
-    Fut: std::future::Future<Output = Result<Tally, BenchError>> + Send + 'static,
-{
-    let handles: Vec<_> = (0..n).map(|i| tokio::spawn(task(i))).collect();
-    let mut total = Tally::default();
-    let mut first_error = None;
-    for h in handles {
-        match h.await {
-            Ok(Ok(t)) => total.merge(t),
-            Ok(Err(e)) => {
-                first_error.get_or_insert(e);
-            }
-            Err(e) => {
-                first_error.get_or_insert(format!("a benchmark task failed: {e}").into());
-            }
-        }
-    }
-    match first_error {
-        Some(e) => Err(e),
-        None => Ok(total),
-    }
-}
-
-async fn run_workload(
-    workload: WorkloadName,
-    ctx: &BenchCtx<'_>,
-) -> Result<Vec<Measurement>, BenchError> {
-    match workload {
-        WorkloadName::Append => append::run(ctx).await,
-        WorkloadName::HttpAppend => {
-            Err("http-append runs against a server, not a store opened in this process".into())
-        }
-        WorkloadName::ReadAll => read_all::run(ctx).await,
-        WorkloadName::ReadStream => read_stream::run(ctx).await,
-        WorkloadName::Commands => commands::run(ctx).await,
-        WorkloadName::Rehydrate => rehydrate::run(ctx).await,
-        WorkloadName::Scale => scale::run(ctx).await,
-        WorkloadName::Project => project::run(ctx).await,
-        WorkloadName::RawInsert => raw_insert::run(ctx).await,
     }
 }

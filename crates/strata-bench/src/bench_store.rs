@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use strata_log::Durability;
 use tempfile::TempDir;
 
-use strata_postgres::tokio_postgres;
 use strata_postgres::PgConfig;
+use strata_stores::{split_postgres_spec, OpenError, OpenStore, StoreSpec};
 
-use super::{payload, BenchArgs, BenchError};
-use crate::store_spec::{split_postgres_spec, OpenError, OpenStore, StoreSpec};
+use crate::args::BenchArgs;
+use crate::{payload, BenchError};
 
 /// Prefix of the fresh directories `bench` creates.
 const BENCH_DIR_PREFIX: &str = "strata-bench-";
@@ -40,15 +40,15 @@ enum Place {
     },
 }
 
-/// The store a benchmark runs against.
-pub struct Target {
+/// The store a benchmark runs against, and where it lives.
+pub struct BenchStore {
     spec: StoreSpec,
     place: Place,
 }
 
-impl Target {
+impl BenchStore {
     /// Creates the benchmark's directory as `--store` and `--in-place` say.
-    pub fn prepare(args: &BenchArgs) -> Result<Target, BenchError> {
+    pub fn prepare(args: &BenchArgs) -> Result<BenchStore, BenchError> {
         let spec = args.store.clone();
         let place = match &spec {
             StoreSpec::Memory => Place::Memory(fresh_dir(&std::env::temp_dir(), BENCH_DIR_PREFIX)?),
@@ -94,7 +94,7 @@ impl Target {
                 }
             }
         };
-        Ok(Target { spec, place })
+        Ok(BenchStore { spec, place })
     }
 
     /// The `--store` the user gave.

@@ -1,6 +1,7 @@
-//! The projection benchmark behind `strata bench project`: catch-up
-//! throughput of a counting projection, and the speed-up of the event
-//! processor's parallel mode on a handler that does real work.
+//! The projection measurements behind `strata bench project` and the
+//! `project_throughput` example: catch-up throughput of a counting
+//! projection, and the speed-up of the event processor's parallel mode on a
+//! handler that does real work.
 //!
 //! Benchmarks are programs, never timed asserts: this module only measures
 //! and reports.
@@ -14,11 +15,11 @@ use strata_core::{
     StreamId,
 };
 
-use crate::processor::{
-    EventHandler, EventProcessor, HandlerError, ProcessorConfig, ProcessorError,
+use strata::processor::{BatchFailure, HandlerError};
+use strata::{
+    CatchUpReport, EventHandler, EventProcessor, ProcessorConfig, ProcessorError, Projection,
+    ProjectionError, ProjectionRunner, RunnerConfig,
 };
-use crate::projection::{Projection, ProjectionError};
-use crate::runner::{CatchUpReport, ProjectionRunner, RunnerConfig};
 
 /// Streams the seeded events are spread over.
 pub const BENCH_STREAMS: usize = 1_000;
@@ -65,9 +66,9 @@ impl ProjectBenchReport {
     }
 }
 
-/// Why the benchmark failed.
+/// Why the measurement failed.
 #[derive(Debug, thiserror::Error)]
-pub enum BenchError {
+pub enum CatchUpError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] strata_core::Error),
@@ -134,10 +135,7 @@ impl EventHandler for WorkHandler {
         Ok(())
     }
 
-    async fn handle_batch(
-        &self,
-        events: &[&RecordedEvent],
-    ) -> Result<(), crate::processor::BatchFailure> {
+    async fn handle_batch(&self, events: &[&RecordedEvent]) -> Result<(), BatchFailure> {
         let mut h = 0;
         for e in events {
             h ^= work(e);
@@ -191,7 +189,7 @@ pub async fn project<S: EventStore + Clone>(
     store: S,
     events: u64,
     workers: usize,
-) -> Result<ProjectBenchReport, BenchError> {
+) -> Result<ProjectBenchReport, CatchUpError> {
     let started = Instant::now();
     let seeded = seed(&store, events).await?;
     let seed_elapsed = started.elapsed();

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use super::Latency;
+use crate::latency::Latency;
 
 /// The data field carrying the send time, in microseconds on [`now_us`]'s clock.
 pub const SENT_US_FIELD: &str = "sent_us";
@@ -241,7 +241,7 @@ pub struct Delivery {
 /// Checks a subscriber's feed event by event and records delivery latency.
 ///
 /// Holds one bit per expected event (125 MB for the largest run of
-/// [`MAX_EVENTS`](super::MAX_EVENTS) events, 125 KB for a million).
+/// [`MAX_EVENTS`](crate::MAX_EVENTS) events, 125 KB for a million).
 #[derive(Debug)]
 pub struct DeliveryCheck {
     expected: u64,

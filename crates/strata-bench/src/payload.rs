@@ -32,20 +32,20 @@ pub fn stream_prefix(run_id: &str) -> String {
 }
 
 /// Writes the ~[`EVENT_DATA_BYTES`]-byte JSON data of benchmark event `seq`
-/// to `out`, led by `"sent_us"` when given (see [`super::delivery`]); the
+/// to `out`, led by `"sent_us"` when given (see [`crate::delivery`]); the
 /// padding keeps the size the same either way.
 pub fn write_data(out: &mut String, seq: u64, sent_us: Option<u64>) {
     let start = out.len();
     out.push('{');
     // `write!` to a String cannot fail.
     if let Some(sent) = sent_us {
-        let _ = write!(out, r#""{}":{sent},"#, super::delivery::SENT_US_FIELD);
+        let _ = write!(out, r#""{}":{sent},"#, crate::delivery::SENT_US_FIELD);
     }
     let _ = write!(
         out,
         r#""item":"item-{:08}","{}":{seq},"amount":"{}.{:02}","currency":"EUR","note":""#,
         seq % 100_000_000,
-        super::delivery::SEQ_FIELD,
+        crate::delivery::SEQ_FIELD,
         seq % 10_000,
         seq % 100
     );
@@ -99,8 +99,8 @@ mod tests {
             assert_eq!(v["seq"], seq);
             assert_eq!(v["sent_us"], 1_234_567);
             assert_eq!(
-                super::super::delivery::stamps(&e.data),
-                Some(super::super::delivery::Stamps {
+                crate::delivery::stamps(&e.data),
+                Some(crate::delivery::Stamps {
                     sent_us: 1_234_567,
                     seq
                 })

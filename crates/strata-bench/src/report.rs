@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::delivery::Delivery;
-use super::fsync::FsyncRate;
-use super::Latency;
+use crate::delivery::Delivery;
+use crate::fsync::FsyncRate;
+use crate::host::Console;
+use crate::latency::Latency;
 
 /// What a workload measured in one timed section.
 #[derive(Clone, Debug)]
@@ -160,71 +161,75 @@ fn round(v: f64, digits: i32) -> f64 {
     (v * f).round() / f
 }
 
-/// Prints the results: JSON lines on stdout with `json`, else a table (and
-/// the fdatasync rate) on stdout.
-pub fn print(results: &[BenchResult], fsync: Option<&FsyncRate>, json: bool) {
+/// Writes the results to `console`: one JSON object per line with `json`,
+/// else the fdatasync rate, a table, the subscribers' figures and a warning
+/// per workload with failed operations.
+pub fn print(
+    console: &dyn Console,
+    results: &[BenchResult],
+    fsync: Option<&FsyncRate>,
+    json: bool,
+) {
     if json {
         for r in results {
-            println!("{}", r.to_json());
+            console.result(&r.to_json().to_string());
         }
         return;
     }
     if let Some(f) = fsync {
-        println!("{f}");
+        console.result(&f.to_string());
     }
-    let header = [
-        "workload",
-        "variant",
-        "store",
-        "durability",
-        "writers",
-        "batch",
-        "events",
-        "dataset",
-        "op",
-        "seconds",
-        "events/s",
-        "ops/s",
-        "p50 µs",
-        "p99 µs",
-        "max µs",
-        "syncs",
-        "rss MiB",
-        "peak MiB",
-    ];
-    let rows: Vec<Vec<String>> = results
-        .iter()
-        .map(|r| {
-            let opt = |v: Option<f64>, d: usize| v.map_or("-".into(), |v| format!("{v:.d$}"));
-            vec![
-                r.workload.to_string(),
-                r.m.variant.unwrap_or("-").to_string(),
-                r.store.clone(),
-                r.durability.clone(),
-                r.m.writers.to_string(),
-                r.m.batch.to_string(),
-                r.m.events.to_string(),
-                r.m.dataset_events.map_or("-".into(), |d| d.to_string()),
-                r.m.op.to_string(),
-                format!("{:.3}", r.seconds()),
-                format!("{:.0}", r.per_sec(r.m.events)),
-                format!("{:.0}", r.per_sec(r.m.ops)),
-                opt(r.m.latency.quantile_us(0.50), 1),
-                opt(r.m.latency.quantile_us(0.99), 1),
-                opt(r.m.latency.quantile_us(1.0), 1),
-                r.m.syncs.map_or("-".into(), |s| s.to_string()),
-                opt(r.rss_mib, 1),
-                opt(r.peak_rss_mib, 1),
-            ]
-        })
-        .collect();
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for line in table(results) {
+        console.result(&line);
+    }
+    for r in results {
+        if let Some(d) = &r.m.subscriber {
+            for line in subscriber_lines(r.workload, d) {
+                console.result(&line);
+            }
+        }
+    }
+    for r in results.iter().filter(|r| r.m.errors > 0) {
+        console.result(&format!(
+            "warning: {} {} operations failed in {}",
+            r.m.errors, r.m.op, r.workload
+        ));
+    }
+}
+
+/// The table's columns.
+const TABLE_HEADER: [&str; 18] = [
+    "workload",
+    "variant",
+    "store",
+    "durability",
+    "writers",
+    "batch",
+    "events",
+    "dataset",
+    "op",
+    "seconds",
+    "events/s",
+    "ops/s",
+    "p50 µs",
+    "p99 µs",
+    "max µs",
+    "syncs",
+    "rss MiB",
+    "peak MiB",
+];
+
+/// The results as a table: a header line and one line per result, columns
+/// padded to their widest cell.
+fn table(results: &[BenchResult]) -> Vec<String> {
+    let rows: Vec<Vec<String>> = results.iter().map(table_row).collect();
+    let mut widths: Vec<usize> = TABLE_HEADER.iter().map(|h| h.chars().count()).collect();
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let line = |cells: Vec<String>| {
+    let line = |cells: &[String]| {
         let padded: Vec<String> = cells
             .iter()
             .zip(&widths)
@@ -239,47 +244,67 @@ pub fn print(results: &[BenchResult], fsync: Option<&FsyncRate>, json: bool) {
                 }
             })
             .collect();
-        println!("{}", padded.join("  ").trim_end());
+        padded.join("  ").trim_end().to_string()
     };
-    line(header.iter().map(|h| h.to_string()).collect());
-    for row in rows {
-        line(row);
+    let header: Vec<String> = TABLE_HEADER.iter().map(|h| h.to_string()).collect();
+    let mut out = vec![line(&header)];
+    out.extend(rows.iter().map(|row| line(row)));
+    out
+}
+
+/// One result's cells, in [`TABLE_HEADER`]'s order.
+fn table_row(r: &BenchResult) -> Vec<String> {
+    let opt = |v: Option<f64>, d: usize| v.map_or("-".into(), |v| format!("{v:.d$}"));
+    vec![
+        r.workload.to_string(),
+        r.m.variant.unwrap_or("-").to_string(),
+        r.store.clone(),
+        r.durability.clone(),
+        r.m.writers.to_string(),
+        r.m.batch.to_string(),
+        r.m.events.to_string(),
+        r.m.dataset_events.map_or("-".into(), |d| d.to_string()),
+        r.m.op.to_string(),
+        format!("{:.3}", r.seconds()),
+        format!("{:.0}", r.per_sec(r.m.events)),
+        format!("{:.0}", r.per_sec(r.m.ops)),
+        opt(r.m.latency.quantile_us(0.50), 1),
+        opt(r.m.latency.quantile_us(0.99), 1),
+        opt(r.m.latency.quantile_us(1.0), 1),
+        r.m.syncs.map_or("-".into(), |s| s.to_string()),
+        opt(r.rss_mib, 1),
+        opt(r.peak_rss_mib, 1),
+    ]
+}
+
+/// What the subscriber of `workload` measured, in words.
+fn subscriber_lines(workload: &str, d: &Delivery) -> Vec<String> {
+    let us = |q: f64| {
+        d.latency
+            .quantile_us(q)
+            .map_or("-".into(), |v| format!("{v:.1}"))
+    };
+    let mut out = vec![format!(
+        "subscriber of {}: {} events, each once and in position order; delivery latency from send p50 {} µs, p99 {} µs, p99.9 {} µs, max {} µs; {} reconnects",
+        workload,
+        d.events,
+        us(0.50),
+        us(0.99),
+        us(0.999),
+        us(1.0),
+        d.reconnects
+    )];
+    if let Some(a) = &d.after_ack {
+        let us = |q: f64| a.quantile_us(q).map_or("-".into(), |v| format!("{v:.1}"));
+        out.push(format!(
+            "subscriber of {}: after the append's acknowledgement (0 when delivered first): p50 {} µs, p99 {} µs, max {} µs",
+            workload,
+            us(0.50),
+            us(0.99),
+            us(1.0)
+        ));
     }
-    for r in results {
-        if let Some(d) = &r.m.subscriber {
-            let us = |q: f64| {
-                d.latency
-                    .quantile_us(q)
-                    .map_or("-".into(), |v| format!("{v:.1}"))
-            };
-            println!(
-                "subscriber of {}: {} events, each once and in position order; delivery latency from send p50 {} µs, p99 {} µs, p99.9 {} µs, max {} µs; {} reconnects",
-                r.workload,
-                d.events,
-                us(0.50),
-                us(0.99),
-                us(0.999),
-                us(1.0),
-                d.reconnects
-            );
-            if let Some(a) = &d.after_ack {
-                let us = |q: f64| a.quantile_us(q).map_or("-".into(), |v| format!("{v:.1}"));
-                println!(
-                    "subscriber of {}: after the append's acknowledgement (0 when delivered first): p50 {} µs, p99 {} µs, max {} µs",
-                    r.workload,
-                    us(0.50),
-                    us(0.99),
-                    us(1.0)
-                );
-            }
-        }
-    }
-    for r in results.iter().filter(|r| r.m.errors > 0) {
-        println!(
-            "warning: {} {} operations failed in {}",
-            r.m.errors, r.m.op, r.workload
-        );
-    }
+    out
 }
 
 /// The process's memory, from `/proc/self/status` (Linux only).

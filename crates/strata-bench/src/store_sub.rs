@@ -1,6 +1,6 @@
 //! The subscriber of `append --subscriber`: one `EventStore::subscribe`
 //! consumer following the run's streams while the writers append, measuring
-//! delivery latency (see [`super::delivery`]).
+//! delivery latency (see [`crate::delivery`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,8 +8,8 @@ use std::time::Duration;
 use strata_core::{EventStore, ReadFilter, SubscribeFrom, SubscriptionMessage};
 use tokio::sync::watch;
 
-use super::delivery::{now_us, stamps, Delivery, DeliveryCheck};
-use super::BenchError;
+use crate::delivery::{now_us, stamps, Delivery, DeliveryCheck};
+use crate::BenchError;
 
 /// How long a subscriber may take, after the last append was acknowledged,
 /// to deliver the events it has not delivered yet, in seconds.

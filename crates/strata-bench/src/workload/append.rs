@@ -4,7 +4,7 @@
 //!
 //! With `--subscriber`, one `EventStore::subscribe` consumer follows the
 //! run's streams from the head at the start and measures delivery latency
-//! (each event's data carries its send time; see `delivery.rs`), and checks
+//! (each event's data carries its send time; see [`crate::delivery`]), and checks
 //! that it sees every appended event exactly once, in position order.
 //!
 //! On PostgreSQL the run ends with the `raw-insert` baseline, with the same
@@ -19,9 +19,13 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use strata_core::ExpectedVersion;
 
-use super::delivery::{now_us, AckLog};
-use super::store_sub::{self, WritersDone};
-use super::{payload, raw_insert, run_tasks, BenchCtx, BenchError, Defaults, Measurement, Tally};
+use super::raw_insert;
+use crate::args::Defaults;
+use crate::context::{run_tasks, BenchCtx, Tally};
+use crate::delivery::{now_us, AckLog};
+use crate::report::Measurement;
+use crate::store_sub::{self, WritersDone};
+use crate::{payload, BenchError};
 
 /// `append` defaults: one writer, one event per append, 10,000 events, 1,000 streams.
 pub const DEFAULTS: Defaults = Defaults {

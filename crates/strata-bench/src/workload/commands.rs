@@ -11,7 +11,10 @@ use rust_decimal::Decimal;
 use strata::bank::{AccountCommand, BankAccount};
 use strata::{CommandMeta, EventStore, Repository};
 
-use super::{run_tasks, BenchCtx, BenchError, Defaults, Measurement, Tally};
+use crate::args::Defaults;
+use crate::context::{run_tasks, BenchCtx, Tally};
+use crate::report::Measurement;
+use crate::BenchError;
 
 /// `commands` defaults: 16 tasks, 1,000 accounts, 50 deposits each.
 pub const DEFAULTS: Defaults = Defaults {

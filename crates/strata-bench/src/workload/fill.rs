@@ -7,7 +7,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use strata_core::{Direction, ExpectedVersion, Position, ReadFilter, StreamId};
 
-use super::{payload, run_tasks, BenchCtx, BenchError, Tally};
+use crate::context::{run_tasks, BenchCtx, Tally};
+use crate::{payload, BenchError};
 
 /// Concurrent writers that fill a store.
 pub const FILL_WRITERS: usize = 4;

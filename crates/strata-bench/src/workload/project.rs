@@ -3,7 +3,11 @@
 //! work, sequential against `--writers` parallel workers (default 2). The
 //! store is first filled to `--events` events on interleaved streams.
 
-use super::{BenchCtx, BenchError, Defaults, Latency, Measurement};
+use crate::args::Defaults;
+use crate::context::BenchCtx;
+use crate::latency::Latency;
+use crate::report::Measurement;
+use crate::BenchError;
 
 /// `project` defaults: 1,000,000 events, 2 workers in the parallel run.
 pub const DEFAULTS: Defaults = Defaults {
@@ -16,30 +20,29 @@ pub const DEFAULTS: Defaults = Defaults {
 /// Runs the workload.
 pub async fn run(ctx: &BenchCtx<'_>) -> Result<Vec<Measurement>, BenchError> {
     let p = ctx.params;
-    let r = strata::bench::project(ctx.store(), p.events, p.writers)
+    let r = crate::catch_up::project(ctx.store(), p.events, p.writers)
         .await
         .map_err(|e| format!("project benchmark failed: {e}"))?;
-    let line =
-        |variant: &'static str, workers: usize, c: &strata::runner::CatchUpReport| Measurement {
-            workload: None,
-            variant: Some(variant),
-            op: "catch-up",
-            writers: workers,
-            batch: p.batch,
-            events: c.events,
-            ops: c.pages,
-            elapsed: c.elapsed,
-            latency: Latency::default(),
-            syncs: None,
-            errors: 0,
-            dataset_events: Some(r.events),
-            subscriber: None,
-        };
-    eprintln!(
+    let line = |variant: &'static str, workers: usize, c: &strata::CatchUpReport| Measurement {
+        workload: None,
+        variant: Some(variant),
+        op: "catch-up",
+        writers: workers,
+        batch: p.batch,
+        events: c.events,
+        ops: c.pages,
+        elapsed: c.elapsed,
+        latency: Latency::default(),
+        syncs: None,
+        errors: 0,
+        dataset_events: Some(r.events),
+        subscriber: None,
+    };
+    ctx.note(&format!(
         "parallel speed-up with {} workers on the working handler: {:.2}x",
         r.workers,
         r.speedup()
-    );
+    ));
     Ok(vec![
         line("counting projection", 1, &r.catch_up),
         line("processor, 1 worker", 1, &r.sequential),

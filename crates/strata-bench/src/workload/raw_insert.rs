@@ -2,7 +2,7 @@
 //! store. `--writers` connections each insert one ~200-byte JSON event at a
 //! time (autocommit, no checks) into `raw_events`, a table shaped like the
 //! store's `events` (same columns and indexes, a plain `bigserial` position;
-//! `strata_postgres::baseline`), in the benchmark's schema; `--events` rows in
+//! [`crate::baseline`]), in the benchmark's schema; `--events` rows in
 //! all, spread over random streams among `--streams`; latency per insert.
 //!
 //! `append` on PostgreSQL runs this too, with its writer count, and reports
@@ -14,11 +14,15 @@ use std::time::Instant;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use strata_core::{ContentType, EventId};
-use strata_postgres::tokio_postgres::{self, Client, NoTls, Statement};
+use strata_core::{ContentType, EventId, StreamId};
 use strata_postgres::PostgresStore;
+use tokio_postgres::{Client, NoTls, Statement};
 
-use super::{payload, run_tasks, BenchCtx, BenchError, Defaults, Measurement, Tally};
+use crate::args::Defaults;
+use crate::baseline;
+use crate::context::{run_tasks, BenchCtx, Tally};
+use crate::report::Measurement;
+use crate::{payload, BenchError};
 
 /// `raw-insert` defaults: one connection, 10,000 rows over 1,000 streams.
 pub const DEFAULTS: Defaults = Defaults {
@@ -54,40 +58,10 @@ pub async fn measure(
     rows: u64,
 ) -> Result<Measurement, BenchError> {
     let writers = ctx.params.writers;
-    let schema = pg.schema().to_string();
-    let config: tokio_postgres::Config = pg
-        .config()
-        .url()
-        .parse()
-        .map_err(|e| format!("cannot parse the database URL: {e}"))?;
-    let connect = || async {
-        let (client, connection) = config
-            .connect(NoTls)
-            .await
-            .map_err(|e| format!("raw-insert: cannot connect: {e}"))?;
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
-        Ok::<Client, BenchError>(client)
-    };
-    let setup = connect().await?;
-    strata_postgres::baseline::create_raw_events_table(&setup, &schema).await?;
-    drop(setup);
-    let sql = strata_postgres::baseline::raw_insert_sql(&schema)?;
     // Connections are opened and statements prepared before the clock starts.
-    let mut slots = Vec::with_capacity(writers);
-    for _ in 0..writers {
-        let client = connect().await?;
-        let stmt = client
-            .prepare(&sql)
-            .await
-            .map_err(|e| format!("raw-insert: cannot prepare the insert: {e}"))?;
-        slots.push(Some((client, stmt)));
-    }
-    let slots: Arc<Mutex<Vec<Option<Conn>>>> = Arc::new(Mutex::new(slots));
+    let slots = Arc::new(Mutex::new(connect_writers(pg, writers).await?));
     let next = Arc::new(AtomicU64::new(0));
     let bar = ctx.progress(rows, WORKLOAD);
-    let content_type = i16::from(ContentType::Json.code());
     let started = Instant::now();
     let tally = run_tasks(writers, |writer| {
         let slot = slots
@@ -98,7 +72,7 @@ pub async fn measure(
         let (next, bar, run_id) = (next.clone(), bar.clone(), ctx.run_id.clone());
         let streams = ctx.params.streams;
         async move {
-            let (client, stmt) = slot.ok_or("raw-insert: a connection went missing")?;
+            let conn = slot.ok_or("raw-insert: a connection went missing")?;
             let mut rng = StdRng::seed_from_u64(writer as u64 + 500);
             let mut t = Tally::default();
             loop {
@@ -108,24 +82,10 @@ pub async fn measure(
                 }
                 let stream = payload::stream(&run_id, rng.gen_range(0..streams))?;
                 let event = payload::event(i);
-                let data: &[u8] = &event.data;
                 // Row i is version i + 1 of its stream: unique, never checked.
                 let version = i64::try_from(i + 1).unwrap_or(i64::MAX);
                 let t0 = Instant::now();
-                client
-                    .execute(
-                        &stmt,
-                        &[
-                            &EventId::new().0,
-                            &stream.as_str(),
-                            &version,
-                            &payload::EVENT_TYPE,
-                            &content_type,
-                            &data,
-                        ],
-                    )
-                    .await
-                    .map_err(|e| format!("raw-insert: {e}"))?;
+                insert_row(&conn, &stream, version, &event.data).await?;
                 t.latency.record(t0.elapsed());
                 t.ops += 1;
                 t.events += 1;
@@ -152,4 +112,67 @@ pub async fn measure(
         dataset_events: None,
         subscriber: None,
     })
+}
+
+/// Creates `raw_events` in the store's schema and opens `writers`
+/// connections to the store's database, each with the insert prepared.
+async fn connect_writers(
+    pg: &PostgresStore,
+    writers: usize,
+) -> Result<Vec<Option<Conn>>, BenchError> {
+    let schema = pg.schema().to_string();
+    let config: tokio_postgres::Config = pg
+        .config()
+        .url()
+        .parse()
+        .map_err(|e| format!("cannot parse the database URL: {e}"))?;
+    let connect = || async {
+        let (client, connection) = config
+            .connect(NoTls)
+            .await
+            .map_err(|e| format!("raw-insert: cannot connect: {e}"))?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok::<Client, BenchError>(client)
+    };
+    let setup = connect().await?;
+    baseline::create_raw_events_table(&setup, &schema).await?;
+    drop(setup);
+    let sql = baseline::raw_insert_sql(&schema)?;
+    let mut slots = Vec::with_capacity(writers);
+    for _ in 0..writers {
+        let client = connect().await?;
+        let stmt = client
+            .prepare(&sql)
+            .await
+            .map_err(|e| format!("raw-insert: cannot prepare the insert: {e}"))?;
+        slots.push(Some((client, stmt)));
+    }
+    Ok(slots)
+}
+
+/// Inserts one row: a JSON event `data` at `version` of `stream`.
+async fn insert_row(
+    (client, stmt): &Conn,
+    stream: &StreamId,
+    version: i64,
+    data: &[u8],
+) -> Result<(), BenchError> {
+    let content_type = i16::from(ContentType::Json.code());
+    client
+        .execute(
+            stmt,
+            &[
+                &EventId::new().0,
+                &stream.as_str(),
+                &version,
+                &payload::EVENT_TYPE,
+                &content_type,
+                &data,
+            ],
+        )
+        .await
+        .map_err(|e| format!("raw-insert: {e}"))?;
+    Ok(())
 }

@@ -7,7 +7,11 @@ use std::time::Instant;
 
 use strata_core::{Position, ReadFilter};
 
-use super::{fill, run_tasks, BenchCtx, BenchError, Defaults, Measurement, Tally};
+use super::fill;
+use crate::args::Defaults;
+use crate::context::{run_tasks, BenchCtx, Tally};
+use crate::report::Measurement;
+use crate::BenchError;
 
 /// `read-all` defaults: one reader, pages of 10,000, 100,000 events written
 /// to 1,000 streams.

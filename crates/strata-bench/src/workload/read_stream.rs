@@ -4,7 +4,11 @@
 
 use std::time::Instant;
 
-use super::{fill, payload, run_tasks, BenchCtx, BenchError, Defaults, Measurement, Tally};
+use super::fill;
+use crate::args::Defaults;
+use crate::context::{run_tasks, BenchCtx, Tally};
+use crate::report::Measurement;
+use crate::{payload, BenchError};
 
 /// `read-stream` defaults: one reader, a stream of 1,000 events.
 pub const DEFAULTS: Defaults = Defaults {

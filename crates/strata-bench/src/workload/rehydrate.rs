@@ -16,7 +16,10 @@ use strata::{
     SnapshotPolicy, SnapshotStore,
 };
 
-use super::{BenchCtx, BenchError, Defaults, Measurement, Tally};
+use crate::args::Defaults;
+use crate::context::{BenchCtx, Tally};
+use crate::report::Measurement;
+use crate::BenchError;
 
 /// `rehydrate` defaults: streams of 10,000 events.
 pub const DEFAULTS: Defaults = Defaults {

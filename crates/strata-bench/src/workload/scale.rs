@@ -15,7 +15,12 @@ use rand::{Rng, SeedableRng};
 use strata_core::ExpectedVersion;
 use strata_log::{Durability, LogConfig, LogStore};
 
-use super::{payload, run_tasks, BenchCtx, BenchError, Defaults, Latency, Measurement, Tally};
+use crate::args::Defaults;
+use crate::context::{run_tasks, BenchCtx, Tally};
+use crate::host::Host;
+use crate::latency::Latency;
+use crate::report::Measurement;
+use crate::{payload, BenchError};
 
 /// `scale` defaults: 10,000,000 events over 1,000,000 streams, 64 writers
 /// appending 10 events at a time.
@@ -154,7 +159,11 @@ fn window_rate(samples: &[(Duration, u64)], lo: u64, hi: u64) -> Option<(u64, f6
 
 /// After the store is closed: times a reopen after the clean close, then runs
 /// a writer in a child process, SIGKILLs it, and times the reopen after that.
-pub async fn reopen(dir: &Path, durability: Durability) -> Result<Vec<Measurement>, BenchError> {
+pub async fn reopen(
+    dir: &Path,
+    durability: Durability,
+    host: &Host<'_>,
+) -> Result<Vec<Measurement>, BenchError> {
     let mut out = Vec::new();
     let t0 = Instant::now();
     let store = LogStore::open(LogConfig::new(dir).durability(durability)).await?;
@@ -163,7 +172,7 @@ pub async fn reopen(dir: &Path, durability: Durability) -> Result<Vec<Measuremen
     store.close().await?;
     out.push(reopen_measurement("after clean close", clean, events));
 
-    let exe = std::env::current_exe()?;
+    let exe = host.strata_program("start the writer it kills")?;
     let mut child = std::process::Command::new(exe)
         .args([
             "bench",

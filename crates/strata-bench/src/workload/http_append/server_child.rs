@@ -1,5 +1,5 @@
-//! `http-append`'s own server: `strata serve` (this very binary) as a child
-//! process, so that server and load generator are separate processes as in
+//! `http-append`'s own server: `strata serve` (the `strata` program the host
+//! names) as a child process, so that server and load generator are separate processes as in
 //! a real deployment (they still share the machine's cores).
 //!
 //! The child listens on a free loopback port, is considered up once
@@ -10,12 +10,13 @@
 //! is still running when its [`ServerChild`] is dropped (an error path) is
 //! killed outright.
 
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::BenchError;
+use crate::BenchError;
 
 /// How long the child may take to answer `/health`, in seconds (opening a
 /// PostgreSQL store creates its schema first).
@@ -38,10 +39,11 @@ pub struct ServerChild {
 }
 
 impl ServerChild {
-    /// Starts `strata serve --store <store> --durability <durability>` on a
-    /// free loopback port and waits until `/health` answers; returns it and
-    /// the store's head position.
+    /// Starts `<program> serve --store <store> --durability <durability>`
+    /// on a free loopback port and waits until `/health` answers; returns it
+    /// and the store's head position.
     pub async fn start(
+        program: &Path,
         store: &str,
         durability: &str,
         client: &reqwest::Client,
@@ -49,9 +51,7 @@ impl ServerChild {
     ) -> Result<(ServerChild, u64), BenchError> {
         let port = free_port()?;
         let listen = format!("127.0.0.1:{port}");
-        let exe = std::env::current_exe()
-            .map_err(|e| format!("cannot find this program to start `strata serve`: {e}"))?;
-        let child = Command::new(&exe)
+        let child = Command::new(program)
             .args([
                 "serve",
                 "--store",
@@ -65,7 +65,7 @@ impl ServerChild {
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
-            .map_err(|e| format!("cannot start `{} serve`: {e}", exe.display()))?;
+            .map_err(|e| format!("cannot start `{} serve`: {e}", program.display()))?;
         let mut server = ServerChild {
             child: Some(child),
             url: format!("http://{listen}"),
