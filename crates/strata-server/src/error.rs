@@ -5,9 +5,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
-use strata_core::{CurrentVersion, Error};
+use strata_core::Error;
 
-use crate::wire::expected_version_json;
+use strata_wire::{expected, kind};
 
 /// An error as the API reports it.
 #[derive(Debug)]
@@ -37,12 +37,20 @@ impl ApiError {
 
     /// 422: the request parsed but is not valid.
     pub fn invalid(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", message)
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            kind::INVALID_INPUT,
+            message,
+        )
     }
 
     /// 413: the request is over a size limit.
     pub fn too_large(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            kind::PAYLOAD_TOO_LARGE,
+            message,
+        )
     }
 
     /// The status this error is sent with.
@@ -81,14 +89,8 @@ impl From<Error> for ApiError {
                 actual,
             } => base
                 .with("stream", json!(stream.as_str()))
-                .with("expected", expected_version_json(expected))
-                .with(
-                    "actual",
-                    match actual {
-                        CurrentVersion::NoStream => json!("no_stream"),
-                        CurrentVersion::Current(v) => json!(v),
-                    },
-                ),
+                .with("expected", expected::to_json(expected))
+                .with("actual", expected::current_to_json(actual)),
             Error::StreamDeleted { stream } | Error::StreamNotFound { stream } => {
                 base.with("stream", json!(stream.as_str()))
             }

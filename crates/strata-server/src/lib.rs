@@ -35,12 +35,11 @@ mod conn;
 mod error;
 mod metrics;
 mod openapi;
-mod pages;
+mod service;
 mod state;
 mod streams;
 mod subscribe;
 mod tls;
-mod wire;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -97,8 +96,8 @@ pub fn router(store: Arc<dyn EventStore>, config: ServerConfig) -> Router {
     };
     let timeout_ms = state.config.request_timeout_ms;
     let requests = Router::new()
-        .route("/", get(pages::index))
-        .route("/health", get(pages::health))
+        .route("/", get(service::index))
+        .route("/health", get(service::health))
         .route("/metrics", get(metrics::metrics))
         .route("/openapi.json", get(openapi::serve_openapi))
         .route(
@@ -119,8 +118,8 @@ pub fn router(store: Arc<dyn EventStore>, config: ServerConfig) -> Router {
         );
     requests
         .merge(subscriptions)
-        .fallback(pages::not_found)
-        .method_not_allowed_fallback(pages::method_not_allowed)
+        .fallback(service::not_found)
+        .method_not_allowed_fallback(service::method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(middleware::from_fn_with_state(keys, auth::authenticate))
         .layer(middleware::from_fn_with_state(

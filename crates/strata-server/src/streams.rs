@@ -8,7 +8,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use serde::Deserialize;
 use strata_core::{
     Direction, EventStore, NewEvent, Position, ReadFilter, RecordedEvent, StreamAppend, StreamId,
     FROM_END,
@@ -19,7 +18,10 @@ use crate::body::{json_body, query};
 use crate::error::ApiError;
 use crate::openapi::{AppendResultDoc, ErrorBody, MultiResultDoc, PageDoc};
 use crate::state::AppState;
-use crate::wire::{parse_expected_version, AppendBody, EventIn, EventOut, MultiBody, Page};
+use strata_wire::{
+    AppendBody, AppendOut, DeleteQuery, EventIn, MultiBody, MultiOut, Page, ReadAllQuery,
+    ReadStreamQuery, WireEvent,
+};
 
 /// `POST /streams/{stream}`.
 #[utoipa::path(
@@ -57,10 +59,10 @@ pub(crate) async fn append(
     let started = Instant::now();
     let result = state
         .store
-        .append(&stream, body.expected_version.0, events)
+        .append(&stream, body.expected_version, events)
         .await?;
     state.metrics.record_append(count, bytes, started.elapsed());
-    Ok(Json(result).into_response())
+    Ok(Json(AppendOut::from(result)).into_response())
 }
 
 /// `POST /multi`.
@@ -93,21 +95,27 @@ pub(crate) async fn append_multi(
         access.require(Role::Write, &part.stream)?;
         let stream = StreamId::new(part.stream)?;
         let events = to_new_events(part.events)?;
-        parts.push(StreamAppend::new(stream, part.expected_version.0, events));
+        parts.push(StreamAppend::new(stream, part.expected_version, events));
     }
     let total = parts.iter().map(|p| p.events.len()).sum();
     let (count, bytes) = check_sizes(&state, total, parts.iter().flat_map(|p| p.events.iter()))?;
     let started = Instant::now();
     let results = state.store.append_multi(parts).await?;
     state.metrics.record_append(count, bytes, started.elapsed());
-    Ok(Json(serde_json::json!({ "results": results })).into_response())
+    Ok(Json(MultiOut {
+        results: results.into_iter().map(AppendOut::from).collect(),
+    })
+    .into_response())
 }
 
 fn to_new_events(events: Vec<EventIn>) -> Result<Vec<NewEvent>, ApiError> {
     events
         .into_iter()
         .enumerate()
-        .map(|(i, e)| e.into_new_event(i))
+        .map(|(i, e)| {
+            e.into_new_event()
+                .map_err(|err| ApiError::invalid(format!("event {i}: {err}")))
+        })
         .collect()
 }
 
@@ -147,15 +155,6 @@ fn check_sizes<'a>(
         )));
     }
     Ok((count, total))
-}
-
-/// Query of `GET /streams/{stream}`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ReadStreamQuery {
-    from: Option<u64>,
-    limit: Option<usize>,
-    direction: Option<Direction>,
 }
 
 /// `GET /streams/{stream}`.
@@ -204,18 +203,6 @@ pub(crate) async fn read_stream(
         _ => None,
     };
     Ok(page(&events, next))
-}
-
-/// Query of `GET /all`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ReadAllQuery {
-    after: Option<u64>,
-    limit: Option<usize>,
-    types: Option<String>,
-    prefix: Option<String>,
-    category: Option<String>,
-    correlation_id: Option<String>,
 }
 
 /// The `$all` filter from query parameters (`/all` and `/subscribe/all`);
@@ -314,21 +301,22 @@ fn page_limit(state: &AppState, limit: Option<usize>) -> Result<usize, ApiError>
     Ok(limit.min(state.store.limits().max_read_count).max(1))
 }
 
+/// The wire form of an event. Stores check JSON on append, so a JSON event
+/// shown as binary is a store bug; it is shown rather than failing the page.
+pub(crate) fn event_out(e: &RecordedEvent) -> WireEvent<'_> {
+    let out = WireEvent::from_recorded(e);
+    if out.content_type != e.content_type {
+        tracing::warn!(position = e.position.0, "stored JSON event does not parse");
+    }
+    out
+}
+
 fn page(events: &[RecordedEvent], next: Option<u64>) -> Response {
     Json(Page {
-        events: events.iter().map(EventOut::new).collect(),
+        events: events.iter().map(event_out).collect(),
         next,
     })
     .into_response()
-}
-
-/// Query of `DELETE /streams/{stream}`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct DeleteQuery {
-    expected_version: Option<String>,
-    #[serde(default)]
-    hard: bool,
 }
 
 /// `DELETE /streams/{stream}`: soft by default, a tombstone with `hard=true`.
@@ -359,7 +347,7 @@ pub(crate) async fn delete(
     let q = query(q)?;
     let stream = StreamId::new(stream)?;
     let expected = match q.expected_version.as_deref() {
-        Some(s) => parse_expected_version(s).map_err(ApiError::invalid)?,
+        Some(s) => s.parse().map_err(ApiError::invalid)?,
         None => strata_core::ExpectedVersion::Any,
     };
     if q.hard {

@@ -17,7 +17,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
-use serde::Deserialize;
 use serde_json::json;
 use strata_core::{
     Direction, Error, EventStore, Position, ReadFilter, SubscribeFrom, Subscription,
@@ -31,8 +30,9 @@ use crate::error::ApiError;
 use crate::metrics::SubscriptionGuard;
 use crate::openapi::ErrorBody;
 use crate::state::AppState;
+use crate::streams::event_out;
 use crate::streams::{filter_from_query, scope_filter};
-use crate::wire::EventOut;
+use strata_wire::{kind, CaughtUp, SubscribeAllQuery, SubscribeStreamQuery};
 
 /// Fires when [`serve`](crate::serve) begins a graceful shutdown, so that
 /// subscriptions (which never end by themselves) close and let it finish.
@@ -44,24 +44,6 @@ impl ShutdownSignal {
         // A dropped sender means the server is gone: stop as well.
         let _ = self.0.wait_for(|stopping| *stopping).await;
     }
-}
-
-/// Query of `GET /subscribe/all`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct SubscribeAllQuery {
-    after: Option<u64>,
-    types: Option<String>,
-    prefix: Option<String>,
-    category: Option<String>,
-    correlation_id: Option<String>,
-}
-
-/// Query of `GET /subscribe/streams/{stream}`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct SubscribeStreamQuery {
-    after_version: Option<u64>,
 }
 
 /// `GET /subscribe/all`.
@@ -279,7 +261,7 @@ async fn pump(
                     None => std::future::pending().await,
                 }
             } => {
-                finish(&tx, "shutting_down", "the server is shutting down; reconnect with Last-Event-ID");
+                finish(&tx, kind::SHUTTING_DOWN, "the server is shutting down; reconnect with Last-Event-ID");
                 return;
             }
             next = sub.next() => next,
@@ -291,7 +273,7 @@ async fn pump(
                         continue;
                     }
                 }
-                match serde_json::to_string(&EventOut::new(&e)) {
+                match serde_json::to_string(&event_out(&e)) {
                     Ok(data) => Event::default().id(e.position.to_string()).data(data),
                     Err(err) => {
                         finish(
@@ -306,7 +288,7 @@ async fn pump(
             Some(Ok(SubscriptionMessage::CaughtUp(p))) => Event::default()
                 .event("caught_up")
                 .id(p.to_string())
-                .data(json!({ "position": p.0 }).to_string()),
+                .data(json!(CaughtUp { position: p.0 }).to_string()),
             Some(Err(e)) => {
                 finish(&tx, e.kind(), &e.to_string());
                 return;
@@ -332,7 +314,7 @@ async fn pump(
                     None => std::future::pending().await,
                 }
             } => {
-                finish(&tx, "shutting_down", "the server is shutting down; reconnect with Last-Event-ID");
+                finish(&tx, kind::SHUTTING_DOWN, "the server is shutting down; reconnect with Last-Event-ID");
                 return;
             }
             permits = tokio::time::timeout(slow, tx.reserve_many(2)) => permits,
@@ -352,7 +334,7 @@ async fn pump(
                 );
                 finish(
                     &tx,
-                    "slow_consumer",
+                    kind::SLOW_CONSUMER,
                     "the client did not read fast enough and was dropped; reconnect with Last-Event-ID",
                 );
                 return;
@@ -363,6 +345,6 @@ async fn pump(
 
 /// Sends the final `error` event. The slot kept free makes room for it.
 fn finish(tx: &mpsc::Sender<Event>, kind: &str, message: &str) {
-    let data = json!({ "error": kind, "message": message }).to_string();
+    let data = json!(strata_wire::ErrorBody::new(kind, message)).to_string();
     let _ = tx.try_send(Event::default().event("error").data(data));
 }

@@ -9,7 +9,7 @@ use serde_json::json;
 use strata_core::Limits;
 use strata_server::ServerConfig;
 
-both_stores!(
+memory_store!(
     append_returns_positions_and_round_trips,
     append_wrong_expected_version_is_409,
     append_to_tombstoned_stream_is_410,

@@ -80,7 +80,7 @@ fn streams_of(v: &Value) -> Vec<String> {
         .collect()
 }
 
-both_stores!(
+memory_store!(
     missing_or_unknown_key_is_401,
     public_pages_need_no_key,
     x_api_key_header_works,

@@ -33,7 +33,7 @@ async fn closed_within(tcp: &mut TcpStream, wait: Duration) -> Option<Vec<u8>> {
     }
 }
 
-both_stores!(
+memory_store!(
     max_connections_holds_back_new_ones,
     oversized_request_head_is_431,
     slow_header_is_cut_off,

@@ -7,7 +7,7 @@ mod common;
 use common::Harness;
 use serde_json::json;
 
-both_stores!(
+memory_store!(
     soft_delete_hides_the_stream_and_append_continues_it,
     hard_delete_tombstones_the_stream,
     delete_missing_stream_is_404,

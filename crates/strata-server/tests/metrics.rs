@@ -17,10 +17,16 @@ fn value(text: &str, series: &str) -> Option<f64> {
         .map(|v| v.trim().parse().unwrap())
 }
 
-both_stores!(
+memory_store!(
     metrics_count_appends_errors_and_subscriptions,
     metrics_need_admin
 );
+
+/// The same counts over a store that reports durable syncs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_durable_syncs_when_the_store_does() {
+    metrics_count_appends_errors_and_subscriptions(Harness::sync_counting().await).await
+}
 
 async fn metrics_count_appends_errors_and_subscriptions(h: Harness) {
     let r = h.get("/metrics").await;
@@ -64,12 +70,11 @@ async fn metrics_count_appends_errors_and_subscriptions(h: Harness) {
     );
 
     let text = h.get("/metrics").await.text();
-    // The log store counts its fdatasync calls (the harness runs it with
-    // `Durability::None`, so there are none); the memory store has nothing
-    // to sync and no such series.
+    // A durable store counts its syncs (the stand-in reports none so far);
+    // the memory store has nothing to sync and no such series.
     let syncs = value(&text, "strata_store_durable_syncs_total");
     match h.backend {
-        common::Backend::Log => assert_eq!(syncs, Some(0.0), "{text}"),
+        common::Backend::SyncCounting => assert_eq!(syncs, Some(0.0), "{text}"),
         common::Backend::Memory => assert_eq!(syncs, None, "{text}"),
     }
     assert_eq!(value(&text, "strata_appends_total"), Some(2.0));

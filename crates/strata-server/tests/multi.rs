@@ -7,7 +7,7 @@ mod common;
 use common::Harness;
 use serde_json::json;
 
-both_stores!(
+memory_store!(
     multi_appends_atomically,
     multi_conflict_is_409_naming_the_stream_and_writes_nothing,
     multi_refuses_duplicate_and_empty_parts_with_422,

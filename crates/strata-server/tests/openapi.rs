@@ -25,7 +25,7 @@ const ROUTES: &[(&str, &str)] = &[
 
 const METHODS: &[&str] = &["get", "post", "put", "delete", "patch"];
 
-both_stores!(openapi_lists_every_route, openapi_matches_the_router);
+memory_store!(openapi_lists_every_route, openapi_matches_the_router);
 
 async fn openapi_lists_every_route(h: Harness) {
     let r = h.get("/openapi.json").await;

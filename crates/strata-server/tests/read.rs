@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use strata_core::Limits;
 use strata_server::ServerConfig;
 
-both_stores!(
+memory_store!(
     read_stream_pages_forward_and_backward,
     read_missing_stream_is_404,
     read_tombstoned_stream_is_410,

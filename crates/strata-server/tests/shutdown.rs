@@ -10,7 +10,7 @@ use serde_json::json;
 use strata_core::{Direction, StreamId};
 use strata_server::ServerConfig;
 
-both_stores!(shutdown_lets_in_flight_requests_finish_and_ends_subscriptions);
+memory_store!(shutdown_lets_in_flight_requests_finish_and_ends_subscriptions);
 
 async fn shutdown_lets_in_flight_requests_finish_and_ends_subscriptions(h: Harness) {
     let gated = GatedStore::new(h.store.clone());

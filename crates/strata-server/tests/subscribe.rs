@@ -12,7 +12,7 @@ use serde_json::json;
 use strata_core::{ExpectedVersion, Limits, NewEvent, StreamId};
 use strata_server::ServerConfig;
 
-both_stores!(
+memory_store!(
     subscribe_all_catches_up_then_goes_live,
     resume_by_last_event_id_while_appending_has_no_gap_or_duplicate,
     subscribe_stream_after_version,

@@ -8,7 +8,7 @@ use common::{GatedStore, Harness};
 use serde_json::json;
 use strata_server::ServerConfig;
 
-both_stores!(slow_request_is_503_timeout, wrong_method_is_a_json_405);
+memory_store!(slow_request_is_503_timeout, wrong_method_is_a_json_405);
 
 async fn slow_request_is_503_timeout(h: Harness) {
     // The gate never opens, so the append can only end by the timeout.

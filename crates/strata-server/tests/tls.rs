@@ -42,7 +42,7 @@ fn client() -> reqwest::Client {
         .unwrap()
 }
 
-both_stores!(append_and_read_over_https, plain_http_to_the_tls_port_fails);
+memory_store!(append_and_read_over_https, plain_http_to_the_tls_port_fails);
 
 async fn append_and_read_over_https(h: Harness) {
     let server = tls_server(&h).await;

@@ -1,11 +1,13 @@
-//! `GET /`, `GET /health` and the JSON 404.
+//! The endpoints about the service rather than its data: `GET /` (the
+//! index), `GET /health`, and the JSON answers for an unknown path (404) or
+//! method (405).
 
 use axum::extract::State;
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
 use strata_core::EventStore;
+use strata_wire::{kind, HealthBody};
 
 use crate::error::ApiError;
 use crate::openapi::HealthDoc;
@@ -57,10 +59,21 @@ pub(crate) async fn index() -> Html<&'static str> {
 )]
 pub(crate) async fn health(State(state): State<AppState>) -> Response {
     match state.store.head_position().await {
-        Ok(head) => Json(json!({ "status": "ok", "head_position": head.0 })).into_response(),
+        Ok(head) => Json(HealthBody {
+            status: "ok".into(),
+            head_position: Some(head.0),
+            error: None,
+            message: None,
+        })
+        .into_response(),
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "unavailable", "error": e.kind(), "message": e.to_string() })),
+            Json(HealthBody {
+                status: "unavailable".into(),
+                head_position: None,
+                error: Some(e.kind().into()),
+                message: Some(e.to_string()),
+            }),
         )
             .into_response(),
     }
@@ -70,7 +83,7 @@ pub(crate) async fn health(State(state): State<AppState>) -> Response {
 pub(crate) async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        kind::METHOD_NOT_ALLOWED,
         format!(
             "{} does not take {method}; see GET / for the list",
             uri.path()
@@ -82,7 +95,7 @@ pub(crate) async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
 pub(crate) async fn not_found(uri: Uri) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
-        "not_found",
+        kind::NOT_FOUND,
         format!("no such endpoint: {}; see GET / for the list", uri.path()),
     )
 }

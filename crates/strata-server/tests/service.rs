@@ -6,7 +6,7 @@ mod common;
 
 use common::Harness;
 
-both_stores!(
+memory_store!(
     health_reports_ok_and_head,
     index_links_the_endpoints,
     unknown_path_is_a_json_404
