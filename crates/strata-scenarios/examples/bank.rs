@@ -77,40 +77,51 @@ async fn main() -> ExitCode {
     };
     println!("bank account example on store `{store}`\n");
 
-    let (events, snapshots, id): (Arc<dyn EventStore>, Arc<dyn SnapshotStore>, String) =
-        match store.strip_prefix("log:") {
-            None => (
-                Arc::new(MemoryStore::new()),
-                Arc::new(MemorySnapshotStore::new()),
-                "42".to_owned(),
-            ),
-            Some(dir) => {
-                let dir = if dir.is_empty() { "./bank-data" } else { dir };
-                let opened = async {
-                    let log = LogStore::open(LogConfig::new(dir)).await?;
-                    let snaps = LogSnapshotStore::open(std::path::Path::new(dir))?;
-                    Ok::<_, strata::Error>((log, snaps))
-                };
-                match opened.await {
-                    Ok((log, snaps)) => {
-                        let id = format!("{}", chrono::Utc::now().timestamp_millis());
-                        (Arc::new(log), Arc::new(snaps), id)
-                    }
-                    Err(e) => {
-                        eprintln!("cannot open `{store}`: {e}");
-                        return ExitCode::FAILURE;
-                    }
-                }
-            }
-        };
+    let (events, snapshots, id) = match open(&store).await {
+        Ok(opened) => opened,
+        Err(e) => {
+            eprintln!("cannot open `{store}`: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let repo = Repo::new(events)
         .with_cache(1_000)
         .with_snapshots(snapshots, SnapshotPolicy::every(100));
-    let id = id.as_str();
+    let done = async {
+        commands(&repo, &id).await?;
+        print_stream(&repo, &id).await
+    };
+    if let Err(e) = done.await {
+        eprintln!("{e}");
+        return ExitCode::FAILURE;
+    }
+    println!("\n{:?}", repo.stats());
+    ExitCode::SUCCESS
+}
 
+type Opened = (Arc<dyn EventStore>, Arc<dyn SnapshotStore>, String);
+
+/// Opens the events and snapshots of `store`, and picks the account id.
+async fn open(store: &str) -> Result<Opened, strata::Error> {
+    let Some(dir) = store.strip_prefix("log:") else {
+        return Ok((
+            Arc::new(MemoryStore::new()),
+            Arc::new(MemorySnapshotStore::new()),
+            "42".to_owned(),
+        ));
+    };
+    let dir = if dir.is_empty() { "./bank-data" } else { dir };
+    let log = LogStore::open(LogConfig::new(dir)).await?;
+    let snaps = LogSnapshotStore::open(std::path::Path::new(dir))?;
+    let id = format!("{}", chrono::Utc::now().timestamp_millis());
+    Ok((Arc::new(log), Arc::new(snaps), id))
+}
+
+/// Runs the account's commands, some refused, and travels back in time.
+async fn commands(repo: &Repo, id: &str) -> Result<(), String> {
     println!("commands on account {id}:");
     run(
-        &repo,
+        repo,
         id,
         "deposit before opening",
         AccountCommand::Deposit {
@@ -119,7 +130,7 @@ async fn main() -> ExitCode {
     )
     .await;
     run(
-        &repo,
+        repo,
         id,
         "open for ada",
         AccountCommand::Open {
@@ -128,7 +139,7 @@ async fn main() -> ExitCode {
     )
     .await;
     run(
-        &repo,
+        repo,
         id,
         "deposit 100.50",
         AccountCommand::Deposit {
@@ -137,7 +148,7 @@ async fn main() -> ExitCode {
     )
     .await;
     run(
-        &repo,
+        repo,
         id,
         "withdraw 20.25",
         AccountCommand::Withdraw {
@@ -146,7 +157,7 @@ async fn main() -> ExitCode {
     )
     .await;
     run(
-        &repo,
+        repo,
         id,
         "withdraw 1000",
         AccountCommand::Withdraw {
@@ -155,7 +166,7 @@ async fn main() -> ExitCode {
     )
     .await;
     run(
-        &repo,
+        repo,
         id,
         "deposit -5",
         AccountCommand::Deposit {
@@ -163,14 +174,11 @@ async fn main() -> ExitCode {
         },
     )
     .await;
-    run(&repo, id, "close with money in it", AccountCommand::Close).await;
+    run(repo, id, "close with money in it", AccountCommand::Close).await;
 
     let now = match repo.load(id).await {
         Ok(a) => a,
-        Err(e) => {
-            eprintln!("load failed: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return Err(format!("load failed: {e}")),
     };
     println!(
         "\nnow: version {}, owner {}, balance {}",
@@ -186,7 +194,7 @@ async fn main() -> ExitCode {
     }
 
     run(
-        &repo,
+        repo,
         id,
         "withdraw the rest (80.25)",
         AccountCommand::Withdraw {
@@ -194,9 +202,9 @@ async fn main() -> ExitCode {
         },
     )
     .await;
-    run(&repo, id, "close", AccountCommand::Close).await;
+    run(repo, id, "close", AccountCommand::Close).await;
     run(
-        &repo,
+        repo,
         id,
         "deposit after closing",
         AccountCommand::Deposit {
@@ -205,13 +213,15 @@ async fn main() -> ExitCode {
     )
     .await;
 
+    Ok(())
+}
+
+/// Prints the account's stream as stored.
+async fn print_stream(repo: &Repo, id: &str) -> Result<(), String> {
     println!("\nthe stream as stored:");
     let stream = match StreamId::new(format!("account-{id}")) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return Err(e.to_string()),
     };
     match repo
         .store()
@@ -231,11 +241,7 @@ async fn main() -> ExitCode {
                 );
             }
         }
-        Err(e) => {
-            eprintln!("read failed: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return Err(format!("read failed: {e}")),
     }
-    println!("\n{:?}", repo.stats());
-    ExitCode::SUCCESS
+    Ok(())
 }

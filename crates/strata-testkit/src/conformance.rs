@@ -1,5 +1,5 @@
 //! The conformance suite: the executable definition of the [`EventStore`]
-//! contract (DESIGN.md §1–2).
+//! contract.
 //!
 //! A backend plugs in through a [`StoreHarness`] and runs every case with
 //! [`conformance_suite!`](crate::conformance_suite), which expands into one

@@ -823,6 +823,20 @@ fn gen_case() -> impl Strategy<Value = (u64, Vec<Op>)> {
 // Running a case against a backend and the model.
 // ---------------------------------------------------------------------------
 
+/// A generated filter as a [`ReadFilter`].
+fn resolve_filter(filter: &GenFilter) -> ReadFilter {
+    ReadFilter {
+        stream: filter.stream.map(stream_id),
+        stream_prefix: filter.prefix.map(|i| PREFIXES[i].to_string()),
+        category: filter.category.map(|i| CATEGORIES[i].to_string()),
+        event_types: filter.types.iter().map(|&i| TYPES[i].to_string()).collect(),
+        correlation_id: filter
+            .correlation
+            .and_then(|i| CORRELATIONS[i])
+            .map(str::to_string),
+    }
+}
+
 fn stream_id(i: usize) -> StreamId {
     StreamId::new(STREAMS[i]).expect("valid stream name")
 }
@@ -1256,185 +1270,31 @@ impl<'h, H: StoreHarness> Run<'h, H> {
                 stream,
                 expected,
                 events,
-            } => {
-                let stream = self.pick(*stream);
-                let expected = self.resolve_expected(&stream, expected);
-                let events: Vec<NewEvent> = events.iter().map(|g| self.resolve_event(g)).collect();
-                self.remember(&events);
-                let what = format!("{what}: append {expected:?} to {stream}");
-                self.append(&what, stream, expected, events).await
-            }
+            } => self.op_append(&what, *stream, expected, events).await,
             Op::Retry {
                 of,
                 expected,
                 tamper,
-            } => {
-                if self.appends.is_empty() {
-                    return Ok(());
-                }
-                let original = self.appends[of % self.appends.len()].clone();
-                let mut stream = original.stream.clone();
-                let mut events = original.events;
-                match tamper {
-                    Tamper::None => {}
-                    Tamper::Reverse => events.reverse(),
-                    Tamper::DropFirst => {
-                        events.remove(0);
-                    }
-                    Tamper::AddFresh => {
-                        let id = self.fresh_id();
-                        events.push(NewEvent::json_bytes("Deposited", &b"{}"[..]).with_id(id));
-                        self.remember(&events);
-                    }
-                    Tamper::OtherStream(i) => stream = self.pick(*i),
-                }
-                let expected = self.resolve_expected(&stream, expected);
-                let what = format!("{what}: retry {expected:?} to {stream}");
-                self.append(&what, stream, expected, events).await
-            }
-            Op::Multi { parts } => {
-                let mut resolved = Vec::new();
-                for (stream, expected, events) in parts {
-                    let stream = stream_id(*stream);
-                    let expected = self.resolve_expected(&stream, expected);
-                    let events = events.iter().map(|g| self.resolve_event(g)).collect();
-                    resolved.push(StreamAppend::new(stream, expected, events));
-                }
-                for part in &resolved {
-                    self.remember(&part.events);
-                }
-                self.append_multi(&format!("{what}: append_multi"), resolved)
-                    .await
-            }
-            Op::RetryMulti { of, extra } => {
-                if self.multis.is_empty() {
-                    return Ok(());
-                }
-                let mut parts = self.multis[of % self.multis.len()].clone();
-                if let Some((stream, g)) = extra {
-                    let e = self.resolve_event(g);
-                    self.remember(std::slice::from_ref(&e));
-                    parts.push(StreamAppend::new(
-                        self.pick(*stream),
-                        ExpectedVersion::Any,
-                        vec![e],
-                    ));
-                }
-                self.append_multi(&format!("{what}: retry append_multi"), parts)
-                    .await
-            }
-            Op::Delete { stream, expected } => {
-                let stream = self.pick(*stream);
-                let expected = self.resolve_expected(&stream, expected);
-                let want = self.model.delete_stream(&stream, expected);
-                let got = self.store().delete_stream(&stream, expected).await;
-                self.check_unit(&format!("{what}: delete {expected:?} {stream}"), got, want)
-            }
-            Op::Tombstone { stream, expected } => {
-                let stream = self.pick(*stream);
-                let expected = self.resolve_expected(&stream, expected);
-                let want = self.model.tombstone_stream(&stream, expected);
-                let got = self.store().tombstone_stream(&stream, expected).await;
-                self.check_unit(
-                    &format!("{what}: tombstone {expected:?} {stream}"),
-                    got,
-                    want,
-                )
-            }
+            } => self.op_retry(&what, *of, expected, tamper).await,
+            Op::Multi { parts } => self.op_multi(&what, parts).await,
+            Op::RetryMulti { of, extra } => self.op_retry_multi(&what, *of, extra).await,
+            Op::Delete { stream, expected } => self.op_delete(&what, *stream, expected).await,
+            Op::Tombstone { stream, expected } => self.op_tombstone(&what, *stream, expected).await,
             Op::ReadStream {
                 stream,
                 from,
                 count,
                 backward,
             } => {
-                let stream = self.pick(*stream);
-                let from = from.unwrap_or(FROM_END);
-                let count = self.resolve_count(count);
-                let direction = if *backward {
-                    Direction::Backward
-                } else {
-                    Direction::Forward
-                };
-                let want = self.model.read_stream(&stream, from, count, direction);
-                let got = self
-                    .store()
-                    .read_stream(&stream, from, count, direction)
-                    .await;
-                let what = format!("{what}: read {stream} {direction:?} from {from} x{count}");
-                match (&got, &want) {
-                    (Ok(g), Ok(w)) => self.check_events(&what, g, w),
-                    (_, Err(m)) => self.check_error(&what, &got, std::slice::from_ref(m)),
-                    (Err(e), Ok(_)) => Err(TestCaseError::fail(format!(
-                        "{what}: backend failed: {e:?}"
-                    ))),
-                }
+                self.op_read_stream(&what, *stream, *from, count, *backward)
+                    .await
             }
             Op::ReadAll {
                 from,
                 count,
                 filter,
-            } => {
-                let n = self.backend_positions.len();
-                let (backend_from, model_from) = match *from {
-                    GenFrom::Rank(r) => match r % (n + 2) {
-                        0 => (Position::START, Position::START),
-                        k if k <= n => (self.backend_positions[k - 1], Position(k as u64)),
-                        _ => (
-                            self.backend_positions
-                                .last()
-                                .map_or(Position(1), |p| p.next()),
-                            Position(n as u64 + 1),
-                        ),
-                    },
-                    GenFrom::After(r) if n > 0 => {
-                        let k = r % n;
-                        (self.backend_positions[k].next(), Position(k as u64 + 2))
-                    }
-                    GenFrom::After(_) => (Position(1), Position(1)),
-                };
-                let filter = ReadFilter {
-                    stream: filter.stream.map(stream_id),
-                    stream_prefix: filter.prefix.map(|i| PREFIXES[i].to_string()),
-                    category: filter.category.map(|i| CATEGORIES[i].to_string()),
-                    event_types: filter.types.iter().map(|&i| TYPES[i].to_string()).collect(),
-                    correlation_id: filter
-                        .correlation
-                        .and_then(|i| CORRELATIONS[i])
-                        .map(str::to_string),
-                };
-                let count = self.resolve_count(count);
-                let want = self.model.read_all(model_from, count, &filter);
-                let got = self.store().read_all(backend_from, count, &filter).await;
-                let what =
-                    format!("{what}: read_all from {backend_from} (model {model_from}) x{count}");
-                match (&got, &want) {
-                    (Ok(g), Ok(w)) => {
-                        for pair in g.windows(2) {
-                            ensure!(
-                                pair[0].recorded_at <= pair[1].recorded_at,
-                                "{what}: recorded_at goes back"
-                            );
-                        }
-                        self.check_events(&what, g, w)
-                    }
-                    (_, Err(m)) => self.check_error(&what, &got, std::slice::from_ref(m)),
-                    (Err(e), Ok(_)) => Err(TestCaseError::fail(format!(
-                        "{what}: backend failed: {e:?}"
-                    ))),
-                }
-            }
-            Op::StreamInfo { stream } => {
-                let stream = self.pick(*stream);
-                let got =
-                    self.store().stream_info(&stream).await.map_err(|e| {
-                        TestCaseError::fail(format!("{what}: stream_info failed: {e}"))
-                    })?;
-                self.check_info(
-                    &format!("{what}: stream_info {stream}"),
-                    got,
-                    self.model.stream_info(&stream),
-                )
-            }
+            } => self.op_read_all(&what, from, count, filter).await,
+            Op::StreamInfo { stream } => self.op_stream_info(&what, *stream).await,
             Op::Head => self.check_head(&what).await,
             Op::Reopen => {
                 let store = self.store.take().expect("store is open");
@@ -1442,6 +1302,224 @@ impl<'h, H: StoreHarness> Run<'h, H> {
                 Ok(())
             }
         }
+    }
+
+    async fn op_append(
+        &mut self,
+        what: &str,
+        stream: usize,
+        expected: &GenExpected,
+        events: &[GenEvent],
+    ) -> Result<(), TestCaseError> {
+        let stream = self.pick(stream);
+        let expected = self.resolve_expected(&stream, expected);
+        let events: Vec<NewEvent> = events.iter().map(|g| self.resolve_event(g)).collect();
+        self.remember(&events);
+        let what = format!("{what}: append {expected:?} to {stream}");
+        self.append(&what, stream, expected, events).await
+    }
+
+    /// Appends again what an earlier append sent, possibly altered.
+    async fn op_retry(
+        &mut self,
+        what: &str,
+        of: usize,
+        expected: &GenExpected,
+        tamper: &Tamper,
+    ) -> Result<(), TestCaseError> {
+        if self.appends.is_empty() {
+            return Ok(());
+        }
+        let original = self.appends[of % self.appends.len()].clone();
+        let mut stream = original.stream.clone();
+        let mut events = original.events;
+        match tamper {
+            Tamper::None => {}
+            Tamper::Reverse => events.reverse(),
+            Tamper::DropFirst => {
+                events.remove(0);
+            }
+            Tamper::AddFresh => {
+                let id = self.fresh_id();
+                events.push(NewEvent::json_bytes("Deposited", &b"{}"[..]).with_id(id));
+                self.remember(&events);
+            }
+            Tamper::OtherStream(i) => stream = self.pick(*i),
+        }
+        let expected = self.resolve_expected(&stream, expected);
+        let what = format!("{what}: retry {expected:?} to {stream}");
+        self.append(&what, stream, expected, events).await
+    }
+
+    async fn op_multi(
+        &mut self,
+        what: &str,
+        parts: &[(usize, GenExpected, Vec<GenEvent>)],
+    ) -> Result<(), TestCaseError> {
+        let mut resolved = Vec::new();
+        for (stream, expected, events) in parts {
+            let stream = stream_id(*stream);
+            let expected = self.resolve_expected(&stream, expected);
+            let events = events.iter().map(|g| self.resolve_event(g)).collect();
+            resolved.push(StreamAppend::new(stream, expected, events));
+        }
+        for part in &resolved {
+            self.remember(&part.events);
+        }
+        self.append_multi(&format!("{what}: append_multi"), resolved)
+            .await
+    }
+
+    /// Sends an earlier multi-stream append again, possibly with one more part.
+    async fn op_retry_multi(
+        &mut self,
+        what: &str,
+        of: usize,
+        extra: &Option<(usize, GenEvent)>,
+    ) -> Result<(), TestCaseError> {
+        if self.multis.is_empty() {
+            return Ok(());
+        }
+        let mut parts = self.multis[of % self.multis.len()].clone();
+        if let Some((stream, g)) = extra {
+            let e = self.resolve_event(g);
+            self.remember(std::slice::from_ref(&e));
+            parts.push(StreamAppend::new(
+                self.pick(*stream),
+                ExpectedVersion::Any,
+                vec![e],
+            ));
+        }
+        self.append_multi(&format!("{what}: retry append_multi"), parts)
+            .await
+    }
+
+    async fn op_delete(
+        &mut self,
+        what: &str,
+        stream: usize,
+        expected: &GenExpected,
+    ) -> Result<(), TestCaseError> {
+        let stream = self.pick(stream);
+        let expected = self.resolve_expected(&stream, expected);
+        let want = self.model.delete_stream(&stream, expected);
+        let got = self.store().delete_stream(&stream, expected).await;
+        self.check_unit(&format!("{what}: delete {expected:?} {stream}"), got, want)
+    }
+
+    async fn op_tombstone(
+        &mut self,
+        what: &str,
+        stream: usize,
+        expected: &GenExpected,
+    ) -> Result<(), TestCaseError> {
+        let stream = self.pick(stream);
+        let expected = self.resolve_expected(&stream, expected);
+        let want = self.model.tombstone_stream(&stream, expected);
+        let got = self.store().tombstone_stream(&stream, expected).await;
+        self.check_unit(
+            &format!("{what}: tombstone {expected:?} {stream}"),
+            got,
+            want,
+        )
+    }
+
+    async fn op_read_stream(
+        &mut self,
+        what: &str,
+        stream: usize,
+        from: Option<u64>,
+        count: &GenCount,
+        backward: bool,
+    ) -> Result<(), TestCaseError> {
+        let stream = self.pick(stream);
+        let from = from.unwrap_or(FROM_END);
+        let count = self.resolve_count(count);
+        let direction = if backward {
+            Direction::Backward
+        } else {
+            Direction::Forward
+        };
+        let want = self.model.read_stream(&stream, from, count, direction);
+        let got = self
+            .store()
+            .read_stream(&stream, from, count, direction)
+            .await;
+        let what = format!("{what}: read {stream} {direction:?} from {from} x{count}");
+        match (&got, &want) {
+            (Ok(g), Ok(w)) => self.check_events(&what, g, w),
+            (_, Err(m)) => self.check_error(&what, &got, std::slice::from_ref(m)),
+            (Err(e), Ok(_)) => Err(TestCaseError::fail(format!(
+                "{what}: backend failed: {e:?}"
+            ))),
+        }
+    }
+
+    /// Where a generated `read_all` starts: in the backend's positions and
+    /// in the model's (which are dense, 1, 2, 3, …).
+    fn resolve_from(&self, from: &GenFrom) -> (Position, Position) {
+        let n = self.backend_positions.len();
+        match *from {
+            GenFrom::Rank(r) => match r % (n + 2) {
+                0 => (Position::START, Position::START),
+                k if k <= n => (self.backend_positions[k - 1], Position(k as u64)),
+                _ => (
+                    self.backend_positions
+                        .last()
+                        .map_or(Position(1), |p| p.next()),
+                    Position(n as u64 + 1),
+                ),
+            },
+            GenFrom::After(r) if n > 0 => {
+                let k = r % n;
+                (self.backend_positions[k].next(), Position(k as u64 + 2))
+            }
+            GenFrom::After(_) => (Position(1), Position(1)),
+        }
+    }
+
+    async fn op_read_all(
+        &mut self,
+        what: &str,
+        from: &GenFrom,
+        count: &GenCount,
+        filter: &GenFilter,
+    ) -> Result<(), TestCaseError> {
+        let (backend_from, model_from) = self.resolve_from(from);
+        let filter = resolve_filter(filter);
+        let count = self.resolve_count(count);
+        let want = self.model.read_all(model_from, count, &filter);
+        let got = self.store().read_all(backend_from, count, &filter).await;
+        let what = format!("{what}: read_all from {backend_from} (model {model_from}) x{count}");
+        match (&got, &want) {
+            (Ok(g), Ok(w)) => {
+                for pair in g.windows(2) {
+                    ensure!(
+                        pair[0].recorded_at <= pair[1].recorded_at,
+                        "{what}: recorded_at goes back"
+                    );
+                }
+                self.check_events(&what, g, w)
+            }
+            (_, Err(m)) => self.check_error(&what, &got, std::slice::from_ref(m)),
+            (Err(e), Ok(_)) => Err(TestCaseError::fail(format!(
+                "{what}: backend failed: {e:?}"
+            ))),
+        }
+    }
+
+    async fn op_stream_info(&mut self, what: &str, stream: usize) -> Result<(), TestCaseError> {
+        let stream = self.pick(stream);
+        let got = self
+            .store()
+            .stream_info(&stream)
+            .await
+            .map_err(|e| TestCaseError::fail(format!("{what}: stream_info failed: {e}")))?;
+        self.check_info(
+            &format!("{what}: stream_info {stream}"),
+            got,
+            self.model.stream_info(&stream),
+        )
     }
 
     async fn check_head(&self, what: &str) -> Result<(), TestCaseError> {

@@ -227,7 +227,7 @@ pub trait TypedProjection: Send + Sync + 'static {
 /// custom filter may let them through); an event of a known type that
 /// does not decode stops the projection with [`ProjectionError::Decode`].
 /// It dereferences to the wrapped projection.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Typed<P> {
     inner: P,
     upcasters: Upcasters,

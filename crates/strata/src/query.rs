@@ -4,7 +4,10 @@
 //! Projections are eventually consistent: they trail the store. A query
 //! says how far behind it may be:
 //!
-//! - [`Consistency::Eventual`]: whatever the projection has now, at once;
+//! - [`Consistency::Eventual`]: the last state the read model published,
+//!   at once: it never waits for the runner, even while the runner folds a
+//!   batch or commits (the read model keeps a copy of the state, taken at
+//!   most once per new state, which is why queried projections are `Clone`);
 //! - [`Consistency::AtLeast`]`(p)`: wait (at most the model's `max_wait`)
 //!   until the projection has considered every event up to `p`. Pass the
 //!   last position of your own append ([`Committed::positions`](crate::Committed))
@@ -50,7 +53,8 @@ pub const DEFAULT_QUERY_CACHE_ENTRIES: usize = 10_000;
 /// How fresh an answer must be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Consistency {
-    /// Whatever the projection has folded so far; never waits.
+    /// The last state the read model published; never waits, not even
+    /// while the runner folds a batch or commits.
     Eventual,
     /// At least every event up to this position; waits for it.
     AtLeast(Position),
@@ -149,10 +153,18 @@ struct Cache<Q: Hash + Eq, A> {
     misses: AtomicU64,
 }
 
+/// A copy of a projection's state that [`Consistency::Eventual`] reads
+/// without waiting for the runner.
+struct Published<P> {
+    state: P,
+    stamp: Stamp,
+}
+
 /// One projection's queries: consistency, waiting, cache. Cheap to clone.
 pub struct ReadModel<P: Queryable> {
     shared: SharedProjection<P>,
     cache: Arc<Cache<P::Query, P::Answer>>,
+    published: Arc<Mutex<Option<Arc<Published<P>>>>>,
     max_wait: Duration,
     head: Option<Arc<dyn EventStore>>,
 }
@@ -162,6 +174,7 @@ impl<P: Queryable> Clone for ReadModel<P> {
         ReadModel {
             shared: self.shared.clone(),
             cache: Arc::clone(&self.cache),
+            published: Arc::clone(&self.published),
             max_wait: self.max_wait,
             head: self.head.clone(),
         }
@@ -177,12 +190,21 @@ impl<P: Queryable> std::fmt::Debug for ReadModel<P> {
     }
 }
 
-impl<P: Projection + Queryable> ReadModel<P> {
+impl<P: Projection + Queryable + Clone> ReadModel<P> {
     /// Queries over `shared`, caching up to `cache_entries` answers (0: no
     /// cache), waiting at most [`DEFAULT_QUERY_WAIT_MS`].
     pub fn new(shared: SharedProjection<P>, cache_entries: usize) -> Self {
+        // The state as it is now, unless the runner holds it: then the
+        // first eventual query waits once for it.
+        let published = shared.inner.slot.try_read().ok().map(|slot| {
+            Arc::new(Published {
+                state: slot.projection.clone(),
+                stamp: (slot.generation, slot.state_position),
+            })
+        });
         ReadModel {
             shared,
+            published: Arc::new(Mutex::new(published)),
             cache: Arc::new(Cache {
                 entries: Mutex::new(NonZeroUsize::new(cache_entries).map(LruCache::new)),
                 hits: AtomicU64::new(0),
@@ -264,41 +286,85 @@ impl<P: Projection + Queryable> ReadModel<P> {
                 }
             },
         };
+        let Some(wanted) = wanted else {
+            return Ok(self.query_eventual(query).await);
+        };
         let deadline = tokio::time::Instant::now() + self.max_wait;
         loop {
-            if let Some(p) = wanted {
-                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-                self.shared.wait_for(p, left).await?;
-            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            self.shared.wait_for(wanted, left).await?;
             let slot = self.shared.inner.slot.read().await;
-            if let Some(p) = wanted {
-                if slot.position < p {
-                    // A rebuild reset it between the wait and the lock.
-                    continue;
-                }
+            if slot.position < wanted {
+                // A rebuild reset it between the wait and the lock.
+                continue;
             }
             let stamp = (slot.generation, slot.state_position);
-            let mut entries = self.cache.entries.lock();
-            let Some(cache) = entries.as_mut() else {
-                drop(entries);
-                self.cache.misses.fetch_add(1, Ordering::Relaxed);
-                return Ok(slot.projection.query(query));
-            };
-            if let Some((answer, at)) = cache.get(query) {
-                if *at == stamp {
-                    self.cache.hits.fetch_add(1, Ordering::Relaxed);
-                    return Ok(answer.clone());
-                }
+            return Ok(self.answer(query, &slot.projection, stamp));
+        }
+    }
+
+    /// Answers from the published state, without waiting for the runner: a
+    /// state newer than the published one is copied and published when the
+    /// runner is not holding it; while it is (folding a batch, committing),
+    /// the published one answers.
+    async fn query_eventual(&self, query: &P::Query) -> P::Answer {
+        let progress = self.shared.progress();
+        let current = (progress.generation, progress.state_position);
+        let published = self.published.lock().clone();
+        let state = match published {
+            Some(p) if p.stamp >= current => p,
+            published => match self.shared.inner.slot.try_read() {
+                Ok(slot) => self.publish(&slot.projection, (slot.generation, slot.state_position)),
+                Err(_) => match published {
+                    Some(p) => p,
+                    // Nothing published yet: the one time it waits.
+                    None => {
+                        let slot = self.shared.inner.slot.read().await;
+                        self.publish(&slot.projection, (slot.generation, slot.state_position))
+                    }
+                },
+            },
+        };
+        self.answer(query, &state.state, state.stamp)
+    }
+
+    /// Publishes a copy of `state`, unless a newer one is published already.
+    fn publish(&self, state: &P, stamp: Stamp) -> Arc<Published<P>> {
+        let mut published = self.published.lock();
+        if let Some(p) = published.as_ref() {
+            if p.stamp >= stamp {
+                return Arc::clone(p);
             }
+        }
+        let fresh = Arc::new(Published {
+            state: state.clone(),
+            stamp,
+        });
+        *published = Some(Arc::clone(&fresh));
+        fresh
+    }
+
+    /// Answers `query` from `projection` at `stamp`, through the cache.
+    fn answer(&self, query: &P::Query, projection: &P, stamp: Stamp) -> P::Answer {
+        let mut entries = self.cache.entries.lock();
+        let Some(cache) = entries.as_mut() else {
             drop(entries);
             self.cache.misses.fetch_add(1, Ordering::Relaxed);
-            let answer = slot.projection.query(query);
-            drop(slot);
-            if let Some(cache) = self.cache.entries.lock().as_mut() {
-                cache.put(query.clone(), (answer.clone(), stamp));
+            return projection.query(query);
+        };
+        if let Some((answer, at)) = cache.get(query) {
+            if *at == stamp {
+                self.cache.hits.fetch_add(1, Ordering::Relaxed);
+                return answer.clone();
             }
-            return Ok(answer);
         }
+        drop(entries);
+        self.cache.misses.fetch_add(1, Ordering::Relaxed);
+        let answer = projection.query(query);
+        if let Some(cache) = self.cache.entries.lock().as_mut() {
+            cache.put(query.clone(), (answer.clone(), stamp));
+        }
+        answer
     }
 }
 
@@ -315,7 +381,7 @@ struct Entry<P: Queryable> {
     running: Mutex<Option<RunningProjection<P>>>,
 }
 
-impl<P: Projection + Queryable> Registered for Entry<P> {
+impl<P: Projection + Queryable + Clone> Registered for Entry<P> {
     fn as_any(&self) -> &dyn Any {
         self
     }
@@ -421,7 +487,7 @@ impl QueryModel {
     /// Registers `projection` under its name and starts running it in the
     /// background (it catches up, then follows the store). Must be called
     /// inside a Tokio runtime.
-    pub fn register<P: Projection + Queryable>(
+    pub fn register<P: Projection + Queryable + Clone>(
         &self,
         projection: P,
     ) -> Result<ReadModel<P>, QueryError> {
@@ -450,7 +516,7 @@ impl QueryModel {
         Ok(model)
     }
 
-    fn entry<P: Projection + Queryable>(
+    fn entry<P: Projection + Queryable + Clone>(
         &self,
         name: &str,
     ) -> Result<Arc<dyn Registered>, QueryError> {
@@ -470,7 +536,7 @@ impl QueryModel {
     }
 
     /// The read model registered as `name`, if it is a `P`.
-    pub fn read_model<P: Projection + Queryable>(
+    pub fn read_model<P: Projection + Queryable + Clone>(
         &self,
         name: &str,
     ) -> Result<ReadModel<P>, QueryError> {
@@ -485,7 +551,7 @@ impl QueryModel {
     }
 
     /// Asks projection `name` (a `P`) `query` (`query`).
-    pub async fn query<P: Projection + Queryable>(
+    pub async fn query<P: Projection + Queryable + Clone>(
         &self,
         name: &str,
         query: &P::Query,
@@ -507,7 +573,7 @@ impl QueryModel {
     /// Rebuilds projection `name` (a `P`) from the start while it keeps
     /// running; queries that demand a position wait for the rebuild to
     /// pass it.
-    pub async fn rebuild<P: Projection + Queryable>(
+    pub async fn rebuild<P: Projection + Queryable + Clone>(
         &self,
         name: &str,
     ) -> Result<CatchUpReport, QueryError> {

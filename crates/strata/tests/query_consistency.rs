@@ -325,3 +325,105 @@ async fn a_rebuild_through_the_model_keeps_answers_consistent() {
     assert!(lags[0].is_caught_up());
     model.shutdown().await.unwrap();
 }
+
+/// Counts events; on a `Slow` event it tells the test it is folding and
+/// blocks until the test releases it, holding the runner's batch open.
+#[derive(Clone)]
+struct Gate {
+    count: u64,
+    entered: std::sync::mpsc::SyncSender<()>,
+    release: Arc<std::sync::Mutex<std::sync::mpsc::Receiver<()>>>,
+}
+
+impl strata::Projection for Gate {
+    fn name(&self) -> &str {
+        "gate"
+    }
+
+    fn update(&mut self, event: &strata::RecordedEvent) -> Result<(), strata::ProjectionError> {
+        if event.event_type == "Slow" {
+            let _ = self.entered.send(());
+            let _ = self.release.lock().unwrap().recv();
+        }
+        self.count += 1;
+        Ok(())
+    }
+
+    fn reset(&mut self) {
+        self.count = 0;
+    }
+}
+
+impl strata::Queryable for Gate {
+    type Query = ();
+    type Answer = u64;
+
+    fn query(&self, _: &()) -> u64 {
+        self.count
+    }
+}
+
+async fn append_one(store: &MemoryStore, event_type: &str) -> Position {
+    let stream = StreamId::new("gate-1").unwrap();
+    let done = store
+        .append(
+            &stream,
+            ExpectedVersion::Any,
+            vec![NewEvent::json(event_type, &serde_json::json!({})).unwrap()],
+        )
+        .await
+        .unwrap();
+    done.last_position
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eventual_answers_at_once_while_the_runner_folds_a_slow_batch() {
+    let store = MemoryStore::new();
+    let first = append_one(&store, "Fast").await;
+    let (entered_tx, entered) = std::sync::mpsc::sync_channel(1);
+    let (release, release_rx) = std::sync::mpsc::channel();
+    let runner = ProjectionRunner::new(
+        store.clone(),
+        Arc::new(MemoryCheckpointStore::new()),
+        Gate {
+            count: 0,
+            entered: entered_tx,
+            release: Arc::new(std::sync::Mutex::new(release_rx)),
+        },
+    );
+    let model = ReadModel::new(runner.projection().clone(), 100);
+    let running = runner.spawn();
+    running
+        .projection()
+        .wait_for(first, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(model.query(&(), Consistency::Eventual).await.unwrap(), 1);
+
+    // The runner takes the slow event and blocks inside its fold, holding
+    // the projection for the whole batch.
+    let second = append_one(&store, "Slow").await;
+    tokio::task::spawn_blocking(move || entered.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    // Not a timing assertion: a query that waited for the fold would wait
+    // for ever, as the fold only ends when the test releases it below.
+    let during = tokio::time::timeout(
+        Duration::from_secs(10),
+        model.query(&(), Consistency::Eventual),
+    )
+    .await
+    .expect("an eventual query waited for the runner's fold")
+    .unwrap();
+    assert_eq!(during, 1, "the last published state");
+
+    release.send(()).unwrap();
+    running
+        .projection()
+        .wait_for(second, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(model.query(&(), Consistency::Eventual).await.unwrap(), 2);
+    running.stop().await.unwrap();
+}

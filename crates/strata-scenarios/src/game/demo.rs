@@ -281,12 +281,46 @@ pub async fn run(
             .collect(),
     );
 
-    // Play the games, `concurrency` at a time, interleaved in `$all`.
     let started = Instant::now();
+    let counts = play_all(&repo, &ids, options).await?;
+    let play_elapsed = started.elapsed();
+
+    let checked = check_boards(store, &repo, &ids, options).await?;
+
+    // Replay one game to a few ticks.
+    let id = &ids[options.replay_game];
+    let (replay_end, replay) = replay_game(&repo, id, options).await?;
+
+    Ok(DemoReport {
+        run: options.run.clone(),
+        games: options.games,
+        moves: options.moves,
+        commands: counts.commands,
+        refused: counts.refused,
+        events: counts.events,
+        play_elapsed,
+        workers: options.workers,
+        processed: CatchUp::of(&checked.processed),
+        out_of_order: checked.out_of_order,
+        parked: checked.parked,
+        boards_checked: ids.len(),
+        check_elapsed: checked.elapsed,
+        replay_game: id.clone(),
+        replay_end,
+        replay,
+    })
+}
+
+/// Plays the games, `concurrency` at a time, interleaved in `$all`.
+async fn play_all(
+    repo: &Arc<Repo>,
+    ids: &Arc<Vec<String>>,
+    options: &DemoOptions,
+) -> Result<Counts, DemoError> {
     let step = options.concurrency;
     let mut tasks = Vec::with_capacity(step.min(options.games));
     for w in 0..step.min(options.games) {
-        let (repo, ids) = (Arc::clone(&repo), Arc::clone(&ids));
+        let (repo, ids) = (Arc::clone(repo), Arc::clone(ids));
         let (seed, moves) = (options.seed, options.moves);
         tasks.push(tokio::spawn(async move {
             let mut total = Counts::default();
@@ -306,14 +340,30 @@ pub async fn run(
         counts.events += c.events;
         counts.refused += c.refused;
     }
-    let play_elapsed = started.elapsed();
+    Ok(counts)
+}
 
-    // The boards, kept by a partitioned parallel processor. It reads every
-    // game of the store; the check below looks at this run's.
+/// What the boards' check found.
+struct BoardsChecked {
+    processed: strata::CatchUpReport,
+    out_of_order: u64,
+    parked: usize,
+    elapsed: Duration,
+}
+
+/// The boards, kept by a partitioned parallel processor, checked against
+/// each game's stream. The processor reads every game of the store; the
+/// check looks at this run's.
+async fn check_boards(
+    store: Arc<dyn EventStore>,
+    repo: &Repo,
+    ids: &[String],
+    options: &DemoOptions,
+) -> Result<BoardsChecked, DemoError> {
     let boards = Arc::new(BoardsHandler::new());
     let mut processor = EventProcessor::new(
         format!("game-boards-{}", options.run),
-        Arc::clone(&store),
+        store,
         Arc::new(MemoryCheckpointStore::new()),
     )
     .with_config(ProcessorConfig {
@@ -339,7 +389,7 @@ pub async fn run(
         )));
     }
     let check = Instant::now();
-    for id in ids.iter() {
+    for id in ids {
         let want = repo
             .load(id)
             .await
@@ -354,10 +404,21 @@ pub async fn run(
             )));
         }
     }
-    let check_elapsed = check.elapsed();
+    Ok(BoardsChecked {
+        processed,
+        out_of_order: boards.out_of_order(),
+        parked: parked.len(),
+        elapsed: check.elapsed(),
+    })
+}
 
-    // Replay one game to a few ticks.
-    let id = &ids[options.replay_game];
+/// Replays game `id` to the ticks of `options` (a few chosen ones when
+/// none are given); returns the game's last version and the states.
+async fn replay_game(
+    repo: &Repo,
+    id: &str,
+    options: &DemoOptions,
+) -> Result<(u64, Vec<Replayed>), DemoError> {
     let end = repo
         .load(id)
         .await
@@ -384,23 +445,5 @@ pub async fn run(
             game: then.state,
         });
     }
-
-    Ok(DemoReport {
-        run: options.run.clone(),
-        games: options.games,
-        moves: options.moves,
-        commands: counts.commands,
-        refused: counts.refused,
-        events: counts.events,
-        play_elapsed,
-        workers: options.workers,
-        processed: CatchUp::of(&processed),
-        out_of_order: boards.out_of_order(),
-        parked: parked.len(),
-        boards_checked: ids.len(),
-        check_elapsed,
-        replay_game: id.clone(),
-        replay_end: end.version,
-        replay,
-    })
+    Ok((end.version, replay))
 }

@@ -568,6 +568,47 @@ pub async fn run(
         ));
     }
 
+    let (top_of_book, depth, best_pnl) = summarize(&books, &positions, &last_prices);
+
+    // Time travel: the book as of the end of the first half, by time and by
+    // position.
+    let then = Then {
+        time: then_time,
+        position: then_position,
+        books: then_books,
+        orders: half,
+    };
+    let past = past_book(&*store, prefix, then).await?;
+
+    Ok(DemoReport {
+        run: options.run.clone(),
+        orders: options.orders,
+        concurrency: options.concurrency,
+        seed: options.seed,
+        commands: counts.commands,
+        refused: counts.refused,
+        events: counts.events,
+        fills: counts.fills,
+        cancels: counts.cancels,
+        write_elapsed,
+        book_projection,
+        positions_projection,
+        symbols: books.len(),
+        traders: positions.len(),
+        top_of_book,
+        depth,
+        best_pnl,
+        past,
+    })
+}
+
+/// The report's views of the books and positions: the top of the first
+/// books, the depth of the first symbol, and the traders with the best PnL.
+fn summarize(
+    books: &BTreeMap<String, Book>,
+    positions: &BTreeMap<String, BTreeMap<String, Position>>,
+    last_prices: &BTreeMap<String, Decimal>,
+) -> (Vec<TopOfBook>, Vec<(Level, Level)>, Vec<(String, Decimal)>) {
     let top_of_book = SYMBOLS
         .iter()
         .take(TOP_OF_BOOK_SYMBOLS)
@@ -594,45 +635,39 @@ pub async fn run(
         .collect();
     best_pnl.sort_by_key(|r| std::cmp::Reverse(r.1));
     best_pnl.truncate(TOP_TRADERS);
+    (top_of_book, depth, best_pnl)
+}
 
-    // Time travel: the book as of the end of the first half, by time and by
-    // position.
+/// Where the first half of the flow ended.
+struct Then {
+    time: DateTime<Utc>,
+    position: LogPosition,
+    books: BTreeMap<String, Book>,
+    orders: usize,
+}
+
+/// The book as of the end of the first half, by time and by position,
+/// checked against the recomputation `then.books`.
+async fn past_book(
+    store: &dyn EventStore,
+    prefix: String,
+    then: Then,
+) -> Result<PastBook, DemoError> {
     let timer = Instant::now();
     let mut as_of = Typed::new(OrderBookProjection::scoped(prefix));
-    project_until(&*store, &mut as_of, Until::Time(then_time)).await?;
+    project_until(store, &mut as_of, Until::Time(then.time)).await?;
     let by_time = as_of.books().clone();
-    project_until(&*store, &mut as_of, Until::Position(then_position)).await?;
-    if by_time != then_books || as_of.books() != &then_books {
+    project_until(store, &mut as_of, Until::Position(then.position)).await?;
+    if by_time != then.books || as_of.books() != &then.books {
         return Err(DemoError::Check(
             "the book as of the end of the first half differs from the recomputation".into(),
         ));
     }
-    let past = PastBook {
-        as_of: then_time,
-        position: then_position,
-        orders: half,
-        top: top_of(SYMBOLS[0], then_books.get(SYMBOLS[0])),
+    Ok(PastBook {
+        as_of: then.time,
+        position: then.position,
+        orders: then.orders,
+        top: top_of(SYMBOLS[0], then.books.get(SYMBOLS[0])),
         elapsed: timer.elapsed(),
-    };
-
-    Ok(DemoReport {
-        run: options.run.clone(),
-        orders: options.orders,
-        concurrency: options.concurrency,
-        seed: options.seed,
-        commands: counts.commands,
-        refused: counts.refused,
-        events: counts.events,
-        fills: counts.fills,
-        cancels: counts.cancels,
-        write_elapsed,
-        book_projection,
-        positions_projection,
-        symbols: books.len(),
-        traders: positions.len(),
-        top_of_book,
-        depth,
-        best_pnl,
-        past,
     })
 }
