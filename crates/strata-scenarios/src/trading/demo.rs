@@ -602,13 +602,16 @@ pub async fn run(
     })
 }
 
+/// The report's views of the books and positions (see [`summarize`]).
+type Summary = (Vec<TopOfBook>, Vec<(Level, Level)>, Vec<(String, Decimal)>);
+
 /// The report's views of the books and positions: the top of the first
 /// books, the depth of the first symbol, and the traders with the best PnL.
 fn summarize(
     books: &BTreeMap<String, Book>,
     positions: &BTreeMap<String, BTreeMap<String, Position>>,
     last_prices: &BTreeMap<String, Decimal>,
-) -> (Vec<TopOfBook>, Vec<(Level, Level)>, Vec<(String, Decimal)>) {
+) -> Summary {
     let top_of_book = SYMBOLS
         .iter()
         .take(TOP_OF_BOOK_SYMBOLS)
