@@ -65,6 +65,50 @@ async fn save_load_and_reset_survive_reopen() {
 }
 
 #[tokio::test]
+async fn open_takes_any_path_and_runs_off_the_async_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    let owned: PathBuf = dir.path().to_path_buf();
+    {
+        let store = LogCheckpointStore::open(&owned).unwrap();
+        store.save("balances", Position(4)).await.unwrap();
+    }
+    // As its documentation says: opening blocks, so async code opens
+    // through `spawn_blocking`.
+    let as_string = dir.path().to_str().unwrap().to_owned();
+    let store = tokio::task::spawn_blocking(move || LogCheckpointStore::open(as_string))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(store.load("balances").await.unwrap(), Some(Position(4)));
+}
+
+#[tokio::test]
+async fn a_tail_with_huge_length_fields_is_cut_without_allocating_them() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(dir.path());
+        store.save("a", Position(1)).await.unwrap();
+    }
+    let len = std::fs::metadata(file(dir.path())).unwrap().len();
+    // A record claiming a 4 GiB length and a 64 KiB name.
+    let mut tail = vec![0u8; 24];
+    tail[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+    tail[8] = 1;
+    tail[10..12].copy_from_slice(&u16::MAX.to_le_bytes());
+    let mut bytes = std::fs::read(file(dir.path())).unwrap();
+    bytes.extend_from_slice(&tail);
+    std::fs::write(file(dir.path()), &bytes).unwrap();
+
+    let store = open(dir.path());
+    assert_eq!(store.load("a").await.unwrap(), Some(Position(1)));
+    assert_eq!(
+        std::fs::metadata(file(dir.path())).unwrap().len(),
+        len,
+        "the tail is cut"
+    );
+}
+
+#[tokio::test]
 async fn saving_the_same_position_again_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());

@@ -305,6 +305,53 @@ async fn reopen_keeps_everything() {
 }
 
 #[tokio::test]
+async fn open_takes_any_path_and_runs_off_the_async_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    let owned: PathBuf = dir.path().to_path_buf();
+    {
+        let store = LogSnapshotStore::open(&owned).unwrap();
+        store.save(snap(&stream(1), 3, b"abc")).await.unwrap();
+    }
+    // As its documentation says: opening blocks, so async code opens
+    // through `spawn_blocking`.
+    let as_string = dir.path().to_str().unwrap().to_owned();
+    let store = tokio::task::spawn_blocking(move || LogSnapshotStore::open(as_string))
+        .await
+        .unwrap()
+        .unwrap();
+    let loaded = store.load(&stream(1), u64::MAX).await.unwrap().unwrap();
+    assert_eq!((loaded.version, &loaded.state[..]), (3, &b"abc"[..]));
+}
+
+#[tokio::test]
+async fn a_tail_with_huge_length_fields_is_cut_without_allocating_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, len) = three_records(dir.path()).await;
+    let path = first_file(dir.path());
+    // A record header claiming a 4 GiB record and state, and a 64 KiB type.
+    let mut tail = vec![0u8; 40];
+    tail[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+    tail[8] = 1;
+    tail[9] = 9;
+    tail[10..12].copy_from_slice(&u16::MAX.to_le_bytes());
+    tail[32..36].copy_from_slice(&u32::MAX.to_le_bytes());
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.extend_from_slice(&tail);
+    std::fs::write(&path, &bytes).unwrap();
+
+    let store = open(dir.path());
+    assert_eq!(store.stats().snapshots, 3);
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().len(),
+        len,
+        "the tail is cut"
+    );
+    for i in 1..=3 {
+        assert!(store.load(&stream(i), u64::MAX).await.unwrap().is_some());
+    }
+}
+
+#[tokio::test]
 async fn a_second_open_of_the_same_directory_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let _store = open(dir.path());

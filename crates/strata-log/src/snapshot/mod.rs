@@ -3,7 +3,7 @@
 //! # Design
 //!
 //! Snapshots live in numbered append-only files (`00000000.snap`, ...) of
-//! checksummed records; `docs/log-format.md` ("Snapshot files") describes
+//! checksummed records; `docs/log-format.md` ("Snapshot file") describes
 //! every byte. A record is either a snapshot or a tombstone (written by
 //! [`SnapshotStore::delete`]). Only the newest file, the *active* one, is
 //! appended to; it is sealed and a new one started once it holds

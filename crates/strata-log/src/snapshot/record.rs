@@ -1,5 +1,5 @@
 //! The bytes of a snapshot file: its header and its records, encoded and
-//! decoded. `docs/log-format.md` ("Snapshot files") describes every byte.
+//! decoded. `docs/log-format.md` ("Snapshot file") describes every byte.
 //!
 //! Decoding is total: every length is checked against the bytes present and
 //! against the format's limits before anything is sliced, and every failure
