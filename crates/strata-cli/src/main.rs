@@ -1,15 +1,12 @@
 //! `strata`: run, inspect and benchmark Strata event stores.
 
 mod bench;
-mod client;
 mod data;
 mod demo;
 mod migrate;
 mod serve;
 mod store_spec;
-mod target;
 mod verify;
-mod wire;
 
 use std::process::ExitCode;
 

@@ -7,8 +7,8 @@ use clap::Args;
 use strata_core::{ContentType, EventId, ExpectedVersion, NewEvent};
 
 use super::{parse_stream, print, DataError};
-use crate::target::{Target, TargetArgs};
-use crate::wire::{self, AppendOut, EventIn};
+use crate::data::store_or_server::{Target, TargetArgs};
+use strata_wire::{self as wire, AppendOut, EventIn};
 
 /// Most events `append --stdin` takes: they go in one atomic append (the
 /// stores' default `max_events_per_append`); `import` loads more.
@@ -47,7 +47,7 @@ pub struct AppendArgs {
     #[arg(long)]
     pub stdin: bool,
     /// The guard: `any`, `no_stream`, `exists` or the stream's current version.
-    #[arg(long, default_value = "any", value_parser = wire::parse_expected_version)]
+    #[arg(long, default_value = "any")]
     pub expected_version: ExpectedVersion,
     /// Print the result as JSON.
     #[arg(long)]
@@ -98,7 +98,12 @@ fn event_from_flags(args: &AppendArgs) -> Result<NewEvent, DataError> {
         event_type: event_type.clone(),
         content_type: ContentType::Json,
         data,
-        metadata,
+        metadata: (!metadata.is_empty()).then(|| {
+            metadata
+                .into_iter()
+                .map(|(k, v)| (k, serde_json::Value::String(v)))
+                .collect()
+        }),
     }
     .into_new_event()
     .map_err(|e| DataError::Input(e.to_string()))

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{progress, write_event, DataError, READ_PAGE_EVENTS};
-use crate::client::AllFilter;
-use crate::target::{Target, TargetArgs};
+use crate::data::store_or_server::{Target, TargetArgs};
+use strata_client::AllFilter;
 
 /// `strata export` options.
 #[derive(Args, Debug)]

@@ -27,8 +27,8 @@ use strata_core::{AppendResult, Direction, ExpectedVersion, NewEvent, StreamId};
 use strata_log::Durability;
 
 use super::{progress, DataError};
-use crate::target::{Target, TargetArgs, TargetError};
-use crate::wire::{self, WireEvent};
+use crate::data::store_or_server::{Target, TargetArgs, TargetError};
+use strata_wire::{self as wire, WireEvent};
 
 /// Most events in one import append (all streams of the batch together).
 pub const IMPORT_BATCH_EVENTS: usize = 1_000;
@@ -374,9 +374,9 @@ fn is_overlap(e: &TargetError) -> bool {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::client::AllFilter;
     use crate::data::write_event;
     use crate::store_spec::OpenStore;
+    use strata_client::AllFilter;
     use strata_core::RecordedEvent;
 
     /// Every event of `$all`.

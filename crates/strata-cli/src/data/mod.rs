@@ -3,13 +3,14 @@
 //! server (`--server URL --key K`), see [`crate::target`].
 //!
 //! Events are printed one per line in the HTTP API's JSON shape
-//! ([`crate::wire::WireEvent`]); messages for people go to stderr.
+//! ([`strata_wire::WireEvent`]); messages for people go to stderr.
 
 pub mod append;
 pub mod export;
 pub mod import;
 pub mod read;
 pub mod stats;
+pub mod store_or_server;
 pub mod tail;
 
 use std::io::{IsTerminal, Write};
@@ -18,9 +19,9 @@ use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 use strata_core::{RecordedEvent, StreamId};
 
+use crate::data::store_or_server::{TargetArgs, TargetError};
 use crate::store_spec::OpenOptions;
-use crate::target::{TargetArgs, TargetError};
-use crate::wire::WireEvent;
+use strata_wire::WireEvent;
 
 /// Events asked for per page by `read`, `all`, `export` and `stats`.
 pub const READ_PAGE_EVENTS: usize = 1_000;

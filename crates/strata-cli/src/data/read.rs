@@ -6,8 +6,8 @@ use clap::Args;
 use strata_core::Direction;
 
 use super::{parse_stream, write_event, DataError, READ_PAGE_EVENTS};
-use crate::client::AllFilter;
-use crate::target::{Target, TargetArgs};
+use crate::data::store_or_server::{Target, TargetArgs};
+use strata_client::AllFilter;
 
 /// `strata read` options.
 #[derive(Args, Debug)]

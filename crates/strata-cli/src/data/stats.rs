@@ -8,8 +8,8 @@ use clap::Args;
 use serde::Serialize;
 
 use super::{print, progress, DataError, READ_PAGE_EVENTS};
-use crate::client::AllFilter;
-use crate::target::{Target, TargetArgs};
+use crate::data::store_or_server::{Target, TargetArgs};
+use strata_client::AllFilter;
 
 /// Most distinct stream names a `$all` walk remembers to count streams;
 /// past it the stream count is reported as unknown.
@@ -102,7 +102,9 @@ pub async fn collect(target: &Target, scan: bool) -> Result<Stats, DataError> {
     };
     let log = target.store().and_then(|s| s.log_store());
     if let Some(log) = log {
-        let usage = log.disk_usage().map_err(crate::target::TargetError::from)?;
+        let usage = log
+            .disk_usage()
+            .map_err(crate::data::store_or_server::TargetError::from)?;
         let dir = log.dir();
         stats.events = Some(usage.events);
         stats.streams = Some(usage.streams);

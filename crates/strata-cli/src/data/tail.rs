@@ -2,19 +2,12 @@
 //! event, until Ctrl-C or `--limit` events.
 
 use std::io::{IsTerminal, Write};
-use std::time::Duration;
 
 use clap::Args;
 
 use super::read::FilterArgs;
 use super::{parse_stream, write_event, DataError};
-use crate::target::{FeedItem, TailFrom, Target, TargetArgs};
-
-/// How many times in a row `tail` reconnects after the server dropped it as
-/// a slow consumer (or closed the connection) without an event in between.
-pub const TAIL_MAX_RECONNECTS: u32 = 5;
-/// Pause before such a reconnect.
-pub const TAIL_RECONNECT_DELAY_MS: u64 = 500;
+use crate::data::store_or_server::{FeedItem, TailFrom, Target, TargetArgs};
 
 /// `strata tail` options.
 #[derive(Args, Debug)]
@@ -52,7 +45,7 @@ pub async fn run(target: &Target, args: TailArgs) -> Result<(), DataError> {
             "--types, --prefix, --category and --correlation-id filter `$all`; give no STREAM with them".into(),
         ));
     }
-    let mut from = match (args.after, args.from_end) {
+    let from = match (args.after, args.from_end) {
         (Some(p), _) => TailFrom::After(p),
         (None, true) => TailFrom::End,
         (None, false) => TailFrom::Start,
@@ -61,14 +54,12 @@ pub async fn run(target: &Target, args: TailArgs) -> Result<(), DataError> {
     if limit == 0 {
         return Ok(());
     }
-    if from == TailFrom::End && matches!(target, Target::Server(_)) {
-        // Pin "the end" once, so that a reconnect resumes from the same place.
-        from = TailFrom::After(target.head_position().await?);
-    }
     let show_status = std::io::stderr().is_terminal();
     let mut out = std::io::stdout().lock();
     let mut printed = 0u64;
-    let mut reconnects = 0u32;
+    // Through a server, a lost connection is resumed by the client after the
+    // last event delivered (at most `strata_client::MAX_LOSSES_IN_A_ROW`
+    // times in a row without an event); only the note is ours.
     let mut feed = target.subscribe(stream.as_ref(), from, &filter).await?;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
@@ -79,8 +70,6 @@ pub async fn run(target: &Target, args: TailArgs) -> Result<(), DataError> {
         };
         match item {
             Ok(Some(FeedItem::Event(e))) => {
-                reconnects = 0;
-                from = TailFrom::After(e.position.0);
                 write_event(&mut out, &e)?;
                 out.flush()
                     .map_err(|e| DataError::io("writing stdout", e))?;
@@ -96,24 +85,11 @@ pub async fn run(target: &Target, args: TailArgs) -> Result<(), DataError> {
                     );
                 }
             }
-            Ok(None) => {
-                // A store closes only when we close it; a server that ends
-                // the stream without an error event was cut off in between.
-                if matches!(target, Target::Store(_)) {
-                    break;
-                }
-                eprintln!(
-                    "strata: the server closed the subscription; resuming {}",
-                    resume_point(from)
-                );
-                reconnects = reconnect(reconnects, "the server closed the subscription").await?;
-                feed = target.subscribe(stream.as_ref(), from, &filter).await?;
+            Ok(Some(FeedItem::Resuming { reason, after })) => {
+                eprintln!("strata: {reason}; resuming {}", resume_point(after));
             }
-            Err(e) if e.kind() == "slow_consumer" => {
-                eprintln!("strata: {e}; resuming {}", resume_point(from));
-                reconnects = reconnect(reconnects, &e.to_string()).await?;
-                feed = target.subscribe(stream.as_ref(), from, &filter).await?;
-            }
+            // A store closes only when we close it.
+            Ok(None) => break,
             Err(e) => return Err(e.into()),
         }
     }
@@ -121,20 +97,9 @@ pub async fn run(target: &Target, args: TailArgs) -> Result<(), DataError> {
 }
 
 /// Where a resumed subscription starts, in words.
-fn resume_point(from: TailFrom) -> String {
-    match from {
-        TailFrom::After(p) => format!("after position {p}"),
-        TailFrom::Start | TailFrom::End => "where it started".to_string(),
+fn resume_point(after: Option<u64>) -> String {
+    match after {
+        Some(p) => format!("after position {p}"),
+        None => "where it started".to_string(),
     }
-}
-
-/// Counts a reconnect, refusing past [`TAIL_MAX_RECONNECTS`], and waits a bit.
-async fn reconnect(done: u32, why: &str) -> Result<u32, DataError> {
-    if done >= TAIL_MAX_RECONNECTS {
-        return Err(DataError::Input(format!(
-            "subscription lost {TAIL_MAX_RECONNECTS} times in a row without progress: {why}"
-        )));
-    }
-    tokio::time::sleep(Duration::from_millis(TAIL_RECONNECT_DELAY_MS)).await;
-    Ok(done + 1)
 }

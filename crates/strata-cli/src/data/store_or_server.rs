@@ -10,8 +10,8 @@ use strata_core::{
     RecordedEvent, StreamAppend, StreamId, SubscribeFrom, Subscription, SubscriptionMessage,
 };
 
-use crate::client::{AllFilter, Client, ClientError, SseMessage, SseStream};
 use crate::store_spec::{OpenError, OpenOptions, OpenStore, StoreSpec, DEFAULT_STORE};
+use strata_client::{AllFilter, Client, ClientError, SubscriptionMessage as ServerMessage};
 
 /// Environment variable read when `--key` is not given.
 pub const API_KEY_ENV: &str = "STRATA_API_KEY";
@@ -78,11 +78,14 @@ impl TargetArgs {
                 .key
                 .clone()
                 .or_else(|| std::env::var(API_KEY_ENV).ok().filter(|k| !k.is_empty()));
-            return Ok(Target::Server(Client::new(
-                url,
-                key,
-                self.ca_cert.as_deref(),
-            )?));
+            let mut builder = Client::builder(url.as_str());
+            if let Some(key) = key {
+                builder = builder.api_key(key);
+            }
+            if let Some(ca) = &self.ca_cert {
+                builder = builder.ca_cert(ca);
+            }
+            return Ok(Target::Server(builder.build()?));
         }
         let spec = match &self.store {
             Some(s) => s.clone(),
@@ -98,8 +101,8 @@ impl TargetArgs {
 pub enum Feed {
     /// A store subscription (filtered to one stream when asked).
     Store(Subscription),
-    /// A server-sent-events connection.
-    Server(SseStream),
+    /// A server subscription (resumed after a lost connection).
+    Server(strata_client::Subscription),
 }
 
 /// What a [`Feed`] yields.
@@ -112,10 +115,18 @@ pub enum FeedItem {
     Event(RecordedEvent),
     /// Caught up with everything recorded at subscription time.
     CaughtUp(u64),
+    /// The server connection was lost; the next call resumes after `after`
+    /// (from where the feed started when `None`).
+    Resuming {
+        /// Why it was lost.
+        reason: String,
+        /// The last position delivered.
+        after: Option<u64>,
+    },
 }
 
 impl Feed {
-    /// The next item; `None` when the store closed or the server ended the stream.
+    /// The next item; `None` when the store closed.
     pub async fn next(&mut self) -> Result<Option<FeedItem>, TargetError> {
         match self {
             Feed::Store(sub) => match sub.next().await {
@@ -124,12 +135,11 @@ impl Feed {
                 Some(Ok(SubscriptionMessage::Event(e))) => Ok(Some(FeedItem::Event(e))),
                 Some(Ok(SubscriptionMessage::CaughtUp(p))) => Ok(Some(FeedItem::CaughtUp(p.0))),
             },
-            Feed::Server(sse) => match sse.next().await? {
-                None => Ok(None),
-                Some(SseMessage::Event(e)) => Ok(Some(FeedItem::Event(e))),
-                Some(SseMessage::CaughtUp(p)) => Ok(Some(FeedItem::CaughtUp(p))),
-                Some(SseMessage::Ended { kind, message }) => {
-                    Err(ClientError::Ended { kind, message }.into())
+            Feed::Server(sub) => match sub.next().await? {
+                ServerMessage::Event(e) => Ok(Some(FeedItem::Event(e))),
+                ServerMessage::CaughtUp(p) => Ok(Some(FeedItem::CaughtUp(p))),
+                ServerMessage::Resuming { reason, after } => {
+                    Ok(Some(FeedItem::Resuming { reason, after }))
                 }
             },
         }
@@ -292,13 +302,16 @@ impl Target {
                 Ok(Feed::Store(s.store().subscribe(from, filter).await?))
             }
             Target::Server(c) => {
-                let after = match from {
-                    TailFrom::Start => None,
-                    TailFrom::After(p) => Some(p),
-                    // The server has no "from the end": start after its head.
-                    TailFrom::End => Some(c.head_position().await?),
+                let from = match from {
+                    TailFrom::Start => SubscribeFrom::Start,
+                    TailFrom::After(p) => SubscribeFrom::After(Position(p)),
+                    TailFrom::End => SubscribeFrom::End,
                 };
-                Ok(Feed::Server(c.subscribe(stream, after, filter).await?))
+                let sub = match stream {
+                    Some(s) => c.subscribe_stream(s, from).await?,
+                    None => c.subscribe_all(from, filter.clone()).await?,
+                };
+                Ok(Feed::Server(sub))
             }
         }
     }
