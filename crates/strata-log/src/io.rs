@@ -1,5 +1,5 @@
 //! Storage I/O behind a small trait, so tests can inject faults and build the
-//! files a crash leaves behind (STYLE.md, after redb).
+//! files a crash leaves behind.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -305,5 +305,20 @@ pub fn read_file(storage: &dyn Storage, path: &Path) -> io::Result<Vec<u8>> {
     let len = f.len()? as usize;
     let mut buf = vec![0u8; len];
     f.read_exact_at(&mut buf, 0)?;
+    Ok(buf)
+}
+
+/// Reads `len` bytes at `offset`, fewer at the end of the file.
+pub fn read_chunk(file: &dyn StorageFile, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; len];
+    let mut got = 0;
+    while got < len {
+        let n = file.read_at(&mut buf[got..], offset + got as u64)?;
+        if n == 0 {
+            break;
+        }
+        got += n;
+    }
+    buf.truncate(got);
     Ok(buf)
 }

@@ -8,6 +8,7 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+mod background;
 pub mod checkpoint;
 pub mod compress;
 pub mod config;
@@ -15,6 +16,8 @@ pub mod decode;
 pub mod format;
 pub mod index;
 pub mod io;
+mod read;
+mod recovery;
 pub mod segment;
 pub mod snapshot;
 mod state;

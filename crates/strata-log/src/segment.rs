@@ -7,11 +7,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::compress::{compressed_file_name, CompressedFile};
+use crate::decode::DecodeError;
 use crate::format::{
-    align, parse_frame_header, u32_at, verify_frame, FrameError, FrameKind, FRAME_ALIGN,
+    align, parse_frame_header, verify_frame, FrameError, FrameKind, FRAME_ALIGN,
     FRAME_HEADER_BYTES, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES,
 };
-use crate::io::StorageFile;
+use crate::io::{read_chunk, StorageFile};
 
 /// Bytes read per chunk when scanning a segment sequentially.
 pub const SCAN_CHUNK_BYTES: usize = 1 << 20;
@@ -74,21 +76,6 @@ pub enum ScanEnd {
     },
 }
 
-/// Reads `len` bytes at `offset`, fewer at the end of the file.
-pub fn read_chunk(file: &dyn StorageFile, offset: u64, len: usize) -> io::Result<Vec<u8>> {
-    let mut buf = vec![0u8; len];
-    let mut got = 0;
-    while got < len {
-        let n = file.read_at(&mut buf[got..], offset + got as u64)?;
-        if n == 0 {
-            break;
-        }
-        got += n;
-    }
-    buf.truncate(got);
-    Ok(buf)
-}
-
 /// Walks the frames of `file` from `start` up to `limit` (the file length or
 /// the visible tail), calling `f(offset, kind, body, shared, body_offset)`
 /// for each valid frame. `shared` is the chunk the body lives in, so events
@@ -98,7 +85,7 @@ pub fn scan_frames(
     start: u64,
     limit: u64,
     max_segment_bytes: u64,
-    mut f: impl FnMut(u64, FrameKind, &[u8], &Bytes, usize) -> Result<bool, String>,
+    mut f: impl FnMut(u64, FrameKind, &[u8], &Bytes, usize) -> Result<bool, DecodeError>,
 ) -> io::Result<ScanEnd> {
     let max_body = max_segment_bytes as usize;
     let mut offset = start;
@@ -121,9 +108,19 @@ pub fn scan_frames(
                 if at > 0 {
                     break; // re-read from this frame's start
                 }
-                // A frame larger than one chunk: read it whole.
+                // A frame larger than one chunk: read it whole, once its
+                // length is known to stay within the scanned range.
+                if offset + need as u64 > limit {
+                    return classify(
+                        file,
+                        offset,
+                        limit,
+                        max_segment_bytes,
+                        FrameError::Truncated,
+                    );
+                }
                 let whole = Bytes::from(read_chunk(file, offset, need)?);
-                if whole.len() < need || offset + need as u64 > limit {
+                if whole.len() < need {
                     return classify(
                         file,
                         offset,
@@ -186,7 +183,7 @@ pub fn scan_frames(
 }
 
 fn call(
-    f: &mut impl FnMut(u64, FrameKind, &[u8], &Bytes, usize) -> Result<bool, String>,
+    f: &mut impl FnMut(u64, FrameKind, &[u8], &Bytes, usize) -> Result<bool, DecodeError>,
     offset: u64,
     kind: FrameKind,
     body: &[u8],
@@ -213,7 +210,7 @@ fn classify(
     let reason = match &err {
         FrameError::Empty => "zeroed bytes where a frame should start".to_string(),
         FrameError::Truncated => "incomplete frame".to_string(),
-        FrameError::Invalid(r) => r.clone(),
+        FrameError::Invalid(r) => r.to_string(),
     };
     if let Some(next) = find_valid_frame_after(file, at, limit, max_segment_bytes)? {
         return Ok(ScanEnd::Corrupt {
@@ -264,32 +261,6 @@ pub fn find_valid_frame_after(
     Ok(None)
 }
 
-/// Offsets of each event record inside an append frame body; `body_start`
-/// is the body's offset inside the segment.
-pub fn record_offsets(body: &[u8], body_start: u64) -> Result<Vec<(u64, usize)>, String> {
-    if body.len() < 4 {
-        return Err("append frame body too short".into());
-    }
-    let count = u32_at(body, 0) as usize;
-    let mut out = Vec::with_capacity(count.min(body.len() / RECORD_HEADER_BYTES + 1));
-    let mut at = 4usize;
-    for _ in 0..count {
-        if at + 4 > body.len() {
-            return Err("append frame ends inside a record".into());
-        }
-        let len = u32_at(body, at) as usize;
-        if len < RECORD_HEADER_BYTES || at + len > body.len() {
-            return Err(format!("record length {len} out of bounds"));
-        }
-        out.push((body_start + at as u64, at));
-        at += len;
-    }
-    if at != body.len() {
-        return Err("append frame has bytes after its last record".into());
-    }
-    Ok(out)
-}
-
 /// Reads the records at `offsets` (ascending) of one segment. Nearby offsets
 /// share one read. Returns, per offset, the buffer and the record's start in it.
 pub fn read_records(file: &dyn StorageFile, offsets: &[u64]) -> io::Result<Vec<(Bytes, usize)>> {
@@ -305,11 +276,7 @@ pub fn read_records(file: &dyn StorageFile, offsets: &[u64]) -> io::Result<Vec<(
         let buf = Bytes::from(read_chunk(file, start, (end - start) as usize)?);
         for &off in &offsets[i..=j] {
             let rel = (off - start) as usize;
-            let len = if rel + 4 <= buf.len() {
-                u32_at(&buf, rel) as usize
-            } else {
-                0
-            };
+            let len = buf.get(rel..).map_or(0, record_len);
             if len >= RECORD_HEADER_BYTES && rel + len <= buf.len() {
                 out.push((buf.clone(), rel));
             } else {
@@ -323,8 +290,19 @@ pub fn read_records(file: &dyn StorageFile, offsets: &[u64]) -> io::Result<Vec<(
                             format!("record at offset {off} is past the end of the file"),
                         ));
                     }
-                    u32_at(&head, 0) as usize
+                    record_len(&head)
                 };
+                // The length comes from the file: it must not make us
+                // allocate more than the file holds after the record's start.
+                let present = file.len()?.saturating_sub(off);
+                if need as u64 > present {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "record at offset {off} claims {need} bytes, {present} are present"
+                        ),
+                    ));
+                }
                 let one = Bytes::from(read_chunk(file, off, need.max(RECORD_HEADER_BYTES))?);
                 out.push((one, 0));
             }
@@ -332,6 +310,13 @@ pub fn read_records(file: &dyn StorageFile, offsets: &[u64]) -> io::Result<Vec<(
         i = j + 1;
     }
     Ok(out)
+}
+
+/// The length field at the start of a record (0 if fewer than 4 bytes).
+fn record_len(b: &[u8]) -> usize {
+    crate::decode::Reader::new(b)
+        .u32("record length")
+        .map_or(0, |n| n as usize)
 }
 
 /// Offset of the first frame in a segment.
@@ -363,13 +348,13 @@ pub fn open_segment(
     tidy: bool,
 ) -> Result<Segment, String> {
     let plain = dir.join(segment_file_name(n));
-    let packed = dir.join(crate::compress::compressed_file_name(n));
+    let packed = dir.join(compressed_file_name(n));
     let has_plain = storage.exists(&plain);
     if storage.exists(&packed) {
         let opened = storage
             .open(&packed, false)
             .map_err(|e| e.to_string())
-            .and_then(|f| crate::compress::CompressedFile::open(f, n));
+            .and_then(|f| CompressedFile::open(f, n).map_err(|e| e.to_string()));
         match opened {
             Ok(c) => {
                 if has_plain && tidy {

@@ -1,16 +1,96 @@
-//! The in-memory state shared by the writer and readers.
+//! The state an open store shares between the writer thread, readers and
+//! background work, owned here: [`OpenStore`] (configuration, the poison
+//! flag, counters, the head feed, background threads) around [`State`]
+//! (segments, indexes, the stream index, the visible tail).
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 
-use bytes::Bytes;
-use strata_core::{Error, Position, RecordedEvent, Result, StreamId};
+use parking_lot::{Mutex, RwLock};
+use strata_core::{Error, Position, Result};
+use tokio::sync::watch;
 
-use crate::format::{split_position, RecordView};
+use crate::config::LogConfig;
 use crate::index::{active_postings_from, ActiveIndex, Postings, SealedIndex};
-use crate::segment::{read_records, Segment, FIRST_FRAME_OFFSET};
+use crate::segment::{Segment, FIRST_FRAME_OFFSET};
 use crate::streams::StreamIndex;
+
+/// Counters the server and `strata bench` report.
+#[derive(Debug, Default)]
+pub struct LogMetrics {
+    /// `fdatasync` calls on segment files.
+    pub syncs: AtomicU64,
+}
+
+impl LogMetrics {
+    pub(crate) fn record_sync(&self) {
+        self.syncs.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// An open store as the writer thread, readers and background threads see
+/// it. Only the writer thread mutates `state`'s log-derived parts, after the
+/// bytes they describe are written (and, in `Always` mode, synced).
+pub struct OpenStore {
+    /// Segments, indexes and stream heads.
+    pub(crate) state: RwLock<State>,
+    /// How the store was opened.
+    pub(crate) config: LogConfig,
+    /// Why the store refuses writes, once an I/O failure made it stop.
+    pub(crate) poisoned: Mutex<Option<String>>,
+    /// Counters.
+    pub(crate) metrics: LogMetrics,
+    head_tx: Mutex<Option<watch::Sender<Position>>>,
+    head_rx: watch::Receiver<Position>,
+    /// Sealing and compression threads still running.
+    pub(crate) background: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl OpenStore {
+    /// An open store over recovered `state`.
+    pub(crate) fn new(state: State, config: LogConfig) -> Self {
+        let (head_tx, head_rx) = watch::channel(state.head);
+        OpenStore {
+            state: RwLock::new(state),
+            config,
+            poisoned: Mutex::new(None),
+            metrics: LogMetrics::default(),
+            head_tx: Mutex::new(Some(head_tx)),
+            head_rx,
+            background: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Tells subscribers the log now ends at `head`.
+    pub(crate) fn publish_head(&self, head: Position) {
+        if let Some(tx) = self.head_tx.lock().as_ref() {
+            tx.send_replace(head);
+        }
+    }
+
+    /// Ends the head feed (the store is closing).
+    pub(crate) fn close_head(&self) {
+        self.head_tx.lock().take();
+    }
+
+    /// The head feed subscriptions wait on.
+    pub(crate) fn head_feed(&self) -> watch::Receiver<Position> {
+        self.head_rx.clone()
+    }
+
+    /// Fails with `Poisoned` once an I/O failure stopped writes.
+    pub(crate) fn check_writable(&self) -> Result<()> {
+        if let Some(reason) = self.poisoned.lock().as_ref() {
+            return Err(Error::Poisoned {
+                reason: reason.clone(),
+            });
+        }
+        Ok(())
+    }
+}
 
 /// Readers' view of the store. Only the writer thread mutates it, after the
 /// bytes it describes are written (and, in `Always` mode, synced).
@@ -55,7 +135,7 @@ impl State {
 
     fn index_error(&self, segment: u32, e: std::io::Error) -> Error {
         Error::Corrupt {
-            location: format!("index of segment {segment}"),
+            location: format!("{INDEX_LOCATION_PREFIX}{segment}"),
             reason: e.to_string(),
         }
     }
@@ -115,100 +195,15 @@ impl State {
     }
 }
 
+/// How a `Corrupt` error names a damaged sealed index.
+const INDEX_LOCATION_PREFIX: &str = "index of segment ";
+
+/// The segment whose index a `Corrupt` error names (see `State::index_error`).
+pub(crate) fn damaged_index_segment(location: &str) -> Option<u32> {
+    location.strip_prefix(INDEX_LOCATION_PREFIX)?.parse().ok()
+}
+
 /// Describes a location for `Corrupt` errors.
 pub fn location(path: &Path, offset: u64) -> String {
     format!("{} at offset {offset}", path.display())
-}
-
-/// Reads and checks the events at `positions` (ascending, one segment per
-/// run). Each record must name the stream and version the caller expects
-/// when `expect` is given, otherwise the index is wrong and that is reported
-/// as corruption rather than served.
-pub fn read_events_at(
-    segments: &BTreeMap<u32, Arc<Segment>>,
-    positions: &[u64],
-    keep: impl FnMut(&RecordView<'_>) -> bool,
-    out: &mut Vec<RecordedEvent>,
-) -> Result<()> {
-    read_events_at_in(segments, positions, None, keep, out)
-}
-
-/// [`read_events_at`] for events that should all belong to `stream`: their
-/// `StreamId` is shared instead of rebuilt per event.
-pub fn read_events_at_in(
-    segments: &BTreeMap<u32, Arc<Segment>>,
-    positions: &[u64],
-    stream: Option<&StreamId>,
-    mut keep: impl FnMut(&RecordView<'_>) -> bool,
-    out: &mut Vec<RecordedEvent>,
-) -> Result<()> {
-    let mut i = 0;
-    while i < positions.len() {
-        let (seg, _) = split_position(Position(positions[i]));
-        let mut j = i;
-        while j < positions.len() && split_position(Position(positions[j])).0 == seg {
-            j += 1;
-        }
-        let segment = segments.get(&seg).ok_or_else(|| Error::Corrupt {
-            location: format!("position {}", positions[i]),
-            reason: format!("the index points into segment {seg}, which does not exist"),
-        })?;
-        let offsets: Vec<u64> = positions[i..j]
-            .iter()
-            .map(|p| split_position(Position(*p)).1)
-            .collect();
-        let bufs = read_records(segment.file.as_ref(), &offsets)
-            .map_err(|e| Error::io(format!("reading {}", segment.path.display()), e))?;
-        for ((buf, at), (&off, &pos)) in bufs.iter().zip(offsets.iter().zip(&positions[i..j])) {
-            let view = RecordView::parse(&buf[*at..]).map_err(|reason| Error::Corrupt {
-                location: location(&segment.path, off),
-                reason,
-            })?;
-            if keep(&view) {
-                match stream {
-                    Some(s) if s.as_str() == view.stream => {
-                        let e = view.to_event(s.clone(), Position(pos), buf, *at).map_err(
-                            |reason| Error::Corrupt {
-                                location: location(&segment.path, off),
-                                reason,
-                            },
-                        )?;
-                        out.push(e);
-                    }
-                    _ => out.push(to_event(
-                        &view,
-                        Position(pos),
-                        buf,
-                        *at,
-                        &segment.path,
-                        off,
-                    )?),
-                }
-            }
-        }
-        i = j;
-    }
-    Ok(())
-}
-
-/// Builds a `RecordedEvent` from a checked record.
-pub fn to_event(
-    view: &RecordView<'_>,
-    position: Position,
-    buf: &Bytes,
-    at: usize,
-    path: &Path,
-    offset: u64,
-) -> Result<RecordedEvent> {
-    let stream = StreamId::new(view.stream)
-        .or_else(|_| StreamId::system(view.stream))
-        .map_err(|e| Error::Corrupt {
-            location: location(path, offset),
-            reason: format!("stored stream name is invalid: {e}"),
-        })?;
-    view.to_event(stream, position, buf, at)
-        .map_err(|reason| Error::Corrupt {
-            location: location(path, offset),
-            reason,
-        })
 }

@@ -1,10 +1,12 @@
 //! The stream index: every stream's head and the position of each of its
 //! versions, kept in memory and checkpointed to `streams.ckpt`.
 
+#![deny(clippy::indexing_slicing)]
+
 use strata_core::append_rules::StreamHead;
 use strata_core::{Position, StreamId};
 
-use crate::format::{u32_at, u64_at};
+use crate::decode::{check_crc, DecodeError, Reader};
 
 /// One stream's entry.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -22,8 +24,16 @@ pub struct StreamIndex {
     pub streams: crate::index::FastMap<StreamId, StreamEntry>,
 }
 
+/// File name of the stream index checkpoint.
+pub const STREAM_CHECKPOINT_FILE: &str = "streams.ckpt";
+
 const CKPT_MAGIC: &[u8; 8] = b"STRATASC";
 const CKPT_VERSION: u32 = 1;
+/// Magic, version, covered segment and offset, stream count.
+const CKPT_HEADER_BYTES: usize = 8 + 4 + 4 + 8 + 8;
+/// The fewest bytes one stream takes: name length, deleted-through,
+/// tombstone flag, position count.
+const CKPT_MIN_STREAM_BYTES: usize = 1 + 8 + 1 + 8;
 
 impl StreamIndex {
     /// Records an event at `version` of `stream`.
@@ -73,57 +83,68 @@ impl StreamIndex {
     }
 
     /// Decodes a checkpoint; returns the index and the log location it covers.
-    pub fn decode_checkpoint(b: &[u8]) -> Result<(StreamIndex, (u32, u64)), String> {
-        const HEADER: usize = 8 + 4 + 4 + 8 + 8;
-        if b.len() < HEADER + 4 {
-            return Err("stream checkpoint too short".into());
+    pub fn decode_checkpoint(b: &[u8]) -> Result<(StreamIndex, (u32, u64)), DecodeError> {
+        let body_len = b.len().checked_sub(4).ok_or(DecodeError::Truncated {
+            what: "stream checkpoint",
+            need: CKPT_HEADER_BYTES + 4,
+            have: b.len(),
+        })?;
+        let mut r = Reader::new(b);
+        let body = r.bytes(body_len, "stream checkpoint")?;
+        check_crc(
+            body,
+            r.u32("stream checkpoint checksum")?,
+            "stream checkpoint",
+        )?;
+        let mut r = Reader::new(body);
+        if r.array::<8>("stream checkpoint magic")? != *CKPT_MAGIC
+            || r.u32("stream checkpoint version")? != CKPT_VERSION
+        {
+            return Err(DecodeError::invalid(
+                "stream checkpoint header",
+                "bad stream checkpoint header",
+            ));
         }
-        let body = &b[..b.len() - 4];
-        if crc32c::crc32c(body) != u32_at(b, b.len() - 4) {
-            return Err("stream checkpoint checksum mismatch".into());
-        }
-        if &b[0..8] != CKPT_MAGIC || u32_at(b, 8) != CKPT_VERSION {
-            return Err("bad stream checkpoint header".into());
-        }
-        let covers = (u32_at(b, 12), u64_at(b, 16));
-        let n = u64_at(b, 24) as usize;
-        let mut streams = crate::index::FastMap::with_capacity_and_hasher(
-            n.min(body.len() / 18),
-            Default::default(),
-        );
-        let mut at = HEADER;
-        let short = || "stream checkpoint truncated".to_string();
+        let covers = (r.u32("checkpoint segment")?, r.u64("checkpoint offset")?);
+        // Each stream takes at least 18 bytes: the count cannot outrun them.
+        let n = r.len_u64(r.remaining() / CKPT_MIN_STREAM_BYTES, "stream count")?;
+        let mut streams = crate::index::FastMap::with_capacity_and_hasher(n, Default::default());
         for _ in 0..n {
-            let len = *body.get(at).ok_or_else(short)? as usize;
-            let name = body.get(at + 1..at + 1 + len).ok_or_else(short)?;
-            let name = std::str::from_utf8(name).map_err(|_| "stream name is not UTF-8")?;
-            let id = StreamId::new(name)
-                .or_else(|_| StreamId::system(name))
-                .map_err(|e| e.to_string())?;
-            at += 1 + len;
-            let fixed = body.get(at..at + 17).ok_or_else(short)?;
-            let deleted_through = u64_at(fixed, 0);
-            let tombstoned = fixed[8] != 0;
-            let count = u64_at(fixed, 9) as usize;
-            at += 17;
-            let raw = body
-                .get(at..at + count.checked_mul(8).ok_or_else(short)?)
-                .ok_or_else(short)?;
-            let positions: Vec<u64> = raw.chunks_exact(8).map(|c| u64_at(c, 0)).collect();
-            at += count * 8;
-            let head = StreamHead {
-                version: count as u64,
-                deleted_through,
-                tombstoned,
-                last_position: positions.last().map(|p| Position(*p)),
-            };
-            streams.insert(id, StreamEntry { head, positions });
+            let (id, entry) = decode_stream(&mut r)?;
+            streams.insert(id, entry);
         }
-        if at != body.len() {
-            return Err("stream checkpoint has trailing bytes".into());
+        if !r.is_empty() {
+            return Err(DecodeError::invalid(
+                "stream checkpoint",
+                "stream checkpoint has trailing bytes",
+            ));
         }
         Ok((StreamIndex { streams }, covers))
     }
+}
+
+/// One stream of a checkpoint: name, deletion state and positions.
+fn decode_stream(r: &mut Reader<'_>) -> Result<(StreamId, StreamEntry), DecodeError> {
+    let len = r.u8("stream name length")?;
+    let name = r.str(usize::from(len), "stream name")?;
+    let id = StreamId::new(name)
+        .or_else(|_| StreamId::system(name))
+        .map_err(|e| DecodeError::invalid("stream name", e.to_string()))?;
+    let deleted_through = r.u64("deleted through")?;
+    let tombstoned = r.u8("tombstoned")? != 0;
+    // The positions must be present before they are allocated.
+    let count = r.len_u64(r.remaining() / 8, "position count")?;
+    let mut positions = Vec::with_capacity(count);
+    for _ in 0..count {
+        positions.push(r.u64("position")?);
+    }
+    let head = StreamHead {
+        version: count as u64,
+        deleted_through,
+        tombstoned,
+        last_position: positions.last().map(|p| Position(*p)),
+    };
+    Ok((id, StreamEntry { head, positions }))
 }
 
 #[cfg(test)]
@@ -145,7 +166,48 @@ mod tests {
         assert_eq!(covers, (3, 4096));
         assert_eq!(d.streams, s.streams);
         let mut bad = enc.clone();
-        bad[30] ^= 4;
+        if let Some(b) = bad.get_mut(30) {
+            *b ^= 4;
+        }
         assert!(StreamIndex::decode_checkpoint(&bad).is_err());
+    }
+
+    #[test]
+    fn every_truncation_and_flip_is_a_typed_error() {
+        let mut s = StreamIndex::default();
+        let a = StreamId::new("a-1").unwrap();
+        s.add_event(&a, 1, 40);
+        s.add_event(&a, 2, 90);
+        let enc = s.encode_checkpoint((0, 100));
+        for n in 0..enc.len() {
+            assert!(
+                StreamIndex::decode_checkpoint(enc.get(..n).unwrap()).is_err(),
+                "{n}"
+            );
+        }
+        for i in 0..enc.len() {
+            let mut b = enc.clone();
+            if let Some(x) = b.get_mut(i) {
+                *x ^= 0x08;
+            }
+            assert!(StreamIndex::decode_checkpoint(&b).is_err(), "flip at {i}");
+        }
+    }
+
+    #[test]
+    fn a_huge_count_is_refused_before_allocation() {
+        // A well-checksummed checkpoint that claims u64::MAX streams.
+        let mut b = Vec::new();
+        b.extend_from_slice(CKPT_MAGIC);
+        b.extend_from_slice(&CKPT_VERSION.to_le_bytes());
+        b.extend_from_slice(&0u32.to_le_bytes());
+        b.extend_from_slice(&0u64.to_le_bytes());
+        b.extend_from_slice(&u64::MAX.to_le_bytes());
+        let crc = crc32c::crc32c(&b);
+        b.extend_from_slice(&crc.to_le_bytes());
+        assert!(matches!(
+            StreamIndex::decode_checkpoint(&b),
+            Err(DecodeError::TooLong { .. })
+        ));
     }
 }

@@ -23,8 +23,8 @@ use strata_core::Position;
 
 use crate::compress::compressed_file_name;
 use crate::format::{
-    align, split_position, u16_at, u32_at, FRAME_HEADER_BYTES, RECORD_HEADER_BYTES,
-    SEGMENT_HEADER_BYTES,
+    align, parse_frame_header, record_offsets, split_position, FrameError, FrameKind, RecordView,
+    FRAME_HEADER_BYTES, SEGMENT_HEADER_BYTES,
 };
 use crate::segment::segment_file_name;
 use crate::store::LOCK_FILE;
@@ -54,56 +54,45 @@ fn invalid(what: String) -> io::Error {
 /// there.
 fn locate(bytes: &[u8], offset: usize) -> io::Result<Located> {
     let mut frame = SEGMENT_HEADER_BYTES;
-    while frame + FRAME_HEADER_BYTES <= bytes.len() {
-        let header = &bytes[frame..frame + FRAME_HEADER_BYTES];
-        if header.iter().all(|&b| b == 0) {
-            break; // end of data
-        }
-        let body_len = u32_at(header, 0) as usize;
-        let frame_end = frame + FRAME_HEADER_BYTES + body_len;
+    while let Some(rest) = bytes.get(frame..) {
+        let header = match parse_frame_header(rest, rest.len()) {
+            Ok(h) => h,
+            Err(FrameError::Empty) => break, // end of data
+            Err(e) => return Err(invalid(format!("frame at {frame}: {e:?}"))),
+        };
+        let frame_end = frame + FRAME_HEADER_BYTES + header.body_len;
         if frame_end > bytes.len() {
             return Err(invalid(format!(
                 "frame at {frame} runs past the end of the file"
             )));
         }
         if offset < frame_end && offset >= frame {
-            if header[8] != 1 {
+            if header.kind != FrameKind::Append {
                 return Err(invalid(format!(
-                    "offset {offset} is inside a frame of kind {}, not an append",
-                    header[8]
+                    "offset {offset} is inside a frame of kind {:?}, not an append",
+                    header.kind
                 )));
             }
-            // Body: u32 count, then records back to back.
-            let body = frame + FRAME_HEADER_BYTES;
-            let count = u32_at(bytes, body) as usize;
-            let mut record = body + 4;
-            for _ in 0..count {
-                let record_len = u32_at(bytes, record) as usize;
-                if record_len < RECORD_HEADER_BYTES || record + record_len > frame_end {
-                    return Err(invalid(format!("bad record length at {record}")));
+            let body_at = frame + FRAME_HEADER_BYTES;
+            let body = bytes.get(body_at..frame_end).unwrap_or_default();
+            let records = record_offsets(body, body_at as u64)
+                .map_err(|e| invalid(format!("frame at {frame}: {e}")))?;
+            for (record, rel) in records {
+                if record as usize != offset {
+                    continue;
                 }
-                if record == offset {
-                    let r = &bytes[record..record + record_len];
-                    let data_len = u32_at(r, 40) as usize;
-                    let type_len = usize::from(u16_at(r, 44));
-                    let stream_len = usize::from(r[46]);
-                    let meta_len = u32_at(r, 52) as usize;
-                    let data = record + RECORD_HEADER_BYTES + stream_len + type_len + meta_len;
-                    if data + data_len != record + record_len {
-                        return Err(invalid(format!(
-                            "the record at {record} has lengths that do not add up"
-                        )));
-                    }
-                    return Ok(Located {
-                        frame,
-                        frame_end,
-                        record,
-                        record_len,
-                        data,
-                        data_len,
-                    });
-                }
-                record += record_len;
+                let view = RecordView::parse_in_verified_frame(body.get(rel..).unwrap_or_default())
+                    .map_err(|e| invalid(format!("the record at {record}: {e}")))?;
+                let record_len = view.len();
+                let data_len = view.data().len();
+                return Ok(Located {
+                    frame,
+                    frame_end,
+                    record: offset,
+                    record_len,
+                    data: offset + record_len - data_len,
+                    data_len,
+                });
             }
             return Err(invalid(format!(
                 "no event record starts at offset {offset} (frame at {frame})"

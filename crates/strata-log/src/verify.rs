@@ -7,16 +7,16 @@ use std::path::{Path, PathBuf};
 
 use crate::config::MAX_SEGMENT_BYTES_FOR_VERIFY;
 use crate::format::{
-    decode_delete, decode_segment_header, position_of, split_position, FrameKind, RecordView,
-    FRAME_HEADER_BYTES, SEGMENT_HEADER_BYTES,
+    decode_delete, decode_segment_header, position_of, record_offsets, split_position, FrameKind,
+    RecordView, FRAME_HEADER_BYTES, SEGMENT_HEADER_BYTES,
 };
 use crate::index::{key_hash, Postings, SealedIndex};
-use crate::io::{read_file, Storage};
+use crate::io::{read_chunk, read_file, Storage};
 use crate::segment::{
-    index_file_name, read_chunk, record_offsets, scan_frames, ScanEnd, FIRST_FRAME_OFFSET,
+    index_file_name, list_segment_numbers, open_segment, scan_frames, segment_file_name, ScanEnd,
+    FIRST_FRAME_OFFSET,
 };
-use crate::store::STREAM_CHECKPOINT_FILE;
-use crate::streams::StreamIndex;
+use crate::streams::{StreamIndex, STREAM_CHECKPOINT_FILE};
 
 /// One problem found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +60,8 @@ impl VerifyReport {
     }
 }
 
+/// What verify learned about one event from its segment: what the indexes
+/// and the stream checkpoint must agree with.
 struct EventFacts {
     stream: String,
     version: u64,
@@ -69,17 +71,25 @@ struct EventFacts {
     correlation_hash: Option<u64>,
 }
 
+/// What the walk over the segments found, for the index checks after it.
+#[derive(Default)]
+struct LogFacts {
+    /// Every event, by position.
+    events: HashMap<u64, EventFacts>,
+    /// Every frame's offset, per segment.
+    frames_by_segment: HashMap<u32, Vec<u64>>,
+    /// The last version seen of each stream.
+    versions: HashMap<String, u64>,
+}
+
 /// Verifies the store in `dir` without opening it for writing.
 pub fn verify(dir: &Path, storage: &dyn Storage) -> std::io::Result<VerifyReport> {
     let mut report = VerifyReport::default();
     let seg_dir = dir.join("segments");
     let idx_dir = dir.join("index");
-    let numbers = crate::segment::list_segment_numbers(storage, &seg_dir)?;
+    let numbers = list_segment_numbers(storage, &seg_dir)?;
     let last = numbers.last().copied();
-    // Facts about every event, by position: what the indexes must agree with.
-    let mut events: HashMap<u64, EventFacts> = HashMap::new();
-    let mut frames_by_segment: HashMap<u32, Vec<u64>> = HashMap::new();
-    let mut versions: HashMap<String, u64> = HashMap::new();
+    let mut facts = LogFacts::default();
     for w in numbers.windows(2) {
         if w[1] != w[0] + 1 {
             report.problems.push(Problem {
@@ -90,259 +100,326 @@ pub fn verify(dir: &Path, storage: &dyn Storage) -> std::io::Result<VerifyReport
         }
     }
     for &n in &numbers {
-        report.segments += 1;
-        let (path, file) = match crate::segment::open_segment(storage, &seg_dir, n, false) {
-            Ok(seg) => (seg.path, seg.file),
-            Err(what) => {
-                report.problems.push(Problem {
-                    file: seg_dir.join(crate::segment::segment_file_name(n)),
-                    offset: None,
-                    what,
-                });
-                continue;
-            }
-        };
-        let len = file.len()?;
-        let header = read_chunk(file.as_ref(), 0, SEGMENT_HEADER_BYTES)?;
-        match decode_segment_header(&header) {
-            Ok(named) if named == n => {}
-            Ok(named) => report.problems.push(Problem {
+        verify_segment(
+            storage,
+            &seg_dir,
+            n,
+            Some(n) == last,
+            &mut facts,
+            &mut report,
+        )?;
+    }
+    for &n in &numbers {
+        if Some(n) != last {
+            verify_sealed_index(
+                storage,
+                &idx_dir.join(index_file_name(n)),
+                n,
+                &facts,
+                &mut report,
+            );
+        }
+    }
+    verify_stream_checkpoint(
+        storage,
+        &dir.join(STREAM_CHECKPOINT_FILE),
+        &facts,
+        &mut report,
+    );
+    Ok(report)
+}
+
+/// Checks segment `n`'s header, every frame and record, and stream versions.
+fn verify_segment(
+    storage: &dyn Storage,
+    seg_dir: &Path,
+    n: u32,
+    is_last: bool,
+    facts: &mut LogFacts,
+    report: &mut VerifyReport,
+) -> std::io::Result<()> {
+    report.segments += 1;
+    let (path, file) = match open_segment(storage, seg_dir, n, false) {
+        Ok(seg) => (seg.path, seg.file),
+        Err(what) => {
+            report.problems.push(Problem {
+                file: seg_dir.join(segment_file_name(n)),
+                offset: None,
+                what,
+            });
+            return Ok(());
+        }
+    };
+    let len = file.len()?;
+    let header = read_chunk(file.as_ref(), 0, SEGMENT_HEADER_BYTES)?;
+    match decode_segment_header(&header) {
+        Ok(named) if named == n => {}
+        Ok(named) => report.problems.push(Problem {
+            file: path.clone(),
+            offset: Some(0),
+            what: format!("header names segment {named}"),
+        }),
+        Err(what) => {
+            report.problems.push(Problem {
                 file: path.clone(),
                 offset: Some(0),
-                what: format!("header names segment {named}"),
-            }),
-            Err(what) => {
-                report.problems.push(Problem {
-                    file: path.clone(),
-                    offset: Some(0),
-                    what,
-                });
-                continue;
-            }
-        }
-        let mut frame_offsets = Vec::new();
-        let mut record_problems = Vec::new();
-        let scanned = scan_frames(
-            file.as_ref(),
-            FIRST_FRAME_OFFSET,
-            len,
-            MAX_SEGMENT_BYTES_FOR_VERIFY,
-            |offset, kind, body, _, _| {
-                report.frames += 1;
-                frame_offsets.push(offset);
-                match kind {
-                    FrameKind::Append => {
-                        let start = offset + FRAME_HEADER_BYTES as u64;
-                        let recs = match record_offsets(body, start) {
-                            Ok(r) => r,
-                            Err(what) => {
-                                record_problems.push((offset, what));
-                                return Ok(true);
-                            }
-                        };
-                        for (rec_off, rel) in recs {
-                            match RecordView::parse(&body[rel..]) {
-                                Ok(v) => {
-                                    report.events += 1;
-                                    let expect = versions.get(v.stream).copied().unwrap_or(0) + 1;
-                                    if v.version != expect {
-                                        record_problems.push((
-                                            rec_off,
-                                            format!(
-                                                "stream `{}` version {} follows version {}",
-                                                v.stream,
-                                                v.version,
-                                                expect - 1
-                                            ),
-                                        ));
-                                    }
-                                    versions.insert(v.stream.to_owned(), v.version);
-                                    events.insert(
-                                        position_of(n, rec_off).0,
-                                        EventFacts {
-                                            stream: v.stream.to_owned(),
-                                            version: v.version,
-                                            id: v.id().0.as_u128(),
-                                            type_hash: key_hash(v.event_type),
-                                            category_hash: key_hash(
-                                                strata_core::stream_id::category_of(v.stream),
-                                            ),
-                                            correlation_hash: v.correlation_id().map(key_hash),
-                                        },
-                                    );
-                                }
-                                Err(what) => record_problems.push((rec_off, what)),
-                            }
-                        }
-                    }
-                    FrameKind::Delete | FrameKind::Tombstone => {
-                        if let Err(what) = decode_delete(body) {
-                            record_problems.push((offset, what));
-                        }
-                    }
-                }
-                Ok(true)
-            },
-        );
-        let end = match scanned {
-            Ok(end) => end,
-            Err(e) => {
-                report.problems.push(Problem {
-                    file: path.clone(),
-                    offset: None,
-                    what: format!("unreadable: {e}"),
-                });
-                ScanEnd::Clean { end: 0 }
-            }
-        };
-        for (offset, what) in record_problems {
-            report.problems.push(Problem {
-                file: path.clone(),
-                offset: Some(offset),
-                what,
+                what: what.to_string(),
             });
+            return Ok(());
         }
-        match end {
-            ScanEnd::Clean { .. } => {}
-            ScanEnd::Torn { at, reason } if Some(n) == last => report.problems.push(Problem {
+    }
+    let mut frame_offsets = Vec::new();
+    let mut record_problems = Vec::new();
+    let scanned = scan_frames(
+        file.as_ref(),
+        FIRST_FRAME_OFFSET,
+        len,
+        MAX_SEGMENT_BYTES_FOR_VERIFY,
+        |offset, kind, body, _, _| {
+            report.frames += 1;
+            frame_offsets.push(offset);
+            check_frame(n, offset, kind, body, facts, report, &mut record_problems);
+            Ok(true)
+        },
+    );
+    let end = scanned.unwrap_or_else(|e| {
+        report.problems.push(Problem {
+            file: path.clone(),
+            offset: None,
+            what: format!("unreadable: {e}"),
+        });
+        ScanEnd::Clean { end: 0 }
+    });
+    for (offset, what) in record_problems {
+        report.problems.push(Problem {
+            file: path.clone(),
+            offset: Some(offset),
+            what,
+        });
+    }
+    match end {
+        ScanEnd::Clean { .. } => {}
+        ScanEnd::Torn { at, reason } if is_last => report.problems.push(Problem {
+            file: path.clone(),
+            offset: Some(at),
+            what: format!("torn tail ({reason}); opening the store cuts it"),
+        }),
+        ScanEnd::Torn { at, reason } | ScanEnd::Corrupt { at, reason } => {
+            report.problems.push(Problem {
                 file: path.clone(),
                 offset: Some(at),
-                what: format!("torn tail ({reason}); opening the store cuts it"),
-            }),
-            ScanEnd::Torn { at, reason } | ScanEnd::Corrupt { at, reason } => {
-                report.problems.push(Problem {
-                    file: path.clone(),
-                    offset: Some(at),
-                    what: reason,
-                })
-            }
+                what: reason,
+            })
         }
-        frames_by_segment.insert(n, frame_offsets);
     }
+    facts.frames_by_segment.insert(n, frame_offsets);
+    Ok(())
+}
 
-    // Sealed segment indexes.
-    for &n in &numbers {
-        if Some(n) == last {
-            continue;
+/// Checks the records of one frame (or its delete body), noting each event.
+fn check_frame(
+    n: u32,
+    offset: u64,
+    kind: FrameKind,
+    body: &[u8],
+    facts: &mut LogFacts,
+    report: &mut VerifyReport,
+    problems: &mut Vec<(u64, String)>,
+) {
+    if kind != FrameKind::Append {
+        if let Err(what) = decode_delete(body) {
+            problems.push((offset, what.to_string()));
         }
-        let path = idx_dir.join(index_file_name(n));
-        if !storage.exists(&path) {
-            report.problems.push(Problem {
-                file: path,
-                offset: None,
-                what: "index file missing (opening the store rebuilds it)".into(),
-            });
-            continue;
+        return;
+    }
+    let recs = match record_offsets(body, offset + FRAME_HEADER_BYTES as u64) {
+        Ok(r) => r,
+        Err(what) => {
+            problems.push((offset, what.to_string()));
+            return;
         }
-        let idx = match storage
-            .open(&path, false)
-            .map_err(|e| e.to_string())
-            .and_then(|f| SealedIndex::open(f, n))
-        {
-            Ok(i) => i,
-            Err(what) => {
-                report.problems.push(Problem {
-                    file: path,
-                    offset: None,
-                    what,
-                });
-                continue;
-            }
-        };
-        let mut problems = Vec::new();
-        let sections: Vec<std::io::Result<Vec<(u128, u64)>>> =
-            (0..5).map(|k| idx.entries(k)).collect();
-        let mut loaded = Vec::with_capacity(5);
-        for (k, s) in sections.into_iter().enumerate() {
-            match s {
-                Ok(v) => loaded.push(v),
-                Err(e) => {
-                    problems.push(format!("section {k}: {e}"));
-                    loaded.push(Vec::new());
-                }
-            }
-        }
-        let frames: Vec<u64> = loaded[4].iter().map(|(_, v)| *v).collect();
-        if Some(&frames) != frames_by_segment.get(&n) {
-            problems.push("frame list differs from the segment's frames".into());
-        }
-        let in_segment = events
-            .keys()
-            .filter(|p| split_position(strata_core::Position(**p)).0 == n)
-            .count();
-        if loaded[0].len() != in_segment {
-            problems.push(format!(
-                "{} id entries for {in_segment} events",
-                loaded[0].len()
-            ));
-        }
-        for (id, pos) in &loaded[0] {
-            report.index_entries += 1;
-            match events.get(pos) {
-                Some(f) if f.id == *id => {}
-                _ => problems.push(format!(
-                    "id entry points to position {pos}, which does not hold that event"
-                )),
-            }
-        }
-        for (kind, list) in [Postings::Type, Postings::Category, Postings::Correlation]
-            .into_iter()
-            .zip(loaded[1..4].iter())
-        {
-            for (key, pos) in list {
-                report.index_entries += 1;
-                let h = (*key >> 64) as u64;
-                let ok = events.get(pos).is_some_and(|f| match kind {
-                    Postings::Type => f.type_hash == h,
-                    Postings::Category => f.category_hash == h,
-                    Postings::Correlation => f.correlation_hash == Some(h),
-                });
-                if !ok {
-                    problems.push(format!(
-                        "{kind:?} posting for position {pos} does not match the event there"
+    };
+    for (rec_off, rel) in recs {
+        match RecordView::parse(&body[rel..]) {
+            Ok(v) => {
+                report.events += 1;
+                let expect = facts.versions.get(v.stream).copied().unwrap_or(0) + 1;
+                if v.version != expect {
+                    problems.push((
+                        rec_off,
+                        format!(
+                            "stream `{}` version {} follows version {}",
+                            v.stream,
+                            v.version,
+                            expect - 1
+                        ),
                     ));
                 }
+                facts.versions.insert(v.stream.to_owned(), v.version);
+                facts.events.insert(
+                    position_of(n, rec_off).0,
+                    EventFacts {
+                        stream: v.stream.to_owned(),
+                        version: v.version,
+                        id: v.id().0.as_u128(),
+                        type_hash: key_hash(v.event_type),
+                        category_hash: key_hash(strata_core::stream_id::category_of(v.stream)),
+                        correlation_hash: v.correlation_id().map(key_hash),
+                    },
+                );
+            }
+            Err(what) => problems.push((rec_off, what.to_string())),
+        }
+    }
+}
+
+/// Checks sealed segment `n`'s index file entry by entry against the log.
+fn verify_sealed_index(
+    storage: &dyn Storage,
+    path: &Path,
+    n: u32,
+    facts: &LogFacts,
+    report: &mut VerifyReport,
+) {
+    let problem = |what: String| Problem {
+        file: path.to_path_buf(),
+        offset: None,
+        what,
+    };
+    if !storage.exists(path) {
+        report.problems.push(problem(
+            "index file missing (opening the store rebuilds it)".into(),
+        ));
+        return;
+    }
+    let opened = storage
+        .open(path, false)
+        .map_err(|e| e.to_string())
+        .and_then(|f| SealedIndex::open(f, n).map_err(|e| e.to_string()));
+    let idx = match opened {
+        Ok(i) => i,
+        Err(what) => {
+            report.problems.push(problem(what));
+            return;
+        }
+    };
+    let mut problems = Vec::new();
+    let mut loaded = Vec::with_capacity(5);
+    for k in 0..5 {
+        match idx.entries(k) {
+            Ok(v) => loaded.push(v),
+            Err(e) => {
+                problems.push(format!("section {k}: {e}"));
+                loaded.push(Vec::new());
             }
         }
-        for what in problems {
+    }
+    let frames: Vec<u64> = loaded[4].iter().map(|(_, v)| *v).collect();
+    if Some(&frames) != facts.frames_by_segment.get(&n) {
+        problems.push("frame list differs from the segment's frames".into());
+    }
+    check_id_entries(n, &loaded[0], facts, report, &mut problems);
+    for (kind, list) in [Postings::Type, Postings::Category, Postings::Correlation]
+        .into_iter()
+        .zip(loaded[1..4].iter())
+    {
+        check_postings(kind, list, facts, report, &mut problems);
+    }
+    report.problems.extend(problems.into_iter().map(problem));
+}
+
+/// Every event of segment `n` has an id entry, and each entry points at its event.
+fn check_id_entries(
+    n: u32,
+    ids: &[(u128, u64)],
+    facts: &LogFacts,
+    report: &mut VerifyReport,
+    problems: &mut Vec<String>,
+) {
+    let in_segment = facts
+        .events
+        .keys()
+        .filter(|p| split_position(strata_core::Position(**p)).0 == n)
+        .count();
+    if ids.len() != in_segment {
+        problems.push(format!("{} id entries for {in_segment} events", ids.len()));
+    }
+    for (id, pos) in ids {
+        report.index_entries += 1;
+        match facts.events.get(pos) {
+            Some(f) if f.id == *id => {}
+            _ => problems.push(format!(
+                "id entry points to position {pos}, which does not hold that event"
+            )),
+        }
+    }
+}
+
+/// Each posting of `kind` points at an event with that key.
+fn check_postings(
+    kind: Postings,
+    list: &[(u128, u64)],
+    facts: &LogFacts,
+    report: &mut VerifyReport,
+    problems: &mut Vec<String>,
+) {
+    for (key, pos) in list {
+        report.index_entries += 1;
+        let h = (*key >> 64) as u64;
+        let ok = facts.events.get(pos).is_some_and(|f| match kind {
+            Postings::Type => f.type_hash == h,
+            Postings::Category => f.category_hash == h,
+            Postings::Correlation => f.correlation_hash == Some(h),
+        });
+        if !ok {
+            problems.push(format!(
+                "{kind:?} posting for position {pos} does not match the event there"
+            ));
+        }
+    }
+}
+
+/// Each position of the stream checkpoint holds the version it claims.
+fn verify_stream_checkpoint(
+    storage: &dyn Storage,
+    ckpt: &Path,
+    facts: &LogFacts,
+    report: &mut VerifyReport,
+) {
+    if !storage.exists(ckpt) {
+        return;
+    }
+    let decoded = read_file(storage, ckpt)
+        .map_err(|e| e.to_string())
+        .and_then(|b| StreamIndex::decode_checkpoint(&b).map_err(|e| e.to_string()));
+    let streams = match decoded {
+        Ok((streams, _)) => streams,
+        Err(what) => {
             report.problems.push(Problem {
-                file: path.clone(),
+                file: ckpt.to_path_buf(),
                 offset: None,
                 what,
             });
+            return;
         }
-    }
-
-    // The stream checkpoint.
-    let ckpt = dir.join(STREAM_CHECKPOINT_FILE);
-    if storage.exists(&ckpt) {
-        match read_file(storage, &ckpt)
-            .map_err(|e| e.to_string())
-            .and_then(|b| StreamIndex::decode_checkpoint(&b))
-        {
-            Ok((streams, _)) => {
-                for (id, e) in &streams.streams {
-                    for (i, pos) in e.positions.iter().enumerate() {
-                        report.index_entries += 1;
-                        let ok = events
-                            .get(pos)
-                            .is_some_and(|f| f.stream == id.as_str() && f.version == i as u64 + 1);
-                        if !ok {
-                            report.problems.push(Problem {
-                                file: ckpt.clone(),
-                                offset: None,
-                                what: format!("stream `{id}` version {} points to position {pos}, which does not hold it", i + 1),
-                            });
-                        }
-                    }
-                }
+    };
+    for (id, e) in &streams.streams {
+        for (i, pos) in e.positions.iter().enumerate() {
+            report.index_entries += 1;
+            let ok = facts
+                .events
+                .get(pos)
+                .is_some_and(|f| f.stream == id.as_str() && f.version == i as u64 + 1);
+            if !ok {
+                report.problems.push(Problem {
+                    file: ckpt.to_path_buf(),
+                    offset: None,
+                    what: format!(
+                        "stream `{id}` version {} points to position {pos}, which does not hold it",
+                        i + 1
+                    ),
+                });
             }
-            Err(what) => report.problems.push(Problem {
-                file: ckpt,
-                offset: None,
-                what,
-            }),
         }
     }
-    Ok(report)
 }

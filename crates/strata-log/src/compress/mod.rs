@@ -6,30 +6,21 @@
 //! [`StorageFile`], so every reader (scans, point reads, verify, recovery)
 //! works on both unchanged. Positions keep referring to uncompressed offsets.
 
-use std::collections::VecDeque;
+mod file;
+mod layout;
+
 use std::io;
-use std::sync::Arc;
 
-use bytes::Bytes;
-use parking_lot::Mutex;
+use crate::io::{read_chunk, StorageFile};
 
-use crate::format::{u32_at, u64_at};
-use crate::io::StorageFile;
-use crate::segment::read_chunk;
+pub use file::{CompressedFile, CompressedFileError, BLOCK_CACHE_BLOCKS};
+pub use layout::MAX_COMPRESSION_BLOCK_BYTES;
+use layout::{Header, HEADER_BYTES, TABLE_ENTRY_BYTES};
 
 /// Default uncompressed size of one block.
 pub const DEFAULT_COMPRESSION_BLOCK_BYTES: usize = 64 * 1024;
 /// Default zstd level.
 pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
-/// Decompressed blocks kept per compressed segment.
-pub const BLOCK_CACHE_BLOCKS: usize = 8;
-/// Largest block size accepted when reading a file.
-pub const MAX_COMPRESSION_BLOCK_BYTES: usize = 16 * 1024 * 1024;
-
-const MAGIC: &[u8; 8] = b"STRATAZS";
-const VERSION: u32 = 1;
-const HEADER_BYTES: usize = 48;
-const TABLE_ENTRY_BYTES: usize = 16;
 
 /// How sealed segments are compressed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,178 +82,17 @@ pub fn compress_segment(
     let table_crc = crc32c::crc32c(&table);
     table.extend_from_slice(&table_crc.to_le_bytes());
     table.extend_from_slice(&[0u8; 4]);
-    let mut header = Vec::with_capacity(HEADER_BYTES);
-    header.extend_from_slice(MAGIC);
-    header.extend_from_slice(&VERSION.to_le_bytes());
-    header.extend_from_slice(&segment.to_le_bytes());
-    header.extend_from_slice(&(block as u32).to_le_bytes());
-    header.extend_from_slice(&0u32.to_le_bytes());
-    header.extend_from_slice(&len.to_le_bytes());
-    header.extend_from_slice(&(n_blocks as u64).to_le_bytes());
-    let crc = crc32c::crc32c(&header);
-    header.extend_from_slice(&crc.to_le_bytes());
-    header.resize(HEADER_BYTES, 0);
+    let header = Header {
+        segment,
+        block_bytes: block,
+        uncompressed_len: len,
+        n_blocks,
+    }
+    .encode();
     dst.write_all_at(&header, 0)?;
     dst.write_all_at(&table, HEADER_BYTES as u64)?;
     dst.sync_data()?;
     Ok(out_at)
-}
-
-struct BlockRef {
-    offset: u64,
-    len: u32,
-    crc: u32,
-}
-
-/// A compressed segment read as if it were the plain one.
-pub struct CompressedFile {
-    file: Arc<dyn StorageFile>,
-    uncompressed_len: u64,
-    block_bytes: usize,
-    blocks: Vec<BlockRef>,
-    cache: Mutex<VecDeque<(usize, Bytes)>>,
-}
-
-impl CompressedFile {
-    /// Opens and checks a compressed segment's header and block table.
-    pub fn open(file: Arc<dyn StorageFile>, segment: u32) -> Result<Self, String> {
-        let head = read_chunk(file.as_ref(), 0, HEADER_BYTES).map_err(|e| e.to_string())?;
-        if head.len() < HEADER_BYTES || &head[0..8] != MAGIC {
-            return Err("not a compressed segment (bad magic)".into());
-        }
-        if crc32c::crc32c(&head[..40]) != u32_at(&head, 40) {
-            return Err("compressed segment header checksum mismatch".into());
-        }
-        if u32_at(&head, 8) != VERSION {
-            return Err(format!("compressed segment version {}", u32_at(&head, 8)));
-        }
-        if u32_at(&head, 12) != segment {
-            return Err(format!("header names segment {}", u32_at(&head, 12)));
-        }
-        let block_bytes = u32_at(&head, 16) as usize;
-        let uncompressed_len = u64_at(&head, 24);
-        let n_blocks = u64_at(&head, 32) as usize;
-        if block_bytes == 0
-            || block_bytes > MAX_COMPRESSION_BLOCK_BYTES
-            || uncompressed_len.div_ceil(block_bytes as u64) != n_blocks as u64
-        {
-            return Err("compressed segment header is inconsistent".into());
-        }
-        let table_len = n_blocks * TABLE_ENTRY_BYTES;
-        let table = read_chunk(file.as_ref(), HEADER_BYTES as u64, table_len + 8)
-            .map_err(|e| e.to_string())?;
-        if table.len() < table_len + 8 {
-            return Err("compressed segment block table is truncated".into());
-        }
-        if crc32c::crc32c(&table[..table_len]) != u32_at(&table, table_len) {
-            return Err("compressed segment block table checksum mismatch".into());
-        }
-        let blocks = table[..table_len]
-            .chunks_exact(TABLE_ENTRY_BYTES)
-            .map(|c| BlockRef {
-                offset: u64_at(c, 0),
-                len: u32_at(c, 8),
-                crc: u32_at(c, 12),
-            })
-            .collect();
-        Ok(CompressedFile {
-            file,
-            uncompressed_len,
-            block_bytes,
-            blocks,
-            cache: Mutex::new(VecDeque::with_capacity(BLOCK_CACHE_BLOCKS)),
-        })
-    }
-
-    /// Bytes on disk.
-    pub fn compressed_len(&self) -> io::Result<u64> {
-        self.file.len()
-    }
-
-    fn block(&self, i: usize) -> io::Result<Bytes> {
-        if let Some((_, b)) = self.cache.lock().iter().find(|(n, _)| *n == i) {
-            return Ok(b.clone());
-        }
-        let r = self.blocks.get(i).ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("block {i} out of range"),
-            )
-        })?;
-        let z = read_chunk(self.file.as_ref(), r.offset, r.len as usize)?;
-        if z.len() != r.len as usize || crc32c::crc32c(&z) != r.crc {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "compressed block {i} at offset {} fails its checksum",
-                    r.offset
-                ),
-            ));
-        }
-        let expect = if i + 1 == self.blocks.len() {
-            (self.uncompressed_len - (i * self.block_bytes) as u64) as usize
-        } else {
-            self.block_bytes
-        };
-        let raw = zstd::bulk::decompress(&z, expect)?;
-        if raw.len() != expect {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("compressed block {i} decompresses to the wrong size"),
-            ));
-        }
-        let raw = Bytes::from(raw);
-        let mut cache = self.cache.lock();
-        if cache.len() >= BLOCK_CACHE_BLOCKS {
-            cache.pop_front();
-        }
-        cache.push_back((i, raw.clone()));
-        Ok(raw)
-    }
-}
-
-fn read_only() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::PermissionDenied,
-        "compressed segments are read-only",
-    )
-}
-
-impl StorageFile for CompressedFile {
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        if offset >= self.uncompressed_len || buf.is_empty() {
-            return Ok(0);
-        }
-        let mut done = 0usize;
-        let end = (offset + buf.len() as u64).min(self.uncompressed_len);
-        let mut at = offset;
-        while at < end {
-            let i = (at / self.block_bytes as u64) as usize;
-            let block = self.block(i)?;
-            let within = (at - (i * self.block_bytes) as u64) as usize;
-            let n = (block.len() - within).min((end - at) as usize);
-            buf[done..done + n].copy_from_slice(&block[within..within + n]);
-            done += n;
-            at += n as u64;
-        }
-        Ok(done)
-    }
-
-    fn write_all_at(&self, _buf: &[u8], _offset: u64) -> io::Result<()> {
-        Err(read_only())
-    }
-
-    fn sync_data(&self) -> io::Result<()> {
-        Ok(())
-    }
-
-    fn set_len(&self, _len: u64) -> io::Result<()> {
-        Err(read_only())
-    }
-
-    fn len(&self) -> io::Result<u64> {
-        Ok(self.uncompressed_len)
-    }
 }
 
 #[cfg(test)]

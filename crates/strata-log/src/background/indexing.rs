@@ -1,0 +1,97 @@
+//! Index files of sealed segments: building an entry from a record, writing
+//! the file, and rebuilding a damaged one from its segment.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use strata_core::{Error, Result};
+
+use crate::format::record_offsets;
+use crate::format::{position_of, FrameKind, RecordView, FRAME_HEADER_BYTES};
+use crate::index::{key_hash, ActiveIndex, IndexEntry, SealedIndex};
+use crate::io::Storage;
+use crate::segment::{index_file_name, scan_frames, ScanEnd, FIRST_FRAME_OFFSET};
+use crate::state::{location, OpenStore};
+
+/// The index entry of a recorded event.
+pub(crate) fn index_entry(view: &RecordView<'_>, position: u64) -> IndexEntry {
+    IndexEntry {
+        id: view.id().0.as_u128(),
+        position,
+        type_hash: key_hash(view.event_type),
+        category_hash: key_hash(strata_core::stream_id::category_of(view.stream)),
+        correlation_hash: view.correlation_id().map(key_hash),
+    }
+}
+
+/// Writes the index file of sealed segment `n` and opens it.
+pub(crate) fn write_sealed_index(
+    storage: &dyn Storage,
+    idx_dir: &Path,
+    n: u32,
+    idx: &ActiveIndex,
+) -> Result<SealedIndex> {
+    let path = idx_dir.join(index_file_name(n));
+    crate::io::write_file_atomic(storage, &path, &idx.freeze().encode(n))
+        .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+    let file = storage
+        .open(&path, false)
+        .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+    SealedIndex::open(file, n).map_err(|reason| Error::Corrupt {
+        location: path.display().to_string(),
+        reason: reason.to_string(),
+    })
+}
+
+impl OpenStore {
+    /// Rebuilds sealed segment `n`'s index file from the segment.
+    pub(crate) fn repair_index(&self, n: u32) -> Result<()> {
+        let seg = self
+            .state
+            .read()
+            .segments
+            .get(&n)
+            .cloned()
+            .ok_or_else(|| Error::Backend(format!("no segment {n} to reindex")))?;
+        let len = seg
+            .file
+            .len()
+            .map_err(|e| Error::io(format!("sizing {}", seg.path.display()), e))?;
+        let mut idx = ActiveIndex::default();
+        let end = scan_frames(
+            seg.file.as_ref(),
+            FIRST_FRAME_OFFSET,
+            len,
+            self.config.max_segment_bytes,
+            |offset, kind, body, _, _| {
+                idx.add_frame(offset);
+                if kind == FrameKind::Append {
+                    let body_start = offset + FRAME_HEADER_BYTES as u64;
+                    for (rec_off, rel) in record_offsets(body, body_start)? {
+                        let view = RecordView::parse_in_verified_frame(&body[rel..])?;
+                        idx.add(&index_entry(&view, position_of(n, rec_off).0));
+                    }
+                }
+                Ok(true)
+            },
+        )
+        .map_err(|e| Error::Corrupt {
+            location: seg.path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        if let ScanEnd::Torn { at, reason } | ScanEnd::Corrupt { at, reason } = end {
+            return Err(Error::Corrupt {
+                location: location(&seg.path, at),
+                reason,
+            });
+        }
+        let sealed = write_sealed_index(
+            self.config.storage.as_ref(),
+            &self.config.dir.join("index"),
+            n,
+            &idx,
+        )?;
+        self.state.write().sealed.insert(n, Arc::new(sealed));
+        Ok(())
+    }
+}

@@ -1,0 +1,69 @@
+//! The constants and small types every part of the format shares: sizes,
+//! frame kinds, positions, metadata flags.
+
+use strata_core::Position;
+
+/// First 8 bytes of every segment file.
+pub const SEGMENT_MAGIC: &[u8; 8] = b"STRATALG";
+/// Version of the segment format this code writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// Size of the segment header; the first frame starts here.
+pub const SEGMENT_HEADER_BYTES: usize = 32;
+/// Size of a frame header.
+pub const FRAME_HEADER_BYTES: usize = 16;
+/// Frames start at multiples of this.
+pub const FRAME_ALIGN: usize = 8;
+/// Size of an event record's fixed header.
+pub const RECORD_HEADER_BYTES: usize = 56;
+/// A segment can never be larger than this: positions keep the in-segment
+/// offset in their low 32 bits.
+pub const MAX_SEGMENT_BYTES_LIMIT: u64 = 1 << 32;
+
+/// Frame kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum FrameKind {
+    /// One append (single- or multi-stream): a list of event records.
+    Append = 1,
+    /// A soft delete of one stream.
+    Delete = 2,
+    /// A tombstone (hard delete) of one stream.
+    Tombstone = 3,
+}
+
+impl FrameKind {
+    /// The kind a frame header's kind byte names.
+    pub fn from_u8(v: u8) -> Option<Self> {
+        match v {
+            1 => Some(FrameKind::Append),
+            2 => Some(FrameKind::Delete),
+            3 => Some(FrameKind::Tombstone),
+            _ => None,
+        }
+    }
+}
+
+/// Builds the global position of the byte at `offset` in segment `segment`.
+pub fn position_of(segment: u32, offset: u64) -> Position {
+    Position(((segment as u64) << 32) | offset)
+}
+
+/// Splits a position into (segment, offset).
+pub fn split_position(p: Position) -> (u32, u64) {
+    ((p.0 >> 32) as u32, p.0 & 0xffff_ffff)
+}
+
+/// Rounds `n` up to the frame alignment.
+pub const fn align(n: usize) -> usize {
+    (n + FRAME_ALIGN - 1) & !(FRAME_ALIGN - 1)
+}
+
+/// Metadata flag bits: which optional fields a record holds.
+pub(crate) const META_CORRELATION: u8 = 1;
+pub(crate) const META_CAUSATION: u8 = 2;
+pub(crate) const META_USER: u8 = 4;
+pub(crate) const META_SOURCE: u8 = 8;
+pub(crate) const META_EXTRA: u8 = 16;
+
+/// Largest metadata string the format can hold in a u16-length field.
+pub const MAX_METADATA_FIELD_BYTES: usize = u16::MAX as usize;

@@ -1,0 +1,211 @@
+//! Reads: a stream by version, `$all` with filters (planned as a scan, a
+//! stream's positions or posting lists), and pages for subscriptions.
+
+pub(crate) mod at;
+mod plan;
+mod scan;
+
+use async_trait::async_trait;
+use strata_core::subscription::SubscriptionSource;
+use strata_core::{
+    Direction, Error, Position, ReadFilter, ReadWindow, RecordedEvent, Result, StreamId, Version,
+};
+use tokio::sync::watch;
+use tracing::warn;
+
+use crate::format::split_position;
+use crate::index::Postings;
+use crate::read::at::{read_events_at, read_events_at_in};
+use crate::read::plan::{filter_view, Plan};
+use crate::state::{damaged_index_segment, OpenStore};
+
+/// Most result slots a read reserves up front (more grow as needed).
+const READ_PRESIZE_EVENTS: usize = 16 * 1024;
+/// How many candidate positions a filtered read checks per round.
+const FILTER_CHUNK_EVENTS: usize = 1024;
+
+impl OpenStore {
+    /// Reads events of `stream` from version `from` (limits already checked).
+    pub(crate) fn read_stream(
+        &self,
+        stream: &StreamId,
+        from: Version,
+        max_count: usize,
+        direction: Direction,
+    ) -> Result<Vec<RecordedEvent>> {
+        let (positions, segments) = {
+            let state = self.state.read();
+            let entry = match state.streams.streams.get(stream.as_str()) {
+                Some(e) if e.head.tombstoned => {
+                    return Err(Error::StreamDeleted {
+                        stream: stream.clone(),
+                    })
+                }
+                Some(e) if e.head.version > e.head.deleted_through => e,
+                _ => {
+                    return Err(Error::StreamNotFound {
+                        stream: stream.clone(),
+                    })
+                }
+            };
+            let window = ReadWindow::new(
+                entry.head.deleted_through + 1,
+                entry.head.version,
+                from,
+                max_count,
+                direction,
+            );
+            let (lo, hi) = (window.low, window.high);
+            let positions = entry.positions[(lo - 1) as usize..(hi - 1) as usize].to_vec();
+            (positions, state.segments.clone())
+        };
+        let mut out = Vec::with_capacity(positions.len());
+        read_events_at_in(&segments, &positions, Some(stream), |_| true, &mut out)?;
+        for e in &out {
+            if e.stream_id != *stream {
+                return Err(Error::Corrupt {
+                    location: format!("position {}", e.position),
+                    reason: format!(
+                        "the stream index of `{stream}` points at an event of `{}`",
+                        e.stream_id
+                    ),
+                });
+            }
+        }
+        if direction == Direction::Backward {
+            out.reverse();
+        }
+        Ok(out)
+    }
+
+    /// `read_all` without the limit check. A damaged sealed index is rebuilt
+    /// from its segment and the read retried once.
+    pub(crate) fn read_all(
+        &self,
+        from: Position,
+        max_count: usize,
+        filter: &ReadFilter,
+    ) -> Result<Vec<RecordedEvent>> {
+        match self.read_all_once(from, max_count, filter) {
+            Err(Error::Corrupt { location, reason }) => match damaged_index_segment(&location) {
+                Some(n) => {
+                    warn!(segment = n, reason = %reason, "a segment index is damaged; rebuilding it from the segment");
+                    self.repair_index(n)?;
+                    self.read_all_once(from, max_count, filter)
+                }
+                None => Err(Error::Corrupt { location, reason }),
+            },
+            other => other,
+        }
+    }
+
+    fn read_all_once(
+        &self,
+        from: Position,
+        max_count: usize,
+        filter: &ReadFilter,
+    ) -> Result<Vec<RecordedEvent>> {
+        if max_count == 0 {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::with_capacity(max_count.min(READ_PRESIZE_EVENTS));
+        match Plan::for_filter(filter) {
+            Plan::Scan => self.scan_all(from, max_count, filter, &mut out)?,
+            Plan::Stream(stream) => {
+                self.read_by_stream(&stream, from, max_count, filter, &mut out)?
+            }
+            Plan::Postings(kind, keys) => {
+                self.read_by_postings(kind, &keys, from, max_count, filter, &mut out)?
+            }
+        }
+        out.truncate(max_count);
+        Ok(out)
+    }
+
+    /// A filtered `$all` read that follows one stream's positions.
+    fn read_by_stream(
+        &self,
+        stream: &StreamId,
+        from: Position,
+        max_count: usize,
+        filter: &ReadFilter,
+        out: &mut Vec<RecordedEvent>,
+    ) -> Result<()> {
+        let (positions, segments) = {
+            let state = self.state.read();
+            let positions: Vec<u64> = match state.streams.streams.get(stream.as_str()) {
+                Some(e) => {
+                    let lo = e.positions.partition_point(|p| *p < from.0);
+                    e.positions[lo..].to_vec()
+                }
+                None => Vec::new(),
+            };
+            (positions, state.segments.clone())
+        };
+        for chunk in positions.chunks(FILTER_CHUNK_EVENTS) {
+            read_events_at(&segments, chunk, |v| filter_view(filter, v), out)?;
+            if out.len() >= max_count {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// A filtered `$all` read that follows posting lists, segment by segment.
+    fn read_by_postings(
+        &self,
+        kind: Postings,
+        keys: &[u64],
+        from: Position,
+        max_count: usize,
+        filter: &ReadFilter,
+        out: &mut Vec<RecordedEvent>,
+    ) -> Result<()> {
+        let (seg_numbers, segments) = {
+            let state = self.state.read();
+            let (from_seg, _) = split_position(from);
+            let nums: Vec<u32> = state.segments.range(from_seg..).map(|(n, _)| *n).collect();
+            (nums, state.segments.clone())
+        };
+        for n in seg_numbers {
+            let mut positions: Vec<u64> = {
+                let state = self.state.read();
+                let mut v = Vec::new();
+                for k in keys {
+                    v.extend(state.postings(n, kind, *k, from.0)?);
+                }
+                v
+            };
+            if keys.len() > 1 {
+                positions.sort_unstable();
+                positions.dedup();
+            }
+            for chunk in positions.chunks(FILTER_CHUNK_EVENTS) {
+                read_events_at(&segments, chunk, |v| filter_view(filter, v), out)?;
+                if out.len() >= max_count {
+                    break;
+                }
+            }
+            if out.len() >= max_count {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SubscriptionSource for OpenStore {
+    async fn read_page(
+        &self,
+        from: Position,
+        max_count: usize,
+        filter: &ReadFilter,
+    ) -> Result<Vec<RecordedEvent>> {
+        self.read_all(from, max_count, filter)
+    }
+
+    fn head(&self) -> watch::Receiver<Position> {
+        self.head_feed()
+    }
+}

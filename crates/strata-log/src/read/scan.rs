@@ -1,0 +1,178 @@
+//! Sequential reads of `$all`: walking frames from a start position.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use strata_core::{Error, Position, ReadFilter, RecordedEvent, Result, StreamId};
+
+use crate::format::record_offsets;
+use crate::format::{position_of, split_position, FrameKind, RecordView, FRAME_HEADER_BYTES};
+use crate::read::at::to_event;
+use crate::read::plan::filter_view;
+use crate::segment::{scan_frames, ScanEnd, Segment, FIRST_FRAME_OFFSET};
+use crate::state::{location, OpenStore};
+
+/// One segment's share of a scan: its number, the first frame to read, where
+/// to stop (`u64::MAX`: the end of the file) and the segment.
+type ScanRange = (u32, u64, u64, Arc<Segment>);
+
+/// What a scan collects and how it stops.
+struct ScanSink<'a> {
+    from: Position,
+    max_count: usize,
+    filter: &'a ReadFilter,
+    all: bool,
+    out: &'a mut Vec<RecordedEvent>,
+    /// Consecutive events often share a stream: its id is reused.
+    last_stream: Option<StreamId>,
+    failure: Option<Error>,
+}
+
+impl OpenStore {
+    /// Reads `$all` sequentially from `from`, keeping events that pass `filter`.
+    pub(crate) fn scan_all(
+        &self,
+        from: Position,
+        max_count: usize,
+        filter: &ReadFilter,
+        out: &mut Vec<RecordedEvent>,
+    ) -> Result<()> {
+        let ranges = self.scan_ranges(from)?;
+        let mut sink = ScanSink {
+            from,
+            max_count,
+            filter,
+            all: filter.is_all(),
+            out,
+            last_stream: None,
+            failure: None,
+        };
+        for range in ranges {
+            self.scan_segment(range, &mut sink)?;
+            if sink.out.len() >= max_count {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The segments a scan from `from` visits, each with where it starts and stops.
+    fn scan_ranges(&self, from: Position) -> Result<Vec<ScanRange>> {
+        let (from_seg, from_off) = split_position(from);
+        let state = self.state.read();
+        let mut ranges = Vec::new();
+        for (&n, seg) in state.segments.range(from_seg..) {
+            let Some(end) = state.readable_end(n) else {
+                continue;
+            };
+            let start = if n == from_seg {
+                state.frame_start(n, from_off)?
+            } else {
+                FIRST_FRAME_OFFSET
+            };
+            ranges.push((n, start, end, seg.clone()));
+        }
+        Ok(ranges)
+    }
+
+    /// Scans one segment's frames into `sink`.
+    fn scan_segment(&self, (n, start, end, seg): ScanRange, sink: &mut ScanSink<'_>) -> Result<()> {
+        let limit = if end == u64::MAX {
+            seg.file
+                .len()
+                .map_err(|e| Error::io(format!("sizing {}", seg.path.display()), e))?
+        } else {
+            end
+        };
+        let result = scan_frames(
+            seg.file.as_ref(),
+            start,
+            limit,
+            self.config.max_segment_bytes,
+            |offset, kind, body, shared, body_at| {
+                if kind != FrameKind::Append {
+                    return Ok(true);
+                }
+                let body_start = offset + FRAME_HEADER_BYTES as u64;
+                let frame = FrameAt {
+                    segment: n,
+                    path: &seg.path,
+                    shared,
+                    body_at,
+                };
+                for (rec_off, rel) in record_offsets(body, body_start)? {
+                    let view = RecordView::parse_in_verified_frame(&body[rel..])?;
+                    if !sink.take(&frame, &view, rec_off, rel) {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            },
+        )
+        .map_err(|e| Error::Corrupt {
+            location: seg.path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        if let Some(e) = sink.failure.take() {
+            return Err(e);
+        }
+        match result {
+            ScanEnd::Clean { .. } => Ok(()),
+            ScanEnd::Torn { at, reason } | ScanEnd::Corrupt { at, reason } => Err(Error::Corrupt {
+                location: location(&seg.path, at),
+                reason,
+            }),
+        }
+    }
+}
+
+/// Where the frame being scanned lives.
+struct FrameAt<'a> {
+    segment: u32,
+    path: &'a PathBuf,
+    shared: &'a Bytes,
+    body_at: usize,
+}
+
+impl ScanSink<'_> {
+    /// Keeps the record at `rec_off` if it passes the filter; `false` stops the scan.
+    fn take(
+        &mut self,
+        frame: &FrameAt<'_>,
+        view: &RecordView<'_>,
+        rec_off: u64,
+        rel: usize,
+    ) -> bool {
+        let position = position_of(frame.segment, rec_off);
+        if position < self.from {
+            return true;
+        }
+        if !self.all && !filter_view(self.filter, view) {
+            return true;
+        }
+        let at = frame.body_at + rel;
+        let event = match &self.last_stream {
+            Some(s) if s.as_str() == view.stream => view
+                .to_event(s.clone(), position, frame.shared, at)
+                .map_err(|reason| Error::Corrupt {
+                    location: location(frame.path, rec_off),
+                    reason: reason.to_string(),
+                }),
+            _ => to_event(view, position, frame.shared, at, frame.path, rec_off),
+        };
+        match event {
+            Ok(e) => {
+                self.last_stream = Some(e.stream_id.clone());
+                if self.all || self.filter.matches(&e) {
+                    self.out.push(e);
+                }
+            }
+            Err(e) => {
+                self.failure = Some(e);
+                return false;
+            }
+        }
+        self.out.len() < self.max_count
+    }
+}

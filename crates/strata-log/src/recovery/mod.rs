@@ -1,0 +1,265 @@
+//! Opening a store directory: the lock, the segments, the stream checkpoint,
+//! replay of the log after it, rebuilt indexes, and the torn-tail rule
+//! ([`tail`]).
+
+mod replay;
+mod segments;
+mod tail;
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use strata_core::{Error, Position, Result};
+use tracing::{info, warn};
+
+use crate::background::indexing::write_sealed_index;
+use crate::config::LogConfig;
+use crate::index::{ActiveIndex, SealedIndex};
+use crate::io::{read_file, Storage};
+use crate::read::at::read_events_at;
+use crate::recovery::replay::{Replay, SegmentReplay};
+use crate::segment::{index_file_name, scan_frames, Segment, FIRST_FRAME_OFFSET};
+use crate::state::State;
+use crate::streams::{StreamIndex, STREAM_CHECKPOINT_FILE};
+
+/// File name of the directory lock.
+pub const LOCK_FILE: &str = "LOCK";
+
+/// What recovery hands to the open store.
+pub(crate) struct Recovered {
+    /// The state readers and the writer start from.
+    pub(crate) state: State,
+    /// The newest `recorded_at` in the log (0 if none), so the clock never
+    /// steps back.
+    pub(crate) last_recorded_at: i64,
+}
+
+/// Creates the store's directories and takes its lock.
+pub(crate) fn lock_dir(config: &LogConfig) -> Result<File> {
+    let storage = config.storage.as_ref();
+    let dir = &config.dir;
+    let io = |what: &str, e: std::io::Error| Error::io(format!("{what} in {}", dir.display()), e);
+    storage
+        .create_dir_all(&dir.join("segments"))
+        .map_err(|e| io("creating segments/", e))?;
+    storage
+        .create_dir_all(&dir.join("index"))
+        .map_err(|e| io("creating index/", e))?;
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(LOCK_FILE))
+        .map_err(|e| io("opening LOCK", e))?;
+    lock.try_lock().map_err(|_| {
+        Error::invalid(format!(
+            "{} is in use by another process (LOCK is held)",
+            dir.display()
+        ))
+    })?;
+    Ok(lock)
+}
+
+/// Opens every segment, loads or rebuilds indexes, replays the log after the
+/// stream checkpoint and cuts a torn tail.
+pub(crate) fn recover(config: &LogConfig) -> Result<Recovered> {
+    let storage = config.storage.as_ref();
+    match recover_with(config, storage, true)? {
+        Some(r) => Ok(r),
+        None => {
+            warn!("the stream checkpoint covers more than the log holds; rebuilding the stream index from the log");
+            recover_with(config, storage, false)?.ok_or_else(|| {
+                Error::Backend("recovery without a checkpoint asked for a checkpoint".into())
+            })
+        }
+    }
+}
+
+/// Recovery proper; `None` when the checkpoint turns out to cover bytes the
+/// log no longer has (only possible if something other than a crash changed
+/// the files), so the caller retries without it.
+fn recover_with(
+    config: &LogConfig,
+    storage: &dyn Storage,
+    use_checkpoint: bool,
+) -> Result<Option<Recovered>> {
+    let seg_dir = config.dir.join("segments");
+    let numbers = segments::segment_numbers(storage, &seg_dir)?;
+    let segments = segments::open_segments(storage, &seg_dir, &numbers)?;
+    let first = *numbers.first().unwrap_or(&0);
+    let active_no = *numbers.last().unwrap_or(&0);
+    let (streams, covers) = if use_checkpoint {
+        load_stream_checkpoint(&config.dir, storage, &segments, first)
+    } else {
+        (StreamIndex::default(), (first, 0))
+    };
+    let mut replay = Replay {
+        streams,
+        head: Position::START,
+        last_recorded_at: i64::MIN,
+    };
+    let mut sealed = BTreeMap::new();
+    let mut active = ActiveIndex::default();
+    let mut visible_end = FIRST_FRAME_OFFSET;
+    for (&n, seg) in &segments {
+        let is_active = n == active_no;
+        let loaded = if is_active {
+            None
+        } else {
+            load_sealed_index(&config.dir.join("index"), storage, n)
+        };
+        if n < covers.0 {
+            if let Some(i) = loaded {
+                // Nothing to replay, nothing to rebuild.
+                sealed.insert(n, Arc::new(i));
+                continue;
+            }
+        }
+        let mut seg_replay = SegmentReplay {
+            segment: n,
+            streams_from: match n.cmp(&covers.0) {
+                std::cmp::Ordering::Less => u64::MAX,
+                std::cmp::Ordering::Equal => covers.1,
+                std::cmp::Ordering::Greater => 0,
+            },
+            index: loaded.is_none().then(ActiveIndex::default),
+        };
+        let end = replay_segment(config, seg, &mut replay, &mut seg_replay, is_active)?;
+        let idx = seg_replay.index.unwrap_or_default();
+        if is_active {
+            visible_end = end;
+            if n == covers.0 && covers.1 > visible_end {
+                return Ok(None);
+            }
+            active = idx;
+        } else {
+            let s = match loaded {
+                Some(i) => i,
+                None => write_sealed_index(storage, &config.dir.join("index"), n, &idx)?,
+            };
+            sealed.insert(n, Arc::new(s));
+        }
+    }
+    let last_recorded_at = newest_recorded_at(&mut replay, &segments)?;
+    info!(
+        dir = %config.dir.display(),
+        segments = segments.len(),
+        streams = replay.streams.streams.len(),
+        head = replay.head.0,
+        "log store opened"
+    );
+    Ok(Some(Recovered {
+        state: State {
+            streams: replay.streams,
+            active,
+            active_segment: active_no,
+            sealed,
+            sealing: BTreeMap::new(),
+            segments,
+            visible_end,
+            head: replay.head,
+        },
+        last_recorded_at,
+    }))
+}
+
+/// Scans one segment, replaying its frames, and applies the torn-tail rule.
+/// Returns where its valid frames end.
+fn replay_segment(
+    config: &LogConfig,
+    seg: &Segment,
+    replay: &mut Replay,
+    seg_replay: &mut SegmentReplay,
+    is_active: bool,
+) -> Result<u64> {
+    let len = seg
+        .file
+        .len()
+        .map_err(|e| Error::io(format!("sizing {}", seg.path.display()), e))?;
+    let end = scan_frames(
+        seg.file.as_ref(),
+        FIRST_FRAME_OFFSET,
+        len,
+        config.max_segment_bytes,
+        |offset, kind, body, _shared, _at| {
+            replay.frame(seg_replay, offset, kind, body)?;
+            Ok(true)
+        },
+    )
+    .map_err(|e| Error::Corrupt {
+        location: seg.path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    tail::settle_tail(seg, len, end, is_active)
+}
+
+/// The stream checkpoint and the log location it covers, if it is usable;
+/// otherwise an empty index covering nothing (the log is replayed from
+/// segment `first`).
+fn load_stream_checkpoint(
+    dir: &Path,
+    storage: &dyn Storage,
+    segments: &BTreeMap<u32, Arc<Segment>>,
+    first: u32,
+) -> (StreamIndex, (u32, u64)) {
+    let nothing = || (StreamIndex::default(), (first, 0));
+    let path = dir.join(STREAM_CHECKPOINT_FILE);
+    if !storage.exists(&path) {
+        return nothing();
+    }
+    let decoded = read_file(storage, &path)
+        .map_err(|e| e.to_string())
+        .and_then(|b| StreamIndex::decode_checkpoint(&b).map_err(|e| e.to_string()));
+    match decoded {
+        Ok((streams, covers)) if segments.contains_key(&covers.0) => (streams, covers),
+        Ok(_) => {
+            warn!("stream checkpoint refers to a segment that does not exist; rebuilding");
+            nothing()
+        }
+        Err(reason) => {
+            warn!(reason = %reason, "stream checkpoint unusable; rebuilding the stream index from the log");
+            nothing()
+        }
+    }
+}
+
+/// Sealed segment `n`'s index file, if present and sound.
+fn load_sealed_index(idx_dir: &Path, storage: &dyn Storage, n: u32) -> Option<SealedIndex> {
+    let path = idx_dir.join(index_file_name(n));
+    if !storage.exists(&path) {
+        return None;
+    }
+    let opened = storage
+        .open(&path, false)
+        .map_err(|e| e.to_string())
+        .and_then(|f| SealedIndex::open(f, n).map_err(|e| e.to_string()));
+    match opened {
+        Ok(i) => Some(i),
+        Err(reason) => {
+            warn!(segment = n, reason = %reason, "segment index unusable; rebuilding it from the segment");
+            None
+        }
+    }
+}
+
+/// Completes the head from the checkpoint (events it covers may be the
+/// newest) and finds the newest `recorded_at`, so the clock never steps back.
+fn newest_recorded_at(replay: &mut Replay, segments: &BTreeMap<u32, Arc<Segment>>) -> Result<i64> {
+    for e in replay.streams.streams.values() {
+        if let Some(p) = e.head.last_position {
+            replay.head = replay.head.max(p);
+        }
+    }
+    let mut last = replay.last_recorded_at;
+    if last == i64::MIN && replay.head > Position::START {
+        // Read the newest event's time.
+        let mut out = Vec::new();
+        read_events_at(segments, &[replay.head.0], |_| true, &mut out)?;
+        last = out
+            .first()
+            .map_or(i64::MIN, |e| e.recorded_at.timestamp_micros());
+    }
+    Ok(if last == i64::MIN { 0 } else { last })
+}

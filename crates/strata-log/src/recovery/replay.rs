@@ -1,0 +1,108 @@
+//! Replaying segments: rebuilding the stream index after the checkpoint,
+//! and the index of any segment whose index file is missing or unusable.
+
+use strata_core::{Position, StreamId};
+
+use crate::background::indexing::index_entry;
+use crate::decode::DecodeError;
+use crate::format::{decode_delete, position_of, FrameKind, RecordView, FRAME_HEADER_BYTES};
+use crate::index::ActiveIndex;
+use crate::streams::StreamIndex;
+
+/// What replaying the log has rebuilt so far.
+pub(super) struct Replay {
+    /// Every stream's head and positions.
+    pub(super) streams: StreamIndex,
+    /// Position of the newest event seen.
+    pub(super) head: Position,
+    /// The newest `recorded_at` seen (`i64::MIN`: none).
+    pub(super) last_recorded_at: i64,
+}
+
+/// How one segment is replayed.
+pub(super) struct SegmentReplay {
+    /// The segment's number.
+    pub(super) segment: u32,
+    /// Frames from this offset on change the stream index (earlier ones are
+    /// covered by the checkpoint); `u64::MAX`: none do.
+    pub(super) streams_from: u64,
+    /// The index being rebuilt, if the segment needs one.
+    pub(super) index: Option<ActiveIndex>,
+}
+
+/// A stored stream name (system streams included).
+fn stored_stream(name: &str) -> Result<StreamId, DecodeError> {
+    StreamId::new(name)
+        .or_else(|_| StreamId::system(name))
+        .map_err(|e| DecodeError::invalid("stream name", e.to_string()))
+}
+
+impl Replay {
+    /// Applies the frame at `offset` of the segment `seg` describes.
+    pub(super) fn frame(
+        &mut self,
+        seg: &mut SegmentReplay,
+        offset: u64,
+        kind: FrameKind,
+        body: &[u8],
+    ) -> Result<(), DecodeError> {
+        if let Some(idx) = seg.index.as_mut() {
+            idx.add_frame(offset);
+        }
+        let apply_streams = offset >= seg.streams_from;
+        match kind {
+            FrameKind::Append => {
+                let body_start = offset + FRAME_HEADER_BYTES as u64;
+                for (rec_off, rel) in crate::format::record_offsets(body, body_start)? {
+                    let view = RecordView::parse_in_verified_frame(&body[rel..])?;
+                    let position = position_of(seg.segment, rec_off).0;
+                    self.event(seg, &view, position, apply_streams)?;
+                }
+            }
+            FrameKind::Delete | FrameKind::Tombstone => {
+                if apply_streams {
+                    let d = decode_delete(body)?;
+                    let stream = stored_stream(&d.stream)?;
+                    self.streams
+                        .delete(&stream, d.deleted_through, kind == FrameKind::Tombstone);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn event(
+        &mut self,
+        seg: &mut SegmentReplay,
+        view: &RecordView<'_>,
+        position: u64,
+        apply_streams: bool,
+    ) -> Result<(), DecodeError> {
+        let stream = stored_stream(view.stream)?;
+        if let Some(idx) = seg.index.as_mut() {
+            idx.add(&index_entry(view, position));
+        }
+        if apply_streams {
+            let expected = self
+                .streams
+                .streams
+                .get(stream.as_str())
+                .map_or(0, |e| e.head.version)
+                + 1;
+            if view.version != expected {
+                return Err(DecodeError::invalid(
+                    "stream version",
+                    format!(
+                        "stream `{stream}` jumps from version {} to {}",
+                        expected - 1,
+                        view.version
+                    ),
+                ));
+            }
+            self.streams.add_event(&stream, view.version, position);
+        }
+        self.head = self.head.max(Position(position));
+        self.last_recorded_at = self.last_recorded_at.max(view.recorded_at_micros());
+        Ok(())
+    }
+}

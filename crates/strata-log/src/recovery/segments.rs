@@ -1,0 +1,102 @@
+//! Finding and opening the segment files a store directory holds.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use strata_core::{Error, Result};
+
+use crate::format::{decode_segment_header, encode_segment_header, SEGMENT_HEADER_BYTES};
+use crate::io::Storage;
+use crate::segment::{list_segment_numbers, open_segment, segment_file_name, Segment};
+use crate::state::location;
+
+/// The segment numbers of `seg_dir`, contiguous and never empty: leftovers
+/// of an unfinished compression are removed, a gap is corruption, and an
+/// empty directory gets segment 0.
+pub(super) fn segment_numbers(storage: &dyn Storage, seg_dir: &Path) -> Result<Vec<u32>> {
+    let listing = |e| Error::io(format!("listing {}", seg_dir.display()), e);
+    let mut numbers = list_segment_numbers(storage, seg_dir).map_err(listing)?;
+    for name in storage.list(seg_dir).map_err(listing)? {
+        if name.ends_with(".tmp") {
+            // An unfinished compression: the plain segment is still there.
+            let _ = storage.remove(&seg_dir.join(name));
+        }
+    }
+    for w in numbers.windows(2) {
+        if w[1] != w[0] + 1 {
+            return Err(Error::Corrupt {
+                location: seg_dir.display().to_string(),
+                reason: format!(
+                    "segment {} is missing (found {} then {})",
+                    w[0] + 1,
+                    w[0],
+                    w[1]
+                ),
+            });
+        }
+    }
+    if numbers.is_empty() {
+        let path = seg_dir.join(segment_file_name(0));
+        let f = storage
+            .open(&path, true)
+            .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
+        f.write_all_at(&encode_segment_header(0), 0)
+            .and_then(|_| f.sync_data())
+            .and_then(|_| storage.sync_dir(seg_dir))
+            .map_err(|e| Error::io(format!("initialising {}", path.display()), e))?;
+        numbers.push(0);
+    }
+    Ok(numbers)
+}
+
+/// Opens every segment in `numbers` and checks its header. The last one may
+/// have been cut short by a crash while it was being created.
+pub(super) fn open_segments(
+    storage: &dyn Storage,
+    seg_dir: &Path,
+    numbers: &[u32],
+) -> Result<BTreeMap<u32, Arc<Segment>>> {
+    let mut segments = BTreeMap::new();
+    for &n in numbers {
+        let is_last = Some(&n) == numbers.last();
+        segments.insert(n, Arc::new(open_checked(storage, seg_dir, n, is_last)?));
+    }
+    Ok(segments)
+}
+
+fn open_checked(storage: &dyn Storage, seg_dir: &Path, n: u32, is_last: bool) -> Result<Segment> {
+    let Segment { path, file, .. } =
+        open_segment(storage, seg_dir, n, true).map_err(|reason| Error::Corrupt {
+            location: seg_dir.join(segment_file_name(n)).display().to_string(),
+            reason,
+        })?;
+    let len = file
+        .len()
+        .map_err(|e| Error::io(format!("sizing {}", path.display()), e))?;
+    if len < SEGMENT_HEADER_BYTES as u64 && is_last {
+        // Crash while creating the segment: write its header again.
+        file.set_len(0)
+            .and_then(|_| file.write_all_at(&encode_segment_header(n), 0))
+            .and_then(|_| file.sync_data())
+            .map_err(|e| Error::io(format!("re-initialising {}", path.display()), e))?;
+    }
+    let mut header = [0u8; SEGMENT_HEADER_BYTES];
+    file.read_exact_at(&mut header, 0)
+        .map_err(|e| Error::io(format!("reading the header of {}", path.display()), e))?;
+    let named = decode_segment_header(&header).map_err(|reason| Error::Corrupt {
+        location: location(&path, 0),
+        reason: reason.to_string(),
+    })?;
+    if named != n {
+        return Err(Error::Corrupt {
+            location: location(&path, 0),
+            reason: format!("header names segment {named}"),
+        });
+    }
+    Ok(Segment {
+        number: n,
+        path,
+        file,
+    })
+}

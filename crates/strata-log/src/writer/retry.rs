@@ -1,0 +1,78 @@
+//! Idempotency: whether an append re-sends events already recorded.
+
+use std::collections::HashMap;
+
+use strata_core::append_rules::{check_retry, RecordedRef};
+use strata_core::{AppendResult, Error, EventId, Position, Result, StreamAppend};
+
+use crate::format::{split_position, RecordView};
+use crate::segment::read_records;
+use crate::state::{damaged_index_segment, location, State};
+use crate::writer::{BatchIds, Writer};
+
+impl Writer {
+    /// Decides whether `part` is an exact retry: `Some` with the original
+    /// outcome if it is, an error if it re-sends ids in a different way.
+    pub(super) fn retry_of(
+        &self,
+        state: &State,
+        batch_ids: &BatchIds,
+        part: &StreamAppend,
+    ) -> Result<Option<AppendResult>> {
+        // Resolve every supplied id that is recorded (in this batch or before).
+        let mut found: HashMap<EventId, (String, u64, u64)> = HashMap::new();
+        for e in &part.events {
+            let Some(id) = e.id else { continue };
+            if let Some((s, v, p)) = batch_ids.get(&id) {
+                found.insert(id, (s.as_str().to_owned(), *v, *p));
+            } else if let Some(p) = self.lookup_or_repair(state, id)? {
+                let (stream, version) = read_stream_version(state, p)?;
+                found.insert(id, (stream, version, p));
+            }
+        }
+        if found.is_empty() {
+            return Ok(None);
+        }
+        check_retry(&part.stream, &part.events, |id| {
+            found.get(id).map(|(s, v, p)| RecordedRef {
+                stream: s.as_str(),
+                version: *v,
+                position: Position(*p),
+            })
+        })
+    }
+
+    /// Looks an id up; a damaged sealed index fails this append and is
+    /// rebuilt in the background, so a retry succeeds.
+    fn lookup_or_repair(&self, state: &State, id: EventId) -> Result<Option<u64>> {
+        match state.lookup_id(id.0.as_u128()) {
+            Err(Error::Corrupt { location, reason }) => {
+                if let Some(n) = damaged_index_segment(&location) {
+                    self.store.spawn_index_repair(n);
+                }
+                Err(Error::Corrupt { location, reason })
+            }
+            other => other,
+        }
+    }
+}
+
+/// The stream and version of the event recorded at position `p`.
+fn read_stream_version(state: &State, p: u64) -> Result<(String, u64)> {
+    let (seg, off) = split_position(Position(p));
+    let segment = state.segments.get(&seg).ok_or_else(|| Error::Corrupt {
+        location: format!("position {p}"),
+        reason: "event id index points to a missing segment".into(),
+    })?;
+    let bufs = read_records(segment.file.as_ref(), &[off])
+        .map_err(|e| Error::io(format!("reading {}", segment.path.display()), e))?;
+    let (buf, at) = bufs.into_iter().next().ok_or_else(|| Error::Corrupt {
+        location: location(&segment.path, off),
+        reason: "record missing".into(),
+    })?;
+    let view = RecordView::parse(&buf[at..]).map_err(|reason| Error::Corrupt {
+        location: location(&segment.path, off),
+        reason: reason.to_string(),
+    })?;
+    Ok((view.stream.to_owned(), view.version))
+}
