@@ -210,6 +210,20 @@ async fn lost_index_files_and_checkpoint_are_rebuilt() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_index_file_under_the_stream_checkpoint_is_rebuilt() {
+    // The checkpoint stays: the segment is re-read for its index only, and
+    // its events are not applied to the stream index a second time.
+    let dir = tempfile::tempdir().unwrap();
+    let acked = sealed_store(dir.path()).await;
+    std::fs::remove_file(dir.path().join("index").join("00000000.idx")).unwrap();
+    let cfg = LogConfig::new(dir.path()).max_segment_bytes(64 * 1024);
+    let store = LogStore::open(cfg).await.unwrap();
+    check_acked(&store, &acked).await;
+    store.close().await.unwrap();
+    assert_verify_clean(dir.path());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reopen_uses_checkpoint_and_sealed_indexes() {
     let dir = tempfile::tempdir().unwrap();
     let acked = sealed_store(dir.path()).await;
