@@ -164,29 +164,7 @@ impl Metrics {
             "Bytes of events (type, data, metadata) committed by appends.",
             load(&self.bytes_appended_total),
         );
-        let _ = writeln!(
-            out,
-            "# HELP strata_append_duration_seconds Time the store took to commit an append."
-        );
-        let _ = writeln!(out, "# TYPE strata_append_duration_seconds histogram");
-        for (i, bound) in APPEND_LATENCY_BUCKETS_SECONDS.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "strata_append_duration_seconds_bucket{{le=\"{bound}\"}} {}",
-                load(&self.append_latency_buckets[i])
-            );
-        }
-        let count = load(&self.append_latency_count);
-        let _ = writeln!(
-            out,
-            "strata_append_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
-        );
-        let _ = writeln!(
-            out,
-            "strata_append_duration_seconds_sum {}",
-            load(&self.append_latency_sum_micros) as f64 / 1e6
-        );
-        let _ = writeln!(out, "strata_append_duration_seconds_count {count}");
+        self.render_append_latency(&mut out);
         gauge(
             &mut out,
             "strata_open_subscriptions",
@@ -215,6 +193,40 @@ impl Metrics {
                 head,
             );
         }
+        self.render_requests_and_errors(&mut out);
+        out
+    }
+
+    /// The append latency histogram.
+    fn render_append_latency(&self, out: &mut String) {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "# HELP strata_append_duration_seconds Time the store took to commit an append."
+        );
+        let _ = writeln!(out, "# TYPE strata_append_duration_seconds histogram");
+        for (i, bound) in APPEND_LATENCY_BUCKETS_SECONDS.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "strata_append_duration_seconds_bucket{{le=\"{bound}\"}} {}",
+                load(&self.append_latency_buckets[i])
+            );
+        }
+        let count = load(&self.append_latency_count);
+        let _ = writeln!(
+            out,
+            "strata_append_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
+        let _ = writeln!(
+            out,
+            "strata_append_duration_seconds_sum {}",
+            load(&self.append_latency_sum_micros) as f64 / 1e6
+        );
+        let _ = writeln!(out, "strata_append_duration_seconds_count {count}");
+    }
+
+    /// Responses by route and status class, and errors by kind.
+    fn render_requests_and_errors(&self, out: &mut String) {
         let _ = writeln!(
             out,
             "# HELP strata_http_requests_total HTTP responses by route and status class."
@@ -243,7 +255,6 @@ impl Metrics {
                 let _ = writeln!(out, "strata_errors_total{{kind=\"{kind}\"}} {n}");
             }
         }
-        out
     }
 }
 
