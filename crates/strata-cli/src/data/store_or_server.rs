@@ -98,6 +98,8 @@ impl TargetArgs {
 }
 
 /// A live feed of events from [`Target::subscribe`].
+// One feed per command, so its size does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Feed {
     /// A store subscription (filtered to one stream when asked).
     Store(Subscription),
