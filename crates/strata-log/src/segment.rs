@@ -1,6 +1,8 @@
 //! Segment files: naming, scanning frames (recovery, verify, `$all` reads)
 //! and reading event records at known offsets.
 
+#![deny(clippy::indexing_slicing)]
+
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,7 +12,7 @@ use bytes::Bytes;
 use crate::compress::{compressed_file_name, CompressedFile};
 use crate::decode::DecodeError;
 use crate::format::{
-    align, parse_frame_header, verify_frame, FrameError, FrameKind, FRAME_ALIGN,
+    align, parse_frame_header, verify_frame, FrameError, FrameHeader, FrameKind, FRAME_ALIGN,
     FRAME_HEADER_BYTES, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES,
 };
 use crate::io::{read_chunk, StorageFile};
@@ -87,99 +89,123 @@ pub fn scan_frames(
     max_segment_bytes: u64,
     mut f: impl FnMut(u64, FrameKind, &[u8], &Bytes, usize) -> Result<bool, DecodeError>,
 ) -> io::Result<ScanEnd> {
-    let max_body = max_segment_bytes as usize;
+    let scan = Scan {
+        file,
+        limit,
+        max_segment_bytes,
+    };
     let mut offset = start;
-    'chunks: while offset < limit {
-        let want = ((limit - offset) as usize).min(SCAN_CHUNK_BYTES);
-        let chunk = Bytes::from(read_chunk(file, offset, want)?);
+    while offset < limit {
+        match scan.chunk(offset, &mut f)? {
+            Step::Next(next) => offset = next,
+            Step::Stop(end) => return Ok(end),
+        }
+    }
+    Ok(ScanEnd::Clean { end: offset })
+}
+
+/// One scan of a segment's frames up to `limit`.
+struct Scan<'a> {
+    file: &'a dyn StorageFile,
+    limit: u64,
+    max_segment_bytes: u64,
+}
+
+/// Where a scan goes after one chunk.
+enum Step {
+    /// The next chunk starts at this offset.
+    Next(u64),
+    /// The scan is over.
+    Stop(ScanEnd),
+}
+
+impl Scan<'_> {
+    /// Reads one chunk at `offset` and hands each whole, valid frame in it to
+    /// `f`. A frame that only starts in the chunk is read again from its start
+    /// by the next chunk (or whole, if it is larger than a chunk).
+    fn chunk(
+        &self,
+        offset: u64,
+        f: &mut impl FnMut(u64, FrameKind, &[u8], &Bytes, usize) -> Result<bool, DecodeError>,
+    ) -> io::Result<Step> {
+        let want = ((self.limit - offset) as usize).min(SCAN_CHUNK_BYTES);
+        let chunk = Bytes::from(read_chunk(self.file, offset, want)?);
         let mut at = 0usize;
-        while offset + (at as u64) < limit && at < chunk.len() {
-            let rest = &chunk[at..];
+        while offset + (at as u64) < self.limit {
+            let Some(rest) = chunk.get(at..).filter(|r| !r.is_empty()) else {
+                break;
+            };
             if rest.len() < FRAME_HEADER_BYTES && at > 0 {
                 break; // re-read from this frame's start
             }
-            let header = match parse_frame_header(rest, max_body) {
+            let frame_at = offset + at as u64;
+            let header = match parse_frame_header(rest, self.max_segment_bytes as usize) {
                 Ok(h) => h,
-                Err(e) => return classify(file, offset + at as u64, limit, max_segment_bytes, e),
+                Err(e) => return self.damaged(frame_at, e),
             };
-            let need = FRAME_HEADER_BYTES + header.body_len;
-            let total = header.total_len();
-            if rest.len() < need {
+            if rest.len() < FRAME_HEADER_BYTES + header.body_len {
                 if at > 0 {
                     break; // re-read from this frame's start
                 }
-                // A frame larger than one chunk: read it whole, once its
-                // length is known to stay within the scanned range.
-                if offset + need as u64 > limit {
-                    return classify(
-                        file,
-                        offset,
-                        limit,
-                        max_segment_bytes,
-                        FrameError::Truncated,
-                    );
-                }
-                let whole = Bytes::from(read_chunk(file, offset, need)?);
-                if whole.len() < need {
-                    return classify(
-                        file,
-                        offset,
-                        limit,
-                        max_segment_bytes,
-                        FrameError::Truncated,
-                    );
-                }
-                let body = match verify_frame(&whole, &header) {
-                    Ok(b) => b,
-                    Err(e) => return classify(file, offset, limit, max_segment_bytes, e),
-                };
-                if !call(
-                    &mut f,
-                    offset,
-                    header.kind,
-                    body,
-                    &whole,
-                    FRAME_HEADER_BYTES,
-                )? {
-                    return Ok(ScanEnd::Clean {
-                        end: offset + total as u64,
-                    });
-                }
-                offset += total as u64;
-                continue 'chunks;
+                return self.whole_frame(offset, &header, f);
             }
             let body = match verify_frame(rest, &header) {
                 Ok(b) => b,
-                Err(e) => return classify(file, offset + at as u64, limit, max_segment_bytes, e),
+                Err(e) => return self.damaged(frame_at, e),
             };
-            let frame_at = offset + at as u64;
+            let total = header.total_len();
             if !call(
-                &mut f,
+                f,
                 frame_at,
                 header.kind,
                 body,
                 &chunk,
                 at + FRAME_HEADER_BYTES,
             )? {
-                return Ok(ScanEnd::Clean {
+                return Ok(Step::Stop(ScanEnd::Clean {
                     end: frame_at + total as u64,
-                });
+                }));
             }
             at += total;
         }
         if at == 0 {
             // The file ends before `limit`.
-            return classify(
-                file,
-                offset,
-                limit,
-                max_segment_bytes,
-                FrameError::Truncated,
-            );
+            return self.damaged(offset, FrameError::Truncated);
         }
-        offset += at as u64;
+        Ok(Step::Next(offset + at as u64))
     }
-    Ok(ScanEnd::Clean { end: offset })
+
+    /// A frame larger than one chunk, at `offset`: read whole, once its
+    /// length is known to stay within the scanned range.
+    fn whole_frame(
+        &self,
+        offset: u64,
+        header: &FrameHeader,
+        f: &mut impl FnMut(u64, FrameKind, &[u8], &Bytes, usize) -> Result<bool, DecodeError>,
+    ) -> io::Result<Step> {
+        let need = FRAME_HEADER_BYTES + header.body_len;
+        if offset + need as u64 > self.limit {
+            return self.damaged(offset, FrameError::Truncated);
+        }
+        let whole = Bytes::from(read_chunk(self.file, offset, need)?);
+        if whole.len() < need {
+            return self.damaged(offset, FrameError::Truncated);
+        }
+        let body = match verify_frame(&whole, header) {
+            Ok(b) => b,
+            Err(e) => return self.damaged(offset, e),
+        };
+        let end = offset + header.total_len() as u64;
+        if !call(f, offset, header.kind, body, &whole, FRAME_HEADER_BYTES)? {
+            return Ok(Step::Stop(ScanEnd::Clean { end }));
+        }
+        Ok(Step::Next(end))
+    }
+
+    /// The scan meets a bad frame at `at`: a torn tail or corruption.
+    fn damaged(&self, at: u64, err: FrameError) -> io::Result<Step> {
+        classify(self.file, at, self.limit, self.max_segment_bytes, err).map(Step::Stop)
+    }
 }
 
 fn call(
@@ -236,16 +262,16 @@ pub fn find_valid_frame_after(
         let want = ((limit - base) as usize).min(SCAN_CHUNK_BYTES);
         let chunk = read_chunk(file, base, want)?;
         let mut i = 0usize;
-        while i + FRAME_HEADER_BYTES <= chunk.len() {
-            if let Ok(h) = parse_frame_header(&chunk[i..], max_segment_bytes as usize) {
+        while let Some(rest) = chunk.get(i..).filter(|r| r.len() >= FRAME_HEADER_BYTES) {
+            if let Ok(h) = parse_frame_header(rest, max_segment_bytes as usize) {
                 let off = base + i as u64;
-                if off + (FRAME_HEADER_BYTES + h.body_len) as u64 <= limit {
-                    let whole = if i + FRAME_HEADER_BYTES + h.body_len <= chunk.len() {
-                        chunk[i..i + FRAME_HEADER_BYTES + h.body_len].to_vec()
-                    } else {
-                        read_chunk(file, off, FRAME_HEADER_BYTES + h.body_len)?
+                let need = FRAME_HEADER_BYTES + h.body_len;
+                if off + need as u64 <= limit {
+                    let valid = match rest.get(..need) {
+                        Some(whole) => verify_frame(whole, &h).is_ok(),
+                        None => verify_frame(&read_chunk(file, off, need)?, &h).is_ok(),
                     };
-                    if verify_frame(&whole, &h).is_ok() {
+                    if valid {
                         return Ok(Some(off));
                     }
                 }
@@ -265,51 +291,58 @@ pub fn find_valid_frame_after(
 /// share one read. Returns, per offset, the buffer and the record's start in it.
 pub fn read_records(file: &dyn StorageFile, offsets: &[u64]) -> io::Result<Vec<(Bytes, usize)>> {
     let mut out = Vec::with_capacity(offsets.len());
-    let mut i = 0;
-    while i < offsets.len() {
-        let start = offsets[i];
-        let mut j = i;
-        while j + 1 < offsets.len() && offsets[j + 1] - start < READ_GROUP_SPAN_BYTES {
-            j += 1;
-        }
-        let end = offsets[j] + RECORD_READ_GUESS_BYTES;
+    let mut rest = offsets;
+    while let Some(&start) = rest.first() {
+        let group = rest
+            .iter()
+            .take_while(|&&off| off - start < READ_GROUP_SPAN_BYTES)
+            .count();
+        let (near, after) = rest.split_at(group);
+        let end = near.last().map_or(start, |&last| last) + RECORD_READ_GUESS_BYTES;
         let buf = Bytes::from(read_chunk(file, start, (end - start) as usize)?);
-        for &off in &offsets[i..=j] {
+        for &off in near {
             let rel = (off - start) as usize;
             let len = buf.get(rel..).map_or(0, record_len);
             if len >= RECORD_HEADER_BYTES && rel + len <= buf.len() {
                 out.push((buf.clone(), rel));
             } else {
-                let need = if len >= RECORD_HEADER_BYTES {
-                    len
-                } else {
-                    let head = read_chunk(file, off, 4)?;
-                    if head.len() < 4 {
-                        return Err(io::Error::new(
-                            io::ErrorKind::UnexpectedEof,
-                            format!("record at offset {off} is past the end of the file"),
-                        ));
-                    }
-                    record_len(&head)
-                };
-                // The length comes from the file: it must not make us
-                // allocate more than the file holds after the record's start.
-                let present = file.len()?.saturating_sub(off);
-                if need as u64 > present {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!(
-                            "record at offset {off} claims {need} bytes, {present} are present"
-                        ),
-                    ));
-                }
-                let one = Bytes::from(read_chunk(file, off, need.max(RECORD_HEADER_BYTES))?);
-                out.push((one, 0));
+                out.push((read_one_record(file, off, len)?, 0));
             }
         }
-        i = j + 1;
+        rest = after;
     }
     Ok(out)
+}
+
+/// Reads the record at `off` on its own: `len` is its length if the group
+/// read saw it (0 if not).
+fn read_one_record(file: &dyn StorageFile, off: u64, len: usize) -> io::Result<Bytes> {
+    let need = if len >= RECORD_HEADER_BYTES {
+        len
+    } else {
+        let head = read_chunk(file, off, 4)?;
+        if head.len() < 4 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("record at offset {off} is past the end of the file"),
+            ));
+        }
+        record_len(&head)
+    };
+    // The length comes from the file: it must not make us allocate more
+    // than the file holds after the record's start.
+    let present = file.len()?.saturating_sub(off);
+    if need as u64 > present {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("record at offset {off} claims {need} bytes, {present} are present"),
+        ));
+    }
+    Ok(Bytes::from(read_chunk(
+        file,
+        off,
+        need.max(RECORD_HEADER_BYTES),
+    )?))
 }
 
 /// The length field at the start of a record (0 if fewer than 4 bytes).
