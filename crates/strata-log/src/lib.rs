@@ -5,6 +5,16 @@
 //! per-segment indexes persisted when a segment is sealed, crash recovery
 //! that cuts a torn tail and never an acknowledged append. The on-disk format
 //! is described in `docs/log-format.md`.
+//!
+//! Where things are: `store` is the `LogStore` face; `recovery` opens a
+//! directory (replay, the torn-tail rule); `state` owns what the writer,
+//! readers and background threads share; `writer` commits batches in stages
+//! (decide, encode, commit, seal); `read` serves streams, `$all` and
+//! subscription pages; `background` writes sealed indexes and compresses
+//! sealed segments. The bytes on disk are `format` (segments, frames,
+//! records), `index` (per-segment index files), `compress` (compressed
+//! segments) and `streams` (the stream checkpoint); each decodes through
+//! `decode`, whose errors are typed and whose reads are bounds-checked.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
