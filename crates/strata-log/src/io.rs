@@ -299,6 +299,18 @@ pub fn write_file_atomic(storage: &dyn Storage, path: &Path, bytes: &[u8]) -> io
     Ok(())
 }
 
+/// Opens (creating it if needed) the advisory lock file at `path` and takes
+/// its lock without waiting: `Ok(None)` when another holder has it. The lock
+/// lasts as long as the returned file is open.
+pub fn try_lock_file(path: &Path) -> io::Result<Option<File>> {
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)?;
+    Ok(file.try_lock().is_ok().then_some(file))
+}
+
 /// Reads a whole file.
 pub fn read_file(storage: &dyn Storage, path: &Path) -> io::Result<Vec<u8>> {
     let f = storage.open(path, false)?;

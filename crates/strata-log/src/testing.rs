@@ -26,6 +26,7 @@ use crate::format::{
     align, parse_frame_header, record_offsets, split_position, FrameError, FrameKind, RecordView,
     FRAME_HEADER_BYTES, SEGMENT_HEADER_BYTES,
 };
+use crate::io::try_lock_file;
 use crate::segment::segment_file_name;
 use crate::store::LOCK_FILE;
 
@@ -105,12 +106,7 @@ fn locate(bytes: &[u8], offset: usize) -> io::Result<Located> {
 
 /// Takes the store's `LOCK`, so nothing rewrites an open store.
 fn lock(dir: &Path) -> io::Result<File> {
-    let lock = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join(LOCK_FILE))?;
-    lock.try_lock().map_err(|_| {
+    try_lock_file(&dir.join(LOCK_FILE))?.ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::WouldBlock,
             format!(
@@ -118,8 +114,7 @@ fn lock(dir: &Path) -> io::Result<File> {
                 dir.display()
             ),
         )
-    })?;
-    Ok(lock)
+    })
 }
 
 /// Reads the segment file of `position` (refusing compressed segments).

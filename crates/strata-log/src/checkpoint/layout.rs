@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use strata_core::{Error, Result};
 
-use crate::io::{Storage, StorageFile};
+use crate::io::{try_lock_file, Storage, StorageFile};
 
 /// The checkpoint store's directory inside a data directory.
 pub const CHECKPOINTS_DIR: &str = "checkpoints";
@@ -24,19 +24,14 @@ pub(super) const TMP_FILE_NAME: &str = "checkpoints.log.tmp";
 /// the same file.
 pub(super) fn lock_dir(dir: &Path) -> Result<File> {
     let path = dir.join(LOCK_FILE);
-    let lock = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
-    lock.try_lock().map_err(|_| {
-        Error::invalid(format!(
-            "{} is in use by another checkpoint store (LOCK is held)",
-            dir.display()
-        ))
-    })?;
-    Ok(lock)
+    try_lock_file(&path)
+        .map_err(|e| Error::io(format!("opening {}", path.display()), e))?
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "{} is in use by another checkpoint store (LOCK is held)",
+                dir.display()
+            ))
+        })
 }
 
 /// Writes `bytes` as the new checkpoint file: temporary file, fsync, rename.

@@ -17,7 +17,7 @@ use tracing::{info, warn};
 use crate::background::indexing::write_sealed_index;
 use crate::config::LogConfig;
 use crate::index::{ActiveIndex, SealedIndex};
-use crate::io::{read_file, Storage};
+use crate::io::{read_file, try_lock_file, Storage};
 use crate::read::at::read_events_at;
 use crate::recovery::replay::{Replay, SegmentReplay};
 use crate::segment::{index_file_name, scan_frames, Segment, FIRST_FRAME_OFFSET};
@@ -47,19 +47,14 @@ pub(crate) fn lock_dir(config: &LogConfig) -> Result<File> {
     storage
         .create_dir_all(&dir.join("index"))
         .map_err(|e| io("creating index/", e))?;
-    let lock = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join(LOCK_FILE))
-        .map_err(|e| io("opening LOCK", e))?;
-    lock.try_lock().map_err(|_| {
-        Error::invalid(format!(
-            "{} is in use by another process (LOCK is held)",
-            dir.display()
-        ))
-    })?;
-    Ok(lock)
+    try_lock_file(&dir.join(LOCK_FILE))
+        .map_err(|e| io("opening LOCK", e))?
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "{} is in use by another process (LOCK is held)",
+                dir.display()
+            ))
+        })
 }
 
 /// Opens every segment, loads or rebuilds indexes, replays the log after the

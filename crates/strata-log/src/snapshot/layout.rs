@@ -6,6 +6,8 @@ use std::path::Path;
 
 use strata_core::{Error, Result, StreamId};
 
+use crate::io::try_lock_file;
+
 /// The snapshot store's directory inside a data directory.
 pub const SNAPSHOTS_DIR: &str = "snapshots";
 /// The advisory lock file inside `snapshots/`.
@@ -52,19 +54,14 @@ pub(super) fn location(path: &Path, offset: u64) -> String {
 /// the same files.
 pub(super) fn lock_dir(dir: &Path) -> Result<File> {
     let path = dir.join(LOCK_FILE);
-    let lock = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
-    lock.try_lock().map_err(|_| {
-        Error::invalid(format!(
-            "{} is in use by another snapshot store (LOCK is held)",
-            dir.display()
-        ))
-    })?;
-    Ok(lock)
+    try_lock_file(&path)
+        .map_err(|e| Error::io(format!("opening {}", path.display()), e))?
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "{} is in use by another snapshot store (LOCK is held)",
+                dir.display()
+            ))
+        })
 }
 
 #[cfg(test)]
