@@ -4,6 +4,7 @@
 //! position — into which single rows are inserted with no checks, so the
 //! store's rate can be given as a ratio of what the database does on its own.
 
+use strata_core::error::error_chain;
 use tokio_postgres::Client;
 
 /// Why the baseline's table could not be made, or its insert written.
@@ -21,22 +22,6 @@ pub enum BaselineError {
         #[source]
         source: tokio_postgres::Error,
     },
-}
-
-/// `e` and its sources, as one line (the driver's own message alone says
-/// only "db error").
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
 }
 
 /// Creates `raw_events` in `schema` (which must exist) unless it is there.

@@ -212,21 +212,6 @@ impl ClientError {
     }
 }
 
-/// One line for an error and its causes (reqwest nests the useful part).
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out.replace('\n', " ")
-}
-
 /// A transport error, named by URL and by what happened.
 pub(crate) fn transport(url: &reqwest::Url, e: &reqwest::Error) -> ClientError {
     // reqwest's own message repeats the URL ("error sending request for url
@@ -244,4 +229,9 @@ pub(crate) fn transport(url: &reqwest::Url, e: &reqwest::Error) -> ClientError {
         url: url.to_string(),
         reason,
     }
+}
+
+/// One line for an error and its causes (reqwest nests the useful part).
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    strata_core::error::error_chain(e).replace('\n', " ")
 }

@@ -136,3 +136,25 @@ impl Error {
         }
     }
 }
+
+/// `e` and each of its sources, as one line joined with `: `, skipping a
+/// source whose text the line already holds. Drivers often nest the useful
+/// part (a database error's own message says only "db error").
+///
+/// ```
+/// let e = std::io::Error::other("disk full");
+/// assert_eq!(strata_core::error::error_chain(&e), "disk full");
+/// ```
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}

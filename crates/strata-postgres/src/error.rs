@@ -1,5 +1,6 @@
 //! This crate's errors, and how they become [`strata_core::Error`].
 
+use strata_core::error::error_chain;
 use strata_core::Error;
 
 /// What can go wrong while connecting, migrating or managing partitions.
@@ -92,21 +93,6 @@ impl From<PgError> for Error {
             other => Error::Backend(error_chain(&other)),
         }
     }
-}
-
-/// The error and its sources, one line.
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
 }
 
 /// SQLSTATE class 08 (connection exception) and 57P01..57P03 (the server

@@ -573,7 +573,7 @@ impl EventStore for PostgresStore {
 /// unknown and the message says so.
 fn unknown_outcome(context: &str, e: tokio_postgres::Error) -> Error {
     let connection = is_connection_error(&e);
-    let mut message = crate::error::error_chain(&PgError::db(context, e));
+    let mut message = strata_core::error::error_chain(&PgError::db(context, e));
     if connection {
         message.push_str(" (the connection dropped: the outcome is unknown)");
     }

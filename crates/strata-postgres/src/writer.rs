@@ -246,7 +246,7 @@ impl Writer {
                     break Err(Error::Backend(format!(
                         "{} (gave up after {attempt} attempts; the outcome may be unknown: \
                          retrying the append with the same event ids is safe)",
-                        crate::error::error_chain(&e)
+                        strata_core::error::error_chain(&e)
                     )));
                 }
                 Err(Failure::Fatal(e)) => {
