@@ -16,7 +16,7 @@ use strata_scenarios::{audit, demo::fresh_run_id, game, trading};
 use clap::{Args, Subcommand};
 use strata_log::Durability;
 
-use crate::store_spec::{OpenOptions, StoreSpec, DEFAULT_STORE};
+use strata_stores::{OpenOptions, StoreSpec, DEFAULT_STORE};
 
 /// `strata demo` options.
 #[derive(Args, Debug)]
@@ -247,7 +247,7 @@ async fn round_trip(
 /// The spec as the user should see it: a bare `log:` is the default directory.
 fn display_store(spec: &StoreSpec) -> String {
     match spec {
-        StoreSpec::Log(None) => format!("log:{}", crate::store_spec::DEFAULT_LOG_DIR),
+        StoreSpec::Log(None) => format!("log:{}", strata_stores::DEFAULT_LOG_DIR),
         other => other.to_string(),
     }
 }

@@ -5,14 +5,13 @@ mod data;
 mod demo;
 mod migrate;
 mod serve;
-mod store_spec;
 mod verify;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use store_spec::{StoreSpec, DEFAULT_STORE};
+use strata_stores::{StoreSpec, DEFAULT_STORE};
 
 /// Strata, an event-sourcing database.
 ///

@@ -3,7 +3,7 @@
 use clap::Args;
 use strata_postgres::EventsLayout;
 
-use crate::store_spec::StoreSpec;
+use strata_stores::StoreSpec;
 
 /// `strata migrate` options.
 #[derive(Args, Debug)]
@@ -13,8 +13,7 @@ pub struct MigrateArgs {
     #[arg(long)]
     pub store: StoreSpec,
     /// Create a new schema with the events table partitioned by position
-    /// range, this many positions per partition (DESIGN §5.3; see
-    /// docs/postgres.md). An existing schema keeps the layout it has.
+    /// range, this many positions per partition (see docs/postgres.md). An existing schema keeps the layout it has.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub partition_positions: Option<u64>,
 }

@@ -7,7 +7,7 @@ use clap::Args;
 use strata_log::Durability;
 use strata_server::{ApiKeys, ServerConfig};
 
-use crate::store_spec::{OpenOptions, StoreSpec, DEFAULT_STORE};
+use strata_stores::{OpenOptions, StoreSpec, DEFAULT_STORE};
 
 /// Where the server listens unless told otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7700";

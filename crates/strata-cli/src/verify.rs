@@ -5,7 +5,7 @@ use std::path::Path;
 use strata_log::io::FsStorage;
 use strata_log::verify::{verify, VerifyReport};
 
-use crate::store_spec::{StoreSpec, DEFAULT_LOG_DIR};
+use strata_stores::{StoreSpec, DEFAULT_LOG_DIR};
 
 /// What `verify` concluded, for the exit code.
 pub enum Verdict {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::compress::{compressed_file_name, CompressedFile};
+use crate::compress::{compressed_file_name, CompressedFile, CompressedFileError};
 use crate::decode::DecodeError;
 use crate::format::{
     align, parse_frame_header, verify_frame, FrameError, FrameHeader, FrameKind, FRAME_ALIGN,
@@ -370,6 +370,42 @@ pub fn list_segment_numbers(
     Ok(v)
 }
 
+/// Why a segment could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenSegmentError {
+    /// A file operation on the segment's files failed.
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        /// What was being done (`opening`, `removing`, `syncing`).
+        action: &'static str,
+        /// The file or directory it was done to.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+    /// The compressed form is damaged and no plain file backs it.
+    #[error("{}: {source}", path.display())]
+    Compressed {
+        /// The compressed segment's file.
+        path: PathBuf,
+        /// What is wrong with it.
+        #[source]
+        source: CompressedFileError,
+    },
+}
+
+impl OpenSegmentError {
+    fn io(action: &'static str, path: &std::path::Path) -> impl FnOnce(io::Error) -> Self {
+        let path = path.to_path_buf();
+        move |source| OpenSegmentError::Io {
+            action,
+            path,
+            source,
+        }
+    }
+}
+
 /// Opens segment `n` of `dir`: its compressed form if that is present and
 /// sound, else the plain one. With `tidy`, a plain file made redundant by a
 /// finished compression, and a damaged compressed file that a plain file
@@ -379,22 +415,20 @@ pub fn open_segment(
     dir: &std::path::Path,
     n: u32,
     tidy: bool,
-) -> Result<Segment, String> {
+) -> Result<Segment, OpenSegmentError> {
     let plain = dir.join(segment_file_name(n));
     let packed = dir.join(compressed_file_name(n));
     let has_plain = storage.exists(&plain);
     if storage.exists(&packed) {
-        let opened = storage
-            .open(&packed, false)
-            .map_err(|e| e.to_string())
-            .and_then(|f| CompressedFile::open(f, n).map_err(|e| e.to_string()));
-        match opened {
+        match open_compressed(storage, &packed, n) {
             Ok(c) => {
                 if has_plain && tidy {
                     storage
                         .remove(&plain)
-                        .map_err(|e| format!("removing {}: {e}", plain.display()))?;
-                    storage.sync_dir(dir).map_err(|e| e.to_string())?;
+                        .map_err(OpenSegmentError::io("removing", &plain))?;
+                    storage
+                        .sync_dir(dir)
+                        .map_err(OpenSegmentError::io("syncing", dir))?;
                 }
                 return Ok(Segment {
                     number: n,
@@ -405,18 +439,35 @@ pub fn open_segment(
             Err(reason) if has_plain => {
                 tracing::warn!(segment = n, reason = %reason, "ignoring an unfinished compressed segment");
                 if tidy {
-                    storage.remove(&packed).map_err(|e| e.to_string())?;
+                    storage
+                        .remove(&packed)
+                        .map_err(OpenSegmentError::io("removing", &packed))?;
                 }
             }
-            Err(reason) => return Err(format!("{}: {reason}", packed.display())),
+            Err(reason) => return Err(reason),
         }
     }
     let file = storage
         .open(&plain, false)
-        .map_err(|e| format!("opening {}: {e}", plain.display()))?;
+        .map_err(OpenSegmentError::io("opening", &plain))?;
     Ok(Segment {
         number: n,
         path: plain,
         file,
+    })
+}
+
+/// Opens and checks the compressed segment file `path`.
+fn open_compressed(
+    storage: &dyn crate::io::Storage,
+    path: &std::path::Path,
+    n: u32,
+) -> Result<CompressedFile, OpenSegmentError> {
+    let file = storage
+        .open(path, false)
+        .map_err(OpenSegmentError::io("opening", path))?;
+    CompressedFile::open(file, n).map_err(|source| OpenSegmentError::Compressed {
+        path: path.to_path_buf(),
+        source,
     })
 }

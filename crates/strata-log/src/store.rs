@@ -345,7 +345,7 @@ pub fn dir_usage(dir: &Path) -> Result<DiskUsage> {
     for n in numbers {
         let seg = open_segment(&storage, &seg_dir, n, false).map_err(|reason| Error::Corrupt {
             location: seg_dir.display().to_string(),
-            reason,
+            reason: reason.to_string(),
         })?;
         u.segment_bytes += seg
             .file

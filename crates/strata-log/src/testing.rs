@@ -1,7 +1,7 @@
 //! Test-only back door (cargo feature `testing`, off by default): rewrite a
 //! stored event in place, as an attacker with write access to the data
 //! directory would, so tests can prove that a check *above* the log (the
-//! audit hash chain of `strata::scenarios::audit`) catches what the log's
+//! audit hash chain of `strata_scenarios::audit`) catches what the log's
 //! own checksums cannot.
 //!
 //! [`overwrite_event_data`] replaces an event's data bytes with others of

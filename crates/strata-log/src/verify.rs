@@ -145,7 +145,7 @@ fn verify_segment(
             report.problems.push(Problem {
                 file: seg_dir.join(segment_file_name(n)),
                 offset: None,
-                what,
+                what: what.to_string(),
             });
             return Ok(());
         }

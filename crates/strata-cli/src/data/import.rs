@@ -375,9 +375,9 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::data::write_event;
-    use crate::store_spec::OpenStore;
     use strata_client::AllFilter;
     use strata_core::RecordedEvent;
+    use strata_stores::OpenStore;
 
     /// Every event of `$all`.
     async fn everything(t: &Target) -> Vec<RecordedEvent> {

@@ -20,7 +20,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use strata_core::{RecordedEvent, StreamId};
 
 use crate::data::store_or_server::{TargetArgs, TargetError};
-use crate::store_spec::OpenOptions;
+use strata_stores::OpenOptions;
 use strata_wire::WireEvent;
 
 /// Events asked for per page by `read`, `all`, `export` and `stats`.

@@ -10,8 +10,8 @@ use strata_core::{
     RecordedEvent, StreamAppend, StreamId, SubscribeFrom, Subscription, SubscriptionMessage,
 };
 
-use crate::store_spec::{OpenError, OpenOptions, OpenStore, StoreSpec, DEFAULT_STORE};
 use strata_client::{AllFilter, Client, ClientError, SubscriptionMessage as ServerMessage};
+use strata_stores::{OpenError, OpenOptions, OpenStore, StoreSpec, DEFAULT_STORE};
 
 /// Environment variable read when `--key` is not given.
 pub const API_KEY_ENV: &str = "STRATA_API_KEY";

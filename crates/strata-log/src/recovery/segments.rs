@@ -69,7 +69,7 @@ fn open_checked(storage: &dyn Storage, seg_dir: &Path, n: u32, is_last: bool) ->
     let Segment { path, file, .. } =
         open_segment(storage, seg_dir, n, true).map_err(|reason| Error::Corrupt {
             location: seg_dir.join(segment_file_name(n)).display().to_string(),
-            reason,
+            reason: reason.to_string(),
         })?;
     let len = file
         .len()
