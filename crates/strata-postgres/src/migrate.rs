@@ -94,74 +94,18 @@ pub async fn migrate_client(
     layout: EventsLayout,
 ) -> Result<MigrationReport, PgError> {
     validate_schema_name(schema)?;
-    let db = |context: &str| {
-        let context = format!("{context} (schema `{schema}`)");
-        move |e| PgError::db(context, e)
-    };
     let tx = client
         .transaction()
         .await
-        .map_err(db("starting the migration"))?;
-    tx.execute(
-        "SELECT pg_advisory_xact_lock(hashtext('strata.migrate.' || $1::text))",
-        &[&schema],
-    )
-    .await
-    .map_err(db("locking the schema for migration"))?;
-    tx.batch_execute(&render("CREATE SCHEMA IF NOT EXISTS {schema};\n", schema))
-        .await
-        .map_err(db("creating the schema"))?;
-    tx.batch_execute(&render(
-        include_str!("migrate/migrations_table.sql"),
-        schema,
-    ))
-    .await
-    .map_err(db("creating the migration ledger"))?;
-    let applied_row = tx
-        .query_one(
-            &render(
-                "SELECT coalesce(max(version), 0) FROM {schema}.schema_migrations",
-                schema,
-            ),
-            &[],
-        )
-        .await
-        .map_err(db("reading the migration ledger"))?;
-    let mut version: i32 = applied_row.get(0);
-    if version > CURRENT_SCHEMA_VERSION {
-        return Err(PgError::Schema {
-            schema: schema.to_owned(),
-            reason: format!(
-                "it is at version {version}, newer than this build's {CURRENT_SCHEMA_VERSION}; \
-                 upgrade Strata"
-            ),
-        });
-    }
+        .map_err(db_error(schema, "starting the migration"))?;
+    let mut version = lock_and_read_version(&tx, schema).await?;
     let mut applied = Vec::new();
     if version < CORE.version {
         apply(&tx, schema, &CORE).await?;
         applied.push((CORE.version, CORE.name));
         version = CORE.version;
     }
-    // The layout is chosen once, by whoever creates the schema.
-    let (kind, size) = match layout {
-        EventsLayout::Plain => ("plain", 0),
-        EventsLayout::Partitioned {
-            positions_per_partition,
-        } => ("partitioned", positions_per_partition),
-    };
-    tx.execute(
-        &render(
-            "INSERT INTO {schema}.settings (key, value) VALUES \
-             ('events_layout', $1), ('partition_positions', $2), ('partitions_through', '0') \
-             ON CONFLICT (key) DO NOTHING",
-            schema,
-        ),
-        &[&kind, &size.to_string()],
-    )
-    .await
-    .map_err(db("recording the events layout"))?;
-    let recorded = read_layout(&tx, schema).await?;
+    let recorded = record_layout(&tx, schema, layout).await?;
     if version < 2 {
         let m = match recorded {
             EventsLayout::Plain => &EVENTS_PLAIN,
@@ -181,9 +125,11 @@ pub async fn migrate_client(
             &[&to_i64(upto)],
         )
         .await
-        .map_err(db("creating the first partitions"))?;
+        .map_err(db_error(schema, "creating the first partitions"))?;
     }
-    tx.commit().await.map_err(db("committing the migration"))?;
+    tx.commit()
+        .await
+        .map_err(db_error(schema, "committing the migration"))?;
     if !applied.is_empty() {
         tracing::info!(schema, version, applied = ?applied, "migrated");
     }
@@ -193,6 +139,86 @@ pub async fn migrate_client(
         version,
         layout: recorded,
     })
+}
+
+/// A database error of the migration of `schema`, with what it was doing.
+fn db_error(schema: &str, context: &str) -> impl FnOnce(tokio_postgres::Error) -> PgError {
+    let context = format!("{context} (schema `{schema}`)");
+    move |e| PgError::db(context, e)
+}
+
+/// Takes the schema's migration lock for the transaction, creates the
+/// schema and its migration ledger if they are missing, and returns the
+/// version the ledger records (0 for a new schema). A schema newer than
+/// this build is refused.
+async fn lock_and_read_version(
+    tx: &tokio_postgres::Transaction<'_>,
+    schema: &str,
+) -> Result<i32, PgError> {
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('strata.migrate.' || $1::text))",
+        &[&schema],
+    )
+    .await
+    .map_err(db_error(schema, "locking the schema for migration"))?;
+    tx.batch_execute(&render("CREATE SCHEMA IF NOT EXISTS {schema};\n", schema))
+        .await
+        .map_err(db_error(schema, "creating the schema"))?;
+    tx.batch_execute(&render(
+        include_str!("migrate/migrations_table.sql"),
+        schema,
+    ))
+    .await
+    .map_err(db_error(schema, "creating the migration ledger"))?;
+    let applied_row = tx
+        .query_one(
+            &render(
+                "SELECT coalesce(max(version), 0) FROM {schema}.schema_migrations",
+                schema,
+            ),
+            &[],
+        )
+        .await
+        .map_err(db_error(schema, "reading the migration ledger"))?;
+    let version: i32 = applied_row.get(0);
+    if version > CURRENT_SCHEMA_VERSION {
+        return Err(PgError::Schema {
+            schema: schema.to_owned(),
+            reason: format!(
+                "it is at version {version}, newer than this build's {CURRENT_SCHEMA_VERSION}; \
+                 upgrade Strata"
+            ),
+        });
+    }
+    Ok(version)
+}
+
+/// Records `layout` as the schema's events layout unless one is recorded
+/// already (the layout is chosen once, by whoever creates the schema), and
+/// returns the layout the schema has.
+async fn record_layout(
+    tx: &tokio_postgres::Transaction<'_>,
+    schema: &str,
+    layout: EventsLayout,
+) -> Result<EventsLayout, PgError> {
+    let (kind, size) = match layout {
+        EventsLayout::Plain => ("plain", 0),
+        EventsLayout::Partitioned {
+            positions_per_partition,
+        } => ("partitioned", positions_per_partition),
+    };
+    tx.execute(
+        &render(
+            "INSERT INTO {schema}.settings (key, value) VALUES \
+             ('events_layout', $1), ('partition_positions', $2), ('partitions_through', '0') \
+             ON CONFLICT (key) DO NOTHING",
+            schema,
+        ),
+        &[&kind, &size.to_string()],
+    )
+    .await
+    .map_err(db_error(schema, "recording the events layout"))?;
+    read_layout(tx, schema).await
 }
 
 /// The schema's version, or 0 when it has no Strata tables.

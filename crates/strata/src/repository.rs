@@ -3,10 +3,11 @@
 
 use std::num::NonZeroUsize;
 use std::sync::Arc;
+use uuid::Uuid;
 
 use strata_core::{
     ContentType, Direction, Error as StoreError, EventId, EventStore, ExpectedVersion, Metadata,
-    NewEvent, RecordedEvent, SnapshotStore, StreamId, StreamState, Version,
+    NewEvent, Position, RecordedEvent, SnapshotStore, StreamId, StreamState, Version,
 };
 
 use crate::aggregate::Aggregate;
@@ -289,23 +290,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         command: &A::Command,
         meta: CommandMeta,
     ) -> AggregateResult<Committed<A::Event>, A> {
-        let millis = unix_millis();
-        let command_id = meta.command_id.unwrap_or_else(|| uuid_v7_at(millis));
-        let causation_id = command_id
-            .hyphenated()
-            .encode_lower(&mut uuid::Uuid::encode_buffer())
-            .to_owned();
-        let correlation_id = meta.correlation_id.unwrap_or_else(|| causation_id.clone());
-        let mut extra = meta.extra;
-        // Reserved: only the event's own schema version may appear there.
-        extra.remove(SCHEMA_METADATA_KEY);
-        let base = Metadata {
-            correlation_id: Some(correlation_id),
-            causation_id: Some(causation_id),
-            user_id: meta.user_id,
-            source: meta.source,
-            extra,
-        };
+        let stamp = CommandStamp::new(meta);
         let max_attempts = self.retry.attempts();
         let mut attempt = 0u32;
         loop {
@@ -320,45 +305,15 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                 .handle(command)
                 .map_err(AggregateError::Rejected)?;
             if events.is_empty() {
-                return Ok(Committed {
-                    stream: slot.stream.clone(),
-                    events,
-                    version: slot.version,
-                    positions: None,
-                    command_id,
-                    correlation_id: base.correlation_id.clone().unwrap_or_default(),
-                    attempts: attempt,
-                });
+                return Ok(stamp.committed(slot, events, None, attempt));
             }
-            let new_events = encode_events(&slot.stream, &events, &base, millis)?;
+            let new_events = encode_events(&slot.stream, &events, &stamp.base, stamp.millis)?;
             let expected = ExpectedVersion::Exact(slot.version);
             match self.store.append(&slot.stream, expected, new_events).await {
                 Ok(appended) => {
-                    let before = slot.version;
-                    slot.loaded = false;
-                    for e in &events {
-                        slot.state.apply(e);
-                    }
-                    slot.version = appended.next_expected_version;
-                    slot.loaded = true;
-                    if let Some(snapshots) = &self.snapshots {
-                        snapshots.maybe_save(
-                            &slot.stream,
-                            before,
-                            slot.version,
-                            &slot.state,
-                            &self.counters,
-                        );
-                    }
-                    return Ok(Committed {
-                        stream: slot.stream.clone(),
-                        events,
-                        version: slot.version,
-                        positions: Some((appended.first_position, appended.last_position)),
-                        command_id,
-                        correlation_id: base.correlation_id.unwrap_or_default(),
-                        attempts: attempt,
-                    });
+                    self.fold_appended(slot, &events, appended.next_expected_version);
+                    let positions = Some((appended.first_position, appended.last_position));
+                    return Ok(stamp.committed(slot, events, positions, attempt));
                 }
                 Err(StoreError::WrongExpectedVersion {
                     stream,
@@ -388,6 +343,27 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                 }
                 Err(e) => return Err(e.into()),
             }
+        }
+    }
+
+    /// Folds the events just appended into the slot's state, moves it to
+    /// `next_version`, and offers the new state to the snapshot policy.
+    fn fold_appended(&self, slot: &mut Slot<A>, events: &[A::Event], next_version: Version) {
+        let before = slot.version;
+        slot.loaded = false;
+        for e in events {
+            slot.state.apply(e);
+        }
+        slot.version = next_version;
+        slot.loaded = true;
+        if let Some(snapshots) = &self.snapshots {
+            snapshots.maybe_save(
+                &slot.stream,
+                before,
+                slot.version,
+                &slot.state,
+                &self.counters,
+            );
         }
     }
 
@@ -514,6 +490,64 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
             }
         }
         Ok(if lo < first { 0 } else { lo })
+    }
+}
+
+/// What every event of one command carries: the command's id, the time it
+/// was stamped, and the metadata (correlation and causation ids, user,
+/// source, extra keys).
+struct CommandStamp {
+    command_id: Uuid,
+    millis: u64,
+    base: Metadata,
+}
+
+impl CommandStamp {
+    /// Stamps a command: generates its id when `meta` has none, and makes
+    /// it the events' causation id (and the correlation id, when `meta`
+    /// has none).
+    fn new(meta: CommandMeta) -> Self {
+        let millis = unix_millis();
+        let command_id = meta.command_id.unwrap_or_else(|| uuid_v7_at(millis));
+        let causation_id = command_id
+            .hyphenated()
+            .encode_lower(&mut uuid::Uuid::encode_buffer())
+            .to_owned();
+        let correlation_id = meta.correlation_id.unwrap_or_else(|| causation_id.clone());
+        let mut extra = meta.extra;
+        // Reserved: only the event's own schema version may appear there.
+        extra.remove(SCHEMA_METADATA_KEY);
+        let base = Metadata {
+            correlation_id: Some(correlation_id),
+            causation_id: Some(causation_id),
+            user_id: meta.user_id,
+            source: meta.source,
+            extra,
+        };
+        CommandStamp {
+            command_id,
+            millis,
+            base,
+        }
+    }
+
+    /// The outcome of the command on `slot`, after `attempts` attempts.
+    fn committed<A: Aggregate>(
+        &self,
+        slot: &Slot<A>,
+        events: Vec<A::Event>,
+        positions: Option<(Position, Position)>,
+        attempts: u32,
+    ) -> Committed<A::Event> {
+        Committed {
+            stream: slot.stream.clone(),
+            events,
+            version: slot.version,
+            positions,
+            command_id: self.command_id,
+            correlation_id: self.base.correlation_id.clone().unwrap_or_default(),
+            attempts,
+        }
     }
 }
 
