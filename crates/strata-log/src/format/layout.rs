@@ -44,11 +44,13 @@ impl FrameKind {
 }
 
 /// Builds the global position of the byte at `offset` in segment `segment`.
+#[inline]
 pub fn position_of(segment: u32, offset: u64) -> Position {
     Position(((segment as u64) << 32) | offset)
 }
 
 /// Splits a position into (segment, offset).
+#[inline]
 pub fn split_position(p: Position) -> (u32, u64) {
     ((p.0 >> 32) as u32, p.0 & 0xffff_ffff)
 }

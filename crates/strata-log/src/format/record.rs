@@ -155,16 +155,10 @@ impl<'a> RecordView<'a> {
         let mut m = Metadata::default();
         let mut r = Reader::new(self.meta);
         let flags = self.meta_flags;
-        let mut field = |bit: u8, what: &'static str| -> Result<Option<String>, DecodeError> {
-            if flags & bit == 0 {
-                return Ok(None);
-            }
-            Ok(Some(r.str16(what)?.to_owned()))
-        };
-        m.correlation_id = field(META_CORRELATION, "correlation id")?;
-        m.causation_id = field(META_CAUSATION, "causation id")?;
-        m.user_id = field(META_USER, "user id")?;
-        m.source = field(META_SOURCE, "source")?;
+        m.correlation_id = optional_str16(&mut r, flags, META_CORRELATION, "correlation id")?;
+        m.causation_id = optional_str16(&mut r, flags, META_CAUSATION, "causation id")?;
+        m.user_id = optional_str16(&mut r, flags, META_USER, "user id")?;
+        m.source = optional_str16(&mut r, flags, META_SOURCE, "source")?;
         if flags & META_EXTRA != 0 {
             // Each entry takes at least 6 bytes: the count cannot outrun them.
             let count = r.len_u32(r.remaining() / 6, "metadata entry count")?;
@@ -220,4 +214,19 @@ impl<'a> RecordView<'a> {
             recorded_at: from_micros(self.recorded_at_micros()),
         })
     }
+}
+
+/// The next length-prefixed string if `flags` has `bit`, else `None`.
+/// Inlined: it runs four times per record a read decodes.
+#[inline(always)]
+fn optional_str16(
+    r: &mut Reader<'_>,
+    flags: u8,
+    bit: u8,
+    what: &'static str,
+) -> Result<Option<String>, DecodeError> {
+    if flags & bit == 0 {
+        return Ok(None);
+    }
+    Ok(Some(r.str16(what)?.to_owned()))
 }
