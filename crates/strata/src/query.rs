@@ -54,7 +54,9 @@ pub const DEFAULT_QUERY_CACHE_ENTRIES: usize = 10_000;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Consistency {
     /// The last state the read model published; never waits, not even
-    /// while the runner folds a batch or commits.
+    /// while the runner folds a batch or commits. The one exception: a
+    /// read model made while the runner held the state has nothing
+    /// published yet, and its first query waits for that state once.
     Eventual,
     /// At least every event up to this position; waits for it.
     AtLeast(Position),
