@@ -332,6 +332,10 @@ impl EventStore for MemoryStore {
         Ok(Position(self.inner.state.read().log.len() as u64))
     }
 
+    fn health(&self) -> Result<Option<Position>> {
+        Ok(Some(Position(self.inner.state.read().log.len() as u64)))
+    }
+
     fn limits(&self) -> &Limits {
         &self.inner.limits
     }

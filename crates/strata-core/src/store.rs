@@ -105,6 +105,15 @@ pub trait EventStore: Send + Sync + 'static {
     fn durable_syncs(&self) -> Option<u64> {
         None
     }
+
+    /// A liveness answer that costs no I/O and no database round trip, for
+    /// health checks: `Ok(Some(head))` with the head as last known,
+    /// `Ok(None)` when the store cannot tell without a round trip, or the
+    /// error that keeps it from serving (closed, refusing writes, a database
+    /// it has lost). The default is `Ok(None)`.
+    fn health(&self) -> Result<Option<Position>> {
+        Ok(None)
+    }
 }
 
 #[async_trait]
@@ -169,5 +178,9 @@ impl<S: EventStore + ?Sized> EventStore for std::sync::Arc<S> {
 
     fn durable_syncs(&self) -> Option<u64> {
         (**self).durable_syncs()
+    }
+
+    fn health(&self) -> Result<Option<Position>> {
+        (**self).health()
     }
 }

@@ -325,6 +325,11 @@ impl EventStore for LogStore {
         Ok(self.store.state.read().head)
     }
 
+    fn health(&self) -> Result<Option<Position>> {
+        self.store.check_writable()?;
+        Ok(Some(*self.store.head_feed().borrow()))
+    }
+
     fn limits(&self) -> &Limits {
         &self.store.config.limits
     }

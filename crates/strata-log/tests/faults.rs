@@ -24,6 +24,12 @@ async fn fault_then_recover(arm: impl FnOnce(&Faults)) {
         .unwrap();
     let mut acked = Vec::new();
     append_some(&store, 50, 5, &mut acked).await;
+    let head = store.head_position().await.unwrap();
+    assert_eq!(
+        store.health().unwrap(),
+        Some(head),
+        "a sound store is healthy"
+    );
 
     arm(&faults);
     let failing = event(999);
@@ -40,6 +46,11 @@ async fn fault_then_recover(arm: impl FnOnce(&Faults)) {
     assert!(
         matches!(again, Err(Error::Poisoned { .. })),
         "writes after a failure must be refused, got {again:?}"
+    );
+    // Health says so too, without touching the disk.
+    assert!(
+        matches!(store.health(), Err(Error::Poisoned { .. })),
+        "a store refusing writes is not healthy"
     );
     if !faults.crashed.load(Ordering::SeqCst) {
         check_acked(&store, &acked).await;

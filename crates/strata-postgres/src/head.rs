@@ -1,5 +1,7 @@
 //! The committed head position, as subscriptions see it.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use strata_core::Position;
 use tokio::sync::watch;
 
@@ -7,12 +9,17 @@ use tokio::sync::watch;
 #[derive(Debug)]
 pub(crate) struct HeadFeed {
     tx: watch::Sender<Position>,
+    /// Whether the listener's last contact with the database (connecting
+    /// to listen, or polling the head) succeeded: what `/health` reports,
+    /// without a round trip of its own.
+    reachable: AtomicBool,
 }
 
 impl HeadFeed {
     pub(crate) fn new(at: Position) -> Self {
         HeadFeed {
             tx: watch::channel(at).0,
+            reachable: AtomicBool::new(true),
         }
     }
 
@@ -31,6 +38,16 @@ impl HeadFeed {
 
     pub(crate) fn current(&self) -> Position {
         *self.tx.borrow()
+    }
+
+    /// Records whether the database just answered.
+    pub(crate) fn set_reachable(&self, reachable: bool) {
+        self.reachable.store(reachable, Ordering::Relaxed);
+    }
+
+    /// Whether the database answered the listener's last contact.
+    pub(crate) fn reachable(&self) -> bool {
+        self.reachable.load(Ordering::Relaxed)
     }
 
     pub(crate) fn subscribe(&self) -> watch::Receiver<Position> {

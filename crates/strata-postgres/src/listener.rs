@@ -58,11 +58,13 @@ async fn run(database: Arc<Database>, head: Arc<HeadFeed>, mut shutdown: watch::
         if listening.is_none() && tokio::time::Instant::now() >= next_connect {
             match listen(&database, &head).await {
                 Ok(l) => {
+                    head.set_reachable(true);
                     tracing::debug!(schema = %database.config.schema, "listening for appends");
                     listening = Some(l);
                     reconnect_ms = LISTEN_RECONNECT_MIN_MS;
                 }
                 Err(e) => {
+                    head.set_reachable(false);
                     tracing::warn!(
                         error = %e,
                         retry_ms = reconnect_ms,
@@ -112,8 +114,14 @@ async fn run(database: Arc<Database>, head: Arc<HeadFeed>, mut shutdown: watch::
 
 async fn poll(database: &Database, head: &HeadFeed) {
     match read_head(database).await {
-        Ok(p) => head.publish(p),
-        Err(e) => tracing::debug!(error = %e, "polling the head failed"),
+        Ok(p) => {
+            head.set_reachable(true);
+            head.publish(p);
+        }
+        Err(e) => {
+            head.set_reachable(false);
+            tracing::debug!(error = %e, "polling the head failed");
+        }
     }
 }
 

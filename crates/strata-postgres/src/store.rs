@@ -554,6 +554,21 @@ impl EventStore for PostgresStore {
         self.refresh_head().await
     }
 
+    fn health(&self) -> Result<Option<Position>> {
+        // The listener is what keeps contact with the database between
+        // requests (its own connection, not the pool's); health starts it
+        // when nothing else has.
+        if tokio::runtime::Handle::try_current().is_ok() {
+            self.ensure_listener();
+        }
+        if !self.inner.head.reachable() {
+            return Err(Error::Backend(
+                "the database did not answer the store's last contact".into(),
+            ));
+        }
+        Ok(Some(self.inner.head.current()))
+    }
+
     fn limits(&self) -> &Limits {
         &self.inner.database.config.limits
     }

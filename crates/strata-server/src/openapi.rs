@@ -77,7 +77,10 @@ pub fn openapi_json() -> String {
     responses((status = 200, description = "This document", content_type = "application/json"))
 )]
 pub(crate) async fn serve_openapi() -> Response {
-    ([(CONTENT_TYPE, "application/json")], openapi_json()).into_response()
+    // Built once per process: the document never changes while it runs.
+    static DOCUMENT: std::sync::OnceLock<axum::body::Bytes> = std::sync::OnceLock::new();
+    let document = DOCUMENT.get_or_init(|| axum::body::Bytes::from(openapi_json()));
+    ([(CONTENT_TYPE, "application/json")], document.clone()).into_response()
 }
 
 /// An event in a response (reads and subscriptions).

@@ -9,8 +9,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use strata_core::{
-    Direction, EventStore, NewEvent, Position, ReadFilter, RecordedEvent, StreamAppend, StreamId,
-    FROM_END,
+    Direction, Error, EventStore, NewEvent, Position, ReadFilter, RecordedEvent, StreamAppend,
+    StreamId, FROM_END,
 };
 
 use crate::auth::{Access, Role};
@@ -60,7 +60,8 @@ pub(crate) async fn append(
     let result = state
         .store
         .append(&stream, body.expected_version, events)
-        .await?;
+        .await
+        .map_err(|e| store_error_for(&access, e))?;
     state.metrics.record_append(count, bytes, started.elapsed());
     Ok(Json(AppendOut::from(result)).into_response())
 }
@@ -100,12 +101,34 @@ pub(crate) async fn append_multi(
     let total = parts.iter().map(|p| p.events.len()).sum();
     let (count, bytes) = check_sizes(&state, total, parts.iter().flat_map(|p| p.events.iter()))?;
     let started = Instant::now();
-    let results = state.store.append_multi(parts).await?;
+    let results = state
+        .store
+        .append_multi(parts)
+        .await
+        .map_err(|e| store_error_for(&access, e))?;
     state.metrics.record_append(count, bytes, started.elapsed());
     Ok(Json(MultiOut {
         results: results.into_iter().map(AppendOut::from).collect(),
     })
     .into_response())
+}
+
+/// A store error as `access` may see it. An idempotency conflict's reason
+/// can name the stream that holds the event id, which may be outside the
+/// key's prefixes: a key that does not see every stream is told only that
+/// the id is taken.
+fn store_error_for(access: &Access, e: Error) -> ApiError {
+    match e {
+        Error::IdempotencyConflict { event_id, .. } if !access.sees_everything() => {
+            ApiError::from(Error::IdempotencyConflict {
+                event_id,
+                reason: "it is already recorded, and this append does not repeat that append \
+                         exactly; send new events with new ids"
+                    .into(),
+            })
+        }
+        other => ApiError::from(other),
+    }
 }
 
 fn to_new_events(events: Vec<EventIn>) -> Result<Vec<NewEvent>, ApiError> {

@@ -81,6 +81,7 @@ fn streams_of(v: &Value) -> Vec<String> {
 }
 
 memory_store!(
+    an_id_conflict_does_not_name_a_stream_outside_the_scope,
     missing_or_unknown_key_is_401,
     public_pages_need_no_key,
     x_api_key_header_works,
@@ -485,4 +486,41 @@ async fn keys_from_file_and_environment() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("missing.toml"), "{e}");
+}
+
+async fn an_id_conflict_does_not_name_a_stream_outside_the_scope(h: Harness) {
+    let h = secured(&h, ServerConfig::default()).await;
+    let id = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
+    let event = json!({"events": [{"id": id, "type": "T", "data": {"n": 1}}]});
+    let admin = bearer(ADMIN);
+    let r = h
+        .post_with(
+            "/streams/audit-secret",
+            &event,
+            &[("Authorization", &admin)],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // A key scoped to `orders-` reuses the id: refused, without learning
+    // where the id lives.
+    let writer = bearer(ORDERS_WRITER);
+    let r = h
+        .post_with("/streams/orders-1", &event, &[("Authorization", &writer)])
+        .await;
+    let v = r.assert_error(409, "idempotency_conflict");
+    assert!(!r.text().contains("audit-secret"), "{}", r.text());
+    assert_eq!(v["event_id"], id);
+    // The same through /multi.
+    let multi = json!({"streams": [{"stream": "orders-2", "events": [{"id": id, "type": "T", "data": {}}]}]});
+    let r = h
+        .post_with("/multi", &multi, &[("Authorization", &writer)])
+        .await;
+    r.assert_error(409, "idempotency_conflict");
+    assert!(!r.text().contains("audit-secret"), "{}", r.text());
+    // A key that sees every stream is told where the id is.
+    let r = h
+        .post_with("/streams/orders-1", &event, &[("Authorization", &admin)])
+        .await;
+    r.assert_error(409, "idempotency_conflict");
+    assert!(r.text().contains("audit-secret"), "{}", r.text());
 }

@@ -4,10 +4,12 @@
 
 mod common;
 
-use common::Harness;
+use common::{GatedStore, Harness};
+use strata_server::ServerConfig;
 
 memory_store!(
     health_reports_ok_and_head,
+    an_unwell_store_is_503_without_its_raw_error,
     index_links_the_endpoints,
     unknown_path_is_a_json_404
 );
@@ -40,4 +42,16 @@ async fn index_links_the_endpoints(h: Harness) {
 
 async fn unknown_path_is_a_json_404(h: Harness) {
     h.get("/nope").await.assert_error(404, "not_found");
+}
+
+async fn an_unwell_store_is_503_without_its_raw_error(h: Harness) {
+    let store = GatedStore::new(h.store.clone());
+    *store.unwell.lock().unwrap() = Some("/var/lib/strata/segments/00000001.seg".into());
+    let server = Harness::serve(store, h.backend, ServerConfig::default(), None).await;
+    let r = server.get("/health").await;
+    assert_eq!(r.status, 503);
+    let v = r.json();
+    assert_eq!(v["status"], "unavailable");
+    assert_eq!(v["error"], "corrupt");
+    assert!(!r.text().contains("/var/lib"), "{}", r.text());
 }

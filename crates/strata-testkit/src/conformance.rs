@@ -172,6 +172,7 @@ macro_rules! conformance_suite {
             read_all_filters_combine,
             read_all_keeps_events_of_deleted_streams,
             head_position_tracks_last_event,
+            health_answers_without_io,
             subscribe_from_start_catches_up_then_goes_live,
             subscribe_after_position,
             subscribe_from_end_sees_only_new_events,
@@ -1949,6 +1950,24 @@ pub async fn head_position_tracks_last_event<H: StoreHarness>(h: &H) {
         store.head_position().await.unwrap(),
         results[1].last_position
     );
+}
+
+/// `health` of an open store is `Ok`, and a head it reports is one the
+/// store has committed (it may lag `head_position`, never pass it).
+pub async fn health_answers_without_io<H: StoreHarness>(h: &H) {
+    let store = h.open().await;
+    let a = sid("account-1");
+    assert!(store.health().is_ok(), "a fresh store is healthy");
+    let r = append_ok(&store, &a, NoStream, evs("Deposited", 3)).await;
+    match store.health() {
+        Ok(Some(head)) => assert!(
+            head <= r.last_position,
+            "health reports head {head:?} past the last commit {:?}",
+            r.last_position
+        ),
+        Ok(None) => {}
+        Err(e) => panic!("an open store must be healthy, got {e}"),
+    }
 }
 
 // ---------------------------------------------------------------------------

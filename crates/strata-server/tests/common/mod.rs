@@ -470,6 +470,8 @@ pub struct GatedStore {
     pub inner: Arc<dyn EventStore>,
     pub entered: Notify,
     pub gate: Semaphore,
+    /// When set, `health` fails with a `Corrupt` error naming this location.
+    pub unwell: std::sync::Mutex<Option<String>>,
 }
 
 #[async_trait]
@@ -524,6 +526,15 @@ impl EventStore for GatedStore {
     fn limits(&self) -> &Limits {
         self.inner.limits()
     }
+    fn health(&self) -> Result<Option<Position>> {
+        match self.unwell.lock().unwrap().clone() {
+            Some(location) => Err(strata_core::Error::Corrupt {
+                location,
+                reason: "a checksum does not match".into(),
+            }),
+            None => self.inner.health(),
+        }
+    }
 }
 
 impl GatedStore {
@@ -533,6 +544,7 @@ impl GatedStore {
             inner,
             entered: Notify::new(),
             gate: Semaphore::new(0),
+            unwell: std::sync::Mutex::new(None),
         })
     }
 }
