@@ -23,6 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{Durability, LogConfig};
 use crate::format::{MAX_METADATA_FIELD_BYTES, MAX_SEGMENT_BYTES_LIMIT};
+use crate::read::offload;
 use crate::recovery::{lock_dir, recover};
 use crate::segment::{list_segment_numbers, open_segment};
 use crate::state::OpenStore;
@@ -286,7 +287,7 @@ impl EventStore for LogStore {
         direction: Direction,
     ) -> Result<Vec<RecordedEvent>> {
         self.store.config.limits.check_read_count(max_count)?;
-        self.store.read_stream(stream, from, max_count, direction)
+        offload::read_stream(&self.store, stream, from, max_count, direction).await
     }
 
     async fn read_all(
@@ -296,11 +297,12 @@ impl EventStore for LogStore {
         filter: &ReadFilter,
     ) -> Result<Vec<RecordedEvent>> {
         self.store.config.limits.check_read_count(max_count)?;
-        self.store.read_all(from, max_count, filter)
+        offload::read_all(&self.store, from, max_count, filter).await
     }
 
     async fn subscribe(&self, from: SubscribeFrom, filter: ReadFilter) -> Result<Subscription> {
-        let source: Arc<dyn SubscriptionSource> = self.store.clone();
+        let source: Arc<dyn SubscriptionSource> =
+            Arc::new(offload::PageSource(Arc::clone(&self.store)));
         Ok(Subscription::new(source, from, filter))
     }
 

@@ -2,15 +2,13 @@
 //! stream's positions or posting lists), and pages for subscriptions.
 
 pub(crate) mod at;
+pub(crate) mod offload;
 mod plan;
 mod scan;
 
-use async_trait::async_trait;
-use strata_core::subscription::SubscriptionSource;
 use strata_core::{
     Direction, Error, Position, ReadFilter, ReadWindow, RecordedEvent, Result, StreamId, Version,
 };
-use tokio::sync::watch;
 use tracing::warn;
 
 use crate::format::split_position;
@@ -191,21 +189,5 @@ impl OpenStore {
             }
         }
         Ok(())
-    }
-}
-
-#[async_trait]
-impl SubscriptionSource for OpenStore {
-    async fn read_page(
-        &self,
-        from: Position,
-        max_count: usize,
-        filter: &ReadFilter,
-    ) -> Result<Vec<RecordedEvent>> {
-        self.read_all(from, max_count, filter)
-    }
-
-    fn head(&self) -> watch::Receiver<Position> {
-        self.head_feed()
     }
 }
