@@ -1,6 +1,9 @@
 //! Reads: a stream by version, `$all` with filters (planned as a scan, a
 //! stream's positions or posting lists), and pages for subscriptions.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 pub(crate) mod at;
 pub(crate) mod offload;
 mod plan;
@@ -15,6 +18,7 @@ use crate::format::split_position;
 use crate::index::Postings;
 use crate::read::at::{read_events_at, read_events_at_in};
 use crate::read::plan::{filter_view, Plan};
+use crate::segment::Segment;
 use crate::state::{damaged_index_segment, OpenStore};
 
 /// Most result slots a read reserves up front (more grow as needed).
@@ -23,57 +27,44 @@ const READ_PRESIZE_EVENTS: usize = 16 * 1024;
 const FILTER_CHUNK_EVENTS: usize = 1024;
 
 impl OpenStore {
-    /// Reads events of `stream` from version `from` (limits already checked).
-    pub(crate) fn read_stream(
+    /// Where the events of a stream read are (limits already checked):
+    /// positions taken from the stream index at one moment, and the
+    /// segments that hold them.
+    pub(crate) fn plan_stream_read(
         &self,
         stream: &StreamId,
         from: Version,
         max_count: usize,
         direction: Direction,
-    ) -> Result<Vec<RecordedEvent>> {
-        let (positions, segments) = {
-            let state = self.state.read();
-            let entry = match state.streams.streams.get(stream.as_str()) {
-                Some(e) if e.head.tombstoned => {
-                    return Err(Error::StreamDeleted {
-                        stream: stream.clone(),
-                    })
-                }
-                Some(e) if e.head.version > e.head.deleted_through => e,
-                _ => {
-                    return Err(Error::StreamNotFound {
-                        stream: stream.clone(),
-                    })
-                }
-            };
-            let window = ReadWindow::new(
-                entry.head.deleted_through + 1,
-                entry.head.version,
-                from,
-                max_count,
-                direction,
-            );
-            let (lo, hi) = (window.low, window.high);
-            let positions = entry.positions[(lo - 1) as usize..(hi - 1) as usize].to_vec();
-            (positions, state.segments.clone())
-        };
-        let mut out = Vec::with_capacity(positions.len());
-        read_events_at_in(&segments, &positions, Some(stream), |_| true, &mut out)?;
-        for e in &out {
-            if e.stream_id != *stream {
-                return Err(Error::Corrupt {
-                    location: format!("position {}", e.position),
-                    reason: format!(
-                        "the stream index of `{stream}` points at an event of `{}`",
-                        e.stream_id
-                    ),
-                });
+    ) -> Result<StreamRead> {
+        let state = self.state.read();
+        let entry = match state.streams.streams.get(stream.as_str()) {
+            Some(e) if e.head.tombstoned => {
+                return Err(Error::StreamDeleted {
+                    stream: stream.clone(),
+                })
             }
-        }
-        if direction == Direction::Backward {
-            out.reverse();
-        }
-        Ok(out)
+            Some(e) if e.head.version > e.head.deleted_through => e,
+            _ => {
+                return Err(Error::StreamNotFound {
+                    stream: stream.clone(),
+                })
+            }
+        };
+        let window = ReadWindow::new(
+            entry.head.deleted_through + 1,
+            entry.head.version,
+            from,
+            max_count,
+            direction,
+        );
+        let (lo, hi) = (window.low, window.high);
+        Ok(StreamRead {
+            stream: stream.clone(),
+            positions: entry.positions[(lo - 1) as usize..(hi - 1) as usize].to_vec(),
+            segments: state.segments.clone(),
+            direction,
+        })
     }
 
     /// `read_all` without the limit check. A damaged sealed index is rebuilt
@@ -189,5 +180,45 @@ impl OpenStore {
             }
         }
         Ok(())
+    }
+}
+
+/// A planned read of one stream: its events' positions in ascending order.
+/// [`StreamRead::read`] reads any run of them, so a caller can read a long
+/// stream in bounded pieces.
+pub(crate) struct StreamRead {
+    stream: StreamId,
+    /// Positions of the events to read, ascending.
+    pub(crate) positions: Vec<u64>,
+    segments: BTreeMap<u32, Arc<Segment>>,
+    direction: Direction,
+}
+
+impl StreamRead {
+    /// Reads the events at `positions` (a run of `self.positions`) into
+    /// `out`, checking that each belongs to the stream.
+    pub(crate) fn read(&self, positions: &[u64], out: &mut Vec<RecordedEvent>) -> Result<()> {
+        let first_new = out.len();
+        read_events_at_in(&self.segments, positions, Some(&self.stream), |_| true, out)?;
+        for e in out.iter().skip(first_new) {
+            if e.stream_id != self.stream {
+                return Err(Error::Corrupt {
+                    location: format!("position {}", e.position),
+                    reason: format!(
+                        "the stream index of `{}` points at an event of `{}`",
+                        self.stream, e.stream_id
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The events read, in the order the read asked for.
+    pub(crate) fn finish(&self, mut out: Vec<RecordedEvent>) -> Vec<RecordedEvent> {
+        if self.direction == Direction::Backward {
+            out.reverse();
+        }
+        out
     }
 }

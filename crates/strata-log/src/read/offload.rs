@@ -1,7 +1,14 @@
-//! Reads that may take long run on tokio's blocking pool, not on an async
-//! worker: a scan of the log (or a large page) must not stop the runtime
-//! from answering other requests, and a caller's timeout around the read
-//! must still fire.
+//! Reads never hold an async worker for long. A read whose work is bounded
+//! by the events it returns (a stream by version, an unfiltered page of
+//! `$all`) runs in place, in pieces of [`READ_PIECE_EVENTS`] with a yield
+//! to the runtime between them; a filtered read, which may pass over any
+//! number of events to find a few, runs on tokio's blocking pool. Either
+//! way other requests keep being answered and a caller's timeout fires.
+//!
+//! Why not the blocking pool for everything: a hand-off per read made a
+//! 1,000-event stream read ~60% slower and a 10,000-event page ~8% slower
+//! (events built on one thread and freed on another), and both kinds of
+//! read are bounded anyway.
 
 use std::sync::Arc;
 
@@ -14,10 +21,11 @@ use tokio::sync::watch;
 
 use crate::state::OpenStore;
 
-/// Reads of at most this many events that cannot turn into a scan (one
-/// stream by version, or an unfiltered page of `$all`) run in place: a
-/// hand-off to the blocking pool would cost more than the read.
-pub(crate) const INLINE_READ_MAX_EVENTS: usize = 64;
+/// Events a read does in place before it yields to the runtime: a few
+/// milliseconds of work for small events. Each piece after the first
+/// starts a new scan (a chunk read), so pieces are large: with 4,096, a
+/// 10,000-event page of `$all` was ~20% slower.
+pub(crate) const READ_PIECE_EVENTS: usize = 16_384;
 
 /// Runs `read` on the blocking pool and waits for it without holding a
 /// worker. A panic in the read is resumed here.
@@ -33,7 +41,8 @@ where
     }
 }
 
-/// `read_stream`, off the async workers unless it is small.
+/// `read_stream`, in place, in pieces of [`READ_PIECE_EVENTS`] with a
+/// yield between them.
 pub(crate) async fn read_stream(
     store: &Arc<OpenStore>,
     stream: &StreamId,
@@ -41,25 +50,51 @@ pub(crate) async fn read_stream(
     max_count: usize,
     direction: Direction,
 ) -> Result<Vec<RecordedEvent>> {
-    if max_count <= INLINE_READ_MAX_EVENTS {
-        return store.read_stream(stream, from, max_count, direction);
+    let plan = store.plan_stream_read(stream, from, max_count, direction)?;
+    let mut out = Vec::with_capacity(plan.positions.len());
+    let mut pieces = plan.positions.chunks(READ_PIECE_EVENTS).peekable();
+    while let Some(piece) = pieces.next() {
+        plan.read(piece, &mut out)?;
+        if pieces.peek().is_some() {
+            tokio::task::yield_now().await;
+        }
     }
-    let (store, stream) = (Arc::clone(store), stream.clone());
-    off_runtime(move || store.read_stream(&stream, from, max_count, direction)).await
+    Ok(plan.finish(out))
 }
 
-/// `read_all`, off the async workers unless it is a small unfiltered page.
+/// `read_all`: unfiltered in place, in pieces of [`READ_PIECE_EVENTS`]
+/// with a yield between them; filtered on the blocking pool.
 pub(crate) async fn read_all(
     store: &Arc<OpenStore>,
     from: Position,
     max_count: usize,
     filter: &ReadFilter,
 ) -> Result<Vec<RecordedEvent>> {
-    if max_count <= INLINE_READ_MAX_EVENTS && filter.is_all() {
-        return store.read_all(from, max_count, filter);
+    if !filter.is_all() {
+        let (store, filter) = (Arc::clone(store), filter.clone());
+        return off_runtime(move || store.read_all(from, max_count, &filter)).await;
     }
-    let (store, filter) = (Arc::clone(store), filter.clone());
-    off_runtime(move || store.read_all(from, max_count, &filter)).await
+    let mut out: Vec<RecordedEvent> = Vec::new();
+    let mut next = from;
+    loop {
+        let wanted = (max_count - out.len()).min(READ_PIECE_EVENTS);
+        let piece = store.read_all(next, wanted, filter)?;
+        // A short piece: the log ends there.
+        let short = piece.len() < wanted;
+        if out.is_empty() {
+            out = piece;
+        } else {
+            out.extend(piece);
+        }
+        match out.last() {
+            Some(last) if !short && out.len() < max_count => {
+                next = Position(last.position.0 + 1);
+            }
+            _ => break,
+        }
+        tokio::task::yield_now().await;
+    }
+    Ok(out)
 }
 
 /// What subscriptions read pages from: the store, with each page read off
