@@ -47,6 +47,37 @@ impl ReadFilter {
             && self.correlation_id.is_none()
     }
 
+    /// Checks the filter's strings: none may hold a NUL character, which no
+    /// stream name, event type or id holds and which databases refuse in
+    /// text. Stores call this before they read, so a bad filter is
+    /// `InvalidInput` on every backend.
+    ///
+    /// ```
+    /// use strata_core::ReadFilter;
+    /// assert!(ReadFilter::all().stream_prefix("tenant-").validate().is_ok());
+    /// let bad = ReadFilter::all().event_types(["Deposited\0"]);
+    /// assert_eq!(bad.validate().unwrap_err().kind(), "invalid_input");
+    /// ```
+    pub fn validate(&self) -> crate::Result<()> {
+        let fields = [
+            ("stream prefix", self.stream_prefix.as_deref()),
+            ("category", self.category.as_deref()),
+            ("correlation id", self.correlation_id.as_deref()),
+        ];
+        let types = self
+            .event_types
+            .iter()
+            .map(|t| ("event type", Some(t.as_str())));
+        for (what, value) in fields.into_iter().chain(types) {
+            if value.is_some_and(|v| v.contains('\0')) {
+                return Err(crate::Error::invalid(format!(
+                    "the filter's {what} contains a NUL character"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Restricts to one stream.
     pub fn stream(mut self, stream: StreamId) -> Self {
         self.stream = Some(stream);

@@ -297,10 +297,12 @@ impl EventStore for MemoryStore {
         filter: &ReadFilter,
     ) -> Result<Vec<RecordedEvent>> {
         self.inner.limits.check_read_count(max_count)?;
+        filter.validate()?;
         Ok(self.inner.read_all(from, max_count, filter))
     }
 
     async fn subscribe(&self, from: SubscribeFrom, filter: ReadFilter) -> Result<Subscription> {
+        filter.validate()?;
         let source: Arc<dyn SubscriptionSource> = self.inner.clone();
         Ok(Subscription::new(source, from, filter))
     }

@@ -297,10 +297,12 @@ impl EventStore for LogStore {
         filter: &ReadFilter,
     ) -> Result<Vec<RecordedEvent>> {
         self.store.config.limits.check_read_count(max_count)?;
+        filter.validate()?;
         offload::read_all(&self.store, from, max_count, filter).await
     }
 
     async fn subscribe(&self, from: SubscribeFrom, filter: ReadFilter) -> Result<Subscription> {
+        filter.validate()?;
         let source: Arc<dyn SubscriptionSource> =
             Arc::new(offload::PageSource(Arc::clone(&self.store)));
         Ok(Subscription::new(source, from, filter))

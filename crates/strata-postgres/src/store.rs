@@ -441,6 +441,7 @@ impl EventStore for PostgresStore {
         filter: &ReadFilter,
     ) -> Result<Vec<RecordedEvent>> {
         self.limits().check_read_count(max_count)?;
+        filter.validate()?;
         read_all(&self.inner.database, from, max_count, filter).await
     }
 
@@ -448,6 +449,7 @@ impl EventStore for PostgresStore {
         if *self.inner.shutdown.borrow() {
             return Err(Error::Closed);
         }
+        filter.validate()?;
         self.ensure_listener();
         if from == SubscribeFrom::End {
             // "From the end" means the end as committed now, not as last heard.

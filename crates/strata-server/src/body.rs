@@ -3,13 +3,15 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::Query;
+use axum::extract::{FromRequestParts, Path, Query};
 use axum::http::header::CONTENT_TYPE;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::error::Category;
 
 use crate::error::ApiError;
+use strata_wire::kind;
 
 /// Parses a JSON body: 413 over the size limit, 400 for a wrong content type
 /// or broken JSON, 422 for JSON of the wrong shape.
@@ -52,5 +54,21 @@ pub(crate) fn json_body<T: DeserializeOwned>(
 /// Unwraps a query string: 400 when it does not parse.
 pub(crate) fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     q.map(|Query(t)| t)
-        .map_err(|r| ApiError::bad_request("invalid_query", r.body_text()))
+        .map_err(|r| ApiError::bad_request(kind::INVALID_QUERY, r.body_text()))
+}
+
+/// The `{stream}` segment of a path, decoded. A segment that does not
+/// decode (`/streams/%FF` is not UTF-8) is a 400 `invalid_path` in the
+/// API's JSON error shape, like every other rejection.
+pub(crate) struct StreamPath(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for StreamPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|Path(stream)| StreamPath(stream))
+            .map_err(|r| ApiError::bad_request(kind::INVALID_PATH, r.body_text()))
+    }
 }

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -14,7 +14,7 @@ use strata_core::{
 };
 
 use crate::auth::{Access, Role};
-use crate::body::{json_body, query};
+use crate::body::{json_body, query, StreamPath};
 use crate::error::ApiError;
 use crate::openapi::{AppendResultDoc, ErrorBody, MultiResultDoc, PageDoc};
 use crate::state::AppState;
@@ -45,7 +45,7 @@ use strata_wire::{
 pub(crate) async fn append(
     State(state): State<AppState>,
     Extension(access): Extension<Access>,
-    Path(stream): Path<String>,
+    StreamPath(stream): StreamPath,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -202,7 +202,7 @@ fn check_sizes<'a>(
 pub(crate) async fn read_stream(
     State(state): State<AppState>,
     Extension(access): Extension<Access>,
-    Path(stream): Path<String>,
+    StreamPath(stream): StreamPath,
     q: Result<Query<ReadStreamQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     access.require(Role::Read, &stream)?;
@@ -236,7 +236,7 @@ pub(crate) fn filter_from_query(
     prefix: Option<String>,
     category: Option<String>,
     correlation_id: Option<String>,
-) -> ReadFilter {
+) -> Result<ReadFilter, ApiError> {
     let mut f = ReadFilter::all();
     if let Some(types) = types {
         f = f.event_types(types.split(',').map(str::trim).filter(|t| !t.is_empty()));
@@ -244,7 +244,8 @@ pub(crate) fn filter_from_query(
     f.stream_prefix = prefix.filter(|p| !p.is_empty());
     f.category = category.filter(|c| !c.is_empty());
     f.correlation_id = correlation_id;
-    f
+    f.validate()?;
+    Ok(f)
 }
 
 /// `GET /all`.
@@ -274,7 +275,7 @@ pub(crate) async fn read_all(
     access.require_role(Role::Read)?;
     let q = query(q)?;
     let limit = page_limit(&state, q.limit)?;
-    let filter = filter_from_query(q.types, q.prefix, q.category, q.correlation_id);
+    let filter = filter_from_query(q.types, q.prefix, q.category, q.correlation_id)?;
     let Some(filter) = scope_filter(&access, filter) else {
         // The asked prefix and the key's scope have no stream in common.
         return Ok(page(&[], None));
@@ -363,7 +364,7 @@ fn page(events: &[RecordedEvent], next: Option<u64>) -> Response {
 pub(crate) async fn delete(
     State(state): State<AppState>,
     Extension(access): Extension<Access>,
-    Path(stream): Path<String>,
+    StreamPath(stream): StreamPath,
     q: Result<Query<DeleteQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     access.require(Role::Admin, &stream)?;

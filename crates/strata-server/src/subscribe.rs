@@ -12,7 +12,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -25,7 +25,7 @@ use strata_core::{
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
 
 use crate::auth::{Access, Role};
-use crate::body::query;
+use crate::body::{query, StreamPath};
 use crate::error::ApiError;
 use crate::metrics::SubscriptionGuard;
 use crate::openapi::ErrorBody;
@@ -80,7 +80,7 @@ pub(crate) async fn subscribe_all(
         Some(p) => SubscribeFrom::After(Position(p)),
         None => SubscribeFrom::Start,
     };
-    let filter = filter_from_query(q.types, q.prefix, q.category, q.correlation_id);
+    let filter = filter_from_query(q.types, q.prefix, q.category, q.correlation_id)?;
     // With a prefix outside the key's scope nothing matches: the pump's own
     // check (which every scoped subscription gets) drops every event.
     let filter = scope_filter(&access, filter.clone()).unwrap_or(filter);
@@ -111,7 +111,7 @@ pub(crate) async fn subscribe_all(
 pub(crate) async fn subscribe_stream(
     State(state): State<AppState>,
     Extension(access): Extension<Access>,
-    Path(stream): Path<String>,
+    StreamPath(stream): StreamPath,
     headers: HeaderMap,
     shutdown: Option<Extension<ShutdownSignal>>,
     q: Result<Query<SubscribeStreamQuery>, QueryRejection>,

@@ -10,6 +10,7 @@ use strata_server::ServerConfig;
 memory_store!(
     health_reports_ok_and_head,
     an_unwell_store_is_503_without_its_raw_error,
+    undecodable_paths_and_nul_filters_are_json_errors,
     index_links_the_endpoints,
     unknown_path_is_a_json_404
 );
@@ -54,4 +55,38 @@ async fn an_unwell_store_is_503_without_its_raw_error(h: Harness) {
     assert_eq!(v["status"], "unavailable");
     assert_eq!(v["error"], "corrupt");
     assert!(!r.text().contains("/var/lib"), "{}", r.text());
+}
+
+async fn undecodable_paths_and_nul_filters_are_json_errors(h: Harness) {
+    // Not UTF-8 once decoded: the API's error shape, not a plain-text 400.
+    let v = h
+        .get("/streams/%FF")
+        .await
+        .assert_error(400, "invalid_path");
+    assert!(v["message"].is_string());
+    h.delete("/streams/%FF%FE")
+        .await
+        .assert_error(400, "invalid_path");
+    h.get("/subscribe/streams/%C3%28")
+        .await
+        .assert_error(400, "invalid_path");
+    // A NUL in any filter string is invalid input, for reads and
+    // subscriptions.
+    for q in [
+        "types=A,%00",
+        "prefix=a%00",
+        "category=%00",
+        "correlation_id=%00",
+    ] {
+        h.get(&format!("/all?{q}"))
+            .await
+            .assert_error(422, "invalid_input");
+        h.get(&format!("/subscribe/all?{q}"))
+            .await
+            .assert_error(422, "invalid_input");
+    }
+    // A query that does not parse.
+    h.get("/all?limit=many")
+        .await
+        .assert_error(400, "invalid_query");
 }

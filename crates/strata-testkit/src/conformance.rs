@@ -170,6 +170,7 @@ macro_rules! conformance_suite {
             read_all_filter_by_event_types,
             read_all_filter_by_correlation_id,
             read_all_filters_combine,
+            a_nul_in_a_filter_is_invalid_input,
             read_all_keeps_events_of_deleted_streams,
             head_position_tracks_last_event,
             health_answers_without_io,
@@ -1916,6 +1917,41 @@ pub async fn read_all_keeps_events_of_deleted_streams<H: StoreHarness>(h: &H) {
         let by_stream = read_all_filtered(&store, &ReadFilter::all().stream(s.clone())).await;
         assert_eq!(versions(&by_stream), vec![1, 2]);
     }
+}
+
+/// A NUL in any string of a filter is `invalid_input`, for reads and
+/// subscriptions alike, and nothing stored is touched.
+pub async fn a_nul_in_a_filter_is_invalid_input<H: StoreHarness>(h: &H) {
+    let store = h.open().await;
+    append_ok(&store, &sid("account-1"), NoStream, evs("Deposited", 1)).await;
+    let bad = [
+        ReadFilter::all().stream_prefix("account\0"),
+        ReadFilter::all().category("acc\0ount"),
+        ReadFilter::all().event_types(["Deposited", "\0"]),
+        ReadFilter::all().correlation_id("\0"),
+    ];
+    for filter in bad {
+        assert_kind(
+            store.read_all(Position::START, 10, &filter).await,
+            "invalid_input",
+        );
+        match store.subscribe(SubscribeFrom::Start, filter.clone()).await {
+            Err(e) => assert_eq!(e.kind(), "invalid_input", "{filter:?}: {e}"),
+            Ok(mut sub) => {
+                // A store may refuse at the first page instead.
+                let first = sub.next().await;
+                assert!(
+                    matches!(&first, Some(Err(e)) if e.kind() == "invalid_input"),
+                    "{filter:?}: {first:?}"
+                );
+            }
+        }
+    }
+    let all = store
+        .read_all(Position::START, 10, &ReadFilter::all())
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 1);
 }
 
 /// `head_position` is the position of the last committed event; refused

@@ -27,6 +27,8 @@ pub const UNSUPPORTED_CONTENT_TYPE: &str = "unsupported_content_type";
 pub const BAD_BODY: &str = "bad_body";
 /// 400: the query string does not parse.
 pub const INVALID_QUERY: &str = "invalid_query";
+/// 400: a path segment does not decode (e.g. `/streams/%FF`, not UTF-8).
+pub const INVALID_PATH: &str = "invalid_path";
 /// 400: `Last-Event-ID` is not a position.
 pub const INVALID_LAST_EVENT_ID: &str = "invalid_last_event_id";
 /// 404: no such endpoint.
