@@ -69,6 +69,10 @@ pub struct ServeArgs {
     /// Largest request head (request line and headers), in bytes (431 above).
     #[arg(long, value_name = "BYTES", default_value_t = ServerConfig::default().max_request_head_bytes)]
     pub max_request_head_bytes: usize,
+    /// About how many bytes of events one read page holds; a page stops
+    /// there and returns `next` (always at least one event).
+    #[arg(long, value_name = "BYTES", default_value_t = ServerConfig::default().max_page_bytes)]
+    pub max_page_bytes: usize,
 }
 
 const SERVE_HELP: &str = "\
@@ -126,6 +130,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         shutdown_grace_ms: args.shutdown_grace_ms,
         max_connections: args.max_connections,
         max_request_head_bytes: args.max_request_head_bytes,
+        max_page_bytes: args.max_page_bytes,
         api_keys: keys,
         ..ServerConfig::default()
     };

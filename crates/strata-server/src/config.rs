@@ -40,6 +40,11 @@ pub struct ServerConfig {
     pub heartbeat_interval_ms: u64,
     /// Events in a read page when the request gives no `limit`. Default 100.
     pub default_page_events: usize,
+    /// About how many bytes of events one read page holds: a page stops at
+    /// the event that reaches it (always at least one event) and returns
+    /// `next`, so a page of large events never loads more than this (plus
+    /// one event) into memory. Default 16 MiB.
+    pub max_page_bytes: usize,
     /// The API keys; none (the default) turns authentication off, and then
     /// the server must only listen on loopback ([`check_listen`](crate::check_listen)).
     pub api_keys: ApiKeys,
@@ -76,6 +81,7 @@ impl Default for ServerConfig {
             slow_consumer_timeout_ms: 5_000,
             heartbeat_interval_ms: 15_000,
             default_page_events: 100,
+            max_page_bytes: 16 * 1024 * 1024,
             api_keys: ApiKeys::none(),
             max_subscriptions_per_key: 64,
             header_read_timeout_ms: 10_000,

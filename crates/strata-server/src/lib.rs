@@ -35,6 +35,7 @@ mod conn;
 mod error;
 mod metrics;
 mod openapi;
+mod page;
 mod service;
 mod state;
 mod streams;

@@ -17,6 +17,7 @@ use crate::auth::{Access, Role};
 use crate::body::{json_body, query, StreamPath};
 use crate::error::ApiError;
 use crate::openapi::{AppendResultDoc, ErrorBody, MultiResultDoc, PageDoc};
+use crate::page::read_budgeted;
 use crate::state::AppState;
 use strata_wire::{
     AppendBody, AppendOut, DeleteQuery, EventIn, MultiBody, MultiOut, Page, ReadAllQuery,
@@ -214,18 +215,32 @@ pub(crate) async fn read_stream(
         Direction::Forward => 1,
         Direction::Backward => FROM_END,
     });
-    let events = state
-        .store
-        .read_stream(&stream, from, limit, direction)
-        .await?;
-    let next = match (events.len() == limit, events.last()) {
-        (true, Some(last)) => match direction {
-            Direction::Forward => last.version.checked_add(1),
-            Direction::Backward => last.version.checked_sub(1).filter(|v| *v > 0),
+    let after = |v: u64| match direction {
+        Direction::Forward => v.checked_add(1),
+        Direction::Backward => v.checked_sub(1).filter(|v| *v > 0),
+    };
+    let store = &state.store;
+    let read = read_budgeted(
+        limit,
+        state.config.max_page_bytes,
+        first_read(&state),
+        |last, count| {
+            let from = last.map_or(Some(from), |e| after(e.version));
+            let stream = &stream;
+            async move {
+                match from {
+                    Some(from) => store.read_stream(stream, from, count, direction).await,
+                    None => Ok(Vec::new()),
+                }
+            }
         },
+    )
+    .await?;
+    let next = match (read.more, read.events.last()) {
+        (true, Some(last)) => after(last.version),
         _ => None,
     };
-    Ok(page(&events, next))
+    Ok(page(&read.events, next))
 }
 
 /// The `$all` filter from query parameters (`/all` and `/subscribe/all`);
@@ -281,11 +296,23 @@ pub(crate) async fn read_all(
         return Ok(page(&[], None));
     };
     let from = Position(q.after.unwrap_or(0)).next();
-    let mut events = state.store.read_all(from, limit, &filter).await?;
+    let store = &state.store;
+    let filter = &filter;
+    let read = read_budgeted(
+        limit,
+        state.config.max_page_bytes,
+        first_read(&state),
+        |last, count| {
+            let from = last.map_or(from, |e| e.position.next());
+            async move { store.read_all(from, count, filter).await }
+        },
+    )
+    .await?;
+    let mut events = read.events;
     // `next` comes from the page as read, before events outside the key's
     // scope are taken out: a filtered page may be short, even empty, and
     // still not be the end.
-    let next = match (events.len() == limit, events.last()) {
+    let next = match (read.more, events.last()) {
         (true, Some(last)) => Some(last.position.0),
         _ => None,
     };
@@ -312,6 +339,14 @@ pub(crate) fn scope_filter(access: &Access, mut filter: ReadFilter) -> Option<Re
         }
     }
     Some(filter)
+}
+
+/// How many events a page's first read may ask for: as many as fit in the
+/// byte budget at the store's largest event size, so that even a page of
+/// the largest events stays near the budget.
+fn first_read(state: &AppState) -> usize {
+    let largest = state.store.limits().max_event_bytes.max(1);
+    (state.config.max_page_bytes / largest).max(1)
 }
 
 /// The page size: the request's `limit` (at least 1) or the default, capped

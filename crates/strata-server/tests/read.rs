@@ -16,6 +16,7 @@ memory_store!(
     read_all_pages_and_filters,
     limit_is_capped_by_the_store_max_read_count,
     bad_read_queries_are_4xx,
+    pages_of_large_events_stop_at_the_byte_budget,
 );
 
 async fn append(h: &Harness, stream: &str, events: Value) {
@@ -173,4 +174,73 @@ async fn bad_read_queries_are_4xx(h: Harness) {
     h.get("/streams/$all")
         .await
         .assert_error(422, "invalid_input");
+}
+
+async fn pages_of_large_events_stop_at_the_byte_budget(h: Harness) {
+    let h = h
+        .like(
+            Limits::default(),
+            ServerConfig {
+                max_page_bytes: 512 * 1024,
+                ..ServerConfig::default()
+            },
+        )
+        .await;
+    // 20 events of ~100 KB: about five fit in a page.
+    let blob = "x".repeat(100_000);
+    for i in 0..20 {
+        append(
+            &h,
+            "big",
+            json!([{"type": "Big", "data": {"i": i, "blob": blob}}]),
+        )
+        .await;
+    }
+    // Forward through the stream, following `next`.
+    let mut seen = Vec::new();
+    let mut path = "/streams/big?limit=100".to_string();
+    loop {
+        let p = h.get(&path).await.json();
+        let got = versions(&p);
+        assert!(
+            !got.is_empty() && got.len() <= 6,
+            "a page of {} events",
+            got.len()
+        );
+        seen.extend(got);
+        match p["next"].as_u64() {
+            Some(next) => path = format!("/streams/big?limit=100&from={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, (1..=20).collect::<Vec<_>>());
+    // Backward.
+    let mut seen = Vec::new();
+    let mut path = "/streams/big?limit=100&direction=backward".to_string();
+    loop {
+        let p = h.get(&path).await.json();
+        let got = versions(&p);
+        assert!(!got.is_empty() && got.len() <= 6);
+        seen.extend(got);
+        match p["next"].as_u64() {
+            Some(next) => path = format!("/streams/big?limit=100&direction=backward&from={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, (1..=20).rev().collect::<Vec<_>>());
+    // `$all`, following `next`: every event once, in order.
+    let mut seen = Vec::new();
+    let mut path = "/all?limit=100000".to_string();
+    loop {
+        let p = h.get(&path).await.json();
+        let got = positions(&p);
+        assert!(got.len() <= 6);
+        seen.extend(got);
+        match p["next"].as_u64() {
+            Some(next) => path = format!("/all?limit=100000&after={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 20);
+    assert!(seen.windows(2).all(|w| w[0] < w[1]));
 }
