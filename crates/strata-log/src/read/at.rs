@@ -9,6 +9,7 @@ use bytes::Bytes;
 use strata_core::{Error, Position, RecordedEvent, Result, StreamId};
 
 use crate::format::{split_position, RecordView};
+use crate::read::shared::SharedBuffer;
 use crate::segment::{read_records, Segment};
 use crate::state::location;
 
@@ -51,7 +52,9 @@ pub fn read_events_at_in(
             .collect();
         let bufs = read_records(segment.file.as_ref(), &offsets)
             .map_err(|e| Error::io(format!("reading {}", segment.path.display()), e))?;
+        let mut shared = SharedBuffer::default();
         for ((buf, at), (&off, &pos)) in bufs.iter().zip(offsets.iter().zip(&positions[i..j])) {
+            shared.enter(buf, out);
             let view = RecordView::parse(&buf[*at..]).map_err(|reason| Error::Corrupt {
                 location: location(&segment.path, off),
                 reason: reason.to_string(),
@@ -78,6 +81,7 @@ pub fn read_events_at_in(
                 }
             }
         }
+        shared.release(out);
         i = j;
     }
     Ok(())

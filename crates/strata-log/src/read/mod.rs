@@ -8,6 +8,7 @@ pub(crate) mod at;
 pub(crate) mod offload;
 mod plan;
 mod scan;
+mod shared;
 
 use strata_core::{
     Direction, Error, Position, ReadFilter, ReadWindow, RecordedEvent, Result, StreamId, Version,

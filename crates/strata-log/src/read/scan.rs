@@ -10,6 +10,7 @@ use crate::format::record_offsets;
 use crate::format::{position_of, split_position, FrameKind, RecordView, FRAME_HEADER_BYTES};
 use crate::read::at::to_event;
 use crate::read::plan::filter_view;
+use crate::read::shared::SharedBuffer;
 use crate::segment::{scan_frames, ScanEnd, Segment, FIRST_FRAME_OFFSET};
 use crate::state::{location, OpenStore};
 
@@ -27,6 +28,9 @@ struct ScanSink<'a> {
     /// Consecutive events often share a stream: its id is reused.
     last_stream: Option<StreamId>,
     failure: Option<Error>,
+    /// The read buffer the latest events point into, and where in `out`
+    /// its events start.
+    buffer: SharedBuffer,
 }
 
 impl OpenStore {
@@ -47,6 +51,7 @@ impl OpenStore {
             out,
             last_stream: None,
             failure: None,
+            buffer: SharedBuffer::default(),
         };
         for range in ranges {
             self.scan_segment(range, &mut sink)?;
@@ -54,6 +59,7 @@ impl OpenStore {
                 break;
             }
         }
+        sink.buffer.release(sink.out);
         Ok(())
     }
 
@@ -152,6 +158,7 @@ impl ScanSink<'_> {
             return true;
         }
         let at = frame.body_at + rel;
+        self.buffer.enter(frame.shared, self.out);
         let event = match &self.last_stream {
             Some(s) if s.as_str() == view.stream => view
                 .to_event(s.clone(), position, frame.shared, at)
