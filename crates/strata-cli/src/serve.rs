@@ -73,6 +73,10 @@ pub struct ServeArgs {
     /// there and returns `next` (always at least one event).
     #[arg(long, value_name = "BYTES", default_value_t = ServerConfig::default().max_page_bytes)]
     pub max_page_bytes: usize,
+    /// Longest a write may wait on a client that reads nothing, in ms; then
+    /// the connection is closed.
+    #[arg(long, value_name = "MS", default_value_t = ServerConfig::default().write_timeout_ms)]
+    pub write_timeout_ms: u64,
 }
 
 const SERVE_HELP: &str = "\
@@ -131,6 +135,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         max_connections: args.max_connections,
         max_request_head_bytes: args.max_request_head_bytes,
         max_page_bytes: args.max_page_bytes,
+        write_timeout_ms: args.write_timeout_ms,
         api_keys: keys,
         ..ServerConfig::default()
     };

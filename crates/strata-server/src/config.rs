@@ -45,6 +45,12 @@ pub struct ServerConfig {
     /// `next`, so a page of large events never loads more than this (plus
     /// one event) into memory. Default 16 MiB.
     pub max_page_bytes: usize,
+    /// Longest a write to a client may wait without the client reading any
+    /// of it; then the connection is closed. A stalled reader (of a page or
+    /// of a subscription dropped as a slow consumer) so gives back its
+    /// socket, its buffers and its place under `max_connections`. Default
+    /// 10 s.
+    pub write_timeout_ms: u64,
     /// The API keys; none (the default) turns authentication off, and then
     /// the server must only listen on loopback ([`check_listen`](crate::check_listen)).
     pub api_keys: ApiKeys,
@@ -82,6 +88,7 @@ impl Default for ServerConfig {
             heartbeat_interval_ms: 15_000,
             default_page_events: 100,
             max_page_bytes: 16 * 1024 * 1024,
+            write_timeout_ms: 10_000,
             api_keys: ApiKeys::none(),
             max_subscriptions_per_key: 64,
             header_read_timeout_ms: 10_000,

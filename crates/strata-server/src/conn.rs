@@ -18,6 +18,8 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
+use crate::write_timeout::WriteTimeout;
+
 /// hyper's smallest read buffer: `max_request_head_bytes` is raised to it.
 const MIN_REQUEST_HEAD_BYTES: usize = 8 * 1024;
 
@@ -32,6 +34,7 @@ pub(crate) struct ConnLimits {
     pub shutdown_grace: Duration,
     pub max_connections: usize,
     pub max_request_head_bytes: usize,
+    pub write_timeout: Duration,
 }
 
 /// Accepts until `shutdown`, then asks every connection to finish (idle
@@ -143,6 +146,7 @@ where
         .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(limits.max_request_head_bytes.max(MIN_REQUEST_HEAD_BYTES))
         .keep_alive(true);
+    let io = WriteTimeout::new(io, limits.write_timeout);
     let conn = builder.serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
     tokio::select! {

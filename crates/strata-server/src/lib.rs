@@ -41,6 +41,7 @@ mod state;
 mod streams;
 mod subscribe;
 mod tls;
+mod write_timeout;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -204,6 +205,7 @@ where
         shutdown_grace: Duration::from_millis(config.shutdown_grace_ms),
         max_connections: config.max_connections,
         max_request_head_bytes: config.max_request_head_bytes,
+        write_timeout: Duration::from_millis(config.write_timeout_ms.max(1)),
     };
     conn::run(listener, app, tls, limits, stopping_tx, shutdown).await
 }

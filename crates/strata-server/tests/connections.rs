@@ -38,7 +38,8 @@ memory_store!(
     oversized_request_head_is_431,
     slow_header_is_cut_off,
     idle_keep_alive_connection_is_closed,
-    shutdown_grace_bounds_in_flight_requests
+    shutdown_grace_bounds_in_flight_requests,
+    a_client_that_stops_reading_is_disconnected
 );
 
 async fn max_connections_holds_back_new_ones(h: Harness) {
@@ -186,4 +187,51 @@ async fn shutdown_grace_bounds_in_flight_requests(h: Harness) {
     assert!(got.is_empty(), "{:?}", String::from_utf8_lossy(&got));
     // New connections are refused.
     assert!(TcpStream::connect(addr).await.is_err());
+}
+
+async fn a_client_that_stops_reading_is_disconnected(h: Harness) {
+    let server = h
+        .like(
+            Limits::default(),
+            ServerConfig {
+                write_timeout_ms: 200,
+                ..ServerConfig::default()
+            },
+        )
+        .await;
+    // ~40 MB of events: far more than the socket buffers hold, so the
+    // server's writes wait on the client.
+    let blob = "x".repeat(900_000);
+    for i in 0..45 {
+        let r = server
+            .post(
+                "/streams/big",
+                &json!({"events": [{"type": "Big", "data": {"i": i, "blob": blob}}]}),
+            )
+            .await;
+        assert_eq!(r.status, 200);
+    }
+    let request = b"GET /all?limit=1000 HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    let mut tcp = TcpStream::connect(server.addr).await.unwrap();
+    tcp.write_all(request).await.unwrap();
+    // Read nothing for well past the write timeout...
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    // ...then what arrives ends early: the server gave up on the client.
+    let mut got = Vec::new();
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            match tcp.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the connection is still open");
+    assert!(got.starts_with(b"HTTP/1.1 200"));
+    // A whole page is ~16 MB (the page byte budget); far less arrived.
+    assert!(got.len() < 15_000_000, "{} bytes arrived", got.len());
+    // The server itself is fine.
+    assert_eq!(server.get("/health").await.status, 200);
 }
