@@ -100,6 +100,19 @@ pub enum Error {
     /// Any other backend failure (database driver, network, ...).
     #[error("backend error: {0}")]
     Backend(String),
+
+    /// The store holds as many bytes of queued appends as its limit
+    /// (`Limits::max_queued_append_bytes`) allows; nothing was written.
+    /// Retry after a short pause.
+    #[error("the store is overloaded: {queued} bytes of appends are queued and this one adds {adding}, over the limit of {limit}; retry later")]
+    Overloaded {
+        /// Bytes queued when the append came.
+        queued: usize,
+        /// The append's own bytes.
+        adding: usize,
+        /// The limit.
+        limit: usize,
+    },
 }
 
 impl Error {
@@ -133,6 +146,7 @@ impl Error {
             Error::Closed => "closed",
             Error::Timeout { .. } => "timeout",
             Error::Backend(_) => "backend",
+            Error::Overloaded { .. } => "overloaded",
         }
     }
 }

@@ -3,6 +3,9 @@
 //! waits for the reply. Written once here so every backend closes, queues and
 //! answers the same way.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Error, Result};
@@ -31,6 +34,85 @@ pub async fn request<R, T>(queue: &mpsc::Sender<R>, make: impl FnOnce(Reply<T>) 
     let (reply, outcome) = oneshot::channel();
     queue.send(make(reply)).await.map_err(|_| Error::Closed)?;
     outcome.await.map_err(|_| Error::Closed)?
+}
+
+/// The bytes of requests a store holds queued for its writer, bounded: a
+/// request that would go over the limit is refused at once with
+/// [`Error::Overloaded`] instead of waiting in the queue, so many callers
+/// with large appends cannot make a store buffer without bound.
+///
+/// ```
+/// use strata_core::handoff::QueuedBytes;
+/// let queued = QueuedBytes::new(100);
+/// let first = queued.take(80).unwrap();
+/// assert_eq!(queued.take(30).unwrap_err().kind(), "overloaded");
+/// drop(first);
+/// assert!(queued.take(30).is_ok());
+/// ```
+#[derive(Clone, Debug)]
+pub struct QueuedBytes {
+    queued: Arc<AtomicUsize>,
+    limit: usize,
+}
+
+/// Bytes counted as queued until this is dropped (when the writer has
+/// answered).
+#[derive(Debug)]
+pub struct QueuedPermit {
+    queued: Arc<AtomicUsize>,
+    bytes: usize,
+}
+
+impl QueuedBytes {
+    /// A budget of `limit` bytes.
+    pub fn new(limit: usize) -> Self {
+        QueuedBytes {
+            queued: Arc::new(AtomicUsize::new(0)),
+            limit,
+        }
+    }
+
+    /// Counts `bytes` as queued, or refuses with `Overloaded` when that
+    /// would go over the limit. A request larger than the whole limit is
+    /// let through when nothing else is queued, so it can never be stuck.
+    pub fn take(&self, bytes: usize) -> Result<QueuedPermit> {
+        let mut queued = self.queued.load(Ordering::Relaxed);
+        loop {
+            let after = queued.saturating_add(bytes);
+            if after > self.limit && queued > 0 {
+                return Err(Error::Overloaded {
+                    queued,
+                    adding: bytes,
+                    limit: self.limit,
+                });
+            }
+            match self.queued.compare_exchange_weak(
+                queued,
+                after,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    return Ok(QueuedPermit {
+                        queued: Arc::clone(&self.queued),
+                        bytes,
+                    })
+                }
+                Err(now) => queued = now,
+            }
+        }
+    }
+
+    /// Bytes queued now.
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for QueuedPermit {
+    fn drop(&mut self) {
+        self.queued.fetch_sub(self.bytes, Ordering::AcqRel);
+    }
 }
 
 #[cfg(test)]

@@ -24,6 +24,15 @@ pub struct Limits {
     pub max_streams_per_multi_append: usize,
     /// Most events one read may ask for. Default 100,000.
     pub max_read_count: usize,
+    /// Most bytes of appends a store holds queued for its writer at once,
+    /// across all callers; an append that would go over is refused at once
+    /// with `Overloaded` (retry later) rather than queued. Default 256 MiB.
+    #[serde(default = "default_max_queued_append_bytes")]
+    pub max_queued_append_bytes: usize,
+}
+
+fn default_max_queued_append_bytes() -> usize {
+    256 * 1024 * 1024
 }
 
 impl Default for Limits {
@@ -35,6 +44,7 @@ impl Default for Limits {
             max_event_type_bytes: 255,
             max_streams_per_multi_append: 1_000,
             max_read_count: 100_000,
+            max_queued_append_bytes: default_max_queued_append_bytes(),
         }
     }
 }

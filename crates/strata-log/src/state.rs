@@ -47,6 +47,9 @@ pub struct OpenStore {
     head_rx: watch::Receiver<Position>,
     /// Sealing and compression threads still running.
     pub(crate) background: Mutex<Vec<JoinHandle<()>>>,
+    /// Held while an index is rebuilt: one repair at a time, however many
+    /// readers hit damaged indexes at once.
+    pub(crate) repairing: Mutex<()>,
 }
 
 impl OpenStore {
@@ -61,6 +64,7 @@ impl OpenStore {
             head_tx: Mutex::new(Some(head_tx)),
             head_rx,
             background: Mutex::new(Vec::new()),
+            repairing: Mutex::new(()),
         }
     }
 

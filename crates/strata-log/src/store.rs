@@ -12,7 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use parking_lot::Mutex;
 use strata_core::clock::{from_micros, MonotonicClock};
-use strata_core::handoff::request;
+use strata_core::handoff::{request, QueuedBytes};
 use strata_core::subscription::SubscriptionSource;
 use strata_core::{
     AppendResult, Direction, Error, EventStore, ExpectedVersion, Limits, NewEvent, Position,
@@ -59,6 +59,8 @@ pub struct DiskUsage {
 pub struct LogStore {
     store: Arc<OpenStore>,
     tx: mpsc::Sender<Request>,
+    /// Bytes of appends waiting for the writer, bounded.
+    queued: QueuedBytes,
     writer: Mutex<Option<JoinHandle<()>>>,
     _lock: File,
 }
@@ -119,6 +121,7 @@ impl LogStore {
             spawn_interval_sync(&tx, every);
         }
         Ok(LogStore {
+            queued: QueuedBytes::new(store.config.limits.max_queued_append_bytes),
             store,
             tx,
             writer: Mutex::new(Some(handle)),
@@ -194,6 +197,12 @@ impl LogStore {
         for p in &parts {
             check_format_limits(&p.events)?;
         }
+        let bytes = parts
+            .iter()
+            .flat_map(|p| &p.events)
+            .map(NewEvent::size_bytes)
+            .sum();
+        let _queued = self.queued.take(bytes)?;
         request(&self.tx, |reply| Request::Append { parts, reply }).await
     }
 

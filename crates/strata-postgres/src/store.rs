@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use strata_core::append_rules::check_guard;
-use strata_core::handoff::request;
+use strata_core::handoff::{request, QueuedBytes};
 use strata_core::{
     async_trait, AppendResult, Direction, Error, EventId, EventStore, ExpectedVersion, Limits,
     Metadata, NewEvent, Position, ReadFilter, RecordedEvent, Result, StreamAppend, StreamId,
@@ -71,6 +71,8 @@ struct Running {
     database: Arc<Database>,
     head: Arc<HeadFeed>,
     writer: mpsc::Sender<WriteRequest>,
+    /// Bytes of appends waiting for the writer, bounded.
+    queued: QueuedBytes,
     shutdown: watch::Sender<bool>,
     tasks: Mutex<Tasks>,
 }
@@ -171,6 +173,7 @@ impl PostgresStore {
         let writer_task = tokio::spawn(writer.run(writer_rx, shutdown_rx));
         Ok(PostgresStore {
             inner: Arc::new(Running {
+                queued: QueuedBytes::new(database.config.limits.max_queued_append_bytes),
                 database,
                 head,
                 writer: writer_tx,
@@ -288,6 +291,12 @@ impl PostgresStore {
             }
             metadata.push(meta);
         }
+        let bytes = parts
+            .iter()
+            .flat_map(|p| &p.events)
+            .map(NewEvent::size_bytes)
+            .sum();
+        let _queued = self.inner.queued.take(bytes)?;
         request(&self.inner.writer, |reply| WriteRequest {
             parts,
             metadata,

@@ -9,6 +9,9 @@ use strata_core::Error;
 
 use strata_wire::{expected, kind};
 
+/// Seconds an overloaded store asks a client to wait (`Retry-After`).
+const OVERLOADED_RETRY_AFTER_SECS: &str = "1";
+
 /// An error as the API reports it.
 #[derive(Debug)]
 pub struct ApiError {
@@ -73,9 +76,10 @@ impl From<Error> for ApiError {
             Error::StreamDeleted { .. } => StatusCode::GONE,
             Error::StreamNotFound { .. } => StatusCode::NOT_FOUND,
             Error::InvalidInput { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            Error::Poisoned { .. } | Error::Closed | Error::Timeout { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Error::Poisoned { .. }
+            | Error::Closed
+            | Error::Timeout { .. }
+            | Error::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status.is_server_error() {
@@ -111,6 +115,12 @@ impl IntoResponse for ApiError {
             body.insert(k.into(), v);
         }
         let mut resp = (self.status, Json(Value::Object(body))).into_response();
+        if self.kind == kind::OVERLOADED {
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static(OVERLOADED_RETRY_AFTER_SECS),
+            );
+        }
         resp.extensions_mut().insert(ErrorKind(self.kind));
         resp
     }

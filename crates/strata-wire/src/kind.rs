@@ -48,6 +48,9 @@ pub const SLOW_CONSUMER: &str = "slow_consumer";
 pub const SHUTTING_DOWN: &str = "shutting_down";
 /// 503, or a subscription end: the store was closed.
 pub const CLOSED: &str = "closed";
+/// 503 with `Retry-After`: the store has as many bytes of appends queued
+/// as its limit allows; retry later.
+pub const OVERLOADED: &str = "overloaded";
 /// 503: the store refuses writes after an I/O failure.
 pub const POISONED: &str = "poisoned";
 /// 500: the server failed.

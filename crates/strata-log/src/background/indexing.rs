@@ -44,8 +44,16 @@ pub(crate) fn write_sealed_index(
 }
 
 impl OpenStore {
-    /// Rebuilds sealed segment `n`'s index file from the segment.
+    /// Rebuilds sealed segment `n`'s index file from the segment, one
+    /// repair at a time; a caller that waited while another rebuilt the
+    /// same index finds it done.
     pub(crate) fn repair_index(&self, n: u32) -> Result<()> {
+        let damaged = self.state.read().sealed.get(&n).map(Arc::as_ptr);
+        let _one_at_a_time = self.repairing.lock();
+        let now = self.state.read().sealed.get(&n).map(Arc::as_ptr);
+        if now != damaged {
+            return Ok(());
+        }
         let seg = self
             .state
             .read()

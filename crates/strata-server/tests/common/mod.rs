@@ -472,6 +472,8 @@ pub struct GatedStore {
     pub gate: Semaphore,
     /// When set, `health` fails with a `Corrupt` error naming this location.
     pub unwell: std::sync::Mutex<Option<String>>,
+    /// When set, appends fail with `Overloaded` (before the gate).
+    pub overloaded: std::sync::atomic::AtomicBool,
 }
 
 #[async_trait]
@@ -482,6 +484,13 @@ impl EventStore for GatedStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendResult> {
+        if self.overloaded.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(strata_core::Error::Overloaded {
+                queued: 1,
+                adding: 1,
+                limit: 1,
+            });
+        }
         self.entered.notify_one();
         let _pass = self.gate.acquire().await.unwrap();
         self.inner.append(stream, expected, events).await
@@ -545,6 +554,7 @@ impl GatedStore {
             entered: Notify::new(),
             gate: Semaphore::new(0),
             unwell: std::sync::Mutex::new(None),
+            overloaded: std::sync::atomic::AtomicBool::new(false),
         })
     }
 }
