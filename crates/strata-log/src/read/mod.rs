@@ -26,6 +26,9 @@ use crate::state::{damaged_index_segment, OpenStore};
 const READ_PRESIZE_EVENTS: usize = 16 * 1024;
 /// How many candidate positions a filtered read checks per round.
 const FILTER_CHUNK_EVENTS: usize = 1024;
+/// Most positions a prefix read gathers from the stream index before it
+/// gives up for a scan (32 MiB of positions).
+const MAX_PREFIX_CANDIDATES: usize = 4 * 1024 * 1024;
 
 impl OpenStore {
     /// Where the events of a stream read are (limits already checked):
@@ -107,6 +110,11 @@ impl OpenStore {
             Plan::Postings(kind, keys) => {
                 self.read_by_postings(kind, &keys, from, max_count, filter, &mut out)?
             }
+            Plan::Prefix(prefix) => {
+                if !self.read_by_prefix(&prefix, from, max_count, filter, &mut out)? {
+                    self.scan_all(from, max_count, filter, &mut out)?
+                }
+            }
         }
         out.truncate(max_count);
         Ok(out)
@@ -139,6 +147,45 @@ impl OpenStore {
             }
         }
         Ok(())
+    }
+
+    /// A `$all` read filtered by a stream-name prefix, answered from the
+    /// stream index: the first `max_count` positions at or after `from` of
+    /// each stream the prefix selects, merged. `false` (nothing read) when
+    /// the prefix selects so many events that a scan is cheaper.
+    fn read_by_prefix(
+        &self,
+        prefix: &str,
+        from: Position,
+        max_count: usize,
+        filter: &ReadFilter,
+        out: &mut Vec<RecordedEvent>,
+    ) -> Result<bool> {
+        let (mut positions, segments) = {
+            let state = self.state.read();
+            let mut positions = Vec::new();
+            for (name, entry) in &state.streams.streams {
+                if !name.as_str().starts_with(prefix) {
+                    continue;
+                }
+                let lo = entry.positions.partition_point(|p| *p < from.0);
+                let take = entry.positions.len().saturating_sub(lo).min(max_count);
+                positions.extend_from_slice(&entry.positions[lo..lo + take]);
+                if positions.len() > MAX_PREFIX_CANDIDATES {
+                    return Ok(false);
+                }
+            }
+            (positions, state.segments.clone())
+        };
+        positions.sort_unstable();
+        positions.truncate(max_count);
+        for chunk in positions.chunks(FILTER_CHUNK_EVENTS) {
+            read_events_at(&segments, chunk, |v| filter_view(filter, v), out)?;
+            if out.len() >= max_count {
+                break;
+            }
+        }
+        Ok(true)
     }
 
     /// A filtered `$all` read that follows posting lists, segment by segment.

@@ -23,6 +23,9 @@ pub(crate) enum Plan {
     Stream(StreamId),
     /// Follow posting lists of one kind, for these key hashes.
     Postings(Postings, Vec<u64>),
+    /// Follow the positions of every stream whose name starts with this
+    /// (a prefix that is not a category, such as `tenant-42-`).
+    Prefix(String),
 }
 
 impl Plan {
@@ -50,6 +53,7 @@ impl Plan {
                     return Plan::Postings(Postings::Category, vec![key_hash(cat)]);
                 }
             }
+            return Plan::Prefix(p.clone());
         }
         Plan::Scan
     }
