@@ -18,8 +18,16 @@ use crate::event::RecordedEvent;
 use crate::filter::ReadFilter;
 use crate::version::Position;
 
-/// How many events a subscription reads per page (its memory bound).
+/// How many events a subscription reads per page, at most.
 pub const SUBSCRIPTION_PAGE_EVENTS: usize = 512;
+
+/// About how many bytes of events a subscription reads per page: the page
+/// size follows the sizes of the events read so far, so a subscription over
+/// large events holds about this much, not 512 large events.
+pub const SUBSCRIPTION_PAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Events in a subscription's first page, before it knows their sizes.
+const FIRST_PAGE_EVENTS: usize = 16;
 
 /// Where a subscription starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,6 +84,9 @@ pub struct Subscription {
     caught_up_at: Option<Position>,
     caught_up_sent: bool,
     page_size: usize,
+    /// Events the next page asks for: `page_size` or fewer, from the sizes
+    /// of the events read so far.
+    next_page: usize,
 }
 
 impl Subscription {
@@ -100,12 +111,14 @@ impl Subscription {
             caught_up_at: None,
             caught_up_sent: false,
             page_size: SUBSCRIPTION_PAGE_EVENTS,
+            next_page: FIRST_PAGE_EVENTS,
         }
     }
 
     /// Sets how many events are read per page (at least 1).
     pub fn with_page_size(mut self, page_size: usize) -> Self {
         self.page_size = page_size.max(1);
+        self.next_page = self.next_page.min(self.page_size);
         self
     }
 
@@ -139,16 +152,18 @@ impl Subscription {
                 }
                 continue;
             }
+            let asked = self.next_page;
             let page = match self
                 .source
-                .read_page(self.cursor, self.page_size, &self.filter)
+                .read_page(self.cursor, asked, &self.filter)
                 .await
             {
                 Ok(page) => page,
                 Err(Error::Closed) => return None,
                 Err(e) => return Some(Err(e)),
             };
-            let short = page.len() < self.page_size;
+            let short = page.len() < asked;
+            self.next_page = next_page_size(&page, asked, self.page_size);
             if let Some(last) = page.last() {
                 self.cursor = last.position.next();
             }
@@ -177,5 +192,100 @@ impl Subscription {
     /// Turns the subscription into a `futures::Stream`.
     pub fn into_stream(self) -> impl futures::Stream<Item = Result<SubscriptionMessage>> + Send {
         futures::stream::unfold(self, |mut s| async move { s.next().await.map(|m| (m, s)) })
+    }
+}
+
+/// The next page's size: as many events as fit in [`SUBSCRIPTION_PAGE_BYTES`]
+/// at the average size of `page`'s events, between 1 and `most`. An empty
+/// page says nothing about sizes: the size it was read with stays.
+fn next_page_size(page: &[RecordedEvent], asked: usize, most: usize) -> usize {
+    if page.is_empty() {
+        return asked;
+    }
+    let bytes: usize = page
+        .iter()
+        .map(|e| e.data.len() + e.event_type.len() + e.stream_id.as_str().len() + 64)
+        .sum();
+    let average = (bytes / page.len()).max(1);
+    (SUBSCRIPTION_PAGE_BYTES / average).clamp(1, most)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::{Bytes, ContentType, EventId, Metadata, StreamId};
+
+    /// `n` events of `size` bytes each, recording the page sizes asked.
+    struct Sized {
+        n: u64,
+        size: usize,
+        asked: parking_lot::Mutex<Vec<usize>>,
+        head: watch::Sender<Position>,
+    }
+
+    #[async_trait]
+    impl SubscriptionSource for Sized {
+        async fn read_page(
+            &self,
+            from: Position,
+            max_count: usize,
+            _filter: &ReadFilter,
+        ) -> Result<Vec<RecordedEvent>> {
+            self.asked.lock().push(max_count);
+            let end = self.n.min(from.0 + max_count as u64);
+            Ok((from.0..end)
+                .map(|i| RecordedEvent {
+                    id: EventId::new(),
+                    stream_id: StreamId::new("s").unwrap(),
+                    version: i + 1,
+                    position: Position(i),
+                    event_type: "T".into(),
+                    data: Bytes::from(vec![0u8; self.size]),
+                    content_type: ContentType::Binary,
+                    metadata: Metadata::default(),
+                    recorded_at: crate::clock::from_micros(0),
+                })
+                .collect())
+        }
+
+        fn head(&self) -> watch::Receiver<Position> {
+            self.head.subscribe()
+        }
+    }
+
+    async fn asked_pages(n: u64, size: usize) -> Vec<usize> {
+        let source = Arc::new(Sized {
+            n,
+            size,
+            asked: parking_lot::Mutex::new(Vec::new()),
+            head: watch::channel(Position(n - 1)).0,
+        });
+        let mut sub = Subscription::new(source.clone(), SubscribeFrom::Start, ReadFilter::all());
+        // Read until caught up: every page of the catch-up was asked for.
+        loop {
+            match sub.next().await {
+                Some(Ok(SubscriptionMessage::CaughtUp(_))) => break,
+                Some(Ok(SubscriptionMessage::Event(_))) => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        let asked = source.asked.lock().clone();
+        asked
+    }
+
+    #[tokio::test]
+    async fn pages_of_large_events_stay_near_the_byte_budget() {
+        let asked = asked_pages(40, 1024 * 1024).await;
+        assert_eq!(asked[0], FIRST_PAGE_EVENTS);
+        assert!(asked[1..].iter().all(|&n| n <= 4), "{asked:?}");
+    }
+
+    #[tokio::test]
+    async fn pages_of_small_events_grow_to_the_most() {
+        let asked = asked_pages(5_000, 100).await;
+        assert_eq!(asked[0], FIRST_PAGE_EVENTS);
+        assert_eq!(asked[1], SUBSCRIPTION_PAGE_EVENTS);
     }
 }

@@ -31,6 +31,11 @@ pub struct ServerConfig {
     /// while the client reads; a client that lets the buffer fill is dropped
     /// with a final `error` event. Default 1,024.
     pub subscription_buffer_messages: usize,
+    /// Bytes of encoded events buffered per subscription connection (at
+    /// least one event): the same slow-consumer rule applies when they are
+    /// used up, so a subscription over large events holds about this much.
+    /// Default 8 MiB.
+    pub subscription_buffer_bytes: usize,
     /// How long a subscription whose buffer is full waits for its client to
     /// read before dropping it with a final `slow_consumer` event, in ms. A
     /// client that pauses for less keeps its subscription; memory stays
@@ -84,6 +89,7 @@ impl Default for ServerConfig {
             request_timeout_ms: 30_000,
             max_open_subscriptions: 1_024,
             subscription_buffer_messages: 1_024,
+            subscription_buffer_bytes: 8 * 1024 * 1024,
             slow_consumer_timeout_ms: 5_000,
             heartbeat_interval_ms: 15_000,
             default_page_events: 100,

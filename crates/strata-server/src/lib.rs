@@ -36,6 +36,7 @@ mod error;
 mod metrics;
 mod openapi;
 mod page;
+mod queue;
 mod service;
 mod state;
 mod streams;

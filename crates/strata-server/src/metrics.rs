@@ -29,7 +29,7 @@ const APPEND_LATENCY_BUCKETS_SECONDS: [f64; 14] = [
 
 /// A queue on one subscription connection, as the lag gauge sees it: a weak
 /// handle, so that it never keeps the connection's stream open.
-pub(crate) type SubscriptionQueue = mpsc::WeakSender<axum::response::sse::Event>;
+pub(crate) type SubscriptionQueue = mpsc::WeakSender<crate::queue::Buffered>;
 
 /// The server's counters.
 #[derive(Default)]

@@ -18,17 +18,20 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use serde_json::json;
+use std::sync::Arc;
 use strata_core::{
     Direction, Error, EventStore, Position, ReadFilter, SubscribeFrom, Subscription,
     SubscriptionMessage,
 };
-use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
+
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 
 use crate::auth::{Access, Role};
 use crate::body::{query, StreamPath};
 use crate::error::ApiError;
 use crate::metrics::SubscriptionGuard;
 use crate::openapi::ErrorBody;
+use crate::queue::Buffered;
 use crate::state::AppState;
 use crate::streams::event_out;
 use crate::streams::{filter_from_query, scope_filter};
@@ -227,13 +230,22 @@ fn respond(
 ) -> Response {
     // One slot more than the buffer: it is kept for the final error event.
     let capacity = state.config.subscription_buffer_messages.max(1) + 1;
-    let (tx, rx) = mpsc::channel(capacity);
+    let (tx, rx) = mpsc::channel::<Buffered>(capacity);
     let counted = state.metrics.open_subscription(tx.downgrade(), capacity);
     let scope = (!access.sees_everything()).then_some(access);
-    let slow = Duration::from_millis(state.config.slow_consumer_timeout_ms);
-    tokio::spawn(pump(sub, tx, shutdown, (permit, counted), scope, slow));
+    let budget = BufferBudget {
+        bytes: Arc::new(Semaphore::new(
+            (state.config.subscription_buffer_bytes / 1024).max(1),
+        )),
+        slow: Duration::from_millis(state.config.slow_consumer_timeout_ms),
+    };
+    tokio::spawn(pump(sub, tx, shutdown, (permit, counted), scope, budget));
+    // An event's share of the byte budget is given back once the body hands
+    // the event to the connection.
     let body = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|e| (Ok::<Event, Infallible>(e), rx))
+        rx.recv()
+            .await
+            .map(|(e, _bytes): Buffered| (Ok::<Event, Infallible>(e), rx))
     });
     let heartbeat = Duration::from_millis(state.config.heartbeat_interval_ms.max(1));
     Sse::new(body)
@@ -241,16 +253,24 @@ fn respond(
         .into_response()
 }
 
+/// What one subscription may hold buffered for its client: KiB of encoded
+/// events (permits of `bytes`), and how long it waits for room.
+struct BufferBudget {
+    bytes: Arc<Semaphore>,
+    slow: Duration,
+}
+
 /// Moves messages from the subscription to the connection until the client
 /// leaves, falls behind, or the server shuts down.
 async fn pump(
     mut sub: Subscription,
-    tx: mpsc::Sender<Event>,
+    tx: mpsc::Sender<Buffered>,
     mut shutdown: Option<ShutdownSignal>,
     _held: (Permits, SubscriptionGuard),
     scope: Option<Access>,
-    slow: Duration,
+    budget: BufferBudget,
 ) {
+    let slow = budget.slow;
     loop {
         let next = tokio::select! {
             biased;
@@ -274,7 +294,29 @@ async fn pump(
                     }
                 }
                 match serde_json::to_string(&event_out(&e)) {
-                    Ok(data) => Event::default().id(e.position.to_string()).data(data),
+                    Ok(data) => {
+                        let kib = (data.len() / 1024 + 1) as u32;
+                        let share = match take_bytes(&budget, kib, &mut shutdown).await {
+                            Room::Taken(share) => share,
+                            Room::ClientLeft => return,
+                            Room::ShuttingDown => {
+                                finish(
+                                    &tx,
+                                    kind::SHUTTING_DOWN,
+                                    "the server is shutting down; reconnect with Last-Event-ID",
+                                );
+                                return;
+                            }
+                            Room::TooSlow => {
+                                drop_slow_consumer(&tx, slow);
+                                return;
+                            }
+                        };
+                        (
+                            Event::default().id(e.position.to_string()).data(data),
+                            Some(share),
+                        )
+                    }
                     Err(err) => {
                         finish(
                             &tx,
@@ -285,10 +327,13 @@ async fn pump(
                     }
                 }
             }
-            Some(Ok(SubscriptionMessage::CaughtUp(p))) => Event::default()
-                .event("caught_up")
-                .id(p.to_string())
-                .data(json!(CaughtUp { position: p.0 }).to_string()),
+            Some(Ok(SubscriptionMessage::CaughtUp(p))) => (
+                Event::default()
+                    .event("caught_up")
+                    .id(p.to_string())
+                    .data(json!(CaughtUp { position: p.0 }).to_string()),
+                None,
+            ),
             Some(Err(e)) => {
                 finish(&tx, e.kind(), &e.to_string());
                 return;
@@ -328,23 +373,64 @@ async fn pump(
             // The client left.
             Ok(Err(_)) => return,
             Err(_) => {
-                tracing::info!(
-                    waited_ms = slow.as_millis() as u64,
-                    "dropping a subscriber that is not keeping up"
-                );
-                finish(
-                    &tx,
-                    kind::SLOW_CONSUMER,
-                    "the client did not read fast enough and was dropped; reconnect with Last-Event-ID",
-                );
+                drop_slow_consumer(&tx, slow);
                 return;
             }
         }
     }
 }
 
+/// Whether there was room in the byte budget for an event.
+enum Room {
+    Taken(OwnedSemaphorePermit),
+    ClientLeft,
+    ShuttingDown,
+    TooSlow,
+}
+
+/// Takes `kib` of the subscription's byte budget (all of it, for an event
+/// larger than the whole budget), waiting at most the slow-consumer timeout
+/// for the client to read what is buffered.
+async fn take_bytes(
+    budget: &BufferBudget,
+    kib: u32,
+    shutdown: &mut Option<ShutdownSignal>,
+) -> Room {
+    let whole = u32::try_from(budget.bytes.available_permits()).unwrap_or(u32::MAX);
+    let kib = kib.min(whole.max(1));
+    if let Ok(share) = budget.bytes.clone().try_acquire_many_owned(kib) {
+        return Room::Taken(share);
+    }
+    tokio::select! {
+        biased;
+        _ = async {
+            match shutdown.as_mut() {
+                Some(s) => s.wait().await,
+                None => std::future::pending().await,
+            }
+        } => Room::ShuttingDown,
+        taken = tokio::time::timeout(budget.slow, budget.bytes.clone().acquire_many_owned(kib)) => match taken {
+            Ok(Ok(share)) => Room::Taken(share),
+            Ok(Err(_)) => Room::ClientLeft,
+            Err(_) => Room::TooSlow,
+        },
+    }
+}
+
+fn drop_slow_consumer(tx: &mpsc::Sender<Buffered>, waited: Duration) {
+    tracing::info!(
+        waited_ms = waited.as_millis() as u64,
+        "dropping a subscriber that is not keeping up"
+    );
+    finish(
+        tx,
+        kind::SLOW_CONSUMER,
+        "the client did not read fast enough and was dropped; reconnect with Last-Event-ID",
+    );
+}
+
 /// Sends the final `error` event. The slot kept free makes room for it.
-fn finish(tx: &mpsc::Sender<Event>, kind: &str, message: &str) {
+fn finish(tx: &mpsc::Sender<Buffered>, kind: &str, message: &str) {
     let data = json!(strata_wire::ErrorBody::new(kind, message)).to_string();
-    let _ = tx.try_send(Event::default().event("error").data(data));
+    let _ = tx.try_send((Event::default().event("error").data(data), None));
 }

@@ -20,6 +20,7 @@ memory_store!(
     heartbeats_are_sent_while_idle,
     too_many_subscriptions_is_503_until_one_closes,
     slow_subscriber_is_dropped_with_a_final_error_event,
+    the_byte_budget_drops_a_stalled_subscriber_of_large_events,
     a_client_that_pauses_less_than_the_timeout_keeps_its_subscription,
 );
 
@@ -348,4 +349,40 @@ async fn a_client_that_pauses_less_than_the_timeout_keeps_its_subscription(h: Ha
         }
     }
     assert_eq!(positions, all_positions(&h).await);
+}
+
+async fn the_byte_budget_drops_a_stalled_subscriber_of_large_events(h: Harness) {
+    // Room for every message by count; the byte budget (64 KiB, four of
+    // these events) is what fills.
+    let h = h
+        .like(
+            Limits::default(),
+            ServerConfig {
+                subscription_buffer_messages: 4_096,
+                subscription_buffer_bytes: 64 * 1024,
+                slow_consumer_timeout_ms: 50,
+                ..ServerConfig::default()
+            },
+        )
+        .await;
+    let mut sub = SseClient::connect_with(h.addr, "/subscribe/all", &[], Some(4096)).await;
+    assert_eq!(sub.status, 200);
+    append_big(&h, 256).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut positions = Vec::new();
+    let last = loop {
+        let m = sub
+            .next_message()
+            .await
+            .expect("stream ended without an error event");
+        if m.is_event() {
+            positions.push(m.json()["position"].as_u64().unwrap());
+        } else if m.event.as_deref() == Some("error") {
+            break m;
+        }
+    };
+    assert_eq!(last.json()["error"], "slow_consumer");
+    assert!(positions.len() < 1024, "was not cut off");
+    let all = all_positions(&h).await;
+    assert_eq!(positions, all[..positions.len()]);
 }
