@@ -67,12 +67,30 @@ pub struct SseParser {
 
 impl SseParser {
     /// A parser at the start of a stream.
+    ///
+    /// ```
+    /// let mut parser = strata_client::sse::SseParser::new();
+    /// let mut out = Vec::new();
+    /// parser.feed(b"data: hi\n\n", &mut out).unwrap();
+    /// assert_eq!(out[0].data, "hi");
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Parses `chunk` (any split of the stream) and pushes the messages it
     /// completes onto `out`.
+    ///
+    /// ```
+    /// let mut parser = strata_client::sse::SseParser::new();
+    /// let mut out = Vec::new();
+    /// // A message split across chunks completes on its blank line.
+    /// parser.feed(b"event: caught_up\nid: 7\nda", &mut out).unwrap();
+    /// assert!(out.is_empty());
+    /// parser.feed(b"ta: {}\n\n", &mut out).unwrap();
+    /// assert_eq!(out[0].event.as_deref(), Some("caught_up"));
+    /// assert_eq!(out[0].id.as_deref(), Some("7"));
+    /// ```
     pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<SseMessage>) -> Result<(), SseError> {
         self.buf.extend_from_slice(chunk);
         let mut start = 0;

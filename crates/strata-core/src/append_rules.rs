@@ -5,6 +5,7 @@
 use crate::append::AppendResult;
 use crate::error::{Error, Result};
 use crate::event::{EventId, NewEvent};
+use crate::read::{Direction, ReadWindow};
 use crate::stream_id::StreamId;
 use crate::stream_info::{StreamInfo, StreamState};
 use crate::version::{CurrentVersion, ExpectedVersion, Position, Version};
@@ -43,6 +44,19 @@ impl StreamHead {
         }
     }
 
+    /// The window of a read of this stream's readable versions from
+    /// `from`, at most `max_count` events, in `direction` (check the stream
+    /// is readable first: [`check_readable`]).
+    pub fn read_window(&self, from: Version, max_count: usize, direction: Direction) -> ReadWindow {
+        ReadWindow::new(
+            self.deleted_through + 1,
+            self.version,
+            from,
+            max_count,
+            direction,
+        )
+    }
+
     /// The `stream_info` answer for this head.
     pub fn info(&self, stream: &StreamId) -> StreamInfo {
         StreamInfo {
@@ -58,6 +72,26 @@ impl StreamHead {
             state: self.state(),
             last_position: self.last_position,
         }
+    }
+}
+
+/// Checks that `stream` can be read, deleted or tombstoned, and returns
+/// what the store keeps for it: `entry` (`None` if never written), whose
+/// head `head_of` gives. A tombstoned stream is `StreamDeleted`, one with
+/// nothing readable `StreamNotFound`.
+pub fn check_readable<'e, E>(
+    stream: &StreamId,
+    entry: Option<&'e E>,
+    head_of: impl Fn(&E) -> &StreamHead,
+) -> Result<&'e E> {
+    match entry {
+        Some(e) if head_of(e).tombstoned => Err(Error::StreamDeleted {
+            stream: stream.clone(),
+        }),
+        Some(e) if head_of(e).version > head_of(e).deleted_through => Ok(e),
+        _ => Err(Error::StreamNotFound {
+            stream: stream.clone(),
+        }),
     }
 }
 

@@ -261,6 +261,17 @@ pub struct RecordedEvent {
 }
 
 impl RecordedEvent {
+    /// About how many bytes the event takes when read or sent: its payload,
+    /// type and stream name, its metadata, and a fixed allowance for the
+    /// rest. What pages and subscriptions budget by.
+    pub fn size_bytes(&self) -> usize {
+        self.data.len()
+            + self.event_type.len()
+            + self.stream_id.as_str().len()
+            + self.metadata.approx_bytes()
+            + 64
+    }
+
     /// Deserializes a JSON payload.
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
         serde_json::from_slice(&self.data)

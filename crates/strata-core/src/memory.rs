@@ -12,13 +12,13 @@ use parking_lot::RwLock;
 use tokio::sync::watch;
 
 use crate::append::{AppendResult, StreamAppend};
-use crate::append_rules::{check_guard, check_retry, RecordedRef, StreamHead};
+use crate::append_rules::{check_guard, check_readable, check_retry, RecordedRef, StreamHead};
 use crate::clock::MonotonicClock;
 use crate::error::{Error, Result};
 use crate::event::{EventId, NewEvent, RecordedEvent};
 use crate::filter::ReadFilter;
 use crate::limits::Limits;
-use crate::read::{Direction, ReadWindow};
+use crate::read::Direction;
 use crate::store::EventStore;
 use crate::stream_id::StreamId;
 use crate::stream_info::StreamInfo;
@@ -151,15 +151,7 @@ impl State {
     }
 
     fn readable<'a>(&'a self, stream: &StreamId) -> Result<&'a StreamEntry> {
-        match self.streams.get(stream) {
-            Some(s) if s.head.tombstoned => Err(Error::StreamDeleted {
-                stream: stream.clone(),
-            }),
-            Some(s) if s.head.version > s.head.deleted_through => Ok(s),
-            _ => Err(Error::StreamNotFound {
-                stream: stream.clone(),
-            }),
-        }
+        check_readable(stream, self.streams.get(stream), |s| &s.head)
     }
 }
 
@@ -276,13 +268,7 @@ impl EventStore for MemoryStore {
         self.inner.limits.check_read_count(max_count)?;
         let state = self.inner.state.read();
         let entry = state.readable(stream)?;
-        let window = ReadWindow::new(
-            entry.head.deleted_through + 1,
-            entry.head.version,
-            from,
-            max_count,
-            direction,
-        );
+        let window = entry.head.read_window(from, max_count, direction);
         let out = window
             .versions()
             .map(|v| state.log[entry.events[(v - 1) as usize]].clone())

@@ -202,10 +202,7 @@ fn next_page_size(page: &[RecordedEvent], asked: usize, most: usize) -> usize {
     if page.is_empty() {
         return asked;
     }
-    let bytes: usize = page
-        .iter()
-        .map(|e| e.data.len() + e.event_type.len() + e.stream_id.as_str().len() + 64)
-        .sum();
+    let bytes: usize = page.iter().map(RecordedEvent::size_bytes).sum();
     let average = (bytes / page.len()).max(1);
     (SUBSCRIPTION_PAGE_BYTES / average).clamp(1, most)
 }

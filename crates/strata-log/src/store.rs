@@ -197,12 +197,7 @@ impl LogStore {
         for p in &parts {
             check_format_limits(&p.events)?;
         }
-        let bytes = parts
-            .iter()
-            .flat_map(|p| &p.events)
-            .map(NewEvent::size_bytes)
-            .sum();
-        let _queued = self.queued.take(bytes)?;
+        let _queued = self.queued.take_appends(&parts)?;
         request(&self.tx, |reply| Request::Append { parts, reply }).await
     }
 

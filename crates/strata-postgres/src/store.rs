@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use strata_core::append_rules::check_guard;
+use strata_core::append_rules::{check_guard, check_readable};
 use strata_core::handoff::{request, QueuedBytes};
 use strata_core::{
     async_trait, AppendResult, Direction, Error, EventId, EventStore, ExpectedVersion, Limits,
@@ -291,12 +291,7 @@ impl PostgresStore {
             }
             metadata.push(meta);
         }
-        let bytes = parts
-            .iter()
-            .flat_map(|p| &p.events)
-            .map(NewEvent::size_bytes)
-            .sum();
-        let _queued = self.inner.queued.take(bytes)?;
+        let _queued = self.inner.queued.take_appends(&parts)?;
         request(&self.inner.writer, |reply| WriteRequest {
             parts,
             metadata,
@@ -515,19 +510,7 @@ impl EventStore for PostgresStore {
             .await
             .map_err(fail)?;
         let head = rows.first().map(|r| head_from_row(r, 0)).transpose()?;
-        match &head {
-            Some(h) if h.tombstoned => {
-                return Err(Error::StreamDeleted {
-                    stream: stream.clone(),
-                })
-            }
-            Some(h) if h.version > h.deleted_through => {}
-            _ => {
-                return Err(Error::StreamNotFound {
-                    stream: stream.clone(),
-                })
-            }
-        }
+        check_readable(stream, head.as_ref(), |h| h)?;
         check_guard(stream, expected, head.as_ref())?;
         tx.execute(&sql.soft_delete, &[&stream.as_str()])
             .await

@@ -20,18 +20,6 @@ pub(crate) struct BudgetedPage {
     pub more: bool,
 }
 
-/// The bytes an event takes in a page, roughly: its payload, names and a
-/// fixed allowance for the rest.
-pub(crate) fn event_bytes(e: &RecordedEvent) -> usize {
-    let metadata: usize = e
-        .metadata
-        .extra
-        .iter()
-        .map(|(k, v)| k.len() + v.len())
-        .sum();
-    e.data.len() + e.event_type.len() + e.stream_id.as_str().len() + metadata + 128
-}
-
 /// Reads up to `limit` events and about `max_bytes` bytes through `read`,
 /// which is given the last event read so far (`None` at first) and how many
 /// events to read after it. `first_read` bounds the first sub-read, so that
@@ -53,7 +41,7 @@ where
         let got = read(events.last(), want).await?;
         let short = got.len() < want;
         for e in got {
-            let size = event_bytes(&e);
+            let size = e.size_bytes();
             if !events.is_empty() && bytes.saturating_add(size) > max_bytes {
                 return Ok(BudgetedPage { events, more: true });
             }
@@ -115,10 +103,10 @@ mod tests {
     #[tokio::test]
     async fn large_events_stop_at_the_budget() {
         let (p, _) = page(600, 900_000, 600, 16 << 20).await;
-        let bytes: usize = p.events.iter().map(event_bytes).sum();
+        let bytes: usize = p.events.iter().map(RecordedEvent::size_bytes).sum();
         assert!(p.more);
         assert!(bytes <= 16 << 20, "{bytes}");
-        assert_eq!(p.events.len(), (16 << 20) / event_bytes(&event(0, 900_000)));
+        assert_eq!(p.events.len(), (16 << 20) / event(0, 900_000).size_bytes());
     }
 
     #[tokio::test]

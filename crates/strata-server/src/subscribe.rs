@@ -275,13 +275,8 @@ async fn pump(
         let next = tokio::select! {
             biased;
             _ = tx.closed() => return,
-            _ = async {
-                match shutdown.as_mut() {
-                    Some(s) => s.wait().await,
-                    None => std::future::pending().await,
-                }
-            } => {
-                finish(&tx, kind::SHUTTING_DOWN, "the server is shutting down; reconnect with Last-Event-ID");
+            _ = shutting_down(&mut shutdown) => {
+                finish_shutting_down(&tx);
                 return;
             }
             next = sub.next() => next,
@@ -300,11 +295,7 @@ async fn pump(
                             Room::Taken(share) => share,
                             Room::ClientLeft => return,
                             Room::ShuttingDown => {
-                                finish(
-                                    &tx,
-                                    kind::SHUTTING_DOWN,
-                                    "the server is shutting down; reconnect with Last-Event-ID",
-                                );
+                                finish_shutting_down(&tx);
                                 return;
                             }
                             Room::TooSlow => {
@@ -353,13 +344,8 @@ async fn pump(
         }
         let permits = tokio::select! {
             biased;
-            _ = async {
-                match shutdown.as_mut() {
-                    Some(s) => s.wait().await,
-                    None => std::future::pending().await,
-                }
-            } => {
-                finish(&tx, kind::SHUTTING_DOWN, "the server is shutting down; reconnect with Last-Event-ID");
+            _ = shutting_down(&mut shutdown) => {
+                finish_shutting_down(&tx);
                 return;
             }
             permits = tokio::time::timeout(slow, tx.reserve_many(2)) => permits,
@@ -403,17 +389,20 @@ async fn take_bytes(
     }
     tokio::select! {
         biased;
-        _ = async {
-            match shutdown.as_mut() {
-                Some(s) => s.wait().await,
-                None => std::future::pending().await,
-            }
-        } => Room::ShuttingDown,
+        _ = shutting_down(shutdown) => Room::ShuttingDown,
         taken = tokio::time::timeout(budget.slow, budget.bytes.clone().acquire_many_owned(kib)) => match taken {
             Ok(Ok(share)) => Room::Taken(share),
             Ok(Err(_)) => Room::ClientLeft,
             Err(_) => Room::TooSlow,
         },
+    }
+}
+
+/// Resolves once the server begins to shut down; never without a signal.
+async fn shutting_down(shutdown: &mut Option<ShutdownSignal>) {
+    match shutdown.as_mut() {
+        Some(s) => s.wait().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -426,6 +415,15 @@ fn drop_slow_consumer(tx: &mpsc::Sender<Buffered>, waited: Duration) {
         tx,
         kind::SLOW_CONSUMER,
         "the client did not read fast enough and was dropped; reconnect with Last-Event-ID",
+    );
+}
+
+/// Ends the stream because the server is shutting down.
+fn finish_shutting_down(tx: &mpsc::Sender<Buffered>) {
+    finish(
+        tx,
+        kind::SHUTTING_DOWN,
+        "the server is shutting down; reconnect with Last-Event-ID",
     );
 }
 

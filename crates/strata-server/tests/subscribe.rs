@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Harness, SseClient};
+use common::{Harness, SseClient, SseMessage};
 use serde_json::json;
 use strata_core::{ExpectedVersion, Limits, NewEvent, StreamId};
 use strata_server::ServerConfig;
@@ -284,6 +284,29 @@ async fn append_big(h: &Harness, appends: usize) {
     }
 }
 
+/// Reads a subscription to its final `error` event: the positions of the
+/// events before it, and the error. Fails if the stream ends without one
+/// or delivers all 1,024 events (it was not cut off), or stays silent for
+/// 30 s (the subscriber was never dropped).
+async fn read_until_error(sub: &mut SseClient) -> (Vec<u64>, SseMessage) {
+    let mut positions = Vec::new();
+    loop {
+        let m = tokio::time::timeout(Duration::from_secs(30), sub.next_message())
+            .await
+            .expect("no message for 30 s: the subscriber was not dropped")
+            .expect("stream ended without an error event");
+        if m.is_event() {
+            positions.push(m.json()["position"].as_u64().unwrap());
+            assert!(
+                positions.len() < 1024,
+                "every event arrived: was not cut off"
+            );
+        } else if m.event.as_deref() == Some("error") {
+            return (positions, m);
+        }
+    }
+}
+
 /// The positions of `$all`, in order (at most 1,024).
 async fn all_positions(h: &Harness) -> Vec<u64> {
     h.store
@@ -303,22 +326,7 @@ async fn slow_subscriber_is_dropped_with_a_final_error_event(h: Harness) {
     append_big(&h, 256).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     // Now read: everything buffered arrives in order, then the final error.
-    let mut positions = Vec::new();
-    let last = loop {
-        let m = sub
-            .next_message()
-            .await
-            .expect("stream ended without an error event");
-        if m.is_event() {
-            positions.push(m.json()["position"].as_u64().unwrap());
-            assert!(
-                positions.len() < 1024,
-                "every event arrived: was not cut off"
-            );
-        } else if m.event.as_deref() == Some("error") {
-            break m;
-        }
-    };
+    let (positions, last) = read_until_error(&mut sub).await;
     let err = last.json();
     assert_eq!(err["error"], "slow_consumer", "{err}");
     assert!(err["message"].as_str().unwrap().contains("Last-Event-ID"));
@@ -369,18 +377,7 @@ async fn the_byte_budget_drops_a_stalled_subscriber_of_large_events(h: Harness) 
     assert_eq!(sub.status, 200);
     append_big(&h, 256).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let mut positions = Vec::new();
-    let last = loop {
-        let m = sub
-            .next_message()
-            .await
-            .expect("stream ended without an error event");
-        if m.is_event() {
-            positions.push(m.json()["position"].as_u64().unwrap());
-        } else if m.event.as_deref() == Some("error") {
-            break m;
-        }
-    };
+    let (positions, last) = read_until_error(&mut sub).await;
     assert_eq!(last.json()["error"], "slow_consumer");
     assert!(positions.len() < 1024, "was not cut off");
     let all = all_positions(&h).await;

@@ -1,66 +1,16 @@
-//! The PostgreSQL test database: its address, the skip-or-fail rule, schemas
-//! of a test's own, and raw queries for inspection.
-//!
-//! Tests read `STRATA_TEST_DATABASE_URL` (default
-//! `postgres://postgres@127.0.0.1:5432/test`). With no server answering they
-//! print a loud SKIPPED message and pass, unless `STRATA_REQUIRE_PG=1`, when
-//! they fail.
+//! The PostgreSQL test database for the `strata` binary's tests: the
+//! address, skip-or-fail rule and per-test schemas written once in
+//! strata-postgres's tests, plus the spec and raw queries the CLI's tests
+//! use.
 
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::net::{TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+#[path = "../../../strata-postgres/tests/common/database.rs"]
+mod database;
+
+pub use database::*;
 
 use strata_postgres::tokio_postgres;
-
-/// The test database.
-pub fn database_url() -> String {
-    std::env::var("STRATA_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-/// `true` when a server answers; otherwise a loud skip message, or a panic
-/// under `STRATA_REQUIRE_PG=1`.
-pub fn pg_available(test: &str) -> bool {
-    let url = database_url();
-    let answers = url
-        .parse::<tokio_postgres::Config>()
-        .ok()
-        .and_then(|config| {
-            let host = match config.get_hosts().first() {
-                Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
-                _ => "127.0.0.1".to_owned(),
-            };
-            let port = config.get_ports().first().copied().unwrap_or(5432);
-            (host.as_str(), port).to_socket_addrs().ok()
-        })
-        .is_some_and(|mut addrs| {
-            addrs.any(|a| TcpStream::connect_timeout(&a, Duration::from_secs(3)).is_ok())
-        });
-    if answers {
-        return true;
-    }
-    if std::env::var("STRATA_REQUIRE_PG").is_ok_and(|v| v == "1") {
-        panic!("{test}: no PostgreSQL server answers at {url} and STRATA_REQUIRE_PG=1");
-    }
-    eprintln!(
-        "\n!!! SKIPPED {test}: no PostgreSQL server answers at {url} \
-         (set STRATA_TEST_DATABASE_URL, or STRATA_REQUIRE_PG=1 to fail instead) !!!\n"
-    );
-    false
-}
-
-/// A schema name no other test uses.
-pub fn unique_schema(prefix: &str) -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("{prefix}_{}_{n}_{nanos}", std::process::id())
-}
 
 /// The test database's URL with `?schema=`.
 pub fn spec_with_schema(schema: &str) -> String {
@@ -105,22 +55,4 @@ pub fn query(sql: &str) -> Vec<String> {
         .into_iter()
         .filter_map(|row| row.into_iter().next())
         .collect()
-}
-
-/// Drops the schema when dropped, best-effort.
-pub struct SchemaGuard(pub String);
-
-impl SchemaGuard {
-    /// A guard over a fresh schema name starting with `prefix`.
-    pub fn new(prefix: &str) -> Self {
-        SchemaGuard(unique_schema(prefix))
-    }
-}
-
-impl Drop for SchemaGuard {
-    fn drop(&mut self) {
-        let _ = std::panic::catch_unwind(|| {
-            query_rows(&format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.0))
-        });
-    }
 }

@@ -10,8 +10,9 @@ mod plan;
 mod scan;
 mod shared;
 
+use strata_core::append_rules::check_readable;
 use strata_core::{
-    Direction, Error, Position, ReadFilter, ReadWindow, RecordedEvent, Result, StreamId, Version,
+    Direction, Error, Position, ReadFilter, RecordedEvent, Result, StreamId, Version,
 };
 use tracing::warn;
 
@@ -42,26 +43,10 @@ impl OpenStore {
         direction: Direction,
     ) -> Result<StreamRead> {
         let state = self.state.read();
-        let entry = match state.streams.streams.get(stream.as_str()) {
-            Some(e) if e.head.tombstoned => {
-                return Err(Error::StreamDeleted {
-                    stream: stream.clone(),
-                })
-            }
-            Some(e) if e.head.version > e.head.deleted_through => e,
-            _ => {
-                return Err(Error::StreamNotFound {
-                    stream: stream.clone(),
-                })
-            }
-        };
-        let window = ReadWindow::new(
-            entry.head.deleted_through + 1,
-            entry.head.version,
-            from,
-            max_count,
-            direction,
-        );
+        let entry = check_readable(stream, state.streams.streams.get(stream.as_str()), |e| {
+            &e.head
+        })?;
+        let window = entry.head.read_window(from, max_count, direction);
         let (lo, hi) = (window.low, window.high);
         Ok(StreamRead {
             stream: stream.clone(),
