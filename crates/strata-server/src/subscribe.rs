@@ -233,10 +233,11 @@ fn respond(
     let (tx, rx) = mpsc::channel::<Buffered>(capacity);
     let counted = state.metrics.open_subscription(tx.downgrade(), capacity);
     let scope = (!access.sees_everything()).then_some(access);
+    let total_kib =
+        u32::try_from((state.config.subscription_buffer_bytes / 1024).max(1)).unwrap_or(u32::MAX);
     let budget = BufferBudget {
-        bytes: Arc::new(Semaphore::new(
-            (state.config.subscription_buffer_bytes / 1024).max(1),
-        )),
+        bytes: Arc::new(Semaphore::new(total_kib as usize)),
+        total_kib,
         slow: Duration::from_millis(state.config.slow_consumer_timeout_ms),
     };
     tokio::spawn(pump(sub, tx, shutdown, (permit, counted), scope, budget));
@@ -257,6 +258,8 @@ fn respond(
 /// events (permits of `bytes`), and how long it waits for room.
 struct BufferBudget {
     bytes: Arc<Semaphore>,
+    /// The whole budget, in KiB: the most one event takes.
+    total_kib: u32,
     slow: Duration,
 }
 
@@ -270,7 +273,6 @@ async fn pump(
     scope: Option<Access>,
     budget: BufferBudget,
 ) {
-    let slow = budget.slow;
     loop {
         let next = tokio::select! {
             biased;
@@ -281,97 +283,107 @@ async fn pump(
             }
             next = sub.next() => next,
         };
-        let event = match next {
-            Some(Ok(SubscriptionMessage::Event(e))) => {
-                if let Some(scope) = &scope {
-                    if !scope.can_see(e.stream_id.as_str()) {
-                        continue;
-                    }
-                }
-                match serde_json::to_string(&event_out(&e)) {
-                    Ok(data) => {
-                        let kib = (data.len() / 1024 + 1) as u32;
-                        let share = match take_bytes(&budget, kib, &mut shutdown).await {
-                            Room::Taken(share) => share,
-                            Room::ClientLeft => return,
-                            Room::ShuttingDown => {
-                                finish_shutting_down(&tx);
-                                return;
-                            }
-                            Room::TooSlow => {
-                                drop_slow_consumer(&tx, slow);
-                                return;
-                            }
-                        };
-                        (
-                            Event::default().id(e.position.to_string()).data(data),
-                            Some(share),
-                        )
-                    }
-                    Err(err) => {
-                        finish(
-                            &tx,
-                            "internal",
-                            &format!("could not encode an event: {err}"),
-                        );
-                        return;
-                    }
-                }
-            }
-            Some(Ok(SubscriptionMessage::CaughtUp(p))) => (
-                Event::default()
-                    .event("caught_up")
-                    .id(p.to_string())
-                    .data(json!(CaughtUp { position: p.0 }).to_string()),
-                None,
-            ),
-            Some(Err(e)) => {
-                finish(&tx, e.kind(), &e.to_string());
-                return;
-            }
-            None => {
-                finish(&tx, "closed", "the store was closed");
-                return;
-            }
+        let step = match encode(next, scope.as_ref(), &budget, &mut shutdown).await {
+            Ok(None) => continue,
+            Ok(Some(event)) => send(&tx, event, budget.slow, &mut shutdown).await,
+            Err(stop) => Err(stop),
         };
-        // Two free slots: one for this event, one kept for the final error
-        // event. Usually they are there at once; otherwise wait, at most `slow`.
-        if let Ok(mut permits) = tx.try_reserve_many(2) {
-            if let Some(permit) = permits.next() {
-                permit.send(event);
-            }
-            continue;
-        }
-        let permits = tokio::select! {
-            biased;
-            _ = shutting_down(&mut shutdown) => {
-                finish_shutting_down(&tx);
-                return;
-            }
-            permits = tokio::time::timeout(slow, tx.reserve_many(2)) => permits,
-        };
-        match permits {
-            Ok(Ok(mut permits)) => {
-                if let Some(permit) = permits.next() {
-                    permit.send(event);
-                }
-            }
-            // The client left.
-            Ok(Err(_)) => return,
-            Err(_) => {
-                drop_slow_consumer(&tx, slow);
-                return;
-            }
+        if let Err(stop) = step {
+            stop.finish(&tx, budget.slow);
+            return;
         }
     }
 }
 
-/// Whether there was room in the byte budget for an event.
-enum Room {
-    Taken(OwnedSemaphorePermit),
+/// Why a subscription's stream ends.
+#[derive(Debug)]
+enum Stop {
+    /// The client went away: nothing to say.
     ClientLeft,
+    /// The server is shutting down.
     ShuttingDown,
+    /// The client did not make room in time.
     TooSlow,
+    /// The subscription ended with this error kind and message.
+    Ended(String, String),
+}
+
+impl Stop {
+    /// Sends the final `error` event this end calls for.
+    fn finish(self, tx: &mpsc::Sender<Buffered>, waited: Duration) {
+        match self {
+            Stop::ClientLeft => {}
+            Stop::ShuttingDown => finish_shutting_down(tx),
+            Stop::TooSlow => drop_slow_consumer(tx, waited),
+            Stop::Ended(kind, message) => finish(tx, &kind, &message),
+        }
+    }
+}
+
+/// The SSE event for one subscription message, with its share of the byte
+/// budget; `None` for an event outside the key's scope.
+async fn encode(
+    next: Option<strata_core::Result<SubscriptionMessage>>,
+    scope: Option<&Access>,
+    budget: &BufferBudget,
+    shutdown: &mut Option<ShutdownSignal>,
+) -> Result<Option<Buffered>, Stop> {
+    match next {
+        Some(Ok(SubscriptionMessage::Event(e))) => {
+            if scope.is_some_and(|scope| !scope.can_see(e.stream_id.as_str())) {
+                return Ok(None);
+            }
+            let data = serde_json::to_string(&event_out(&e)).map_err(|err| {
+                Stop::Ended(
+                    "internal".into(),
+                    format!("could not encode an event: {err}"),
+                )
+            })?;
+            let kib = (data.len() / 1024 + 1) as u32;
+            let share = take_bytes(budget, kib, shutdown).await?;
+            let event = Event::default().id(e.position.to_string()).data(data);
+            Ok(Some((event, Some(share))))
+        }
+        Some(Ok(SubscriptionMessage::CaughtUp(p))) => {
+            let event = Event::default()
+                .event("caught_up")
+                .id(p.to_string())
+                .data(json!(CaughtUp { position: p.0 }).to_string());
+            Ok(Some((event, None)))
+        }
+        Some(Err(e)) => Err(Stop::Ended(e.kind().into(), e.to_string())),
+        None => Err(Stop::Ended(
+            kind::CLOSED.into(),
+            "the store was closed".into(),
+        )),
+    }
+}
+
+/// Queues `event` for the connection. Two free slots are needed: one for
+/// this event, one kept for the final error event. Usually they are there
+/// at once; otherwise it waits, at most `slow`.
+async fn send(
+    tx: &mpsc::Sender<Buffered>,
+    event: Buffered,
+    slow: Duration,
+    shutdown: &mut Option<ShutdownSignal>,
+) -> Result<(), Stop> {
+    let mut permits = match tx.try_reserve_many(2) {
+        Ok(permits) => permits,
+        Err(_) => tokio::select! {
+            biased;
+            _ = shutting_down(shutdown) => return Err(Stop::ShuttingDown),
+            permits = tokio::time::timeout(slow, tx.reserve_many(2)) => match permits {
+                Ok(Ok(permits)) => permits,
+                Ok(Err(_)) => return Err(Stop::ClientLeft),
+                Err(_) => return Err(Stop::TooSlow),
+            },
+        },
+    };
+    if let Some(permit) = permits.next() {
+        permit.send(event);
+    }
+    Ok(())
 }
 
 /// Takes `kib` of the subscription's byte budget (all of it, for an event
@@ -381,19 +393,18 @@ async fn take_bytes(
     budget: &BufferBudget,
     kib: u32,
     shutdown: &mut Option<ShutdownSignal>,
-) -> Room {
-    let whole = u32::try_from(budget.bytes.available_permits()).unwrap_or(u32::MAX);
-    let kib = kib.min(whole.max(1));
+) -> Result<OwnedSemaphorePermit, Stop> {
+    let kib = kib.min(budget.total_kib);
     if let Ok(share) = budget.bytes.clone().try_acquire_many_owned(kib) {
-        return Room::Taken(share);
+        return Ok(share);
     }
     tokio::select! {
         biased;
-        _ = shutting_down(shutdown) => Room::ShuttingDown,
+        _ = shutting_down(shutdown) => Err(Stop::ShuttingDown),
         taken = tokio::time::timeout(budget.slow, budget.bytes.clone().acquire_many_owned(kib)) => match taken {
-            Ok(Ok(share)) => Room::Taken(share),
-            Ok(Err(_)) => Room::ClientLeft,
-            Err(_) => Room::TooSlow,
+            Ok(Ok(share)) => Ok(share),
+            Ok(Err(_)) => Err(Stop::ClientLeft),
+            Err(_) => Err(Stop::TooSlow),
         },
     }
 }
@@ -431,4 +442,41 @@ fn finish_shutting_down(tx: &mpsc::Sender<Buffered>) {
 fn finish(tx: &mpsc::Sender<Buffered>, kind: &str, message: &str) {
     let data = json!(strata_wire::ErrorBody::new(kind, message)).to_string();
     let _ = tx.try_send((Event::default().event("error").data(data), None));
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn budget(total_kib: u32) -> BufferBudget {
+        BufferBudget {
+            bytes: Arc::new(Semaphore::new(total_kib as usize)),
+            total_kib,
+            slow: Duration::from_millis(20),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_event_waits_for_its_whole_share() {
+        let b = budget(4);
+        let held = take_bytes(&b, 3, &mut None).await.unwrap();
+        // 1 KiB is left: a 3 KiB event must wait for it, not take the rest.
+        assert!(matches!(
+            take_bytes(&b, 3, &mut None).await,
+            Err(Stop::TooSlow)
+        ));
+        drop(held);
+        assert!(take_bytes(&b, 3, &mut None).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn an_event_larger_than_the_budget_takes_all_of_it() {
+        let b = budget(4);
+        let all = take_bytes(&b, 100, &mut None).await.unwrap();
+        assert_eq!(b.bytes.available_permits(), 0);
+        drop(all);
+        assert_eq!(b.bytes.available_permits(), 4);
+    }
 }
