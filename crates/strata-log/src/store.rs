@@ -111,6 +111,7 @@ impl LogStore {
             rx,
             active,
             tail,
+            recovered.next_frame_seq,
             MonotonicClock::starting_at(from_micros(recovered.last_recorded_at)),
         );
         let handle = std::thread::Builder::new()

@@ -23,8 +23,8 @@ use strata_core::Position;
 
 use crate::compress::compressed_file_name;
 use crate::format::{
-    align, parse_frame_header, record_offsets, split_position, FrameError, FrameKind, RecordView,
-    FRAME_HEADER_BYTES, SEGMENT_HEADER_BYTES,
+    align, decode_segment_header, parse_frame_header, record_offsets, split_position, FrameCheck,
+    FrameError, FrameKind, RecordView, FRAME_HEADER_BYTES, SEGMENT_HEADER_BYTES,
 };
 use crate::io::try_lock_file;
 use crate::segment::segment_file_name;
@@ -54,9 +54,10 @@ fn invalid(what: String) -> io::Error {
 /// `offset`; fails unless an append frame holds a record starting exactly
 /// there.
 fn locate(bytes: &[u8], offset: usize) -> io::Result<Located> {
+    let check = frame_check(bytes)?;
     let mut frame = SEGMENT_HEADER_BYTES;
     while let Some(rest) = bytes.get(frame..) {
-        let header = match parse_frame_header(rest, rest.len()) {
+        let header = match parse_frame_header(rest, rest.len(), check) {
             Ok(h) => h,
             Err(FrameError::Empty) => break, // end of data
             Err(e) => return Err(invalid(format!("frame at {frame}: {e:?}"))),
@@ -102,6 +103,13 @@ fn locate(bytes: &[u8], offset: usize) -> io::Result<Located> {
         frame = align(frame_end);
     }
     Err(invalid(format!("no frame holds offset {offset}")))
+}
+
+/// How the frames of the segment file `bytes` are checked.
+fn frame_check(bytes: &[u8]) -> io::Result<FrameCheck> {
+    decode_segment_header(bytes)
+        .map(|h| h.check)
+        .map_err(|e| invalid(format!("segment header: {e}")))
 }
 
 /// Takes the store's `LOCK`, so nothing rewrites an open store.
@@ -171,7 +179,7 @@ pub fn overwrite_event_data(dir: &Path, position: Position, new_data: &[u8]) -> 
     bytes[at.data..at.data + at.data_len].copy_from_slice(new_data);
     let record_crc = crc32c::crc32c(&bytes[at.record + 8..at.record + at.record_len]);
     bytes[at.record + 4..at.record + 8].copy_from_slice(&record_crc.to_le_bytes());
-    let frame_crc = crc32c::crc32c(&bytes[at.frame + 8..at.frame_end]);
+    let frame_crc = frame_check(&bytes)?.crc(&bytes[at.frame + 8..at.frame_end]);
     bytes[at.frame + 4..at.frame + 8].copy_from_slice(&frame_crc.to_le_bytes());
     let mut file = File::options().write(true).open(&path)?;
     io::Write::write_all(&mut file, &bytes)?;

@@ -7,13 +7,13 @@ use std::path::{Path, PathBuf};
 
 use crate::config::MAX_SEGMENT_BYTES_FOR_VERIFY;
 use crate::format::{
-    decode_delete, decode_segment_header, position_of, record_offsets, split_position, FrameKind,
-    RecordView, FRAME_HEADER_BYTES, SEGMENT_HEADER_BYTES,
+    decode_delete, position_of, record_offsets, split_position, FrameKind, RecordView,
+    FRAME_HEADER_BYTES,
 };
 use crate::index::{key_hash, Postings, SealedIndex};
-use crate::io::{read_chunk, read_file, Storage};
+use crate::io::{read_file, Storage};
 use crate::segment::{
-    index_file_name, list_segment_numbers, open_segment, scan_frames, segment_file_name, ScanEnd,
+    index_file_name, list_segment_numbers, open_segment, read_header, scan_frames, segment_file_name, ScanEnd,
     FIRST_FRAME_OFFSET,
 };
 use crate::streams::{StreamIndex, STREAM_CHECKPOINT_FILE};
@@ -139,8 +139,8 @@ fn verify_segment(
     report: &mut VerifyReport,
 ) -> std::io::Result<()> {
     report.segments += 1;
-    let (path, file) = match open_segment(storage, seg_dir, n, false) {
-        Ok(seg) => (seg.path, seg.file),
+    let seg = match open_segment(storage, seg_dir, n, false) {
+        Ok(seg) => seg,
         Err(what) => {
             report.problems.push(Problem {
                 file: seg_dir.join(segment_file_name(n)),
@@ -150,14 +150,14 @@ fn verify_segment(
             return Ok(());
         }
     };
+    let (path, file, check) = (seg.path, seg.file, seg.check);
     let len = file.len()?;
-    let header = read_chunk(file.as_ref(), 0, SEGMENT_HEADER_BYTES)?;
-    match decode_segment_header(&header) {
-        Ok(named) if named == n => {}
-        Ok(named) => report.problems.push(Problem {
+    match read_header(file.as_ref(), &path) {
+        Ok(h) if h.number == n => {}
+        Ok(h) => report.problems.push(Problem {
             file: path.clone(),
             offset: Some(0),
-            what: format!("header names segment {named}"),
+            what: format!("header names segment {}", h.number),
         }),
         Err(what) => {
             report.problems.push(Problem {
@@ -172,6 +172,7 @@ fn verify_segment(
     let mut record_problems = Vec::new();
     let scanned = scan_frames(
         file.as_ref(),
+        check,
         FIRST_FRAME_OFFSET,
         len,
         MAX_SEGMENT_BYTES_FOR_VERIFY,
@@ -188,7 +189,7 @@ fn verify_segment(
             offset: None,
             what: format!("unreadable: {e}"),
         });
-        ScanEnd::Clean { end: 0 }
+        ScanEnd::Clean { end: 0, next_seq: 0 }
     });
     for (offset, what) in record_problems {
         report.problems.push(Problem {
@@ -199,12 +200,12 @@ fn verify_segment(
     }
     match end {
         ScanEnd::Clean { .. } => {}
-        ScanEnd::Torn { at, reason } if is_last => report.problems.push(Problem {
+        ScanEnd::Torn { at, reason, .. } if is_last => report.problems.push(Problem {
             file: path.clone(),
             offset: Some(at),
             what: format!("torn tail ({reason}); opening the store cuts it"),
         }),
-        ScanEnd::Torn { at, reason } | ScanEnd::Corrupt { at, reason } => {
+        ScanEnd::Torn { at, reason, .. } | ScanEnd::Corrupt { at, reason } => {
             report.problems.push(Problem {
                 file: path.clone(),
                 offset: Some(at),

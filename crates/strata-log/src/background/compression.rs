@@ -36,6 +36,7 @@ impl OpenStore {
                 number: n,
                 path: packed,
                 file: Arc::new(c),
+                check: seg.check,
             }),
         );
         // Readers that still hold the plain file keep reading it until they drop it.

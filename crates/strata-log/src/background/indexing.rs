@@ -68,6 +68,7 @@ impl OpenStore {
         let mut idx = ActiveIndex::default();
         let end = scan_frames(
             seg.file.as_ref(),
+            seg.check,
             FIRST_FRAME_OFFSET,
             len,
             self.config.max_segment_bytes,
@@ -87,7 +88,7 @@ impl OpenStore {
             location: seg.path.display().to_string(),
             reason: e.to_string(),
         })?;
-        if let ScanEnd::Torn { at, reason } | ScanEnd::Corrupt { at, reason } = end {
+        if let ScanEnd::Torn { at, reason, .. } | ScanEnd::Corrupt { at, reason } = end {
             return Err(Error::Corrupt {
                 location: location(&seg.path, at),
                 reason,

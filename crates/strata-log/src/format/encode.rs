@@ -2,23 +2,65 @@
 
 use strata_core::{ContentType, EventId, Metadata};
 
+use crate::format::frame::encode_seq_floor;
 use crate::format::layout::{
-    align, FrameKind, FRAME_HEADER_BYTES, META_CAUSATION, META_CORRELATION, META_EXTRA,
+    align, FrameCheck, FrameKind, FRAME_HEADER_BYTES, META_CAUSATION, META_CORRELATION, META_EXTRA,
     META_SOURCE, META_USER,
 };
 
-/// Appends frames to a buffer, patching each frame's header when it is finished.
-#[derive(Default)]
+/// Appends frames to a buffer, patching each frame's header when it is
+/// finished. It numbers the frames of its segment (format 2) and stamps each
+/// with the sync floor: the first sequence number not yet made durable.
 pub struct FrameWriter {
     /// The encoded bytes.
     pub buf: Vec<u8>,
     frame_start: usize,
+    check: FrameCheck,
+    /// Sequence number of the next frame.
+    next_seq: u32,
+    /// Frames numbered below this are durable.
+    floor: u32,
+}
+
+impl Default for FrameWriter {
+    fn default() -> Self {
+        Self::for_segment(FrameCheck::V1, 0)
+    }
 }
 
 impl FrameWriter {
-    /// An empty writer.
+    /// An empty writer of format-1 frames.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty writer for a segment checked by `check` whose next frame is
+    /// numbered `next_seq` (1 in a new segment), every earlier frame durable.
+    pub fn for_segment(check: FrameCheck, next_seq: u32) -> Self {
+        FrameWriter {
+            buf: Vec::new(),
+            frame_start: 0,
+            check,
+            next_seq,
+            floor: next_seq,
+        }
+    }
+
+    /// Starts numbering the frames of a new segment.
+    pub fn start_segment(&mut self, check: FrameCheck) {
+        self.check = check;
+        self.next_seq = 1;
+        self.floor = 1;
+    }
+
+    /// Every frame finished so far is durable: later frames say so.
+    pub fn mark_synced(&mut self) {
+        self.floor = self.next_seq;
+    }
+
+    /// Sequence number of the next frame.
+    pub fn next_seq(&self) -> u32 {
+        self.next_seq
     }
 
     /// Clears the buffer for reuse.
@@ -50,7 +92,12 @@ impl FrameWriter {
         let start = self.frame_start;
         let body_len = self.buf.len() - start - FRAME_HEADER_BYTES;
         self.buf[start..start + 4].copy_from_slice(&(body_len as u32).to_le_bytes());
-        let crc = crc32c::crc32c(&self.buf[start + 8..]);
+        if self.check.sequenced() {
+            self.buf[start + 9..start + 16]
+                .copy_from_slice(&encode_seq_floor(self.next_seq, self.floor));
+            self.next_seq += 1;
+        }
+        let crc = self.check.crc(&self.buf[start + 8..]);
         self.buf[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
         let padded = align(self.buf.len() - start) + start;
         self.buf.resize(padded, 0);

@@ -3,8 +3,13 @@
 
 #![deny(clippy::indexing_slicing)]
 
-use crate::decode::{check_crc, DecodeError, Reader};
-use crate::format::layout::{align, FrameKind, FRAME_HEADER_BYTES, RECORD_HEADER_BYTES};
+use crate::decode::{DecodeError, Reader};
+use crate::format::layout::{
+    align, FrameCheck, FrameKind, FRAME_HEADER_BYTES, FRAME_SEQ_BITS, RECORD_HEADER_BYTES,
+};
+
+/// The largest frame sequence number (and sync floor) format 2 can hold.
+pub const MAX_FRAME_SEQ: u32 = (1 << FRAME_SEQ_BITS) - 1;
 
 /// A decoded frame header.
 #[derive(Clone, Copy, Debug)]
@@ -15,6 +20,12 @@ pub struct FrameHeader {
     pub crc: u32,
     /// Its kind.
     pub kind: FrameKind,
+    /// Its sequence number in its segment, from 1 (format 2; 0 in format 1).
+    pub seq: u32,
+    /// Its sync floor (format 2; 0 in format 1): every frame of the segment
+    /// numbered below it had been made durable (`fdatasync`) before this
+    /// frame was written.
+    pub floor: u32,
 }
 
 impl FrameHeader {
@@ -35,9 +46,22 @@ pub enum FrameError {
     Invalid(DecodeError),
 }
 
+/// Packs a format-2 frame's sequence number and sync floor into the 7 bytes
+/// after its kind.
+pub fn encode_seq_floor(seq: u32, floor: u32) -> [u8; 7] {
+    let packed = u64::from(seq & MAX_FRAME_SEQ) | (u64::from(floor & MAX_FRAME_SEQ) << FRAME_SEQ_BITS);
+    let b = packed.to_le_bytes();
+    [b[0], b[1], b[2], b[3], b[4], b[5], b[6]]
+}
+
 /// Parses a frame header from the start of `b`. A body longer than
-/// `max_body` is refused before anything reads or allocates it.
-pub fn parse_frame_header(b: &[u8], max_body: usize) -> Result<FrameHeader, FrameError> {
+/// `max_body` is refused before anything reads or allocates it. `check`
+/// says whether the header carries a sequence number (format 2) or zeros.
+pub fn parse_frame_header(
+    b: &[u8],
+    max_body: usize,
+    check: FrameCheck,
+) -> Result<FrameHeader, FrameError> {
     let mut r = Reader::new(b);
     let Ok(header) = r.array::<FRAME_HEADER_BYTES>("frame header") else {
         if b.iter().all(|&x| x == 0) {
@@ -59,12 +83,7 @@ pub fn parse_frame_header(b: &[u8], max_body: usize) -> Result<FrameHeader, Fram
             format!("unknown frame kind {kind_code}"),
         ))
     })?;
-    if r.rest().iter().any(|&x| x != 0) {
-        return Err(FrameError::Invalid(DecodeError::invalid(
-            "frame header",
-            "non-zero reserved bytes in frame header",
-        )));
-    }
+    let (seq, floor) = seq_and_floor(r.rest(), check)?;
     if body_len > max_body {
         return Err(FrameError::Invalid(DecodeError::TooLong {
             what: "frame length (more than the segment can hold)",
@@ -76,19 +95,57 @@ pub fn parse_frame_header(b: &[u8], max_body: usize) -> Result<FrameHeader, Fram
         body_len,
         crc,
         kind,
+        seq,
+        floor,
     })
 }
 
+/// The sequence number and sync floor of a header's last 7 bytes: zeros in
+/// format 1; in format 2 a sequence number from 1 and a floor from 1 to it.
+fn seq_and_floor(rest: &[u8], check: FrameCheck) -> Result<(u32, u32), FrameError> {
+    let invalid = |why: String| FrameError::Invalid(DecodeError::invalid("frame header", why));
+    if !check.sequenced() {
+        if rest.iter().any(|&x| x != 0) {
+            return Err(invalid("non-zero reserved bytes in frame header".into()));
+        }
+        return Ok((0, 0));
+    }
+    let mut b = [0u8; 8];
+    if let (Some(dst), true) = (b.get_mut(..rest.len()), rest.len() <= 8) {
+        dst.copy_from_slice(rest);
+    }
+    let packed = u64::from_le_bytes(b);
+    let seq = (packed & u64::from(MAX_FRAME_SEQ)) as u32;
+    let floor = ((packed >> FRAME_SEQ_BITS) & u64::from(MAX_FRAME_SEQ)) as u32;
+    if seq == 0 || floor == 0 || floor > seq {
+        return Err(invalid(format!(
+            "frame sequence {seq} with sync floor {floor}"
+        )));
+    }
+    Ok((seq, floor))
+}
+
 /// Verifies a whole frame (`b` starts at the frame header and holds at least
-/// the frame); returns its body.
-pub fn verify_frame<'a>(b: &'a [u8], h: &FrameHeader) -> Result<&'a [u8], FrameError> {
+/// the frame) against its segment's `check`; returns its body.
+pub fn verify_frame<'a>(
+    b: &'a [u8],
+    h: &FrameHeader,
+    check: FrameCheck,
+) -> Result<&'a [u8], FrameError> {
     let mut r = Reader::new(b);
     r.skip(8, "frame header")
         .map_err(|_| FrameError::Truncated)?;
     let checked = r
         .bytes(FRAME_HEADER_BYTES - 8 + h.body_len, "frame")
         .map_err(|_| FrameError::Truncated)?;
-    check_crc(checked, h.crc, "frame").map_err(FrameError::Invalid)?;
+    let computed = check.crc(checked);
+    if computed != h.crc {
+        return Err(FrameError::Invalid(DecodeError::Checksum {
+            what: "frame",
+            stored: h.crc,
+            computed,
+        }));
+    }
     Ok(checked.get(FRAME_HEADER_BYTES - 8..).unwrap_or_default())
 }
 
@@ -160,15 +217,15 @@ mod tests {
     #[test]
     fn every_truncation_of_a_frame_is_typed() {
         let f = one_frame();
-        let h = parse_frame_header(&f, 1 << 20).unwrap();
+        let h = parse_frame_header(&f, 1 << 20, FrameCheck::V1).unwrap();
         for n in 0..FRAME_HEADER_BYTES + h.body_len {
             let b = f.get(..n).unwrap_or_default();
-            match parse_frame_header(b, 1 << 20) {
-                Ok(h) => assert_eq!(verify_frame(b, &h).err(), Some(FrameError::Truncated)),
+            match parse_frame_header(b, 1 << 20, FrameCheck::V1) {
+                Ok(h) => assert_eq!(verify_frame(b, &h, FrameCheck::V1).err(), Some(FrameError::Truncated)),
                 Err(e) => assert!(matches!(e, FrameError::Truncated | FrameError::Empty)),
             }
         }
-        let body = verify_frame(&f, &h).unwrap();
+        let body = verify_frame(&f, &h, FrameCheck::V1).unwrap();
         for n in 0..body.len() {
             assert!(matches!(
                 decode_delete(body.get(..n).unwrap_or_default()),
@@ -185,7 +242,7 @@ mod tests {
             len.copy_from_slice(&u32::MAX.to_le_bytes());
         }
         assert!(matches!(
-            parse_frame_header(&f, 1 << 20),
+            parse_frame_header(&f, 1 << 20, FrameCheck::V1),
             Err(FrameError::Invalid(DecodeError::TooLong { .. }))
         ));
     }

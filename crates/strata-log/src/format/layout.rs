@@ -5,8 +5,15 @@ use strata_core::Position;
 
 /// First 8 bytes of every segment file.
 pub const SEGMENT_MAGIC: &[u8; 8] = b"STRATALG";
-/// Version of the segment format this code writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of the segment format this code writes. It also reads
+/// [`FORMAT_VERSION_1`] segments (unsalted frames without sequence numbers).
+pub const FORMAT_VERSION: u32 = 2;
+/// The first segment format: still read, and still appended to when a
+/// store's active segment was created in it, never created anew.
+pub const FORMAT_VERSION_1: u32 = 1;
+/// Bits of a frame's sequence number and of its sync floor (format 2): a
+/// frame is at least 32 bytes, so a 4 GiB segment holds fewer than 2^28.
+pub const FRAME_SEQ_BITS: u32 = 28;
 /// Size of the segment header; the first frame starts here.
 pub const SEGMENT_HEADER_BYTES: usize = 32;
 /// Size of a frame header.
@@ -40,6 +47,41 @@ impl FrameKind {
             3 => Some(FrameKind::Tombstone),
             _ => None,
         }
+    }
+}
+
+/// How the frames of one segment are checked, from its header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrameCheck {
+    /// Format 1: plain CRC-32C, reserved header bytes zero, no sequence numbers.
+    V1,
+    /// Format 2: each frame's CRC-32C starts from the segment's salt, and
+    /// frames carry a sequence number and a sync floor.
+    V2 {
+        /// CRC-32C of the salt's 8 bytes: where every frame checksum starts.
+        seed: u32,
+    },
+}
+
+impl FrameCheck {
+    /// The check of a format-2 segment with this salt.
+    pub fn salted(salt: u64) -> Self {
+        FrameCheck::V2 {
+            seed: crc32c::crc32c(&salt.to_le_bytes()),
+        }
+    }
+
+    /// The checksum of a frame's checked bytes (8 .. 16 + body).
+    pub fn crc(&self, checked: &[u8]) -> u32 {
+        match self {
+            FrameCheck::V1 => crc32c::crc32c(checked),
+            FrameCheck::V2 { seed } => crc32c::crc32c_append(*seed, checked),
+        }
+    }
+
+    /// Whether frames carry sequence numbers.
+    pub fn sequenced(&self) -> bool {
+        matches!(self, FrameCheck::V2 { .. })
     }
 }
 

@@ -14,11 +14,14 @@ pub mod record;
 pub use encode::FrameWriter;
 pub use frame::{
     decode_delete, parse_frame_header, record_offsets, verify_frame, DeleteBody, FrameError,
-    FrameHeader,
+    FrameHeader, MAX_FRAME_SEQ,
 };
-pub use header::{decode_segment_header, encode_segment_header};
+pub use header::{
+    decode_segment_header, encode_segment_header, encode_segment_header_v1, new_salt,
+    SegmentHeader,
+};
 pub use layout::{
-    align, position_of, split_position, FrameKind, FORMAT_VERSION, FRAME_ALIGN, FRAME_HEADER_BYTES,
+    align, position_of, split_position, FrameCheck, FrameKind, FORMAT_VERSION, FORMAT_VERSION_1, FRAME_ALIGN, FRAME_HEADER_BYTES,
     MAX_METADATA_FIELD_BYTES, MAX_SEGMENT_BYTES_LIMIT, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES,
     SEGMENT_MAGIC,
 };
@@ -66,8 +69,8 @@ mod tests {
         let at = w.record("s-1", 7, id, 123, ContentType::Json, "T", &meta, b"{}");
         w.finish();
         assert_eq!(w.buf.len() % FRAME_ALIGN, 0);
-        let h = parse_frame_header(&w.buf, 1 << 20).unwrap();
-        let body = verify_frame(&w.buf, &h).unwrap();
+        let h = parse_frame_header(&w.buf, 1 << 20, FrameCheck::V1).unwrap();
+        let body = verify_frame(&w.buf, &h, FrameCheck::V1).unwrap();
         assert_eq!(Reader::new(body).u32("count").unwrap(), 1);
         assert_eq!(record_offsets(body, 0).unwrap().len(), 1);
         let r = RecordView::parse(&w.buf[at..]).unwrap();
@@ -100,9 +103,9 @@ mod tests {
         for bit in 0..(w.buf.len() * 8) {
             let mut b = w.buf.clone();
             b[bit / 8] ^= 1 << (bit % 8);
-            let frame_ok = parse_frame_header(&b, 1 << 20)
+            let frame_ok = parse_frame_header(&b, 1 << 20, FrameCheck::V1)
                 .ok()
-                .and_then(|h| verify_frame(&b, &h).ok().map(|_| ()))
+                .and_then(|h| verify_frame(&b, &h, FrameCheck::V1).ok().map(|_| ()))
                 .is_some();
             let record_ok = RecordView::parse(&b[at..]).is_ok();
             // Padding bytes are not covered by any checksum.

@@ -93,6 +93,7 @@ impl OpenStore {
         };
         let result = scan_frames(
             seg.file.as_ref(),
+            seg.check,
             start,
             limit,
             self.config.max_segment_bytes,
@@ -125,7 +126,7 @@ impl OpenStore {
         }
         match result {
             ScanEnd::Clean { .. } => Ok(()),
-            ScanEnd::Torn { at, reason } | ScanEnd::Corrupt { at, reason } => Err(Error::Corrupt {
+            ScanEnd::Torn { at, reason, .. } | ScanEnd::Corrupt { at, reason } => Err(Error::Corrupt {
                 location: location(&seg.path, at),
                 reason,
             }),

@@ -34,6 +34,10 @@ pub(crate) struct Recovered {
     /// The newest `recorded_at` in the log (0 if none), so the clock never
     /// steps back.
     pub(crate) last_recorded_at: i64,
+    /// Sequence number of the active segment's next frame (format 2; 0 in
+    /// a format-1 segment). Everything before it is durable: recovery
+    /// synced the active segment.
+    pub(crate) next_frame_seq: u32,
 }
 
 /// Creates the store's directories and takes its lock.
@@ -98,6 +102,7 @@ fn recover_with(
     let mut sealed = BTreeMap::new();
     let mut active = ActiveIndex::default();
     let mut visible_end = FIRST_FRAME_OFFSET;
+    let mut next_frame_seq = 1;
     for (&n, seg) in &segments {
         let is_active = n == active_no;
         let loaded = if is_active {
@@ -121,10 +126,17 @@ fn recover_with(
             },
             index: loaded.is_none().then(ActiveIndex::default),
         };
-        let end = replay_segment(config, seg, &mut replay, &mut seg_replay, is_active)?;
+        let tail = replay_segment(config, seg, &mut replay, &mut seg_replay, is_active)?;
         let idx = seg_replay.index.unwrap_or_default();
         if is_active {
-            visible_end = end;
+            visible_end = tail.end;
+            next_frame_seq = if seg.check.sequenced() { tail.next_seq } else { 0 };
+            // What survived may still be only in the page cache (a killed
+            // process, a lazy durability mode): make it durable, so frames
+            // written from now on can say everything before them is.
+            seg.file
+                .sync_data()
+                .map_err(|e| Error::io(format!("syncing {}", seg.path.display()), e))?;
             if n == covers.0 && covers.1 > visible_end {
                 return Ok(None);
             }
@@ -157,6 +169,7 @@ fn recover_with(
             head: replay.head,
         },
         last_recorded_at,
+        next_frame_seq,
     }))
 }
 
@@ -168,13 +181,14 @@ fn replay_segment(
     replay: &mut Replay,
     seg_replay: &mut SegmentReplay,
     is_active: bool,
-) -> Result<u64> {
+) -> Result<tail::Tail> {
     let len = seg
         .file
         .len()
         .map_err(|e| Error::io(format!("sizing {}", seg.path.display()), e))?;
     let end = scan_frames(
         seg.file.as_ref(),
+        seg.check,
         FIRST_FRAME_OFFSET,
         len,
         config.max_segment_bytes,

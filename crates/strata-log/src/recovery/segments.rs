@@ -6,9 +6,11 @@ use std::sync::Arc;
 
 use strata_core::{Error, Result};
 
-use crate::format::{decode_segment_header, encode_segment_header, SEGMENT_HEADER_BYTES};
+use crate::format::{encode_segment_header, new_salt, SEGMENT_HEADER_BYTES};
 use crate::io::Storage;
-use crate::segment::{list_segment_numbers, open_segment, segment_file_name, Segment};
+use crate::segment::{
+    list_segment_numbers, open_segment, read_header, segment_file_name, Segment,
+};
 use crate::state::location;
 
 /// The segment numbers of `seg_dir`, contiguous and never empty: leftovers
@@ -41,7 +43,7 @@ pub(super) fn segment_numbers(storage: &dyn Storage, seg_dir: &Path) -> Result<V
         let f = storage
             .open(&path, true)
             .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
-        f.write_all_at(&encode_segment_header(0), 0)
+        f.write_all_at(&encode_segment_header(0, new_salt()), 0)
             .and_then(|_| f.sync_data())
             .and_then(|_| storage.sync_dir(seg_dir))
             .map_err(|e| Error::io(format!("initialising {}", path.display()), e))?;
@@ -66,37 +68,42 @@ pub(super) fn open_segments(
 }
 
 fn open_checked(storage: &dyn Storage, seg_dir: &Path, n: u32, is_last: bool) -> Result<Segment> {
-    let Segment { path, file, .. } =
-        open_segment(storage, seg_dir, n, true).map_err(|reason| Error::Corrupt {
-            location: seg_dir.join(segment_file_name(n)).display().to_string(),
-            reason: reason.to_string(),
-        })?;
-    let len = file
-        .len()
-        .map_err(|e| Error::io(format!("sizing {}", path.display()), e))?;
-    if len < SEGMENT_HEADER_BYTES as u64 && is_last {
-        // Crash while creating the segment: write its header again.
-        file.set_len(0)
-            .and_then(|_| file.write_all_at(&encode_segment_header(n), 0))
-            .and_then(|_| file.sync_data())
-            .map_err(|e| Error::io(format!("re-initialising {}", path.display()), e))?;
+    if is_last {
+        reinitialise_if_short(storage, &seg_dir.join(segment_file_name(n)), n)?;
     }
-    let mut header = [0u8; SEGMENT_HEADER_BYTES];
-    file.read_exact_at(&mut header, 0)
-        .map_err(|e| Error::io(format!("reading the header of {}", path.display()), e))?;
-    let named = decode_segment_header(&header).map_err(|reason| Error::Corrupt {
-        location: location(&path, 0),
+    let seg = open_segment(storage, seg_dir, n, true).map_err(|reason| Error::Corrupt {
+        location: location(&seg_dir.join(segment_file_name(n)), 0),
         reason: reason.to_string(),
     })?;
+    let named = read_header(seg.file.as_ref(), &seg.path)
+        .map_err(|reason| Error::Corrupt {
+            location: location(&seg.path, 0),
+            reason: reason.to_string(),
+        })?
+        .number;
     if named != n {
         return Err(Error::Corrupt {
-            location: location(&path, 0),
+            location: location(&seg.path, 0),
             reason: format!("header names segment {named}"),
         });
     }
-    Ok(Segment {
-        number: n,
-        path,
-        file,
-    })
+    Ok(seg)
+}
+
+/// A crash while the last segment was being created can leave it shorter
+/// than its header: write the header again (nothing was ever in it).
+fn reinitialise_if_short(storage: &dyn Storage, path: &Path, n: u32) -> Result<()> {
+    if !storage.exists(path) {
+        return Ok(());
+    }
+    let io = |what: &str, e| Error::io(format!("{what} {}", path.display()), e);
+    let file = storage.open(path, false).map_err(|e| io("opening", e))?;
+    let len = file.len().map_err(|e| io("sizing", e))?;
+    if len < SEGMENT_HEADER_BYTES as u64 {
+        file.set_len(0)
+            .and_then(|_| file.write_all_at(&encode_segment_header(n, new_salt()), 0))
+            .and_then(|_| file.sync_data())
+            .map_err(|e| io("re-initialising", e))?;
+    }
+    Ok(())
 }

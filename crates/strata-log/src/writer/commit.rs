@@ -37,6 +37,7 @@ impl Writer {
             .sync_data()
             .map_err(|e| format!("fsync of {} failed: {e}", self.segment.path.display()))?;
         self.store.metrics.record_sync();
+        self.frames.mark_synced();
         self.dirty = false;
         self.last_sync = Instant::now();
         self.last_sync_took = sync_started.elapsed();

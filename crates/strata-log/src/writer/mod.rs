@@ -123,15 +123,16 @@ impl Writer {
         rx: mpsc::Receiver<Request>,
         segment: Arc<Segment>,
         tail: u64,
+        next_frame_seq: u32,
         clock: MonotonicClock,
     ) -> Self {
         Writer {
             store,
             rx,
+            frames: FrameWriter::for_segment(segment.check, next_frame_seq),
             segment,
             tail,
             clock,
-            frames: FrameWriter::new(),
             last_sync: Instant::now(),
             dirty: false,
             sealed_since_checkpoint: 0,

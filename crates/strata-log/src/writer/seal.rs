@@ -5,7 +5,7 @@ use std::sync::Arc;
 use strata_core::{Error, Result};
 use tracing::{debug, info, warn};
 
-use crate::format::encode_segment_header;
+use crate::format::{encode_segment_header, new_salt, FrameCheck};
 use crate::segment::{segment_file_name, Segment, FIRST_FRAME_OFFSET};
 use crate::streams::STREAM_CHECKPOINT_FILE;
 use crate::writer::Writer;
@@ -27,14 +27,18 @@ impl Writer {
         let path = seg_dir.join(segment_file_name(next));
         let file = storage.open(&path, true)?;
         file.set_len(0)?;
-        file.write_all_at(&encode_segment_header(next), 0)?;
+        let salt = new_salt();
+        file.write_all_at(&encode_segment_header(next, salt), 0)?;
         file.sync_data()?;
         storage.sync_dir(&seg_dir)?;
+        let check = FrameCheck::salted(salt);
         let segment = Arc::new(Segment {
             number: next,
             path,
             file,
+            check,
         });
+        self.frames.start_segment(check);
         {
             let mut state = store.state.write();
             let sealing = Arc::new(std::mem::take(&mut state.active));
