@@ -39,6 +39,13 @@ enum Command {
         /// The store to check: `log:DIR`.
         #[arg(long, default_value = DEFAULT_STORE)]
         store: StoreSpec,
+        /// Cut a damaged store back to its last good frame, keeping the cut
+        /// bytes in DIR/repair-UNIXSECONDS/ (asks for confirmation).
+        #[arg(long)]
+        repair: bool,
+        /// With --repair: do not ask for confirmation.
+        #[arg(long, requires = "repair")]
+        yes: bool,
     },
     /// Bring a PostgreSQL schema up to this build's version (idempotent) and
     /// print what was applied.
@@ -94,7 +101,7 @@ fn main() -> ExitCode {
                 .await
                 .map(|()| ExitCode::SUCCESS)
                 .map_err(|e| e.to_string()),
-            Command::Verify { store } => match verify::run(&store) {
+            Command::Verify { store, repair, yes } => match verify::run(&store, repair, yes) {
                 Ok(verify::Verdict::Clean) => Ok(ExitCode::SUCCESS),
                 Ok(verify::Verdict::Problems(n)) => {
                     eprintln!("error: verify found {n} problem(s) in {store}");

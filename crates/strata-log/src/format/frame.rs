@@ -49,7 +49,8 @@ pub enum FrameError {
 /// Packs a format-2 frame's sequence number and sync floor into the 7 bytes
 /// after its kind.
 pub fn encode_seq_floor(seq: u32, floor: u32) -> [u8; 7] {
-    let packed = u64::from(seq & MAX_FRAME_SEQ) | (u64::from(floor & MAX_FRAME_SEQ) << FRAME_SEQ_BITS);
+    let packed =
+        u64::from(seq & MAX_FRAME_SEQ) | (u64::from(floor & MAX_FRAME_SEQ) << FRAME_SEQ_BITS);
     let b = packed.to_le_bytes();
     [b[0], b[1], b[2], b[3], b[4], b[5], b[6]]
 }
@@ -221,7 +222,10 @@ mod tests {
         for n in 0..FRAME_HEADER_BYTES + h.body_len {
             let b = f.get(..n).unwrap_or_default();
             match parse_frame_header(b, 1 << 20, FrameCheck::V1) {
-                Ok(h) => assert_eq!(verify_frame(b, &h, FrameCheck::V1).err(), Some(FrameError::Truncated)),
+                Ok(h) => assert_eq!(
+                    verify_frame(b, &h, FrameCheck::V1).err(),
+                    Some(FrameError::Truncated)
+                ),
                 Err(e) => assert!(matches!(e, FrameError::Truncated | FrameError::Empty)),
             }
         }

@@ -89,13 +89,22 @@ mod tests {
         assert_eq!(h.number, 42);
         assert_eq!(h.check, FrameCheck::salted(7));
         let v1 = decode_segment_header(&encode_segment_header_v1(3)).unwrap();
-        assert_eq!(v1, SegmentHeader { number: 3, check: FrameCheck::V1 });
+        assert_eq!(
+            v1,
+            SegmentHeader {
+                number: 3,
+                check: FrameCheck::V1
+            }
+        );
     }
 
     #[test]
     fn salts_differ() {
         assert_ne!(new_salt(), new_salt());
-        assert_ne!(FrameCheck::salted(1).crc(b"x"), FrameCheck::salted(2).crc(b"x"));
+        assert_ne!(
+            FrameCheck::salted(1).crc(b"x"),
+            FrameCheck::salted(2).crc(b"x")
+        );
     }
 
     #[test]

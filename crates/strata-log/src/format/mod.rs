@@ -17,13 +17,12 @@ pub use frame::{
     FrameHeader, MAX_FRAME_SEQ,
 };
 pub use header::{
-    decode_segment_header, encode_segment_header, encode_segment_header_v1, new_salt,
-    SegmentHeader,
+    decode_segment_header, encode_segment_header, encode_segment_header_v1, new_salt, SegmentHeader,
 };
 pub use layout::{
-    align, position_of, split_position, FrameCheck, FrameKind, FORMAT_VERSION, FORMAT_VERSION_1, FRAME_ALIGN, FRAME_HEADER_BYTES,
-    MAX_METADATA_FIELD_BYTES, MAX_SEGMENT_BYTES_LIMIT, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES,
-    SEGMENT_MAGIC,
+    align, position_of, split_position, FrameCheck, FrameKind, FORMAT_VERSION, FORMAT_VERSION_1,
+    FRAME_ALIGN, FRAME_HEADER_BYTES, MAX_METADATA_FIELD_BYTES, MAX_SEGMENT_BYTES_LIMIT,
+    RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES, SEGMENT_MAGIC,
 };
 pub use record::RecordView;
 

@@ -126,10 +126,12 @@ impl OpenStore {
         }
         match result {
             ScanEnd::Clean { .. } => Ok(()),
-            ScanEnd::Torn { at, reason, .. } | ScanEnd::Corrupt { at, reason } => Err(Error::Corrupt {
-                location: location(&seg.path, at),
-                reason,
-            }),
+            ScanEnd::Torn { at, reason, .. } | ScanEnd::Corrupt { at, reason } => {
+                Err(Error::Corrupt {
+                    location: location(&seg.path, at),
+                    reason,
+                })
+            }
         }
     }
 }

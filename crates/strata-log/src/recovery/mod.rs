@@ -130,7 +130,11 @@ fn recover_with(
         let idx = seg_replay.index.unwrap_or_default();
         if is_active {
             visible_end = tail.end;
-            next_frame_seq = if seg.check.sequenced() { tail.next_seq } else { 0 };
+            next_frame_seq = if seg.check.sequenced() {
+                tail.next_seq
+            } else {
+                0
+            };
             // What survived may still be only in the page cache (a killed
             // process, a lazy durability mode): make it durable, so frames
             // written from now on can say everything before them is.

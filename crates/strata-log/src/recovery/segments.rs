@@ -8,9 +8,7 @@ use strata_core::{Error, Result};
 
 use crate::format::{encode_segment_header, new_salt, SEGMENT_HEADER_BYTES};
 use crate::io::Storage;
-use crate::segment::{
-    list_segment_numbers, open_segment, read_header, segment_file_name, Segment,
-};
+use crate::segment::{list_segment_numbers, open_segment, read_header, segment_file_name, Segment};
 use crate::state::location;
 
 /// The segment numbers of `seg_dir`, contiguous and never empty: leftovers

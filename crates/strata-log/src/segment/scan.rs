@@ -53,7 +53,10 @@ pub enum ScanEnd {
 /// What a scan hands each valid frame: its offset, kind and body, the chunk
 /// the body lives in (so events can reference it without copying) and the
 /// body's offset in that chunk. Returning `false` stops the scan.
-pub trait FrameVisitor: FnMut(u64, FrameKind, &[u8], &Bytes, usize) -> Result<bool, DecodeError> {}
+pub trait FrameVisitor:
+    FnMut(u64, FrameKind, &[u8], &Bytes, usize) -> Result<bool, DecodeError>
+{
+}
 impl<F: FnMut(u64, FrameKind, &[u8], &Bytes, usize) -> Result<bool, DecodeError>> FrameVisitor
     for F
 {
@@ -140,7 +143,14 @@ impl Scan<'_> {
             };
             let total = header.total_len();
             self.passed(&header);
-            if !call(f, frame_at, header.kind, body, &chunk, at + FRAME_HEADER_BYTES)? {
+            if !call(
+                f,
+                frame_at,
+                header.kind,
+                body,
+                &chunk,
+                at + FRAME_HEADER_BYTES,
+            )? {
                 return Ok(Step::Stop(self.clean(frame_at + total as u64)));
             }
             at += total;

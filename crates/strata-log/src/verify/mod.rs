@@ -1,5 +1,16 @@
 //! `verify`: walk every checksum and every index entry of a data directory and
 //! report each problem with its file and offset.
+//!
+//! Damage in a segment hides what follows it, so the index entries, stream
+//! checkpoint entries and stream versions behind it disagree with the log
+//! too. Those findings are counted against the damage (its
+//! [`Problem::follows`]) rather than listed one by one: the report names the
+//! root problem once.
+
+mod indexes;
+mod repair;
+
+pub use repair::{plan_repair, RepairDone, RepairPlan};
 
 use std::collections::HashMap;
 use std::fmt;
@@ -10,13 +21,13 @@ use crate::format::{
     decode_delete, position_of, record_offsets, split_position, FrameKind, RecordView,
     FRAME_HEADER_BYTES,
 };
-use crate::index::{key_hash, Postings, SealedIndex};
-use crate::io::{read_file, Storage};
+use crate::index::key_hash;
+use crate::io::Storage;
 use crate::segment::{
-    index_file_name, list_segment_numbers, open_segment, read_header, scan_frames, segment_file_name, ScanEnd,
-    FIRST_FRAME_OFFSET,
+    index_file_name, list_segment_numbers, open_segment, read_header, scan_frames,
+    segment_file_name, ScanEnd, FIRST_FRAME_OFFSET,
 };
-use crate::streams::{StreamIndex, STREAM_CHECKPOINT_FILE};
+use crate::streams::STREAM_CHECKPOINT_FILE;
 
 /// One problem found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,14 +38,25 @@ pub struct Problem {
     pub offset: Option<u64>,
     /// What is wrong.
     pub what: String,
+    /// How many further findings follow from this one (index entries,
+    /// checkpoint entries and stream versions behind damaged data).
+    pub follows: u64,
 }
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.offset {
-            Some(o) => write!(f, "{} at offset {o}: {}", self.file.display(), self.what),
-            None => write!(f, "{}: {}", self.file.display(), self.what),
+            Some(o) => write!(f, "{} at offset {o}: {}", self.file.display(), self.what)?,
+            None => write!(f, "{}: {}", self.file.display(), self.what)?,
         }
+        if self.follows > 0 {
+            write!(
+                f,
+                " ({} further findings follow from it: index entries and stream versions behind the damage)",
+                self.follows
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -51,6 +73,21 @@ pub struct VerifyReport {
     pub index_entries: u64,
     /// Everything wrong.
     pub problems: Vec<Problem>,
+    /// The first damaged frame of the log, if any: where a repair cuts.
+    pub first_damage: Option<DamagedFrame>,
+}
+
+/// The first frame of the log that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DamagedFrame {
+    /// Its segment.
+    pub segment: u32,
+    /// Its offset in the segment.
+    pub offset: u64,
+    /// The segment's file.
+    pub file: PathBuf,
+    /// Readable events after it in the log (in its segment and later ones).
+    pub events_after: u64,
 }
 
 impl VerifyReport {
@@ -58,6 +95,24 @@ impl VerifyReport {
     pub fn is_clean(&self) -> bool {
         self.problems.is_empty()
     }
+
+    /// Records `problem`, or counts it against the problem numbered `cause`
+    /// it follows from.
+    fn note(&mut self, problem: Problem, cause: Option<usize>) {
+        match cause.and_then(|i| self.problems.get_mut(i)) {
+            Some(root) => root.follows += 1,
+            None => self.problems.push(problem),
+        }
+    }
+}
+
+/// Damaged data found by the segment walk: nothing of segment `segment`
+/// from `from` on could be read.
+struct Damage {
+    segment: u32,
+    from: u64,
+    /// The problem that reports it.
+    problem: usize,
 }
 
 /// What verify learned about one event from its segment: what the indexes
@@ -80,6 +135,32 @@ struct LogFacts {
     frames_by_segment: HashMap<u32, Vec<u64>>,
     /// The last version seen of each stream.
     versions: HashMap<String, u64>,
+    /// Damage found so far, in log order.
+    damage: Vec<Damage>,
+}
+
+impl LogFacts {
+    /// The problem of the damage that hides `position`, if any.
+    fn damage_behind(&self, position: u64) -> Option<usize> {
+        let (n, off) = split_position(strata_core::Position(position));
+        self.damage
+            .iter()
+            .find(|d| d.segment == n && off >= d.from)
+            .map(|d| d.problem)
+    }
+
+    /// The position where damage in segment `n` starts, if there is any.
+    fn damage_in_segment(&self, n: u32) -> Option<u64> {
+        self.damage
+            .iter()
+            .find(|d| d.segment == n)
+            .map(|d| position_of(n, d.from).0)
+    }
+
+    /// The problem of the latest damage before this point of the walk.
+    fn latest_damage(&self) -> Option<usize> {
+        self.damage.last().map(|d| d.problem)
+    }
 }
 
 /// Verifies the store in `dir` without opening it for writing.
@@ -96,6 +177,7 @@ pub fn verify(dir: &Path, storage: &dyn Storage) -> std::io::Result<VerifyReport
                 file: seg_dir.clone(),
                 offset: None,
                 what: format!("segment {} is missing", w[0] + 1),
+                follows: 0,
             });
         }
     }
@@ -111,7 +193,7 @@ pub fn verify(dir: &Path, storage: &dyn Storage) -> std::io::Result<VerifyReport
     }
     for &n in &numbers {
         if Some(n) != last {
-            verify_sealed_index(
+            indexes::verify_sealed_index(
                 storage,
                 &idx_dir.join(index_file_name(n)),
                 n,
@@ -120,12 +202,24 @@ pub fn verify(dir: &Path, storage: &dyn Storage) -> std::io::Result<VerifyReport
             );
         }
     }
-    verify_stream_checkpoint(
+    indexes::verify_stream_checkpoint(
         storage,
         &dir.join(STREAM_CHECKPOINT_FILE),
         &facts,
         &mut report,
     );
+    report.first_damage = facts.damage.first().map(|d| {
+        let from = position_of(d.segment, d.from).0;
+        DamagedFrame {
+            segment: d.segment,
+            offset: d.from,
+            file: report
+                .problems
+                .get(d.problem)
+                .map_or_else(|| seg_dir.clone(), |p| p.file.clone()),
+            events_after: facts.events.keys().filter(|p| **p >= from).count() as u64,
+        }
+    });
     Ok(report)
 }
 
@@ -146,6 +240,7 @@ fn verify_segment(
                 file: seg_dir.join(segment_file_name(n)),
                 offset: None,
                 what: what.to_string(),
+                follows: 0,
             });
             return Ok(());
         }
@@ -158,12 +253,14 @@ fn verify_segment(
             file: path.clone(),
             offset: Some(0),
             what: format!("header names segment {}", h.number),
+            follows: 0,
         }),
         Err(what) => {
             report.problems.push(Problem {
                 file: path.clone(),
                 offset: Some(0),
                 what: what.to_string(),
+                follows: 0,
             });
             return Ok(());
         }
@@ -188,31 +285,48 @@ fn verify_segment(
             file: path.clone(),
             offset: None,
             what: format!("unreadable: {e}"),
+            follows: 0,
         });
-        ScanEnd::Clean { end: 0, next_seq: 0 }
-    });
-    for (offset, what) in record_problems {
-        report.problems.push(Problem {
-            file: path.clone(),
-            offset: Some(offset),
-            what,
-        });
-    }
-    match end {
-        ScanEnd::Clean { .. } => {}
-        ScanEnd::Torn { at, reason, .. } if is_last => report.problems.push(Problem {
-            file: path.clone(),
-            offset: Some(at),
-            what: format!("torn tail ({reason}); opening the store cuts it"),
-        }),
-        ScanEnd::Torn { at, reason, .. } | ScanEnd::Corrupt { at, reason } => {
-            report.problems.push(Problem {
-                file: path.clone(),
-                offset: Some(at),
-                what: reason,
-            })
+        ScanEnd::Clean {
+            end: 0,
+            next_seq: 0,
         }
+    });
+    for (offset, what, gap) in record_problems {
+        // A stream version missing after damage is what the damage hid.
+        let cause = if gap { facts.latest_damage() } else { None };
+        report.note(
+            Problem {
+                file: path.clone(),
+                offset: Some(offset),
+                what,
+                follows: 0,
+            },
+            cause,
+        );
     }
+    let (at, what) = match end {
+        ScanEnd::Clean { .. } => {
+            facts.frames_by_segment.insert(n, frame_offsets);
+            return Ok(());
+        }
+        ScanEnd::Torn { at, reason, .. } if is_last => (
+            at,
+            format!("torn tail ({reason}); opening the store cuts it"),
+        ),
+        ScanEnd::Torn { at, reason, .. } | ScanEnd::Corrupt { at, reason } => (at, reason),
+    };
+    facts.damage.push(Damage {
+        segment: n,
+        from: at,
+        problem: report.problems.len(),
+    });
+    report.problems.push(Problem {
+        file: path.clone(),
+        offset: Some(at),
+        what,
+        follows: 0,
+    });
     facts.frames_by_segment.insert(n, frame_offsets);
     Ok(())
 }
@@ -225,18 +339,18 @@ fn check_frame(
     body: &[u8],
     facts: &mut LogFacts,
     report: &mut VerifyReport,
-    problems: &mut Vec<(u64, String)>,
+    problems: &mut Vec<(u64, String, bool)>,
 ) {
     if kind != FrameKind::Append {
         if let Err(what) = decode_delete(body) {
-            problems.push((offset, what.to_string()));
+            problems.push((offset, what.to_string(), false));
         }
         return;
     }
     let recs = match record_offsets(body, offset + FRAME_HEADER_BYTES as u64) {
         Ok(r) => r,
         Err(what) => {
-            problems.push((offset, what.to_string()));
+            problems.push((offset, what.to_string(), false));
             return;
         }
     };
@@ -254,6 +368,7 @@ fn check_frame(
                             v.version,
                             expect - 1
                         ),
+                        true,
                     ));
                 }
                 facts.versions.insert(v.stream.to_owned(), v.version);
@@ -269,158 +384,7 @@ fn check_frame(
                     },
                 );
             }
-            Err(what) => problems.push((rec_off, what.to_string())),
-        }
-    }
-}
-
-/// Checks sealed segment `n`'s index file entry by entry against the log.
-fn verify_sealed_index(
-    storage: &dyn Storage,
-    path: &Path,
-    n: u32,
-    facts: &LogFacts,
-    report: &mut VerifyReport,
-) {
-    let problem = |what: String| Problem {
-        file: path.to_path_buf(),
-        offset: None,
-        what,
-    };
-    if !storage.exists(path) {
-        report.problems.push(problem(
-            "index file missing (opening the store rebuilds it)".into(),
-        ));
-        return;
-    }
-    let opened = storage
-        .open(path, false)
-        .map_err(|e| e.to_string())
-        .and_then(|f| SealedIndex::open(f, n).map_err(|e| e.to_string()));
-    let idx = match opened {
-        Ok(i) => i,
-        Err(what) => {
-            report.problems.push(problem(what));
-            return;
-        }
-    };
-    let mut problems = Vec::new();
-    let mut loaded = Vec::with_capacity(5);
-    for k in 0..5 {
-        match idx.entries(k) {
-            Ok(v) => loaded.push(v),
-            Err(e) => {
-                problems.push(format!("section {k}: {e}"));
-                loaded.push(Vec::new());
-            }
-        }
-    }
-    let frames: Vec<u64> = loaded[4].iter().map(|(_, v)| *v).collect();
-    if Some(&frames) != facts.frames_by_segment.get(&n) {
-        problems.push("frame list differs from the segment's frames".into());
-    }
-    check_id_entries(n, &loaded[0], facts, report, &mut problems);
-    for (kind, list) in [Postings::Type, Postings::Category, Postings::Correlation]
-        .into_iter()
-        .zip(loaded[1..4].iter())
-    {
-        check_postings(kind, list, facts, report, &mut problems);
-    }
-    report.problems.extend(problems.into_iter().map(problem));
-}
-
-/// Every event of segment `n` has an id entry, and each entry points at its event.
-fn check_id_entries(
-    n: u32,
-    ids: &[(u128, u64)],
-    facts: &LogFacts,
-    report: &mut VerifyReport,
-    problems: &mut Vec<String>,
-) {
-    let in_segment = facts
-        .events
-        .keys()
-        .filter(|p| split_position(strata_core::Position(**p)).0 == n)
-        .count();
-    if ids.len() != in_segment {
-        problems.push(format!("{} id entries for {in_segment} events", ids.len()));
-    }
-    for (id, pos) in ids {
-        report.index_entries += 1;
-        match facts.events.get(pos) {
-            Some(f) if f.id == *id => {}
-            _ => problems.push(format!(
-                "id entry points to position {pos}, which does not hold that event"
-            )),
-        }
-    }
-}
-
-/// Each posting of `kind` points at an event with that key.
-fn check_postings(
-    kind: Postings,
-    list: &[(u128, u64)],
-    facts: &LogFacts,
-    report: &mut VerifyReport,
-    problems: &mut Vec<String>,
-) {
-    for (key, pos) in list {
-        report.index_entries += 1;
-        let h = (*key >> 64) as u64;
-        let ok = facts.events.get(pos).is_some_and(|f| match kind {
-            Postings::Type => f.type_hash == h,
-            Postings::Category => f.category_hash == h,
-            Postings::Correlation => f.correlation_hash == Some(h),
-        });
-        if !ok {
-            problems.push(format!(
-                "{kind:?} posting for position {pos} does not match the event there"
-            ));
-        }
-    }
-}
-
-/// Each position of the stream checkpoint holds the version it claims.
-fn verify_stream_checkpoint(
-    storage: &dyn Storage,
-    ckpt: &Path,
-    facts: &LogFacts,
-    report: &mut VerifyReport,
-) {
-    if !storage.exists(ckpt) {
-        return;
-    }
-    let decoded = read_file(storage, ckpt)
-        .map_err(|e| e.to_string())
-        .and_then(|b| StreamIndex::decode_checkpoint(&b).map_err(|e| e.to_string()));
-    let streams = match decoded {
-        Ok((streams, _)) => streams,
-        Err(what) => {
-            report.problems.push(Problem {
-                file: ckpt.to_path_buf(),
-                offset: None,
-                what,
-            });
-            return;
-        }
-    };
-    for (id, e) in &streams.streams {
-        for (i, pos) in e.positions.iter().enumerate() {
-            report.index_entries += 1;
-            let ok = facts
-                .events
-                .get(pos)
-                .is_some_and(|f| f.stream == id.as_str() && f.version == i as u64 + 1);
-            if !ok {
-                report.problems.push(Problem {
-                    file: ckpt.to_path_buf(),
-                    offset: None,
-                    what: format!(
-                        "stream `{id}` version {} points to position {pos}, which does not hold it",
-                        i + 1
-                    ),
-                });
-            }
+            Err(what) => problems.push((rec_off, what.to_string(), false)),
         }
     }
 }
