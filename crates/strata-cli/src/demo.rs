@@ -114,6 +114,7 @@ pub async fn run(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
     let spec = args.store;
     let options = OpenOptions {
         durability: args.durability,
+        ..OpenOptions::default()
     };
     let open = spec.open(&options).await?;
     let store = open.store();

@@ -22,6 +22,11 @@ pub struct ServeArgs {
     /// Durability of the log store: always, interval, interval:<ms> or none.
     #[arg(long, default_value = "always")]
     pub durability: Durability,
+    /// Serve a damaged log store read-only instead of refusing to start:
+    /// the log up to its first damaged frame is served, a read that reaches
+    /// the damage fails naming it, and every write is refused.
+    #[arg(long)]
+    pub allow_damaged: bool,
     /// Address to listen on. Without API keys only a loopback address is
     /// allowed (127.0.0.1 or ::1).
     #[arg(long, default_value = DEFAULT_LISTEN)]
@@ -109,6 +114,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     let listen = args.listen;
     let options = OpenOptions {
         durability: args.durability,
+        allow_damaged: args.allow_damaged,
     };
     let mut keys = match &args.keys {
         Some(path) => ApiKeys::from_file(path)?,

@@ -94,6 +94,11 @@ pub struct LogConfig {
     /// Compress sealed segments with zstd (off by default: reads of old
     /// events then cost a block decompression).
     pub compression: Option<Compression>,
+    /// Open a damaged store read-only instead of refusing it: the log is
+    /// served up to its first damaged frame, a read that reaches the damage
+    /// fails with an error naming it, every write is refused, and no
+    /// segment file is changed.
+    pub allow_damaged: bool,
 }
 
 impl LogConfig {
@@ -109,7 +114,14 @@ impl LogConfig {
             stream_checkpoint_every_segments: DEFAULT_STREAM_CHECKPOINT_EVERY_SEGMENTS,
             storage: Arc::new(FsStorage),
             compression: None,
+            allow_damaged: false,
         }
+    }
+
+    /// Opens a damaged store read-only (see [`LogConfig::allow_damaged`]).
+    pub fn allow_damaged(mut self, yes: bool) -> Self {
+        self.allow_damaged = yes;
+        self
     }
 
     /// Compresses sealed segments.

@@ -50,6 +50,9 @@ pub struct OpenStore {
     /// Held while an index is rebuilt: one repair at a time, however many
     /// readers hit damaged indexes at once.
     pub(crate) repairing: Mutex<()>,
+    /// Set when a damaged store was opened read-only: where the readable
+    /// log ends.
+    pub(crate) damaged: Option<crate::recovery::Damaged>,
 }
 
 impl OpenStore {
@@ -65,6 +68,7 @@ impl OpenStore {
             head_rx,
             background: Mutex::new(Vec::new()),
             repairing: Mutex::new(()),
+            damaged: None,
         }
     }
 
@@ -78,6 +82,21 @@ impl OpenStore {
     /// Ends the head feed (the store is closing).
     pub(crate) fn close_head(&self) {
         self.head_tx.lock().take();
+    }
+
+    /// A read that found nothing more: past the end of a damaged store's
+    /// readable log, that is an error naming the damage.
+    pub(crate) fn check_readable_end<T>(&self, page: Vec<T>) -> Result<Vec<T>> {
+        match &self.damaged {
+            Some(d) if page.is_empty() => Err(Error::Corrupt {
+                location: d.location.clone(),
+                reason: format!(
+                    "{}; the store was opened read-only over this damage and nothing from here on can be read",
+                    d.reason
+                ),
+            }),
+            _ => Ok(page),
+        }
     }
 
     /// The head feed subscriptions wait on.

@@ -89,7 +89,9 @@ impl LogStore {
             .cloned()
             .ok_or_else(|| Error::Backend("active segment missing after recovery".into()))?;
         let tail = recovered.state.visible_end;
-        let store = Arc::new(OpenStore::new(recovered.state, config.clone()));
+        let mut open = OpenStore::new(recovered.state, config.clone());
+        open.damaged = recovered.damaged.clone();
+        let store = Arc::new(open);
         // Sealed segments left uncompressed (crash, or compression just enabled).
         let plain_sealed: Vec<u32> = {
             let state = store.state.read();
@@ -102,11 +104,13 @@ impl LogStore {
                 .map(|(n, _)| *n)
                 .collect()
         };
-        for n in plain_sealed {
-            store.spawn_compression(n);
+        if store.damaged.is_none() {
+            for n in plain_sealed {
+                store.spawn_compression(n);
+            }
         }
         let (tx, rx) = mpsc::channel(config.write_queue_requests.max(1));
-        let writer = Writer::new(
+        let mut writer = Writer::new(
             store.clone(),
             rx,
             active,
@@ -114,6 +118,12 @@ impl LogStore {
             recovered.next_frame_seq,
             MonotonicClock::starting_at(from_micros(recovered.last_recorded_at)),
         );
+        if let Some(d) = &recovered.damaged {
+            writer.read_only(format!(
+                "the store was opened read-only over damage at {}: {}",
+                d.location, d.reason
+            ));
+        }
         let handle = std::thread::Builder::new()
             .name("strata-log-writer".into())
             .spawn(move || writer.run())
@@ -303,7 +313,8 @@ impl EventStore for LogStore {
     ) -> Result<Vec<RecordedEvent>> {
         self.store.config.limits.check_read_count(max_count)?;
         filter.validate()?;
-        offload::read_all(&self.store, from, max_count, filter).await
+        let page = offload::read_all(&self.store, from, max_count, filter).await?;
+        self.store.check_readable_end(page)
     }
 
     async fn subscribe(&self, from: SubscribeFrom, filter: ReadFilter) -> Result<Subscription> {

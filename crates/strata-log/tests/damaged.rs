@@ -10,7 +10,7 @@ mod common;
 use std::os::unix::fs::FileExt;
 
 use common::*;
-use strata_core::{Error, EventStore, Position, ReadFilter};
+use strata_core::{Error, EventStore, ExpectedVersion, Position, ReadFilter};
 use strata_log::io::FsStorage;
 use strata_log::verify::{plan_repair, verify};
 use strata_log::{Durability, LogConfig, LogStore};
@@ -146,4 +146,76 @@ async fn repair_refuses_an_open_store() {
     let err = plan.apply(&FsStorage).unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
     assert!(!dir.path().join("repair-t").exists(), "nothing was moved");
+}
+
+/// Every file of the store's segments, with its bytes.
+fn segment_files(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<_> = std::fs::read_dir(dir.join("segments"))
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_store_opens_read_only_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let acked = sealed_store(dir.path()).await;
+    let victim = &acked[100];
+    break_frame(dir.path(), victim);
+    std::fs::remove_dir_all(dir.path().join("index")).unwrap();
+    std::fs::remove_file(dir.path().join("streams.ckpt")).unwrap();
+    let before = segment_files(dir.path());
+    let store = LogStore::open(small_segments(dir.path()).allow_damaged(true))
+        .await
+        .unwrap();
+    // Everything before the damage is served ...
+    for a in &acked[..100] {
+        let got = store
+            .read_stream(
+                &a.stream,
+                a.first_version,
+                1,
+                strata_core::Direction::Forward,
+            )
+            .await
+            .unwrap();
+        assert_eq!(got[0].position, a.first_position);
+    }
+    let all = store
+        .read_all(Position::START, 10_000, &ReadFilter::all())
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 100);
+    // ... a read that reaches the damage names it ...
+    let next = Position(all.last().unwrap().position.0 + 1);
+    match store.read_all(next, 10, &ReadFilter::all()).await {
+        Err(Error::Corrupt { location, reason }) => {
+            assert!(location.contains("00000000.seg"), "{location}");
+            let off = (victim.first_position.0 & 0xffff_ffff) - 20;
+            assert!(location.contains(&off.to_string()), "{location}");
+            assert!(reason.contains("read-only"), "{reason}");
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    // ... and writes are refused.
+    let err = store
+        .append(&victim.stream, ExpectedVersion::Any, vec![event(1)])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Poisoned { .. }), "{err}");
+    store.close().await.unwrap();
+    assert_eq!(segment_files(dir.path()), before, "no segment file changed");
+    // Without the option it still refuses to open.
+    assert!(matches!(
+        LogStore::open(small_segments(dir.path())).await,
+        Err(Error::Corrupt { .. })
+    ));
 }

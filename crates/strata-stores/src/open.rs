@@ -16,12 +16,16 @@ use crate::spec::{split_postgres_spec, StoreSpec, DEFAULT_LOG_DIR};
 pub struct OpenOptions {
     /// Durability of the log store (ignored by the others).
     pub durability: Durability,
+    /// Open a damaged log store read-only instead of refusing it (see
+    /// `LogConfig::allow_damaged`; ignored by the others).
+    pub allow_damaged: bool,
 }
 
 impl Default for OpenOptions {
     fn default() -> Self {
         OpenOptions {
             durability: Durability::Always,
+            allow_damaged: false,
         }
     }
 }
@@ -35,7 +39,12 @@ impl StoreSpec {
                 let dir = dir
                     .clone()
                     .unwrap_or_else(|| PathBuf::from(DEFAULT_LOG_DIR));
-                OpenStore::log(&dir, options.durability).await
+                OpenStore::log_with(
+                    LogConfig::new(dir)
+                        .durability(options.durability)
+                        .allow_damaged(options.allow_damaged),
+                )
+                .await
             }
             StoreSpec::Postgres(spec) => {
                 let (url, schema) = split_postgres_spec(spec)?;

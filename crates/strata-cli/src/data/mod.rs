@@ -92,6 +92,7 @@ impl DataCommand {
         match self {
             DataCommand::Import(a) => OpenOptions {
                 durability: a.durability,
+                ..OpenOptions::default()
             },
             _ => OpenOptions::default(),
         }

@@ -109,7 +109,8 @@ impl SubscriptionSource for PageSource {
         max_count: usize,
         filter: &ReadFilter,
     ) -> Result<Vec<RecordedEvent>> {
-        read_all(&self.0, from, max_count, filter).await
+        let page = read_all(&self.0, from, max_count, filter).await?;
+        self.0.check_readable_end(page)
     }
 
     fn head(&self) -> watch::Receiver<Position> {

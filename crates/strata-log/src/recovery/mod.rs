@@ -6,6 +6,8 @@ mod replay;
 mod segments;
 mod tail;
 
+use tail::{Settled, Tail};
+
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::Path;
@@ -38,6 +40,8 @@ pub(crate) struct Recovered {
     /// a format-1 segment). Everything before it is durable: recovery
     /// synced the active segment.
     pub(crate) next_frame_seq: u32,
+    /// The damage a store opened read-only has, if any.
+    pub(crate) damaged: Option<Damaged>,
 }
 
 /// Creates the store's directories and takes its lock.
@@ -65,7 +69,8 @@ pub(crate) fn lock_dir(config: &LogConfig) -> Result<File> {
 /// stream checkpoint and cuts a torn tail.
 pub(crate) fn recover(config: &LogConfig) -> Result<Recovered> {
     let storage = config.storage.as_ref();
-    match recover_with(config, storage, true)? {
+    // Read-only over damage: the checkpoint may cover what cannot be read.
+    match recover_with(config, storage, !config.allow_damaged)? {
         Some(r) => Ok(r),
         None => {
             warn!("the stream checkpoint covers more than the log holds; rebuilding the stream index from the log");
@@ -86,95 +91,180 @@ fn recover_with(
 ) -> Result<Option<Recovered>> {
     let seg_dir = config.dir.join("segments");
     let numbers = segments::segment_numbers(storage, &seg_dir)?;
-    let segments = segments::open_segments(storage, &seg_dir, &numbers)?;
+    let mut segments = segments::open_segments(storage, &seg_dir, &numbers)?;
     let first = *numbers.first().unwrap_or(&0);
-    let active_no = *numbers.last().unwrap_or(&0);
     let (streams, covers) = if use_checkpoint {
         load_stream_checkpoint(&config.dir, storage, &segments, first)
     } else {
         (StreamIndex::default(), (first, 0))
     };
-    let mut replay = Replay {
-        streams,
-        head: Position::START,
-        last_recorded_at: i64::MIN,
+    let mut rec = Recovering {
+        config,
+        storage,
+        covers,
+        active_no: *numbers.last().unwrap_or(&0),
+        replay: Replay {
+            streams,
+            head: Position::START,
+            last_recorded_at: i64::MIN,
+        },
+        sealed: BTreeMap::new(),
+        active: ActiveIndex::default(),
+        visible_end: FIRST_FRAME_OFFSET,
+        next_frame_seq: 1,
+        damaged: None,
     };
-    let mut sealed = BTreeMap::new();
-    let mut active = ActiveIndex::default();
-    let mut visible_end = FIRST_FRAME_OFFSET;
-    let mut next_frame_seq = 1;
     for (&n, seg) in &segments {
-        let is_active = n == active_no;
+        match rec.segment(n, seg)? {
+            Next::Segment => {}
+            Next::Damaged => break,
+            Next::WithoutCheckpoint => return Ok(None),
+        }
+    }
+    if rec.damaged.is_some() {
+        // Only the log before the damage is served.
+        segments.retain(|n, _| *n <= rec.active_no);
+    }
+    let last_recorded_at = newest_recorded_at(&mut rec.replay, &segments)?;
+    info!(
+        dir = %config.dir.display(),
+        segments = segments.len(),
+        streams = rec.replay.streams.streams.len(),
+        head = rec.replay.head.0,
+        "log store opened"
+    );
+    Ok(Some(Recovered {
+        state: State {
+            streams: rec.replay.streams,
+            active: rec.active,
+            active_segment: rec.active_no,
+            sealed: rec.sealed,
+            sealing: BTreeMap::new(),
+            segments,
+            visible_end: rec.visible_end,
+            head: rec.replay.head,
+        },
+        last_recorded_at,
+        next_frame_seq: rec.next_frame_seq,
+        damaged: rec.damaged,
+    }))
+}
+
+/// Damage a store opened read-only was found to have.
+#[derive(Clone, Debug)]
+pub(crate) struct Damaged {
+    /// File and offset of the first damaged frame.
+    pub(crate) location: String,
+    /// What is wrong with it.
+    pub(crate) reason: String,
+}
+
+/// What recovery has built so far.
+struct Recovering<'a> {
+    config: &'a LogConfig,
+    storage: &'a dyn Storage,
+    /// What the stream checkpoint covers: (segment, offset).
+    covers: (u32, u64),
+    active_no: u32,
+    replay: Replay,
+    sealed: BTreeMap<u32, Arc<SealedIndex>>,
+    active: ActiveIndex,
+    visible_end: u64,
+    next_frame_seq: u32,
+    damaged: Option<Damaged>,
+}
+
+/// What recovery does after a segment.
+enum Next {
+    /// Goes on with the next segment.
+    Segment,
+    /// Stops: the log is damaged here (read-only opening).
+    Damaged,
+    /// Starts again without the stream checkpoint.
+    WithoutCheckpoint,
+}
+
+impl Recovering<'_> {
+    /// Loads or replays segment `n`.
+    fn segment(&mut self, n: u32, seg: &Segment) -> Result<Next> {
+        let (config, storage) = (self.config, self.storage);
+        let read_only = config.allow_damaged;
+        let is_active = n == self.active_no;
         let loaded = if is_active {
             None
         } else {
             load_sealed_index(&config.dir.join("index"), storage, n)
         };
-        if n < covers.0 {
+        if n < self.covers.0 {
             if let Some(i) = loaded {
                 // Nothing to replay, nothing to rebuild.
-                sealed.insert(n, Arc::new(i));
-                continue;
+                self.sealed.insert(n, Arc::new(i));
+                return Ok(Next::Segment);
             }
         }
         let mut seg_replay = SegmentReplay {
             segment: n,
-            streams_from: match n.cmp(&covers.0) {
+            streams_from: match n.cmp(&self.covers.0) {
                 std::cmp::Ordering::Less => u64::MAX,
-                std::cmp::Ordering::Equal => covers.1,
+                std::cmp::Ordering::Equal => self.covers.1,
                 std::cmp::Ordering::Greater => 0,
             },
-            index: loaded.is_none().then(ActiveIndex::default),
+            index: (loaded.is_none() || read_only).then(ActiveIndex::default),
         };
-        let tail = replay_segment(config, seg, &mut replay, &mut seg_replay, is_active)?;
+        let settled = replay_segment(config, seg, &mut self.replay, &mut seg_replay, is_active)?;
         let idx = seg_replay.index.unwrap_or_default();
-        if is_active {
-            visible_end = tail.end;
-            next_frame_seq = if seg.check.sequenced() {
-                tail.next_seq
-            } else {
-                0
-            };
+        match settled {
+            Settled::Damaged {
+                tail,
+                location,
+                reason,
+            } => {
+                self.active_no = n;
+                self.visible_end = tail.end;
+                self.active = idx;
+                self.damaged = Some(Damaged { location, reason });
+                Ok(Next::Damaged)
+            }
+            Settled::Tail(tail) if is_active => self.active_tail(seg, tail, idx, read_only),
+            Settled::Tail(_) => {
+                let s = match loaded {
+                    Some(i) => i,
+                    None => write_sealed_index(storage, &config.dir.join("index"), n, &idx)?,
+                };
+                self.sealed.insert(n, Arc::new(s));
+                Ok(Next::Segment)
+            }
+        }
+    }
+
+    /// The active segment's tail: where appends go on.
+    fn active_tail(
+        &mut self,
+        seg: &Segment,
+        tail: Tail,
+        idx: ActiveIndex,
+        read_only: bool,
+    ) -> Result<Next> {
+        self.visible_end = tail.end;
+        self.next_frame_seq = if seg.check.sequenced() {
+            tail.next_seq
+        } else {
+            0
+        };
+        if !read_only {
             // What survived may still be only in the page cache (a killed
             // process, a lazy durability mode): make it durable, so frames
             // written from now on can say everything before them is.
             seg.file
                 .sync_data()
                 .map_err(|e| Error::io(format!("syncing {}", seg.path.display()), e))?;
-            if n == covers.0 && covers.1 > visible_end {
-                return Ok(None);
-            }
-            active = idx;
-        } else {
-            let s = match loaded {
-                Some(i) => i,
-                None => write_sealed_index(storage, &config.dir.join("index"), n, &idx)?,
-            };
-            sealed.insert(n, Arc::new(s));
         }
+        if seg.number == self.covers.0 && self.covers.1 > self.visible_end {
+            return Ok(Next::WithoutCheckpoint);
+        }
+        self.active = idx;
+        Ok(Next::Segment)
     }
-    let last_recorded_at = newest_recorded_at(&mut replay, &segments)?;
-    info!(
-        dir = %config.dir.display(),
-        segments = segments.len(),
-        streams = replay.streams.streams.len(),
-        head = replay.head.0,
-        "log store opened"
-    );
-    Ok(Some(Recovered {
-        state: State {
-            streams: replay.streams,
-            active,
-            active_segment: active_no,
-            sealed,
-            sealing: BTreeMap::new(),
-            segments,
-            visible_end,
-            head: replay.head,
-        },
-        last_recorded_at,
-        next_frame_seq,
-    }))
 }
 
 /// Scans one segment, replaying its frames, and applies the torn-tail rule.
@@ -185,7 +275,7 @@ fn replay_segment(
     replay: &mut Replay,
     seg_replay: &mut SegmentReplay,
     is_active: bool,
-) -> Result<tail::Tail> {
+) -> Result<Settled> {
     let len = seg
         .file
         .len()
@@ -205,7 +295,7 @@ fn replay_segment(
         location: seg.path.display().to_string(),
         reason: e.to_string(),
     })?;
-    tail::settle_tail(seg, len, end, is_active)
+    tail::settle_tail(seg, len, end, is_active, config.allow_damaged)
 }
 
 /// The stream checkpoint and the log location it covers, if it is usable;

@@ -227,6 +227,13 @@ impl Writer {
         (self.last_sync_took / 2).min(LINGER_MAX)
     }
 
+    /// Refuses every write from the start, for `reason` (a damaged store
+    /// opened read-only).
+    pub fn read_only(&mut self, reason: String) {
+        *self.store.poisoned.lock() = Some(reason.clone());
+        self.poisoned = Some(reason);
+    }
+
     fn poison(&mut self, reason: String) {
         error!(reason = %reason, "log store stops accepting writes");
         *self.store.poisoned.lock() = Some(reason.clone());
