@@ -52,7 +52,12 @@ fn repair_dirs(dir: &Path) -> Vec<std::path::PathBuf> {
     std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("repair-"))
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("repair-")
+        })
         .collect()
 }
 
@@ -84,7 +89,10 @@ fn verify_repair_asks_then_cuts_and_keeps_the_cut_bytes() {
     assert_eq!(kept, before, "the whole damaged segment is kept aside");
     let now = std::fs::read(&seg).unwrap();
     assert!(now.len() < before.len() && before.starts_with(&now));
-    assert_ok(&strata(&["verify", "--store", &spec]), "verify after repair");
+    assert_ok(
+        &strata(&["verify", "--store", &spec]),
+        "verify after repair",
+    );
 }
 
 #[test]
@@ -96,7 +104,14 @@ fn serve_allow_damaged_serves_up_to_the_damage_read_only() {
     let o = strata(&["serve", "--store", &spec, "--listen", "127.0.0.1:0"]);
     assert!(!o.status.success());
     let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(["serve", "--store", &spec, "--listen", "127.0.0.1:0", "--allow-damaged"])
+        .args([
+            "serve",
+            "--store",
+            &spec,
+            "--listen",
+            "127.0.0.1:0",
+            "--allow-damaged",
+        ])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();

@@ -240,7 +240,7 @@ pub(crate) async fn read_stream(
         (true, Some(last)) => after(last.version),
         _ => None,
     };
-    Ok(page(&read.events, next))
+    page(read.events, next).await
 }
 
 /// The `$all` filter from query parameters (`/all` and `/subscribe/all`);
@@ -293,7 +293,7 @@ pub(crate) async fn read_all(
     let filter = filter_from_query(q.types, q.prefix, q.category, q.correlation_id)?;
     let Some(filter) = scope_filter(&access, filter) else {
         // The asked prefix and the key's scope have no stream in common.
-        return Ok(page(&[], None));
+        return page(Vec::new(), None).await;
     };
     let from = Position(q.after.unwrap_or(0)).next();
     let store = &state.store;
@@ -317,7 +317,7 @@ pub(crate) async fn read_all(
         _ => None,
     };
     events.retain(|e| access.can_see(e.stream_id.as_str()));
-    Ok(page(&events, next))
+    page(events, next).await
 }
 
 /// Narrows an `$all` filter to a key's scope where the store can do it (a key
@@ -370,7 +370,29 @@ pub(crate) fn event_out(e: &RecordedEvent) -> WireEvent<'_> {
     out
 }
 
-fn page(events: &[RecordedEvent], next: Option<u64>) -> Response {
+/// Pages of more events than this are encoded on a blocking thread: turning
+/// 100,000 events into JSON takes tens of milliseconds, which must not hold
+/// a runtime worker that `/health` and every other request need.
+const ENCODE_INLINE_MAX_EVENTS: usize = 256;
+
+/// The response for a page: small pages encoded in place, large ones off
+/// the runtime.
+async fn page(events: Vec<RecordedEvent>, next: Option<u64>) -> Result<Response, ApiError> {
+    if events.len() <= ENCODE_INLINE_MAX_EVENTS {
+        return Ok(encode_page(&events, next));
+    }
+    tokio::task::spawn_blocking(move || encode_page(&events, next))
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                format!("encoding a page failed: {e}"),
+            )
+        })
+}
+
+fn encode_page(events: &[RecordedEvent], next: Option<u64>) -> Response {
     Json(Page {
         events: events.iter().map(event_out).collect(),
         next,
