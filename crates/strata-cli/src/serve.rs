@@ -82,6 +82,12 @@ pub struct ServeArgs {
     /// the connection is closed.
     #[arg(long, value_name = "MS", default_value_t = ServerConfig::default().write_timeout_ms)]
     pub write_timeout_ms: u64,
+    /// Bytes of events one subscription may hold buffered for its client.
+    #[arg(long, value_name = "BYTES", default_value_t = ServerConfig::default().subscription_buffer_bytes)]
+    pub subscription_buffer_bytes: usize,
+    /// Bytes of events all subscriptions together may hold buffered.
+    #[arg(long, value_name = "BYTES", default_value_t = ServerConfig::default().subscription_buffers_total_bytes)]
+    pub subscription_buffers_total_bytes: usize,
 }
 
 const SERVE_HELP: &str = "\
@@ -142,6 +148,8 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         max_request_head_bytes: args.max_request_head_bytes,
         max_page_bytes: args.max_page_bytes,
         write_timeout_ms: args.write_timeout_ms,
+        subscription_buffer_bytes: args.subscription_buffer_bytes,
+        subscription_buffers_total_bytes: args.subscription_buffers_total_bytes,
         api_keys: keys,
         ..ServerConfig::default()
     };

@@ -36,6 +36,13 @@ pub struct ServerConfig {
     /// used up, so a subscription over large events holds about this much.
     /// Default 8 MiB.
     pub subscription_buffer_bytes: usize,
+    /// Bytes of encoded events all subscriptions together may hold buffered
+    /// (in their queues and in their connections' write buffers). A
+    /// subscription that finds it full waits, since other subscriptions
+    /// hold it, for up to the slow-consumer timeout plus the write timeout
+    /// (by then stalled subscribers have been dropped and closed), then
+    /// ends with an `overloaded` event. Default 64 MiB.
+    pub subscription_buffers_total_bytes: usize,
     /// How long a subscription whose buffer is full waits for its client to
     /// read before dropping it with a final `slow_consumer` event, in ms. A
     /// client that pauses for less keeps its subscription; memory stays
@@ -90,6 +97,7 @@ impl Default for ServerConfig {
             max_open_subscriptions: 1_024,
             subscription_buffer_messages: 1_024,
             subscription_buffer_bytes: 8 * 1024 * 1024,
+            subscription_buffers_total_bytes: 64 * 1024 * 1024,
             slow_consumer_timeout_ms: 5_000,
             heartbeat_interval_ms: 15_000,
             default_page_events: 100,

@@ -30,6 +30,7 @@
 
 mod auth;
 mod body;
+mod budget;
 mod config;
 mod conn;
 mod error;
@@ -38,6 +39,7 @@ mod openapi;
 mod page;
 mod queue;
 mod service;
+mod sse;
 mod state;
 mod streams;
 mod subscribe;
@@ -94,6 +96,14 @@ pub fn router(store: Arc<dyn EventStore>, config: ServerConfig) -> Router {
         store,
         subscriptions: Arc::new(Semaphore::new(config.max_open_subscriptions)),
         key_subscriptions: Arc::new(key_subscriptions),
+        subscription_bytes: Arc::new(budget::Pool::new(
+            config.subscription_buffers_total_bytes,
+            Duration::from_millis(
+                config
+                    .slow_consumer_timeout_ms
+                    .saturating_add(config.write_timeout_ms),
+            ),
+        )),
         metrics: metrics.clone(),
         config: Arc::new(config),
     };

@@ -1,10 +1,45 @@
-//! What a subscription's connection queue holds: an SSE event and its share
-//! of the subscription's byte budget (none for the final error event),
-//! given back once the event is handed to the connection.
+//! What a subscription's connection queue holds: one SSE message, already
+//! framed, with its share of the byte budgets (none for the final error
+//! event). The share is given back when the connection is done with the
+//! bytes, wherever they wait: in the queue, or in the connection's write
+//! buffer while the client does not read.
 
-use axum::response::sse::Event;
-use tokio::sync::OwnedSemaphorePermit;
+use bytes::Bytes;
 
-/// An SSE event waiting for the connection, with its share of the
-/// subscription's byte budget.
-pub(crate) type Buffered = (Event, Option<OwnedSemaphorePermit>);
+use crate::budget::Share;
+
+/// A framed SSE message waiting for the connection.
+pub(crate) struct Buffered {
+    frame: Vec<u8>,
+    share: Option<Share>,
+}
+
+impl Buffered {
+    /// A message holding `share` of the budgets until it is written.
+    pub fn new(frame: Vec<u8>, share: Option<Share>) -> Self {
+        Buffered { frame, share }
+    }
+
+    /// The bytes for the connection; they keep the share until dropped.
+    pub fn into_bytes(self) -> Bytes {
+        match self.share {
+            None => Bytes::from(self.frame),
+            Some(share) => Bytes::from_owner(Held {
+                frame: self.frame,
+                _share: share,
+            }),
+        }
+    }
+}
+
+/// A frame's bytes and the share they hold.
+struct Held {
+    frame: Vec<u8>,
+    _share: Share,
+}
+
+impl AsRef<[u8]> for Held {
+    fn as_ref(&self) -> &[u8] {
+        &self.frame
+    }
+}

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use strata_core::EventStore;
 use tokio::sync::Semaphore;
 
+use crate::budget::Pool;
 use crate::config::ServerConfig;
 use crate::metrics::Metrics;
 
@@ -19,6 +20,9 @@ pub(crate) struct AppState {
     /// Per API key name: one permit per open subscription of that key
     /// (`max_subscriptions_per_key`).
     pub key_subscriptions: Arc<HashMap<String, Arc<Semaphore>>>,
+    /// The byte budget all subscriptions' buffers share
+    /// (`subscription_buffers_total_bytes`).
+    pub subscription_bytes: Arc<Pool>,
     /// The counters behind `GET /metrics`.
     pub metrics: Arc<Metrics>,
 }

@@ -8,30 +8,29 @@
 //! kept for it and stops. The SSE `id` of every event is its position, so the
 //! client reconnects with `Last-Event-ID` and misses nothing.
 
-use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Extension;
 use serde_json::json;
-use std::sync::Arc;
 use strata_core::{
-    Direction, Error, EventStore, Position, ReadFilter, SubscribeFrom, Subscription,
+    Direction, Error, EventStore, Position, ReadFilter, RecordedEvent, SubscribeFrom, Subscription,
     SubscriptionMessage,
 };
 
-use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
 
 use crate::auth::{Access, Role};
 use crate::body::{query, StreamPath};
+use crate::budget::{BufferBudget, Pool, Refused, Share};
 use crate::error::ApiError;
 use crate::metrics::SubscriptionGuard;
 use crate::openapi::ErrorBody;
 use crate::queue::Buffered;
+use crate::sse;
 use crate::state::AppState;
 use crate::streams::event_out;
 use crate::streams::{filter_from_query, scope_filter};
@@ -233,34 +232,16 @@ fn respond(
     let (tx, rx) = mpsc::channel::<Buffered>(capacity);
     let counted = state.metrics.open_subscription(tx.downgrade(), capacity);
     let scope = (!access.sees_everything()).then_some(access);
-    let total_kib =
-        u32::try_from((state.config.subscription_buffer_bytes / 1024).max(1)).unwrap_or(u32::MAX);
     let budget = BufferBudget {
-        bytes: Arc::new(Semaphore::new(total_kib as usize)),
-        total_kib,
-        slow: Duration::from_millis(state.config.slow_consumer_timeout_ms),
+        own: Pool::new(
+            state.config.subscription_buffer_bytes,
+            Duration::from_millis(state.config.slow_consumer_timeout_ms),
+        ),
+        server: state.subscription_bytes.share_of(),
     };
     tokio::spawn(pump(sub, tx, shutdown, (permit, counted), scope, budget));
-    // An event's share of the byte budget is given back once the body hands
-    // the event to the connection.
-    let body = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv()
-            .await
-            .map(|(e, _bytes): Buffered| (Ok::<Event, Infallible>(e), rx))
-    });
     let heartbeat = Duration::from_millis(state.config.heartbeat_interval_ms.max(1));
-    Sse::new(body)
-        .keep_alive(KeepAlive::new().interval(heartbeat).text("heartbeat"))
-        .into_response()
-}
-
-/// What one subscription may hold buffered for its client: KiB of encoded
-/// events (permits of `bytes`), and how long it waits for room.
-struct BufferBudget {
-    bytes: Arc<Semaphore>,
-    /// The whole budget, in KiB: the most one event takes.
-    total_kib: u32,
-    slow: Duration,
+    sse::response(rx, heartbeat)
 }
 
 /// Moves messages from the subscription to the connection until the client
@@ -285,11 +266,11 @@ async fn pump(
         };
         let step = match encode(next, scope.as_ref(), &budget, &mut shutdown).await {
             Ok(None) => continue,
-            Ok(Some(event)) => send(&tx, event, budget.slow, &mut shutdown).await,
+            Ok(Some(message)) => send(&tx, message, budget.slow(), &mut shutdown).await,
             Err(stop) => Err(stop),
         };
         if let Err(stop) = step {
-            stop.finish(&tx, budget.slow);
+            stop.finish(&tx, budget.slow());
             return;
         }
     }
@@ -308,6 +289,20 @@ enum Stop {
     Ended(String, String),
 }
 
+impl From<Refused> for Stop {
+    fn from(r: Refused) -> Self {
+        match r {
+            Refused::TooSlow => Stop::TooSlow,
+            Refused::Closed => Stop::ClientLeft,
+            Refused::Overloaded => Stop::Ended(
+                kind::OVERLOADED.into(),
+                "the server's subscription buffers stayed full; reconnect with Last-Event-ID"
+                    .into(),
+            ),
+        }
+    }
+}
+
 impl Stop {
     /// Sends the final `error` event this end calls for.
     fn finish(self, tx: &mpsc::Sender<Buffered>, waited: Duration) {
@@ -320,8 +315,8 @@ impl Stop {
     }
 }
 
-/// The SSE event for one subscription message, with its share of the byte
-/// budget; `None` for an event outside the key's scope.
+/// The SSE message for one subscription message, with its share of the
+/// byte budgets; `None` for an event outside the key's scope.
 async fn encode(
     next: Option<strata_core::Result<SubscriptionMessage>>,
     scope: Option<&Access>,
@@ -333,23 +328,14 @@ async fn encode(
             if scope.is_some_and(|scope| !scope.can_see(e.stream_id.as_str())) {
                 return Ok(None);
             }
-            let data = serde_json::to_string(&event_out(&e)).map_err(|err| {
-                Stop::Ended(
-                    "internal".into(),
-                    format!("could not encode an event: {err}"),
-                )
-            })?;
-            let kib = (data.len() / 1024 + 1) as u32;
-            let share = take_bytes(budget, kib, shutdown).await?;
-            let event = Event::default().id(e.position.to_string()).data(data);
-            Ok(Some((event, Some(share))))
+            let frame = encode_event(e)?;
+            let share = take_bytes(budget, frame.len(), shutdown).await?;
+            Ok(Some(Buffered::new(frame, Some(share))))
         }
         Some(Ok(SubscriptionMessage::CaughtUp(p))) => {
-            let event = Event::default()
-                .event("caught_up")
-                .id(p.to_string())
-                .data(json!(CaughtUp { position: p.0 }).to_string());
-            Ok(Some((event, None)))
+            let data = json!(CaughtUp { position: p.0 }).to_string();
+            let frame = sse::frame(Some("caught_up"), Some(&p.to_string()), &data);
+            Ok(Some(Buffered::new(frame, None)))
         }
         Some(Err(e)) => Err(Stop::Ended(e.kind().into(), e.to_string())),
         None => Err(Stop::Ended(
@@ -359,12 +345,24 @@ async fn encode(
     }
 }
 
-/// Queues `event` for the connection. Two free slots are needed: one for
-/// this event, one kept for the final error event. Usually they are there
+/// An event's SSE frame. The event is dropped here, before the frame waits
+/// for room: a waiting subscription holds one copy, not two.
+fn encode_event(e: RecordedEvent) -> Result<Vec<u8>, Stop> {
+    let data = serde_json::to_string(&event_out(&e)).map_err(|err| {
+        Stop::Ended(
+            "internal".into(),
+            format!("could not encode an event: {err}"),
+        )
+    })?;
+    Ok(sse::frame(None, Some(&e.position.to_string()), &data))
+}
+
+/// Queues `message` for the connection. Two free slots are needed: one for
+/// this message, one kept for the final error event. Usually they are there
 /// at once; otherwise it waits, at most `slow`.
 async fn send(
     tx: &mpsc::Sender<Buffered>,
-    event: Buffered,
+    message: Buffered,
     slow: Duration,
     shutdown: &mut Option<ShutdownSignal>,
 ) -> Result<(), Stop> {
@@ -381,31 +379,22 @@ async fn send(
         },
     };
     if let Some(permit) = permits.next() {
-        permit.send(event);
+        permit.send(message);
     }
     Ok(())
 }
 
-/// Takes `kib` of the subscription's byte budget (all of it, for an event
-/// larger than the whole budget), waiting at most the slow-consumer timeout
-/// for the client to read what is buffered.
+/// Takes a share of `bytes` of the budgets, unless the server shuts down
+/// first.
 async fn take_bytes(
     budget: &BufferBudget,
-    kib: u32,
+    bytes: usize,
     shutdown: &mut Option<ShutdownSignal>,
-) -> Result<OwnedSemaphorePermit, Stop> {
-    let kib = kib.min(budget.total_kib);
-    if let Ok(share) = budget.bytes.clone().try_acquire_many_owned(kib) {
-        return Ok(share);
-    }
+) -> Result<Share, Stop> {
     tokio::select! {
         biased;
         _ = shutting_down(shutdown) => Err(Stop::ShuttingDown),
-        taken = tokio::time::timeout(budget.slow, budget.bytes.clone().acquire_many_owned(kib)) => match taken {
-            Ok(Ok(share)) => Ok(share),
-            Ok(Err(_)) => Err(Stop::ClientLeft),
-            Err(_) => Err(Stop::TooSlow),
-        },
+        taken = budget.take(bytes) => taken.map_err(Stop::from),
     }
 }
 
@@ -441,42 +430,5 @@ fn finish_shutting_down(tx: &mpsc::Sender<Buffered>) {
 /// Sends the final `error` event. The slot kept free makes room for it.
 fn finish(tx: &mpsc::Sender<Buffered>, kind: &str, message: &str) {
     let data = json!(strata_wire::ErrorBody::new(kind, message)).to_string();
-    let _ = tx.try_send((Event::default().event("error").data(data), None));
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use super::*;
-
-    fn budget(total_kib: u32) -> BufferBudget {
-        BufferBudget {
-            bytes: Arc::new(Semaphore::new(total_kib as usize)),
-            total_kib,
-            slow: Duration::from_millis(20),
-        }
-    }
-
-    #[tokio::test]
-    async fn an_event_waits_for_its_whole_share() {
-        let b = budget(4);
-        let held = take_bytes(&b, 3, &mut None).await.unwrap();
-        // 1 KiB is left: a 3 KiB event must wait for it, not take the rest.
-        assert!(matches!(
-            take_bytes(&b, 3, &mut None).await,
-            Err(Stop::TooSlow)
-        ));
-        drop(held);
-        assert!(take_bytes(&b, 3, &mut None).await.is_ok());
-    }
-
-    #[tokio::test]
-    async fn an_event_larger_than_the_budget_takes_all_of_it() {
-        let b = budget(4);
-        let all = take_bytes(&b, 100, &mut None).await.unwrap();
-        assert_eq!(b.bytes.available_permits(), 0);
-        drop(all);
-        assert_eq!(b.bytes.available_permits(), 4);
-    }
+    let _ = tx.try_send(Buffered::new(sse::frame(Some("error"), None, &data), None));
 }
