@@ -25,7 +25,7 @@ use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use super::filter::{IdFilter, BLOCK_BYTES};
+use super::filter::{id_hash, IdFilter, BLOCK_BYTES};
 use crate::decode::{check_crc, DecodeError, Reader};
 use crate::io::StorageFile;
 
@@ -530,8 +530,15 @@ impl SealedIndex {
     /// Position of an event id. With an id filter, an id the filter rules
     /// out costs no read.
     pub fn lookup_id(&self, id: u128) -> io::Result<Option<u64>> {
+        self.lookup_id_hashed(id, id_hash(id))
+    }
+
+    /// [`lookup_id`](Self::lookup_id) for an id whose
+    /// [`id_hash`](super::filter::id_hash) is `hash` (an id checked against
+    /// many segments is hashed once).
+    pub fn lookup_id_hashed(&self, id: u128, hash: u64) -> io::Result<Option<u64>> {
         if let Some(f) = self.id_filter()? {
-            if !f.may_contain(id) {
+            if !f.may_contain_hash(hash) {
                 return Ok(None);
             }
         }

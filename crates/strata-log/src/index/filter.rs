@@ -59,10 +59,15 @@ fn masks(low: u32) -> [u32; 8] {
     SALT.map(|s| 1u32 << (low.wrapping_mul(s) >> 27))
 }
 
+/// One block, aligned so that a probe touches one cache line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C, align(32))]
+struct Block([u32; 8]);
+
 /// A split-block Bloom filter over event ids.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IdFilter {
-    blocks: Vec<[u32; 8]>,
+    blocks: Vec<Block>,
 }
 
 impl IdFilter {
@@ -74,7 +79,7 @@ impl IdFilter {
     /// A filter holding `ids`, sized at [`BITS_PER_ID`] bits per id.
     pub fn build(ids: impl ExactSizeIterator<Item = u128>) -> Self {
         let mut f = IdFilter {
-            blocks: vec![[0u32; 8]; Self::blocks_for(ids.len())],
+            blocks: vec![Block::default(); Self::blocks_for(ids.len())],
         };
         for id in ids {
             f.insert(id);
@@ -91,7 +96,7 @@ impl IdFilter {
         let h = id_hash(id);
         let b = self.block_of(h);
         if let Some(block) = self.blocks.get_mut(b) {
-            for (w, m) in block.iter_mut().zip(masks(h as u32)) {
+            for (w, m) in block.0.iter_mut().zip(masks(h as u32)) {
                 *w |= m;
             }
         }
@@ -100,9 +105,18 @@ impl IdFilter {
     /// Whether `id` may have been added: `false` is certain, `true` may be
     /// a false positive.
     pub fn may_contain(&self, id: u128) -> bool {
-        let h = id_hash(id);
-        match self.blocks.get(self.block_of(h)) {
-            Some(block) => block.iter().zip(masks(h as u32)).all(|(w, m)| w & m != 0),
+        self.may_contain_hash(id_hash(id))
+    }
+
+    /// [`may_contain`](Self::may_contain) for an id whose [`id_hash`] is
+    /// `hash` (hashed once for many filters).
+    pub fn may_contain_hash(&self, hash: u64) -> bool {
+        match self.blocks.get(self.block_of(hash)) {
+            Some(block) => block
+                .0
+                .iter()
+                .zip(masks(hash as u32))
+                .all(|(w, m)| w & m != 0),
             None => false,
         }
     }
@@ -121,7 +135,7 @@ impl IdFilter {
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut b = Vec::with_capacity(self.byte_len());
         for block in &self.blocks {
-            for w in block {
+            for w in &block.0 {
                 b.extend_from_slice(&w.to_le_bytes());
             }
         }
@@ -139,8 +153,8 @@ impl IdFilter {
         let mut r = Reader::new(b);
         let mut blocks = Vec::with_capacity(b.len() / BLOCK_BYTES);
         for _ in 0..b.len() / BLOCK_BYTES {
-            let mut block = [0u32; 8];
-            for w in block.iter_mut() {
+            let mut block = Block::default();
+            for w in block.0.iter_mut() {
                 *w = r.u32("index id filter word")?;
             }
             blocks.push(block);
@@ -219,6 +233,6 @@ mod tests {
         let bits = [3, 31, 19, 17, 16, 17, 6, 17].map(|b| 1u32 << b);
         assert_eq!(masks(id_hash(1) as u32), bits);
         let f = IdFilter::build([1u128].into_iter());
-        assert_eq!(f.blocks, vec![bits]);
+        assert_eq!(f.blocks, vec![Block(bits)]);
     }
 }
