@@ -144,7 +144,7 @@ impl IdFilter {
 
     /// Decodes a stored filter (a whole number of blocks).
     pub fn from_bytes(b: &[u8]) -> Result<Self, DecodeError> {
-        if b.len() % BLOCK_BYTES != 0 {
+        if !b.len().is_multiple_of(BLOCK_BYTES) {
             return Err(DecodeError::invalid(
                 "index id filter",
                 format!("{} bytes is not a whole number of blocks", b.len()),
