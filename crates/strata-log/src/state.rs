@@ -14,6 +14,7 @@ use strata_core::{Error, Position, Result};
 use tokio::sync::watch;
 
 use crate::config::LogConfig;
+use crate::index::filter::id_hash;
 use crate::index::{active_postings_from, ActiveIndex, Postings, SealedIndex};
 use crate::segment::{Segment, FIRST_FRAME_OFFSET};
 use crate::streams::StreamIndex;
@@ -138,7 +139,11 @@ pub struct State {
 }
 
 impl State {
-    /// The position of an event id, if recorded.
+    /// The position of an event id, if recorded. Sealed segments are asked
+    /// newest first; each one's id filter rules out almost every id it does
+    /// not hold without a read. Callers hold the state read lock, never the
+    /// write lock: a filter's first load (one read) happens under it and
+    /// blocks no reader.
     pub fn lookup_id(&self, id: u128) -> Result<Option<u64>> {
         if let Some(p) = self.active.ids.get(&id) {
             return Ok(Some(*p));
@@ -148,8 +153,10 @@ impl State {
                 return Ok(Some(*p));
             }
         }
+        let hash = id_hash(id);
         for (n, s) in self.sealed.iter().rev() {
-            if let Some(p) = s.lookup_id(id).map_err(|e| self.index_error(*n, e))? {
+            let found = s.lookup_id_hashed(id, hash);
+            if let Some(p) = found.map_err(|e| self.index_error(*n, e))? {
                 return Ok(Some(p));
             }
         }

@@ -198,6 +198,14 @@ impl LogStore {
         &self.store.config.dir
     }
 
+    /// Index chunks that the sealed segments' indexes now in use have read
+    /// and checked (a statistic: an id lookup that the id filter rules out
+    /// reads none).
+    pub fn index_chunk_reads(&self) -> u64 {
+        let state = self.store.state.read();
+        state.sealed.values().map(|s| s.chunk_reads()).sum()
+    }
+
     /// Number of `fdatasync` calls on segment files since open.
     pub fn sync_count(&self) -> u64 {
         self.store.metrics.syncs.load(Ordering::Relaxed)

@@ -37,10 +37,14 @@ pub(crate) fn write_sealed_index(
     let file = storage
         .open(&path, false)
         .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
-    SealedIndex::open(file, n).map_err(|reason| Error::Corrupt {
+    let corrupt = |reason: String| Error::Corrupt {
         location: path.display().to_string(),
-        reason: reason.to_string(),
-    })
+        reason,
+    };
+    let sealed = SealedIndex::open(file, n).map_err(|e| corrupt(e.to_string()))?;
+    // Loaded here, off every lock, so the first id lookup finds it in memory.
+    sealed.id_filter().map_err(|e| corrupt(e.to_string()))?;
+    Ok(sealed)
 }
 
 impl OpenStore {

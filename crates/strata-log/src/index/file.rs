@@ -3,22 +3,29 @@
 //!
 //! ```text
 //! header (64 bytes)  magic "STRATAIX", version u32, segment u32,
-//!                    5 × entry count u64, chunk entries u32, zero padding
+//!                    5 × entry count u64, chunk entries u32,
+//!                    id filter blocks u32 (version 2; zero in version 1)
 //! sections           ids (id u128, position u64), then type, category and
 //!                    correlation postings (key u64, position u64), then
 //!                    frames (offset u64); each sorted
+//! id filter          version 2: blocks × 32 bytes (see `filter`)
 //! fences             per chunk of INDEX_CHUNK_ENTRIES entries of each
 //!                    section: first key u128, crc32c of the chunk u32,
-//!                    4 zero bytes
+//!                    4 zero bytes; version 2 adds one for the id filter
+//!                    (key zero, crc32c of the filter)
 //! trailer (16 bytes) offset of the fences u64, crc32c of header and
 //!                    fences u32, magic "SXIE"
 //! ```
+//!
+//! Version-1 files (no id filter) still open; their id lookups read a chunk.
 
 #![deny(clippy::indexing_slicing)]
 
 use std::io;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
+use super::filter::{id_hash, IdFilter, BLOCK_BYTES};
 use crate::decode::{check_crc, DecodeError, Reader};
 use crate::io::StorageFile;
 
@@ -46,7 +53,10 @@ pub struct Frozen {
 
 const IDX_MAGIC: &[u8; 8] = b"STRATAIX";
 const IDX_TRAILER_MAGIC: &[u8; 4] = b"SXIE";
-const IDX_VERSION: u32 = 1;
+/// The version written: with an id filter.
+const IDX_VERSION: u32 = 2;
+/// The first version, without an id filter; still read.
+const IDX_VERSION_NO_FILTER: u32 = 1;
 const IDX_HEADER_BYTES: usize = 64;
 const IDX_TRAILER_BYTES: usize = 16;
 const FENCE_BYTES: usize = 24;
@@ -118,19 +128,28 @@ impl Frozen {
         b
     }
 
-    /// Encodes the index file: header, the five sorted sections, a table of
-    /// fences (first key and checksum of every chunk), and a trailer.
+    /// Encodes the index file: header, the five sorted sections, the id
+    /// filter, a table of fences (first key and checksum of every chunk, and
+    /// the filter's checksum), and a trailer.
     pub fn encode(&self, segment: u32) -> Vec<u8> {
+        self.encode_as(segment, IDX_VERSION)
+    }
+
+    /// Encodes as `version`: 2, or 1 (no id filter; only tests write it).
+    fn encode_as(&self, segment: u32, version: u32) -> Vec<u8> {
         let sections: Vec<Vec<u8>> = (0..SECTIONS).map(|k| self.section_bytes(k)).collect();
+        let filter = (version >= IDX_VERSION)
+            .then(|| IdFilter::build(self.ids.iter().map(|(id, _)| *id)).to_bytes());
+        let blocks = filter.as_ref().map_or(0, |f| f.len() / BLOCK_BYTES);
         let mut header = Vec::with_capacity(IDX_HEADER_BYTES);
         header.extend_from_slice(IDX_MAGIC);
-        header.extend_from_slice(&IDX_VERSION.to_le_bytes());
+        header.extend_from_slice(&version.to_le_bytes());
         header.extend_from_slice(&segment.to_le_bytes());
         for (k, sec) in sections.iter().enumerate() {
             header.extend_from_slice(&((sec.len() / entry_bytes(k)) as u64).to_le_bytes());
         }
         header.extend_from_slice(&(INDEX_CHUNK_ENTRIES as u32).to_le_bytes());
-        header.resize(IDX_HEADER_BYTES, 0);
+        header.extend_from_slice(&(blocks as u32).to_le_bytes());
         let mut b = Vec::with_capacity(
             IDX_HEADER_BYTES + sections.iter().map(Vec::len).sum::<usize>() + 4096,
         );
@@ -138,19 +157,25 @@ impl Frozen {
         for sec in &sections {
             b.extend_from_slice(sec);
         }
+        b.extend_from_slice(filter.as_deref().unwrap_or_default());
         let fence_at = b.len() as u64;
         let mut checked = header;
+        let fence = |first_key: u128, bytes: &[u8]| {
+            let mut f = Vec::with_capacity(FENCE_BYTES);
+            f.extend_from_slice(&first_key.to_le_bytes());
+            f.extend_from_slice(&crc32c::crc32c(bytes).to_le_bytes());
+            f.resize(FENCE_BYTES, 0);
+            f
+        };
         for (k, sec) in sections.iter().enumerate() {
             for chunk in sec.chunks(INDEX_CHUNK_ENTRIES * entry_bytes(k)) {
-                let first_key = entry(k, chunk).map_or(0, |(key, _)| key);
-                let mut f = Vec::with_capacity(FENCE_BYTES);
-                f.extend_from_slice(&first_key.to_le_bytes());
-                f.extend_from_slice(&crc32c::crc32c(chunk).to_le_bytes());
-                f.resize(FENCE_BYTES, 0);
-                b.extend_from_slice(&f);
-                checked.extend_from_slice(&f);
+                checked.extend_from_slice(&fence(entry(k, chunk).map_or(0, |(key, _)| key), chunk));
             }
         }
+        if let Some(f) = &filter {
+            checked.extend_from_slice(&fence(0, f));
+        }
+        b.extend_from_slice(checked.get(IDX_HEADER_BYTES..).unwrap_or_default());
         b.extend_from_slice(&fence_at.to_le_bytes());
         b.extend_from_slice(&crc32c::crc32c(&checked).to_le_bytes());
         b.extend_from_slice(IDX_TRAILER_MAGIC);
@@ -176,12 +201,28 @@ pub enum IndexFileError {
     Decode(#[from] DecodeError),
 }
 
+/// Where a version-2 file keeps its id filter.
+#[derive(Clone, Copy, Debug)]
+struct FilterSection {
+    offset: u64,
+    blocks: u64,
+    crc: u32,
+}
+
 /// The index of a sealed segment, read from its file on demand. Only the
-/// fences (one key per [`INDEX_CHUNK_ENTRIES`] entries) stay in memory; a
-/// lookup reads and checks one chunk.
+/// fences (one key per [`INDEX_CHUNK_ENTRIES`] entries) and, once an id is
+/// looked up, the id filter (2 bytes per event) stay in memory; a lookup
+/// reads and checks one chunk, an id lookup only if the filter lets it.
 pub struct SealedIndex {
     file: Arc<dyn StorageFile>,
     sections: Vec<Section>,
+    /// Version 2: where the id filter is.
+    filter_at: Option<FilterSection>,
+    /// The id filter, loaded by the first id lookup. Set at most once and
+    /// read without a lock; two first lookups at once may both read it.
+    filter: OnceLock<IdFilter>,
+    /// Chunks read so far (a statistic).
+    chunk_reads: AtomicU64,
 }
 
 impl std::fmt::Debug for SealedIndex {
@@ -202,32 +243,31 @@ fn bad(what: impl Into<String>) -> io::Error {
 /// What the header and trailer of an index file say.
 struct Layout {
     counts: [u64; SECTIONS],
+    /// Version 2: the id filter's offset and block count.
+    filter: Option<(u64, u64)>,
     fence_at: u64,
     n_fences: usize,
     crc: u32,
 }
 
-/// Decodes and checks the header and trailer of an index file of `len` bytes.
-fn decode_layout(
-    header: &[u8],
-    trailer: &[u8],
-    segment: u32,
-    len: u64,
-) -> Result<Layout, DecodeError> {
+/// What the header of an index file says.
+struct Header {
+    counts: [u64; SECTIONS],
+    /// Version 2: the id filter's block count.
+    filter_blocks: Option<u64>,
+}
+
+/// Decodes and checks the header of an index file for `segment`.
+fn decode_header(header: &[u8], segment: u32) -> Result<Header, DecodeError> {
     let mut h = Reader::new(header);
-    let mut t = Reader::new(trailer);
-    let fence_at = t.u64("index fence offset")?;
-    let crc = t.u32("index checksum")?;
-    if h.array::<8>("index magic")? != *IDX_MAGIC
-        || t.array::<4>("index trailer magic")? != *IDX_TRAILER_MAGIC
-    {
+    if h.array::<8>("index magic")? != *IDX_MAGIC {
         return Err(DecodeError::invalid("index magic", "bad index magic"));
     }
     let version = h.u32("index version")?;
-    if version != IDX_VERSION {
+    if version != IDX_VERSION && version != IDX_VERSION_NO_FILTER {
         return Err(DecodeError::invalid(
             "index version",
-            format!("index version {version}, expected {IDX_VERSION}"),
+            format!("index version {version}, expected {IDX_VERSION_NO_FILTER} or {IDX_VERSION}"),
         ));
     }
     let named = h.u32("index segment")?;
@@ -247,6 +287,43 @@ fn decode_layout(
             "index chunk size differs from this build's",
         ));
     }
+    let blocks = u64::from(h.u32("index id filter blocks")?);
+    let filter_blocks = (version == IDX_VERSION).then_some(blocks);
+    if filter_blocks.is_none() && blocks != 0 {
+        return Err(DecodeError::invalid(
+            "index reserved",
+            "version-1 index has a nonzero reserved field",
+        ));
+    }
+    if filter_blocks == Some(0) && counts[SECTION_IDS] > 0 {
+        return Err(DecodeError::invalid(
+            "index id filter blocks",
+            "index has ids but an empty id filter",
+        ));
+    }
+    Ok(Header {
+        counts,
+        filter_blocks,
+    })
+}
+
+/// Decodes and checks the header and trailer of an index file of `len` bytes.
+fn decode_layout(
+    header: &[u8],
+    trailer: &[u8],
+    segment: u32,
+    len: u64,
+) -> Result<Layout, DecodeError> {
+    let mut t = Reader::new(trailer);
+    let fence_at = t.u64("index fence offset")?;
+    let crc = t.u32("index checksum")?;
+    if t.array::<4>("index trailer magic")? != *IDX_TRAILER_MAGIC {
+        return Err(DecodeError::invalid("index magic", "bad index magic"));
+    }
+    let Header {
+        counts,
+        filter_blocks,
+    } = decode_header(header, segment)?;
     let overflow = || DecodeError::invalid("index entry count", "index counts overflow");
     let mut offset = IDX_HEADER_BYTES as u64;
     let mut n_fences = 0u64;
@@ -256,6 +333,14 @@ fn decode_layout(
             .and_then(|x| x.checked_add(offset))
             .ok_or_else(overflow)?;
         n_fences += c.div_ceil(INDEX_CHUNK_ENTRIES as u64);
+    }
+    let filter = filter_blocks.map(|blocks| (offset, blocks));
+    if let Some(blocks) = filter_blocks {
+        offset = blocks
+            .checked_mul(BLOCK_BYTES as u64)
+            .and_then(|x| x.checked_add(offset))
+            .ok_or_else(overflow)?;
+        n_fences += 1;
     }
     let expected_len = n_fences
         .checked_mul(FENCE_BYTES as u64)
@@ -269,6 +354,7 @@ fn decode_layout(
     }
     Ok(Layout {
         counts,
+        filter,
         fence_at,
         // Bounded by the file's length, checked just above.
         n_fences: n_fences as usize,
@@ -276,8 +362,12 @@ fn decode_layout(
     })
 }
 
-/// The sections of an index file from its checked layout and fence table.
-fn decode_sections(layout: &Layout, fences: &[u8]) -> Result<Vec<Section>, DecodeError> {
+/// The sections of an index file, and where its id filter is, from its
+/// checked layout and fence table.
+fn decode_sections(
+    layout: &Layout,
+    fences: &[u8],
+) -> Result<(Vec<Section>, Option<FilterSection>), DecodeError> {
     let mut sections = Vec::with_capacity(SECTIONS);
     let mut at = IDX_HEADER_BYTES as u64;
     let mut f = Reader::new(fences);
@@ -298,7 +388,25 @@ fn decode_sections(layout: &Layout, fences: &[u8]) -> Result<Vec<Section>, Decod
         });
         at += count * entry_bytes(k) as u64;
     }
-    Ok(sections)
+    let filter = match layout.filter {
+        Some((offset, blocks)) => {
+            if f.array::<16>("index filter fence key")? != [0u8; 16] {
+                return Err(DecodeError::invalid(
+                    "index filter fence",
+                    "the id filter's fence key is not zero",
+                ));
+            }
+            let crc = f.u32("index filter checksum")?;
+            f.skip(4, "index fence padding")?;
+            Some(FilterSection {
+                offset,
+                blocks,
+                crc,
+            })
+        }
+        None => None,
+    };
+    Ok((sections, filter))
 }
 
 impl SealedIndex {
@@ -323,8 +431,54 @@ impl SealedIndex {
         let mut checked = header.to_vec();
         checked.extend_from_slice(&fences);
         check_crc(&checked, layout.crc, "index header and fence table")?;
-        let sections = decode_sections(&layout, &fences)?;
-        Ok(SealedIndex { file, sections })
+        let (sections, filter_at) = decode_sections(&layout, &fences)?;
+        Ok(SealedIndex {
+            file,
+            sections,
+            filter_at,
+            filter: OnceLock::new(),
+            chunk_reads: AtomicU64::new(0),
+        })
+    }
+
+    /// Whether the file has an id filter (format version 2).
+    pub fn has_id_filter(&self) -> bool {
+        self.filter_at.is_some()
+    }
+
+    /// Whether the id filter is in memory.
+    pub fn id_filter_loaded(&self) -> bool {
+        self.filter.get().is_some()
+    }
+
+    /// Index chunks read and checked since this index was opened.
+    pub fn chunk_reads(&self) -> u64 {
+        self.chunk_reads.load(Ordering::Relaxed)
+    }
+
+    /// The id filter, read and checked on first use; `None` for a
+    /// version-1 file.
+    pub fn id_filter(&self) -> io::Result<Option<&IdFilter>> {
+        let Some(at) = self.filter_at else {
+            return Ok(None);
+        };
+        if let Some(f) = self.filter.get() {
+            return Ok(Some(f));
+        }
+        let len = usize::try_from(at.blocks * BLOCK_BYTES as u64)
+            .map_err(|_| bad("index id filter too large"))?;
+        let mut buf = vec![0u8; len];
+        self.file.read_exact_at(&mut buf, at.offset)?;
+        if crc32c::crc32c(&buf) != at.crc {
+            return Err(bad(format!(
+                "index id filter (offset {}) fails its checksum",
+                at.offset
+            )));
+        }
+        let filter = IdFilter::from_bytes(&buf).map_err(|e| bad(e.to_string()))?;
+        // Another first lookup may have set it meanwhile: both are the same.
+        let _ = self.filter.set(filter);
+        Ok(self.filter.get())
     }
 
     fn section(&self, section: usize) -> io::Result<&Section> {
@@ -351,6 +505,7 @@ impl SealedIndex {
             .get(i)
             .ok_or_else(|| bad(format!("index chunk {i} of section {section} out of range")))?;
         let mut buf = vec![0u8; (n * eb) as usize];
+        self.chunk_reads.fetch_add(1, Ordering::Relaxed);
         self.file.read_exact_at(&mut buf, s.offset + first * eb)?;
         if crc32c::crc32c(&buf) != *crc {
             return Err(bad(format!(
@@ -372,8 +527,21 @@ impl SealedIndex {
         ))
     }
 
-    /// Position of an event id.
+    /// Position of an event id. With an id filter, an id the filter rules
+    /// out costs no read.
     pub fn lookup_id(&self, id: u128) -> io::Result<Option<u64>> {
+        self.lookup_id_hashed(id, id_hash(id))
+    }
+
+    /// [`lookup_id`](Self::lookup_id) for an id whose
+    /// [`id_hash`](super::filter::id_hash) is `hash` (an id checked against
+    /// many segments is hashed once).
+    pub fn lookup_id_hashed(&self, id: u128, hash: u64) -> io::Result<Option<u64>> {
+        if let Some(f) = self.id_filter()? {
+            if !f.may_contain_hash(hash) {
+                return Ok(None);
+            }
+        }
         let Some(i) = self.seek(SECTION_IDS, id)? else {
             return Ok(None);
         };
@@ -521,6 +689,91 @@ mod tests {
         }
         f.write_all_at(&bad, 0).unwrap();
         assert!(SealedIndex::open(f, 4).is_err());
+    }
+
+    fn frozen_ids(n: u64) -> Frozen {
+        let mut a = ActiveIndex::default();
+        for i in 0..n {
+            a.add(&IndexEntry {
+                id: u128::from(i) * 0x1_0000_0001_0000_0001,
+                position: i * 8,
+                type_hash: 1,
+                category_hash: 2,
+                correlation_hash: None,
+            });
+            a.add_frame(i * 8);
+        }
+        a.freeze()
+    }
+
+    fn write(enc: &[u8]) -> (tempfile::TempDir, Arc<dyn StorageFile>) {
+        let dir = tempfile::tempdir().unwrap();
+        let f = FsStorage.open(&dir.path().join("z.idx"), true).unwrap();
+        f.write_all_at(enc, 0).unwrap();
+        (dir, f)
+    }
+
+    #[test]
+    fn the_id_filter_is_loaded_on_first_lookup_and_spares_chunk_reads() {
+        let frozen = frozen_ids(5000);
+        let (_dir, f) = write(&frozen.encode(3));
+        let d = SealedIndex::open(f, 3).unwrap();
+        assert!(d.has_id_filter());
+        assert!(!d.id_filter_loaded(), "loaded lazily");
+        assert_eq!(d.lookup_id(5).unwrap(), None);
+        assert!(d.id_filter_loaded());
+        let before = d.chunk_reads();
+        let absent = (0..10_000u128).filter(|i| d.lookup_id(i * 7 + 1).unwrap().is_some());
+        assert_eq!(absent.count(), 0);
+        let reads = d.chunk_reads() - before;
+        assert!(reads < 100, "{reads} chunk reads for 10,000 absent ids");
+        for (id, pos) in &frozen.ids {
+            assert_eq!(d.lookup_id(*id).unwrap(), Some(*pos));
+        }
+    }
+
+    #[test]
+    fn a_version_1_file_opens_and_its_ids_are_read_from_chunks() {
+        let frozen = frozen_ids(1000);
+        let enc = frozen.encode_as(3, IDX_VERSION_NO_FILTER);
+        assert_eq!(enc.get(8..12), Some(&1u32.to_le_bytes()[..]));
+        let (_dir, f) = write(&enc);
+        let d = SealedIndex::open(f, 3).unwrap();
+        assert!(!d.has_id_filter());
+        for (id, pos) in &frozen.ids {
+            assert_eq!(d.lookup_id(*id).unwrap(), Some(*pos));
+        }
+        assert_eq!(d.lookup_id(3).unwrap(), None);
+        assert_eq!(d.chunk_reads(), 1001);
+        assert!(!d.id_filter_loaded());
+        assert_eq!(d.entries(4).unwrap().len(), 1000);
+    }
+
+    #[test]
+    fn a_damaged_id_filter_fails_the_lookup_that_loads_it() {
+        let frozen = frozen_ids(1000);
+        let mut enc = frozen.encode(3);
+        let at = IDX_HEADER_BYTES + 1000 * (24 + 16 + 16 + 8) + 7;
+        if let Some(b) = enc.get_mut(at) {
+            *b ^= 4;
+        }
+        let (_dir, f) = write(&enc);
+        let d = SealedIndex::open(f, 3).unwrap();
+        let e = d.lookup_id(0).unwrap_err();
+        assert!(e.to_string().contains("id filter"), "{e}");
+        assert!(!d.id_filter_loaded());
+    }
+
+    #[test]
+    fn an_index_without_ids_has_an_empty_filter() {
+        let mut a = ActiveIndex::default();
+        a.add_frame(64);
+        let (_dir, f) = write(&a.freeze().encode(9));
+        let d = SealedIndex::open(f, 9).unwrap();
+        assert!(d.has_id_filter());
+        assert_eq!(d.lookup_id(1).unwrap(), None);
+        assert_eq!(d.chunk_reads(), 0);
+        assert_eq!(d.frame_at_or_before(100).unwrap(), Some(64));
     }
 
     #[test]

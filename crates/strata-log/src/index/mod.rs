@@ -9,6 +9,7 @@
 //! and matched against the real filter.
 
 mod file;
+pub mod filter;
 
 use std::collections::HashMap;
 

@@ -81,6 +81,7 @@ pub(super) fn verify_sealed_index(
         );
     }
     check_id_entries(n, &loaded[0], segment_damage, &mut out);
+    check_id_filter(&idx, &loaded[0], &mut out);
     for (kind, list) in [Postings::Type, Postings::Category, Postings::Correlation]
         .into_iter()
         .zip(loaded[1..4].iter())
@@ -117,6 +118,30 @@ fn check_id_entries(
                 format!("id entry points to position {pos}, which does not hold that event"),
             ),
         }
+    }
+}
+
+/// The id filter (version-2 files) passes its checksum and holds every id
+/// of the id section.
+fn check_id_filter(idx: &SealedIndex, ids: &[(u128, u64)], out: &mut Findings<'_>) {
+    let filter = match idx.id_filter() {
+        Ok(Some(f)) => f,
+        Ok(None) => return,
+        Err(e) => return out.note(None, e.to_string()),
+    };
+    let missing: Vec<u64> = ids
+        .iter()
+        .filter(|(id, _)| !filter.may_contain(*id))
+        .map(|(_, pos)| *pos)
+        .collect();
+    if let Some(first) = missing.first() {
+        out.note(
+            None,
+            format!(
+                "the id filter lacks {} id(s) of the id section, the first at position {first}",
+                missing.len()
+            ),
+        );
     }
 }
 
