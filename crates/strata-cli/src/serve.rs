@@ -78,6 +78,10 @@ pub struct ServeArgs {
     /// there and returns `next` (always at least one event).
     #[arg(long, value_name = "BYTES", default_value_t = ServerConfig::default().max_page_bytes)]
     pub max_page_bytes: usize,
+    /// Bytes all read pages in flight may hold together (an event counts
+    /// twice: its bytes and its JSON); a read past it waits.
+    #[arg(long, value_name = "BYTES", default_value_t = ServerConfig::default().max_read_bytes_in_flight)]
+    pub max_read_bytes_in_flight: usize,
     /// Longest a write may wait on a client that reads nothing, in ms; then
     /// the connection is closed.
     #[arg(long, value_name = "MS", default_value_t = ServerConfig::default().write_timeout_ms)]
@@ -147,6 +151,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         max_connections: args.max_connections,
         max_request_head_bytes: args.max_request_head_bytes,
         max_page_bytes: args.max_page_bytes,
+        max_read_bytes_in_flight: args.max_read_bytes_in_flight,
         write_timeout_ms: args.write_timeout_ms,
         subscription_buffer_bytes: args.subscription_buffer_bytes,
         subscription_buffers_total_bytes: args.subscription_buffers_total_bytes,

@@ -5,10 +5,13 @@
 //!
 //! Waiting for the subscription's own budget means its client is not
 //! reading: past the slow-consumer timeout it is dropped. Waiting for the
-//! server's budget is not the client's doing: the other subscriptions hold
-//! it, and stalled ones give it back once they are dropped and their
-//! connections closed (slow-consumer timeout plus write timeout), so that
-//! wait is longer and ends the subscription as `overloaded`, not as slow.
+//! server's budget is not the client's doing as such: the other
+//! subscriptions hold it, and stalled ones give it back once they are
+//! dropped and their connections closed (slow-consumer timeout plus write
+//! timeout), so that wait is longer and ends the subscription as
+//! `overloaded`. But a subscription whose own bytes are still unwritten
+//! after the slow-consumer timeout of that wait is itself stalled, and is
+//! dropped as slow then: stalled subscribers do not keep each other alive.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -78,6 +81,11 @@ impl Pool {
     pub fn available_kib(&self) -> usize {
         self.kib.available_permits()
     }
+
+    /// KiB held by shares now.
+    fn held_kib(&self) -> usize {
+        (self.total_kib as usize).saturating_sub(self.kib.available_permits())
+    }
 }
 
 /// What one subscription may hold buffered: its own budget and its part of
@@ -98,11 +106,33 @@ impl BufferBudget {
     pub async fn take(&self, bytes: usize) -> Result<Share, Refused> {
         let kib = u32::try_from(bytes / 1024 + 1).unwrap_or(u32::MAX);
         let own = self.own.take(kib).await?.ok_or(Refused::TooSlow)?;
-        let server = self.server.take(kib).await?.ok_or(Refused::Overloaded)?;
+        let server = self.take_server(kib, own.num_permits()).await?;
         Ok(Share {
             _own: own,
             _server: server,
         })
+    }
+
+    /// The server's share: waited for in slow-consumer steps, each ending
+    /// the wait as slow if this subscription's earlier bytes (all but the
+    /// `taking` KiB just taken) are still unwritten, and as overloaded past
+    /// the server pool's whole wait.
+    async fn take_server(&self, kib: u32, taking: usize) -> Result<OwnedSemaphorePermit, Refused> {
+        let kib = kib.min(self.server.total_kib);
+        let deadline = tokio::time::Instant::now() + self.server.wait;
+        loop {
+            let step = (deadline - tokio::time::Instant::now()).min(self.own.wait);
+            let waiting = self.server.kib.clone().acquire_many_owned(kib);
+            match tokio::time::timeout(step, waiting).await {
+                Ok(Ok(p)) => return Ok(p),
+                Ok(Err(_)) => return Err(Refused::Closed),
+                Err(_) if tokio::time::Instant::now() >= deadline => {
+                    return Err(Refused::Overloaded)
+                }
+                Err(_) if self.own.held_kib() > taking => return Err(Refused::TooSlow),
+                Err(_) => {}
+            }
+        }
     }
 }
 
@@ -157,5 +187,19 @@ mod tests {
         );
         drop(held);
         assert!(b.take(2 * 1024).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_subscription_with_unwritten_bytes_waiting_for_the_server_is_slow() {
+        let s = Pool::new(8 * 1024, Duration::from_millis(400));
+        let (a, b) = (budget(8, &s), budget(8, &s));
+        let mine = b.take(1024).await.unwrap();
+        let others = a.take(5 * 1024).await.unwrap();
+        // b's first message is still unwritten 20 ms (its slow timeout)
+        // into waiting for the server: b is the stalled one.
+        let started = tokio::time::Instant::now();
+        assert_eq!(b.take(2 * 1024).await.err(), Some(Refused::TooSlow));
+        assert!(started.elapsed() < Duration::from_millis(300));
+        drop((mine, others));
     }
 }

@@ -57,6 +57,11 @@ pub struct ServerConfig {
     /// `next`, so a page of large events never loads more than this (plus
     /// one event) into memory. Default 16 MiB.
     pub max_page_bytes: usize,
+    /// Bytes all read pages in flight may hold together, from the read until
+    /// the response is written; an event counts twice (its bytes and its
+    /// JSON). A read that finds the budget spent waits for it, under the
+    /// request timeout. Default 128 MiB: four pages of large events at once.
+    pub max_read_bytes_in_flight: usize,
     /// Longest a write to a client may wait without the client reading any
     /// of it; then the connection is closed. A stalled reader (of a page or
     /// of a subscription dropped as a slow consumer) so gives back its
@@ -102,6 +107,7 @@ impl Default for ServerConfig {
             heartbeat_interval_ms: 15_000,
             default_page_events: 100,
             max_page_bytes: 16 * 1024 * 1024,
+            max_read_bytes_in_flight: 128 * 1024 * 1024,
             write_timeout_ms: 10_000,
             api_keys: ApiKeys::none(),
             max_subscriptions_per_key: 64,

@@ -47,6 +47,11 @@ impl ApiError {
         )
     }
 
+    /// 500: something the server should have been able to do failed.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, kind::INTERNAL, message)
+    }
+
     /// 413: the request is over a size limit.
     pub fn too_large(message: impl Into<String>) -> Self {
         Self::new(

@@ -104,6 +104,7 @@ pub fn router(store: Arc<dyn EventStore>, config: ServerConfig) -> Router {
                     .saturating_add(config.write_timeout_ms),
             ),
         )),
+        read_budget: Arc::new(page::ReadBudget::new(config.max_read_bytes_in_flight)),
         metrics: metrics.clone(),
         config: Arc::new(config),
     };

@@ -9,6 +9,7 @@ use tokio::sync::Semaphore;
 use crate::budget::Pool;
 use crate::config::ServerConfig;
 use crate::metrics::Metrics;
+use crate::page::ReadBudget;
 
 /// The store, the limits, the subscription budgets and the counters.
 #[derive(Clone)]
@@ -23,6 +24,9 @@ pub(crate) struct AppState {
     /// The byte budget all subscriptions' buffers share
     /// (`subscription_buffers_total_bytes`).
     pub subscription_bytes: Arc<Pool>,
+    /// The byte budget read pages in flight share
+    /// (`max_read_bytes_in_flight`).
+    pub read_budget: Arc<ReadBudget>,
     /// The counters behind `GET /metrics`.
     pub metrics: Arc<Metrics>,
 }

@@ -5,6 +5,7 @@ use std::time::Instant;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Query, State};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -17,12 +18,13 @@ use crate::auth::{Access, Role};
 use crate::body::{json_body, query, StreamPath};
 use crate::error::ApiError;
 use crate::openapi::{AppendResultDoc, ErrorBody, MultiResultDoc, PageDoc};
-use crate::page::read_budgeted;
+use crate::page::{read_budgeted, PageBounds};
 use crate::state::AppState;
 use strata_wire::{
     AppendBody, AppendOut, DeleteQuery, EventIn, MultiBody, MultiOut, Page, ReadAllQuery,
     ReadStreamQuery, WireEvent,
 };
+use tokio::sync::OwnedSemaphorePermit;
 
 /// `POST /streams/{stream}`.
 #[utoipa::path(
@@ -220,27 +222,22 @@ pub(crate) async fn read_stream(
         Direction::Backward => v.checked_sub(1).filter(|v| *v > 0),
     };
     let store = &state.store;
-    let read = read_budgeted(
-        limit,
-        state.config.max_page_bytes,
-        first_read(&state),
-        |last, count| {
-            let from = last.map_or(Some(from), |e| after(e.version));
-            let stream = &stream;
-            async move {
-                match from {
-                    Some(from) => store.read_stream(stream, from, count, direction).await,
-                    None => Ok(Vec::new()),
-                }
+    let read = read_budgeted(page_bounds(&state, limit), |last, count| {
+        let from = last.map_or(Some(from), |e| after(e.version));
+        let stream = &stream;
+        async move {
+            match from {
+                Some(from) => store.read_stream(stream, from, count, direction).await,
+                None => Ok(Vec::new()),
             }
-        },
-    )
+        }
+    })
     .await?;
     let next = match (read.more, read.events.last()) {
         (true, Some(last)) => after(last.version),
         _ => None,
     };
-    page(read.events, next).await
+    page(read.events, next, read.share).await
 }
 
 /// The `$all` filter from query parameters (`/all` and `/subscribe/all`);
@@ -293,22 +290,17 @@ pub(crate) async fn read_all(
     let filter = filter_from_query(q.types, q.prefix, q.category, q.correlation_id)?;
     let Some(filter) = scope_filter(&access, filter) else {
         // The asked prefix and the key's scope have no stream in common.
-        return page(Vec::new(), None).await;
+        return page(Vec::new(), None, None).await;
     };
     let from = Position(q.after.unwrap_or(0)).next();
     let store = &state.store;
     let filter = &filter;
-    let read = read_budgeted(
-        limit,
-        state.config.max_page_bytes,
-        first_read(&state),
-        |last, count| {
-            let from = last.map_or(from, |e| e.position.next());
-            async move { store.read_all(from, count, filter).await }
-        },
-    )
+    let read = read_budgeted(page_bounds(&state, limit), |last, count| {
+        let from = last.map_or(from, |e| e.position.next());
+        async move { store.read_all(from, count, filter).await }
+    })
     .await?;
-    let mut events = read.events;
+    let (mut events, share) = (read.events, read.share);
     // `next` comes from the page as read, before events outside the key's
     // scope are taken out: a filtered page may be short, even empty, and
     // still not be the end.
@@ -317,7 +309,7 @@ pub(crate) async fn read_all(
         _ => None,
     };
     events.retain(|e| access.can_see(e.stream_id.as_str()));
-    page(events, next).await
+    page(events, next, share).await
 }
 
 /// Narrows an `$all` filter to a key's scope where the store can do it (a key
@@ -341,12 +333,16 @@ pub(crate) fn scope_filter(access: &Access, mut filter: ReadFilter) -> Option<Re
     Some(filter)
 }
 
-/// How many events a page's first read may ask for: as many as fit in the
-/// byte budget at the store's largest event size, so that even a page of
-/// the largest events stays near the budget.
-fn first_read(state: &AppState) -> usize {
-    let largest = state.store.limits().max_event_bytes.max(1);
-    (state.config.max_page_bytes / largest).max(1)
+/// How a page of at most `limit` events is read: within `max_page_bytes`,
+/// under the server's read budget, its first sub-read sized at the store's
+/// largest event.
+fn page_bounds(state: &AppState, limit: usize) -> PageBounds<'_> {
+    PageBounds {
+        limit,
+        max_bytes: state.config.max_page_bytes,
+        largest: state.store.limits().max_event_bytes,
+        budget: &state.read_budget,
+    }
 }
 
 /// The page size: the request's `limit` (at least 1) or the default, capped
@@ -376,28 +372,49 @@ pub(crate) fn event_out(e: &RecordedEvent) -> WireEvent<'_> {
 const ENCODE_INLINE_MAX_EVENTS: usize = 256;
 
 /// The response for a page: small pages encoded in place, large ones off
-/// the runtime.
-async fn page(events: Vec<RecordedEvent>, next: Option<u64>) -> Result<Response, ApiError> {
-    if events.len() <= ENCODE_INLINE_MAX_EVENTS {
-        return Ok(encode_page(&events, next));
-    }
-    tokio::task::spawn_blocking(move || encode_page(&events, next))
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                format!("encoding a page failed: {e}"),
-            )
-        })
+/// the runtime. The body keeps the page's share of the read budget until
+/// it has been written.
+async fn page(
+    events: Vec<RecordedEvent>,
+    next: Option<u64>,
+    share: Option<OwnedSemaphorePermit>,
+) -> Result<Response, ApiError> {
+    let json = if events.len() <= ENCODE_INLINE_MAX_EVENTS {
+        encode_page(&events, next)
+    } else {
+        tokio::task::spawn_blocking(move || encode_page(&events, next))
+            .await
+            .map_err(|e| ApiError::internal(format!("encoding a page failed: {e}")))?
+    }?;
+    let body = match share {
+        Some(share) => Bytes::from_owner(HeldPage {
+            json,
+            _share: share,
+        }),
+        None => Bytes::from(json),
+    };
+    Ok(([(CONTENT_TYPE, "application/json")], body).into_response())
 }
 
-fn encode_page(events: &[RecordedEvent], next: Option<u64>) -> Response {
-    Json(Page {
+fn encode_page(events: &[RecordedEvent], next: Option<u64>) -> Result<Vec<u8>, ApiError> {
+    let page = Page {
         events: events.iter().map(event_out).collect(),
         next,
-    })
-    .into_response()
+    };
+    serde_json::to_vec(&page)
+        .map_err(|e| ApiError::internal(format!("encoding a page failed: {e}")))
+}
+
+/// A page's JSON and its share of the read budget.
+struct HeldPage {
+    json: Vec<u8>,
+    _share: OwnedSemaphorePermit,
+}
+
+impl AsRef<[u8]> for HeldPage {
+    fn as_ref(&self) -> &[u8] {
+        &self.json
+    }
 }
 
 /// `DELETE /streams/{stream}`: soft by default, a tombstone with `hard=true`.

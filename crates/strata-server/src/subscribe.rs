@@ -328,7 +328,13 @@ async fn encode(
             if scope.is_some_and(|scope| !scope.can_see(e.stream_id.as_str())) {
                 return Ok(None);
             }
-            let frame = encode_event(e)?;
+            let frame = if e.size_bytes() > ENCODE_INLINE_MAX_BYTES {
+                tokio::task::spawn_blocking(move || encode_event(e))
+                    .await
+                    .map_err(|err| Stop::Ended("internal".into(), err.to_string()))??
+            } else {
+                encode_event(e)?
+            };
             let share = take_bytes(budget, frame.len(), shutdown).await?;
             Ok(Some(Buffered::new(frame, Some(share))))
         }
@@ -344,6 +350,11 @@ async fn encode(
         )),
     }
 }
+
+/// Events larger than this are encoded on a blocking thread: a hundred
+/// subscribers encoding megabyte events would otherwise hold the runtime's
+/// workers for seconds.
+const ENCODE_INLINE_MAX_BYTES: usize = 64 * 1024;
 
 /// An event's SSE frame. The event is dropped here, before the frame waits
 /// for room: a waiting subscription holds one copy, not two.
