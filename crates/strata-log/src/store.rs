@@ -193,6 +193,22 @@ impl LogStore {
         request(&self.tx, |reply| Request::Sync { reply: Some(reply) }).await
     }
 
+    /// Flushes like [`LogStore::flush`] (so the writer has finished
+    /// everything asked of it before, a segment seal included), then waits
+    /// for the background work started so far (sealed segments' index
+    /// files, compression) to finish. The power-cut tests call it between
+    /// steps so the order of storage operations, and so a seed's disk image,
+    /// does not depend on thread scheduling. The flush's error, if any, is
+    /// returned after the wait.
+    pub async fn settle(&self) -> Result<()> {
+        let flushed = self.flush().await;
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.join_background())
+            .await
+            .map_err(|e| Error::Backend(format!("waiting for background work failed: {e}")))?;
+        flushed
+    }
+
     /// The store's directory.
     pub fn dir(&self) -> &Path {
         &self.store.config.dir
