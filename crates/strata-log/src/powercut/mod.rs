@@ -102,3 +102,6 @@ impl FromStr for PowerCut {
             .ok_or_else(|| UnknownPowerCut(s.to_string()))
     }
 }
+
+#[cfg(test)]
+mod tests;

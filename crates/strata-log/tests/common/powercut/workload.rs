@@ -113,8 +113,10 @@ pub enum Step {
     CheckpointReset(String),
 }
 
-fn new_event(rng: &mut StdRng, stream: &StreamId) -> NewEvent {
-    let len = rng.gen_range(10..900);
+/// An event of up to `max_len` data bytes (an append must fit in a 4 KiB
+/// segment).
+fn new_event(rng: &mut StdRng, stream: &StreamId, max_len: usize) -> NewEvent {
+    let len = rng.gen_range(10..max_len);
     let unit = format!("{stream} moved {} coins;", rng.gen_range(1..1000));
     let data: Vec<u8> = unit.bytes().cycle().take(len).collect();
     let kind = ["Deposited", "Withdrawn"][rng.gen_range(0..2)];
@@ -146,7 +148,7 @@ pub fn draw_step(rng: &mut StdRng, model: &Model) -> Step {
     match roll {
         0..=47 => {
             let n = rng.gen_range(1..=3);
-            let events = (0..n).map(|_| new_event(rng, &s)).collect();
+            let events = (0..n).map(|_| new_event(rng, &s, 450)).collect();
             Step::Append(vec![(s.clone(), expected(rng, model.version(&s)), events)])
         }
         48..=62 => {
@@ -155,7 +157,7 @@ pub fn draw_step(rng: &mut StdRng, model: &Model) -> Step {
                 .map(|k| stream((first + k) % STREAMS))
                 .map(|s| {
                     let events = (0..rng.gen_range(1..=2))
-                        .map(|_| new_event(rng, &s))
+                        .map(|_| new_event(rng, &s, 250))
                         .collect();
                     (s.clone(), expected(rng, model.version(&s)), events)
                 })
