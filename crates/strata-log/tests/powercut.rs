@@ -168,20 +168,20 @@ fn first_catch(plant: Plant, mode: PowerCut, max_seeds: u64) -> u64 {
 #[test]
 fn a_skipped_segment_fdatasync_is_caught() {
     for mode in [PowerCut::InOrder, PowerCut::Reordered] {
-        first_catch(Plant::SkipSegmentSync, mode, 2000);
+        first_catch(Plant::SkippedSync, mode, 2000);
     }
 }
 
 #[test]
 fn an_acknowledgement_before_the_sync_is_caught() {
     for mode in [PowerCut::InOrder, PowerCut::Reordered] {
-        first_catch(Plant::AckBeforeSync, mode, 500);
+        first_catch(Plant::EarlyAck, mode, 500);
     }
 }
 
 #[test]
 fn a_rename_without_a_directory_sync_is_caught() {
     for mode in [PowerCut::InOrder, PowerCut::Reordered] {
-        first_catch(Plant::RenameWithoutDirSync, mode, 2000);
+        first_catch(Plant::UnsyncedRename, mode, 2000);
     }
 }

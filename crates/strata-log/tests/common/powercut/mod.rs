@@ -43,9 +43,12 @@ impl Stop {
 /// The kind of planted bug a seed runs with (its details drawn per round).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Plant {
-    SkipSegmentSync,
-    AckBeforeSync,
-    RenameWithoutDirSync,
+    /// `PlantedBug::SkipSegmentSync`, the sync drawn per round.
+    SkippedSync,
+    /// `PlantedBug::AckBeforeSync`.
+    EarlyAck,
+    /// `PlantedBug::RenameWithoutDirSync`.
+    UnsyncedRename,
 }
 
 /// What one seed did, for the summary.
@@ -74,11 +77,11 @@ fn storage_for(disk: &PowerCutDisk, plant: Option<Plant>, rng: &mut StdRng) -> A
     let inner: Arc<dyn Storage> = Arc::new(disk.clone());
     let bug = match plant {
         None => return inner,
-        Some(Plant::SkipSegmentSync) => PlantedBug::SkipSegmentSync {
+        Some(Plant::SkippedSync) => PlantedBug::SkipSegmentSync {
             nth: rng.gen_range(1..=12),
         },
-        Some(Plant::AckBeforeSync) => PlantedBug::AckBeforeSync,
-        Some(Plant::RenameWithoutDirSync) => PlantedBug::RenameWithoutDirSync,
+        Some(Plant::EarlyAck) => PlantedBug::AckBeforeSync,
+        Some(Plant::UnsyncedRename) => PlantedBug::RenameWithoutDirSync,
     };
     Arc::new(PlantedStorage::new(inner, bug))
 }
