@@ -85,11 +85,38 @@ fn check_acked(a: &Acked, seen: &Seen) -> Result<(), Stop> {
     Ok(())
 }
 
+/// `Durability::None`: the appends acknowledged since the last flush
+/// survive as a prefix, each whole. Returns whether any was lost.
+fn settle_unflushed(seen: &Seen, model: &mut Model) -> Result<bool, Stop> {
+    let mut lost = false;
+    for a in std::mem::take(&mut model.unflushed) {
+        let present = a.ids.iter().filter(|id| seen.contains_key(*id)).count();
+        if present == 0 {
+            lost = true;
+            continue;
+        }
+        if present != a.ids.len() {
+            return Err(Stop::bug(format!(
+                "a partial unflushed append survived: {present} of its events ({a:?})"
+            )));
+        }
+        if lost {
+            return Err(Stop::bug(format!(
+                "an unflushed append survived an earlier lost one: {a:?}"
+            )));
+        }
+        check_acked(&a, seen)?;
+        model.acked.push(a);
+    }
+    Ok(lost)
+}
+
 /// The append in doubt: whole or absent; if whole, it is acknowledged now.
 fn settle_append(
     parts: &[(StreamId, Vec<EventId>)],
     seen: &Seen,
     model: &mut Model,
+    earlier_lost: bool,
 ) -> Result<(), Stop> {
     let all: Vec<&EventId> = parts.iter().flat_map(|(_, ids)| ids).collect();
     let present = all.iter().filter(|id| seen.contains_key(**id)).count();
@@ -100,6 +127,11 @@ fn settle_append(
         return Err(Stop::bug(format!(
             "a partial append survived: {present} of its {} events ({parts:?})",
             all.len()
+        )));
+    }
+    if earlier_lost {
+        return Err(Stop::bug(format!(
+            "the append in doubt survived an earlier lost unflushed one: {parts:?}"
         )));
     }
     for (s, ids) in parts {
@@ -126,8 +158,9 @@ pub async fn check_log(stores: &Stores, model: &mut Model) -> Result<(), Stop> {
     for a in &model.acked {
         check_acked(a, &seen)?;
     }
+    let lost = settle_unflushed(&seen, model)?;
     if let Some(Doubt::Append(parts)) = &model.doubt {
-        settle_append(&parts.clone(), &seen, model)?;
+        settle_append(&parts.clone(), &seen, model, lost)?;
     }
     let known: HashSet<&EventId> = model.acked.iter().flat_map(|a| &a.ids).collect();
     if let Some((id, (s, v, _))) = seen.iter().find(|(id, _)| !known.contains(id)) {

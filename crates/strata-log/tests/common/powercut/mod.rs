@@ -63,10 +63,10 @@ pub struct SeedStats {
     pub acked: u64,
 }
 
-/// Flushes the writer while background threads are held, then lets them
+/// Waits for the writer while background threads are held, then lets them
 /// finish and holds them again: every step's operations happen in one order.
 async fn settle(stores: &Stores, disk: &PowerCutDisk) -> strata_core::Result<()> {
-    let flushed = stores.log.flush().await;
+    let flushed = stores.log.wait_writer().await;
     disk.release_threads();
     let settled = stores.log.settle().await;
     disk.hold_threads(&BACKGROUND_THREADS);
@@ -197,7 +197,10 @@ pub async fn run_seed(
     let setup = Setup::draw(root, &mut rng);
     let rounds = rng.gen_range(1..=3);
     let mut disk = PowerCutDisk::new();
-    let mut model = Model::default();
+    let mut model = Model {
+        always: setup.always,
+        ..Model::default()
+    };
     let mut stats = SeedStats::default();
     for r in 0..rounds {
         // Most rounds lose power in the middle of their work; some finish.

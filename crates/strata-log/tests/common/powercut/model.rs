@@ -23,8 +23,14 @@ pub enum Doubt {
 /// Everything a reopened store must show.
 #[derive(Clone, Debug, Default)]
 pub struct Model {
-    /// Every acknowledged append.
+    /// Every acknowledged append that must survive: all of them in
+    /// `Durability::Always`, those a flush covered in `Durability::None`.
     pub acked: Vec<Acked>,
+    /// `Durability::None`: appends acknowledged since the last flush, in
+    /// order. A power cut keeps a prefix of them, each whole.
+    pub unflushed: Vec<Acked>,
+    /// Whether the store runs with `Durability::Always`.
+    pub always: bool,
     /// Each stream's version: what the workload passes as expected.
     pub versions: BTreeMap<StreamId, u64>,
     /// Each stream's newest acknowledged snapshot version (`None` after a

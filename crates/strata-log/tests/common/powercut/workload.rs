@@ -31,6 +31,8 @@ pub struct Setup {
     pub max_segment_bytes: u64,
     pub compression: bool,
     pub checkpoint_every: u32,
+    /// `Durability::Always`, or `Durability::None` with flushes.
+    pub always: bool,
 }
 
 impl Setup {
@@ -41,6 +43,7 @@ impl Setup {
             max_segment_bytes: [4096, 8192, 16384][rng.gen_range(0..3)],
             compression: rng.gen_bool(0.5),
             checkpoint_every: [1, 2, 4][rng.gen_range(0..3)],
+            always: rng.gen_bool(0.6),
         }
     }
 }
@@ -55,7 +58,11 @@ pub struct Stores {
 /// Opens the log, snapshot and checkpoint stores of `setup` on `storage`.
 pub async fn open_stores(setup: &Setup, storage: Arc<dyn Storage>) -> strata_core::Result<Stores> {
     let mut config = LogConfig::new(&setup.root)
-        .durability(Durability::Always)
+        .durability(if setup.always {
+            Durability::Always
+        } else {
+            Durability::None
+        })
         .max_segment_bytes(setup.max_segment_bytes)
         .storage(storage.clone())
         .compression(setup.compression.then(Compression::default));
@@ -111,6 +118,8 @@ pub enum Step {
     SnapshotDelete(StreamId),
     CheckpointSave(String),
     CheckpointReset(String),
+    /// `LogStore::flush`: everything acknowledged before is durable.
+    Flush,
 }
 
 /// An event of up to `max_len` data bytes (an append must fit in a 4 KiB
@@ -167,8 +176,9 @@ pub fn draw_step(rng: &mut StdRng, model: &Model) -> Step {
         63..=64 => Step::WrongVersion(s.clone(), model.version(&s) + 5),
         65..=78 => Step::SnapshotSave(s.clone(), model.version(&s)),
         79..=80 => Step::SnapshotDelete(s),
-        81..=97 => Step::CheckpointSave(name),
-        _ => Step::CheckpointReset(name),
+        81..=93 => Step::CheckpointSave(name),
+        94..=95 => Step::CheckpointReset(name),
+        _ => Step::Flush,
     }
 }
 
@@ -204,6 +214,13 @@ pub async fn run_step(stores: &Stores, step: Step, model: &mut Model) -> Outcome
             }
         }
         Step::SnapshotSave(s, v) => {
+            // Without `Always`, a snapshot is taken of flushed events only,
+            // or it could outlive the events it covers.
+            if !model.always {
+                if let Err(e) = flush(stores, model).await {
+                    return Outcome::Failed(e);
+                }
+            }
             let snap = Snapshot {
                 stream: s.clone(),
                 aggregate_type: "Account".into(),
@@ -228,7 +245,19 @@ pub async fn run_step(stores: &Stores, step: Step, model: &mut Model) -> Outcome
             let r = stores.checkpoints.reset(&name).await;
             settle_checkpoint(r, model, name, None)
         }
+        Step::Flush => match flush(stores, model).await {
+            Ok(()) => Outcome::Done,
+            Err(e) => Outcome::Failed(e),
+        },
     }
+}
+
+/// Flushes the log: every append acknowledged before is durable now.
+async fn flush(stores: &Stores, model: &mut Model) -> strata_core::Result<()> {
+    stores.log.flush().await?;
+    let flushed = std::mem::take(&mut model.unflushed);
+    model.acked.extend(flushed);
+    Ok(())
 }
 
 async fn append(
@@ -260,13 +289,18 @@ async fn append(
                 let first_version = r.next_expected_version + 1 - ids.len() as u64;
                 model.versions.insert(s.clone(), r.next_expected_version);
                 model.head = model.head.max(r.last_position);
-                model.acked.push(Acked {
+                let a = Acked {
                     stream: s,
                     first_version,
                     ids,
                     first_position: r.first_position,
                     last_position: r.last_position,
-                });
+                };
+                if model.always {
+                    model.acked.push(a);
+                } else {
+                    model.unflushed.push(a);
+                }
             }
             Outcome::Done
         }
