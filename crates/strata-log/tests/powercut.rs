@@ -84,6 +84,7 @@ fn run_mode(mode: PowerCut, default_count: u64, test: &str) {
                 total.cut_mid_round += s.cut_mid_round;
                 total.steps += s.steps;
                 total.ops += s.ops;
+                total.reordered_files += s.reordered_files;
             }
             Err(msg) => panic!(
                 "power-cut seed {seed} ({mode}) failed: {msg}\n{}",
@@ -98,12 +99,13 @@ fn run_mode(mode: PowerCut, default_count: u64, test: &str) {
         }
     }
     eprintln!(
-        "{mode}: {count} seeds passed in {:.2?}: {} rounds ({} cut in the middle of the work), {} steps, {} storage operations",
+        "{mode}: {count} seeds passed in {:.2?}: {} rounds ({} cut in the middle of the work), {} steps, {} storage operations, {} files with a later write kept and an earlier one lost",
         started.elapsed(),
         total.rounds,
         total.cut_mid_round,
         total.steps,
-        total.ops
+        total.ops,
+        total.reordered_files
     );
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use super::file::{Node, SimFile};
-use super::image::build_image;
+use super::image::{build_image, Image};
 use super::namespace::{parent_of, EntryOp, Names};
 use super::PowerCut;
 use crate::io::{Storage, StorageFile};
@@ -38,6 +38,9 @@ pub(super) struct DiskState {
     /// Threads whose name starts with one of these wait before each
     /// operation until the hold is lifted.
     held: Vec<String>,
+    /// For a disk built by a cut: its files in which a later unsynced write
+    /// survived an earlier lost one.
+    reordered_files: usize,
 }
 
 impl DiskState {
@@ -161,12 +164,13 @@ impl DiskState {
     }
 
     /// A disk holding `files` (full path to content) and `dirs`, all durable.
-    pub(super) fn durable_disk(files: BTreeMap<PathBuf, Vec<u8>>, dirs: BTreeSet<PathBuf>) -> Self {
+    pub(super) fn durable_disk(image: Image) -> Self {
         let mut state = DiskState {
-            dirs,
+            dirs: image.dirs,
+            reordered_files: image.reordered_files,
             ..DiskState::default()
         };
-        for (path, content) in files {
+        for (path, content) in image.files {
             let inode = state.nodes.len();
             state.nodes.push(Node::durable(content));
             state.live.insert(path.clone(), inode);
@@ -190,6 +194,9 @@ pub struct DiskStats {
     pub unsynced_entries: usize,
     /// Whether the power is off.
     pub off: bool,
+    /// For a disk a cut built: how many of its files kept a later unsynced
+    /// write (or sector) and lost an earlier one.
+    pub reordered_files: usize,
 }
 
 /// The disk's state and the condition held threads wait on.
@@ -274,6 +281,7 @@ impl PowerCutDisk {
                 .sum(),
             unsynced_entries: s.pending.len(),
             off: s.off,
+            reordered_files: s.reordered_files,
         }
     }
 
@@ -281,14 +289,14 @@ impl PowerCutDisk {
     /// machine finds after rebooting: what `mode` and `seed` keep of the
     /// unsynced operations, everything durable, the power on.
     pub fn cut(&self, seed: u64, mode: PowerCut) -> PowerCutDisk {
-        let (files, dirs) = {
+        let image = {
             let mut state = self.shared.state.lock();
             state.off = true;
             build_image(&state, seed, mode)
         };
         self.shared.released.notify_all();
         let shared = Shared {
-            state: Mutex::new(DiskState::durable_disk(files, dirs)),
+            state: Mutex::new(DiskState::durable_disk(image)),
             released: Condvar::new(),
         };
         PowerCutDisk {

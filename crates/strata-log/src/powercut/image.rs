@@ -22,8 +22,34 @@ use super::PowerCut;
 /// The sector sizes a torn write is cut at.
 pub const SECTOR_SIZES: [u64; 2] = [512, 4096];
 
-/// What a disk image holds: files by full path, and directories.
-pub(super) type Image = (BTreeMap<PathBuf, Vec<u8>>, BTreeSet<PathBuf>);
+/// What a disk image holds.
+pub(super) struct Image {
+    /// Files by full path.
+    pub(super) files: BTreeMap<PathBuf, Vec<u8>>,
+    /// Directories.
+    pub(super) dirs: BTreeSet<PathBuf>,
+    /// Files in which a later unsynced write (or sector) survived an
+    /// earlier lost one.
+    pub(super) reordered_files: usize,
+}
+
+/// Whether an earlier piece of a file's unsynced writes was lost, and a
+/// later one kept after it.
+#[derive(Default)]
+struct Order {
+    lost: bool,
+    reordered: bool,
+}
+
+impl Order {
+    fn note(&mut self, kept: bool) {
+        if kept {
+            self.reordered |= self.lost;
+        } else {
+            self.lost = true;
+        }
+    }
+}
 
 /// Mixes `seed` with `salt` into the seed of one decision's generator.
 pub fn mix(seed: u64, salt: u64) -> u64 {
@@ -44,7 +70,7 @@ pub fn sector_size(seed: u64) -> u64 {
 pub(super) fn build_image(state: &DiskState, seed: u64, mode: PowerCut) -> Image {
     let names = surviving_names(state, seed, mode);
     let sector = sector_size(seed);
-    let mut contents: BTreeMap<usize, Vec<u8>> = BTreeMap::new();
+    let mut contents: BTreeMap<usize, (Vec<u8>, bool)> = BTreeMap::new();
     let mut files = BTreeMap::new();
     for (path, inode) in names {
         let Some(node) = state.nodes.get(inode) else {
@@ -54,9 +80,13 @@ pub(super) fn build_image(state: &DiskState, seed: u64, mode: PowerCut) -> Image
             let mut rng = StdRng::seed_from_u64(mix(seed, inode as u64));
             surviving_content(node, mode, sector, &mut rng)
         });
-        files.insert(path, content.clone());
+        files.insert(path, content.0.clone());
     }
-    (files, state.dirs.clone())
+    Image {
+        files,
+        dirs: state.dirs.clone(),
+        reordered_files: contents.values().filter(|c| c.1).count(),
+    }
 }
 
 /// The names that survive: the durable ones, with what `mode` keeps of the
@@ -117,9 +147,16 @@ fn keep_probability(rng: &mut StdRng) -> f64 {
     [0.1, 0.5, 0.9][rng.gen_range(0..3)]
 }
 
-/// The content of a file after the power cut.
-fn surviving_content(node: &Node, mode: PowerCut, sector: u64, rng: &mut StdRng) -> Vec<u8> {
+/// The content of a file after the power cut, and whether a later
+/// unsynced write survived an earlier lost one.
+fn surviving_content(
+    node: &Node,
+    mode: PowerCut,
+    sector: u64,
+    rng: &mut StdRng,
+) -> (Vec<u8>, bool) {
     let mut out = node.durable.clone();
+    let mut order = Order::default();
     match mode {
         PowerCut::SyncedOnly => {}
         PowerCut::KeepAll => out.clone_from(&node.current),
@@ -142,7 +179,7 @@ fn surviving_content(node: &Node, mode: PowerCut, sector: u64, rng: &mut StdRng)
         PowerCut::Reordered => {
             let p = keep_probability(rng);
             for op in &node.pending {
-                keep_sectors(&mut out, op, sector, p, rng);
+                keep_sectors(&mut out, op, sector, p, rng, &mut order);
             }
             // The new size survived, the data past the old end did not.
             if out.len() < node.current.len() && rng.gen_bool(0.25) {
@@ -150,12 +187,19 @@ fn surviving_content(node: &Node, mode: PowerCut, sector: u64, rng: &mut StdRng)
             }
         }
     }
-    out
+    (out, order.reordered)
 }
 
 /// Applies what survives of one unsynced change in `Reordered` mode: each
 /// sector of a write on its own, a size change whole or not at all.
-fn keep_sectors(out: &mut Vec<u8>, op: &DataOp, sector: u64, p: f64, rng: &mut StdRng) {
+fn keep_sectors(
+    out: &mut Vec<u8>,
+    op: &DataOp,
+    sector: u64,
+    p: f64,
+    rng: &mut StdRng,
+    order: &mut Order,
+) {
     match op {
         DataOp::SetLen(_) => {
             if rng.gen_bool(p) {
@@ -167,7 +211,9 @@ fn keep_sectors(out: &mut Vec<u8>, op: &DataOp, sector: u64, p: f64, rng: &mut S
             let mut cuts = sector_cuts(*offset, bytes.len(), sector);
             cuts.push(bytes.len());
             for end in cuts {
-                if rng.gen_bool(p) {
+                let kept = rng.gen_bool(p);
+                order.note(kept);
+                if kept {
                     let piece = bytes.get(start..end).unwrap_or_default();
                     write_at(out, *offset as usize + start, piece);
                 }

@@ -61,6 +61,9 @@ pub struct SeedStats {
     pub ops: u64,
     /// Appends acknowledged (or found whole after a cut).
     pub acked: u64,
+    /// Files of the images in which a later unsynced write survived an
+    /// earlier lost one.
+    pub reordered_files: u64,
 }
 
 /// Waits for the writer while background threads are held, then lets them
@@ -205,7 +208,7 @@ pub async fn run_seed(
     for r in 0..rounds {
         // Most rounds lose power in the middle of their work; some finish.
         let steps = rng.gen_range(5..=60);
-        let budget = rng.gen_range(0..=steps as u64 * 4 + 30);
+        let budget = rng.gen_range(0..=steps as u64 * 3 + 20);
         disk.power_off_after(budget);
         let storage = storage_for(&disk, plant, &mut rng);
         round(
@@ -216,6 +219,7 @@ pub async fn run_seed(
         stats.rounds += 1;
         stats.ops += disk.stats().ops;
         disk = disk.cut(mix(seed, r), mode);
+        stats.reordered_files += disk.stats().reordered_files as u64;
     }
     final_check(&setup, &disk, &mut model, seed)
         .await
