@@ -85,6 +85,7 @@ fn run_mode(mode: PowerCut, default_count: u64, test: &str) {
                 total.steps += s.steps;
                 total.ops += s.ops;
                 total.reordered_files += s.reordered_files;
+                total.compactions += s.compactions;
             }
             Err(msg) => panic!(
                 "power-cut seed {seed} ({mode}) failed: {msg}\n{}",
@@ -99,13 +100,14 @@ fn run_mode(mode: PowerCut, default_count: u64, test: &str) {
         }
     }
     eprintln!(
-        "{mode}: {count} seeds passed in {:.2?}: {} rounds ({} cut in the middle of the work), {} steps, {} storage operations, {} files with a later write kept and an earlier one lost",
+        "{mode}: {count} seeds passed in {:.2?}: {} rounds ({} cut in the middle of the work), {} steps, {} storage operations, {} files with a later write kept and an earlier one lost, {} snapshot and checkpoint compactions",
         started.elapsed(),
         total.rounds,
         total.cut_mid_round,
         total.steps,
         total.ops,
-        total.reordered_files
+        total.reordered_files,
+        total.compactions
     );
 }
 

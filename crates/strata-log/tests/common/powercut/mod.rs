@@ -64,6 +64,8 @@ pub struct SeedStats {
     /// Files of the images in which a later unsynced write survived an
     /// earlier lost one.
     pub reordered_files: u64,
+    /// Compactions of snapshot and checkpoint files, over the rounds.
+    pub compactions: u64,
 }
 
 /// Waits for the writer while background threads are held, then lets them
@@ -116,22 +118,11 @@ async fn round(
         Err(Stop::Bug(msg)) => return Err(msg),
         Err(Stop::PowerOff) => return Err("an operation failed with the power on".into()),
     }
-    for i in 0..steps {
-        let step = draw_step(rng, model);
-        let described = format!("{step:?}");
-        stats.steps += 1;
-        let failed = match run_step(&stores, step, model).await {
-            Outcome::Done => settle(&stores, disk).await.err(),
-            Outcome::Failed(e) => Some(e),
-        };
-        if let Some(e) = failed {
-            if disk.is_off() {
-                stats.cut_mid_round += 1;
-                return Ok(());
-            }
-            let short: String = described.chars().take(300).collect();
-            return Err(format!("step {i} ({short}) failed with the power on: {e}"));
-        }
+    let worked = work(steps, &stores, disk, model, rng, stats).await;
+    stats.compactions +=
+        stores.snapshots.stats().compactions + stores.checkpoints.stats().compactions;
+    if !worked? {
+        return Ok(());
     }
     // The work is done before the power goes: shut down cleanly, or not.
     if rng.gen_bool(0.5) {
@@ -146,6 +137,35 @@ async fn round(
         disk.power_off();
     }
     Ok(())
+}
+
+/// Runs `steps` steps; `Ok(false)` when the power went off on the way.
+async fn work(
+    steps: usize,
+    stores: &Stores,
+    disk: &PowerCutDisk,
+    model: &mut Model,
+    rng: &mut StdRng,
+    stats: &mut SeedStats,
+) -> Result<bool, String> {
+    for i in 0..steps {
+        let step = draw_step(rng, model);
+        let described = format!("{step:?}");
+        stats.steps += 1;
+        let failed = match run_step(stores, step, model).await {
+            Outcome::Done => settle(stores, disk).await.err(),
+            Outcome::Failed(e) => Some(e),
+        };
+        if let Some(e) = failed {
+            if disk.is_off() {
+                stats.cut_mid_round += 1;
+                return Ok(false);
+            }
+            let short: String = described.chars().take(300).collect();
+            return Err(format!("step {i} ({short}) failed with the power on: {e}"));
+        }
+    }
+    Ok(true)
 }
 
 /// Opens the last image with the power on for good: everything must check,
