@@ -26,6 +26,7 @@ pub mod decode;
 pub mod format;
 pub mod index;
 pub mod io;
+pub mod powercut;
 mod read;
 mod recovery;
 pub mod segment;

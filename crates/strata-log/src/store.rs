@@ -193,6 +193,31 @@ impl LogStore {
         request(&self.tx, |reply| Request::Sync { reply: Some(reply) }).await
     }
 
+    /// Waits until the writer has finished every request sent before this
+    /// call, and the segment seal one of them may have caused, without
+    /// syncing anything. With [`LogStore::settle`] it lets the power-cut
+    /// tests order the writer's storage operations before the background
+    /// threads'.
+    pub async fn wait_writer(&self) -> Result<()> {
+        request(&self.tx, |reply| Request::Barrier { reply }).await
+    }
+
+    /// Waits for the writer as [`LogStore::wait_writer`] does, then for the
+    /// background work started so far (sealed segments' index files,
+    /// compression) to finish. Nothing is synced that would not have been
+    /// anyway. The power-cut tests call it between steps so the order of
+    /// storage operations, and so a seed's disk image, does not depend on
+    /// thread scheduling. The writer's error, if any, is returned after the
+    /// wait.
+    pub async fn settle(&self) -> Result<()> {
+        let waited = self.wait_writer().await;
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.join_background())
+            .await
+            .map_err(|e| Error::Backend(format!("waiting for background work failed: {e}")))?;
+        waited
+    }
+
     /// The store's directory.
     pub fn dir(&self) -> &Path {
         &self.store.config.dir

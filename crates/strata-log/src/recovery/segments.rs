@@ -5,10 +5,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use strata_core::{Error, Result};
+use tracing::warn;
 
 use crate::format::{encode_segment_header, new_salt, SEGMENT_HEADER_BYTES};
-use crate::io::Storage;
-use crate::segment::{list_segment_numbers, open_segment, read_header, segment_file_name, Segment};
+use crate::io::{read_chunk, Storage, StorageFile};
+use crate::segment::{
+    list_segment_numbers, open_segment, read_header, segment_file_name, Segment, SCAN_CHUNK_BYTES,
+};
 use crate::state::location;
 
 /// The segment numbers of `seg_dir`, contiguous and never empty: leftovers
@@ -89,7 +92,10 @@ fn open_checked(storage: &dyn Storage, seg_dir: &Path, n: u32, is_last: bool) ->
 }
 
 /// A crash while the last segment was being created can leave it shorter
-/// than its header: write the header again (nothing was ever in it).
+/// than its header, or as long as it should be but holding only zeros (its
+/// new size reached the disk, its header did not): write the header again.
+/// Nothing was ever in it: frames are written only after the header is
+/// synced, and a frame is never all zeros.
 fn reinitialise_if_short(storage: &dyn Storage, path: &Path, n: u32) -> Result<()> {
     if !storage.exists(path) {
         return Ok(());
@@ -97,11 +103,32 @@ fn reinitialise_if_short(storage: &dyn Storage, path: &Path, n: u32) -> Result<(
     let io = |what: &str, e| Error::io(format!("{what} {}", path.display()), e);
     let file = storage.open(path, false).map_err(|e| io("opening", e))?;
     let len = file.len().map_err(|e| io("sizing", e))?;
-    if len < SEGMENT_HEADER_BYTES as u64 {
+    let never_written = len < SEGMENT_HEADER_BYTES as u64
+        || (read_header(file.as_ref(), path).is_err()
+            && all_zeros(file.as_ref(), len).map_err(|e| io("reading", e))?);
+    if never_written {
+        warn!(segment = %path.display(), bytes = len, "the last segment's header never reached the disk; writing it again");
         file.set_len(0)
             .and_then(|_| file.write_all_at(&encode_segment_header(n, new_salt()), 0))
             .and_then(|_| file.sync_data())
             .map_err(|e| io("re-initialising", e))?;
     }
     Ok(())
+}
+
+/// Whether the first `len` bytes of `file` are all zeros.
+fn all_zeros(file: &dyn StorageFile, len: u64) -> std::io::Result<bool> {
+    let mut at = 0u64;
+    while at < len {
+        let want = ((len - at) as usize).min(SCAN_CHUNK_BYTES);
+        let chunk = read_chunk(file, at, want)?;
+        if chunk.is_empty() {
+            break;
+        }
+        if chunk.iter().any(|b| *b != 0) {
+            return Ok(false);
+        }
+        at += chunk.len() as u64;
+    }
+    Ok(true)
 }

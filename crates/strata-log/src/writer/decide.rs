@@ -59,6 +59,10 @@ impl Writer {
                     }
                     None
                 }
+                Request::Barrier { reply } => {
+                    turn.acks.push(PendingAck::Sync(reply));
+                    None
+                }
                 Request::Close { reply } => {
                     turn.close = Some(reply);
                     self.carry.extend(queue.drain(..));

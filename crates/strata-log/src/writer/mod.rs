@@ -60,6 +60,12 @@ pub enum Request {
         /// Told when done.
         reply: Option<ReplyTo<()>>,
     },
+    /// Nothing: answered once every request sent before it (and the seal
+    /// they caused) is done, without a sync.
+    Barrier {
+        /// Told when done.
+        reply: ReplyTo<()>,
+    },
     /// Sync, checkpoint and stop.
     Close {
         /// Told when done.
@@ -288,6 +294,9 @@ impl Writer {
                 }
                 Request::Delete { reply, .. } => {
                     let _ = reply.send(Err(self.poisoned_error()));
+                }
+                Request::Barrier { reply } => {
+                    let _ = reply.send(Ok(()));
                 }
                 Request::Sync { reply } => {
                     if let Some(reply) = reply {
