@@ -33,6 +33,8 @@ mod body;
 mod config;
 mod conn;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod metrics;
 mod openapi;
 mod page;
