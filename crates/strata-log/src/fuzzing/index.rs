@@ -65,8 +65,10 @@ fn frozen_from(data: &[u8]) -> Frozen {
     }
     f.ids.sort_unstable();
     f.ids.dedup_by_key(|e| e.0);
+    // A segment indexes each event once: no (key, position) pair repeats.
     for p in &mut f.postings {
         p.sort_unstable();
+        p.dedup();
     }
     f.frames.sort_unstable();
     f.frames.dedup();

@@ -50,6 +50,7 @@ pub fn segment(data: &[u8]) -> bool {
                 let mut fixed = rest[..end].to_vec();
                 let crc = check.crc(&fixed[8..]);
                 put_u32(&mut fixed, 4, crc);
+                let h = parse_frame_header(&fixed, MAX_BODY, check).expect("the same header");
                 let body = verify_frame(&fixed, &h, check).expect("a recomputed checksum holds");
                 frame_body(h.kind, body);
                 whole = false;
