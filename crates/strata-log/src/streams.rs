@@ -179,6 +179,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::indexing_slicing)]
     fn a_stream_listed_twice_is_refused() {
         let mut s = StreamIndex::default();
         s.add_event(&StreamId::new("a-1").unwrap(), 1, 40);
