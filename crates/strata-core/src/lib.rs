@@ -17,6 +17,8 @@ pub mod clock;
 pub mod error;
 pub mod event;
 pub mod filter;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod handoff;
 pub mod limits;
 pub mod memory;

@@ -24,6 +24,8 @@ pub mod compress;
 pub mod config;
 pub mod decode;
 pub mod format;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod index;
 pub mod io;
 pub mod powercut;

@@ -111,6 +111,12 @@ impl StreamIndex {
         let mut streams = crate::index::FastMap::with_capacity_and_hasher(n, Default::default());
         for _ in 0..n {
             let (id, entry) = decode_stream(&mut r)?;
+            if streams.contains_key(&id) {
+                return Err(DecodeError::invalid(
+                    "stream checkpoint",
+                    format!("stream {id} appears twice in the stream checkpoint"),
+                ));
+            }
             streams.insert(id, entry);
         }
         if !r.is_empty() {
@@ -170,6 +176,23 @@ mod tests {
             *b ^= 4;
         }
         assert!(StreamIndex::decode_checkpoint(&bad).is_err());
+    }
+
+    #[test]
+    #[allow(clippy::indexing_slicing)]
+    fn a_stream_listed_twice_is_refused() {
+        let mut s = StreamIndex::default();
+        s.add_event(&StreamId::new("a-1").unwrap(), 1, 40);
+        let enc = s.encode_checkpoint((0, 100));
+        // The one stream's bytes, repeated, with the count and checksum fixed.
+        let body = &enc[..enc.len() - 4];
+        let mut twice = body.to_vec();
+        twice.extend_from_slice(&body[CKPT_HEADER_BYTES..]);
+        twice[CKPT_HEADER_BYTES - 8..CKPT_HEADER_BYTES].copy_from_slice(&2u64.to_le_bytes());
+        let crc = crc32c::crc32c(&twice);
+        twice.extend_from_slice(&crc.to_le_bytes());
+        let e = StreamIndex::decode_checkpoint(&twice).unwrap_err();
+        assert!(matches!(e, DecodeError::Invalid { .. }), "{e}");
     }
 
     #[test]

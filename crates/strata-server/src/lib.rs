@@ -34,6 +34,8 @@ mod budget;
 mod config;
 mod conn;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod metrics;
 mod openapi;
 mod page;

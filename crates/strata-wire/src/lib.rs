@@ -39,6 +39,8 @@ mod answer;
 mod error;
 mod event;
 pub mod expected;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod kind;
 mod metadata;
 mod request;

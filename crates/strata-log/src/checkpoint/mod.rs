@@ -38,6 +38,7 @@
 
 mod compact;
 mod file;
+pub(crate) mod fuzz;
 mod layout;
 mod open;
 mod options;

@@ -165,6 +165,12 @@ pub fn decode_delete(body: &[u8]) -> Result<DeleteBody, DecodeError> {
     let n = r.u8("delete body stream name length")?;
     let stream = r.str(usize::from(n), "delete body stream name")?.to_owned();
     let deleted_through = r.u64("delete body version")?;
+    if !r.is_empty() {
+        return Err(DecodeError::invalid(
+            "delete body",
+            "delete body has bytes after its version",
+        ));
+    }
     Ok(DeleteBody {
         stream,
         deleted_through,
@@ -213,6 +219,18 @@ mod tests {
         w.delete_body("s-1", 3);
         w.finish();
         w.buf
+    }
+
+    #[test]
+    fn a_delete_body_with_trailing_bytes_is_refused() {
+        let mut w = FrameWriter::new();
+        w.delete_body("s-1", 3);
+        assert!(decode_delete(&w.buf).is_ok());
+        w.buf.push(0);
+        assert!(matches!(
+            decode_delete(&w.buf),
+            Err(DecodeError::Invalid { .. })
+        ));
     }
 
     #[test]

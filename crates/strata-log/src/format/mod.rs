@@ -134,6 +134,48 @@ mod tests {
         }
     }
 
+    /// A record whose metadata and reserved bytes are rewritten, with its
+    /// checksum recomputed.
+    fn patched(meta: &Metadata, patch: impl Fn(&mut Vec<u8>)) -> Vec<u8> {
+        let (w, at) = one_record(meta);
+        let mut rec = w.buf[at..FRAME_HEADER_BYTES + body_len(&w.buf)].to_vec();
+        patch(&mut rec);
+        let crc = crc32c::crc32c(&rec[8..]);
+        rec[4..8].copy_from_slice(&crc.to_le_bytes());
+        rec
+    }
+
+    #[test]
+    fn reserved_bytes_and_unknown_flags_are_refused() {
+        let meta = Metadata::default();
+        assert!(RecordView::parse(&patched(&meta, |_| ())).is_ok());
+        for (at, value) in [(49, 1), (51, 0x80), (48, 0x20), (48, 0x80)] {
+            let rec = patched(&meta, |r| r[at] = value);
+            let e = RecordView::parse(&rec).unwrap_err();
+            assert!(matches!(e, DecodeError::Invalid { .. }), "{at}: {e}");
+        }
+    }
+
+    #[test]
+    fn extra_pairs_must_be_ascending_unique_and_present() {
+        let meta = Metadata::default().with("a", "1").with("b", "2");
+        let good = patched(&meta, |_| ());
+        assert_eq!(RecordView::parse(&good).unwrap().metadata().unwrap(), meta);
+        // The metadata section starts after the 1-byte stream and type names.
+        let m = RECORD_HEADER_BYTES + "s-1".len() + "T".len();
+        // Keys "a" and "b" swapped: out of order.
+        let swapped = patched(&meta, |r| {
+            r[m + 6] = b'b';
+            r[m + 6 + 1 + 4 + 1 + 2] = b'a';
+        });
+        let v = RecordView::parse(&swapped).unwrap();
+        assert!(matches!(v.metadata(), Err(DecodeError::Invalid { .. })));
+        // Both keys "a": repeated.
+        let repeated = patched(&meta, |r| r[m + 6 + 1 + 4 + 1 + 2] = b'a');
+        let v = RecordView::parse(&repeated).unwrap();
+        assert!(matches!(v.metadata(), Err(DecodeError::Invalid { .. })));
+    }
+
     #[test]
     fn a_huge_record_length_is_refused_before_use() {
         let (mut w, at) = one_record(&Metadata::default());

@@ -12,7 +12,8 @@ use uuid::Uuid;
 
 use crate::decode::{check_crc, DecodeError, Reader};
 use crate::format::layout::{
-    META_CAUSATION, META_CORRELATION, META_EXTRA, META_SOURCE, META_USER, RECORD_HEADER_BYTES,
+    META_ALL, META_CAUSATION, META_CORRELATION, META_EXTRA, META_SOURCE, META_USER,
+    RECORD_HEADER_BYTES,
 };
 
 /// The fixed part of an event record plus where its variable parts are.
@@ -78,7 +79,18 @@ impl<'a> RecordView<'a> {
         let stream_len = usize::from(r.u8("stream name length")?);
         let content_code = r.u8("content type")?;
         let meta_flags = r.u8("metadata flags")?;
-        r.skip(3, "record reserved bytes")?;
+        if meta_flags & !META_ALL != 0 {
+            return Err(DecodeError::invalid(
+                "metadata flags",
+                format!("unknown metadata flags {meta_flags:#04x}"),
+            ));
+        }
+        if r.array::<3>("record reserved bytes")? != [0; 3] {
+            return Err(DecodeError::invalid(
+                "record reserved bytes",
+                "non-zero reserved bytes",
+            ));
+        }
         let meta_len = r.u32("metadata length")? as usize;
         let declared = [stream_len, type_len, meta_len, data_len]
             .iter()
@@ -161,15 +173,7 @@ impl<'a> RecordView<'a> {
         m.source = optional_str16(&mut r, flags, META_SOURCE, "source")?;
         if flags & META_EXTRA != 0 {
             // Each entry takes at least 6 bytes: the count cannot outrun them.
-            let count = r.len_u32(r.remaining() / 6, "metadata entry count")?;
-            let mut extra = BTreeMap::new();
-            for _ in 0..count {
-                let k = r.str16("metadata key")?.to_owned();
-                let n = r.len_u32(r.remaining(), "metadata value length")?;
-                let v = r.str(n, "metadata value")?.to_owned();
-                extra.insert(k, v);
-            }
-            m.extra = extra;
+            m.extra = extra_pairs(&mut r)?;
         }
         if !r.is_empty() {
             return Err(DecodeError::invalid(
@@ -214,6 +218,35 @@ impl<'a> RecordView<'a> {
             recorded_at: from_micros(self.recorded_at_micros()),
         })
     }
+}
+
+/// The extra pairs of a metadata section: at least one, keys strictly
+/// ascending (as they are written), so no pair is dropped or reordered.
+fn extra_pairs(r: &mut Reader<'_>) -> Result<BTreeMap<String, String>, DecodeError> {
+    // Each entry takes at least 6 bytes: the count cannot outrun them.
+    let count = r.len_u32(r.remaining() / 6, "metadata entry count")?;
+    if count == 0 {
+        return Err(DecodeError::invalid(
+            "metadata entry count",
+            "extra metadata flagged but no pair present",
+        ));
+    }
+    let mut extra = BTreeMap::new();
+    let mut last: Option<&str> = None;
+    for _ in 0..count {
+        let k = r.str16("metadata key")?;
+        if last.is_some_and(|l| l >= k) {
+            return Err(DecodeError::invalid(
+                "metadata key",
+                "metadata keys out of order or repeated",
+            ));
+        }
+        last = Some(k);
+        let n = r.len_u32(r.remaining(), "metadata value length")?;
+        let v = r.str(n, "metadata value")?.to_owned();
+        extra.insert(k.to_owned(), v);
+    }
+    Ok(extra)
 }
 
 /// The next length-prefixed string if `flags` has `bit`, else `None`.

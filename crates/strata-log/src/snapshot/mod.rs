@@ -62,6 +62,7 @@
 
 mod compact;
 mod dir;
+pub(crate) mod fuzz;
 mod index;
 mod layout;
 mod open;
