@@ -22,6 +22,7 @@ memory_store!(
     slow_subscriber_is_dropped_with_a_final_error_event,
     the_byte_budget_drops_a_stalled_subscriber_of_large_events,
     a_client_that_pauses_less_than_the_timeout_keeps_its_subscription,
+    stalled_subscribers_share_one_budget_and_a_fresh_one_gets_everything,
 );
 
 async fn append(h: &Harness, stream: &str, n: usize) {
@@ -382,4 +383,47 @@ async fn the_byte_budget_drops_a_stalled_subscriber_of_large_events(h: Harness) 
     assert!(positions.len() < 1024, "was not cut off");
     let all = all_positions(&h).await;
     assert_eq!(positions, all[..positions.len()]);
+}
+
+async fn stalled_subscribers_share_one_budget_and_a_fresh_one_gets_everything(h: Harness) {
+    // Eight subscribers that never read, each allowed 128 KiB, all together
+    // 256 KiB: the server's budget is what fills first.
+    let h = h
+        .like(
+            Limits::default(),
+            ServerConfig {
+                subscription_buffer_messages: 4_096,
+                subscription_buffer_bytes: 128 * 1024,
+                subscription_buffers_total_bytes: 256 * 1024,
+                slow_consumer_timeout_ms: 100,
+                write_timeout_ms: 300,
+                ..ServerConfig::default()
+            },
+        )
+        .await;
+    let mut stalled = Vec::new();
+    for _ in 0..8 {
+        let sub = SseClient::connect_with(h.addr, "/subscribe/all", &[], Some(4096)).await;
+        assert_eq!(sub.status, 200);
+        stalled.push(sub);
+    }
+    append_big(&h, 64).await;
+    // A fresh subscriber that reads gets every event, in order: the stalled
+    // ones are dropped and closed and give the budget back.
+    let mut fresh = SseClient::connect_with(h.addr, "/subscribe/all", &[], None).await;
+    assert_eq!(fresh.status, 200);
+    let all = all_positions(&h).await;
+    let mut positions = Vec::new();
+    while positions.len() < all.len() {
+        let m = tokio::time::timeout(Duration::from_secs(30), fresh.next_message())
+            .await
+            .expect("the fresh subscriber waited more than 30 s")
+            .expect("the stream goes on");
+        assert_ne!(m.event.as_deref(), Some("error"), "dropped: {}", m.data);
+        if m.is_event() {
+            positions.push(m.json()["position"].as_u64().unwrap());
+        }
+    }
+    assert_eq!(positions, all);
+    drop(stalled);
 }
