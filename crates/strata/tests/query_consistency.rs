@@ -424,6 +424,17 @@ async fn eventual_answers_at_once_while_the_runner_folds_a_slow_batch() {
         .wait_for(second, Duration::from_secs(10))
         .await
         .unwrap();
-    assert_eq!(model.query(&(), Consistency::Eventual).await.unwrap(), 2);
+    // The runner reports its position before it lets go of the state (it
+    // may still be committing), and while it holds it an eventual query
+    // answers from the last published copy: the new state shows once the
+    // runner has let go, which takes no more than the commit.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while model.query(&(), Consistency::Eventual).await.unwrap() != 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "an eventual query still answered the old state 10 s after the runner moved on"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     running.stop().await.unwrap();
 }
