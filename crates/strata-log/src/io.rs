@@ -60,6 +60,31 @@ pub trait Storage: Send + Sync + 'static {
     fn exists(&self, path: &Path) -> bool;
 }
 
+/// Reads what `content` (a file held in memory) has at `offset` into `buf`:
+/// the bytes read, fewer at the end, none past it.
+pub(crate) fn read_in_memory(content: &[u8], buf: &mut [u8], offset: u64) -> usize {
+    let Some(src) = usize::try_from(offset).ok().and_then(|o| content.get(o..)) else {
+        return 0;
+    };
+    let n = src.len().min(buf.len());
+    if let (Some(dst), Some(src)) = (buf.get_mut(..n), src.get(..n)) {
+        dst.copy_from_slice(src);
+    }
+    n
+}
+
+/// Writes `bytes` at `offset` of `content` (a file held in memory),
+/// extending it with zeros first if it is shorter.
+pub(crate) fn write_in_memory(content: &mut Vec<u8>, offset: usize, bytes: &[u8]) {
+    let end = offset + bytes.len();
+    if content.len() < end {
+        content.resize(end, 0);
+    }
+    if let Some(dst) = content.get_mut(offset..end) {
+        dst.copy_from_slice(bytes);
+    }
+}
+
 /// The real file system.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct FsStorage;

@@ -35,6 +35,13 @@ pub(crate) enum Refused {
     Closed,
 }
 
+/// A budget of `bytes` counted in KiB (at least 1): the semaphore and its
+/// size.
+pub(crate) fn kib_semaphore(bytes: usize) -> (Arc<Semaphore>, u32) {
+    let total_kib = u32::try_from((bytes / 1024).max(1)).unwrap_or(u32::MAX);
+    (Arc::new(Semaphore::new(total_kib as usize)), total_kib)
+}
+
 /// A budget in KiB and how long a share may be waited for.
 pub(crate) struct Pool {
     kib: Arc<Semaphore>,
@@ -45,9 +52,9 @@ pub(crate) struct Pool {
 impl Pool {
     /// A budget of `bytes` (at least 1 KiB) with the longest wait for a share.
     pub fn new(bytes: usize, wait: Duration) -> Self {
-        let total_kib = u32::try_from((bytes / 1024).max(1)).unwrap_or(u32::MAX);
+        let (kib, total_kib) = kib_semaphore(bytes);
         Pool {
-            kib: Arc::new(Semaphore::new(total_kib as usize)),
+            kib,
             total_kib,
             wait,
         }

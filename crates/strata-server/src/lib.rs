@@ -36,6 +36,7 @@ mod conn;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+mod held;
 mod metrics;
 mod openapi;
 mod page;

@@ -9,6 +9,8 @@ use std::sync::Arc;
 use strata_core::{RecordedEvent, Result};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::budget::kib_semaphore;
+
 /// Most events a page's first sub-read asks for; later ones are sized from
 /// the average event read so far.
 const FIRST_SUB_READ_EVENTS: usize = 256;
@@ -35,11 +37,8 @@ pub(crate) struct ReadBudget {
 impl ReadBudget {
     /// A budget of `bytes` (at least 1 KiB).
     pub fn new(bytes: usize) -> Self {
-        let total_kib = u32::try_from((bytes / 1024).max(1)).unwrap_or(u32::MAX);
-        ReadBudget {
-            kib: Arc::new(Semaphore::new(total_kib as usize)),
-            total_kib,
-        }
+        let (kib, total_kib) = kib_semaphore(bytes);
+        ReadBudget { kib, total_kib }
     }
 
     /// Makes `held` cover `bytes` of events (the whole budget at most),

@@ -7,6 +7,7 @@
 use bytes::Bytes;
 
 use crate::budget::Share;
+use crate::held::held_bytes;
 
 /// A framed SSE message waiting for the connection.
 pub(crate) struct Buffered {
@@ -22,24 +23,6 @@ impl Buffered {
 
     /// The bytes for the connection; they keep the share until dropped.
     pub fn into_bytes(self) -> Bytes {
-        match self.share {
-            None => Bytes::from(self.frame),
-            Some(share) => Bytes::from_owner(Held {
-                frame: self.frame,
-                _share: share,
-            }),
-        }
-    }
-}
-
-/// A frame's bytes and the share they hold.
-struct Held {
-    frame: Vec<u8>,
-    _share: Share,
-}
-
-impl AsRef<[u8]> for Held {
-    fn as_ref(&self) -> &[u8] {
-        &self.frame
+        held_bytes(self.frame, self.share)
     }
 }

@@ -17,6 +17,7 @@ use strata_core::{
 use crate::auth::{Access, Role};
 use crate::body::{json_body, query, StreamPath};
 use crate::error::ApiError;
+use crate::held::held_bytes;
 use crate::openapi::{AppendResultDoc, ErrorBody, MultiResultDoc, PageDoc};
 use crate::page::{read_budgeted, PageBounds};
 use crate::state::AppState;
@@ -386,13 +387,7 @@ async fn page(
             .await
             .map_err(|e| ApiError::internal(format!("encoding a page failed: {e}")))?
     }?;
-    let body = match share {
-        Some(share) => Bytes::from_owner(HeldPage {
-            json,
-            _share: share,
-        }),
-        None => Bytes::from(json),
-    };
+    let body = held_bytes(json, share);
     Ok(([(CONTENT_TYPE, "application/json")], body).into_response())
 }
 
@@ -403,18 +398,6 @@ fn encode_page(events: &[RecordedEvent], next: Option<u64>) -> Result<Vec<u8>, A
     };
     serde_json::to_vec(&page)
         .map_err(|e| ApiError::internal(format!("encoding a page failed: {e}")))
-}
-
-/// A page's JSON and its share of the read budget.
-struct HeldPage {
-    json: Vec<u8>,
-    _share: OwnedSemaphorePermit,
-}
-
-impl AsRef<[u8]> for HeldPage {
-    fn as_ref(&self) -> &[u8] {
-        &self.json
-    }
 }
 
 /// `DELETE /streams/{stream}`: soft by default, a tombstone with `hard=true`.

@@ -331,7 +331,7 @@ async fn encode(
             let frame = if e.size_bytes() > ENCODE_INLINE_MAX_BYTES {
                 tokio::task::spawn_blocking(move || encode_event(e))
                     .await
-                    .map_err(|err| Stop::Ended("internal".into(), err.to_string()))??
+                    .map_err(|err| Stop::Ended(kind::INTERNAL.into(), err.to_string()))??
             } else {
                 encode_event(e)?
             };
@@ -361,7 +361,7 @@ const ENCODE_INLINE_MAX_BYTES: usize = 64 * 1024;
 fn encode_event(e: RecordedEvent) -> Result<Vec<u8>, Stop> {
     let data = serde_json::to_string(&event_out(&e)).map_err(|err| {
         Stop::Ended(
-            "internal".into(),
+            kind::INTERNAL.into(),
             format!("could not encode an event: {err}"),
         )
     })?;

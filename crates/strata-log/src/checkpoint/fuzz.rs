@@ -52,14 +52,8 @@ fn with_checksums(data: &[u8]) -> Vec<u8> {
     let mut b = data.to_vec();
     let at = CHECKPOINT_FILE_HEADER_BYTES;
     let len = crate::fuzzing::u32_at(&b, at + 4) as usize;
-    if let Some(covered) = b.get(at + 4..at.saturating_add(len)) {
-        let crc = crc32c::crc32c(covered);
-        crate::fuzzing::put_u32(&mut b, at, crc);
-    }
-    if let Some(h) = b.get(..28) {
-        let crc = crc32c::crc32c(h);
-        crate::fuzzing::put_u32(&mut b, 28, crc);
-    }
+    crate::fuzzing::put_crc(&mut b, at + 4..at.saturating_add(len), at);
+    crate::fuzzing::put_crc(&mut b, ..28, 28);
     b
 }
 

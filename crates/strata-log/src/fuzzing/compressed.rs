@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::mem::MemFile;
-use super::{put_u32, u32_at};
+use super::{put_crc, u32_at};
 use crate::compress::{compress_segment, CompressedFile, Compression};
 use crate::io::{read_chunk, StorageFile};
 
@@ -54,20 +54,11 @@ fn with_checksums(data: &[u8]) -> Vec<u8> {
         let e = HEADER_BYTES + i * ENTRY_BYTES;
         let offset = u32_at(&b, e) as usize;
         let len = u32_at(&b, e + 8) as usize;
-        if let Some(block) = b.get(offset..offset.saturating_add(len)) {
-            let crc = crc32c::crc32c(block);
-            put_u32(&mut b, e + 12, crc);
-        }
+        put_crc(&mut b, offset..offset.saturating_add(len), e + 12);
     }
     let table_end = HEADER_BYTES + n * ENTRY_BYTES;
-    if let Some(table) = b.get(HEADER_BYTES..table_end) {
-        let crc = crc32c::crc32c(table);
-        put_u32(&mut b, table_end, crc);
-    }
-    if let Some(header) = b.get(..40) {
-        let crc = crc32c::crc32c(header);
-        put_u32(&mut b, 40, crc);
-    }
+    put_crc(&mut b, HEADER_BYTES..table_end, table_end);
+    put_crc(&mut b, ..40, 40);
     b
 }
 

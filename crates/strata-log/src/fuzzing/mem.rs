@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::io::StorageFile;
+use crate::io::{read_in_memory, write_in_memory, StorageFile};
 
 /// File bytes held in memory.
 #[derive(Default)]
@@ -25,22 +25,11 @@ impl MemFile {
 
 impl StorageFile for MemFile {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        let b = self.0.lock();
-        let Some(src) = usize::try_from(offset).ok().and_then(|o| b.get(o..)) else {
-            return Ok(0);
-        };
-        let n = src.len().min(buf.len());
-        buf[..n].copy_from_slice(&src[..n]);
-        Ok(n)
+        Ok(read_in_memory(&self.0.lock(), buf, offset))
     }
 
     fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
-        let mut b = self.0.lock();
-        let at = offset as usize;
-        if b.len() < at + buf.len() {
-            b.resize(at + buf.len(), 0);
-        }
-        b[at..at + buf.len()].copy_from_slice(buf);
+        write_in_memory(&mut self.0.lock(), offset as usize, buf);
         Ok(())
     }
 

@@ -63,6 +63,17 @@ pub(crate) fn u32_at(b: &[u8], at: usize) -> u32 {
         .map_or(0, u32::from_le_bytes)
 }
 
+/// Writes the CRC-32C of `b[covered]` at `at`, if those bytes are there.
+pub(crate) fn put_crc<R>(b: &mut [u8], covered: R, at: usize)
+where
+    R: std::slice::SliceIndex<[u8], Output = [u8]>,
+{
+    if let Some(c) = b.get(covered) {
+        let crc = crc32c::crc32c(c);
+        put_u32(b, at, crc);
+    }
+}
+
 /// Writes `v` little-endian at `at` if the bytes are there.
 pub(crate) fn put_u32(b: &mut [u8], at: usize, v: u32) {
     if let Some(dst) = b.get_mut(at..at + 4) {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::disk::Shared;
 use super::namespace::Inode;
-use crate::io::StorageFile;
+use crate::io::{read_in_memory, write_in_memory, StorageFile};
 
 /// One change to a file's content.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,21 +20,9 @@ impl DataOp {
     /// Applies the change to `content`.
     pub(super) fn apply(&self, content: &mut Vec<u8>) {
         match self {
-            DataOp::Write { offset, bytes } => write_at(content, *offset as usize, bytes),
+            DataOp::Write { offset, bytes } => write_in_memory(content, *offset as usize, bytes),
             DataOp::SetLen(len) => content.resize(*len as usize, 0),
         }
-    }
-}
-
-/// Writes `bytes` at `offset` of `content`, extending it with zeros first if
-/// it is shorter.
-pub(super) fn write_at(content: &mut Vec<u8>, offset: usize, bytes: &[u8]) {
-    let end = offset + bytes.len();
-    if content.len() < end {
-        content.resize(end, 0);
-    }
-    if let Some(dst) = content.get_mut(offset..end) {
-        dst.copy_from_slice(bytes);
     }
 }
 
@@ -87,15 +75,7 @@ impl SimFile {
 
 impl StorageFile for SimFile {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        self.with_node(false, |n| {
-            let start = (offset as usize).min(n.current.len());
-            let end = (start + buf.len()).min(n.current.len());
-            let src = n.current.get(start..end).unwrap_or_default();
-            if let Some(dst) = buf.get_mut(..src.len()) {
-                dst.copy_from_slice(src);
-            }
-            src.len()
-        })
+        self.with_node(false, |n| read_in_memory(&n.current, buf, offset))
     }
 
     fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {

@@ -15,9 +15,10 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::disk::DiskState;
-use super::file::{write_at, DataOp, Node};
+use super::file::{DataOp, Node};
 use super::namespace::EntryOp;
 use super::PowerCut;
+use crate::io::write_in_memory;
 
 /// The sector sizes a torn write is cut at.
 pub const SECTOR_SIZES: [u64; 2] = [512, 4096];
@@ -168,7 +169,7 @@ fn surviving_content(
                 let cuts = sector_cuts(*offset, bytes.len(), sector);
                 if !cuts.is_empty() && rng.gen_bool(0.5) {
                     let at = cuts[rng.gen_range(0..cuts.len())];
-                    write_at(
+                    write_in_memory(
                         &mut out,
                         *offset as usize,
                         bytes.get(..at).unwrap_or_default(),
@@ -215,7 +216,7 @@ fn keep_sectors(
                 order.note(kept);
                 if kept {
                     let piece = bytes.get(start..end).unwrap_or_default();
-                    write_at(out, *offset as usize + start, piece);
+                    write_in_memory(out, *offset as usize + start, piece);
                 }
                 start = end;
             }

@@ -79,18 +79,13 @@ fn with_checksums(data: &[u8]) -> Vec<u8> {
     let header_len = 40 + get(&b, 9) + (get(&b, 10) | get(&b, 11) << 8);
     let state_len = crate::fuzzing::u32_at(&b, at + 32) as usize;
     let state_at = at + header_len;
-    if let Some(state) = b.get(state_at..state_at.saturating_add(state_len)) {
-        let crc = crc32c::crc32c(state);
-        crate::fuzzing::put_u32(&mut b, at + 36, crc);
-    }
-    if let Some(covered) = b.get(at + 4..at + header_len) {
-        let crc = crc32c::crc32c(covered);
-        crate::fuzzing::put_u32(&mut b, at, crc);
-    }
-    if let Some(h) = b.get(..28) {
-        let crc = crc32c::crc32c(h);
-        crate::fuzzing::put_u32(&mut b, 28, crc);
-    }
+    crate::fuzzing::put_crc(
+        &mut b,
+        state_at..state_at.saturating_add(state_len),
+        at + 36,
+    );
+    crate::fuzzing::put_crc(&mut b, at + 4..at + header_len, at);
+    crate::fuzzing::put_crc(&mut b, ..28, 28);
     b
 }
 
