@@ -23,8 +23,9 @@ pub struct ServeArgs {
     #[arg(long, default_value = "always")]
     pub durability: Durability,
     /// Serve a damaged log store read-only instead of refusing to start:
-    /// the log up to its first damaged frame is served, a read that reaches
-    /// the damage fails naming it, and every write is refused.
+    /// everything outside the damaged bytes is served, a read that touches
+    /// them fails naming them and where reading can go on, and every write
+    /// is refused.
     #[arg(long)]
     pub allow_damaged: bool,
     /// Address to listen on. Without API keys only a loopback address is

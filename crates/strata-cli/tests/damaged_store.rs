@@ -1,6 +1,6 @@
 //! A damaged log store from the command line: `strata verify --repair` asks
 //! before it cuts and keeps what it cuts; `strata serve --allow-damaged`
-//! serves the log up to the damage read-only.
+//! serves everything outside the damage read-only.
 
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -96,7 +96,7 @@ fn verify_repair_asks_then_cuts_and_keeps_the_cut_bytes() {
 }
 
 #[test]
-fn serve_allow_damaged_serves_up_to_the_damage_read_only() {
+fn serve_allow_damaged_serves_both_sides_of_the_damage_read_only() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");
     let spec = damaged_store(&dir);
@@ -135,6 +135,25 @@ fn serve_allow_damaged_serves_up_to_the_damage_read_only() {
     let (status, body) = http(&addr, "GET", &format!("/all?after={last}&limit=1000"), "");
     assert!(status >= 400, "{status} {body}");
     assert!(body.contains("00000000.seg"), "{body}");
+    // ... and says where reading goes on: everything after the damage is served.
+    let resume: u64 = body
+        .split("reading can go on from position ")
+        .nth(1)
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no resume position in {body}"));
+    assert!(resume > last);
+    let (status, body) = http(&addr, "GET", &format!("/all?after={resume}&limit=1000"), "");
+    assert_eq!(status, 200, "{body}");
+    let after: Vec<u64> = body
+        .split("\"position\":")
+        .skip(1)
+        .filter_map(|r| r.split([',', '}']).next()?.trim().parse().ok())
+        .collect();
+    assert!(
+        !after.is_empty(),
+        "events after the damage are served: {body}"
+    );
+    assert!(after.iter().all(|p| *p > resume), "{after:?}");
     let (status, body) = http(
         &addr,
         "POST",

@@ -94,10 +94,11 @@ pub struct LogConfig {
     /// Compress sealed segments with zstd (off by default: reads of old
     /// events then cost a block decompression).
     pub compression: Option<Compression>,
-    /// Open a damaged store read-only instead of refusing it: the log is
-    /// served up to its first damaged frame, a read that reaches the damage
-    /// fails with an error naming it, every write is refused, and no
-    /// segment file is changed.
+    /// Open a damaged store read-only instead of refusing it: recovery steps
+    /// over each damaged run of bytes to the next frame that passes its
+    /// check, everything outside the damage is served, a read that touches
+    /// the damage fails with an error naming it (and where reading can go
+    /// on), every write is refused, and no segment file is changed.
     pub allow_damaged: bool,
 }
 

@@ -51,8 +51,8 @@ pub struct OpenStore {
     /// Held while an index is rebuilt: one repair at a time, however many
     /// readers hit damaged indexes at once.
     pub(crate) repairing: Mutex<()>,
-    /// Set when a damaged store was opened read-only: where the readable
-    /// log ends.
+    /// Set when a damaged store was opened read-only: its first damage and
+    /// how many damaged runs it has (each segment knows its own).
     pub(crate) damaged: Option<crate::recovery::Damaged>,
 }
 
@@ -83,21 +83,6 @@ impl OpenStore {
     /// Ends the head feed (the store is closing).
     pub(crate) fn close_head(&self) {
         self.head_tx.lock().take();
-    }
-
-    /// A read that found nothing more: past the end of a damaged store's
-    /// readable log, that is an error naming the damage.
-    pub(crate) fn check_readable_end<T>(&self, page: Vec<T>) -> Result<Vec<T>> {
-        match &self.damaged {
-            Some(d) if page.is_empty() => Err(Error::Corrupt {
-                location: d.location.clone(),
-                reason: format!(
-                    "{}; the store was opened read-only over this damage and nothing from here on can be read",
-                    d.reason
-                ),
-            }),
-            _ => Ok(page),
-        }
     }
 
     /// The head feed subscriptions wait on.

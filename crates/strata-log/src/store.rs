@@ -120,8 +120,8 @@ impl LogStore {
         );
         if let Some(d) = &recovered.damaged {
             writer.read_only(format!(
-                "the store was opened read-only over damage at {}: {}",
-                d.location, d.reason
+                "the store was opened read-only over damage at {}: {} ({} damaged run(s) in all)",
+                d.location, d.reason, d.runs
             ));
         }
         let handle = std::thread::Builder::new()
@@ -346,8 +346,7 @@ impl EventStore for LogStore {
     ) -> Result<Vec<RecordedEvent>> {
         self.store.config.limits.check_read_count(max_count)?;
         filter.validate()?;
-        let page = offload::read_all(&self.store, from, max_count, filter).await?;
-        self.store.check_readable_end(page)
+        offload::read_all(&self.store, from, max_count, filter).await
     }
 
     async fn subscribe(&self, from: SubscribeFrom, filter: ReadFilter) -> Result<Subscription> {

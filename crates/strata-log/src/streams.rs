@@ -48,6 +48,17 @@ impl StreamIndex {
         e.head.last_position = Some(Position(position));
     }
 
+    /// Records the versions of `stream` after its head, up to `through`, as
+    /// lost in damaged bytes at `position` (a store opened read-only over
+    /// damage): a read of them reports the damage.
+    pub fn add_lost(&mut self, stream: &StreamId, through: u64, position: u64) {
+        let e = self.streams.entry(stream.clone()).or_default();
+        while e.head.version < through {
+            e.positions.push(position);
+            e.head.version += 1;
+        }
+    }
+
     /// Records a soft delete or tombstone.
     pub fn delete(&mut self, stream: &StreamId, deleted_through: u64, tombstone: bool) {
         let e = self.streams.entry(stream.clone()).or_default();

@@ -10,7 +10,9 @@ mod common;
 use std::os::unix::fs::FileExt;
 
 use common::*;
-use strata_core::{Error, EventStore, ExpectedVersion, Position, ReadFilter};
+use strata_core::{
+    Direction, Error, EventStore, ExpectedVersion, Position, ReadFilter, RecordedEvent,
+};
 use strata_log::io::FsStorage;
 use strata_log::verify::{plan_repair, verify};
 use strata_log::{Durability, LogConfig, LogStore};
@@ -218,4 +220,277 @@ async fn a_damaged_store_opens_read_only_on_request() {
         LogStore::open(small_segments(dir.path())).await,
         Err(Error::Corrupt { .. })
     ));
+}
+
+/// Flips one bit inside the event record of the single-event append
+/// `victim`: its frame then fails its checksum.
+fn flip_bit(dir: &std::path::Path, victim: &Acked) {
+    let (n, off) = split(victim.first_position);
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(segment_path(dir, n))
+        .unwrap();
+    let mut b = [0u8; 1];
+    f.read_exact_at(&mut b, off + 40).unwrap();
+    f.write_all_at(&[b[0] ^ 0x04], off + 40).unwrap();
+}
+
+fn split(p: Position) -> (u32, u64) {
+    ((p.0 >> 32) as u32, p.0 & 0xffff_ffff)
+}
+
+/// Where a damage error says reading can go on.
+fn resume_position(reason: &str) -> Position {
+    let n = reason
+        .split("reading can go on from position ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no resume position in: {reason}"));
+    Position(
+        n.trim_end_matches(|c: char| !c.is_ascii_digit())
+            .parse()
+            .unwrap(),
+    )
+}
+
+async fn read_one(store: &LogStore, a: &Acked) -> strata_core::Result<Vec<RecordedEvent>> {
+    store
+        .read_stream(&a.stream, a.first_version, 1, Direction::Forward)
+        .await
+}
+
+/// The frame holding a single-event append starts 20 bytes before its
+/// record (frame header and event count).
+fn frame_of(a: &Acked) -> (String, u64) {
+    let (n, off) = split(a.first_position);
+    (format!("{n:08}.seg"), off - 20)
+}
+
+fn assert_names(err: &Error, a: &Acked) {
+    let (file, off) = frame_of(a);
+    match err {
+        Error::Corrupt { location, reason } => {
+            assert!(location.contains(&file), "{location}");
+            assert!(
+                location.ends_with(&format!("at offset {off}")),
+                "{location}"
+            );
+            assert!(reason.contains("read-only"), "{reason}");
+        }
+        other => panic!("expected Corrupt naming the damage, got {other:?}"),
+    }
+}
+
+fn positions(events: &[RecordedEvent]) -> Vec<Position> {
+    events.iter().map(|e| e.position).collect()
+}
+
+fn acked_positions(acked: &[Acked]) -> Vec<Position> {
+    acked.iter().map(|a| a.first_position).collect()
+}
+
+/// One bit flipped in a middle segment: every event before and after the
+/// damaged frame is served, and each kind of read that touches it is
+/// answered with an error naming it. `derived`: the stream checkpoint and
+/// index files are kept (else recovery rebuilds everything from the log).
+async fn serves_everything_outside_the_damage(derived: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let acked = sealed_store(dir.path()).await;
+    let v = 600;
+    let victim = &acked[v];
+    let (victim_seg, _) = split(victim.first_position);
+    let (last_seg, _) = split(acked.last().unwrap().first_position);
+    assert!(victim_seg > 0 && victim_seg < last_seg, "a middle segment");
+    flip_bit(dir.path(), victim);
+    if !derived {
+        std::fs::remove_dir_all(dir.path().join("index")).unwrap();
+        std::fs::remove_file(dir.path().join("streams.ckpt")).unwrap();
+    }
+    let before = segment_files(dir.path());
+    if !derived {
+        // A normal opening must scan the damaged segment, and refuses it.
+        assert!(matches!(
+            LogStore::open(small_segments(dir.path())).await,
+            Err(Error::Corrupt { .. })
+        ));
+    }
+    let store = LogStore::open(small_segments(dir.path()).allow_damaged(true))
+        .await
+        .unwrap();
+
+    // Every event outside the damage, read by its stream and version.
+    for (i, a) in acked.iter().enumerate() {
+        match read_one(&store, a).await {
+            Ok(got) if i != v => assert_eq!(got[0].position, a.first_position, "event {i}"),
+            Err(e) if i == v => assert_names(&e, a),
+            other => panic!("event {i}: {other:?}"),
+        }
+    }
+    // A window of the victim's stream over the lost version is refused;
+    // the versions after it are served.
+    let whole = store
+        .read_stream(&victim.stream, 1, 10_000, Direction::Forward)
+        .await
+        .unwrap_err();
+    assert_names(&whole, victim);
+    let after: Vec<&Acked> = acked[v + 1..]
+        .iter()
+        .filter(|a| a.stream == victim.stream)
+        .collect();
+    let got = store
+        .read_stream(
+            &victim.stream,
+            victim.first_version + 1,
+            10_000,
+            Direction::Forward,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        positions(&got),
+        after.iter().map(|a| a.first_position).collect::<Vec<_>>()
+    );
+
+    // `$all`: up to the damage, then an error naming it and where reading
+    // goes on, then everything after it.
+    for filter in [
+        ReadFilter::all(),
+        ReadFilter::all().event_types(["Happened"]),
+        ReadFilter::all().stream_prefix("s-"),
+        ReadFilter::all().stream(victim.stream.clone()),
+    ] {
+        let wanted = |a: &&Acked| filter.matches_stream(a.stream.as_str());
+        let up_to: Vec<Acked> = acked[..v].iter().filter(wanted).cloned().collect();
+        let beyond: Vec<Acked> = acked[v + 1..].iter().filter(wanted).cloned().collect();
+        let first = store
+            .read_all(Position::START, 10_000, &filter)
+            .await
+            .unwrap();
+        assert_eq!(positions(&first), acked_positions(&up_to), "{filter:?}");
+        let next = Position(first.last().unwrap().position.0 + 1);
+        let err = store.read_all(next, 10_000, &filter).await.unwrap_err();
+        assert_names(&err, victim);
+        let Error::Corrupt { reason, .. } = &err else {
+            unreachable!()
+        };
+        let resume = resume_position(reason);
+        assert!(resume > victim.first_position, "{resume:?}");
+        let rest = store.read_all(resume, 10_000, &filter).await.unwrap();
+        assert_eq!(positions(&rest), acked_positions(&beyond), "{filter:?}");
+    }
+    store.close().await.unwrap();
+    assert_eq!(segment_files(dir.path()), before, "no segment file changed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_store_serves_everything_outside_the_damage() {
+    serves_everything_outside_the_damage(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_store_rebuilt_from_the_log_serves_everything_outside_the_damage() {
+    serves_everything_outside_the_damage(false).await;
+}
+
+/// Two damaged segments, one of them unreadable from its header on: the
+/// segments between and after them are served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damage_in_two_segments_leaves_the_rest_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let acked = sealed_store(dir.path()).await;
+    let in_seg = |n: u32| -> Vec<Acked> {
+        acked
+            .iter()
+            .filter(|a| split(a.first_position).0 == n)
+            .cloned()
+            .collect()
+    };
+    let (last_seg, _) = split(acked.last().unwrap().first_position);
+    assert!(last_seg >= 3, "the test needs four segments");
+    // Segment 1 loses its header; one frame of segment 2 is damaged.
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(segment_path(dir.path(), 1))
+        .unwrap();
+    f.write_all_at(&[0xAB; 8], 0).unwrap();
+    let seg2 = in_seg(2);
+    let victim = &seg2[seg2.len() / 2];
+    flip_bit(dir.path(), victim);
+    let store = LogStore::open(small_segments(dir.path()).allow_damaged(true))
+        .await
+        .unwrap();
+    let (seg1, seg3) = (in_seg(1), in_seg(3));
+    for a in in_seg(0).iter().chain(&seg3) {
+        assert_eq!(
+            read_one(&store, a).await.unwrap()[0].position,
+            a.first_position
+        );
+    }
+    match read_one(&store, &seg1[5]).await {
+        Err(Error::Corrupt { location, reason }) => {
+            assert!(location.contains("00000001.seg"), "{location}");
+            let resume = resume_position(&reason);
+            assert_eq!(split(resume).0, 2, "reading goes on in segment 2: {reason}");
+            // From there: segment 2 up to its damaged frame.
+            let got = store
+                .read_all(resume, 10_000, &ReadFilter::all())
+                .await
+                .unwrap();
+            let before: Vec<&Acked> = seg2
+                .iter()
+                .take_while(|a| a.first_position < victim.first_position)
+                .collect();
+            assert_eq!(
+                positions(&got),
+                before.iter().map(|a| a.first_position).collect::<Vec<_>>()
+            );
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    assert_names(&read_one(&store, victim).await.unwrap_err(), victim);
+    store.close().await.unwrap();
+}
+
+/// A compressed segment with a damaged block: the events of every other
+/// segment are served, and those the block held are refused by name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_compressed_block_is_refused_and_the_rest_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = small_segments(dir.path())
+        .durability(strata_log::Durability::None)
+        .compression(Some(strata_log::compress::Compression::default()));
+    let store = LogStore::open(cfg.clone()).await.unwrap();
+    let mut acked = Vec::new();
+    append_some(&store, 1200, 10, &mut acked).await;
+    store.close().await.unwrap();
+    let packed = dir.path().join("segments").join("00000001.zseg");
+    let mut bytes = std::fs::read(&packed).expect("segment 1 is compressed");
+    let at = bytes.len() - 100;
+    bytes[at] ^= 0x10;
+    std::fs::write(&packed, bytes).unwrap();
+    let store = LogStore::open(cfg.allow_damaged(true)).await.unwrap();
+    let mut refused = 0;
+    for a in &acked {
+        match read_one(&store, a).await {
+            Ok(got) => assert_eq!(got[0].position, a.first_position),
+            Err(Error::Corrupt { location, .. }) if split(a.first_position).0 == 1 => {
+                assert!(location.contains("00000001.zseg"), "{location}");
+                refused += 1;
+            }
+            Err(e) => panic!("{:?}: {e}", a.first_position),
+        }
+    }
+    assert!(refused > 0, "the damaged block's events are refused");
+    let later: Vec<Position> = acked
+        .iter()
+        .map(|a| a.first_position)
+        .filter(|p| split(*p).0 >= 2)
+        .collect();
+    let from = *later.first().unwrap();
+    let got = store
+        .read_all(from, 10_000, &ReadFilter::all())
+        .await
+        .unwrap();
+    assert_eq!(positions(&got), later);
+    store.close().await.unwrap();
 }

@@ -37,6 +37,7 @@ impl OpenStore {
                 path: packed,
                 file: Arc::new(c),
                 check: seg.check,
+                damage: Vec::new(),
             }),
         );
         // Readers that still hold the plain file keep reading it until they drop it.

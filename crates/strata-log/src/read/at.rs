@@ -10,7 +10,7 @@ use strata_core::{Error, Position, RecordedEvent, Result, StreamId};
 
 use crate::format::{split_position, RecordView};
 use crate::read::shared::SharedBuffer;
-use crate::segment::{read_records, Segment};
+use crate::segment::{read_records, DamagedBytes, Segment};
 use crate::state::location;
 
 /// Reads and checks the events at `positions` (ascending, one segment per
@@ -50,6 +50,9 @@ pub fn read_events_at_in(
             .iter()
             .map(|p| split_position(Position(*p)).1)
             .collect();
+        if let Some(d) = offsets.iter().find_map(|o| segment.damage_at(*o)) {
+            return Err(damage_error(segment, d));
+        }
         let bufs = read_records(segment.file.as_ref(), &offsets)
             .map_err(|e| Error::io(format!("reading {}", segment.path.display()), e))?;
         let mut shared = SharedBuffer::default();
@@ -107,4 +110,23 @@ pub fn to_event(
             location: location(path, offset),
             reason: reason.to_string(),
         })
+}
+
+/// The error a read that touches damaged bytes gets (a store opened
+/// read-only over damage): where the damage is, what is wrong, and where
+/// reading can go on.
+pub fn damage_error(segment: &Segment, d: &DamagedBytes) -> Error {
+    let to = if d.end == u64::MAX {
+        "the end of the segment".to_string()
+    } else {
+        format!("offset {}", d.end)
+    };
+    Error::Corrupt {
+        location: location(&segment.path, d.start),
+        reason: format!(
+            "{}; the bytes from here to {to} cannot be read (the store was opened read-only over this damage); reading can go on from position {}",
+            d.reason,
+            segment.resume_after(d)
+        ),
+    }
 }

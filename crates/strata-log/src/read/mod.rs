@@ -16,11 +16,11 @@ use strata_core::{
 };
 use tracing::warn;
 
-use crate::format::split_position;
+use crate::format::{position_of, split_position};
 use crate::index::Postings;
-use crate::read::at::{read_events_at, read_events_at_in};
+use crate::read::at::{damage_error, read_events_at, read_events_at_in};
 use crate::read::plan::{filter_view, Plan};
-use crate::segment::Segment;
+use crate::segment::{DamagedBytes, Segment};
 use crate::state::{damaged_index_segment, OpenStore};
 
 /// Most result slots a read reserves up front (more grow as needed).
@@ -86,30 +86,53 @@ impl OpenStore {
         if max_count == 0 {
             return Ok(Vec::new());
         }
+        let damage = self.damage_from(from);
+        let until = damage.as_ref().map_or(Position(u64::MAX), |(seg, d)| {
+            position_of(seg.number, d.start)
+        });
         let mut out = Vec::with_capacity(max_count.min(READ_PRESIZE_EVENTS));
+        let span = (from, until);
         match Plan::for_filter(filter) {
-            Plan::Scan => self.scan_all(from, max_count, filter, &mut out)?,
+            Plan::Scan => self.scan_all(from, until, max_count, filter, &mut out)?,
             Plan::Stream(stream) => {
-                self.read_by_stream(&stream, from, max_count, filter, &mut out)?
+                self.read_by_stream(&stream, span, max_count, filter, &mut out)?
             }
             Plan::Postings(kind, keys) => {
-                self.read_by_postings(kind, &keys, from, max_count, filter, &mut out)?
+                self.read_by_postings(kind, &keys, span, max_count, filter, &mut out)?
             }
             Plan::Prefix(prefix) => {
-                if !self.read_by_prefix(&prefix, from, max_count, filter, &mut out)? {
-                    self.scan_all(from, max_count, filter, &mut out)?
+                if !self.read_by_prefix(&prefix, span, max_count, filter, &mut out)? {
+                    self.scan_all(from, until, max_count, filter, &mut out)?
                 }
             }
         }
         out.truncate(max_count);
-        Ok(out)
+        match damage {
+            // Nothing readable before the damage: the read touches it.
+            Some((seg, d)) if out.is_empty() => Err(damage_error(&seg, &d)),
+            _ => Ok(out),
+        }
+    }
+
+    /// The first damaged run at or after `from` (a store opened read-only
+    /// over damage): a read of `$all` stops before it, with the events up
+    /// to it, or fails naming it when there are none.
+    fn damage_from(&self, from: Position) -> Option<(Arc<Segment>, DamagedBytes)> {
+        self.damaged.as_ref()?;
+        let (from_seg, from_off) = split_position(from);
+        let state = self.state.read();
+        state.segments.range(from_seg..).find_map(|(&n, seg)| {
+            let after = if n == from_seg { from_off } else { 0 };
+            let d = seg.damage_after(after)?;
+            Some((Arc::clone(seg), d.clone()))
+        })
     }
 
     /// A filtered `$all` read that follows one stream's positions.
     fn read_by_stream(
         &self,
         stream: &StreamId,
-        from: Position,
+        (from, until): (Position, Position),
         max_count: usize,
         filter: &ReadFilter,
         out: &mut Vec<RecordedEvent>,
@@ -119,7 +142,8 @@ impl OpenStore {
             let positions: Vec<u64> = match state.streams.streams.get(stream.as_str()) {
                 Some(e) => {
                     let lo = e.positions.partition_point(|p| *p < from.0);
-                    e.positions[lo..].to_vec()
+                    let hi = e.positions.partition_point(|p| *p < until.0);
+                    e.positions[lo..hi.max(lo)].to_vec()
                 }
                 None => Vec::new(),
             };
@@ -141,7 +165,7 @@ impl OpenStore {
     fn read_by_prefix(
         &self,
         prefix: &str,
-        from: Position,
+        (from, until): (Position, Position),
         max_count: usize,
         filter: &ReadFilter,
         out: &mut Vec<RecordedEvent>,
@@ -154,7 +178,8 @@ impl OpenStore {
                     continue;
                 }
                 let lo = entry.positions.partition_point(|p| *p < from.0);
-                let take = entry.positions.len().saturating_sub(lo).min(max_count);
+                let hi = entry.positions.partition_point(|p| *p < until.0);
+                let take = hi.saturating_sub(lo).min(max_count);
                 positions.extend_from_slice(&entry.positions[lo..lo + take]);
                 if positions.len() > MAX_PREFIX_CANDIDATES {
                     return Ok(false);
@@ -178,7 +203,7 @@ impl OpenStore {
         &self,
         kind: Postings,
         keys: &[u64],
-        from: Position,
+        (from, until): (Position, Position),
         max_count: usize,
         filter: &ReadFilter,
         out: &mut Vec<RecordedEvent>,
@@ -186,7 +211,12 @@ impl OpenStore {
         let (seg_numbers, segments) = {
             let state = self.state.read();
             let (from_seg, _) = split_position(from);
-            let nums: Vec<u32> = state.segments.range(from_seg..).map(|(n, _)| *n).collect();
+            let (until_seg, _) = split_position(until);
+            let nums: Vec<u32> = state
+                .segments
+                .range(from_seg..=until_seg)
+                .map(|(n, _)| *n)
+                .collect();
             (nums, state.segments.clone())
         };
         for n in seg_numbers {
@@ -202,6 +232,7 @@ impl OpenStore {
                 positions.sort_unstable();
                 positions.dedup();
             }
+            positions.retain(|p| *p < until.0);
             for chunk in positions.chunks(FILTER_CHUNK_EVENTS) {
                 read_events_at(&segments, chunk, |v| filter_view(filter, v), out)?;
                 if out.len() >= max_count {

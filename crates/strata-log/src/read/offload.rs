@@ -109,8 +109,7 @@ impl SubscriptionSource for PageSource {
         max_count: usize,
         filter: &ReadFilter,
     ) -> Result<Vec<RecordedEvent>> {
-        let page = read_all(&self.0, from, max_count, filter).await?;
-        self.0.check_readable_end(page)
+        read_all(&self.0, from, max_count, filter).await
     }
 
     fn head(&self) -> watch::Receiver<Position> {

@@ -34,15 +34,17 @@ struct ScanSink<'a> {
 }
 
 impl OpenStore {
-    /// Reads `$all` sequentially from `from`, keeping events that pass `filter`.
+    /// Reads `$all` sequentially from `from` up to (not including) `until`,
+    /// keeping events that pass `filter`.
     pub(crate) fn scan_all(
         &self,
         from: Position,
+        until: Position,
         max_count: usize,
         filter: &ReadFilter,
         out: &mut Vec<RecordedEvent>,
     ) -> Result<()> {
-        let ranges = self.scan_ranges(from)?;
+        let ranges = self.scan_ranges(from, until)?;
         let mut sink = ScanSink {
             from,
             max_count,
@@ -63,15 +65,20 @@ impl OpenStore {
         Ok(())
     }
 
-    /// The segments a scan from `from` visits, each with where it starts and stops.
-    fn scan_ranges(&self, from: Position) -> Result<Vec<ScanRange>> {
+    /// The segments a scan from `from` to `until` visits, each with where it
+    /// starts and stops.
+    fn scan_ranges(&self, from: Position, until: Position) -> Result<Vec<ScanRange>> {
         let (from_seg, from_off) = split_position(from);
+        let (until_seg, until_off) = split_position(until);
         let state = self.state.read();
         let mut ranges = Vec::new();
-        for (&n, seg) in state.segments.range(from_seg..) {
-            let Some(end) = state.readable_end(n) else {
+        for (&n, seg) in state.segments.range(from_seg..=until_seg) {
+            let Some(mut end) = state.readable_end(n) else {
                 continue;
             };
+            if n == until_seg {
+                end = end.min(until_off);
+            }
             let start = if n == from_seg {
                 state.frame_start(n, from_off)?
             } else {

@@ -2,11 +2,12 @@
 //! replay of the log after it, rebuilt indexes, and the torn-tail rule
 //! ([`tail`]).
 
+mod damaged;
 mod replay;
 mod segments;
 mod tail;
 
-use tail::{Settled, Tail};
+use tail::Tail;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -18,11 +19,13 @@ use tracing::{info, warn};
 
 use crate::background::indexing::write_sealed_index;
 use crate::config::LogConfig;
+use crate::format::position_of;
 use crate::index::{ActiveIndex, SealedIndex};
 use crate::io::{read_file, try_lock_file, Storage};
 use crate::read::at::read_events_at;
 use crate::recovery::replay::{Replay, SegmentReplay};
-use crate::segment::{index_file_name, scan_frames, Segment, FIRST_FRAME_OFFSET};
+use crate::segment::{index_file_name, scan_frames, DamagedBytes, Segment, FIRST_FRAME_OFFSET};
+use crate::state::location;
 use crate::state::State;
 use crate::streams::{StreamIndex, STREAM_CHECKPOINT_FILE};
 
@@ -69,8 +72,7 @@ pub(crate) fn lock_dir(config: &LogConfig) -> Result<File> {
 /// stream checkpoint and cuts a torn tail.
 pub(crate) fn recover(config: &LogConfig) -> Result<Recovered> {
     let storage = config.storage.as_ref();
-    // Read-only over damage: the checkpoint may cover what cannot be read.
-    match recover_with(config, storage, !config.allow_damaged)? {
+    match recover_with(config, storage, true)? {
         Some(r) => Ok(r),
         None => {
             warn!("the stream checkpoint covers more than the log holds; rebuilding the stream index from the log");
@@ -90,8 +92,9 @@ fn recover_with(
     use_checkpoint: bool,
 ) -> Result<Option<Recovered>> {
     let seg_dir = config.dir.join("segments");
-    let numbers = segments::segment_numbers(storage, &seg_dir)?;
-    let mut segments = segments::open_segments(storage, &seg_dir, &numbers)?;
+    let read_only = config.allow_damaged;
+    let numbers = segments::segment_numbers(storage, &seg_dir, read_only)?;
+    let mut segments = segments::open_segments(storage, &seg_dir, &numbers, read_only)?;
     let first = *numbers.first().unwrap_or(&0);
     let (streams, covers) = if use_checkpoint {
         load_stream_checkpoint(&config.dir, storage, &segments, first)
@@ -107,25 +110,27 @@ fn recover_with(
             streams,
             head: Position::START,
             last_recorded_at: i64::MIN,
+            damage: Vec::new(),
         },
         sealed: BTreeMap::new(),
         active: ActiveIndex::default(),
+        transient: BTreeMap::new(),
         visible_end: FIRST_FRAME_OFFSET,
         next_frame_seq: 1,
-        damaged: None,
+        damage: BTreeMap::new(),
     };
     for (&n, seg) in &segments {
-        match rec.segment(n, seg)? {
-            Next::Segment => {}
-            Next::Damaged => break,
-            Next::WithoutCheckpoint => return Ok(None),
+        if rec.segment(n, seg)? == Next::WithoutCheckpoint {
+            return Ok(None);
         }
     }
-    if rec.damaged.is_some() {
-        // Only the log before the damage is served.
-        segments.retain(|n, _| *n <= rec.active_no);
-    }
-    let last_recorded_at = newest_recorded_at(&mut rec.replay, &segments)?;
+    let damaged = mark_damage(&mut segments, std::mem::take(&mut rec.damage))?;
+    let last_recorded_at = if damaged.is_some() {
+        // Nothing is written: the clock does not matter.
+        rec.replay.last_recorded_at.max(0)
+    } else {
+        newest_recorded_at(&mut rec.replay, &segments)?
+    };
     info!(
         dir = %config.dir.display(),
         segments = segments.len(),
@@ -139,14 +144,14 @@ fn recover_with(
             active: rec.active,
             active_segment: rec.active_no,
             sealed: rec.sealed,
-            sealing: BTreeMap::new(),
+            sealing: rec.transient,
             segments,
             visible_end: rec.visible_end,
             head: rec.replay.head,
         },
         last_recorded_at,
         next_frame_seq: rec.next_frame_seq,
-        damaged: rec.damaged,
+        damaged,
     }))
 }
 
@@ -157,6 +162,42 @@ pub(crate) struct Damaged {
     pub(crate) location: String,
     /// What is wrong with it.
     pub(crate) reason: String,
+    /// How many damaged runs of bytes the log has.
+    pub(crate) runs: usize,
+}
+
+/// Hands each segment its damaged runs; the summary of them all, if any.
+fn mark_damage(
+    segments: &mut BTreeMap<u32, Arc<Segment>>,
+    damage: BTreeMap<u32, Vec<DamagedBytes>>,
+) -> Result<Option<Damaged>> {
+    let mut summary: Option<Damaged> = None;
+    for (n, runs) in damage {
+        let Some(seg) = segments.get_mut(&n).and_then(Arc::get_mut) else {
+            return Err(Error::Backend(format!(
+                "segment {n} is shared while recovery marks its damage"
+            )));
+        };
+        let first = runs
+            .first()
+            .map(|d| (location(&seg.path, d.start), d.reason.clone()));
+        match (&mut summary, first) {
+            (Some(s), _) => s.runs += runs.len(),
+            (None, Some((location, reason))) => {
+                summary = Some(Damaged {
+                    location,
+                    reason,
+                    runs: runs.len(),
+                })
+            }
+            (None, None) => {}
+        }
+        for d in &runs {
+            warn!(segment = n, start = d.start, end = d.end, reason = %d.reason, "damaged bytes; the store is read-only and reads of them fail");
+        }
+        seg.damage = runs;
+    }
+    Ok(summary)
 }
 
 /// What recovery has built so far.
@@ -169,17 +210,20 @@ struct Recovering<'a> {
     replay: Replay,
     sealed: BTreeMap<u32, Arc<SealedIndex>>,
     active: ActiveIndex,
+    /// Indexes kept in memory only: of damaged segments of a store opened
+    /// read-only (no index file is written for them).
+    transient: BTreeMap<u32, Arc<ActiveIndex>>,
     visible_end: u64,
     next_frame_seq: u32,
-    damaged: Option<Damaged>,
+    /// Each segment's damaged runs (read-only opening).
+    damage: BTreeMap<u32, Vec<DamagedBytes>>,
 }
 
 /// What recovery does after a segment.
+#[derive(PartialEq, Eq)]
 enum Next {
     /// Goes on with the next segment.
     Segment,
-    /// Stops: the log is damaged here (read-only opening).
-    Damaged,
     /// Starts again without the stream checkpoint.
     WithoutCheckpoint,
 }
@@ -190,12 +234,16 @@ impl Recovering<'_> {
         let (config, storage) = (self.config, self.storage);
         let read_only = config.allow_damaged;
         let is_active = n == self.active_no;
+        if !seg.damage.is_empty() {
+            // Could not even be opened: nothing in it is read.
+            return Ok(self.unreadable(n, seg));
+        }
         let loaded = if is_active {
             None
         } else {
             load_sealed_index(&config.dir.join("index"), storage, n)
         };
-        if n < self.covers.0 {
+        if n < self.covers.0 && !read_only {
             if let Some(i) = loaded {
                 // Nothing to replay, nothing to rebuild.
                 self.sealed.insert(n, Arc::new(i));
@@ -211,30 +259,43 @@ impl Recovering<'_> {
             },
             index: (loaded.is_none() || read_only).then(ActiveIndex::default),
         };
-        let settled = replay_segment(config, seg, &mut self.replay, &mut seg_replay, is_active)?;
+        let (tail, damage) =
+            replay_segment(config, seg, &mut self.replay, &mut seg_replay, is_active)?;
         let idx = seg_replay.index.unwrap_or_default();
-        match settled {
-            Settled::Damaged {
-                tail,
-                location,
-                reason,
-            } => {
-                self.active_no = n;
-                self.visible_end = tail.end;
-                self.active = idx;
-                self.damaged = Some(Damaged { location, reason });
-                Ok(Next::Damaged)
+        let damaged = !damage.is_empty();
+        if damaged {
+            self.damage.insert(n, damage);
+        }
+        if is_active {
+            return self.active_tail(seg, tail, idx, read_only);
+        }
+        match loaded {
+            _ if damaged => {
+                // Its index file (if any) may point into the damage.
+                self.transient.insert(n, Arc::new(idx));
             }
-            Settled::Tail(tail) if is_active => self.active_tail(seg, tail, idx, read_only),
-            Settled::Tail(_) => {
-                let s = match loaded {
-                    Some(i) => i,
-                    None => write_sealed_index(storage, &config.dir.join("index"), n, &idx)?,
-                };
+            Some(i) => {
+                self.sealed.insert(n, Arc::new(i));
+            }
+            None => {
+                let s = write_sealed_index(storage, &config.dir.join("index"), n, &idx)?;
                 self.sealed.insert(n, Arc::new(s));
-                Ok(Next::Segment)
             }
         }
+        Ok(Next::Segment)
+    }
+
+    /// A segment that could not be opened (read-only opening): all damage.
+    fn unreadable(&mut self, n: u32, seg: &Segment) -> Next {
+        self.replay.damage_at(position_of(n, FIRST_FRAME_OFFSET).0);
+        self.damage.insert(n, seg.damage.clone());
+        if n == self.active_no {
+            self.visible_end = FIRST_FRAME_OFFSET;
+            self.next_frame_seq = 0;
+        } else {
+            self.transient.insert(n, Arc::new(ActiveIndex::default()));
+        }
+        Next::Segment
     }
 
     /// The active segment's tail: where appends go on.
@@ -268,18 +329,29 @@ impl Recovering<'_> {
 }
 
 /// Scans one segment, replaying its frames, and applies the torn-tail rule.
-/// Returns where its valid frames end.
+/// Returns where its valid frames end and, in a store opened read-only over
+/// damage, the damaged runs of bytes it stepped over.
 fn replay_segment(
     config: &LogConfig,
     seg: &Segment,
     replay: &mut Replay,
     seg_replay: &mut SegmentReplay,
     is_active: bool,
-) -> Result<Settled> {
+) -> Result<(Tail, Vec<DamagedBytes>)> {
     let len = seg
         .file
         .len()
         .map_err(|e| Error::io(format!("sizing {}", seg.path.display()), e))?;
+    if config.allow_damaged {
+        return damaged::replay_past_damage(
+            seg,
+            len,
+            is_active,
+            config.max_segment_bytes,
+            replay,
+            seg_replay,
+        );
+    }
     let end = scan_frames(
         seg.file.as_ref(),
         seg.check,
@@ -295,7 +367,7 @@ fn replay_segment(
         location: seg.path.display().to_string(),
         reason: e.to_string(),
     })?;
-    tail::settle_tail(seg, len, end, is_active, config.allow_damaged)
+    tail::settle_tail(seg, len, end, is_active).map(|t| (t, Vec::new()))
 }
 
 /// The stream checkpoint and the log location it covers, if it is usable;

@@ -17,6 +17,9 @@ pub(super) struct Replay {
     pub(super) head: Position,
     /// The newest `recorded_at` seen (`i64::MIN`: none).
     pub(super) last_recorded_at: i64,
+    /// Where each damaged run of bytes met so far starts (a store opened
+    /// read-only over damage), ascending.
+    pub(super) damage: Vec<u64>,
 }
 
 /// How one segment is replayed.
@@ -71,6 +74,17 @@ impl Replay {
         Ok(())
     }
 
+    /// Records damaged bytes starting at `position`.
+    pub(super) fn damage_at(&mut self, position: u64) {
+        self.damage.push(position);
+    }
+
+    /// The first damage after `position`: where versions of a stream that
+    /// are missing after its event at `position` were lost.
+    fn lost_since(&self, position: u64) -> Option<u64> {
+        self.damage.iter().copied().find(|d| *d > position)
+    }
+
     fn event(
         &mut self,
         seg: &mut SegmentReplay,
@@ -83,21 +97,23 @@ impl Replay {
             idx.add(&index_entry(view, position));
         }
         if apply_streams {
-            let expected = self
-                .streams
-                .streams
-                .get(stream.as_str())
-                .map_or(0, |e| e.head.version)
-                + 1;
+            let head = self.streams.streams.get(stream.as_str()).map(|e| &e.head);
+            let expected = head.map_or(0, |h| h.version) + 1;
             if view.version != expected {
-                return Err(DecodeError::invalid(
-                    "stream version",
-                    format!(
-                        "stream `{stream}` jumps from version {} to {}",
-                        expected - 1,
-                        view.version
-                    ),
-                ));
+                let since = head.and_then(|h| h.last_position).map_or(0, |p| p.0);
+                match self.lost_since(since).filter(|_| view.version > expected) {
+                    Some(at) => self.streams.add_lost(&stream, view.version - 1, at),
+                    None => {
+                        return Err(DecodeError::invalid(
+                            "stream version",
+                            format!(
+                                "stream `{stream}` jumps from version {} to {}",
+                                expected - 1,
+                                view.version
+                            ),
+                        ))
+                    }
+                }
             }
             self.streams.add_event(&stream, view.version, position);
         }

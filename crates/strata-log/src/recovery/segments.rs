@@ -7,21 +7,28 @@ use std::sync::Arc;
 use strata_core::{Error, Result};
 use tracing::warn;
 
-use crate::format::{encode_segment_header, new_salt, SEGMENT_HEADER_BYTES};
+use crate::compress::compressed_file_name;
+use crate::format::{encode_segment_header, new_salt, FrameCheck, SEGMENT_HEADER_BYTES};
 use crate::io::{read_chunk, Storage, StorageFile};
 use crate::segment::{
-    list_segment_numbers, open_segment, read_header, segment_file_name, Segment, SCAN_CHUNK_BYTES,
+    list_segment_numbers, open_segment, read_header, segment_file_name, DamagedBytes, Segment,
+    SCAN_CHUNK_BYTES,
 };
 use crate::state::location;
 
 /// The segment numbers of `seg_dir`, contiguous and never empty: leftovers
 /// of an unfinished compression are removed, a gap is corruption, and an
-/// empty directory gets segment 0.
-pub(super) fn segment_numbers(storage: &dyn Storage, seg_dir: &Path) -> Result<Vec<u32>> {
+/// empty directory gets segment 0. `read_only` (a store opened over
+/// damage) removes nothing.
+pub(super) fn segment_numbers(
+    storage: &dyn Storage,
+    seg_dir: &Path,
+    read_only: bool,
+) -> Result<Vec<u32>> {
     let listing = |e| Error::io(format!("listing {}", seg_dir.display()), e);
     let mut numbers = list_segment_numbers(storage, seg_dir).map_err(listing)?;
     for name in storage.list(seg_dir).map_err(listing)? {
-        if name.ends_with(".tmp") {
+        if name.ends_with(".tmp") && !read_only {
             // An unfinished compression: the plain segment is still there.
             let _ = storage.remove(&seg_dir.join(name));
         }
@@ -54,25 +61,61 @@ pub(super) fn segment_numbers(storage: &dyn Storage, seg_dir: &Path) -> Result<V
 }
 
 /// Opens every segment in `numbers` and checks its header. The last one may
-/// have been cut short by a crash while it was being created.
+/// have been cut short by a crash while it was being created. `read_only`
+/// (a store opened over damage) changes no file, and a segment that cannot
+/// be opened is kept as wholly damaged rather than an error.
 pub(super) fn open_segments(
     storage: &dyn Storage,
     seg_dir: &Path,
     numbers: &[u32],
+    read_only: bool,
 ) -> Result<BTreeMap<u32, Arc<Segment>>> {
     let mut segments = BTreeMap::new();
     for &n in numbers {
         let is_last = Some(&n) == numbers.last();
-        segments.insert(n, Arc::new(open_checked(storage, seg_dir, n, is_last)?));
+        let seg = match open_checked(storage, seg_dir, n, is_last, read_only) {
+            Err(Error::Corrupt { location, reason }) if read_only => {
+                unreadable(storage, seg_dir, n, format!("{location}: {reason}"))?
+            }
+            other => other?,
+        };
+        segments.insert(n, Arc::new(seg));
     }
     Ok(segments)
 }
 
-fn open_checked(storage: &dyn Storage, seg_dir: &Path, n: u32, is_last: bool) -> Result<Segment> {
-    if is_last {
+/// Segment `n`, which cannot be opened, as one run of damage: its file is
+/// held but never read.
+fn unreadable(storage: &dyn Storage, seg_dir: &Path, n: u32, reason: String) -> Result<Segment> {
+    let plain = seg_dir.join(segment_file_name(n));
+    let path = if storage.exists(&plain) {
+        plain
+    } else {
+        seg_dir.join(compressed_file_name(n))
+    };
+    let file = storage
+        .open(&path, false)
+        .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+    Ok(Segment {
+        number: n,
+        path,
+        file,
+        check: FrameCheck::V1,
+        damage: vec![DamagedBytes::whole_segment(reason)],
+    })
+}
+
+fn open_checked(
+    storage: &dyn Storage,
+    seg_dir: &Path,
+    n: u32,
+    is_last: bool,
+    read_only: bool,
+) -> Result<Segment> {
+    if is_last && !read_only {
         reinitialise_if_short(storage, &seg_dir.join(segment_file_name(n)), n)?;
     }
-    let seg = open_segment(storage, seg_dir, n, true).map_err(|reason| Error::Corrupt {
+    let seg = open_segment(storage, seg_dir, n, !read_only).map_err(|reason| Error::Corrupt {
         location: location(&seg_dir.join(segment_file_name(n)), 0),
         reason: reason.to_string(),
     })?;

@@ -23,61 +23,15 @@ pub(super) struct Tail {
     pub(super) next_seq: u32,
 }
 
-/// How a segment's frames end.
-pub(super) enum Settled {
-    /// Valid frames up to the tail.
-    Tail(Tail),
-    /// Damage at `at` (only when the store opens damaged stores read-only;
-    /// otherwise damage is an error).
-    Damaged {
-        /// Where the readable frames end.
-        tail: Tail,
-        /// The damage's file and offset.
-        location: String,
-        /// What is wrong.
-        reason: String,
-    },
-}
-
 /// Applies the rule to segment `seg` (`len` bytes long) whose scan ended at
-/// `end`. `read_only` (a damaged store opened read-only) changes no file:
-/// a torn tail is left in place, and damage is reported instead of failing.
-pub(super) fn settle_tail(
-    seg: &Segment,
-    len: u64,
-    end: ScanEnd,
-    is_active: bool,
-    read_only: bool,
-) -> Result<Settled> {
-    let damaged = match &end {
-        ScanEnd::Corrupt { .. } => true,
-        ScanEnd::Torn { .. } => !is_active,
-        ScanEnd::Clean { .. } => false,
-    };
-    if !(read_only && damaged) {
-        return settle(seg, len, end, is_active, read_only).map(Settled::Tail);
-    }
-    let (at, next_seq, reason) = match end {
-        ScanEnd::Torn {
-            at,
-            next_seq,
-            reason,
-        } => (at, next_seq, reason),
-        ScanEnd::Corrupt { at, reason } => (at, 0, reason),
-        ScanEnd::Clean { end, next_seq } => (end, next_seq, String::new()),
-    };
-    Ok(Settled::Damaged {
-        tail: Tail { end: at, next_seq },
-        location: location(&seg.path, at),
-        reason,
-    })
-}
-
-fn settle(seg: &Segment, len: u64, end: ScanEnd, is_active: bool, read_only: bool) -> Result<Tail> {
+/// `end`: a torn tail of the active segment is cut, damage is an error. (A
+/// store opened read-only over damage steps over damage instead and changes
+/// no file: see [`super::damaged`].)
+pub(super) fn settle_tail(seg: &Segment, len: u64, end: ScanEnd, is_active: bool) -> Result<Tail> {
     let io = |what: &str, e| Error::io(format!("{what} {}", seg.path.display()), e);
     match end {
         ScanEnd::Clean { end, next_seq } => {
-            if is_active && end < len && !read_only {
+            if is_active && end < len {
                 // Zeroed bytes past the last frame (preallocated or never written).
                 seg.file.set_len(end).map_err(|e| io("trimming", e))?;
             }
@@ -91,12 +45,10 @@ fn settle(seg: &Segment, len: u64, end: ScanEnd, is_active: bool, read_only: boo
             next_seq,
             reason,
         } if is_active => {
-            if !read_only {
-                warn!(segment = seg.number, offset = at, reason = %reason, "cutting a torn tail left by a crash");
-                seg.file
-                    .set_len(at)
-                    .map_err(|e| io("cutting the torn tail of", e))?;
-            }
+            warn!(segment = seg.number, offset = at, reason = %reason, "cutting a torn tail left by a crash");
+            seg.file
+                .set_len(at)
+                .map_err(|e| io("cutting the torn tail of", e))?;
             Ok(Tail {
                 end: at,
                 next_seq: next_seq.max(1),

@@ -76,6 +76,25 @@ pub(super) fn classify(
     })
 }
 
+/// The first valid frame of `file` strictly after the damaged one at `at`,
+/// up to `limit`: its offset and sequence number. Format 2's salted
+/// checksum means no event data can pass for it.
+pub fn next_valid_frame(
+    file: &dyn StorageFile,
+    check: FrameCheck,
+    at: u64,
+    limit: u64,
+    max_segment_bytes: u64,
+) -> io::Result<Option<(u64, u32)>> {
+    let place = Place {
+        file,
+        check,
+        limit,
+        max_segment_bytes,
+    };
+    Ok(find_frame_after(&place, at, |_| true)?.map(|(off, h)| (off, h.seq)))
+}
+
 /// The first valid frame strictly after `at` that `proves` accepts: its
 /// offset and header.
 pub(super) fn find_frame_after(

@@ -4,9 +4,12 @@
 #![deny(clippy::indexing_slicing)]
 
 mod classify;
+mod damage;
 mod scan;
 
-pub use scan::{scan_frames, FrameVisitor, ScanEnd};
+pub use classify::next_valid_frame;
+pub use damage::DamagedBytes;
+pub use scan::{scan_frames, scan_frames_expecting, FrameVisitor, ScanEnd};
 
 use std::io;
 use std::path::PathBuf;
@@ -58,6 +61,9 @@ pub struct Segment {
     pub file: Arc<dyn StorageFile>,
     /// How its frames are checked (from its header).
     pub check: FrameCheck,
+    /// Bytes known to be damaged, ascending (only in a store opened
+    /// read-only over damage; empty otherwise).
+    pub damage: Vec<DamagedBytes>,
 }
 
 /// Reads the records at `offsets` (ascending) of one segment. Nearby offsets
@@ -219,6 +225,7 @@ pub fn open_segment(
                     path: packed,
                     file,
                     check: header.check,
+                    damage: Vec::new(),
                 });
             }
             Err(reason) if has_plain => {
@@ -241,6 +248,7 @@ pub fn open_segment(
         path: plain,
         file,
         check: header.check,
+        damage: Vec::new(),
     })
 }
 

@@ -71,6 +71,22 @@ pub fn scan_frames(
     start: u64,
     limit: u64,
     max_segment_bytes: u64,
+    f: impl FrameVisitor,
+) -> io::Result<ScanEnd> {
+    let expect = (check.sequenced() && start == FIRST_FRAME_OFFSET).then_some(1);
+    scan_frames_expecting(file, check, start, expect, limit, max_segment_bytes, f)
+}
+
+/// [`scan_frames`] from a frame whose sequence number is known to be
+/// `expect` (format 2), so the chain is checked from there on: how a read
+/// of a damaged segment goes on after the damage.
+pub fn scan_frames_expecting(
+    file: &dyn StorageFile,
+    check: FrameCheck,
+    start: u64,
+    expect: Option<u32>,
+    limit: u64,
+    max_segment_bytes: u64,
     mut f: impl FrameVisitor,
 ) -> io::Result<ScanEnd> {
     let mut scan = Scan {
@@ -78,7 +94,7 @@ pub fn scan_frames(
         check,
         limit,
         max_segment_bytes,
-        expect: (check.sequenced() && start == FIRST_FRAME_OFFSET).then_some(1),
+        expect: expect.filter(|_| check.sequenced()),
     };
     let mut offset = start;
     while offset < limit {

@@ -37,6 +37,7 @@ impl Writer {
             path,
             file,
             check,
+            damage: Vec::new(),
         });
         self.frames.start_segment(check);
         {
