@@ -84,7 +84,15 @@ pub enum Error {
         reason: String,
     },
 
-    /// The store has been closed.
+    /// The store does not offer this operation (a backup of the memory
+    /// store, for example).
+    #[error("this store does not support {what}")]
+    Unsupported {
+        /// The operation.
+        what: String,
+    },
+
+    /// The store was closed and accepts nothing more.
     #[error("store is closed")]
     Closed,
 
@@ -143,6 +151,7 @@ impl Error {
             Error::Corrupt { .. } => "corrupt",
             Error::Io { .. } => "io",
             Error::Poisoned { .. } => "poisoned",
+            Error::Unsupported { .. } => "unsupported",
             Error::Closed => "closed",
             Error::Timeout { .. } => "timeout",
             Error::Backend(_) => "backend",

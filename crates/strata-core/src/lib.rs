@@ -10,6 +10,7 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod admin;
 pub mod append;
 pub mod append_rules;
 pub mod checkpoint;
@@ -30,6 +31,7 @@ pub mod stream_info;
 pub mod subscription;
 pub mod version;
 
+pub use admin::{BackupReport, ScavengeOptions, ScavengeReport, StoreAdmin};
 pub use append::{AppendResult, StreamAppend};
 pub use checkpoint::{CheckpointStore, MemoryCheckpointStore};
 pub use error::{Error, Result};

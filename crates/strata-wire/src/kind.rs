@@ -46,6 +46,9 @@ pub const TIMEOUT: &str = "timeout";
 pub const SLOW_CONSUMER: &str = "slow_consumer";
 /// Subscription end: the server is shutting down.
 pub const SHUTTING_DOWN: &str = "shutting_down";
+/// 501: the store does not offer the operation (a backup of a store that
+/// has none, for example).
+pub const UNSUPPORTED: &str = "unsupported";
 /// 503, or a subscription end: the store was closed.
 pub const CLOSED: &str = "closed";
 /// 503 with `Retry-After`: the store has as many bytes of appends queued
