@@ -57,6 +57,24 @@ impl StreamHead {
         )
     }
 
+    /// [`read_window`](Self::read_window) when retention leaves versions
+    /// from `first` on readable (see [`crate::Retention`]).
+    pub fn read_window_from(
+        &self,
+        first: Version,
+        from: Version,
+        max_count: usize,
+        direction: Direction,
+    ) -> ReadWindow {
+        ReadWindow::new(
+            first.max(self.deleted_through + 1),
+            self.version,
+            from,
+            max_count,
+            direction,
+        )
+    }
+
     /// The `stream_info` answer for this head.
     pub fn info(&self, stream: &StreamId) -> StreamInfo {
         StreamInfo {
@@ -204,6 +222,28 @@ pub fn check_retry<'a>(
         })),
         _ => Ok(None),
     }
+}
+
+/// Checks an append to a metadata stream (`$$NAME`): every event must be a
+/// `$metadata` event whose data is valid [`StreamMetadata`]. Appends to
+/// other streams pass.
+///
+/// [`StreamMetadata`]: crate::StreamMetadata
+pub fn check_metadata_append(stream: &StreamId, events: &[NewEvent]) -> Result<()> {
+    if crate::metadata::metadata_target(stream.as_str()).is_none() {
+        return Ok(());
+    }
+    for e in events {
+        if e.event_type != crate::metadata::METADATA_EVENT_TYPE {
+            return Err(Error::invalid(format!(
+                "stream `{stream}` holds stream metadata: its events must be of type `{}`, not `{}`",
+                crate::metadata::METADATA_EVENT_TYPE,
+                e.event_type
+            )));
+        }
+        crate::metadata::StreamMetadata::from_json(&e.data)?.validate()?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -8,16 +8,20 @@ type FastHash = foldhash::quality::RandomState;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use chrono::Utc;
 use parking_lot::RwLock;
 use tokio::sync::watch;
 
 use crate::append::{AppendResult, StreamAppend};
-use crate::append_rules::{check_guard, check_readable, check_retry, RecordedRef, StreamHead};
+use crate::append_rules::{
+    check_guard, check_metadata_append, check_readable, check_retry, RecordedRef, StreamHead,
+};
 use crate::clock::MonotonicClock;
 use crate::error::{Error, Result};
 use crate::event::{EventId, NewEvent, RecordedEvent};
 use crate::filter::ReadFilter;
 use crate::limits::Limits;
+use crate::metadata::{metadata_target, Retention, StreamMetadata};
 use crate::read::Direction;
 use crate::store::EventStore;
 use crate::stream_id::StreamId;
@@ -45,6 +49,8 @@ struct State {
     log: Vec<RecordedEvent>,
     streams: HashMap<StreamId, StreamEntry, FastHash>,
     ids: HashMap<EventId, usize, FastHash>,
+    /// Each stream's metadata, by the stream it applies to.
+    metadata: HashMap<StreamId, StreamMetadata, FastHash>,
     clock: MonotonicClock,
 }
 
@@ -115,10 +121,12 @@ impl State {
             return Ok(Some(original));
         }
         check_guard(&part.stream, part.expected, head)?;
+        check_metadata_append(&part.stream, &part.events)?;
         Ok(None)
     }
 
     fn write(&mut self, part: StreamAppend) -> AppendResult {
+        self.note_metadata(&part);
         let now = self.clock.now();
         let entry = self.streams.entry(part.stream.clone()).or_default();
         let first_position = Position(self.log.len() as u64 + 1);
@@ -153,6 +161,54 @@ impl State {
     fn readable<'a>(&'a self, stream: &StreamId) -> Result<&'a StreamEntry> {
         check_readable(stream, self.streams.get(stream), |s| &s.head)
     }
+
+    /// Keeps the settings an append to a metadata stream writes (checked
+    /// by `check_metadata_append`).
+    fn note_metadata(&mut self, part: &StreamAppend) {
+        let Some(target) = metadata_target(part.stream.as_str()) else {
+            return;
+        };
+        let parsed = part
+            .events
+            .last()
+            .and_then(|e| StreamMetadata::from_json(&e.data).ok());
+        let id = StreamId::new(target).or_else(|_| StreamId::system(target));
+        if let (Some(m), Ok(id)) = (parsed, id) {
+            self.metadata.insert(id, m);
+        }
+    }
+
+    /// The first version of `entry` (stream `stream`) that retention leaves
+    /// readable now: by deletion, count, truncation and age.
+    fn first_readable(&self, stream: &StreamId, entry: &StreamEntry) -> Version {
+        let r = self.retention(stream, &entry.head);
+        let mut first = r.first_version;
+        if let Some(t) = r.not_before {
+            // Events are recorded in version order: the aged ones are a prefix.
+            let aged = entry
+                .events
+                .partition_point(|&i| self.log[i].recorded_at < t);
+            first = first.max(aged as Version + 1);
+        }
+        first
+    }
+
+    fn retention(&self, stream: &StreamId, head: &StreamHead) -> Retention {
+        Retention::new(stream.as_str(), head, self.metadata.get(stream), Utc::now())
+    }
+
+    /// Whether `$all` shows `e`: retention cuts it there too.
+    fn shows(&self, e: &RecordedEvent) -> bool {
+        let governed = self.metadata.contains_key(&e.stream_id)
+            || metadata_target(e.stream_id.as_str()).is_some();
+        if !governed {
+            return true;
+        }
+        match self.streams.get(&e.stream_id) {
+            Some(s) => self.retention(&e.stream_id, &s.head).keeps_event(e),
+            None => true,
+        }
+    }
 }
 
 impl Inner {
@@ -177,14 +233,15 @@ impl Inner {
         let state = self.state.read();
         let start = from.0.saturating_sub(1).min(state.log.len() as u64) as usize;
         let mut out = Vec::with_capacity(max_count.min(1024));
-        if filter.is_all() {
+        // Every metadata stream has an entry here: without any, nothing is cut.
+        if filter.is_all() && state.metadata.is_empty() {
             let end = start.saturating_add(max_count).min(state.log.len());
             out.extend_from_slice(&state.log[start..end]);
         } else {
             out.extend(
                 state.log[start..]
                     .iter()
-                    .filter(|e| filter.matches(e))
+                    .filter(|e| filter.matches(e) && state.shows(e))
                     .take(max_count)
                     .cloned(),
             );
@@ -268,7 +325,10 @@ impl EventStore for MemoryStore {
         self.inner.limits.check_read_count(max_count)?;
         let state = self.inner.state.read();
         let entry = state.readable(stream)?;
-        let window = entry.head.read_window(from, max_count, direction);
+        let first = state.first_readable(stream, entry);
+        let window = entry
+            .head
+            .read_window_from(first, from, max_count, direction);
         let out = window
             .versions()
             .map(|v| state.log[entry.events[(v - 1) as usize]].clone())
@@ -295,7 +355,13 @@ impl EventStore for MemoryStore {
 
     async fn stream_info(&self, stream: &StreamId) -> Result<Option<StreamInfo>> {
         let state = self.inner.state.read();
-        Ok(state.streams.get(stream).map(|s| s.head.info(stream)))
+        Ok(state.streams.get(stream).map(|s| {
+            let mut info = s.head.info(stream);
+            if !s.head.tombstoned {
+                info.first_readable_version = state.first_readable(stream, s);
+            }
+            info
+        }))
     }
 
     async fn delete_stream(&self, stream: &StreamId, expected: ExpectedVersion) -> Result<()> {

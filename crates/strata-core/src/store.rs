@@ -3,11 +3,13 @@
 use async_trait::async_trait;
 
 use crate::append::{AppendResult, StreamAppend};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::event::{NewEvent, RecordedEvent};
 use crate::filter::ReadFilter;
 use crate::limits::Limits;
+use crate::metadata::{metadata_stream, StreamMetadata, VersionedMetadata};
 use crate::read::Direction;
+use crate::read::FROM_END;
 use crate::stream_id::StreamId;
 use crate::stream_info::StreamInfo;
 use crate::subscription::{SubscribeFrom, Subscription};
@@ -95,6 +97,39 @@ pub trait EventStore: Send + Sync + 'static {
     /// The position of the last committed event (`Position::START` if none).
     async fn head_position(&self) -> Result<Position>;
 
+    /// Sets `stream`'s metadata (retention and custom settings) if its
+    /// metadata version matches `expected` (`NoStream`: never set); returns
+    /// the new metadata version. The stream itself need not exist. Reads
+    /// honour the settings at once.
+    ///
+    /// The default appends a `$metadata` event to the metadata stream
+    /// `$$NAME` (see [`crate::metadata`]), which is how every backend keeps it.
+    async fn set_stream_metadata(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        metadata: &StreamMetadata,
+    ) -> Result<Version> {
+        let meta = metadata_stream(stream)?;
+        let r = self
+            .append(&meta, expected, vec![metadata.to_event()?])
+            .await?;
+        Ok(r.next_expected_version)
+    }
+
+    /// `stream`'s metadata and its version, if it was ever set.
+    async fn stream_metadata(&self, stream: &StreamId) -> Result<Option<VersionedMetadata>> {
+        let meta = metadata_stream(stream)?;
+        match self
+            .read_stream(&meta, FROM_END, 1, Direction::Backward)
+            .await
+        {
+            Ok(events) => events.first().map(StreamMetadata::from_event).transpose(),
+            Err(Error::StreamNotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The limits this store enforces.
     fn limits(&self) -> &Limits;
 
@@ -170,6 +205,21 @@ impl<S: EventStore + ?Sized> EventStore for std::sync::Arc<S> {
 
     async fn head_position(&self) -> Result<Position> {
         (**self).head_position().await
+    }
+
+    async fn set_stream_metadata(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        metadata: &StreamMetadata,
+    ) -> Result<Version> {
+        (**self)
+            .set_stream_metadata(stream, expected, metadata)
+            .await
+    }
+
+    async fn stream_metadata(&self, stream: &StreamId) -> Result<Option<VersionedMetadata>> {
+        (**self).stream_metadata(stream).await
     }
 
     fn limits(&self) -> &Limits {

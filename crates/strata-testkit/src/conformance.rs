@@ -45,6 +45,8 @@ use tokio::time::timeout;
 
 use ExpectedVersion::{Any, Exact, NoStream, StreamExists};
 
+pub use crate::retention::*;
+
 /// How a backend plugs into the suite.
 ///
 /// ```
@@ -204,6 +206,12 @@ macro_rules! conformance_suite {
             generated_ids_are_unique_uuid_v7,
             supplied_ids_are_kept,
             events_survive_reopen,
+            metadata_is_versioned_and_round_trips,
+            max_count_keeps_the_newest_events,
+            truncate_before_hides_older_versions,
+            max_age_hides_old_events,
+            retention_applies_to_subscriptions,
+            metadata_survives_reopen,
         }
     };
 }
@@ -256,7 +264,7 @@ pub mod __private {
 // Helpers (test code: they panic with a message when something is off).
 // ---------------------------------------------------------------------------
 
-fn sid(name: &str) -> StreamId {
+pub(crate) fn sid(name: &str) -> StreamId {
     StreamId::new(name).expect("valid stream name")
 }
 
@@ -264,7 +272,7 @@ fn ev(event_type: &str, n: u64) -> NewEvent {
     NewEvent::json(event_type, &json!({ "n": n })).expect("serializable payload")
 }
 
-fn evs(event_type: &str, count: u64) -> Vec<NewEvent> {
+pub(crate) fn evs(event_type: &str, count: u64) -> Vec<NewEvent> {
     (1..=count).map(|n| ev(event_type, n)).collect()
 }
 
@@ -312,7 +320,7 @@ fn page<S: EventStore>(store: &S) -> usize {
     store.limits().max_read_count.clamp(1, 1000)
 }
 
-async fn append_ok<S: EventStore>(
+pub(crate) async fn append_ok<S: EventStore>(
     store: &S,
     stream: &StreamId,
     expected: ExpectedVersion,
@@ -325,7 +333,7 @@ async fn append_ok<S: EventStore>(
 }
 
 /// Every readable event of `stream`, forward, paging through.
-async fn read_fwd<S: EventStore>(store: &S, stream: &StreamId) -> Vec<RecordedEvent> {
+pub(crate) async fn read_fwd<S: EventStore>(store: &S, stream: &StreamId) -> Vec<RecordedEvent> {
     let page = page(store);
     let mut out: Vec<RecordedEvent> = Vec::new();
     let mut from = 1;
@@ -366,12 +374,12 @@ async fn read_all_filtered<S: EventStore>(store: &S, filter: &ReadFilter) -> Vec
     }
 }
 
-async fn all_events<S: EventStore>(store: &S) -> Vec<RecordedEvent> {
+pub(crate) async fn all_events<S: EventStore>(store: &S) -> Vec<RecordedEvent> {
     read_all_filtered(store, &ReadFilter::all()).await
 }
 
 #[track_caller]
-fn assert_wev<T: Debug>(
+pub(crate) fn assert_wev<T: Debug>(
     result: Result<T>,
     stream: &StreamId,
     expected: ExpectedVersion,
@@ -395,7 +403,7 @@ fn assert_wev<T: Debug>(
 }
 
 #[track_caller]
-fn assert_kind<T: Debug>(result: Result<T>, kind: &str) {
+pub(crate) fn assert_kind<T: Debug>(result: Result<T>, kind: &str) {
     match result {
         Err(e) if e.kind() == kind => {}
         other => panic!("expected a `{kind}` error, got {other:?}"),
@@ -471,14 +479,14 @@ async fn next_message(sub: &mut Subscription) -> SubscriptionMessage {
     }
 }
 
-async fn next_event(sub: &mut Subscription) -> RecordedEvent {
+pub(crate) async fn next_event(sub: &mut Subscription) -> RecordedEvent {
     match next_message(sub).await {
         SubscriptionMessage::Event(e) => e,
         m => panic!("expected an event, got {m:?}"),
     }
 }
 
-async fn next_caught_up(sub: &mut Subscription) -> Position {
+pub(crate) async fn next_caught_up(sub: &mut Subscription) -> Position {
     match next_message(sub).await {
         SubscriptionMessage::CaughtUp(p) => p,
         m => panic!("expected CaughtUp, got {m:?}"),

@@ -7,3 +7,4 @@
 
 pub mod conformance;
 pub mod model;
+mod retention;
