@@ -995,3 +995,82 @@ fn a_tail_dropped_as_a_slow_consumer_resumes_without_gaps_or_duplicates() {
         "the server never dropped the tail, so resuming went untested: {err}"
     );
 }
+
+fn check_meta_commands(target: &[String]) {
+    let got = stdout(&ok(run(target, &["meta", "get", "account-1"]), "meta get"));
+    let v: Value = serde_json::from_str(&got).unwrap();
+    assert_eq!(v["metadata_version"], 0, "{got}");
+    for i in 0..5 {
+        ok(
+            run(
+                target,
+                &[
+                    "append",
+                    "account-1",
+                    "--type",
+                    "Seen",
+                    "--data",
+                    &format!("{{\"i\":{i}}}"),
+                ],
+            ),
+            "append",
+        );
+    }
+    let set = stdout(&ok(
+        run(
+            target,
+            &[
+                "meta",
+                "set",
+                "account-1",
+                "--max-count",
+                "2",
+                "--custom",
+                r#"{"owner":"ada"}"#,
+                "--expected-metadata-version",
+                "no_stream",
+            ],
+        ),
+        "meta set",
+    ));
+    let v: Value = serde_json::from_str(&set).unwrap();
+    assert_eq!(v["metadata_version"], 1, "{set}");
+    assert_eq!(v["custom"]["owner"], "ada", "{set}");
+    let read = json_lines(&ok(run(target, &["read", "account-1"]), "read"));
+    let versions: Vec<u64> = read
+        .iter()
+        .map(|e| e["version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(versions, vec![4, 5], "retention holds at once");
+    let stale = run(
+        target,
+        &[
+            "meta",
+            "set",
+            "account-1",
+            "--max-count",
+            "3",
+            "--expected-metadata-version",
+            "no_stream",
+        ],
+    );
+    assert_one_line_error(&stale, "wrong_expected_version");
+    let got = stdout(&ok(run(target, &["meta", "get", "account-1"]), "meta get"));
+    let v: Value = serde_json::from_str(&got).unwrap();
+    assert_eq!(
+        (v["metadata_version"].as_u64(), v["max_count"].as_u64()),
+        (Some(1), Some(2))
+    );
+}
+
+#[test]
+fn meta_commands_on_a_log_store() {
+    let dir = tempfile::tempdir().unwrap();
+    check_meta_commands(&store_target(dir.path()));
+}
+
+#[test]
+fn meta_commands_through_a_server() {
+    let s = server();
+    check_meta_commands(&server_target(&s));
+}

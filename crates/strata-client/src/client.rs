@@ -412,6 +412,50 @@ impl Client {
         self.send(rb, &url).await.map(drop)
     }
 
+    /// A stream's metadata and its version, `None` when never set
+    /// (`GET /streams/{stream}/metadata`).
+    ///
+    /// ```no_run
+    /// # async fn f(client: strata_client::Client) -> Result<(), strata_client::ClientError> {
+    /// let m = client.metadata(&strata_core::StreamId::new("cart-7").unwrap()).await?;
+    /// println!("{m:?}");
+    /// # Ok(()) }
+    /// ```
+    pub async fn metadata(
+        &self,
+        stream: &StreamId,
+    ) -> Result<Option<strata_core::VersionedMetadata>, ClientError> {
+        let url = self.url(&["streams", stream.as_str(), "metadata"]);
+        let rb = self.request(reqwest::Method::GET, url.clone());
+        let out: strata_wire::MetadataOut = self.call(rb, &url).await?;
+        Ok(out.into_versioned())
+    }
+
+    /// Sets a stream's metadata if its metadata version is `expected`;
+    /// returns the new version (`PUT /streams/{stream}/metadata`, an
+    /// `admin` key).
+    ///
+    /// ```no_run
+    /// # async fn f(client: strata_client::Client) -> Result<(), strata_client::ClientError> {
+    /// use strata_core::{ExpectedVersion, StreamId, StreamMetadata};
+    /// let m = StreamMetadata { max_count: Some(100), ..Default::default() };
+    /// let v = client.set_metadata(&StreamId::new("cart-7").unwrap(), ExpectedVersion::NoStream, &m).await?;
+    /// assert_eq!(v, 1);
+    /// # Ok(()) }
+    /// ```
+    pub async fn set_metadata(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        metadata: &strata_core::StreamMetadata,
+    ) -> Result<u64, ClientError> {
+        let url = self.url(&["streams", stream.as_str(), "metadata"]);
+        let body = strata_wire::MetadataBody::new(expected, metadata);
+        let rb = self.request(reqwest::Method::PUT, url.clone()).json(&body);
+        let out: strata_wire::MetadataOut = self.call(rb, &url).await?;
+        Ok(out.metadata_version)
+    }
+
     /// The position of the last committed event (`GET /health`).
     ///
     /// ```no_run

@@ -44,6 +44,7 @@ mod queue;
 mod service;
 mod sse;
 mod state;
+mod stream_metadata;
 mod streams;
 mod subscribe;
 mod tls;
@@ -122,6 +123,10 @@ pub fn router(store: Arc<dyn EventStore>, config: ServerConfig) -> Router {
             post(streams::append)
                 .get(streams::read_stream)
                 .delete(streams::delete),
+        )
+        .route(
+            "/streams/{stream}/metadata",
+            get(stream_metadata::get_metadata).put(stream_metadata::put_metadata),
         )
         .route("/multi", post(streams::append_multi))
         .route("/all", get(streams::read_all))

@@ -44,6 +44,7 @@ pub mod fuzzing;
 pub mod kind;
 mod metadata;
 mod request;
+mod stream_metadata;
 
 pub use answer::{AppendOut, CaughtUp, ErrorBody, HealthBody, MultiOut, Page};
 pub use error::WireError;
@@ -53,3 +54,4 @@ pub use request::{
     AppendBody, DeleteQuery, MultiBody, MultiPart, ReadAllQuery, ReadStreamQuery,
     SubscribeAllQuery, SubscribeStreamQuery,
 };
+pub use stream_metadata::{MetadataBody, MetadataOut};

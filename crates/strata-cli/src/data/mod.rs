@@ -8,6 +8,7 @@
 pub mod append;
 pub mod export;
 pub mod import;
+pub mod meta;
 pub mod read;
 pub mod stats;
 pub mod store_or_server;
@@ -83,6 +84,10 @@ pub enum DataCommand {
     /// Append the events of an export, keeping ids and versions; re-running
     /// it writes nothing twice.
     Import(import::ImportArgs),
+    /// Show or set a stream's metadata: retention (`max_count`, `max_age`,
+    /// `truncate_before`) and custom JSON.
+    #[command(subcommand)]
+    Meta(meta::MetaCommand),
 }
 
 impl DataCommand {
@@ -107,6 +112,7 @@ impl DataCommand {
             DataCommand::Stats(a) => &a.target,
             DataCommand::Export(a) => &a.target,
             DataCommand::Import(a) => &a.target,
+            DataCommand::Meta(m) => m.target(),
         }
     }
 }
@@ -127,6 +133,7 @@ pub async fn run(command: DataCommand) -> Result<(), DataError> {
         DataCommand::Import(a) => import::run(&target, a).await.map(|s| {
             summary = Some(s);
         }),
+        DataCommand::Meta(m) => meta::run(&target, m).await,
     };
     let closed = target.close().await;
     match result {

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use clap::Args;
 use strata_core::{
     AppendResult, Direction, EventStore, ExpectedVersion, NewEvent, Position, ReadFilter,
-    RecordedEvent, StreamAppend, StreamId, SubscribeFrom, Subscription, SubscriptionMessage,
+    RecordedEvent, StreamAppend, StreamId, StreamMetadata, SubscribeFrom, Subscription,
+    SubscriptionMessage, VersionedMetadata,
 };
 
 use strata_client::{AllFilter, Client, ClientError, SubscriptionMessage as ServerMessage};
@@ -272,6 +273,34 @@ impl Target {
                 let page = c.read_all(after, limit, filter).await?;
                 Ok((page.events, page.next))
             }
+        }
+    }
+
+    /// A stream's metadata, `None` when never set.
+    pub async fn metadata(
+        &self,
+        stream: &StreamId,
+    ) -> Result<Option<VersionedMetadata>, TargetError> {
+        match self {
+            Target::Store(s) => Ok(s.store().stream_metadata(stream).await?),
+            Target::Server(c) => Ok(c.metadata(stream).await?),
+        }
+    }
+
+    /// Sets a stream's metadata if its version is `expected`; returns the
+    /// new version.
+    pub async fn set_metadata(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        metadata: &StreamMetadata,
+    ) -> Result<u64, TargetError> {
+        match self {
+            Target::Store(s) => Ok(s
+                .store()
+                .set_stream_metadata(stream, expected, metadata)
+                .await?),
+            Target::Server(c) => Ok(c.set_metadata(stream, expected, metadata).await?),
         }
     }
 

@@ -169,6 +169,18 @@ impl Harness {
         .await
     }
 
+    pub async fn put(&self, path: &str, body: &Value) -> Resp {
+        let bytes = serde_json::to_vec(body).unwrap();
+        request(
+            self.addr,
+            "PUT",
+            path,
+            &[("Content-Type", "application/json")],
+            Some(&bytes),
+        )
+        .await
+    }
+
     pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Resp {
         request(self.addr, "GET", path, headers, None).await
     }
