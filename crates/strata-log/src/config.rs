@@ -65,6 +65,8 @@ impl FromStr for Durability {
 pub const DEFAULT_SYNC_INTERVAL_MS: u64 = 10;
 /// Default maximum segment size: 256 MiB.
 pub const DEFAULT_MAX_SEGMENT_BYTES: u64 = 256 * 1024 * 1024;
+/// Default of [`LogConfig::scavenge_bytes_per_second`].
+pub const DEFAULT_SCAVENGE_BYTES_PER_SECOND: u64 = 256 * 1024 * 1024;
 /// Default bound of the writer's queue, in requests.
 pub const DEFAULT_WRITE_QUEUE_REQUESTS: usize = 4096;
 /// Default cap on the bytes one group commit writes.
@@ -100,6 +102,9 @@ pub struct LogConfig {
     /// the damage fails with an error naming it (and where reading can go
     /// on), every write is refused, and no segment file is changed.
     pub allow_damaged: bool,
+    /// Most bytes of segments a scavenge reads per second (0: no limit), so
+    /// appends and reads go on while it runs.
+    pub scavenge_bytes_per_second: u64,
 }
 
 impl LogConfig {
@@ -116,7 +121,14 @@ impl LogConfig {
             storage: Arc::new(FsStorage),
             compression: None,
             allow_damaged: false,
+            scavenge_bytes_per_second: DEFAULT_SCAVENGE_BYTES_PER_SECOND,
         }
+    }
+
+    /// Sets [`LogConfig::scavenge_bytes_per_second`].
+    pub fn scavenge_bytes_per_second(mut self, n: u64) -> Self {
+        self.scavenge_bytes_per_second = n;
+        self
     }
 
     /// Opens a damaged store read-only (see [`LogConfig::allow_damaged`]).

@@ -31,6 +31,7 @@ pub mod io;
 pub mod powercut;
 mod read;
 mod recovery;
+pub mod scavenge;
 pub mod segment;
 pub mod snapshot;
 mod state;

@@ -51,6 +51,13 @@ pub struct OpenStore {
     /// Held while an index is rebuilt: one repair at a time, however many
     /// readers hit damaged indexes at once.
     pub(crate) repairing: Mutex<()>,
+    /// Held while a sealed segment's file is replaced (compression or a
+    /// scavenge): one replacement of a segment at a time.
+    pub(crate) maintenance: Mutex<()>,
+    /// Held while a scavenge runs: one at a time.
+    pub(crate) scavenging: Mutex<()>,
+    /// The running or last scavenge's progress.
+    pub(crate) scavenge_progress: crate::scavenge::ScavengeProgress,
     /// Set when a damaged store was opened read-only: its first damage and
     /// how many damaged runs it has (each segment knows its own).
     pub(crate) damaged: Option<crate::recovery::Damaged>,
@@ -69,6 +76,9 @@ impl OpenStore {
             head_rx,
             background: Mutex::new(Vec::new()),
             repairing: Mutex::new(()),
+            maintenance: Mutex::new(()),
+            scavenging: Mutex::new(()),
+            scavenge_progress: Default::default(),
             damaged: None,
         }
     }

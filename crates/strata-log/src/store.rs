@@ -16,8 +16,8 @@ use strata_core::handoff::{request, QueuedBytes};
 use strata_core::subscription::SubscriptionSource;
 use strata_core::{
     AppendResult, Direction, Error, EventStore, ExpectedVersion, Limits, NewEvent, Position,
-    ReadFilter, RecordedEvent, Result, StreamAppend, StreamId, StreamInfo, SubscribeFrom,
-    Subscription, Version,
+    ReadFilter, RecordedEvent, Result, ScavengeOptions, ScavengeReport, StreamAppend, StreamId,
+    StreamInfo, SubscribeFrom, Subscription, Version,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -221,6 +221,20 @@ impl LogStore {
     /// The store's directory.
     pub fn dir(&self) -> &Path {
         &self.store.config.dir
+    }
+
+    /// Reclaims the space of events no read can return (see
+    /// [`crate::scavenge`]), online, on a blocking thread.
+    pub async fn scavenge(&self, options: ScavengeOptions) -> Result<ScavengeReport> {
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || store.scavenge(&options))
+            .await
+            .map_err(|e| Error::Backend(format!("the scavenge failed: {e}")))?
+    }
+
+    /// The running or last scavenge's progress, and totals since open.
+    pub fn scavenge_progress(&self) -> &crate::scavenge::ScavengeProgress {
+        &self.store.scavenge_progress
     }
 
     /// Index chunks that the sealed segments' indexes now in use have read

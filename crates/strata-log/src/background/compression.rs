@@ -15,6 +15,7 @@ impl OpenStore {
     pub(crate) fn compress_segment(&self, n: u32, cfg: Compression) -> std::io::Result<()> {
         let storage = self.config.storage.as_ref();
         let seg_dir = self.config.dir.join("segments");
+        let _exclusive = self.maintenance.lock();
         let seg = match self.state.read().segments.get(&n) {
             Some(s) if s.path.extension().is_some_and(|e| e == "seg") => s.clone(),
             _ => return Ok(()),

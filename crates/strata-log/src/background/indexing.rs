@@ -10,7 +10,7 @@ use crate::format::record_offsets;
 use crate::format::{position_of, FrameKind, RecordView, FRAME_HEADER_BYTES};
 use crate::index::{key_hash, ActiveIndex, IndexEntry, SealedIndex};
 use crate::io::Storage;
-use crate::segment::{index_file_name, scan_frames, ScanEnd, FIRST_FRAME_OFFSET};
+use crate::segment::{index_file_name, scan_frames, ScanEnd, Segment, FIRST_FRAME_OFFSET};
 use crate::state::{location, OpenStore};
 
 /// The index entry of a recorded event.
@@ -65,39 +65,7 @@ impl OpenStore {
             .get(&n)
             .cloned()
             .ok_or_else(|| Error::Backend(format!("no segment {n} to reindex")))?;
-        let len = seg
-            .file
-            .len()
-            .map_err(|e| Error::io(format!("sizing {}", seg.path.display()), e))?;
-        let mut idx = ActiveIndex::default();
-        let end = scan_frames(
-            seg.file.as_ref(),
-            seg.check,
-            FIRST_FRAME_OFFSET,
-            len,
-            self.config.max_segment_bytes,
-            |offset, kind, body, _, _| {
-                idx.add_frame(offset);
-                if kind == FrameKind::Append {
-                    let body_start = offset + FRAME_HEADER_BYTES as u64;
-                    for (rec_off, rel) in record_offsets(body, body_start)? {
-                        let view = RecordView::parse_in_verified_frame(&body[rel..])?;
-                        idx.add(&index_entry(&view, position_of(n, rec_off).0));
-                    }
-                }
-                Ok(true)
-            },
-        )
-        .map_err(|e| Error::Corrupt {
-            location: seg.path.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        if let ScanEnd::Torn { at, reason, .. } | ScanEnd::Corrupt { at, reason } = end {
-            return Err(Error::Corrupt {
-                location: location(&seg.path, at),
-                reason,
-            });
-        }
+        let idx = index_segment(&seg, self.config.max_segment_bytes)?;
         let sealed = write_sealed_index(
             self.config.storage.as_ref(),
             &self.config.dir.join("index"),
@@ -107,4 +75,46 @@ impl OpenStore {
         self.state.write().sealed.insert(n, Arc::new(sealed));
         Ok(())
     }
+}
+
+/// Builds the index of segment `seg` from its frames (removed records and
+/// gap frames hold nothing to index).
+pub(crate) fn index_segment(seg: &Segment, max_segment_bytes: u64) -> Result<ActiveIndex> {
+    let n = seg.number;
+    let len = seg
+        .file
+        .len()
+        .map_err(|e| Error::io(format!("sizing {}", seg.path.display()), e))?;
+    let mut idx = ActiveIndex::default();
+    let end = scan_frames(
+        seg.file.as_ref(),
+        seg.check,
+        FIRST_FRAME_OFFSET,
+        len,
+        max_segment_bytes,
+        |offset, kind, body, _, _| {
+            idx.add_frame(offset);
+            if kind == FrameKind::Append {
+                let body_start = offset + FRAME_HEADER_BYTES as u64;
+                for (rec_off, rel) in record_offsets(body, body_start)? {
+                    let view = RecordView::parse_in_verified_frame(&body[rel..])?;
+                    if !view.is_removed() {
+                        idx.add(&index_entry(&view, position_of(n, rec_off).0));
+                    }
+                }
+            }
+            Ok(true)
+        },
+    )
+    .map_err(|e| Error::Corrupt {
+        location: seg.path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    if let ScanEnd::Torn { at, reason, .. } | ScanEnd::Corrupt { at, reason } = end {
+        return Err(Error::Corrupt {
+            location: location(&seg.path, at),
+            reason,
+        });
+    }
+    Ok(idx)
 }

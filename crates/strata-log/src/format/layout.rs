@@ -22,6 +22,11 @@ pub const FRAME_HEADER_BYTES: usize = 16;
 pub const FRAME_ALIGN: usize = 8;
 /// Size of an event record's fixed header.
 pub const RECORD_HEADER_BYTES: usize = 56;
+/// The content code of a record a scavenge removed: its stream, type,
+/// version, id and time stay, its metadata and data are zeros.
+pub const REMOVED_CONTENT_CODE: u8 = 0xFF;
+/// Offset of a record's content code in its header.
+pub const RECORD_CONTENT_CODE_AT: usize = 47;
 /// A segment can never be larger than this: positions keep the in-segment
 /// offset in their low 32 bits.
 pub const MAX_SEGMENT_BYTES_LIMIT: u64 = 1 << 32;
@@ -36,6 +41,9 @@ pub enum FrameKind {
     Delete = 2,
     /// A tombstone (hard delete) of one stream.
     Tombstone = 3,
+    /// Where a scavenge removed a frame whose events were all removable:
+    /// the same length, sequence number and sync floor, a body of zeros.
+    Gap = 4,
 }
 
 impl FrameKind {
@@ -45,6 +53,7 @@ impl FrameKind {
             1 => Some(FrameKind::Append),
             2 => Some(FrameKind::Delete),
             3 => Some(FrameKind::Tombstone),
+            4 => Some(FrameKind::Gap),
             _ => None,
         }
     }

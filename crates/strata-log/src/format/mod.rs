@@ -10,6 +10,7 @@ pub mod frame;
 pub mod header;
 mod layout;
 pub mod record;
+pub mod removal;
 
 pub use encode::FrameWriter;
 pub use frame::{
@@ -22,7 +23,7 @@ pub use header::{
 pub use layout::{
     align, position_of, split_position, FrameCheck, FrameKind, FORMAT_VERSION, FORMAT_VERSION_1,
     FRAME_ALIGN, FRAME_HEADER_BYTES, MAX_METADATA_FIELD_BYTES, MAX_SEGMENT_BYTES_LIMIT,
-    RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES, SEGMENT_MAGIC,
+    RECORD_HEADER_BYTES, REMOVED_CONTENT_CODE, SEGMENT_HEADER_BYTES, SEGMENT_MAGIC,
 };
 pub use record::RecordView;
 

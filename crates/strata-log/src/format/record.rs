@@ -119,6 +119,12 @@ impl<'a> RecordView<'a> {
         })
     }
 
+    /// Whether a scavenge removed this record (its metadata and data are
+    /// zeros; see [`crate::format::removal`]).
+    pub fn is_removed(&self) -> bool {
+        self.content_code == crate::format::REMOVED_CONTENT_CODE
+    }
+
     /// The record's length in bytes.
     pub fn len(&self) -> usize {
         self.bytes.len()

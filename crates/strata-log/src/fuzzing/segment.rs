@@ -71,6 +71,7 @@ fn frame_body(kind: FrameKind, body: &[u8]) -> bool {
             }),
             Err(_) => false,
         },
+        FrameKind::Gap => body.iter().all(|&b| b == 0),
         FrameKind::Delete | FrameKind::Tombstone => match decode_delete(body) {
             Ok(d) => {
                 let mut w = FrameWriter::new();

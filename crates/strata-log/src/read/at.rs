@@ -57,11 +57,17 @@ pub fn read_events_at_in(
             .map_err(|e| Error::io(format!("reading {}", segment.path.display()), e))?;
         let mut shared = SharedBuffer::default();
         for ((buf, at), (&off, &pos)) in bufs.iter().zip(offsets.iter().zip(&positions[i..j])) {
+            if segment.removed_at(&buf[*at..]) {
+                continue;
+            }
             shared.enter(buf, out);
             let view = RecordView::parse(&buf[*at..]).map_err(|reason| Error::Corrupt {
                 location: location(&segment.path, off),
                 reason: reason.to_string(),
             })?;
+            if view.is_removed() {
+                continue;
+            }
             if keep(&view) {
                 match stream {
                     Some(s) if s.as_str() == view.stream => {

@@ -161,7 +161,7 @@ impl ScanSink<'_> {
         rel: usize,
     ) -> bool {
         let position = position_of(frame.segment, rec_off);
-        if position < self.from {
+        if position < self.from || view.is_removed() {
             return true;
         }
         if !self.all && !filter_view(self.filter, view) {

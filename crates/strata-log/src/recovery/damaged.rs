@@ -74,7 +74,7 @@ pub(super) fn replay_past_damage(
             .map_err(|e| Error::io(format!("reading {}", seg.path.display()), e))?;
         match next {
             Some((next, seq)) => {
-                replay.damage_at(position_of(seg.number, at).0);
+                replay.hole_at(position_of(seg.number, at).0);
                 damage.push(DamagedBytes {
                     start: at,
                     end: next,
@@ -102,7 +102,7 @@ fn skip_rest(
     replay: &mut Replay,
     mut damage: Vec<DamagedBytes>,
 ) -> (Tail, Vec<DamagedBytes>) {
-    replay.damage_at(position_of(seg.number, d.start).0);
+    replay.hole_at(position_of(seg.number, d.start).0);
     let tail = Tail {
         end: d.start,
         next_seq: 0,

@@ -110,7 +110,7 @@ fn recover_with(
             streams,
             head: Position::START,
             last_recorded_at: i64::MIN,
-            damage: Vec::new(),
+            holes: Vec::new(),
         },
         sealed: BTreeMap::new(),
         active: ActiveIndex::default(),
@@ -287,7 +287,7 @@ impl Recovering<'_> {
 
     /// A segment that could not be opened (read-only opening): all damage.
     fn unreadable(&mut self, n: u32, seg: &Segment) -> Next {
-        self.replay.damage_at(position_of(n, FIRST_FRAME_OFFSET).0);
+        self.replay.hole_at(position_of(n, FIRST_FRAME_OFFSET).0);
         self.damage.insert(n, seg.damage.clone());
         if n == self.active_no {
             self.visible_end = FIRST_FRAME_OFFSET;

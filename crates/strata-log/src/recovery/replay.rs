@@ -17,9 +17,10 @@ pub(super) struct Replay {
     pub(super) head: Position,
     /// The newest `recorded_at` seen (`i64::MIN`: none).
     pub(super) last_recorded_at: i64,
-    /// Where each damaged run of bytes met so far starts (a store opened
-    /// read-only over damage), ascending.
-    pub(super) damage: Vec<u64>,
+    /// Where each hole met so far starts, ascending: a damaged run of bytes
+    /// (a store opened read-only over damage) or a gap frame (a scavenge
+    /// removed its events). Versions missing after a hole were in it.
+    pub(super) holes: Vec<u64>,
 }
 
 /// How one segment is replayed.
@@ -62,10 +63,12 @@ impl Replay {
                     self.event(seg, &view, position, apply_streams)?;
                 }
             }
+            FrameKind::Gap => self.hole_at(position_of(seg.segment, offset).0),
             FrameKind::Delete | FrameKind::Tombstone => {
                 if apply_streams {
                     let d = decode_delete(body)?;
                     let stream = stored_stream(&d.stream)?;
+                    self.catch_up(&stream, d.deleted_through)?;
                     self.streams
                         .delete(&stream, d.deleted_through, kind == FrameKind::Tombstone);
                 }
@@ -74,15 +77,37 @@ impl Replay {
         Ok(())
     }
 
-    /// Records damaged bytes starting at `position`.
-    pub(super) fn damage_at(&mut self, position: u64) {
-        self.damage.push(position);
+    /// A delete says `stream` had `through` versions: those the log no
+    /// longer shows were in a hole (a scavenge removed every event of a
+    /// deleted stream, or damage hid them).
+    fn catch_up(&mut self, stream: &StreamId, through: u64) -> Result<(), DecodeError> {
+        let head = self.streams.streams.get(stream.as_str()).map(|e| &e.head);
+        let version = head.map_or(0, |h| h.version);
+        if through <= version {
+            return Ok(());
+        }
+        let since = head.and_then(|h| h.last_position).map_or(0, |p| p.0);
+        match self.lost_since(since) {
+            Some(at) => {
+                self.streams.add_lost(stream, through, at);
+                Ok(())
+            }
+            None => Err(DecodeError::invalid(
+                "delete",
+                format!("stream `{stream}` is deleted through version {through} but has {version} versions"),
+            )),
+        }
     }
 
-    /// The first damage after `position`: where versions of a stream that
-    /// are missing after its event at `position` were lost.
+    /// Records a hole starting at `position`.
+    pub(super) fn hole_at(&mut self, position: u64) {
+        self.holes.push(position);
+    }
+
+    /// The first hole after `position`: where versions of a stream that are
+    /// missing after its event at `position` were.
     fn lost_since(&self, position: u64) -> Option<u64> {
-        self.damage.iter().copied().find(|d| *d > position)
+        self.holes.iter().copied().find(|d| *d > position)
     }
 
     fn event(
@@ -93,7 +118,7 @@ impl Replay {
         apply_streams: bool,
     ) -> Result<(), DecodeError> {
         let stream = stored_stream(view.stream)?;
-        if let Some(idx) = seg.index.as_mut() {
+        if let Some(idx) = seg.index.as_mut().filter(|_| !view.is_removed()) {
             idx.add(&index_entry(view, position));
         }
         if apply_streams {

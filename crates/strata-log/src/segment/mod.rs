@@ -66,6 +66,17 @@ pub struct Segment {
     pub damage: Vec<DamagedBytes>,
 }
 
+impl Segment {
+    /// Whether the record bytes `rec` read at an indexed position are a
+    /// place a scavenge emptied (inside a gap frame): zeros, trusted as such
+    /// only in a compressed segment, whose block checksums prove they were
+    /// written so. Elsewhere zeros are damage, reported by the parse.
+    pub fn removed_at(&self, rec: &[u8]) -> bool {
+        self.path.extension().is_some_and(|e| e == "zseg")
+            && rec.get(..4).is_some_and(|len| len == [0u8; 4])
+    }
+}
+
 /// Reads the records at `offsets` (ascending) of one segment. Nearby offsets
 /// share one read. Returns, per offset, the buffer and the record's start in it.
 pub fn read_records(file: &dyn StorageFile, offsets: &[u64]) -> io::Result<Vec<(Bytes, usize)>> {

@@ -192,7 +192,8 @@ pub(super) fn verify_stream_checkpoint(
             let ok = facts
                 .events
                 .get(pos)
-                .is_some_and(|f| f.stream == id.as_str() && f.version == i as u64 + 1);
+                .is_some_and(|f| f.stream == id.as_str() && f.version == i as u64 + 1)
+                || facts.was_removed(*pos);
             if !ok {
                 out.note(
                     Some(*pos),

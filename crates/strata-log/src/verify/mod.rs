@@ -137,9 +137,28 @@ struct LogFacts {
     versions: HashMap<String, u64>,
     /// Damage found so far, in log order.
     damage: Vec<Damage>,
+    /// Gap frames seen so far (a scavenge removed their events).
+    gaps: u64,
+    /// Where events a scavenge removed were: removed records' positions,
+    /// and each gap frame as (segment, first offset, end offset).
+    removed: std::collections::HashSet<u64>,
+    gap_ranges: Vec<(u32, u64, u64)>,
+    /// For each stream, how many gap frames had been seen at its last
+    /// event: a version may jump only over a later gap.
+    gaps_at: HashMap<String, u64>,
 }
 
 impl LogFacts {
+    /// Whether a scavenge removed the event that was at `position`.
+    fn was_removed(&self, position: u64) -> bool {
+        let (n, off) = split_position(strata_core::Position(position));
+        self.removed.contains(&position)
+            || self
+                .gap_ranges
+                .iter()
+                .any(|&(s, from, to)| s == n && (from..to).contains(&off))
+    }
+
     /// The problem of the damage that hides `position`, if any.
     fn damage_behind(&self, position: u64) -> Option<usize> {
         let (n, off) = split_position(strata_core::Position(position));
@@ -341,6 +360,15 @@ fn check_frame(
     report: &mut VerifyReport,
     problems: &mut Vec<(u64, String, bool)>,
 ) {
+    if kind == FrameKind::Gap {
+        facts.gaps += 1;
+        let end = offset + (FRAME_HEADER_BYTES + body.len()) as u64;
+        facts.gap_ranges.push((n, offset, end));
+        if body.iter().any(|b| *b != 0) {
+            problems.push((offset, "a gap frame's body is not zeros".into(), false));
+        }
+        return;
+    }
     if kind != FrameKind::Append {
         if let Err(what) = decode_delete(body) {
             problems.push((offset, what.to_string(), false));
@@ -357,9 +385,10 @@ fn check_frame(
     for (rec_off, rel) in recs {
         match RecordView::parse(&body[rel..]) {
             Ok(v) => {
-                report.events += 1;
                 let expect = facts.versions.get(v.stream).copied().unwrap_or(0) + 1;
-                if v.version != expect {
+                let over_gap = facts.gaps > facts.gaps_at.get(v.stream).copied().unwrap_or(0);
+                facts.gaps_at.insert(v.stream.to_owned(), facts.gaps);
+                if v.version != expect && !(over_gap && v.version > expect) {
                     problems.push((
                         rec_off,
                         format!(
@@ -372,6 +401,11 @@ fn check_frame(
                     ));
                 }
                 facts.versions.insert(v.stream.to_owned(), v.version);
+                if v.is_removed() {
+                    facts.removed.insert(position_of(n, rec_off).0);
+                    continue;
+                }
+                report.events += 1;
                 facts.events.insert(
                     position_of(n, rec_off).0,
                     EventFacts {
