@@ -26,7 +26,7 @@ use crate::compress::{compressed_file_name, CompressedFile};
 use crate::scavenge::cuts::Cuts;
 use crate::scavenge::patched::PatchedFile;
 use crate::scavenge::rewrite::{plan, Rewrite};
-use crate::segment::Segment;
+use crate::segment::{index_file_name, Segment};
 use crate::state::OpenStore;
 
 /// A scavenge's progress, for `/metrics` and progress bars.
@@ -128,6 +128,11 @@ impl OpenStore {
             // Compressed meanwhile: the next scavenge sees the new form.
             return Ok(());
         }
+        // The index file describes the old image: gone first, so a crash
+        // from here on leaves none and opening rebuilds it from whichever
+        // image survived. Readers keep the one they hold.
+        self.remove_index_file(n)
+            .map_err(|e| io("removing the index of", e))?;
         let new = self
             .write_scavenged(seg, rewrite.patches)
             .map_err(|e| io("rewriting", e))?;
@@ -190,6 +195,18 @@ impl OpenStore {
             storage.sync_dir(&seg_dir)?;
         }
         Ok(new)
+    }
+
+    /// Removes segment `n`'s index file, if it has one, durably.
+    fn remove_index_file(&self, n: u32) -> std::io::Result<()> {
+        let storage = self.config.storage.as_ref();
+        let idx_dir = self.config.dir.join("index");
+        let path = idx_dir.join(index_file_name(n));
+        if !storage.exists(&path) {
+            return Ok(());
+        }
+        storage.remove(&path)?;
+        storage.sync_dir(&idx_dir)
     }
 
     /// Bytes segment `seg` takes on disk.
