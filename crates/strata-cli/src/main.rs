@@ -4,6 +4,7 @@ mod bench;
 mod data;
 mod demo;
 mod migrate;
+mod scavenge;
 mod serve;
 mod verify;
 
@@ -52,6 +53,10 @@ enum Command {
     Migrate(migrate::MigrateArgs),
     /// Run a benchmark workload and print a table (or JSON lines).
     Bench(bench::BenchArgs),
+    /// Reclaim the space of deleted, tombstoned, erased and expired events
+    /// of a log store (positions of the rest never change) and print a
+    /// summary.
+    Scavenge(scavenge::ScavengeArgs),
     /// Serve the HTTP/JSON API (see docs/http-api.md) until SIGINT or SIGTERM.
     Serve(serve::ServeArgs),
     /// The data commands (docs/cli.md): on a store (`--store`) or a server
@@ -114,6 +119,10 @@ fn main() -> ExitCode {
                 .map(|()| ExitCode::SUCCESS)
                 .map_err(|e| e.to_string()),
             Command::Serve(args) => serve::run(args)
+                .await
+                .map(|()| ExitCode::SUCCESS)
+                .map_err(|e| e.to_string()),
+            Command::Scavenge(args) => scavenge::run(args)
                 .await
                 .map(|()| ExitCode::SUCCESS)
                 .map_err(|e| e.to_string()),
