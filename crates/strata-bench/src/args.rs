@@ -11,6 +11,7 @@ use strata_stores::StoreSpec;
 
 use crate::workload::{
     append, commands, http_append, project, raw_insert, read_all, read_stream, rehydrate, scale,
+    scavenge,
 };
 use crate::BenchError;
 
@@ -64,6 +65,12 @@ pub enum WorkloadName {
     /// the end. One SSE subscriber on `/subscribe/all` measures delivery
     /// latency meanwhile (`--no-subscriber` turns it off).
     HttpAppend,
+    /// Log store only: fills `--events` events (default 1,000,000) over
+    /// `--streams` (default 10,000), deletes half the streams, then runs
+    /// `--writers` appenders of `--batch` events and one `$all` reader for
+    /// `--duration` seconds without a scavenge and again while one runs;
+    /// reports the scavenge's time and segment bytes before and after.
+    Scavenge,
     /// PostgreSQL only: `--writers` connections each INSERT one ~200-byte
     /// event row at a time (autocommit, no checks) into a table shaped like
     /// the store's events table, `--events` rows in all: the database's own
@@ -82,6 +89,7 @@ impl WorkloadName {
             WorkloadName::Commands => "commands",
             WorkloadName::Rehydrate => "rehydrate",
             WorkloadName::Scale => "scale",
+            WorkloadName::Scavenge => "scavenge",
             WorkloadName::Project => "project",
             WorkloadName::RawInsert => raw_insert::WORKLOAD,
         }
@@ -97,6 +105,7 @@ impl WorkloadName {
             WorkloadName::Commands => commands::DEFAULTS,
             WorkloadName::Rehydrate => rehydrate::DEFAULTS,
             WorkloadName::Scale => scale::DEFAULTS,
+            WorkloadName::Scavenge => scavenge::DEFAULTS,
             WorkloadName::Project => project::DEFAULTS,
             WorkloadName::RawInsert => raw_insert::DEFAULTS,
         }

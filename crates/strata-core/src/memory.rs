@@ -51,6 +51,8 @@ struct State {
     ids: HashMap<EventId, usize, FastHash>,
     /// Each stream's metadata, by the stream it applies to.
     metadata: HashMap<StreamId, StreamMetadata, FastHash>,
+    /// Erased streams: their events' data is gone and `$all` skips them.
+    erased: std::collections::HashSet<StreamId, FastHash>,
     clock: MonotonicClock,
 }
 
@@ -197,8 +199,12 @@ impl State {
         Retention::new(stream.as_str(), head, self.metadata.get(stream), Utc::now())
     }
 
-    /// Whether `$all` shows `e`: retention cuts it there too.
+    /// Whether `$all` shows `e`: retention cuts it there too, and erased
+    /// streams show nothing.
     fn shows(&self, e: &RecordedEvent) -> bool {
+        if self.erased.contains(&e.stream_id) {
+            return false;
+        }
         let governed = self.metadata.contains_key(&e.stream_id)
             || metadata_target(e.stream_id.as_str()).is_some();
         if !governed {
@@ -234,7 +240,7 @@ impl Inner {
         let start = from.0.saturating_sub(1).min(state.log.len() as u64) as usize;
         let mut out = Vec::with_capacity(max_count.min(1024));
         // Every metadata stream has an entry here: without any, nothing is cut.
-        if filter.is_all() && state.metadata.is_empty() {
+        if filter.is_all() && state.metadata.is_empty() && state.erased.is_empty() {
             let end = start.saturating_add(max_count).min(state.log.len());
             out.extend_from_slice(&state.log[start..end]);
         } else {
@@ -379,6 +385,21 @@ impl EventStore for MemoryStore {
         check_guard(stream, expected, state.streams.get(stream).map(|s| &s.head))?;
         let entry = state.streams.entry(stream.clone()).or_default();
         entry.head.tombstoned = true;
+        Ok(())
+    }
+
+    async fn erase_stream(&self, stream: &StreamId, expected: ExpectedVersion) -> Result<()> {
+        let mut state = self.inner.state.write();
+        check_guard(stream, expected, state.streams.get(stream).map(|s| &s.head))?;
+        let entry = state.streams.entry(stream.clone()).or_default();
+        entry.head.tombstoned = true;
+        let erased: Vec<usize> = entry.events.clone();
+        for i in erased {
+            let e = &mut state.log[i];
+            e.data = bytes::Bytes::new();
+            e.metadata = Default::default();
+        }
+        state.erased.insert(stream.clone());
         Ok(())
     }
 

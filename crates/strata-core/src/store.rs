@@ -97,6 +97,22 @@ pub trait EventStore: Send + Sync + 'static {
     /// The position of the last committed event (`Position::START` if none).
     async fn head_position(&self) -> Result<Position>;
 
+    /// Erases `stream` if `expected` holds: it is tombstoned (its name can
+    /// never be written again) and its events' data is removed physically,
+    /// at once where the store can (memory, PostgreSQL) and at the next
+    /// scavenge on the log store (which `--erased-only` forces). From the
+    /// moment this returns, no read returns its events, `$all` included.
+    /// Snapshots and checkpoints kept in other stores are theirs to remove;
+    /// backups and read models built from the stream are not reached.
+    ///
+    /// The default refuses with [`Error::Unsupported`].
+    async fn erase_stream(&self, stream: &StreamId, expected: ExpectedVersion) -> Result<()> {
+        let _ = (stream, expected);
+        Err(Error::Unsupported {
+            what: "erasing streams".into(),
+        })
+    }
+
     /// Sets `stream`'s metadata (retention and custom settings) if its
     /// metadata version matches `expected` (`NoStream`: never set); returns
     /// the new metadata version. The stream itself need not exist. Reads
@@ -220,6 +236,10 @@ impl<S: EventStore + ?Sized> EventStore for std::sync::Arc<S> {
 
     async fn stream_metadata(&self, stream: &StreamId) -> Result<Option<VersionedMetadata>> {
         (**self).stream_metadata(stream).await
+    }
+
+    async fn erase_stream(&self, stream: &StreamId, expected: ExpectedVersion) -> Result<()> {
+        (**self).erase_stream(stream, expected).await
     }
 
     fn limits(&self) -> &Limits {

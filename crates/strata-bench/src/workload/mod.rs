@@ -12,6 +12,7 @@ pub(crate) mod read_all;
 pub(crate) mod read_stream;
 pub(crate) mod rehydrate;
 pub(crate) mod scale;
+pub(crate) mod scavenge;
 
 use crate::args::WorkloadName;
 use crate::context::BenchCtx;
@@ -33,6 +34,7 @@ pub(crate) async fn run(
         WorkloadName::Commands => commands::run(ctx).await,
         WorkloadName::Rehydrate => rehydrate::run(ctx).await,
         WorkloadName::Scale => scale::run(ctx).await,
+        WorkloadName::Scavenge => scavenge::run(ctx).await,
         WorkloadName::Project => project::run(ctx).await,
         WorkloadName::RawInsert => raw_insert::run(ctx).await,
     }
