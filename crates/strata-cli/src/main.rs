@@ -1,5 +1,6 @@
 //! `strata`: run, inspect and benchmark Strata event stores.
 
+mod backup;
 mod bench;
 mod data;
 mod demo;
@@ -63,6 +64,9 @@ enum Command {
     /// (`--server URL --key K`).
     #[command(flatten)]
     Data(data::DataCommand),
+    /// `backup` and `restore` of a log store (docs/backup.md).
+    #[command(flatten)]
+    Backup(backup::BackupCommand),
 }
 
 fn main() -> ExitCode {
@@ -131,6 +135,10 @@ fn main() -> ExitCode {
                 .map(|()| ExitCode::SUCCESS)
                 .map_err(|e| e.to_string()),
             Command::Data(command) => data::run(command)
+                .await
+                .map(|()| ExitCode::SUCCESS)
+                .map_err(|e| e.to_string()),
+            Command::Backup(command) => backup::run(command)
                 .await
                 .map(|()| ExitCode::SUCCESS)
                 .map_err(|e| e.to_string()),

@@ -93,6 +93,11 @@ pub struct ServeArgs {
     /// Bytes of events all subscriptions together may hold buffered.
     #[arg(long, value_name = "BYTES", default_value_t = ServerConfig::default().subscription_buffers_total_bytes)]
     pub subscription_buffers_total_bytes: usize,
+    /// Where `POST /admin/backup` (admin key) keeps a backup of the log
+    /// store, brought up to date incrementally by each call; without it
+    /// that endpoint answers 501.
+    #[arg(long, value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
 }
 
 const SERVE_HELP: &str = "\
@@ -110,7 +115,7 @@ API keys:
 
   Clients send `Authorization: Bearer THE-KEY` (or `X-API-Key: THE-KEY`).
   read: read streams, /all and subscriptions within the prefixes;
-  write: read + append; admin: write + delete and GET /metrics.
+  write: read + append; admin: write + delete, GET /metrics and POST /admin/backup.
 
 TLS:
   --tls-cert cert.pem --tls-key key.pem serves https only (rustls).
@@ -157,6 +162,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         subscription_buffer_bytes: args.subscription_buffer_bytes,
         subscription_buffers_total_bytes: args.subscription_buffers_total_bytes,
         api_keys: keys,
+        backup_dir: args.backup_dir.clone(),
         ..ServerConfig::default()
     };
     let open = spec.open(&options).await?;
@@ -171,7 +177,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         format!("{} API keys", config.api_keys.len())
     };
     eprintln!("strata serving {spec} on {scheme}://{local} ({auth}; Ctrl-C or SIGTERM to stop)");
-    let router = strata_server::router(open.store(), config.clone());
+    let router = strata_server::router_with_admin(open.store(), open.admin(), config.clone());
     strata_server::serve_with(listener, router, &config, tls, shutdown_signal()).await?;
     eprintln!("strata: stopped accepting; closing the store");
     open.close().await?;

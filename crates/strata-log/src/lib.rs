@@ -15,10 +15,12 @@
 //! records), `index` (per-segment index files), `compress` (compressed
 //! segments) and `streams` (the stream checkpoint); each decodes through
 //! `decode`, whose errors are typed and whose reads are bounds-checked.
+//! `backup` copies a store while it is in use, and restores it.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 mod background;
+pub mod backup;
 pub mod checkpoint;
 pub mod compress;
 pub mod config;

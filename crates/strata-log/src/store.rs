@@ -218,6 +218,11 @@ impl LogStore {
         waited
     }
 
+    /// The state shared with the writer and readers (for backups).
+    pub(crate) fn shared(&self) -> &Arc<OpenStore> {
+        &self.store
+    }
+
     /// The store's directory.
     pub fn dir(&self) -> &Path {
         &self.store.config.dir

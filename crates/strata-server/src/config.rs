@@ -1,5 +1,7 @@
-//! The server's named limits (STYLE.md: every limit has a name and a unit)
-//! and its API keys.
+//! The server's named limits (STYLE.md: every limit has a name and a unit),
+//! its API keys and its backup directory.
+
+use std::path::PathBuf;
 
 use crate::auth::ApiKeys;
 
@@ -91,6 +93,10 @@ pub struct ServerConfig {
     /// one gets 431 and the connection is closed. At least 8,192 (smaller
     /// values are raised to it). Default 64 KiB.
     pub max_request_head_bytes: usize,
+    /// Where `POST /admin/backup` writes: every call brings the backup in
+    /// this directory up to date, copying only what is new since the last
+    /// one. `None` (the default) answers that endpoint with 501.
+    pub backup_dir: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -115,6 +121,7 @@ impl Default for ServerConfig {
             shutdown_grace_ms: 10_000,
             max_connections: 4_096,
             max_request_head_bytes: 64 * 1024,
+            backup_dir: None,
         }
     }
 }

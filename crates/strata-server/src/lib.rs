@@ -28,6 +28,7 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+mod admin;
 mod auth;
 mod body;
 mod budget;
@@ -62,7 +63,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
-use strata_core::EventStore;
+use strata_core::{EventStore, StoreAdmin};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 
@@ -83,7 +84,19 @@ use subscribe::ShutdownSignal;
 ///
 /// Serve it with [`serve`] or [`serve_with`] (which also end open
 /// subscriptions on shutdown) or nest it into a larger `axum` application.
+/// `POST /admin/backup` answers 501 here; see [`router_with_admin`].
 pub fn router(store: Arc<dyn EventStore>, config: ServerConfig) -> Router {
+    router_with_admin(store, None, config)
+}
+
+/// [`router`], with the backups `admin` offers (the caller, which knows the
+/// backend, hands them over): `POST /admin/backup` writes into
+/// [`ServerConfig::backup_dir`].
+pub fn router_with_admin(
+    store: Arc<dyn EventStore>,
+    admin: Option<Arc<dyn StoreAdmin>>,
+    config: ServerConfig,
+) -> Router {
     let key_subscriptions: HashMap<String, Arc<Semaphore>> = config
         .api_keys
         .iter()
@@ -98,6 +111,8 @@ pub fn router(store: Arc<dyn EventStore>, config: ServerConfig) -> Router {
     let metrics = Arc::new(Metrics::default());
     let state = AppState {
         store,
+        admin,
+        backup_running: Arc::new(tokio::sync::Mutex::new(())),
         subscriptions: Arc::new(Semaphore::new(config.max_open_subscriptions)),
         key_subscriptions: Arc::new(key_subscriptions),
         subscription_bytes: Arc::new(budget::Pool::new(
@@ -138,8 +153,11 @@ pub fn router(store: Arc<dyn EventStore>, config: ServerConfig) -> Router {
             "/subscribe/streams/{stream}",
             get(subscribe::subscribe_stream),
         );
+    // A backup takes as long as the store is large: no request timeout.
+    let maintenance = Router::new().route("/admin/backup", post(admin::backup));
     requests
         .merge(subscriptions)
+        .merge(maintenance)
         .fallback(service::not_found)
         .method_not_allowed_fallback(service::method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))

@@ -29,6 +29,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
         crate::streams::read_all,
         crate::subscribe::subscribe_all,
         crate::subscribe::subscribe_stream,
+        crate::admin::backup,
     ),
     components(schemas(
         strata_wire::AppendBody,
@@ -43,6 +44,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
         MultiResultDoc,
         ErrorBody,
         HealthDoc,
+        BackupReportDoc,
     )),
     modifiers(&Security),
     security(("bearer" = []), ("api_key" = []))
@@ -163,6 +165,24 @@ pub(crate) struct HealthDoc {
     head_position: Option<u64>,
 }
 
+/// `POST /admin/backup`: what the backup did.
+#[derive(Serialize, ToSchema)]
+#[schema(as = BackupReport)]
+pub(crate) struct BackupReportDoc {
+    /// The backup holds every event up to this position (inclusive).
+    position: u64,
+    /// Files the backup holds.
+    files: u64,
+    /// Files this call copied or linked; the rest were there already.
+    files_copied: u64,
+    /// Bytes of all files the backup holds.
+    bytes: u64,
+    /// Bytes this call copied (hard links count as none).
+    bytes_copied: u64,
+    /// Wall time, in milliseconds.
+    millis: u64,
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -170,5 +190,7 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&super::openapi_json()).unwrap();
         assert!(v["paths"]["/streams/{stream}"]["post"].is_object());
         assert!(v["components"]["schemas"]["AppendBody"].is_object());
+        assert!(v["paths"]["/admin/backup"]["post"].is_object());
+        assert!(v["components"]["schemas"]["BackupReport"].is_object());
     }
 }

@@ -29,6 +29,7 @@ const INDEX_HTML: &str = r#"<!doctype html>
 <li><code>GET /subscribe/streams/{stream}?after_version=</code> — follow one stream (server-sent events)</li>
 <li><a href="/health"><code>GET /health</code></a> — health check</li>
 <li><a href="/metrics"><code>GET /metrics</code></a> — Prometheus metrics (the <code>admin</code> role when keys are configured)</li>
+<li><code>POST /admin/backup</code> — back the store up into the server's backup directory (the <code>admin</code> role)</li>
 <li><a href="/openapi.json"><code>GET /openapi.json</code></a> — this API as OpenAPI 3.1</li>
 </ul>
 </body></html>

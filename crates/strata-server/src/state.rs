@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use strata_core::EventStore;
+use strata_core::{EventStore, StoreAdmin};
 use tokio::sync::Semaphore;
 
 use crate::budget::Pool;
@@ -15,6 +15,11 @@ use crate::page::ReadBudget;
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub store: Arc<dyn EventStore>,
+    /// Backups the store offers (`POST /admin/backup`); `None` when it
+    /// offers none through Strata.
+    pub admin: Option<Arc<dyn StoreAdmin>>,
+    /// Held while a backup runs: one at a time, the next waits its turn.
+    pub backup_running: Arc<tokio::sync::Mutex<()>>,
     pub config: Arc<ServerConfig>,
     /// One permit per open subscription (`max_open_subscriptions`).
     pub subscriptions: Arc<Semaphore>,

@@ -21,6 +21,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/all"),
     ("get", "/subscribe/all"),
     ("get", "/subscribe/streams/{stream}"),
+    ("post", "/admin/backup"),
 ];
 
 const METHODS: &[&str] = &["get", "post", "put", "delete", "patch"];

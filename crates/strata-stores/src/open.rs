@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use strata_core::{EventStore, MemoryStore};
+use strata_core::{EventStore, MemoryStore, StoreAdmin};
 use strata_log::{Durability, LogConfig, LogStore};
 use strata_postgres::{PgConfig, PostgresStore};
 
@@ -112,6 +112,16 @@ impl OpenStore {
     /// The store, to share between tasks.
     pub fn store(&self) -> Arc<dyn EventStore> {
         self.store.clone()
+    }
+
+    /// Backups (and the other maintenance) the store offers through the
+    /// backend-neutral [`StoreAdmin`], for the server and the CLI: the log
+    /// store's; `None` for the memory store, and for PostgreSQL, which is
+    /// backed up with the database's own tools (docs/postgres.md).
+    pub fn admin(&self) -> Option<Arc<dyn StoreAdmin>> {
+        self.log
+            .as_ref()
+            .map(|log| Arc::clone(log) as Arc<dyn StoreAdmin>)
     }
 
     /// The log store, when this is one.

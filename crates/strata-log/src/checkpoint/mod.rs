@@ -65,6 +65,7 @@ pub use self::record::{
     CHECKPOINT_FILE_HEADER_BYTES, CHECKPOINT_FILE_MAGIC, CHECKPOINT_FORMAT_VERSION,
     CHECKPOINT_RECORD_ALIGN_BYTES, CHECKPOINT_RECORD_FIXED_BYTES, MAX_CHECKPOINT_NAME_BYTES,
 };
+pub(crate) use self::replay::valid_end;
 use crate::io::{FsStorage, Storage};
 
 /// A durable [`CheckpointStore`] in `DIR/checkpoints/`. See the module

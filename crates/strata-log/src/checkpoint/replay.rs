@@ -56,6 +56,14 @@ pub(super) fn replay(
     Ok(bytes.len())
 }
 
+/// Where the records of a checkpoint file's `bytes` end once a torn tail is
+/// cut, as opening cuts it; `None` when damage is followed by a valid
+/// record (damage, or a copy taken while a record was being written).
+/// Backups use it to copy the file consistently while the store writes to it.
+pub(crate) fn valid_end(bytes: &[u8]) -> Option<usize> {
+    replay(bytes, Path::new(""), &mut HashMap::new()).ok()
+}
+
 #[cfg(test)]
 #[allow(clippy::indexing_slicing)]
 mod tests {

@@ -93,6 +93,7 @@ pub use self::record::{
     SNAPSHOT_FILE_MAGIC, SNAPSHOT_FORMAT_VERSION, SNAPSHOT_RECORD_ALIGN_BYTES,
     SNAPSHOT_RECORD_FIXED_BYTES,
 };
+pub(crate) use self::scan::torn_tail;
 use crate::io::{FsStorage, Storage};
 
 /// A durable [`SnapshotStore`] in `DIR/snapshots/`. See the module

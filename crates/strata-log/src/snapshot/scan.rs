@@ -119,6 +119,21 @@ pub(super) fn scan_records(
     Ok(None)
 }
 
+/// Where the records of a snapshot file of `len` bytes end once a torn tail
+/// is cut, as opening cuts the active file's, and whether bytes that are no
+/// record lie before a valid record (damage, or a copy taken while a record
+/// was being written: a torn tail is only ever at the end). Backups use it
+/// to copy the active file consistently while the store writes to it.
+pub(crate) fn torn_tail(file: &dyn StorageFile, len: u64) -> io::Result<(u64, bool)> {
+    let mut damaged = false;
+    let torn = scan_records(file, len, true, |item| {
+        if let Scanned::Damaged { .. } = item {
+            damaged = true;
+        }
+    })?;
+    Ok((torn.unwrap_or(len), damaged))
+}
+
 /// The first offset at or after `at` (on the alignment) where a whole valid
 /// record starts.
 fn find_valid_record(w: &mut Window<'_>, mut at: u64) -> io::Result<Option<u64>> {

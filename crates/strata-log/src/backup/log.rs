@@ -1,0 +1,265 @@
+//! Copying the log: sealed segments (kept when the previous backup holds
+//! the same file, else linked or copied), the last segment up to the view's
+//! end (extending the previous backup's copy when that is a prefix of it),
+//! the sealed segments' index files, and the stream checkpoint when it
+//! covers no more than the copied log.
+
+use std::fs::{self, File};
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use super::error::BackupError;
+use super::files::{copy_to, crc_of, create_dir, extend, link_or_copy, write_to, Placed};
+use super::manifest::{FileEntry, FileKind, Stamp};
+use super::run::Run;
+use super::source::LogView;
+use crate::compress::compressed_file_name;
+use crate::segment::{parse_file_number, segment_file_name};
+use crate::streams::STREAM_CHECKPOINT_FILE;
+
+/// Times a sealed segment is looked up again when it disappears while it is
+/// copied (compression renames `.seg` to `.zseg` and removes the `.seg`).
+const MAX_RESOLVE_ATTEMPTS: usize = 8;
+/// The stream checkpoint's header: magic, version, covered segment and
+/// offset (see `docs/log-format.md`, "Stream checkpoint").
+const STREAM_CHECKPOINT_MAGIC: &[u8; 8] = b"STRATASC";
+/// Its format version.
+const STREAM_CHECKPOINT_VERSION: u32 = 1;
+
+impl Run {
+    /// Copies the log of `view` and the files derived from it.
+    pub(crate) fn copy_log(&mut self, view: &LogView) -> Result<(), BackupError> {
+        create_dir(&self.dest.join("segments"))?;
+        create_dir(&self.dest.join("index"))?;
+        for &n in &view.sealed {
+            self.copy_sealed(n)?;
+        }
+        self.copy_active(view)?;
+        self.copy_indexes(view.active)?;
+        self.copy_stream_checkpoint(view)
+    }
+
+    /// Segment `n`, sealed: its compressed file if there is one, else its plain one.
+    fn copy_sealed(&mut self, n: u32) -> Result<(), BackupError> {
+        let seg_dir = self.dir.join("segments");
+        for _ in 0..MAX_RESOLVE_ATTEMPTS {
+            let name = [compressed_file_name(n), segment_file_name(n)]
+                .into_iter()
+                .find(|name| seg_dir.join(name).exists())
+                .ok_or_else(|| BackupError::Damaged {
+                    file: seg_dir.clone(),
+                    reason: format!("segment {n} is missing"),
+                })?;
+            let src = seg_dir.join(&name);
+            let rel = format!("segments/{name}");
+            let Some(stamp) = stamp_of(&src)? else {
+                continue;
+            };
+            if let Some(e) = self.unchanged(&rel, FileKind::Segment, &stamp) {
+                self.keep(e);
+                return Ok(());
+            }
+            if stamp.dev != self.dest_dev {
+                if let Some((crc, copied)) = self.extend_copy(&src, &rel, stamp.len)? {
+                    let e = entry(&rel, FileKind::Segment, stamp.len, crc, Some(stamp));
+                    self.extended(e, copied);
+                    return Ok(());
+                }
+            }
+            if let Some(p) = link_or_copy(&src, &self.dest.join(&rel))? {
+                self.placed(placed_entry(&rel, FileKind::Segment, &p), p.copied);
+                return Ok(());
+            }
+        }
+        Err(BackupError::Damaged {
+            file: seg_dir.join(segment_file_name(n)),
+            reason: format!("kept changing while it was copied ({MAX_RESOLVE_ATTEMPTS} tries)"),
+        })
+    }
+
+    /// The last segment, up to the view's end.
+    fn copy_active(&mut self, view: &LogView) -> Result<(), BackupError> {
+        let rel = format!("segments/{}", segment_file_name(view.active));
+        let (file, path) = (&view.active_file, &view.active_path);
+        if let Some((crc, copied)) = self.extend_copy_from(file, path, &rel, view.end)? {
+            let e = entry(&rel, FileKind::ActiveSegment, view.end, crc, None);
+            self.extended(e, copied);
+            return Ok(());
+        }
+        let crc = copy_to(file, path, view.end, &self.dest.join(&rel))?;
+        let e = entry(&rel, FileKind::ActiveSegment, view.end, crc, None);
+        self.placed(e, view.end);
+        Ok(())
+    }
+
+    /// Extends the previous backup's copy of a plain segment at `rel` to
+    /// `len` bytes of the store's file `src`.
+    fn extend_copy(
+        &self,
+        src: &Path,
+        rel: &str,
+        len: u64,
+    ) -> Result<Option<(u32, u64)>, BackupError> {
+        let f = match File::open(src) {
+            Ok(f) => f,
+            Err(_) => return Ok(None),
+        };
+        self.extend_copy_from(&f, src, rel, len)
+    }
+
+    /// When the previous backup copied (never linked) a prefix of `src` to
+    /// `rel`, appends the rest up to `len`; returns the new CRC-32C and the
+    /// bytes appended.
+    /// The prefix is checked against the store's bytes: a segment cut back
+    /// by a repair and written again is copied whole instead.
+    fn extend_copy_from(
+        &self,
+        src: &dyn super::files::ReadAt,
+        src_path: &Path,
+        rel: &str,
+        len: u64,
+    ) -> Result<Option<(u32, u64)>, BackupError> {
+        let Some(old) = self.old_entry(rel, FileKind::ActiveSegment) else {
+            return Ok(None);
+        };
+        if old.bytes > len || crc_of(src, src_path, old.bytes)? != old.crc32c {
+            return Ok(None);
+        }
+        if old.bytes == len {
+            return Ok(Some((old.crc32c, 0)));
+        }
+        let dst = self.dest.join(rel);
+        let crc = extend(src, src_path, &dst, old.bytes, len, old.crc32c)?;
+        Ok(Some((crc, len - old.bytes)))
+    }
+
+    /// Records a copy of the previous backup that this run extended by
+    /// `copied` bytes (none: kept as it is).
+    fn extended(&mut self, e: FileEntry, copied: u64) {
+        if copied == 0 {
+            self.keep(e);
+        } else {
+            self.placed(e, copied);
+        }
+    }
+
+    /// The index files of the segments before `active`.
+    fn copy_indexes(&mut self, active: u32) -> Result<(), BackupError> {
+        let idx_dir = self.dir.join("index");
+        let names = match fs::read_dir(&idx_dir) {
+            Ok(entries) => entries
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .collect::<Vec<_>>(),
+            Err(_) => return Ok(()),
+        };
+        for name in names {
+            match parse_file_number(&name, "idx") {
+                Some(n) if n < active => {}
+                _ => continue,
+            }
+            let src = idx_dir.join(&name);
+            let rel = format!("index/{name}");
+            // An index rebuilt meanwhile is replaced by a rename: linking
+            // or copying gets the old or the new file, both whole. One
+            // that vanished is rebuilt by opening the restored store.
+            let Some(stamp) = stamp_of(&src)? else {
+                continue;
+            };
+            if let Some(e) = self.unchanged(&rel, FileKind::Index, &stamp) {
+                self.keep(e);
+            } else if let Some(p) = link_or_copy(&src, &self.dest.join(&rel))? {
+                self.placed(placed_entry(&rel, FileKind::Index, &p), p.copied);
+            }
+        }
+        Ok(())
+    }
+
+    /// The stream checkpoint, if it covers no more than the copied log
+    /// (otherwise opening the restored store would ignore it anyway and
+    /// rebuild the stream index from the log).
+    fn copy_stream_checkpoint(&mut self, view: &LogView) -> Result<(), BackupError> {
+        let src = self.dir.join(STREAM_CHECKPOINT_FILE);
+        let Some(bytes) = read_if_present(&src)? else {
+            return Ok(());
+        };
+        match checkpoint_covers(&bytes) {
+            Some(covers) if covers <= (view.active, view.end) => {}
+            _ => return Ok(()),
+        }
+        let crc = crc32c::crc32c(&bytes);
+        let len = bytes.len() as u64;
+        let kind = FileKind::StreamCheckpoint;
+        if let Some(e) = self.same_content(STREAM_CHECKPOINT_FILE, kind, len, crc) {
+            self.keep(e);
+            return Ok(());
+        }
+        write_to(&bytes, &self.dest.join(STREAM_CHECKPOINT_FILE))?;
+        self.placed(entry(STREAM_CHECKPOINT_FILE, kind, len, crc, None), len);
+        Ok(())
+    }
+}
+
+/// The log location a stream checkpoint covers, if its checksum and header
+/// check out.
+fn checkpoint_covers(b: &[u8]) -> Option<(u32, u64)> {
+    let (body, crc) = b.split_at_checked(b.len().checked_sub(4)?)?;
+    if crc32c::crc32c(body).to_le_bytes() != *crc {
+        return None;
+    }
+    let magic = body.get(..8)?;
+    let version = u32::from_le_bytes(body.get(8..12)?.try_into().ok()?);
+    let segment = u32::from_le_bytes(body.get(12..16)?.try_into().ok()?);
+    let offset = u64::from_le_bytes(body.get(16..24)?.try_into().ok()?);
+    (magic == STREAM_CHECKPOINT_MAGIC && version == STREAM_CHECKPOINT_VERSION)
+        .then_some((segment, offset))
+}
+
+/// The stamp of the file at `path`; `None` if it no longer exists.
+pub(crate) fn stamp_of(path: &Path) -> Result<Option<Stamp>, BackupError> {
+    match fs::metadata(path) {
+        Ok(m) => Ok(Some(Stamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            len: m.len(),
+        })),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(BackupError::io("reading the metadata of", path)(e)),
+    }
+}
+
+/// The whole file at `path`; `None` if it does not exist.
+pub(crate) fn read_if_present(path: &Path) -> Result<Option<Vec<u8>>, BackupError> {
+    let mut f = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(BackupError::io("opening", path)(e)),
+    };
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes)
+        .map_err(BackupError::io("reading", path))?;
+    Ok(Some(bytes))
+}
+
+/// A manifest entry.
+pub(crate) fn entry(
+    rel: &str,
+    kind: FileKind,
+    bytes: u64,
+    crc32c: u32,
+    source: Option<Stamp>,
+) -> FileEntry {
+    FileEntry {
+        path: rel.to_string(),
+        bytes,
+        crc32c,
+        kind,
+        source,
+    }
+}
+
+/// The manifest entry of a placed file.
+pub(crate) fn placed_entry(rel: &str, kind: FileKind, p: &Placed) -> FileEntry {
+    entry(rel, kind, p.bytes, p.crc, Some(p.stamp))
+}
