@@ -52,6 +52,24 @@ pub struct ScavengeReport {
     pub millis: u64,
 }
 
+/// A scavenge's progress and the totals since the store opened, for
+/// `/metrics`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScavengeStatus {
+    /// Whether a scavenge is running.
+    pub running: bool,
+    /// Segments the running (or last) scavenge looks at.
+    pub segments_total: u64,
+    /// Of those, how many it has looked at.
+    pub segments_done: u64,
+    /// Segments rewritten since the store opened.
+    pub segments_rewritten: u64,
+    /// Events removed since the store opened.
+    pub events_removed: u64,
+    /// Bytes on disk given back since the store opened.
+    pub bytes_reclaimed: u64,
+}
+
 /// Backups and scavenging, where a store offers them. Every method has a
 /// default that fails with [`Error::Unsupported`].
 #[async_trait]
@@ -73,5 +91,10 @@ pub trait StoreAdmin: Send + Sync {
         Err(Error::Unsupported {
             what: "scavenging".into(),
         })
+    }
+
+    /// The scavenge progress and totals, where the store scavenges.
+    fn scavenge_status(&self) -> Option<ScavengeStatus> {
+        None
     }
 }

@@ -32,7 +32,7 @@ pub mod stream_info;
 pub mod subscription;
 pub mod version;
 
-pub use admin::{BackupReport, ScavengeOptions, ScavengeReport, StoreAdmin};
+pub use admin::{BackupReport, ScavengeOptions, ScavengeReport, ScavengeStatus, StoreAdmin};
 pub use append::{AppendResult, StreamAppend};
 pub use checkpoint::{CheckpointStore, MemoryCheckpointStore};
 pub use error::{Error, Result};

@@ -19,6 +19,7 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+mod admin;
 mod background;
 pub mod backup;
 pub mod checkpoint;

@@ -154,7 +154,9 @@ pub fn router_with_admin(
             get(subscribe::subscribe_stream),
         );
     // A backup takes as long as the store is large: no request timeout.
-    let maintenance = Router::new().route("/admin/backup", post(admin::backup));
+    let maintenance = Router::new()
+        .route("/admin/backup", post(admin::backup))
+        .route("/admin/scavenge", post(admin::scavenge));
     requests
         .merge(subscriptions)
         .merge(maintenance)

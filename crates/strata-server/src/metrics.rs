@@ -314,11 +314,55 @@ pub(crate) async fn metrics(
 ) -> Result<Response, ApiError> {
     access.require_role(Role::Admin)?;
     let head = state.store.head_position().await.ok().map(|p| p.0);
+    let mut text = state.metrics.render(head, state.store.durable_syncs());
+    if let Some(s) = state.admin.as_ref().and_then(|a| a.scavenge_status()) {
+        render_scavenge(&mut text, &s);
+    }
     Ok((
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        state.metrics.render(head, state.store.durable_syncs()),
+        text,
     )
         .into_response())
+}
+
+/// The scavenge's progress and totals, for a store that scavenges.
+fn render_scavenge(out: &mut String, s: &strata_core::ScavengeStatus) {
+    gauge(
+        out,
+        "strata_scavenge_running",
+        "1 while a scavenge runs.",
+        u64::from(s.running),
+    );
+    gauge(
+        out,
+        "strata_scavenge_segments_total",
+        "Sealed segments the running (or last) scavenge looks at.",
+        s.segments_total,
+    );
+    gauge(
+        out,
+        "strata_scavenge_segments_done",
+        "Of those, how many it has looked at.",
+        s.segments_done,
+    );
+    counter(
+        out,
+        "strata_scavenge_segments_rewritten_total",
+        "Segments rewritten by scavenges since the store opened.",
+        s.segments_rewritten,
+    );
+    counter(
+        out,
+        "strata_scavenge_events_removed_total",
+        "Events removed by scavenges since the store opened.",
+        s.events_removed,
+    );
+    counter(
+        out,
+        "strata_scavenge_bytes_reclaimed_total",
+        "Bytes on disk given back by scavenges since the store opened.",
+        s.bytes_reclaimed,
+    );
 }
 
 #[cfg(test)]

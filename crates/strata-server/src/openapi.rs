@@ -30,6 +30,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
         crate::subscribe::subscribe_all,
         crate::subscribe::subscribe_stream,
         crate::admin::backup,
+        crate::admin::scavenge,
     ),
     components(schemas(
         strata_wire::AppendBody,
@@ -45,6 +46,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
         ErrorBody,
         HealthDoc,
         BackupReportDoc,
+        ScavengeReportDoc,
     )),
     modifiers(&Security),
     security(("bearer" = []), ("api_key" = []))
@@ -163,6 +165,24 @@ pub(crate) struct HealthDoc {
     status: String,
     /// Position of the last committed event.
     head_position: Option<u64>,
+}
+
+/// What `POST /admin/scavenge` did.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ScavengeReport)]
+pub(crate) struct ScavengeReportDoc {
+    /// Sealed segments looked at.
+    segments_scanned: u64,
+    /// Segments rewritten.
+    segments_rewritten: u64,
+    /// Bytes the rewritten segments took on disk before.
+    bytes_before: u64,
+    /// Bytes they take after.
+    bytes_after: u64,
+    /// Events whose bytes were removed.
+    events_removed: u64,
+    /// Wall time, in milliseconds.
+    millis: u64,
 }
 
 /// `POST /admin/backup`: what the backup did.

@@ -1,5 +1,6 @@
-//! `POST /admin/backup`: the admin role, 501 without a backup directory or
-//! without a store that offers backups, and the report as JSON. The store's
+//! `POST /admin/backup` and `POST /admin/scavenge`: the admin role, 501
+//! without a backup directory or without a store that offers them, the
+//! report as JSON, and the scavenge gauges in `/metrics`. The store's
 //! backups are faked here (the server names no backend; the log store's
 //! own backups are tested in its crate and over `strata serve`).
 
@@ -12,7 +13,10 @@ use std::sync::Arc;
 
 use common::request;
 use std::sync::Mutex;
-use strata_core::{async_trait, BackupReport, EventStore, MemoryStore, Position, StoreAdmin};
+use strata_core::{
+    async_trait, BackupReport, EventStore, MemoryStore, Position, ScavengeOptions, ScavengeReport,
+    ScavengeStatus, StoreAdmin,
+};
 use strata_server::{
     router_with_admin, serve_with, sha256_hex, ApiKey, ApiKeys, Role, ServerConfig,
 };
@@ -24,6 +28,7 @@ const WRITER: &str = "writer-secret";
 #[derive(Default)]
 struct FakeAdmin {
     calls: Mutex<Vec<PathBuf>>,
+    scavenges: Mutex<Vec<ScavengeOptions>>,
 }
 
 #[async_trait]
@@ -37,6 +42,27 @@ impl StoreAdmin for FakeAdmin {
             bytes: 3000,
             bytes_copied: 1000,
             millis: 7,
+        })
+    }
+
+    async fn scavenge(&self, options: ScavengeOptions) -> strata_core::Result<ScavengeReport> {
+        self.scavenges.lock().unwrap().push(options);
+        Ok(ScavengeReport {
+            segments_scanned: 5,
+            segments_rewritten: 2,
+            bytes_before: 2000,
+            bytes_after: 500,
+            events_removed: 30,
+            millis: 9,
+        })
+    }
+
+    fn scavenge_status(&self) -> Option<ScavengeStatus> {
+        Some(ScavengeStatus {
+            segments_rewritten: 2,
+            events_removed: 30,
+            bytes_reclaimed: 1500,
+            ..Default::default()
         })
     }
 }
@@ -149,4 +175,63 @@ async fn without_a_backup_directory_or_backups_the_answer_is_501() {
         .await
         .assert_error(501, "unsupported");
     assert!(v["message"].as_str().unwrap().contains("backups"), "{v}");
+}
+
+#[tokio::test]
+async fn a_scavenge_needs_an_admin_key_and_shows_in_metrics() {
+    let fake = Arc::new(FakeAdmin::default());
+    let config = ServerConfig {
+        api_keys: keys(),
+        ..ServerConfig::default()
+    };
+    let addr = start(Some(fake.clone()), config).await;
+    let writer = bearer(WRITER);
+    request(
+        addr,
+        "POST",
+        "/admin/scavenge",
+        &[("Authorization", &writer)],
+        None,
+    )
+    .await
+    .assert_error(403, "forbidden");
+    let admin = bearer(ADMIN);
+    let r = request(
+        addr,
+        "POST",
+        "/admin/scavenge?erased_only=true",
+        &[("Authorization", &admin)],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(
+        (
+            v["segments_rewritten"].as_u64(),
+            v["events_removed"].as_u64()
+        ),
+        (Some(2), Some(30))
+    );
+    assert_eq!(v["bytes_before"], 2000);
+    assert_eq!(v["bytes_after"], 500);
+    assert_eq!(
+        *fake.scavenges.lock().unwrap(),
+        vec![ScavengeOptions { erased_only: true }]
+    );
+    let m = request(addr, "GET", "/metrics", &[("Authorization", &admin)], None).await;
+    let text = m.text();
+    assert!(
+        text.contains("strata_scavenge_bytes_reclaimed_total 1500\n"),
+        "{text}"
+    );
+    assert!(text.contains("strata_scavenge_running 0\n"), "{text}");
+}
+
+#[tokio::test]
+async fn a_store_that_does_not_scavenge_answers_501() {
+    let addr = start(None, ServerConfig::default()).await;
+    request(addr, "POST", "/admin/scavenge", &[], None)
+        .await
+        .assert_error(501, "unsupported");
 }

@@ -7,8 +7,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use async_trait::async_trait;
-use strata_core::{BackupReport, Error, StoreAdmin};
+use strata_core::{BackupReport, Error};
 
 use super::error::BackupError;
 use super::run::Run;
@@ -72,13 +71,6 @@ impl LogStore {
             self.flush().await?;
         }
         Ok(view)
-    }
-}
-
-#[async_trait]
-impl StoreAdmin for LogStore {
-    async fn backup(&self, dest: &Path) -> strata_core::Result<BackupReport> {
-        Ok(self.backup_to(dest).await?)
     }
 }
 
