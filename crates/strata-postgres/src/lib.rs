@@ -35,6 +35,7 @@ mod database;
 mod error;
 mod head;
 mod listener;
+mod metadata;
 mod migrate;
 mod partition;
 mod projection;
