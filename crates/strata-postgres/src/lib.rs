@@ -17,6 +17,10 @@
 //! - **Safe retries.** Every event has an id before it is sent, so an append
 //!   whose outcome is unknown (the connection dropped) is run again by the
 //!   store, or by the caller, and returns the original result.
+//! - **Stream metadata and retention.** The settings of each metadata stream
+//!   `$$NAME` are kept in a table written in the same statement as its
+//!   events; every read joins them in its own snapshot, so what another
+//!   process set governs the next read (`docs/postgres.md`).
 //! - [`migrate`]: versioned, idempotent migrations in `.sql` files, run by the
 //!   crate; every object lives in a configurable schema (default `strata`).
 //!   The events table may be partitioned by position range
@@ -35,6 +39,7 @@ mod database;
 mod error;
 mod head;
 mod listener;
+mod metadata;
 mod migrate;
 mod partition;
 mod projection;

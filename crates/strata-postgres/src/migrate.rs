@@ -7,12 +7,14 @@
 
 use tokio_postgres::Client;
 
+mod backfill;
+
 use crate::config::{validate_schema_name, EventsLayout, PgConfig};
 use crate::error::PgError;
 use crate::sql::render;
 
 /// The schema version this build writes and reads.
-pub const CURRENT_SCHEMA_VERSION: i32 = 2;
+pub const CURRENT_SCHEMA_VERSION: i32 = 3;
 
 /// Partitions created ahead of the head, so appends rarely wait for DDL.
 pub const PARTITIONS_AHEAD: u64 = 2;
@@ -39,6 +41,12 @@ const EVENTS_PARTITIONED: Migration = Migration {
     version: 2,
     name: "0002_events_partitioned.sql",
     sql: include_str!("migrate/0002_events_partitioned.sql"),
+};
+
+const STREAM_METADATA: Migration = Migration {
+    version: 3,
+    name: "0003_stream_metadata.sql",
+    sql: include_str!("migrate/0003_stream_metadata.sql"),
 };
 
 /// What [`migrate`] did.
@@ -114,6 +122,13 @@ pub async fn migrate_client(
         apply(&tx, schema, m).await?;
         applied.push((m.version, m.name));
         version = m.version;
+    }
+    if version < STREAM_METADATA.version {
+        apply(&tx, schema, &STREAM_METADATA).await?;
+        let rows = backfill::backfill_stream_metadata(&tx, schema).await?;
+        tracing::info!(schema, rows, "recorded the settings of existing metadata streams");
+        applied.push((STREAM_METADATA.version, STREAM_METADATA.name));
+        version = STREAM_METADATA.version;
     }
     if let EventsLayout::Partitioned {
         positions_per_partition,

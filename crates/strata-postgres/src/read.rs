@@ -181,6 +181,15 @@ pub(crate) fn head_from_row(row: &Row, at: usize) -> Result<StreamHead> {
     })
 }
 
+/// A version from the bigint column `at` of `row`, called `what` in errors.
+pub(crate) fn version_from_row(row: &Row, at: usize, what: &'static str) -> Result<Version> {
+    let v: i64 = row.try_get(at).map_err(corrupt(what))?;
+    to_u64(v).ok_or_else(|| Error::Corrupt {
+        location: what.into(),
+        reason: format!("negative version {v}"),
+    })
+}
+
 /// A head position from a one-column bigint row.
 pub(crate) fn position_from_row(row: &Row) -> Result<Position> {
     let p: i64 = row.try_get(0).map_err(corrupt("head position"))?;

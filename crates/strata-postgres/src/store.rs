@@ -20,10 +20,11 @@ use crate::config::{EventsLayout, Ordering, PgConfig, POOL_WAIT_TIMEOUT_SECS};
 use crate::database::{db_error, read_head, Counters, Database};
 use crate::error::{is_connection_error, PgError};
 use crate::head::HeadFeed;
+use crate::metadata::settings_of;
 use crate::migrate::{migrate_client, read_layout, schema_version, CURRENT_SCHEMA_VERSION};
 use crate::read::{
     event_from_row, head_from_row, param_refs, read_all_query, read_stream_query, stream_rows,
-    version_param,
+    version_from_row, version_param,
 };
 use crate::sql::Sql;
 use crate::writer::{WriteRequest, Writer, MAX_QUEUED_APPENDS};
@@ -278,8 +279,11 @@ impl PostgresStore {
     async fn submit(&self, parts: Vec<StreamAppend>) -> Result<Vec<AppendResult>> {
         let mut parts = parts;
         let mut metadata = Vec::with_capacity(parts.len());
+        let mut settings = Vec::with_capacity(parts.len());
         let mut generated = HashSet::new();
         for part in &mut parts {
+            // Bad metadata is refused here, before the writer sees it.
+            settings.push(settings_of(part)?);
             let mut meta = Vec::with_capacity(part.events.len());
             for (i, event) in part.events.iter_mut().enumerate() {
                 if event.id.is_none() {
@@ -295,6 +299,7 @@ impl PostgresStore {
         request(&self.inner.writer, |reply| WriteRequest {
             parts,
             metadata,
+            settings,
             generated,
             reply,
         })
@@ -491,7 +496,11 @@ impl EventStore for PostgresStore {
         if head.version == 0 && !head.tombstoned {
             return Ok(None);
         }
-        Ok(Some(head.info(stream)))
+        let mut info = head.info(stream);
+        if !head.tombstoned {
+            info.first_readable_version = version_from_row(row, 4, "first_readable")?;
+        }
+        Ok(Some(info))
     }
 
     async fn delete_stream(&self, stream: &StreamId, expected: ExpectedVersion) -> Result<()> {

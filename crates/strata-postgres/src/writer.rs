@@ -21,8 +21,9 @@ use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
 use strata_core::append_rules::{check_guard, check_retry, RecordedRef, StreamHead};
+use strata_core::metadata::metadata_target;
 use strata_core::handoff::Reply;
-use strata_core::{AppendResult, Error, EventId, Position, Result, StreamAppend};
+use strata_core::{AppendResult, Error, EventId, Position, Result, StreamAppend, StreamMetadata};
 use tokio::sync::{mpsc, watch};
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
@@ -32,6 +33,7 @@ use crate::database::backoff;
 use crate::database::Database;
 use crate::error::{is_connection_error, is_missing_partition, is_transient, PgError};
 use crate::head::HeadFeed;
+use crate::metadata::MetadataColumns;
 use crate::migrate::{to_i64, PARTITIONS_AHEAD};
 use crate::read::{corrupt, head_from_row};
 
@@ -69,6 +71,9 @@ pub(crate) struct WriteRequest {
     pub parts: Vec<StreamAppend>,
     /// Each part's events' metadata as JSON (`None` when empty).
     pub metadata: Vec<Vec<Option<String>>>,
+    /// Each part's stream metadata settings: those of its last event when
+    /// it appends to a metadata stream `$$NAME` (checked), else `None`.
+    pub settings: Vec<Option<StreamMetadata>>,
     /// Ids the store generated (not the caller's): they cannot be recorded
     /// unless an earlier attempt of this very batch committed them.
     pub generated: HashSet<EventId>,
@@ -410,7 +415,8 @@ impl Writer {
         let cols = &plan.columns;
         let total = to_i64(plan.total);
         let (names, versions, offsets) = plan.stream_updates();
-        let params: [&(dyn ToSql + Sync); 12] = [
+        let settings = plan.metadata_rows();
+        let params: [&(dyn ToSql + Sync); 17] = [
             &total,
             &cols.ids,
             &cols.streams,
@@ -423,6 +429,11 @@ impl Writer {
             &versions,
             &offsets,
             &self.database.sql.channel,
+            &settings.streams,
+            &settings.versions,
+            &settings.max_count,
+            &settings.max_age,
+            &settings.truncate_before,
         ];
         let (append, commit) = (&statements.append, &statements.commit);
         match self.database.config.ordering {
@@ -617,6 +628,9 @@ struct Plan<'a> {
     columns: Columns<'a>,
     /// Final version and last offset per written stream.
     heads: BTreeMap<&'a str, (u64, u64)>,
+    /// Per stream whose metadata stream is written: the metadata version
+    /// and settings the batch leaves (the last append's).
+    metadata: BTreeMap<&'a str, (u64, &'a StreamMetadata)>,
     total: u64,
 }
 
@@ -631,6 +645,15 @@ impl Plan<'_> {
             offsets.push(to_i64(*offset));
         }
         (names, versions, offsets)
+    }
+
+    /// The `stream_metadata` rows the batch writes.
+    fn metadata_rows(&self) -> MetadataColumns<'_> {
+        let mut rows = MetadataColumns::default();
+        for (stream, (version, settings)) in &self.metadata {
+            rows.push(stream, *version, settings);
+        }
+        rows
     }
 
     /// Every request's result, with offsets turned into positions.
@@ -670,6 +693,7 @@ fn plan<'a>(batch: &'a [WriteRequest], mut heads: Heads, recorded: &Recorded) ->
         planned: Vec::with_capacity(batch.len()),
         columns: Columns::default(),
         heads: BTreeMap::new(),
+        metadata: BTreeMap::new(),
         total: 0,
     };
     for request in batch {
@@ -679,7 +703,8 @@ fn plan<'a>(batch: &'a [WriteRequest], mut heads: Heads, recorded: &Recorded) ->
             Ok(Some(retried)) => out.planned.push(Planned::Done(Ok(retried))),
             Ok(None) => {
                 let mut parts = Vec::with_capacity(request.parts.len());
-                for (part, metadata) in request.parts.iter().zip(&request.metadata) {
+                let parts_with = request.parts.iter().zip(&request.metadata);
+                for ((part, metadata), settings) in parts_with.zip(&request.settings) {
                     let head = heads.entry(part.stream.as_str().to_owned()).or_default();
                     let first = out.total + 1;
                     for (event, meta) in part.events.iter().zip(metadata) {
@@ -696,6 +721,10 @@ fn plan<'a>(batch: &'a [WriteRequest], mut heads: Heads, recorded: &Recorded) ->
                     }
                     out.heads
                         .insert(part.stream.as_str(), (head.version, out.total));
+                    let target = metadata_target(part.stream.as_str());
+                    if let (Some(target), Some(settings)) = (target, settings) {
+                        out.metadata.insert(target, (head.version, settings));
+                    }
                     parts.push((head.version, first, out.total));
                 }
                 out.planned.push(Planned::Write(parts));
@@ -800,6 +829,7 @@ mod tests {
         let (reply, _) = tokio::sync::oneshot::channel();
         WriteRequest {
             metadata: vec![vec![None; events.len()]],
+            settings: vec![None],
             generated: HashSet::new(),
             parts: vec![StreamAppend::new(
                 StreamId::new(stream).unwrap(),

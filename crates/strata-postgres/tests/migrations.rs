@@ -6,7 +6,8 @@
 
 mod common;
 
-use common::{pg_available, SchemaGuard};
+use common::{pg_available, raw_client, SchemaGuard};
+use strata_core::{Direction, EventStore, ExpectedVersion, NewEvent, StreamId, StreamMetadata};
 use strata_postgres::{migrate, EventsLayout, PgError, PostgresStore, CURRENT_SCHEMA_VERSION};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -66,4 +67,59 @@ async fn bad_schema_names_are_refused() {
         .await
         .unwrap_err();
     assert!(matches!(err, PgError::Config(_)), "{err}");
+}
+
+/// Migration 3 records the settings of metadata streams a schema already
+/// holds (stream metadata was kept as `$metadata` events before the
+/// `stream_metadata` table existed), so retention governs them at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn migration_3_records_existing_stream_metadata() {
+    if !pg_available("migration_3_records_existing_stream_metadata") {
+        return;
+    }
+    let schema = SchemaGuard::new("mig3");
+    let store = PostgresStore::connect_with(schema.config()).await.unwrap();
+    let s = StreamId::new("account-1").unwrap();
+    store
+        .append(
+            &s,
+            ExpectedVersion::NoStream,
+            (0..5).map(|_| NewEvent::json_bytes("E", "{}")).collect(),
+        )
+        .await
+        .unwrap();
+    let settings = StreamMetadata {
+        max_count: Some(2),
+        ..Default::default()
+    };
+    store
+        .set_stream_metadata(&s, ExpectedVersion::NoStream, &settings)
+        .await
+        .unwrap();
+    store.close().await.unwrap();
+
+    // Take the schema back to version 2: its metadata stream stays, the
+    // table and view of migration 3 go.
+    let client = raw_client().await;
+    client
+        .batch_execute(&format!(
+            "DROP VIEW \"{0}\".stream_retention; DROP TABLE \"{0}\".stream_metadata; \
+             DELETE FROM \"{0}\".schema_migrations WHERE version = 3",
+            schema.0
+        ))
+        .await
+        .unwrap();
+    let report = migrate(&schema.config()).await.unwrap();
+    assert_eq!(report.applied, vec![(3, "0003_stream_metadata.sql")]);
+    assert!(migrate(&schema.config()).await.unwrap().applied.is_empty());
+
+    let store = PostgresStore::connect_with(schema.config()).await.unwrap();
+    let read = store
+        .read_stream(&s, 1, 10, Direction::Forward)
+        .await
+        .unwrap();
+    assert_eq!(read.iter().map(|e| e.version).collect::<Vec<_>>(), [4, 5]);
+    let got = store.stream_metadata(&s).await.unwrap().unwrap();
+    assert_eq!((got.version, got.metadata), (1, settings));
+    store.close().await.unwrap();
 }

@@ -9,6 +9,7 @@
 --
 -- $1  number of events          $2..$8 event columns (one element per event)
 -- $9..$11 stream heads           $12 notification channel
+-- $13..$17 metadata settings (one element per metadata stream written)
 WITH pos AS (
     UPDATE {schema}.global_position
     SET last_position = last_position + $1,
@@ -27,6 +28,16 @@ WITH pos AS (
     SET version = u.version, last_position = pos.base + u.last_offset
     FROM pos, unnest($9::text[], $10::bigint[], $11::bigint[]) AS u(stream_id, version, last_offset)
     WHERE s.stream_id = u.stream_id
+), md AS (
+    -- The settings of a metadata stream's latest event, in the same
+    -- transaction as the event (migrate/0003_stream_metadata.sql). Only
+    -- appends to `$$NAME` write row NAME, under that stream's row lock.
+    INSERT INTO {schema}.stream_metadata
+        (stream_id, metadata_version, max_count, max_age, truncate_before)
+    SELECT * FROM unnest($13::text[], $14::bigint[], $15::bigint[], $16::bigint[], $17::bigint[])
+    ON CONFLICT (stream_id) DO UPDATE
+    SET metadata_version = excluded.metadata_version, max_count = excluded.max_count,
+        max_age = excluded.max_age, truncate_before = excluded.truncate_before
 ), note AS (
     SELECT pg_notify($12, (pos.base + $1)::text) FROM pos
 )

@@ -20,6 +20,16 @@ WITH ev AS (
         last_position = (SELECT max(ev.position) FROM ev WHERE ev.stream_id = u.stream_id)
     FROM unnest($9::text[], $10::bigint[], $11::bigint[]) AS u(stream_id, version, last_offset)
     WHERE s.stream_id = u.stream_id
+), md AS (
+    -- The settings of a metadata stream's latest event, in the same
+    -- transaction as the event (migrate/0003_stream_metadata.sql). Only
+    -- appends to `$$NAME` write row NAME, under that stream's row lock.
+    INSERT INTO {schema}.stream_metadata
+        (stream_id, metadata_version, max_count, max_age, truncate_before)
+    SELECT * FROM unnest($13::text[], $14::bigint[], $15::bigint[], $16::bigint[], $17::bigint[])
+    ON CONFLICT (stream_id) DO UPDATE
+    SET metadata_version = excluded.metadata_version, max_count = excluded.max_count,
+        max_age = excluded.max_age, truncate_before = excluded.truncate_before
 ), note AS (
     SELECT pg_notify($12, max(position)::text) FROM ev
 )
