@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{Durability, LogConfig};
 use crate::format::{MAX_METADATA_FIELD_BYTES, MAX_SEGMENT_BYTES_LIMIT};
-use crate::read::offload;
+use crate::read::{offload, Cut};
 use crate::recovery::{lock_dir, recover};
 use crate::segment::{list_segment_numbers, open_segment};
 use crate::state::OpenStore;
@@ -376,12 +376,15 @@ impl EventStore for LogStore {
     }
 
     async fn stream_info(&self, stream: &StreamId) -> Result<Option<StreamInfo>> {
-        let state = self.store.state.read();
-        Ok(state
-            .streams
-            .streams
-            .get(stream.as_str())
-            .map(|e| e.head.info(stream)))
+        self.store
+            .with_first_readable(stream.as_str(), Cut::Stream, |_, found| {
+                Ok(found.map(|(e, first)| {
+                    let mut info = e.head.info(stream);
+                    // `version + 1` when retention left nothing readable.
+                    info.first_readable_version = first.min(e.head.version + 1);
+                    info
+                }))
+            })
     }
 
     async fn delete_stream(&self, stream: &StreamId, expected: ExpectedVersion) -> Result<()> {

@@ -1,10 +1,14 @@
 //! The stream index: every stream's head and the position of each of its
-//! versions, kept in memory and checkpointed to `streams.ckpt`.
+//! versions, kept in memory and checkpointed to `streams.ckpt`; and each
+//! stream's current metadata, kept in memory only (rebuilt on open from the
+//! metadata streams, see `recovery::metadata`).
 
 #![deny(clippy::indexing_slicing)]
 
 use strata_core::append_rules::StreamHead;
-use strata_core::{Position, StreamId};
+use strata_core::metadata::metadata_target;
+use strata_core::{Position, StreamId, StreamMetadata};
+use tracing::warn;
 
 use crate::decode::{check_crc, DecodeError, Reader};
 
@@ -22,6 +26,10 @@ pub struct StreamEntry {
 pub struct StreamIndex {
     /// By name.
     pub streams: crate::index::FastMap<StreamId, StreamEntry>,
+    /// Each stream's current metadata (the latest event of its metadata
+    /// stream `$$NAME`), by the stream it applies to, which need not exist.
+    /// Not part of the checkpoint.
+    pub metadata: crate::index::FastMap<StreamId, StreamMetadata>,
 }
 
 /// File name of the stream index checkpoint.
@@ -67,6 +75,34 @@ impl StreamIndex {
         } else {
             e.head.deleted_through = deleted_through;
         }
+    }
+
+    /// Keeps the settings an event of metadata stream `stream` (`$$NAME`)
+    /// holds, as the metadata of `NAME`: the latest event of a metadata
+    /// stream is its stream's metadata. Data that is not valid metadata
+    /// (never written through the store's checks) leaves `NAME` with none.
+    /// Events of other streams are ignored.
+    pub fn note_metadata(&mut self, stream: &str, data: &[u8]) {
+        let Some(target) = metadata_target(stream) else {
+            return;
+        };
+        let Ok(target) = StreamId::new(target).or_else(|_| StreamId::system(target)) else {
+            return;
+        };
+        match StreamMetadata::from_json(data) {
+            Ok(m) => {
+                self.metadata.insert(target, m);
+            }
+            Err(e) => {
+                warn!(stream, reason = %e, "a metadata stream's latest event is not valid stream metadata; the stream has none");
+                self.metadata.remove(target.as_str());
+            }
+        }
+    }
+
+    /// Sets the metadata of `target` (checked already).
+    pub fn set_metadata(&mut self, target: StreamId, metadata: StreamMetadata) {
+        self.metadata.insert(target, metadata);
     }
 
     /// Encodes the checkpoint: the stream table as of `covers` (every frame
@@ -136,7 +172,8 @@ impl StreamIndex {
                 "stream checkpoint has trailing bytes",
             ));
         }
-        Ok((StreamIndex { streams }, covers))
+        let metadata = crate::index::FastMap::default();
+        Ok((StreamIndex { streams, metadata }, covers))
     }
 }
 

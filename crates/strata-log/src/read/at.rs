@@ -96,6 +96,32 @@ pub fn read_events_at_in(
     Ok(())
 }
 
+/// When the event at `offset` of `segment` was recorded (microseconds since
+/// the epoch), checked to be version `expect.1` of stream `expect.0`.
+pub fn recorded_at(segment: &Segment, offset: u64, expect: (&str, u64)) -> Result<i64> {
+    if let Some(d) = segment.damage_at(offset) {
+        return Err(damage_error(segment, d));
+    }
+    let corrupt = |reason: String| Error::Corrupt {
+        location: location(&segment.path, offset),
+        reason,
+    };
+    let bufs = read_records(segment.file.as_ref(), &[offset])
+        .map_err(|e| Error::io(format!("reading {}", segment.path.display()), e))?;
+    let (buf, at) = bufs
+        .first()
+        .ok_or_else(|| corrupt("no record was read".into()))?;
+    let view = RecordView::parse(buf.get(*at..).unwrap_or_default())
+        .map_err(|reason| corrupt(reason.to_string()))?;
+    if (view.stream, view.version) != expect {
+        return Err(corrupt(format!(
+            "the stream index of `{}` points at version {} of `{}` as its version {}",
+            expect.0, view.version, view.stream, expect.1
+        )));
+    }
+    Ok(view.recorded_at_micros())
+}
+
 /// Builds a `RecordedEvent` from a checked record.
 pub fn to_event(
     view: &RecordView<'_>,

@@ -1,5 +1,6 @@
 //! Reads: a stream by version, `$all` with filters (planned as a scan, a
-//! stream's positions or posting lists), and pages for subscriptions.
+//! stream's positions or posting lists), and pages for subscriptions; each
+//! honours retention ([`retention`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -7,6 +8,7 @@ use std::sync::Arc;
 pub(crate) mod at;
 pub(crate) mod offload;
 mod plan;
+mod retention;
 mod scan;
 mod shared;
 
@@ -16,10 +18,12 @@ use strata_core::{
 };
 use tracing::warn;
 
-use crate::format::{position_of, split_position};
+use crate::format::{position_of, split_position, RecordView};
 use crate::index::Postings;
 use crate::read::at::{damage_error, read_events_at, read_events_at_in};
 use crate::read::plan::{filter_view, Plan};
+pub(crate) use crate::read::retention::Cut;
+use crate::read::retention::{positions_in, RetentionFilter};
 use crate::segment::{DamagedBytes, Segment};
 use crate::state::{damaged_index_segment, OpenStore};
 
@@ -33,8 +37,8 @@ const MAX_PREFIX_CANDIDATES: usize = 4 * 1024 * 1024;
 
 impl OpenStore {
     /// Where the events of a stream read are (limits already checked):
-    /// positions taken from the stream index at one moment, and the
-    /// segments that hold them.
+    /// positions taken from the stream index at one moment, from the first
+    /// version retention leaves readable, and the segments that hold them.
     pub(crate) fn plan_stream_read(
         &self,
         stream: &StreamId,
@@ -42,17 +46,25 @@ impl OpenStore {
         max_count: usize,
         direction: Direction,
     ) -> Result<StreamRead> {
-        let state = self.state.read();
-        let entry = check_readable(stream, state.streams.streams.get(stream.as_str()), |e| {
-            &e.head
-        })?;
-        let window = entry.head.read_window(from, max_count, direction);
-        let (lo, hi) = (window.low, window.high);
-        Ok(StreamRead {
-            stream: stream.clone(),
-            positions: entry.positions[(lo - 1) as usize..(hi - 1) as usize].to_vec(),
-            segments: state.segments.clone(),
-            direction,
+        self.with_first_readable(stream.as_str(), Cut::Stream, |state, found| {
+            let entry = check_readable(stream, found.map(|(e, _)| e), |e| &e.head)?;
+            let first = found.map_or(1, |(_, first)| first);
+            let window = entry
+                .head
+                .read_window_from(first, from, max_count, direction);
+            // Empty when retention cut everything (`low` may then be past the end).
+            let (lo, hi) = (window.low.saturating_sub(1), window.high.saturating_sub(1));
+            let positions = entry
+                .positions
+                .get(lo as usize..hi as usize)
+                .map(<[u64]>::to_vec)
+                .unwrap_or_default();
+            Ok(StreamRead {
+                stream: stream.clone(),
+                positions,
+                segments: state.segments.clone(),
+                direction,
+            })
         })
     }
 
@@ -137,18 +149,14 @@ impl OpenStore {
         filter: &ReadFilter,
         out: &mut Vec<RecordedEvent>,
     ) -> Result<()> {
-        let (positions, segments) = {
-            let state = self.state.read();
-            let positions: Vec<u64> = match state.streams.streams.get(stream.as_str()) {
-                Some(e) => {
-                    let lo = e.positions.partition_point(|p| *p < from.0);
-                    let hi = e.positions.partition_point(|p| *p < until.0);
-                    e.positions[lo..hi.max(lo)].to_vec()
-                }
-                None => Vec::new(),
-            };
-            (positions, state.segments.clone())
-        };
+        // Retention cuts a prefix of the stream: its positions start after it.
+        let (positions, segments) =
+            self.with_first_readable(stream.as_str(), Cut::All, |state, found| {
+                let positions = found.map_or_else(Vec::new, |(e, first)| {
+                    positions_in(e, first, (from, until), usize::MAX).to_vec()
+                });
+                Ok((positions, state.segments.clone()))
+            })?;
         for chunk in positions.chunks(FILTER_CHUNK_EVENTS) {
             read_events_at(&segments, chunk, |v| filter_view(filter, v), out)?;
             if out.len() >= max_count {
@@ -160,33 +168,51 @@ impl OpenStore {
 
     /// A `$all` read filtered by a stream-name prefix, answered from the
     /// stream index: the first `max_count` positions at or after `from` of
-    /// each stream the prefix selects, merged. `false` (nothing read) when
-    /// the prefix selects so many events that a scan is cheaper.
+    /// each stream the prefix selects, from the first version retention
+    /// leaves, merged. `false` (nothing read) when the prefix selects so
+    /// many events that a scan is cheaper.
     fn read_by_prefix(
         &self,
         prefix: &str,
-        (from, until): (Position, Position),
+        span: (Position, Position),
         max_count: usize,
         filter: &ReadFilter,
         out: &mut Vec<RecordedEvent>,
     ) -> Result<bool> {
-        let (mut positions, segments) = {
+        let (mut positions, aged, segments) = {
             let state = self.state.read();
+            let index = &state.streams;
             let mut positions = Vec::new();
-            for (name, entry) in &state.streams.streams {
+            // Streams whose `max_age` cut needs point reads: done below,
+            // without the lock.
+            let mut aged = Vec::new();
+            for (name, entry) in &index.streams {
                 if !name.as_str().starts_with(prefix) {
                     continue;
                 }
-                let lo = entry.positions.partition_point(|p| *p < from.0);
-                let hi = entry.positions.partition_point(|p| *p < until.0);
-                let take = hi.saturating_sub(lo).min(max_count);
-                positions.extend_from_slice(&entry.positions[lo..lo + take]);
+                let r = index.retention(name.as_str(), &entry.head, Cut::All);
+                if r.not_before.is_some() {
+                    aged.push(name.clone());
+                    continue;
+                }
+                positions.extend_from_slice(positions_in(entry, r.first_version, span, max_count));
                 if positions.len() > MAX_PREFIX_CANDIDATES {
                     return Ok(false);
                 }
             }
-            (positions, state.segments.clone())
+            (positions, aged, state.segments.clone())
         };
+        for name in aged {
+            self.with_first_readable(name.as_str(), Cut::All, |_, found| {
+                if let Some((entry, first)) = found {
+                    positions.extend_from_slice(positions_in(entry, first, span, max_count));
+                }
+                Ok(())
+            })?;
+            if positions.len() > MAX_PREFIX_CANDIDATES {
+                return Ok(false);
+            }
+        }
         positions.sort_unstable();
         positions.truncate(max_count);
         for chunk in positions.chunks(FILTER_CHUNK_EVENTS) {
@@ -208,8 +234,9 @@ impl OpenStore {
         filter: &ReadFilter,
         out: &mut Vec<RecordedEvent>,
     ) -> Result<()> {
-        let (seg_numbers, segments) = {
+        let (seg_numbers, segments, mut retention) = {
             let state = self.state.read();
+            let retention = RetentionFilter::new(self, &state);
             let (from_seg, _) = split_position(from);
             let (until_seg, _) = split_position(until);
             let nums: Vec<u32> = state
@@ -217,7 +244,7 @@ impl OpenStore {
                 .range(from_seg..=until_seg)
                 .map(|(n, _)| *n)
                 .collect();
-            (nums, state.segments.clone())
+            (nums, state.segments.clone(), retention)
         };
         for n in seg_numbers {
             let mut positions: Vec<u64> = {
@@ -234,7 +261,8 @@ impl OpenStore {
             }
             positions.retain(|p| *p < until.0);
             for chunk in positions.chunks(FILTER_CHUNK_EVENTS) {
-                read_events_at(&segments, chunk, |v| filter_view(filter, v), out)?;
+                let keep = |v: &RecordView<'_>| filter_view(filter, v) && retention.keeps(v);
+                read_events_at(&segments, chunk, keep, out)?;
                 if out.len() >= max_count {
                     break;
                 }

@@ -10,6 +10,7 @@ use crate::format::record_offsets;
 use crate::format::{position_of, split_position, FrameKind, RecordView, FRAME_HEADER_BYTES};
 use crate::read::at::to_event;
 use crate::read::plan::filter_view;
+use crate::read::retention::RetentionFilter;
 use crate::read::shared::SharedBuffer;
 use crate::segment::{scan_frames, ScanEnd, Segment, FIRST_FRAME_OFFSET};
 use crate::state::{location, OpenStore};
@@ -31,11 +32,13 @@ struct ScanSink<'a> {
     /// The read buffer the latest events point into, and where in `out`
     /// its events start.
     buffer: SharedBuffer,
+    /// What retention cuts.
+    retention: RetentionFilter<'a>,
 }
 
 impl OpenStore {
     /// Reads `$all` sequentially from `from` up to (not including) `until`,
-    /// keeping events that pass `filter`.
+    /// keeping events that pass `filter` and retention.
     pub(crate) fn scan_all(
         &self,
         from: Position,
@@ -44,7 +47,7 @@ impl OpenStore {
         filter: &ReadFilter,
         out: &mut Vec<RecordedEvent>,
     ) -> Result<()> {
-        let ranges = self.scan_ranges(from, until)?;
+        let (ranges, retention) = self.scan_ranges(from, until)?;
         let mut sink = ScanSink {
             from,
             max_count,
@@ -54,6 +57,7 @@ impl OpenStore {
             last_stream: None,
             failure: None,
             buffer: SharedBuffer::default(),
+            retention,
         };
         for range in ranges {
             self.scan_segment(range, &mut sink)?;
@@ -66,8 +70,12 @@ impl OpenStore {
     }
 
     /// The segments a scan from `from` to `until` visits, each with where it
-    /// starts and stops.
-    fn scan_ranges(&self, from: Position, until: Position) -> Result<Vec<ScanRange>> {
+    /// starts and stops, and the retention filter of the scan.
+    fn scan_ranges(
+        &self,
+        from: Position,
+        until: Position,
+    ) -> Result<(Vec<ScanRange>, RetentionFilter<'_>)> {
         let (from_seg, from_off) = split_position(from);
         let (until_seg, until_off) = split_position(until);
         let state = self.state.read();
@@ -86,7 +94,7 @@ impl OpenStore {
             };
             ranges.push((n, start, end, seg.clone()));
         }
-        Ok(ranges)
+        Ok((ranges, RetentionFilter::new(self, &state)))
     }
 
     /// Scans one segment's frames into `sink`.
@@ -165,6 +173,9 @@ impl ScanSink<'_> {
             return true;
         }
         if !self.all && !filter_view(self.filter, view) {
+            return true;
+        }
+        if !self.retention.keeps(view) {
             return true;
         }
         let at = frame.body_at + rel;

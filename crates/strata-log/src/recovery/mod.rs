@@ -3,6 +3,7 @@
 //! ([`tail`]).
 
 mod damaged;
+mod metadata;
 mod replay;
 mod segments;
 mod tail;
@@ -125,6 +126,7 @@ fn recover_with(
         }
     }
     let damaged = mark_damage(&mut segments, std::mem::take(&mut rec.damage))?;
+    metadata::load_checkpointed_metadata(&mut rec.replay.streams, &segments, read_only)?;
     let last_recorded_at = if damaged.is_some() {
         // Nothing is written: the clock does not matter.
         rec.replay.last_recorded_at.max(0)

@@ -1,4 +1,5 @@
-//! Replaying segments: rebuilding the stream index after the checkpoint,
+//! Replaying segments: rebuilding the stream index (heads, positions and
+//! the metadata that metadata streams' events set) after the checkpoint,
 //! and the index of any segment whose index file is missing or unusable.
 
 use strata_core::{Position, StreamId};
@@ -141,6 +142,8 @@ impl Replay {
                 }
             }
             self.streams.add_event(&stream, view.version, position);
+            // Replay is in log order: the latest event of a metadata stream wins.
+            self.streams.note_metadata(view.stream, view.data());
         }
         self.head = self.head.max(Position(position));
         self.last_recorded_at = self.last_recorded_at.max(view.recorded_at_micros());

@@ -77,6 +77,9 @@ impl Writer {
                     through,
                     tombstone,
                 } => state.streams.delete(&stream, through, tombstone),
+                Effect::Metadata { target, metadata } => {
+                    state.streams.set_metadata(target, metadata)
+                }
             }
         }
         state.visible_end = self.tail;

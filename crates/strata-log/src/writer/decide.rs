@@ -1,10 +1,11 @@
-//! Deciding each request of a batch: tombstones, exact retries and guards,
-//! checked against the stream heads as the requests before it in the batch
-//! leave them; and whether it still fits in the active segment.
+//! Deciding each request of a batch: tombstones, exact retries, guards and
+//! the events a metadata stream accepts, checked against the stream heads as
+//! the requests before it in the batch leave them; and whether it still fits
+//! in the active segment.
 
 use std::collections::VecDeque;
 
-use strata_core::append_rules::{check_guard, StreamHead};
+use strata_core::append_rules::{check_guard, check_metadata_append, StreamHead};
 use strata_core::handoff::Reply as ReplyTo;
 use strata_core::{AppendResult, Error, ExpectedVersion, Result, StreamAppend, StreamId};
 
@@ -114,7 +115,8 @@ impl Writer {
         None
     }
 
-    /// Tombstones, then exact retries, then guards, for every part.
+    /// Tombstones, then exact retries, then guards, then what a metadata
+    /// stream accepts, for every part.
     fn check_append(
         &self,
         state: &State,
@@ -161,6 +163,9 @@ impl Writer {
                 part.expected,
                 pending.head(state, &part.stream),
             ) {
+                return AppendDecision::Refused(e);
+            }
+            if let Err(e) = check_metadata_append(&part.stream, &part.events) {
                 return AppendDecision::Refused(e);
             }
         }

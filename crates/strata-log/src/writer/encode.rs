@@ -2,7 +2,8 @@
 //! and stream-index changes each one brings once it is committed.
 
 use strata_core::append_rules::StreamHead;
-use strata_core::{AppendResult, NewEvent, Position, StreamAppend, StreamId};
+use strata_core::metadata::metadata_target;
+use strata_core::{AppendResult, NewEvent, Position, StreamAppend, StreamId, StreamMetadata};
 
 use crate::format::{align, position_of, FrameKind, FRAME_HEADER_BYTES, RECORD_HEADER_BYTES};
 use crate::index::{key_hash, IndexEntry};
@@ -31,6 +32,9 @@ impl Writer {
                 .head(state, &part.stream)
                 .copied()
                 .unwrap_or_default();
+            if let Some(effect) = metadata_effect(&part) {
+                turn.effects.push(effect);
+            }
             let mut first = None;
             let category_hash = key_hash(part.stream.category());
             for e in part.events {
@@ -132,6 +136,17 @@ impl Writer {
         });
         pending.heads.insert(stream, head);
     }
+}
+
+/// The metadata an accepted append to a metadata stream (`$$NAME`) sets:
+/// its last event's (checked by `check_metadata_append`).
+fn metadata_effect(part: &StreamAppend) -> Option<Effect> {
+    let target = metadata_target(part.stream.as_str())?;
+    let target = StreamId::new(target)
+        .or_else(|_| StreamId::system(target))
+        .ok()?;
+    let metadata = StreamMetadata::from_json(&part.events.last()?.data).ok()?;
+    Some(Effect::Metadata { target, metadata })
 }
 
 /// The exact size of the frame `parts` encode to.

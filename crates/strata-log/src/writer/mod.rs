@@ -25,7 +25,9 @@ use std::time::{Duration, Instant};
 use strata_core::append_rules::StreamHead;
 use strata_core::clock::MonotonicClock;
 use strata_core::handoff::Reply as ReplyTo;
-use strata_core::{AppendResult, Error, EventId, ExpectedVersion, StreamAppend, StreamId};
+use strata_core::{
+    AppendResult, Error, EventId, ExpectedVersion, StreamAppend, StreamId, StreamMetadata,
+};
 use tokio::sync::mpsc;
 use tracing::error;
 
@@ -95,6 +97,11 @@ enum Effect {
         stream: StreamId,
         through: u64,
         tombstone: bool,
+    },
+    /// An append to a metadata stream sets its stream's metadata.
+    Metadata {
+        target: StreamId,
+        metadata: StreamMetadata,
     },
 }
 
