@@ -111,6 +111,10 @@ pub fn recorded_at(segment: &Segment, offset: u64, expect: (&str, u64)) -> Resul
     let (buf, at) = bufs
         .first()
         .ok_or_else(|| corrupt("no record was read".into()))?;
+    if segment.removed_at(buf.get(*at..).unwrap_or_default()) {
+        // A scavenge removed it: it was older than any cut since.
+        return Ok(i64::MIN);
+    }
     let view = RecordView::parse(buf.get(*at..).unwrap_or_default())
         .map_err(|reason| corrupt(reason.to_string()))?;
     if (view.stream, view.version) != expect {

@@ -32,7 +32,7 @@ impl Cuts {
     pub(crate) fn snapshot(state: &State, now: DateTime<Utc>) -> Self {
         let mut by_stream = FastMap::default();
         for (name, entry) in &state.streams.streams {
-            let metadata: Option<&StreamMetadata> = metadata_of(state, name.as_str());
+            let metadata: Option<&StreamMetadata> = state.streams.metadata.get(name.as_str());
             let r = Retention::new(name.as_str(), &entry.head, metadata, now);
             let cut = Cut {
                 all: entry.head.tombstoned,
@@ -63,9 +63,4 @@ impl Cuts {
     pub(crate) fn is_empty(&self) -> bool {
         self.by_stream.is_empty()
     }
-}
-
-/// The metadata the state holds for `stream`.
-fn metadata_of<'a>(_state: &'a State, _stream: &str) -> Option<&'a StreamMetadata> {
-    None
 }
