@@ -1054,7 +1054,7 @@ fn check_meta_commands(target: &[String]) {
             "no_stream",
         ],
     );
-    assert_one_line_error(&stale, "wrong_expected_version");
+    assert_one_line_error(&stale, "is at version 1, expected no stream");
     let got = stdout(&ok(run(target, &["meta", "get", "account-1"]), "meta get"));
     let v: Value = serde_json::from_str(&got).unwrap();
     assert_eq!(

@@ -211,7 +211,14 @@ impl State {
             return true;
         }
         match self.streams.get(&e.stream_id) {
-            Some(s) => self.retention(&e.stream_id, &s.head).keeps_event(e),
+            // Deletion does not cut `$all`: only the metadata's settings do.
+            Some(s) => {
+                let head = StreamHead {
+                    deleted_through: 0,
+                    ..s.head
+                };
+                self.retention(&e.stream_id, &head).keeps_event(e)
+            }
             None => true,
         }
     }

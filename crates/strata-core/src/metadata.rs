@@ -8,7 +8,7 @@
 //! metadata stream's version (the *metadata version*), and carried by
 //! exports and backups with the log. A metadata stream keeps only its
 //! latest event readable (an implicit `max_count` of 1). See
-//! `docs/adr/0017-stream-metadata-and-retention.md`.
+//! `docs/adr/0017-stream-metadata-retention-and-scavenging.md`.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -91,6 +91,9 @@ impl StreamMetadata {
 
     /// The settings a metadata event's data holds.
     pub fn from_json(data: &[u8]) -> Result<Self> {
+        if data.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(Error::invalid("stream metadata must be a JSON object"));
+        }
         serde_json::from_slice(data)
             .map_err(|e| Error::invalid(format!("stream metadata is not valid: {e}")))
     }
@@ -250,6 +253,8 @@ mod tests {
             assert_eq!(m.validate().unwrap_err().kind(), "invalid_input");
         }
         assert!(StreamMetadata::from_json(br#"{"max_count": 1, "nope": 2}"#).is_err());
+        assert!(StreamMetadata::from_json(b"[]").is_err());
+        assert!(StreamMetadata::from_json(b" {}").is_ok());
         assert_eq!(metadata_target("$$a-1"), Some("a-1"));
         assert_eq!(metadata_target("a-1"), None);
         let s = StreamId::new("a-1").unwrap();

@@ -65,6 +65,10 @@ pub async fn run(target: &Target, args: TailArgs) -> Result<(), DataError> {
     tokio::pin!(ctrl_c);
     loop {
         let item = tokio::select! {
+            // Ctrl-C first: its handler is installed when it is first
+            // polled, which must happen before the first event is printed
+            // (a Ctrl-C after that must end the tail, not kill it).
+            biased;
             _ = &mut ctrl_c => break,
             item = feed.next() => item,
         };
