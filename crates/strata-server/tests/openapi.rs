@@ -21,7 +21,10 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/all"),
     ("get", "/subscribe/all"),
     ("get", "/subscribe/streams/{stream}"),
+    ("get", "/streams/{stream}/metadata"),
+    ("put", "/streams/{stream}/metadata"),
     ("post", "/admin/backup"),
+    ("post", "/admin/scavenge"),
 ];
 
 const METHODS: &[&str] = &["get", "post", "put", "delete", "patch"];
