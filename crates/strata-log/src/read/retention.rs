@@ -117,6 +117,10 @@ impl<'s> RetentionFilter<'s> {
         self.keeps_looked_up(v)
     }
 
+    // Out of line: a scan's per-record step stays small enough to inline
+    // into the frame walk (inlined, this made a scan of a store without
+    // metadata ~1.5% more instructions).
+    #[inline(never)]
     fn keeps_looked_up(&mut self, v: &RecordView<'_>) -> bool {
         let r = match self.seen.get(v.stream) {
             Some(r) => *r,
