@@ -148,6 +148,12 @@ impl<'s> RetentionFilter<'s> {
 }
 
 impl OpenStore {
+    /// Whether retention may cut events of `$all`: some stream has
+    /// metadata. (Then a page may pass over any number of cut events.)
+    pub(crate) fn retention_may_cut(&self) -> bool {
+        !self.state.read().streams.metadata.is_empty()
+    }
+
     /// Runs `plan` under the state lock with stream `name`'s entry, if it
     /// has one, and the first version of it that `cut` leaves readable now.
     /// A `max_age` cut is found first, without the lock, by point reads.
