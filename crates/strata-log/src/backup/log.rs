@@ -1,13 +1,13 @@
-//! Copying the log: sealed segments (kept when the previous backup holds
-//! the same file, else linked or copied), the last segment up to the view's
-//! end (extending the previous backup's copy when that is a prefix of it),
-//! the sealed segments' index files, and the stream checkpoint when it
-//! covers no more than the copied log.
+//! Copying the log: sealed segments, each with its index file (kept when
+//! the previous backup holds the same file, else linked or copied), the last
+//! segment up to the view's end (extending the previous backup's copy when
+//! that is a prefix of it), and the stream checkpoint when it covers no more
+//! than the copied log.
 
 use std::fs::{self, File};
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::error::BackupError;
 use super::files::{copy_to, crc_of, create_dir, extend, link_or_copy, write_to, Placed};
@@ -15,7 +15,7 @@ use super::manifest::{FileEntry, FileKind, Stamp};
 use super::run::Run;
 use super::source::LogView;
 use crate::compress::compressed_file_name;
-use crate::segment::{parse_file_number, segment_file_name};
+use crate::segment::{index_file_name, segment_file_name};
 use crate::streams::STREAM_CHECKPOINT_FILE;
 
 /// Times a sealed segment is looked up again when it disappears while it is
@@ -36,46 +36,93 @@ impl Run {
             self.copy_sealed(n)?;
         }
         self.copy_active(view)?;
-        self.copy_indexes(view.active)?;
         self.copy_stream_checkpoint(view)
     }
 
-    /// Segment `n`, sealed: its compressed file if there is one, else its plain one.
+    /// Segment `n`, sealed, and its index file. A scavenge replaces a
+    /// segment's image and then rebuilds its index, so the two copied files
+    /// are a pair only if the segment is still the file copied once the
+    /// index is: otherwise both are placed again.
     fn copy_sealed(&mut self, n: u32) -> Result<(), BackupError> {
         let seg_dir = self.dir.join("segments");
         for _ in 0..MAX_RESOLVE_ATTEMPTS {
-            let name = [compressed_file_name(n), segment_file_name(n)]
-                .into_iter()
-                .find(|name| seg_dir.join(name).exists())
-                .ok_or_else(|| BackupError::Damaged {
-                    file: seg_dir.clone(),
-                    reason: format!("segment {n} is missing"),
-                })?;
-            let src = seg_dir.join(&name);
-            let rel = format!("segments/{name}");
-            let Some(stamp) = stamp_of(&src)? else {
+            let Some((src, stamp, segment)) = self.place_sealed(&seg_dir, n)? else {
                 continue;
             };
-            if let Some(e) = self.unchanged(&rel, FileKind::Segment, &stamp) {
-                self.keep(e);
-                return Ok(());
+            let index = self.place_index(n)?;
+            if stamp_of(&src)? != Some(stamp) {
+                continue;
             }
-            if stamp.dev != self.dest_dev {
-                if let Some((crc, copied)) = self.extend_copy(&src, &rel, stamp.len)? {
-                    let e = entry(&rel, FileKind::Segment, stamp.len, crc, Some(stamp));
-                    self.extended(e, copied);
-                    return Ok(());
-                }
+            self.record(segment);
+            if let Some(index) = index {
+                self.record(index);
             }
-            if let Some(p) = link_or_copy(&src, &self.dest.join(&rel))? {
-                self.placed(placed_entry(&rel, FileKind::Segment, &p), p.copied);
-                return Ok(());
-            }
+            return Ok(());
         }
         Err(BackupError::Damaged {
             file: seg_dir.join(segment_file_name(n)),
             reason: format!("kept changing while it was copied ({MAX_RESOLVE_ATTEMPTS} tries)"),
         })
+    }
+
+    /// Places segment `n`: its compressed file if there is one, else its
+    /// plain one. Returns the store's file, its stamp and the placement;
+    /// `None` if the file vanished meanwhile (a compression).
+    fn place_sealed(
+        &self,
+        seg_dir: &Path,
+        n: u32,
+    ) -> Result<Option<(PathBuf, Stamp, Placement)>, BackupError> {
+        let name = [compressed_file_name(n), segment_file_name(n)]
+            .into_iter()
+            .find(|name| seg_dir.join(name).exists())
+            .ok_or_else(|| BackupError::Damaged {
+                file: seg_dir.to_path_buf(),
+                reason: format!("segment {n} is missing"),
+            })?;
+        let src = seg_dir.join(&name);
+        let rel = format!("segments/{name}");
+        let Some(stamp) = stamp_of(&src)? else {
+            return Ok(None);
+        };
+        if let Some(e) = self.unchanged(&rel, FileKind::Segment, &stamp) {
+            return Ok(Some((src, stamp, Placement::kept(e))));
+        }
+        if stamp.dev != self.dest_dev {
+            if let Some((crc, copied)) = self.extend_copy(&src, &rel, stamp.len)? {
+                let e = entry(&rel, FileKind::Segment, stamp.len, crc, Some(stamp));
+                return Ok(Some((src, stamp, Placement::extended(e, copied))));
+            }
+        }
+        Ok(link_or_copy(&src, &self.dest.join(&rel))?.map(|p| {
+            let e = placed_entry(&rel, FileKind::Segment, &p);
+            (src, stamp, Placement::new(e, p.copied))
+        }))
+    }
+
+    /// Places segment `n`'s index file, if the store has one (a missing one
+    /// is rebuilt by opening the restored store).
+    fn place_index(&self, n: u32) -> Result<Option<Placement>, BackupError> {
+        let name = index_file_name(n);
+        let src = self.dir.join("index").join(&name);
+        let rel = format!("index/{name}");
+        let Some(stamp) = stamp_of(&src)? else {
+            return Ok(None);
+        };
+        if let Some(e) = self.unchanged(&rel, FileKind::Index, &stamp) {
+            return Ok(Some(Placement::kept(e)));
+        }
+        Ok(link_or_copy(&src, &self.dest.join(&rel))?
+            .map(|p| Placement::new(placed_entry(&rel, FileKind::Index, &p), p.copied)))
+    }
+
+    /// Records a placement in the new manifest.
+    fn record(&mut self, p: Placement) {
+        if p.new {
+            self.placed(p.entry, p.copied);
+        } else {
+            self.keep(p.entry);
+        }
     }
 
     /// The last segment, up to the view's end.
@@ -84,7 +131,7 @@ impl Run {
         let (file, path) = (&view.active_file, &view.active_path);
         if let Some((crc, copied)) = self.extend_copy_from(file, path, &rel, view.end)? {
             let e = entry(&rel, FileKind::ActiveSegment, view.end, crc, None);
-            self.extended(e, copied);
+            self.record(Placement::extended(e, copied));
             return Ok(());
         }
         let crc = copy_to(file, path, view.end, &self.dest.join(&rel))?;
@@ -134,47 +181,6 @@ impl Run {
         Ok(Some((crc, len - old.bytes)))
     }
 
-    /// Records a copy of the previous backup that this run extended by
-    /// `copied` bytes (none: kept as it is).
-    fn extended(&mut self, e: FileEntry, copied: u64) {
-        if copied == 0 {
-            self.keep(e);
-        } else {
-            self.placed(e, copied);
-        }
-    }
-
-    /// The index files of the segments before `active`.
-    fn copy_indexes(&mut self, active: u32) -> Result<(), BackupError> {
-        let idx_dir = self.dir.join("index");
-        let names = match fs::read_dir(&idx_dir) {
-            Ok(entries) => entries
-                .filter_map(|e| e.ok()?.file_name().into_string().ok())
-                .collect::<Vec<_>>(),
-            Err(_) => return Ok(()),
-        };
-        for name in names {
-            match parse_file_number(&name, "idx") {
-                Some(n) if n < active => {}
-                _ => continue,
-            }
-            let src = idx_dir.join(&name);
-            let rel = format!("index/{name}");
-            // An index rebuilt meanwhile is replaced by a rename: linking
-            // or copying gets the old or the new file, both whole. One
-            // that vanished is rebuilt by opening the restored store.
-            let Some(stamp) = stamp_of(&src)? else {
-                continue;
-            };
-            if let Some(e) = self.unchanged(&rel, FileKind::Index, &stamp) {
-                self.keep(e);
-            } else if let Some(p) = link_or_copy(&src, &self.dest.join(&rel))? {
-                self.placed(placed_entry(&rel, FileKind::Index, &p), p.copied);
-            }
-        }
-        Ok(())
-    }
-
     /// The stream checkpoint, if it covers no more than the copied log
     /// (otherwise opening the restored store would ignore it anyway and
     /// rebuild the stream index from the log).
@@ -197,6 +203,43 @@ impl Run {
         write_to(&bytes, &self.dest.join(STREAM_CHECKPOINT_FILE))?;
         self.placed(entry(STREAM_CHECKPOINT_FILE, kind, len, crc, None), len);
         Ok(())
+    }
+}
+
+/// A file placed in the backup (or kept from the previous one), not yet
+/// recorded in the new manifest.
+struct Placement {
+    entry: FileEntry,
+    /// Bytes this run wrote for it.
+    copied: u64,
+    /// Whether this run placed or changed it.
+    new: bool,
+}
+
+impl Placement {
+    fn new(entry: FileEntry, copied: u64) -> Self {
+        Placement {
+            entry,
+            copied,
+            new: true,
+        }
+    }
+
+    fn kept(entry: FileEntry) -> Self {
+        Placement {
+            entry,
+            copied: 0,
+            new: false,
+        }
+    }
+
+    /// A copy of the previous backup extended by `copied` bytes (none: kept).
+    fn extended(entry: FileEntry, copied: u64) -> Self {
+        Placement {
+            entry,
+            copied,
+            new: copied > 0,
+        }
     }
 }
 

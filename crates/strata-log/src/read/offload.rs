@@ -1,9 +1,11 @@
 //! Reads never hold an async worker for long. A read whose work is bounded
 //! by the events it returns (a stream by version, an unfiltered page of
-//! `$all`) runs in place, in pieces of [`READ_PIECE_EVENTS`] with a yield
-//! to the runtime between them; a filtered read, which may pass over any
-//! number of events to find a few, runs on tokio's blocking pool. Either
-//! way other requests keep being answered and a caller's timeout fires.
+//! `$all` in a store where no stream has metadata) runs in place, in pieces
+//! of [`READ_PIECE_EVENTS`] with a yield to the runtime between them; a
+//! filtered read, or a page of `$all` that retention may cut, which may pass
+//! over any number of events to find a few, runs on tokio's blocking pool.
+//! Either way other requests keep being answered and a caller's timeout
+//! fires.
 //!
 //! Why not the blocking pool for everything: a hand-off per read made a
 //! 1,000-event stream read ~60% slower and a 10,000-event page ~8% slower
@@ -63,14 +65,15 @@ pub(crate) async fn read_stream(
 }
 
 /// `read_all`: unfiltered in place, in pieces of [`READ_PIECE_EVENTS`]
-/// with a yield between them; filtered on the blocking pool.
+/// with a yield between them; filtered, or where retention may cut events,
+/// on the blocking pool.
 pub(crate) async fn read_all(
     store: &Arc<OpenStore>,
     from: Position,
     max_count: usize,
     filter: &ReadFilter,
 ) -> Result<Vec<RecordedEvent>> {
-    if !filter.is_all() {
+    if !filter.is_all() || store.retention_may_cut() {
         let (store, filter) = (Arc::clone(store), filter.clone());
         return off_runtime(move || store.read_all(from, max_count, &filter)).await;
     }

@@ -117,6 +117,10 @@ impl<'s> RetentionFilter<'s> {
         self.keeps_looked_up(v)
     }
 
+    // Out of line: a scan's per-record step stays small enough to inline
+    // into the frame walk (inlined, this made a scan of a store without
+    // metadata ~1.5% more instructions).
+    #[inline(never)]
     fn keeps_looked_up(&mut self, v: &RecordView<'_>) -> bool {
         let r = match self.seen.get(v.stream) {
             Some(r) => *r,
@@ -144,6 +148,12 @@ impl<'s> RetentionFilter<'s> {
 }
 
 impl OpenStore {
+    /// Whether retention may cut events of `$all`: some stream has
+    /// metadata. (Then a page may pass over any number of cut events.)
+    pub(crate) fn retention_may_cut(&self) -> bool {
+        !self.state.read().streams.metadata.is_empty()
+    }
+
     /// Runs `plan` under the state lock with stream `name`'s entry, if it
     /// has one, and the first version of it that `cut` leaves readable now.
     /// A `max_age` cut is found first, without the lock, by point reads.

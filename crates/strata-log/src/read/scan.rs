@@ -161,6 +161,9 @@ struct FrameAt<'a> {
 
 impl ScanSink<'_> {
     /// Keeps the record at `rec_off` if it passes the filter; `false` stops the scan.
+    // Inlined into the frame walk, its one caller: out of line, each event
+    // was moved twice more (memcpy) and a scan took ~1.5% more instructions.
+    #[inline(always)]
     fn take(
         &mut self,
         frame: &FrameAt<'_>,
