@@ -371,7 +371,9 @@ impl EventStore for MemoryStore {
         Ok(state.streams.get(stream).map(|s| {
             let mut info = s.head.info(stream);
             if !s.head.tombstoned {
-                info.first_readable_version = state.first_readable(stream, s);
+                // Everything cut reads as `version + 1`, as `StreamInfo` says.
+                info.first_readable_version =
+                    state.first_readable(stream, s).min(s.head.version + 1);
             }
             info
         }))
