@@ -42,7 +42,8 @@ impl<'a> MetadataColumns<'a> {
         self.versions.push(to_i64(version));
         self.max_count.push(settings.max_count.map(to_i64));
         self.max_age.push(settings.max_age.map(to_i64));
-        self.truncate_before.push(settings.truncate_before.map(to_i64));
+        self.truncate_before
+            .push(settings.truncate_before.map(to_i64));
     }
 }
 
@@ -90,7 +91,10 @@ mod tests {
         );
         let bad_count = part(
             "$$account-1",
-            vec![NewEvent::json_bytes("$metadata", &br#"{"max_count": 0}"#[..])],
+            vec![NewEvent::json_bytes(
+                "$metadata",
+                &br#"{"max_count": 0}"#[..],
+            )],
         );
         for p in [wrong_type, bad_count] {
             assert_eq!(settings_of(&p).unwrap_err().kind(), "invalid_input");

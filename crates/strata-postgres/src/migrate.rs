@@ -126,7 +126,11 @@ pub async fn migrate_client(
     if version < STREAM_METADATA.version {
         apply(&tx, schema, &STREAM_METADATA).await?;
         let rows = backfill::backfill_stream_metadata(&tx, schema).await?;
-        tracing::info!(schema, rows, "recorded the settings of existing metadata streams");
+        tracing::info!(
+            schema,
+            rows,
+            "recorded the settings of existing metadata streams"
+        );
         applied.push((STREAM_METADATA.version, STREAM_METADATA.name));
         version = STREAM_METADATA.version;
     }

@@ -21,8 +21,8 @@ use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
 use strata_core::append_rules::{check_guard, check_retry, RecordedRef, StreamHead};
-use strata_core::metadata::metadata_target;
 use strata_core::handoff::Reply;
+use strata_core::metadata::metadata_target;
 use strata_core::{AppendResult, Error, EventId, Position, Result, StreamAppend, StreamMetadata};
 use tokio::sync::{mpsc, watch};
 use tokio_postgres::types::ToSql;

@@ -105,7 +105,10 @@ async fn bad_metadata_appends_write_nothing() {
     let bad = [
         vec![NewEvent::json_bytes("Opened", "{}")],
         vec![NewEvent::json_bytes("$metadata", r#"{"max_count": 0}"#)],
-        vec![NewEvent::json_bytes("$metadata", r#"{"max_count": 2, "nope": 1}"#)],
+        vec![NewEvent::json_bytes(
+            "$metadata",
+            r#"{"max_count": 2, "nope": 1}"#,
+        )],
         vec![
             max_count(2).to_event().unwrap(),
             NewEvent::json_bytes("$metadata", r#"{"max_count": -1}"#),
@@ -116,7 +119,11 @@ async fn bad_metadata_appends_write_nothing() {
         assert_eq!(err.kind(), "invalid_input", "{err}");
         let err = store
             .append_multi(vec![
-                StreamAppend::new(other.clone(), Any, vec![NewEvent::json_bytes("Placed", "{}")]),
+                StreamAppend::new(
+                    other.clone(),
+                    Any,
+                    vec![NewEvent::json_bytes("Placed", "{}")],
+                ),
                 StreamAppend::new(meta.clone(), Any, events),
             ])
             .await

@@ -50,8 +50,11 @@ pub(super) async fn backfill_stream_metadata(
         &columns.max_age,
         &columns.truncate_before,
     ];
-    tx.execute(&render(include_str!("0003_backfill_write.sql"), schema), &params)
-        .await
-        .map_err(db_error(schema, "writing stream metadata"))?;
+    tx.execute(
+        &render(include_str!("0003_backfill_write.sql"), schema),
+        &params,
+    )
+    .await
+    .map_err(db_error(schema, "writing stream metadata"))?;
     Ok(columns.streams.len())
 }
