@@ -8,8 +8,9 @@
 //!    locked heads as earlier appends of the batch leave them. A failing
 //!    append gets its own error; the others go on.
 //! 3. One statement takes the global position lock, inserts all accepted
-//!    events (`UNNEST`), advances the heads and queues the notification;
-//!    `COMMIT` follows in the same round trip.
+//!    events (`UNNEST`), advances the heads, writes the settings of the
+//!    metadata streams written (`stream_metadata`) and queues the
+//!    notification; `COMMIT` follows in the same round trip.
 //!
 //! Every event has its id before the first attempt (generated here when the
 //! caller gave none), so a batch whose outcome is unknown because the
@@ -838,6 +839,44 @@ mod tests {
             )],
             reply,
         }
+    }
+
+    fn set_metadata(stream: &str, expected: ExpectedVersion, max_count: u64) -> WriteRequest {
+        let settings = StreamMetadata {
+            max_count: Some(max_count),
+            ..Default::default()
+        };
+        let event = settings.to_event().unwrap().with_id(EventId::new());
+        let (reply, _) = tokio::sync::oneshot::channel();
+        WriteRequest {
+            metadata: vec![vec![None]],
+            settings: vec![Some(settings)],
+            generated: HashSet::new(),
+            parts: vec![StreamAppend::new(
+                StreamId::system(stream).unwrap(),
+                expected,
+                vec![event],
+            )],
+            reply,
+        }
+    }
+
+    #[test]
+    fn a_batch_writes_the_last_settings_of_each_metadata_stream() {
+        let batch = vec![
+            set_metadata("$$a-1", ExpectedVersion::NoStream, 5),
+            set_metadata("$$a-1", ExpectedVersion::NoStream, 6),
+            set_metadata("$$a-1", ExpectedVersion::Exact(1), 7),
+            set_metadata("$$b-1", ExpectedVersion::Any, 8),
+            request("a-1", ExpectedVersion::Any, 2),
+        ];
+        let plan = plan(&batch, Heads::new(), &Recorded::new());
+        let rows = plan.metadata_rows();
+        // The second append failed its guard and sets nothing.
+        assert_eq!(rows.streams, ["a-1", "b-1"]);
+        assert_eq!(rows.versions, [2, 1]);
+        assert_eq!(rows.max_count, [Some(7), Some(8)]);
+        assert_eq!(rows.max_age, [None, None]);
     }
 
     #[test]
