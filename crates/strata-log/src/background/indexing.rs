@@ -10,7 +10,9 @@ use crate::format::record_offsets;
 use crate::format::{position_of, FrameKind, RecordView, FRAME_HEADER_BYTES};
 use crate::index::{key_hash, ActiveIndex, IndexEntry, SealedIndex};
 use crate::io::Storage;
-use crate::segment::{index_file_name, scan_frames, ScanEnd, Segment, FIRST_FRAME_OFFSET};
+use crate::segment::{
+    index_file_name, scan_frames, FrameVisitor, ScanEnd, Segment, FIRST_FRAME_OFFSET,
+};
 use crate::state::{location, OpenStore};
 
 /// The index entry of a recorded event.
@@ -77,34 +79,24 @@ impl OpenStore {
     }
 }
 
-/// Builds the index of segment `seg` from its frames (removed records and
-/// gap frames hold nothing to index).
-pub(crate) fn index_segment(seg: &Segment, max_segment_bytes: u64) -> Result<ActiveIndex> {
-    let n = seg.number;
+/// Walks every frame of sealed segment `seg` with `f`; a frame that breaks
+/// the chain, or that `f` cannot decode, is `Corrupt` naming the file.
+pub(crate) fn walk_sealed(
+    seg: &Segment,
+    max_segment_bytes: u64,
+    f: impl FrameVisitor,
+) -> Result<()> {
     let len = seg
         .file
         .len()
         .map_err(|e| Error::io(format!("sizing {}", seg.path.display()), e))?;
-    let mut idx = ActiveIndex::default();
     let end = scan_frames(
         seg.file.as_ref(),
         seg.check,
         FIRST_FRAME_OFFSET,
         len,
         max_segment_bytes,
-        |offset, kind, body, _, _| {
-            idx.add_frame(offset);
-            if kind == FrameKind::Append {
-                let body_start = offset + FRAME_HEADER_BYTES as u64;
-                for (rec_off, rel) in record_offsets(body, body_start)? {
-                    let view = RecordView::parse_in_verified_frame(&body[rel..])?;
-                    if !view.is_removed() {
-                        idx.add(&index_entry(&view, position_of(n, rec_off).0));
-                    }
-                }
-            }
-            Ok(true)
-        },
+        f,
     )
     .map_err(|e| Error::Corrupt {
         location: seg.path.display().to_string(),
@@ -116,5 +108,26 @@ pub(crate) fn index_segment(seg: &Segment, max_segment_bytes: u64) -> Result<Act
             reason,
         });
     }
+    Ok(())
+}
+
+/// Builds the index of segment `seg` from its frames (removed records and
+/// gap frames hold nothing to index).
+pub(crate) fn index_segment(seg: &Segment, max_segment_bytes: u64) -> Result<ActiveIndex> {
+    let n = seg.number;
+    let mut idx = ActiveIndex::default();
+    walk_sealed(seg, max_segment_bytes, |offset, kind, body, _, _| {
+        idx.add_frame(offset);
+        if kind == FrameKind::Append {
+            let body_start = offset + FRAME_HEADER_BYTES as u64;
+            for (rec_off, rel) in record_offsets(body, body_start)? {
+                let view = RecordView::parse_in_verified_frame(&body[rel..])?;
+                if !view.is_removed() {
+                    idx.add(&index_entry(&view, position_of(n, rec_off).0));
+                }
+            }
+        }
+        Ok(true)
+    })?;
     Ok(idx)
 }

@@ -2,8 +2,9 @@
 
 #![deny(clippy::indexing_slicing)]
 
-use strata_core::{Error, Result};
+use strata_core::Result;
 
+use crate::background::indexing::walk_sealed;
 use crate::decode::DecodeError;
 use crate::format::removal::{gap_frame_header, remove_record, reseal_frame};
 use crate::format::{
@@ -11,8 +12,7 @@ use crate::format::{
 };
 use crate::scavenge::cuts::Cuts;
 use crate::scavenge::patched::Patch;
-use crate::segment::{scan_frames, ScanEnd, Segment, FIRST_FRAME_OFFSET};
-use crate::state::location;
+use crate::segment::Segment;
 
 /// What a scavenge changes in one segment.
 #[derive(Debug, Default)]
@@ -25,17 +25,10 @@ pub(crate) struct Rewrite {
 
 /// Walks `seg` and plans the removal of every event `cuts` removes.
 pub(crate) fn plan(seg: &Segment, cuts: &Cuts, max_segment_bytes: u64) -> Result<Rewrite> {
-    let len = seg
-        .file
-        .len()
-        .map_err(|e| Error::io(format!("sizing {}", seg.path.display()), e))?;
     let mut out = Rewrite::default();
     let check = seg.check;
-    let end = scan_frames(
-        seg.file.as_ref(),
-        check,
-        FIRST_FRAME_OFFSET,
-        len,
+    walk_sealed(
+        seg,
         max_segment_bytes,
         |offset, kind, body, shared, body_at| {
             if kind != FrameKind::Append {
@@ -51,17 +44,7 @@ pub(crate) fn plan(seg: &Segment, cuts: &Cuts, max_segment_bytes: u64) -> Result
             }
             Ok(true)
         },
-    )
-    .map_err(|e| Error::Corrupt {
-        location: seg.path.display().to_string(),
-        reason: e.to_string(),
-    })?;
-    if let ScanEnd::Torn { at, reason, .. } | ScanEnd::Corrupt { at, reason } = end {
-        return Err(Error::Corrupt {
-            location: location(&seg.path, at),
-            reason,
-        });
-    }
+    )?;
     Ok(out)
 }
 
