@@ -138,6 +138,23 @@ pub fn check_guard(
     }
 }
 
+/// Checks the guard of an erasure of `stream`, whose head is `head`
+/// (`None` if never written). Erasure is allowed where a tombstone is (a
+/// never-written name is erased by reserving it), and also on a stream
+/// already tombstoned or erased, whose data must still be removable: there
+/// only `ExpectedVersion::Any` passes, any other guard fails with
+/// `StreamDeleted`.
+pub fn check_erase(
+    stream: &StreamId,
+    expected: ExpectedVersion,
+    head: Option<&StreamHead>,
+) -> Result<()> {
+    match head {
+        Some(h) if h.tombstoned && expected == ExpectedVersion::Any => Ok(()),
+        _ => check_guard(stream, expected, head),
+    }
+}
+
 /// Where a recorded event id lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RecordedRef<'a> {

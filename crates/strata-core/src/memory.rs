@@ -14,7 +14,8 @@ use tokio::sync::watch;
 
 use crate::append::{AppendResult, StreamAppend};
 use crate::append_rules::{
-    check_guard, check_metadata_append, check_readable, check_retry, RecordedRef, StreamHead,
+    check_erase, check_guard, check_metadata_append, check_readable, check_retry, RecordedRef,
+    StreamHead,
 };
 use crate::clock::MonotonicClock;
 use crate::error::{Error, Result};
@@ -399,7 +400,7 @@ impl EventStore for MemoryStore {
 
     async fn erase_stream(&self, stream: &StreamId, expected: ExpectedVersion) -> Result<()> {
         let mut state = self.inner.state.write();
-        check_guard(stream, expected, state.streams.get(stream).map(|s| &s.head))?;
+        check_erase(stream, expected, state.streams.get(stream).map(|s| &s.head))?;
         let entry = state.streams.entry(stream.clone()).or_default();
         entry.head.tombstoned = true;
         let erased: Vec<usize> = entry.events.clone();

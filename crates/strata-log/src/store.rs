@@ -27,6 +27,7 @@ use crate::read::{offload, Cut};
 use crate::recovery::{lock_dir, recover};
 use crate::segment::{list_segment_numbers, open_segment};
 use crate::state::OpenStore;
+use crate::streams::DeleteKind;
 use crate::writer::{Request, Writer};
 
 pub use crate::recovery::LOCK_FILE;
@@ -229,8 +230,15 @@ impl LogStore {
     }
 
     /// Reclaims the space of events no read can return (see
-    /// [`crate::scavenge`]), online, on a blocking thread.
+    /// [`crate::scavenge`]), online, on a blocking thread. Events of erased
+    /// streams in the active segment are reached too: the segment is sealed
+    /// first (and its index written) when it holds any.
     pub async fn scavenge(&self, options: ScavengeOptions) -> Result<ScavengeReport> {
+        if self.store.unsealed_erased_events() {
+            self.store.check_writable()?;
+            request(&self.tx, |reply| Request::Seal { reply }).await?;
+            self.settle().await?;
+        }
         let store = Arc::clone(&self.store);
         tokio::task::spawn_blocking(move || store.scavenge(&options))
             .await
@@ -268,13 +276,13 @@ impl LogStore {
         &self,
         stream: &StreamId,
         expected: ExpectedVersion,
-        tombstone: bool,
+        kind: DeleteKind,
     ) -> Result<()> {
         self.store.check_writable()?;
         request(&self.tx, |reply| Request::Delete {
             stream: stream.clone(),
             expected,
-            tombstone,
+            kind,
             reply,
         })
         .await
@@ -388,11 +396,21 @@ impl EventStore for LogStore {
     }
 
     async fn delete_stream(&self, stream: &StreamId, expected: ExpectedVersion) -> Result<()> {
-        self.submit_delete(stream, expected, false).await
+        self.submit_delete(stream, expected, DeleteKind::Soft).await
     }
 
     async fn tombstone_stream(&self, stream: &StreamId, expected: ExpectedVersion) -> Result<()> {
-        self.submit_delete(stream, expected, true).await
+        self.submit_delete(stream, expected, DeleteKind::Tombstone)
+            .await
+    }
+
+    /// Writes an erase frame (durable like any write): from then on no read
+    /// returns the stream's events, `$all` included, and the next scavenge
+    /// removes their data (`ScavengeOptions::erased_only` forces one that
+    /// seals the active segment first if it holds any).
+    async fn erase_stream(&self, stream: &StreamId, expected: ExpectedVersion) -> Result<()> {
+        self.submit_delete(stream, expected, DeleteKind::Erase)
+            .await
     }
 
     async fn head_position(&self) -> Result<Position> {

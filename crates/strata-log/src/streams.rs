@@ -11,6 +11,7 @@ use strata_core::{Position, StreamId, StreamMetadata};
 use tracing::warn;
 
 use crate::decode::{check_crc, DecodeError, Reader};
+use crate::format::FrameKind;
 
 /// One stream's entry.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -19,6 +20,42 @@ pub struct StreamEntry {
     pub head: StreamHead,
     /// `positions[k]` is the position of version `k + 1`.
     pub positions: Vec<u64>,
+    /// Erased (and so tombstoned too): `$all` no longer shows its events,
+    /// and a scavenge removes their data.
+    pub erased: bool,
+}
+
+/// What a delete frame does to its stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeleteKind {
+    /// A soft delete: stream reads start after it; appends go on.
+    Soft,
+    /// A tombstone: nothing is read from or written to the stream again.
+    Tombstone,
+    /// An erasure: a tombstone that also hides the events from `$all` and
+    /// lets a scavenge remove their data.
+    Erase,
+}
+
+impl DeleteKind {
+    /// The kind of frame that records it.
+    pub fn frame_kind(self) -> FrameKind {
+        match self {
+            DeleteKind::Soft => FrameKind::Delete,
+            DeleteKind::Tombstone => FrameKind::Tombstone,
+            DeleteKind::Erase => FrameKind::Erase,
+        }
+    }
+
+    /// The deletion a frame of `kind` records, if it records one.
+    pub fn of_frame(kind: FrameKind) -> Option<Self> {
+        match kind {
+            FrameKind::Delete => Some(DeleteKind::Soft),
+            FrameKind::Tombstone => Some(DeleteKind::Tombstone),
+            FrameKind::Erase => Some(DeleteKind::Erase),
+            FrameKind::Append | FrameKind::Gap => None,
+        }
+    }
 }
 
 /// All streams.
@@ -30,6 +67,9 @@ pub struct StreamIndex {
     /// stream `$$NAME`), by the stream it applies to, which need not exist.
     /// Not part of the checkpoint.
     pub metadata: crate::index::FastMap<StreamId, StreamMetadata>,
+    /// How many streams are erased (reads of `$all` check each stream they
+    /// meet only when some is).
+    pub erased: usize,
 }
 
 /// File name of the stream index checkpoint.
@@ -42,6 +82,9 @@ const CKPT_HEADER_BYTES: usize = 8 + 4 + 4 + 8 + 8;
 /// The fewest bytes one stream takes: name length, deleted-through,
 /// tombstone flag, position count.
 const CKPT_MIN_STREAM_BYTES: usize = 1 + 8 + 1 + 8;
+/// The tombstone flag of an erased stream (0: not tombstoned, 1:
+/// tombstoned). Any non-zero value means tombstoned.
+const CKPT_ERASED: u8 = 2;
 
 impl StreamIndex {
     /// Records an event at `version` of `stream`.
@@ -67,13 +110,19 @@ impl StreamIndex {
         }
     }
 
-    /// Records a soft delete or tombstone.
-    pub fn delete(&mut self, stream: &StreamId, deleted_through: u64, tombstone: bool) {
+    /// Records a soft delete, tombstone or erasure.
+    pub fn delete(&mut self, stream: &StreamId, deleted_through: u64, kind: DeleteKind) {
         let e = self.streams.entry(stream.clone()).or_default();
-        if tombstone {
-            e.head.tombstoned = true;
-        } else {
-            e.head.deleted_through = deleted_through;
+        match kind {
+            DeleteKind::Soft => e.head.deleted_through = deleted_through,
+            DeleteKind::Tombstone => e.head.tombstoned = true,
+            DeleteKind::Erase => {
+                e.head.tombstoned = true;
+                if !e.erased {
+                    e.erased = true;
+                    self.erased += 1;
+                }
+            }
         }
     }
 
@@ -118,7 +167,11 @@ impl StreamIndex {
             b.push(id.as_str().len() as u8);
             b.extend_from_slice(id.as_str().as_bytes());
             b.extend_from_slice(&e.head.deleted_through.to_le_bytes());
-            b.push(e.head.tombstoned as u8);
+            b.push(if e.erased {
+                CKPT_ERASED
+            } else {
+                u8::from(e.head.tombstoned)
+            });
             b.extend_from_slice(&(e.positions.len() as u64).to_le_bytes());
             for p in &e.positions {
                 b.extend_from_slice(&p.to_le_bytes());
@@ -173,7 +226,15 @@ impl StreamIndex {
             ));
         }
         let metadata = crate::index::FastMap::default();
-        Ok((StreamIndex { streams, metadata }, covers))
+        let erased = streams.values().filter(|e| e.erased).count();
+        Ok((
+            StreamIndex {
+                streams,
+                metadata,
+                erased,
+            },
+            covers,
+        ))
     }
 }
 
@@ -185,7 +246,8 @@ fn decode_stream(r: &mut Reader<'_>) -> Result<(StreamId, StreamEntry), DecodeEr
         .or_else(|_| StreamId::system(name))
         .map_err(|e| DecodeError::invalid("stream name", e.to_string()))?;
     let deleted_through = r.u64("deleted through")?;
-    let tombstoned = r.u8("tombstoned")? != 0;
+    let flag = r.u8("tombstoned")?;
+    let (tombstoned, erased) = (flag != 0, flag == CKPT_ERASED);
     // The positions must be present before they are allocated.
     let count = r.len_u64(r.remaining() / 8, "position count")?;
     let mut positions = Vec::with_capacity(count);
@@ -198,7 +260,14 @@ fn decode_stream(r: &mut Reader<'_>) -> Result<(StreamId, StreamEntry), DecodeEr
         tombstoned,
         last_position: positions.last().map(|p| Position(*p)),
     };
-    Ok((id, StreamEntry { head, positions }))
+    Ok((
+        id,
+        StreamEntry {
+            head,
+            positions,
+            erased,
+        },
+    ))
 }
 
 #[cfg(test)]
@@ -213,12 +282,19 @@ mod tests {
         s.add_event(&a, 1, 40);
         s.add_event(&a, 2, 90);
         s.add_event(&b, 1, 140);
-        s.delete(&a, 2, false);
-        s.delete(&b, 0, true);
+        let c = StreamId::new("c-3").unwrap();
+        s.add_event(&c, 1, 180);
+        s.delete(&a, 2, DeleteKind::Soft);
+        s.delete(&b, 0, DeleteKind::Tombstone);
+        s.delete(&c, 1, DeleteKind::Erase);
+        s.delete(&c, 1, DeleteKind::Erase);
+        assert_eq!(s.erased, 1);
         let enc = s.encode_checkpoint((3, 4096));
         let (d, covers) = StreamIndex::decode_checkpoint(&enc).unwrap();
         assert_eq!(covers, (3, 4096));
         assert_eq!(d.streams, s.streams);
+        assert_eq!(d.erased, 1);
+        assert!(d.streams["c-3"].erased && d.streams["c-3"].head.tombstoned);
         let mut bad = enc.clone();
         if let Some(b) = bad.get_mut(30) {
             *b ^= 4;

@@ -44,6 +44,9 @@ pub enum FrameKind {
     /// Where a scavenge removed a frame whose events were all removable:
     /// the same length, sequence number and sync floor, a body of zeros.
     Gap = 4,
+    /// An erasure of one stream: a tombstone whose events `$all` no longer
+    /// shows and whose data a scavenge removes. Its body is a tombstone's.
+    Erase = 5,
 }
 
 impl FrameKind {
@@ -54,6 +57,7 @@ impl FrameKind {
             2 => Some(FrameKind::Delete),
             3 => Some(FrameKind::Tombstone),
             4 => Some(FrameKind::Gap),
+            5 => Some(FrameKind::Erase),
             _ => None,
         }
     }

@@ -72,7 +72,7 @@ fn frame_body(kind: FrameKind, body: &[u8]) -> bool {
             Err(_) => false,
         },
         FrameKind::Gap => body.iter().all(|&b| b == 0),
-        FrameKind::Delete | FrameKind::Tombstone => match decode_delete(body) {
+        FrameKind::Delete | FrameKind::Tombstone | FrameKind::Erase => match decode_delete(body) {
             Ok(d) => {
                 let mut w = FrameWriter::new();
                 w.delete_body(&d.stream, d.deleted_through);

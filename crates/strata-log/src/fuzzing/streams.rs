@@ -3,7 +3,7 @@
 use strata_core::StreamId;
 
 use super::put_u32;
-use crate::streams::StreamIndex;
+use crate::streams::{DeleteKind, StreamIndex};
 
 /// A stream checkpoint, decoded as it is and again with its checksum
 /// recomputed. One that decodes must re-encode to an equal index and the
@@ -44,7 +44,7 @@ fn decode_checked(data: &[u8]) -> bool {
 /// Valid stream checkpoints, of one stream each: the order of several in
 /// a checkpoint varies from run to run.
 pub(super) fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
-    let one = |name: &str, versions: u64, delete: Option<(u64, bool)>| {
+    let one = |name: &str, versions: u64, delete: Option<(u64, DeleteKind)>| {
         let id = StreamId::new(name)
             .or_else(|_| StreamId::system(name))
             .expect("a valid stream name");
@@ -52,8 +52,8 @@ pub(super) fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         for v in 1..=versions {
             idx.add_event(&id, v, 32 + v * 64);
         }
-        if let Some((through, tombstone)) = delete {
-            idx.delete(&id, through, tombstone);
+        if let Some((through, kind)) = delete {
+            idx.delete(&id, through, kind);
         }
         idx.encode_checkpoint((1, 4096))
     };
@@ -67,12 +67,17 @@ pub(super) fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         (
             "streams",
             "soft-deleted".to_string(),
-            one("order-2", 2, Some((1, false))),
+            one("order-2", 2, Some((1, DeleteKind::Soft))),
         ),
         (
             "streams",
             "tombstoned-system".to_string(),
-            one("$audit", 1, Some((0, true))),
+            one("$audit", 1, Some((0, DeleteKind::Tombstone))),
+        ),
+        (
+            "streams",
+            "erased".to_string(),
+            one("person-7", 2, Some((2, DeleteKind::Erase))),
         ),
     ]
 }

@@ -190,7 +190,7 @@ impl OpenStore {
                 if !name.as_str().starts_with(prefix) {
                     continue;
                 }
-                let r = index.retention(name.as_str(), &entry.head, Cut::All);
+                let r = index.retention(name.as_str(), entry, Cut::All);
                 if r.not_before.is_some() {
                     aged.push(name.clone());
                     continue;

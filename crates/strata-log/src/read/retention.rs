@@ -38,6 +38,12 @@ pub(crate) enum Cut {
 }
 
 impl StreamIndex {
+    /// Whether some event of `$all` may be cut: some stream has metadata or
+    /// is erased.
+    pub(crate) fn may_cut_all(&self) -> bool {
+        !self.metadata.is_empty() || self.erased > 0
+    }
+
     /// Whether retention may cut events of stream `name`: it has metadata,
     /// or it is a metadata stream.
     pub(crate) fn governs(&self, name: &str) -> bool {
@@ -46,10 +52,17 @@ impl StreamIndex {
     }
 
     /// What retention (and, for a stream read, deletion) leaves readable of
-    /// stream `name`, at `head`, now. Nothing of a tombstoned stream is
-    /// readable by a stream read.
-    pub(crate) fn retention(&self, name: &str, head: &StreamHead, cut: Cut) -> Retention {
+    /// stream `name`, whose entry is `entry`, now. Nothing of a tombstoned
+    /// stream is readable by a stream read, nothing of an erased one by any.
+    pub(crate) fn retention(&self, name: &str, entry: &StreamEntry, cut: Cut) -> Retention {
+        let head = &entry.head;
         let head = match cut {
+            _ if entry.erased => {
+                return Retention {
+                    first_version: head.version + 1,
+                    not_before: None,
+                }
+            }
             Cut::Stream if head.tombstoned => {
                 return Retention {
                     first_version: head.version + 1,
@@ -91,8 +104,8 @@ pub(crate) fn positions_in(
 /// each stream it meets first.
 pub(crate) struct RetentionFilter<'s> {
     store: &'s OpenStore,
-    /// Some stream has metadata: every record's stream is looked up.
-    /// Otherwise only metadata streams' records are.
+    /// Some stream has metadata or is erased: every record's stream is
+    /// looked up. Otherwise only metadata streams' records are.
     any_metadata: bool,
     /// The retention of each stream met so far; `None`: nothing cut.
     seen: FastMap<Box<str>, Option<Retention>>,
@@ -103,7 +116,7 @@ impl<'s> RetentionFilter<'s> {
     pub(crate) fn new(store: &'s OpenStore, state: &State) -> Self {
         RetentionFilter {
             store,
-            any_metadata: !state.streams.metadata.is_empty(),
+            any_metadata: state.streams.may_cut_all(),
             seen: FastMap::default(),
         }
     }
@@ -139,19 +152,20 @@ impl<'s> RetentionFilter<'s> {
     fn look_up(&self, name: &str) -> Option<Retention> {
         let state = self.store.state.read();
         let index = &state.streams;
-        if !index.governs(name) {
+        let entry = index.streams.get(name)?;
+        if !entry.erased && !index.governs(name) {
             return None;
         }
-        let entry = index.streams.get(name)?;
-        Some(index.retention(name, &entry.head, Cut::All))
+        Some(index.retention(name, entry, Cut::All))
     }
 }
 
 impl OpenStore {
     /// Whether retention may cut events of `$all`: some stream has
-    /// metadata. (Then a page may pass over any number of cut events.)
+    /// metadata or is erased. (Then a page may pass over any number of cut
+    /// events.)
     pub(crate) fn retention_may_cut(&self) -> bool {
-        !self.state.read().streams.metadata.is_empty()
+        self.state.read().streams.may_cut_all()
     }
 
     /// Runs `plan` under the state lock with stream `name`'s entry, if it
@@ -169,7 +183,7 @@ impl OpenStore {
             let Some(entry) = state.streams.streams.get(name) else {
                 return plan(&state, None);
             };
-            let r = state.streams.retention(name, &entry.head, cut);
+            let r = state.streams.retention(name, entry, cut);
             match (r.not_before, aged_first) {
                 (Some(t), None) => {
                     let (lo, hi) = (r.first_version, entry.head.version);

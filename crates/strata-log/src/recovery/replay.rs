@@ -8,7 +8,7 @@ use crate::background::indexing::index_entry;
 use crate::decode::DecodeError;
 use crate::format::{decode_delete, position_of, FrameKind, RecordView, FRAME_HEADER_BYTES};
 use crate::index::ActiveIndex;
-use crate::streams::StreamIndex;
+use crate::streams::{DeleteKind, StreamIndex};
 
 /// What replaying the log has rebuilt so far.
 pub(super) struct Replay {
@@ -65,13 +65,12 @@ impl Replay {
                 }
             }
             FrameKind::Gap => self.hole_at(position_of(seg.segment, offset).0),
-            FrameKind::Delete | FrameKind::Tombstone => {
-                if apply_streams {
+            FrameKind::Delete | FrameKind::Tombstone | FrameKind::Erase => {
+                if let (true, Some(deletion)) = (apply_streams, DeleteKind::of_frame(kind)) {
                     let d = decode_delete(body)?;
                     let stream = stored_stream(&d.stream)?;
                     self.catch_up(&stream, d.deleted_through)?;
-                    self.streams
-                        .delete(&stream, d.deleted_through, kind == FrameKind::Tombstone);
+                    self.streams.delete(&stream, d.deleted_through, deletion);
                 }
             }
         }

@@ -13,7 +13,7 @@ use crate::state::State;
 /// One stream's cut.
 #[derive(Clone, Copy, Debug)]
 struct Cut {
-    /// Every event goes (a tombstoned stream).
+    /// Every event goes (a tombstoned or erased stream).
     all: bool,
     /// Versions below this go.
     first_version: u64,
@@ -28,10 +28,14 @@ pub(crate) struct Cuts {
 }
 
 impl Cuts {
-    /// The cuts as `state` says at `now`.
-    pub(crate) fn snapshot(state: &State, now: DateTime<Utc>) -> Self {
+    /// The cuts as `state` says at `now`; of erased streams only, if
+    /// `erased_only`.
+    pub(crate) fn snapshot(state: &State, now: DateTime<Utc>, erased_only: bool) -> Self {
         let mut by_stream = FastMap::default();
         for (name, entry) in &state.streams.streams {
+            if erased_only && !entry.erased {
+                continue;
+            }
             let metadata: Option<&StreamMetadata> = state.streams.metadata.get(name.as_str());
             let r = Retention::new(name.as_str(), &entry.head, metadata, now);
             let cut = Cut {

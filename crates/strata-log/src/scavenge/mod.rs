@@ -49,7 +49,7 @@ pub struct ScavengeProgress {
 impl OpenStore {
     /// Scavenges every sealed segment, one at a time, reading at most
     /// `LogConfig::scavenge_bytes_per_second`. One scavenge runs at a time.
-    pub(crate) fn scavenge(&self, _options: &ScavengeOptions) -> Result<ScavengeReport> {
+    pub(crate) fn scavenge(&self, options: &ScavengeOptions) -> Result<ScavengeReport> {
         let Some(_one) = self.scavenging.try_lock() else {
             return Err(Error::invalid("a scavenge is already running"));
         };
@@ -57,7 +57,7 @@ impl OpenStore {
         let started = Instant::now();
         let (cuts, segments) = {
             let state = self.state.read();
-            let cuts = Cuts::snapshot(&state, chrono::Utc::now());
+            let cuts = Cuts::snapshot(&state, chrono::Utc::now(), options.erased_only);
             let sealed: Vec<u32> = state.sealed.keys().copied().collect();
             (cuts, sealed)
         };
@@ -81,6 +81,22 @@ impl OpenStore {
             "scavenge finished"
         );
         Ok(report)
+    }
+
+    /// Whether an erased stream has events in a segment not yet sealed
+    /// (active, or having its index written), which a scavenge skips.
+    pub(crate) fn unsealed_erased_events(&self) -> bool {
+        let state = self.state.read();
+        if state.streams.erased == 0 {
+            return false;
+        }
+        state.streams.streams.values().any(|e| {
+            e.erased
+                && e.head.last_position.is_some_and(|p| {
+                    let (n, _) = crate::format::split_position(p);
+                    !state.sealed.contains_key(&n)
+                })
+        })
     }
 
     fn scavenge_segments(

@@ -75,8 +75,8 @@ impl Writer {
                 Effect::Delete {
                     stream,
                     through,
-                    tombstone,
-                } => state.streams.delete(&stream, through, tombstone),
+                    kind,
+                } => state.streams.delete(&stream, through, kind),
                 Effect::Metadata { target, metadata } => {
                     state.streams.set_metadata(target, metadata)
                 }

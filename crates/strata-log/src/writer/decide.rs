@@ -5,12 +5,13 @@
 
 use std::collections::VecDeque;
 
-use strata_core::append_rules::{check_guard, check_metadata_append, StreamHead};
+use strata_core::append_rules::{check_erase, check_guard, check_metadata_append, StreamHead};
 use strata_core::handoff::Reply as ReplyTo;
 use strata_core::{AppendResult, Error, ExpectedVersion, Result, StreamAppend, StreamId};
 
 use crate::segment::FIRST_FRAME_OFFSET;
 use crate::state::State;
+use crate::streams::DeleteKind;
 use crate::writer::encode::{append_frame_len, delete_frame_len};
 use crate::writer::{Pending, PendingAck, Request, Turn, Writer};
 
@@ -42,17 +43,9 @@ impl Writer {
                 Request::Delete {
                     stream,
                     expected,
-                    tombstone,
+                    kind,
                     reply,
-                } => self.take_delete(
-                    &state,
-                    &mut pending,
-                    stream,
-                    expected,
-                    tombstone,
-                    reply,
-                    turn,
-                ),
+                } => self.take_delete(&state, &mut pending, stream, expected, kind, reply, turn),
                 Request::Sync { reply } => {
                     turn.force_sync = true;
                     if let Some(r) = reply {
@@ -62,6 +55,14 @@ impl Writer {
                 }
                 Request::Barrier { reply } => {
                     turn.acks.push(PendingAck::Sync(reply));
+                    None
+                }
+                Request::Seal { reply } => {
+                    // An empty segment has nothing to seal.
+                    if self.tail + self.frames.len() as u64 > FIRST_FRAME_OFFSET {
+                        turn.rotate = true;
+                    }
+                    turn.after_seal.push(reply);
                     None
                 }
                 Request::Close { reply } => {
@@ -181,12 +182,12 @@ impl Writer {
         pending: &mut Pending,
         stream: StreamId,
         expected: ExpectedVersion,
-        tombstone: bool,
+        kind: DeleteKind,
         reply: ReplyTo<()>,
         turn: &mut Turn,
     ) -> Option<Request> {
         let head = pending.head(state, &stream).copied();
-        if let Err(e) = check_delete(&stream, expected, tombstone, head.as_ref()) {
+        if let Err(e) = check_delete(&stream, expected, kind, head.as_ref()) {
             let _ = reply.send(Err(e));
             return None;
         }
@@ -194,11 +195,11 @@ impl Writer {
             return Some(Request::Delete {
                 stream,
                 expected,
-                tombstone,
+                kind,
                 reply,
             });
         }
-        self.encode_delete(pending, stream, head.unwrap_or_default(), tombstone, turn);
+        self.encode_delete(pending, stream, head.unwrap_or_default(), kind, turn);
         turn.acks.push(PendingAck::Delete(reply));
         None
     }
@@ -209,20 +210,24 @@ impl Writer {
     }
 }
 
-/// Whether a delete (or tombstone) of `stream`, whose head is `head`, may go ahead.
+/// Whether a delete, tombstone or erasure of `stream`, whose head is
+/// `head`, may go ahead.
 fn check_delete(
     stream: &StreamId,
     expected: ExpectedVersion,
-    tombstone: bool,
+    kind: DeleteKind,
     head: Option<&StreamHead>,
 ) -> Result<()> {
+    if kind == DeleteKind::Erase {
+        return check_erase(stream, expected, head);
+    }
     if head.is_some_and(|h| h.tombstoned) {
         return Err(Error::StreamDeleted {
             stream: stream.clone(),
         });
     }
     let live = head.is_some_and(|h| h.version > h.deleted_through);
-    if !tombstone && !live {
+    if kind == DeleteKind::Soft && !live {
         return Err(Error::StreamNotFound {
             stream: stream.clone(),
         });

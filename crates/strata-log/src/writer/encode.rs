@@ -8,6 +8,7 @@ use strata_core::{AppendResult, NewEvent, Position, StreamAppend, StreamId, Stre
 use crate::format::{align, position_of, FrameKind, FRAME_HEADER_BYTES, RECORD_HEADER_BYTES};
 use crate::index::{key_hash, IndexEntry};
 use crate::state::State;
+use crate::streams::DeleteKind;
 use crate::writer::{Effect, Pending, Turn, Writer};
 
 impl Writer {
@@ -107,24 +108,22 @@ impl Writer {
         position
     }
 
-    /// Encodes an accepted delete or tombstone of `stream`, whose head is `head`.
+    /// Encodes an accepted delete, tombstone or erasure of `stream`, whose
+    /// head is `head`.
     pub(super) fn encode_delete(
         &mut self,
         pending: &mut Pending,
         stream: StreamId,
         mut head: StreamHead,
-        tombstone: bool,
+        kind: DeleteKind,
         turn: &mut Turn,
     ) {
         let through = head.version;
-        let kind = if tombstone {
-            head.tombstoned = true;
-            FrameKind::Tombstone
-        } else {
-            head.deleted_through = through;
-            FrameKind::Delete
-        };
-        let frame_at = self.frames.begin(kind);
+        match kind {
+            DeleteKind::Soft => head.deleted_through = through,
+            DeleteKind::Tombstone | DeleteKind::Erase => head.tombstoned = true,
+        }
+        let frame_at = self.frames.begin(kind.frame_kind());
         self.frames.delete_body(stream.as_str(), through);
         self.frames.finish();
         turn.effects
@@ -132,7 +131,7 @@ impl Writer {
         turn.effects.push(Effect::Delete {
             stream: stream.clone(),
             through,
-            tombstone,
+            kind,
         });
         pending.heads.insert(stream, head);
     }

@@ -36,6 +36,7 @@ use crate::format::{FrameWriter, RECORD_HEADER_BYTES};
 use crate::index::{FastMap, IndexEntry};
 use crate::segment::Segment;
 use crate::state::{OpenStore, State};
+use crate::streams::DeleteKind;
 
 /// Work for the writer.
 pub enum Request {
@@ -46,14 +47,14 @@ pub enum Request {
         /// Where the outcome goes.
         reply: ReplyTo<Vec<AppendResult>>,
     },
-    /// A soft delete or tombstone.
+    /// A soft delete, tombstone or erasure.
     Delete {
         /// The stream.
         stream: StreamId,
         /// Its guard.
         expected: ExpectedVersion,
-        /// Hard delete.
-        tombstone: bool,
+        /// Which.
+        kind: DeleteKind,
         /// Where the outcome goes.
         reply: ReplyTo<()>,
     },
@@ -65,6 +66,12 @@ pub enum Request {
     /// Nothing: answered once every request sent before it (and the seal
     /// they caused) is done, without a sync.
     Barrier {
+        /// Told when done.
+        reply: ReplyTo<()>,
+    },
+    /// Seal the active segment now, if it holds any frame (so a scavenge
+    /// can reach its events); answered once the next one is started.
+    Seal {
         /// Told when done.
         reply: ReplyTo<()>,
     },
@@ -96,7 +103,7 @@ enum Effect {
     Delete {
         stream: StreamId,
         through: u64,
-        tombstone: bool,
+        kind: DeleteKind,
     },
     /// An append to a metadata stream sets its stream's metadata.
     Metadata {
@@ -282,6 +289,13 @@ impl Writer {
                 ));
             }
         }
+        for reply in std::mem::take(&mut turn.after_seal) {
+            let r = match self.poisoned {
+                Some(_) => Err(self.poisoned_error()),
+                None => Ok(()),
+            };
+            let _ = reply.send(r);
+        }
         if let Some(reply) = turn.close {
             let r = self.close();
             let _ = reply.send(r);
@@ -304,6 +318,9 @@ impl Writer {
                 }
                 Request::Barrier { reply } => {
                     let _ = reply.send(Ok(()));
+                }
+                Request::Seal { reply } => {
+                    let _ = reply.send(Err(self.poisoned_error()));
                 }
                 Request::Sync { reply } => {
                     if let Some(reply) = reply {
@@ -331,8 +348,11 @@ struct Turn {
     force_sync: bool,
     /// A close, answered after the commit.
     close: Option<ReplyTo<()>>,
-    /// The active segment is full: seal it after the commit.
+    /// The active segment is full, or a seal was asked for: seal it after
+    /// the commit.
     rotate: bool,
+    /// Seals asked for, answered after the seal.
+    after_seal: Vec<ReplyTo<()>>,
     /// Position of the last event encoded.
     last_position: Option<u64>,
 }
