@@ -294,7 +294,8 @@ mod tests {
         assert_eq!(covers, (3, 4096));
         assert_eq!(d.streams, s.streams);
         assert_eq!(d.erased, 1);
-        assert!(d.streams["c-3"].erased && d.streams["c-3"].head.tombstoned);
+        let c3 = d.streams.get("c-3").unwrap();
+        assert!(c3.erased && c3.head.tombstoned);
         let mut bad = enc.clone();
         if let Some(b) = bad.get_mut(30) {
             *b ^= 4;
