@@ -2,7 +2,10 @@
 //! streams, delete half the streams, then measure `--writers` appenders
 //! (`--batch` events per append) and one `$all` reader for `--duration`
 //! seconds without a scavenge, and again while a scavenge runs; report the
-//! scavenge's time and the segment bytes on disk before and after.
+//! scavenge's time and the segment bytes on disk before and after. Then back
+//! the store up (next to it, so sealed segments are hard-linked), append
+//! [`INCREMENT_EVENTS`] more events and back up again, incrementally, into
+//! the same directory; report both backups' time and size.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -29,6 +32,8 @@ pub const DEFAULTS: Defaults = Defaults {
 const DELETERS: usize = 64;
 /// Events per page of the `$all` reader.
 const READ_PAGE: usize = 10_000;
+/// Events appended between the full and the incremental backup.
+pub const INCREMENT_EVENTS: u64 = 100_000;
 
 /// Runs the workload.
 pub async fn run(ctx: &BenchCtx<'_>) -> Result<Vec<Measurement>, BenchError> {
@@ -54,9 +59,34 @@ pub async fn run(ctx: &BenchCtx<'_>) -> Result<Vec<Measurement>, BenchError> {
         "segments on disk: {before} bytes before the scavenge, {after} after ({:.1}% of before)",
         after as f64 * 100.0 / before.max(1) as f64
     ));
+    backups(ctx, log).await?;
     let mut out = baseline;
     out.extend(scavenging);
     Ok(out)
+}
+
+/// A full backup, [`INCREMENT_EVENTS`] more events, an incremental one.
+async fn backups(ctx: &BenchCtx<'_>, log: &strata_log::LogStore) -> Result<(), BenchError> {
+    let parent = log.dir().parent().unwrap_or(log.dir());
+    let dest = tempfile::tempdir_in(parent)?;
+    let full = log.backup_to(dest.path()).await?;
+    ctx.note(&format!(
+        "full backup: {} files, {} bytes ({} copied, the rest hard-linked), {:.2} s",
+        full.files,
+        full.bytes,
+        full.bytes_copied,
+        full.millis as f64 / 1000.0
+    ));
+    fill::random_streams(ctx, ctx.params.events, INCREMENT_EVENTS).await?;
+    let more = log.backup_to(dest.path()).await?;
+    ctx.note(&format!(
+        "incremental backup after {INCREMENT_EVENTS} more events: {} of {} files, {} bytes copied, {:.2} s",
+        more.files_copied,
+        more.files,
+        more.bytes_copied,
+        more.millis as f64 / 1000.0
+    ));
+    Ok(())
 }
 
 /// Deletes the first half of the streams.
