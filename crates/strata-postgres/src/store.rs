@@ -498,7 +498,8 @@ impl EventStore for PostgresStore {
         }
         let mut info = head.info(stream);
         if !head.tombstoned {
-            info.first_readable_version = version_from_row(row, 4, "first_readable")?;
+            info.first_readable_version =
+                version_from_row(row, 4, "first_readable")?.min(head.version + 1);
         }
         Ok(Some(info))
     }

@@ -176,6 +176,9 @@ pub async fn truncate_before_hides_older_versions<H: StoreHarness>(h: &H) {
         .await
         .unwrap();
     assert!(read_fwd(&store, &s).await.is_empty());
+    // The first readable version is the next one to be written, not the cut.
+    let info = store.stream_info(&s).await.unwrap().unwrap();
+    assert_eq!((info.version, info.first_readable_version), (6, 7));
     let r = append_ok(&store, &s, Exact(6), evs("Placed", 1)).await;
     assert_eq!(r.next_expected_version, 7);
 }
