@@ -20,6 +20,7 @@ pub mod event;
 pub mod filter;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod group;
 pub mod handoff;
 pub mod limits;
 pub mod memory;
