@@ -11,6 +11,7 @@
 //! hold it as a trait object and never name an implementation.
 
 mod settings;
+pub mod state;
 
 use std::time::Duration;
 

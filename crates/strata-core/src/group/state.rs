@@ -1,0 +1,643 @@
+//! One group's leases, retries and checkpoint: a state machine with no I/O.
+//!
+//! The engine feeds it the source's events in position order ([`push`]),
+//! asks it for leases ([`lease`]) and settles them ([`ack`], [`nack`]). It
+//! answers with the [`Record`]s that must be made durable before the caller
+//! is answered. Time comes in as an argument, so tests drive it.
+//!
+//! [`push`]: GroupState::push
+//! [`lease`]: GroupState::lease
+//! [`ack`]: GroupState::ack
+//! [`nack`]: GroupState::nack
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::time::{Duration, Instant};
+
+use crate::event::RecordedEvent;
+use crate::stream_id::StreamId;
+use crate::version::Position;
+
+use super::{ConsumerId, Delivery, DeliveryId, GroupSettings, NackAction, SettleReport, Strategy};
+
+/// The most unsettled events one group holds in memory; the engine reads
+/// the source on only as the oldest settle.
+pub const MAX_BUFFERED_EVENTS: usize = 20_000;
+
+/// What must be made durable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Record {
+    /// These positions were acked or skipped.
+    Settled(Vec<Position>),
+    /// This event was parked (its position is settled once this is durable
+    /// and a [`Record::Settled`] names it).
+    Parked {
+        /// The event.
+        event: Box<RecordedEvent>,
+        /// Its deliveries.
+        delivery_count: u32,
+        /// Why.
+        reason: String,
+    },
+    /// A replayed parked event was acked or skipped: it leaves the parked
+    /// list.
+    Unparked(Position),
+}
+
+/// Where a slot stands.
+#[derive(Clone, Debug)]
+enum SlotState {
+    /// Waiting for a consumer, not before the instant if one is given.
+    Ready(Option<Instant>),
+    /// Leased.
+    Leased {
+        consumer: ConsumerId,
+        id: DeliveryId,
+        deadline: Instant,
+    },
+}
+
+/// An unsettled event.
+#[derive(Clone, Debug)]
+struct Slot {
+    event: RecordedEvent,
+    /// Deliveries so far.
+    count: u32,
+    state: SlotState,
+}
+
+/// A consumer the group has heard from.
+#[derive(Clone, Debug)]
+struct Consumer {
+    in_flight: u32,
+    last_seen: Instant,
+}
+
+/// Where the state was when it was last made durable in full: every event
+/// at or below `checkpoint` is settled, and of those in
+/// `(checkpoint, cursor]` only `unsettled` are not.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Every event at or below it is settled.
+    pub checkpoint: Position,
+    /// The last position read from the source.
+    pub cursor: Position,
+    /// Positions in `(checkpoint, cursor]` not settled.
+    pub unsettled: BTreeSet<Position>,
+    /// Positions above `cursor` already settled.
+    pub settled_ahead: BTreeSet<Position>,
+}
+
+impl Progress {
+    /// Progress of a group that starts after `start`.
+    pub fn starting_after(start: Position) -> Self {
+        Self {
+            checkpoint: start,
+            cursor: start,
+            ..Self::default()
+        }
+    }
+
+    /// Folds a durable settle record in.
+    pub fn settle(&mut self, positions: &[Position]) {
+        for &p in positions {
+            if p > self.cursor {
+                self.settled_ahead.insert(p);
+            } else {
+                self.unsettled.remove(&p);
+            }
+        }
+        self.checkpoint = match self.unsettled.first() {
+            Some(&first) => before(first),
+            None => self.cursor,
+        };
+    }
+}
+
+/// One group's in-memory state.
+#[derive(Debug)]
+pub struct GroupState {
+    settings: GroupSettings,
+    /// Unsettled events read from the source, by position.
+    pending: BTreeMap<Position, Slot>,
+    /// Parked events offered again, by position (below the checkpoint,
+    /// so kept apart from `pending`).
+    replays: BTreeMap<Position, Slot>,
+    /// The last position read from the source.
+    cursor: Position,
+    /// Of the positions in `(checkpoint, cursor]` the durable progress knew,
+    /// those not settled: the others are skipped when read again.
+    resumed_unsettled: BTreeSet<Position>,
+    /// The end of the range `resumed_unsettled` describes.
+    resumed_cursor: Position,
+    /// Positions above the cursor settled before a restart.
+    settled_ahead: BTreeSet<Position>,
+    /// Lease id -> (position, whether a replay).
+    leases: HashMap<DeliveryId, (Position, bool)>,
+    consumers: HashMap<ConsumerId, Consumer>,
+    /// The consumer a `single` group delivers to.
+    active: Option<ConsumerId>,
+    next_id: DeliveryId,
+    /// The earliest lease deadline, if any lease is out (may be early).
+    next_deadline: Option<Instant>,
+    acked_total: u64,
+}
+
+impl GroupState {
+    /// A group resuming from durable `progress`.
+    pub fn new(settings: GroupSettings, progress: Progress) -> Self {
+        Self {
+            settings,
+            pending: BTreeMap::new(),
+            replays: BTreeMap::new(),
+            cursor: progress.checkpoint,
+            resumed_unsettled: progress.unsettled,
+            resumed_cursor: progress.cursor,
+            settled_ahead: progress.settled_ahead,
+            leases: HashMap::new(),
+            consumers: HashMap::new(),
+            active: None,
+            next_id: 1,
+            next_deadline: None,
+            acked_total: 0,
+        }
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &GroupSettings {
+        &self.settings
+    }
+
+    /// Replaces the settings (same source); leases already out keep their
+    /// deadlines.
+    pub fn set_settings(&mut self, settings: GroupSettings) {
+        self.settings = settings;
+    }
+
+    /// The last position read from the source: the engine reads on after it.
+    pub fn cursor(&self) -> Position {
+        self.cursor
+    }
+
+    /// Whether the group holds as many unsettled events as it may.
+    pub fn is_full(&self) -> bool {
+        self.pending.len() >= MAX_BUFFERED_EVENTS
+    }
+
+    /// Every event at or below this position is settled.
+    pub fn checkpoint(&self) -> Position {
+        match (
+            self.pending.first_key_value(),
+            self.resumed_unsettled.first(),
+        ) {
+            (Some((&p, _)), Some(&r)) => before(p.min(r)),
+            (Some((&p, _)), None) => before(p),
+            (None, Some(&r)) => before(r),
+            (None, None) => self.cursor,
+        }
+    }
+
+    /// The durable picture of now, for a full checkpoint record.
+    pub fn progress(&self) -> Progress {
+        let mut unsettled: BTreeSet<Position> = self.pending.keys().copied().collect();
+        unsettled.extend(self.resumed_unsettled.iter().copied());
+        let cursor = self.cursor.max(self.resumed_cursor);
+        Progress {
+            checkpoint: self.checkpoint(),
+            cursor,
+            unsettled,
+            settled_ahead: self.settled_ahead.clone(),
+        }
+    }
+
+    /// Takes in the next event of the source (in position order, after
+    /// [`cursor`](Self::cursor)). Events the group does not deliver, and
+    /// events settled before a restart, only move the cursor.
+    pub fn push(&mut self, event: RecordedEvent) {
+        let p = event.position;
+        if p <= self.cursor {
+            return;
+        }
+        self.cursor = p;
+        let settled_before = if p <= self.resumed_cursor {
+            !self.resumed_unsettled.remove(&p)
+        } else {
+            self.settled_ahead.remove(&p)
+        };
+        if settled_before || !self.delivers(&event) {
+            return;
+        }
+        self.pending.insert(
+            p,
+            Slot {
+                event,
+                count: 0,
+                state: SlotState::Ready(None),
+            },
+        );
+    }
+
+    /// Moves the cursor past events the source does not hold any more (a
+    /// read came back with nothing up to `to`).
+    pub fn skip_to(&mut self, to: Position) {
+        if to > self.cursor {
+            self.cursor = to;
+            self.resumed_unsettled.retain(|&p| p > to);
+            self.settled_ahead.retain(|&p| p > to);
+        }
+    }
+
+    fn delivers(&self, event: &RecordedEvent) -> bool {
+        if !self.settings.delivers(event) {
+            return false;
+        }
+        match self.settings.start {
+            super::GroupStart::FromVersion(v) => event.version >= v,
+            _ => true,
+        }
+    }
+
+    /// Offers a parked event again, with a fresh retry budget.
+    pub fn replay(&mut self, event: RecordedEvent) {
+        let p = event.position;
+        self.replays.entry(p).or_insert(Slot {
+            event,
+            count: 0,
+            state: SlotState::Ready(None),
+        });
+    }
+
+    /// Notes a call from `consumer` (it is live for `ack_timeout_ms` more).
+    pub fn touch(&mut self, consumer: &ConsumerId, now: Instant) {
+        self.consumers
+            .entry(consumer.clone())
+            .or_insert(Consumer {
+                in_flight: 0,
+                last_seen: now,
+            })
+            .last_seen = now;
+    }
+
+    fn ack_timeout(&self) -> Duration {
+        Duration::from_millis(self.settings.ack_timeout_ms)
+    }
+
+    fn is_live(&self, consumer: &Consumer, now: Instant) -> bool {
+        now.saturating_duration_since(consumer.last_seen) < self.ack_timeout()
+    }
+
+    /// Consumers heard from within `ack_timeout_ms`, by name.
+    pub fn live_consumers(&self, now: Instant) -> Vec<ConsumerId> {
+        let mut live: Vec<ConsumerId> = self
+            .consumers
+            .iter()
+            .filter(|(_, c)| self.is_live(c, now))
+            .map(|(id, _)| id.clone())
+            .collect();
+        live.sort();
+        live
+    }
+
+    /// Ends leases past their deadline and forgets consumers gone silent:
+    /// their events are ready again (their delivery count kept).
+    pub fn expire(&mut self, now: Instant) {
+        if self.next_deadline.is_none_or(|d| d > now) {
+            return;
+        }
+        let mut next: Option<Instant> = None;
+        let mut expired = Vec::new();
+        for map in [&mut self.pending, &mut self.replays] {
+            for slot in map.values_mut() {
+                if let SlotState::Leased {
+                    consumer,
+                    id,
+                    deadline,
+                } = &slot.state
+                {
+                    if *deadline <= now {
+                        expired.push((consumer.clone(), *id));
+                        slot.state = SlotState::Ready(None);
+                    } else {
+                        next = Some(next.map_or(*deadline, |n| n.min(*deadline)));
+                    }
+                }
+            }
+        }
+        self.next_deadline = next;
+        for (consumer, id) in expired {
+            self.leases.remove(&id);
+            if let Some(c) = self.consumers.get_mut(&consumer) {
+                c.in_flight = c.in_flight.saturating_sub(1);
+            }
+        }
+        let timeout = self.ack_timeout();
+        self.consumers
+            .retain(|_, c| c.in_flight > 0 || now.saturating_duration_since(c.last_seen) < timeout);
+    }
+
+    /// The earliest instant something becomes ready (a lease deadline or a
+    /// retry back-off), for a reader that waits.
+    pub fn next_wakeup(&self) -> Option<Instant> {
+        let retry = self
+            .pending
+            .values()
+            .chain(self.replays.values())
+            .filter_map(|s| match s.state {
+                SlotState::Ready(Some(at)) => Some(at),
+                _ => None,
+            })
+            .min();
+        match (retry, self.next_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// A consumer leaves: its leases are ready again at once.
+    pub fn leave(&mut self, consumer: &ConsumerId) {
+        let mine: Vec<DeliveryId> = self
+            .leases
+            .iter()
+            .filter(|(id, (p, replay))| {
+                self.slot(*p, *replay).is_some_and(
+                    |s| matches!(&s.state, SlotState::Leased { consumer: c, id: i, .. } if c == consumer && i == *id),
+                )
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in mine {
+            if let Some((p, replay)) = self.leases.remove(&id) {
+                if let Some(slot) = self.slot_mut(p, replay) {
+                    slot.state = SlotState::Ready(None);
+                }
+            }
+        }
+        self.consumers.remove(consumer);
+        if self.active.as_ref() == Some(consumer) {
+            self.active = None;
+        }
+    }
+
+    fn slot(&self, p: Position, replay: bool) -> Option<&Slot> {
+        if replay {
+            self.replays.get(&p)
+        } else {
+            self.pending.get(&p)
+        }
+    }
+
+    fn slot_mut(&mut self, p: Position, replay: bool) -> Option<&mut Slot> {
+        if replay {
+            self.replays.get_mut(&p)
+        } else {
+            self.pending.get_mut(&p)
+        }
+    }
+
+    /// Leases up to `max` ready events to `consumer`, within its in-flight
+    /// room and the group's strategy.
+    pub fn lease(&mut self, consumer: &ConsumerId, max: usize, now: Instant) -> Vec<Delivery> {
+        self.touch(consumer, now);
+        self.expire(now);
+        let in_flight = self.consumers.get(consumer).map_or(0, |c| c.in_flight);
+        let room = (self.settings.max_in_flight.saturating_sub(in_flight) as usize).min(max);
+        if room == 0 || !self.may_receive(consumer, now) {
+            return Vec::new();
+        }
+        let chosen = self.choose(consumer, room, now);
+        let deadline = now + self.ack_timeout();
+        let mut out = Vec::with_capacity(chosen.len());
+        for (p, replay) in chosen {
+            let id = self.next_id;
+            self.next_id += 1;
+            let Some(slot) = self.slot_mut(p, replay) else {
+                continue;
+            };
+            slot.count += 1;
+            slot.state = SlotState::Leased {
+                consumer: consumer.clone(),
+                id,
+                deadline,
+            };
+            out.push(Delivery {
+                delivery_id: id,
+                delivery_count: slot.count,
+                event: slot.event.clone(),
+            });
+            self.leases.insert(id, (p, replay));
+        }
+        if !out.is_empty() {
+            self.next_deadline = Some(self.next_deadline.map_or(deadline, |d| d.min(deadline)));
+        }
+        if let Some(c) = self.consumers.get_mut(consumer) {
+            c.in_flight += out.len() as u32;
+        }
+        out
+    }
+
+    /// Whether the strategy lets `consumer` receive now (`single` names
+    /// one active consumer at a time).
+    fn may_receive(&mut self, consumer: &ConsumerId, now: Instant) -> bool {
+        if self.settings.strategy != Strategy::Single {
+            return true;
+        }
+        let active_live = self
+            .active
+            .as_ref()
+            .and_then(|a| self.consumers.get(a))
+            .is_some_and(|c| self.is_live(c, now));
+        if !active_live {
+            self.active = Some(consumer.clone());
+        }
+        self.active.as_ref() == Some(consumer)
+    }
+
+    /// Which ready slots to lease: replays first, then pending, oldest first.
+    fn choose(&self, consumer: &ConsumerId, room: usize, now: Instant) -> Vec<(Position, bool)> {
+        let ready =
+            |s: &Slot| matches!(s.state, SlotState::Ready(at) if at.is_none_or(|t| t <= now));
+        let mut out = Vec::new();
+        for (&p, s) in &self.replays {
+            if out.len() == room {
+                return out;
+            }
+            if ready(s) {
+                out.push((p, true));
+            }
+        }
+        if self.settings.strategy != Strategy::Pinned {
+            for (&p, s) in &self.pending {
+                if out.len() == room {
+                    break;
+                }
+                if ready(s) {
+                    out.push((p, false));
+                }
+            }
+            return out;
+        }
+        let live = self.live_consumers(now);
+        let mut blocked: HashSet<&StreamId> = HashSet::new();
+        for (&p, s) in &self.pending {
+            if out.len() == room {
+                break;
+            }
+            let stream = &s.event.stream_id;
+            if !blocked.insert(stream) {
+                continue;
+            }
+            if ready(s) && owner(stream, &live).is_none_or(|o| o == consumer) {
+                out.push((p, false));
+            }
+        }
+        out
+    }
+
+    /// Ends `consumer`'s lease `id` if it holds it; the slot's place.
+    fn take_lease(&mut self, consumer: &ConsumerId, id: DeliveryId) -> Option<(Position, bool)> {
+        let &(p, replay) = self.leases.get(&id)?;
+        let holds = self.slot(p, replay).is_some_and(
+            |s| matches!(&s.state, SlotState::Leased { consumer: c, id: i, .. } if c == consumer && *i == id),
+        );
+        if !holds {
+            return None;
+        }
+        self.leases.remove(&id);
+        if let Some(c) = self.consumers.get_mut(consumer) {
+            c.in_flight = c.in_flight.saturating_sub(1);
+        }
+        Some((p, replay))
+    }
+
+    /// Acks `ids`; the records to make durable.
+    pub fn ack(
+        &mut self,
+        consumer: &ConsumerId,
+        ids: &[DeliveryId],
+        now: Instant,
+    ) -> (SettleReport, Vec<Record>) {
+        self.touch(consumer, now);
+        let mut report = SettleReport::default();
+        let mut settled = Vec::new();
+        let mut records = Vec::new();
+        for &id in ids {
+            match self.take_lease(consumer, id) {
+                Some((p, false)) => {
+                    self.pending.remove(&p);
+                    settled.push(p);
+                    report.settled += 1;
+                }
+                Some((p, true)) => {
+                    self.replays.remove(&p);
+                    records.push(Record::Unparked(p));
+                    report.settled += 1;
+                }
+                None => report.unknown += 1,
+            }
+        }
+        self.acked_total += report.settled;
+        if !settled.is_empty() {
+            records.push(Record::Settled(settled));
+        }
+        (report, records)
+    }
+
+    /// Nacks `ids` with `action`; the records to make durable.
+    pub fn nack(
+        &mut self,
+        consumer: &ConsumerId,
+        ids: &[DeliveryId],
+        action: NackAction,
+        reason: &str,
+        now: Instant,
+    ) -> (SettleReport, Vec<Record>) {
+        self.touch(consumer, now);
+        let mut report = SettleReport::default();
+        let mut settled = Vec::new();
+        let mut records = Vec::new();
+        for &id in ids {
+            let Some((p, replay)) = self.take_lease(consumer, id) else {
+                report.unknown += 1;
+                continue;
+            };
+            report.settled += 1;
+            let Some(count) = self.slot(p, replay).map(|s| s.count) else {
+                continue;
+            };
+            let park = action == NackAction::Park
+                || (action == NackAction::Retry && count > self.settings.max_retries);
+            if action == NackAction::Retry && !park {
+                let at = now + Duration::from_millis(self.settings.backoff_ms(count));
+                if let Some(slot) = self.slot_mut(p, replay) {
+                    slot.state = SlotState::Ready(Some(at));
+                }
+                continue;
+            }
+            let removed = if replay {
+                self.replays.remove(&p)
+            } else {
+                self.pending.remove(&p)
+            };
+            let Some(slot) = removed else { continue };
+            if park {
+                if action == NackAction::Retry {
+                    report.parked += 1;
+                }
+                records.push(Record::Parked {
+                    event: Box::new(slot.event),
+                    delivery_count: slot.count,
+                    reason: reason.to_owned(),
+                });
+            } else if replay {
+                records.push(Record::Unparked(p));
+            }
+            if !replay {
+                settled.push(p);
+            }
+        }
+        if !settled.is_empty() {
+            records.push(Record::Settled(settled));
+        }
+        (report, records)
+    }
+
+    /// Leases out now.
+    pub fn in_flight(&self) -> u64 {
+        self.leases.len() as u64
+    }
+
+    /// Unsettled events held (ready, leased or waiting for a retry).
+    pub fn held(&self) -> u64 {
+        (self.pending.len() + self.replays.len()) as u64
+    }
+
+    /// The oldest unsettled event's recording time.
+    pub fn oldest_unsettled(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.pending.values().next().map(|s| s.event.recorded_at)
+    }
+
+    /// Acks since the group was loaded.
+    pub fn acked_total(&self) -> u64 {
+        self.acked_total
+    }
+}
+
+/// The position right before `p`.
+fn before(p: Position) -> Position {
+    Position(p.0.saturating_sub(1))
+}
+
+/// The live consumer that owns `stream` under `pinned`: the one with the
+/// highest hash of (stream, consumer), so a consumer that leaves moves only
+/// its own streams.
+fn owner<'a>(stream: &StreamId, live: &'a [ConsumerId]) -> Option<&'a ConsumerId> {
+    live.iter().max_by_key(|c| {
+        let mut h = DefaultHasher::new();
+        stream.as_str().hash(&mut h);
+        c.as_str().hash(&mut h);
+        h.finish()
+    })
+}
+
+#[cfg(test)]
+mod tests;
