@@ -10,23 +10,28 @@
 //! store and the model, and demands that every answer agrees:
 //!
 //! - `Ok` values on every deterministic field (versions, ids, types, data,
-//!   metadata, states). Positions are only promised to be strictly increasing,
-//!   so a backend position is compared by its rank: the test learns the
-//!   backend position of every event it writes and maps it to the model's
-//!   contiguous position.
-//! - errors by [`Error::kind`](strata_core::Error::kind), and for `WrongExpectedVersion`,
-//!   `StreamNotFound` and `StreamDeleted` also by stream, expected and actual.
+//!   metadata, states, stream settings). Positions are only promised to be
+//!   strictly increasing, so a backend position is compared by its rank:
+//!   the test learns the backend position of each event the first time the
+//!   backend shows it (an append's result, a read) and demands that every
+//!   later answer gives the same one, in the model's order.
+//! - errors by [`Error::kind`](strata_core::Error::kind), and for
+//!   `WrongExpectedVersion`, `StreamNotFound` and `StreamDeleted` also by
+//!   stream, expected and actual.
 //!
 //! Contract decisions the model encodes (see the crate's conformance cases):
 //! input is validated before anything else; a tombstone is checked before
 //! idempotency, and idempotency before the guard; a retry is any run of
 //! recorded ids that are consecutive versions of the target stream, in order,
-//! with no new event; deletes and tombstones add nothing to `$all`.
+//! with no new event; deletes and tombstones add nothing to `$all`. Stream
+//! metadata, retention and erasure follow the `lifecycle` module's rules;
+//! erasure is tested only on a store that supports it (asked once per run).
 
 // These functions are test assertions: a panic (from `unwrap`, `expect` or
 // `assert!`) is how the property test reports that the store broke the contract.
 #![allow(clippy::unwrap_used)]
 
+mod lifecycle;
 mod ops;
 mod reference;
 mod run;
@@ -35,6 +40,7 @@ use ops::gen_case;
 use run::run_case;
 
 use proptest::test_runner::{Config as ProptestConfig, TestError, TestRunner};
+use strata_core::{Error, EventStore, ExpectedVersion, StreamId};
 
 use crate::conformance::StoreHarness;
 
@@ -88,9 +94,10 @@ where
         failure_persistence: None,
         ..ProptestConfig::default()
     };
+    let erase = rt.block_on(erase_supported(&harness));
     let mut runner = TestRunner::new(config);
     let result = runner.run(&gen_case(), |(id_seed, ops)| {
-        rt.block_on(run_case(&harness, id_seed, &ops))
+        rt.block_on(run_case(&harness, erase, id_seed, &ops))
     });
     match result {
         Ok(()) => {}
@@ -98,6 +105,23 @@ where
             "model-based test failed: {reason}\nminimal failing input (id seed {seed}):\n{ops:#?}"
         ),
         Err(TestError::Abort(reason)) => panic!("model-based test aborted: {reason}"),
+    }
+}
+
+/// Whether the harness's store erases streams, asked once of a store of its
+/// own: erasing a never-written stream must succeed, or fail with
+/// `Unsupported` (then the cases send no `Erase` op, so a backend without
+/// erasure still runs the rest; once it supports it, it is tested).
+async fn erase_supported<H: StoreHarness>(harness: &H) -> bool {
+    let store = harness.open().await;
+    let probe = StreamId::new("probe-1").expect("valid stream name");
+    match store.erase_stream(&probe, ExpectedVersion::Any).await {
+        Ok(()) => true,
+        Err(Error::Unsupported { what }) => {
+            eprintln!("model-based test: the store does not support {what}; Erase ops are skipped");
+            false
+        }
+        Err(e) => panic!("model-based test: erasing a never-written stream failed: {e:?}"),
     }
 }
 

@@ -1,7 +1,9 @@
 //! The generated operations and their strategies.
 
 use proptest::prelude::*;
-use strata_core::{ReadFilter, StreamId};
+use serde_json::json;
+use strata_core::metadata::{MAX_AGE_SECONDS, METADATA_EVENT_TYPE};
+use strata_core::{ReadFilter, StreamId, StreamMetadata};
 
 use super::MAX_OPS;
 
@@ -10,8 +12,10 @@ use super::MAX_OPS;
 pub(super) const STREAMS: [&str; 4] = ["account-1", "account-2", "accountant-1", "order-1"];
 pub(super) const TYPES: [&str; 3] = ["Opened", "Deposited", "Withdrawn"];
 pub(super) const CORRELATIONS: [Option<&str>; 3] = [None, Some("c1"), Some("c2")];
-pub(super) const PREFIXES: [&str; 5] = ["account", "account-", "order", "acc", "x"];
-pub(super) const CATEGORIES: [&str; 4] = ["account", "accountant", "order", "account-1"];
+/// Prefixes and categories include the metadata streams' (`$$account-1`).
+pub(super) const PREFIXES: [&str; 6] = ["account", "account-", "order", "acc", "x", "$$"];
+pub(super) const CATEGORIES: [&str; 5] =
+    ["account", "accountant", "order", "account-1", "$$account"];
 
 /// A generated guard, resolved against the model when the op runs.
 #[derive(Clone, Debug)]
@@ -75,6 +79,7 @@ pub(super) struct GenFilter {
     stream: Option<usize>,
     prefix: Option<usize>,
     category: Option<usize>,
+    /// Indexes into `TYPES`; `TYPES.len()` is the metadata event type.
     types: Vec<usize>,
     correlation: Option<usize>,
 }
@@ -129,6 +134,20 @@ pub(super) enum Op {
     },
     Head,
     Reopen,
+    /// Guarded by the metadata version.
+    SetMetadata {
+        stream: usize,
+        expected: GenExpected,
+        settings: StreamMetadata,
+    },
+    GetMetadata {
+        stream: usize,
+    },
+    /// Sent only to a store that supports erasure (the test asks once).
+    Erase {
+        stream: usize,
+        expected: GenExpected,
+    },
 }
 
 pub(super) fn gen_expected() -> impl Strategy<Value = GenExpected> {
@@ -192,7 +211,7 @@ pub(super) fn gen_filter() -> impl Strategy<Value = GenFilter> {
         weighted(0.12, 0..CATEGORIES.len()),
         prop_oneof![
             3 => Just(Vec::new()),
-            1 => proptest::collection::vec(0..TYPES.len(), 1..=2),
+            1 => proptest::collection::vec(0..=TYPES.len(), 1..=2),
         ],
         weighted(0.12, 1..CORRELATIONS.len()),
     )
@@ -217,6 +236,50 @@ pub(super) fn gen_multi_streams() -> impl Strategy<Value = Vec<usize>> {
             s
         }),
     ]
+}
+
+/// Stream settings: small counts and truncations that cut often, custom
+/// JSON of several shapes, ages too long to cut anything within a case (see
+/// the `lifecycle` module), and now and then a setting the store must refuse.
+pub(super) fn gen_settings() -> impl Strategy<Value = StreamMetadata> {
+    use proptest::option::weighted;
+    let custom = prop_oneof![
+        Just(json!({"owner": "ada"})),
+        Just(json!({"tags": [1, 2], "note": null, "nested": {"k": "v"}})),
+        Just(json!("just a string")),
+        Just(json!(7)),
+    ];
+    let age = prop_oneof![Just(3600u64), Just(86_400), Just(MAX_AGE_SECONDS)];
+    let valid = (
+        weighted(0.5, 1u64..=4),
+        weighted(0.1, age),
+        weighted(0.4, 1u64..=6),
+        weighted(0.4, custom),
+    )
+        .prop_map(
+            |(max_count, max_age, truncate_before, custom)| StreamMetadata {
+                max_count,
+                max_age,
+                truncate_before,
+                custom,
+            },
+        );
+    let invalid = prop_oneof![
+        Just(StreamMetadata {
+            max_count: Some(0),
+            ..Default::default()
+        }),
+        Just(StreamMetadata {
+            max_age: Some(0),
+            ..Default::default()
+        }),
+        Just(StreamMetadata {
+            max_age: Some(MAX_AGE_SECONDS + 1),
+            truncate_before: Some(2),
+            ..Default::default()
+        }),
+    ];
+    prop_oneof![14 => valid, 1 => invalid]
 }
 
 pub(super) fn gen_op() -> impl Strategy<Value = Op> {
@@ -268,6 +331,11 @@ pub(super) fn gen_op() -> impl Strategy<Value = Op> {
         5 => stream().prop_map(|stream| Op::StreamInfo { stream }),
         2 => Just(Op::Head),
         2 => Just(Op::Reopen),
+        6 => (stream(), gen_expected(), gen_settings())
+            .prop_map(|(stream, expected, settings)| Op::SetMetadata { stream, expected, settings }),
+        2 => stream().prop_map(|stream| Op::GetMetadata { stream }),
+        3 => (stream(), gen_expected())
+            .prop_map(|(stream, expected)| Op::Erase { stream, expected }),
     ]
 }
 
@@ -285,7 +353,17 @@ pub(super) fn resolve_filter(filter: &GenFilter) -> ReadFilter {
         stream: filter.stream.map(stream_id),
         stream_prefix: filter.prefix.map(|i| PREFIXES[i].to_string()),
         category: filter.category.map(|i| CATEGORIES[i].to_string()),
-        event_types: filter.types.iter().map(|&i| TYPES[i].to_string()).collect(),
+        event_types: filter
+            .types
+            .iter()
+            .map(|&i| {
+                TYPES
+                    .get(i)
+                    .copied()
+                    .unwrap_or(METADATA_EVENT_TYPE)
+                    .to_string()
+            })
+            .collect(),
         correlation_id: filter
             .correlation
             .and_then(|i| CORRELATIONS[i])

@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, HashSet};
 use strata_core::Error;
 use strata_core::{
     AppendResult, Bytes, ContentType, CurrentVersion, Direction, EventId, ExpectedVersion, Limits,
-    Metadata, NewEvent, Position, ReadFilter, StreamAppend, StreamId, StreamInfo, StreamState,
-    Version,
+    Metadata, NewEvent, Position, ReadFilter, StreamAppend, StreamId, StreamInfo, StreamMetadata,
+    StreamState, Version,
 };
 
 /// An event as the model recorded it. Its `position` is the model's own:
@@ -46,16 +46,18 @@ pub struct ModelStream {
     pub deleted_through: Version,
     /// Hard-deleted.
     pub tombstoned: bool,
+    /// Erased: tombstoned, and its events gone from `$all` too.
+    pub erased: bool,
     /// Model position of the last event ever appended.
     pub last_position: Option<Position>,
 }
 
 impl ModelStream {
-    fn is_live(&self) -> bool {
+    pub(super) fn is_live(&self) -> bool {
         self.version > self.deleted_through
     }
 
-    fn current(&self) -> CurrentVersion {
+    pub(super) fn current(&self) -> CurrentVersion {
         if self.is_live() {
             CurrentVersion::Current(self.version)
         } else {
@@ -124,12 +126,14 @@ pub struct ModelAppend {
 #[derive(Clone, Debug)]
 pub struct Model {
     limits: Limits,
-    log: Vec<ModelEvent>,
-    streams: BTreeMap<StreamId, ModelStream>,
+    pub(super) log: Vec<ModelEvent>,
+    pub(super) streams: BTreeMap<StreamId, ModelStream>,
+    /// Each stream's settings, by the stream they govern (not its `$$` one).
+    pub(super) metadata: BTreeMap<StreamId, StreamMetadata>,
 }
 
 /// Whether `expected` accepts a stream that is at `current`.
-fn guard_accepts(expected: ExpectedVersion, current: CurrentVersion) -> bool {
+pub(super) fn guard_accepts(expected: ExpectedVersion, current: CurrentVersion) -> bool {
     match expected {
         ExpectedVersion::Any => true,
         ExpectedVersion::NoStream | ExpectedVersion::Exact(0) => {
@@ -164,6 +168,7 @@ impl Model {
             limits,
             log: Vec::new(),
             streams: BTreeMap::new(),
+            metadata: BTreeMap::new(),
         }
     }
 
@@ -287,7 +292,7 @@ impl Model {
         Ok(None)
     }
 
-    fn write(&mut self, stream: &StreamId, events: &[NewEvent]) -> AppendResult {
+    pub(super) fn write(&mut self, stream: &StreamId, events: &[NewEvent]) -> AppendResult {
         let first_position = Position(self.log.len() as u64 + 1);
         let entry = self.streams.entry(stream.clone()).or_default();
         for e in events {
@@ -450,10 +455,11 @@ impl Model {
         if !s.is_live() {
             return Err(ModelError::StreamNotFound(stream.clone()));
         }
+        let first = self.first_readable(stream, &s);
         let readable = self
             .log
             .iter()
-            .filter(|e| &e.stream == stream && e.version > s.deleted_through);
+            .filter(|e| &e.stream == stream && e.version >= first);
         Ok(match direction {
             Direction::Forward => readable
                 .filter(|e| e.version >= from)
@@ -482,7 +488,7 @@ impl Model {
         Ok(self
             .log
             .iter()
-            .filter(|e| e.position >= from && filter_accepts(filter, e))
+            .filter(|e| e.position >= from && filter_accepts(filter, e) && self.shows(e))
             .take(max_count)
             .cloned()
             .collect())
@@ -493,10 +499,10 @@ impl Model {
         self.streams.get(stream).map(|s| StreamInfo {
             stream: stream.clone(),
             version: s.version,
-            first_readable_version: if s.tombstoned || !s.is_live() {
+            first_readable_version: if s.tombstoned {
                 s.version + 1
             } else {
-                s.deleted_through + 1
+                self.first_readable(stream, s).min(s.version + 1)
             },
             state: if s.tombstoned {
                 StreamState::Tombstoned
