@@ -92,6 +92,13 @@ pub enum Error {
         what: String,
     },
 
+    /// No consumer group has this name.
+    #[error("there is no consumer group `{group}`")]
+    GroupNotFound {
+        /// The name asked for.
+        group: String,
+    },
+
     /// The store was closed and accepts nothing more.
     #[error("store is closed")]
     Closed,
@@ -152,6 +159,7 @@ impl Error {
             Error::Io { .. } => "io",
             Error::Poisoned { .. } => "poisoned",
             Error::Unsupported { .. } => "unsupported",
+            Error::GroupNotFound { .. } => "group_not_found",
             Error::Closed => "closed",
             Error::Timeout { .. } => "timeout",
             Error::Backend(_) => "backend",

@@ -10,6 +10,7 @@
 //! [`ConsumerGroups`] is the contract; the server, the CLI and the framework
 //! hold it as a trait object and never name an implementation.
 
+pub mod local;
 mod settings;
 pub mod state;
 
@@ -23,6 +24,7 @@ use crate::error::Result;
 use crate::event::RecordedEvent;
 use crate::version::Position;
 
+pub use local::LocalGroups;
 pub use settings::{
     ConsumerId, GroupName, GroupSettings, GroupSource, GroupStart, Strategy,
     DEFAULT_ACK_TIMEOUT_MS, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_RETRIES, DEFAULT_RETRY_BACKOFF_MS,

@@ -267,6 +267,18 @@ impl GroupState {
         });
     }
 
+    /// Stops offering a replayed parked event (it left the parked list).
+    pub fn forget_replay(&mut self, position: Position) {
+        if let Some(slot) = self.replays.remove(&position) {
+            if let SlotState::Leased { consumer, id, .. } = slot.state {
+                self.leases.remove(&id);
+                if let Some(c) = self.consumers.get_mut(&consumer) {
+                    c.in_flight = c.in_flight.saturating_sub(1);
+                }
+            }
+        }
+    }
+
     /// Notes a call from `consumer` (it is live for `ack_timeout_ms` more).
     pub fn touch(&mut self, consumer: &ConsumerId, now: Instant) {
         self.consumers
