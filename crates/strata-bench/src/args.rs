@@ -10,8 +10,8 @@ use strata_log::Durability;
 use strata_stores::StoreSpec;
 
 use crate::workload::{
-    append, commands, http_append, project, raw_insert, read_all, read_stream, rehydrate, scale,
-    scavenge,
+    append, commands, groups, http_append, project, raw_insert, read_all, read_stream, rehydrate,
+    scale, scavenge,
 };
 use crate::BenchError;
 
@@ -76,6 +76,12 @@ pub enum WorkloadName {
     /// the store's events table, `--events` rows in all: the database's own
     /// rate, the baseline of `append`.
     RawInsert,
+    /// Consumer groups in-process: `--writers` consumers (default 4) of one
+    /// group read `--batch` messages (default 500) and ack them until
+    /// `--events` events (default 100,000, over `--streams`) are acked, with
+    /// `round_robin` and with `pinned`; then the redelivery latency after a
+    /// consumer dies.
+    Groups,
 }
 
 impl WorkloadName {
@@ -92,6 +98,7 @@ impl WorkloadName {
             WorkloadName::Scavenge => "scavenge",
             WorkloadName::Project => "project",
             WorkloadName::RawInsert => raw_insert::WORKLOAD,
+            WorkloadName::Groups => "groups",
         }
     }
 
@@ -108,6 +115,7 @@ impl WorkloadName {
             WorkloadName::Scavenge => scavenge::DEFAULTS,
             WorkloadName::Project => project::DEFAULTS,
             WorkloadName::RawInsert => raw_insert::DEFAULTS,
+            WorkloadName::Groups => groups::DEFAULTS,
         }
     }
 }

@@ -22,7 +22,18 @@ pub async fn random_streams(
     first_seq: u64,
     count: u64,
 ) -> Result<(), BenchError> {
-    let batch = batch_for(ctx);
+    random_streams_by(ctx, first_seq, count, batch_for(ctx)).await
+}
+
+/// [`random_streams`] with `batch` events per append, so that streams
+/// interleave in `$all` in runs of `batch` events.
+pub async fn random_streams_by(
+    ctx: &BenchCtx<'_>,
+    first_seq: u64,
+    count: u64,
+    batch: u64,
+) -> Result<(), BenchError> {
+    let batch = batch.clamp(1, batch_for(ctx));
     let appends = count.div_ceil(batch);
     let next = Arc::new(AtomicU64::new(0));
     let bar = ctx.progress(count, "fill");

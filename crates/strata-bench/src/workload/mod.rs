@@ -5,6 +5,7 @@
 pub(crate) mod append;
 pub(crate) mod commands;
 mod fill;
+pub(crate) mod groups;
 pub(crate) mod http_append;
 pub(crate) mod project;
 pub(crate) mod raw_insert;
@@ -37,5 +38,6 @@ pub(crate) async fn run(
         WorkloadName::Scavenge => scavenge::run(ctx).await,
         WorkloadName::Project => project::run(ctx).await,
         WorkloadName::RawInsert => raw_insert::run(ctx).await,
+        WorkloadName::Groups => groups::run(ctx).await,
     }
 }
