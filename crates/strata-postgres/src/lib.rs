@@ -36,6 +36,7 @@
 mod checkpoint;
 mod config;
 mod database;
+mod erase;
 mod error;
 mod head;
 mod listener;
@@ -57,6 +58,7 @@ pub use config::{
     MAX_SCHEMA_NAME_BYTES, POOL_WAIT_TIMEOUT_SECS,
 };
 pub use database::{MAX_READ_ATTEMPTS, RETRY_BACKOFF_BASE_MS, RETRY_BACKOFF_MAX_MS};
+pub use erase::MAX_ERASE_ATTEMPTS;
 pub use error::PgError;
 pub use listener::{DISCONNECTED_POLL_MS, LISTEN_RECONNECT_MAX_MS, LISTEN_RECONNECT_MIN_MS};
 pub use migrate::{
