@@ -25,6 +25,10 @@
 //!   crate; every object lives in a configurable schema (default `strata`).
 //!   The events table may be partitioned by position range
 //!   ([`EventsLayout::Partitioned`]), so old ranges can be detached.
+//! - **Erasure and scavenging.** `erase_stream` deletes a stream's rows at
+//!   once; the store's [`StoreAdmin`](strata_core::StoreAdmin) face deletes
+//!   the rows of deleted streams and those retention cuts in bounded
+//!   batches, never blocking appends (`docs/postgres.md`).
 //! - [`PgSnapshotStore`], [`PgCheckpointStore`], and
 //!   [`PgTransactionalProjection`] for exactly-once projections into
 //!   PostgreSQL tables.
@@ -45,6 +49,7 @@ mod migrate;
 mod partition;
 mod projection;
 mod read;
+mod scavenge;
 mod snapshot;
 mod sql;
 mod store;
@@ -70,6 +75,7 @@ pub use projection::{
     FnHandler, HandlerError, PgProjectionHandler, PgTransactionalProjection, ProjectionError,
     DEFAULT_PROJECTION_BATCH_EVENTS, MAX_PROJECTION_BATCH_EVENTS, PROJECTION_IDLE_POLL_MS,
 };
+pub use scavenge::{DEFAULT_SCAVENGE_BATCH_ROWS, MAX_SCAVENGE_BATCH_ROWS, SCAVENGE_PLAN_STREAMS};
 pub use snapshot::{PgSnapshotStore, MAX_SNAPSHOTS_PER_STREAM};
 pub use store::{PostgresStore, StoreStats, CLOSE_TIMEOUT_SECS};
 pub use tls::{PgTls, MAX_ROOT_CERT_FILE_BYTES};

@@ -25,6 +25,9 @@ pub(crate) struct Sql {
     pub ensure_stream: String,
     pub tombstone: String,
     pub erase: String,
+    pub scavenge_count: String,
+    pub scavenge_plan: String,
+    pub scavenge_delete: String,
     pub read_all: String,
     pub read_all_stream: String,
     pub read_stream_forward: String,
@@ -73,6 +76,13 @@ impl Sql {
                 r(include_str!("erase/erase_partitioned.sql"))
             } else {
                 r(include_str!("erase/erase.sql"))
+            },
+            scavenge_count: r(include_str!("scavenge/count.sql")),
+            scavenge_plan: r(include_str!("scavenge/plan.sql")),
+            scavenge_delete: if partitioned {
+                r(include_str!("scavenge/delete_partitioned.sql"))
+            } else {
+                r(include_str!("scavenge/delete.sql"))
             },
             read_all: r(include_str!("read/read_all.sql")),
             read_all_stream: r(include_str!("read/read_all_stream.sql")),

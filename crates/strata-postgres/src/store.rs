@@ -165,6 +165,7 @@ impl PostgresStore {
             config,
             layout,
             stats: Counters::default(),
+            scavenge: Default::default(),
         });
         let start = read_head(&database).await?;
         let head = Arc::new(HeadFeed::new(start));
