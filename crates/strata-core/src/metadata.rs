@@ -120,7 +120,7 @@ pub fn metadata_stream(stream: &StreamId) -> Result<StreamId> {
 /// `NAME`, `None` when `stream` is itself a metadata stream. Every backend
 /// tombstones it and removes its events together with `stream`'s, so after
 /// an erasure `stream_metadata` reads `None` and setting it again fails
-/// with `StreamDeleted`.
+/// with `StreamDeleted` (`docs/adr/0019-postgres-scavenging.md`).
 pub fn erased_metadata_stream(stream: &StreamId) -> Option<StreamId> {
     if metadata_target(stream.as_str()).is_some() {
         return None;

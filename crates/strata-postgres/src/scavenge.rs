@@ -21,7 +21,7 @@
 //! removes rows at once, so `erased_only` has nothing to do. Emptied
 //! partitions stay attached (`detach_partition` drops them from the
 //! table); the space of deleted rows is reused after `VACUUM`
-//! (docs/postgres.md).
+//! (docs/postgres.md, docs/adr/0019-postgres-scavenging.md).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
