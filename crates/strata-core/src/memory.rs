@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::event::{EventId, NewEvent, RecordedEvent};
 use crate::filter::ReadFilter;
 use crate::limits::Limits;
-use crate::metadata::{metadata_target, Retention, StreamMetadata};
+use crate::metadata::{erased_metadata_stream, metadata_target, Retention, StreamMetadata};
 use crate::read::Direction;
 use crate::store::EventStore;
 use crate::stream_id::StreamId;
@@ -198,6 +198,20 @@ impl State {
 
     fn retention(&self, stream: &StreamId, head: &StreamHead) -> Retention {
         Retention::new(stream.as_str(), head, self.metadata.get(stream), Utc::now())
+    }
+
+    /// Tombstones `stream` (a never-written one too), empties its events'
+    /// data and metadata and hides them from `$all`.
+    fn erase(&mut self, stream: &StreamId) {
+        let entry = self.streams.entry(stream.clone()).or_default();
+        entry.head.tombstoned = true;
+        let erased: Vec<usize> = entry.events.clone();
+        for i in erased {
+            let e = &mut self.log[i];
+            e.data = bytes::Bytes::new();
+            e.metadata = Default::default();
+        }
+        self.erased.insert(stream.clone());
     }
 
     /// Whether `$all` shows `e`: retention cuts it there too, and erased
@@ -401,15 +415,11 @@ impl EventStore for MemoryStore {
     async fn erase_stream(&self, stream: &StreamId, expected: ExpectedVersion) -> Result<()> {
         let mut state = self.inner.state.write();
         check_erase(stream, expected, state.streams.get(stream).map(|s| &s.head))?;
-        let entry = state.streams.entry(stream.clone()).or_default();
-        entry.head.tombstoned = true;
-        let erased: Vec<usize> = entry.events.clone();
-        for i in erased {
-            let e = &mut state.log[i];
-            e.data = bytes::Bytes::new();
-            e.metadata = Default::default();
+        state.erase(stream);
+        if let Some(meta) = erased_metadata_stream(stream) {
+            state.erase(&meta);
+            state.metadata.remove(stream);
         }
-        state.erased.insert(stream.clone());
         Ok(())
     }
 

@@ -115,6 +115,19 @@ pub fn metadata_stream(stream: &StreamId) -> Result<StreamId> {
     StreamId::system(format!("{METADATA_STREAM_PREFIX}{}", stream.as_str()))
 }
 
+/// The metadata stream an erasure of `stream` erases with it (its settings
+/// and custom JSON may hold the same person's data): `$$NAME` for a stream
+/// `NAME`, `None` when `stream` is itself a metadata stream. Every backend
+/// tombstones it and removes its events together with `stream`'s, so after
+/// an erasure `stream_metadata` reads `None` and setting it again fails
+/// with `StreamDeleted` (`docs/adr/0019-postgres-scavenging.md`).
+pub fn erased_metadata_stream(stream: &StreamId) -> Option<StreamId> {
+    if metadata_target(stream.as_str()).is_some() {
+        return None;
+    }
+    metadata_stream(stream).ok()
+}
+
 /// The stream whose metadata stream is `name`, if `name` is one.
 pub fn metadata_target(name: &str) -> Option<&str> {
     name.strip_prefix(METADATA_STREAM_PREFIX)

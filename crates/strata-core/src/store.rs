@@ -98,10 +98,13 @@ pub trait EventStore: Send + Sync + 'static {
     async fn head_position(&self) -> Result<Position>;
 
     /// Erases `stream` if `expected` holds: it is tombstoned (its name can
-    /// never be written again) and its events' data is removed physically,
-    /// at once where the store can (memory, PostgreSQL) and at the next
-    /// scavenge on the log store (which `--erased-only` forces). From the
-    /// moment this returns, no read returns its events, `$all` included.
+    /// never be written again), and so is its metadata stream (its
+    /// metadata reads as never set and cannot be set again,
+    /// [`crate::metadata::erased_metadata_stream`]); the events' data of
+    /// both is removed physically, at once where the store can (memory,
+    /// PostgreSQL) and at the next scavenge on the log store (which
+    /// `--erased-only` forces). From the moment this returns, no read
+    /// returns their events, `$all` included.
     /// Snapshots and checkpoints kept in other stores are theirs to remove;
     /// backups and read models built from the stream are not reached.
     ///
@@ -133,7 +136,8 @@ pub trait EventStore: Send + Sync + 'static {
         Ok(r.next_expected_version)
     }
 
-    /// `stream`'s metadata and its version, if it was ever set.
+    /// `stream`'s metadata and its version, if it was ever set (and not
+    /// erased with the stream: see [`erase_stream`](Self::erase_stream)).
     async fn stream_metadata(&self, stream: &StreamId) -> Result<Option<VersionedMetadata>> {
         let meta = metadata_stream(stream)?;
         match self
@@ -141,7 +145,8 @@ pub trait EventStore: Send + Sync + 'static {
             .await
         {
             Ok(events) => events.first().map(StreamMetadata::from_event).transpose(),
-            Err(Error::StreamNotFound { .. }) => Ok(None),
+            // Only an erasure tombstones a metadata stream.
+            Err(Error::StreamNotFound { .. } | Error::StreamDeleted { .. }) => Ok(None),
             Err(e) => Err(e),
         }
     }

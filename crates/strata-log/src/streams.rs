@@ -6,7 +6,7 @@
 #![deny(clippy::indexing_slicing)]
 
 use strata_core::append_rules::StreamHead;
-use strata_core::metadata::metadata_target;
+use strata_core::metadata::{erased_metadata_stream, metadata_target};
 use strata_core::{Position, StreamId, StreamMetadata};
 use tracing::warn;
 
@@ -123,6 +123,23 @@ impl StreamIndex {
                     self.erased += 1;
                 }
             }
+        }
+    }
+
+    /// Records what a delete frame of `stream` does: [`delete`](Self::delete),
+    /// and for an erasure the same to the metadata stream it erases with
+    /// it ([`erased_metadata_stream`]), whose settings then govern nothing.
+    /// The frame does not carry that stream's version: replayed without a
+    /// checkpoint after a scavenge removed its events, its head may stop
+    /// short of it (nothing can be written to it again either way).
+    pub fn record_delete(&mut self, stream: &StreamId, deleted_through: u64, kind: DeleteKind) {
+        self.delete(stream, deleted_through, kind);
+        if kind != DeleteKind::Erase {
+            return;
+        }
+        if let Some(meta) = erased_metadata_stream(stream) {
+            self.delete(&meta, 0, DeleteKind::Erase);
+            self.metadata.remove(stream);
         }
     }
 
@@ -289,11 +306,16 @@ mod tests {
         s.delete(&c, 1, DeleteKind::Erase);
         s.delete(&c, 1, DeleteKind::Erase);
         assert_eq!(s.erased, 1);
+        let e = StreamId::new("e-5").unwrap();
+        s.add_event(&e, 1, 220);
+        s.record_delete(&e, 1, DeleteKind::Erase);
+        assert_eq!(s.erased, 3, "e-5 and $$e-5");
+        assert!(s.streams.get("$$e-5").unwrap().head.tombstoned);
         let enc = s.encode_checkpoint((3, 4096));
         let (d, covers) = StreamIndex::decode_checkpoint(&enc).unwrap();
         assert_eq!(covers, (3, 4096));
         assert_eq!(d.streams, s.streams);
-        assert_eq!(d.erased, 1);
+        assert_eq!(d.erased, 3);
         let c3 = d.streams.get("c-3").unwrap();
         assert!(c3.erased && c3.head.tombstoned);
         let mut bad = enc.clone();

@@ -2,8 +2,9 @@
 //! read at once (`$all` of every plan and subscriptions included) and stay
 //! gone through a reopen with or without the stream checkpoint; the next
 //! scavenge (`erased_only` forces one, sealing the active segment) removes
-//! their data, so no byte of it is left anywhere in the directory; other
-//! streams keep their events, positions and versions; `verify` is clean.
+//! their data and its metadata stream's, so no byte of either is left
+//! anywhere in the directory; other streams keep their events, positions
+//! and versions; `verify` is clean.
 
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -15,7 +16,8 @@ use std::path::{Path, PathBuf};
 use common::*;
 use strata_core::{
     Direction, Error, EventStore, ExpectedVersion, Metadata, NewEvent, Position, ReadFilter,
-    RecordedEvent, ScavengeOptions, StreamId, StreamState, SubscribeFrom, SubscriptionMessage,
+    RecordedEvent, ScavengeOptions, StreamId, StreamMetadata, StreamState, SubscribeFrom,
+    SubscriptionMessage,
 };
 use strata_log::compress::{CompressedFile, Compression};
 use strata_log::io::{FsStorage, Storage, StorageFile};
@@ -129,6 +131,7 @@ async fn assert_erased(store: &LogStore, kept: &[RecordedEvent]) {
         Err(Error::StreamDeleted { .. }) => {}
         other => panic!("appending to an erased stream: {other:?}"),
     }
+    assert_eq!(store.stream_metadata(&p).await.unwrap(), None);
     let info = store.stream_info(&p).await.unwrap().unwrap();
     assert_eq!(info.state, StreamState::Tombstoned);
     assert_eq!(info.first_readable_version, info.version + 1);
@@ -278,6 +281,17 @@ async fn erasure_leaves_no_byte(compressed: bool) {
         .tombstone_stream(&gone, ExpectedVersion::Any)
         .await
         .unwrap();
+    // Its metadata (two events) goes with it.
+    let settings = StreamMetadata {
+        custom: Some(serde_json::json!({ "owner": format!("{SECRET}-meta") })),
+        ..Default::default()
+    };
+    for expected in [ExpectedVersion::NoStream, ExpectedVersion::Exact(1)] {
+        store
+            .set_stream_metadata(&person(), expected, &settings)
+            .await
+            .unwrap();
+    }
     // The last events of the erased stream lie in the active segment.
     store.settle().await.unwrap();
     if compressed {
@@ -295,7 +309,10 @@ async fn erasure_leaves_no_byte(compressed: bool) {
         .scavenge(ScavengeOptions { erased_only: true })
         .await
         .unwrap();
-    assert_eq!(report.events_removed, 75, "{report:?}");
+    assert_eq!(
+        report.events_removed, 77,
+        "75 events and 2 of metadata: {report:?}"
+    );
     store.settle().await.unwrap();
     assert_eq!(
         files_holding(dir.path(), SECRET),

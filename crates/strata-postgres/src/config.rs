@@ -83,6 +83,7 @@ pub struct PgConfig {
     pub(crate) connect_timeout: Duration,
     pub(crate) ordering: Ordering,
     pub(crate) tls: PgTls,
+    pub(crate) scavenge_batch_rows: u64,
 }
 
 impl PgConfig {
@@ -102,6 +103,7 @@ impl PgConfig {
             connect_timeout: Duration::from_secs(DEFAULT_CONNECT_TIMEOUT_SECS),
             ordering: Ordering::Serialized,
             tls: PgTls::FromUrl,
+            scavenge_batch_rows: crate::scavenge::DEFAULT_SCAVENGE_BATCH_ROWS,
         }
     }
 
@@ -182,6 +184,15 @@ impl PgConfig {
     /// `sslrootcert`, as in libpq); see [`PgTls`].
     pub fn tls(mut self, tls: PgTls) -> Self {
         self.tls = tls;
+        self
+    }
+
+    /// Event rows one scavenge batch deletes at most, in its own short
+    /// transaction (default
+    /// [`DEFAULT_SCAVENGE_BATCH_ROWS`](crate::DEFAULT_SCAVENGE_BATCH_ROWS);
+    /// between 1 and [`MAX_SCAVENGE_BATCH_ROWS`](crate::MAX_SCAVENGE_BATCH_ROWS)).
+    pub fn scavenge_batch_rows(mut self, rows: u64) -> Self {
+        self.scavenge_batch_rows = rows.clamp(1, crate::scavenge::MAX_SCAVENGE_BATCH_ROWS);
         self
     }
 

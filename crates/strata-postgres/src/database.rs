@@ -12,6 +12,7 @@ use strata_core::{Error, Position, Result};
 use crate::config::{EventsLayout, Ordering, PgConfig};
 use crate::error::PgError;
 use crate::read::position_from_row;
+use crate::scavenge::ScavengeProgress;
 use crate::sql::Sql;
 
 /// Attempts of a read when its connection drops (each on a new connection).
@@ -33,6 +34,8 @@ pub(crate) struct Database {
     /// The layout recorded in the schema (which wins over the configured one).
     pub layout: EventsLayout,
     pub stats: Counters,
+    /// The scavenge's progress and totals (`scavenge.rs`).
+    pub scavenge: ScavengeProgress,
 }
 
 /// The writer's counters.

@@ -25,6 +25,10 @@
 //!   crate; every object lives in a configurable schema (default `strata`).
 //!   The events table may be partitioned by position range
 //!   ([`EventsLayout::Partitioned`]), so old ranges can be detached.
+//! - **Erasure and scavenging.** `erase_stream` deletes a stream's rows at
+//!   once; the store's [`StoreAdmin`](strata_core::StoreAdmin) face deletes
+//!   the rows of deleted streams and those retention cuts in bounded
+//!   batches, never blocking appends (`docs/postgres.md`).
 //! - [`PgSnapshotStore`], [`PgCheckpointStore`], and
 //!   [`PgTransactionalProjection`] for exactly-once projections into
 //!   PostgreSQL tables.
@@ -36,6 +40,7 @@
 mod checkpoint;
 mod config;
 mod database;
+mod erase;
 mod error;
 mod head;
 mod listener;
@@ -44,6 +49,7 @@ mod migrate;
 mod partition;
 mod projection;
 mod read;
+mod scavenge;
 mod snapshot;
 mod sql;
 mod store;
@@ -57,6 +63,7 @@ pub use config::{
     MAX_SCHEMA_NAME_BYTES, POOL_WAIT_TIMEOUT_SECS,
 };
 pub use database::{MAX_READ_ATTEMPTS, RETRY_BACKOFF_BASE_MS, RETRY_BACKOFF_MAX_MS};
+pub use erase::MAX_ERASE_ATTEMPTS;
 pub use error::PgError;
 pub use listener::{DISCONNECTED_POLL_MS, LISTEN_RECONNECT_MAX_MS, LISTEN_RECONNECT_MIN_MS};
 pub use migrate::{
@@ -68,6 +75,7 @@ pub use projection::{
     FnHandler, HandlerError, PgProjectionHandler, PgTransactionalProjection, ProjectionError,
     DEFAULT_PROJECTION_BATCH_EVENTS, MAX_PROJECTION_BATCH_EVENTS, PROJECTION_IDLE_POLL_MS,
 };
+pub use scavenge::{DEFAULT_SCAVENGE_BATCH_ROWS, MAX_SCAVENGE_BATCH_ROWS, SCAVENGE_PLAN_STREAMS};
 pub use snapshot::{PgSnapshotStore, MAX_SNAPSHOTS_PER_STREAM};
 pub use store::{PostgresStore, StoreStats, CLOSE_TIMEOUT_SECS};
 pub use tls::{PgTls, MAX_ROOT_CERT_FILE_BYTES};

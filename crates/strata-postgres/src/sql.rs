@@ -24,6 +24,10 @@ pub(crate) struct Sql {
     pub soft_delete: String,
     pub ensure_stream: String,
     pub tombstone: String,
+    pub erase: String,
+    pub scavenge_count: String,
+    pub scavenge_plan: String,
+    pub scavenge_delete: String,
     pub read_all: String,
     pub read_all_stream: String,
     pub read_stream_forward: String,
@@ -68,6 +72,18 @@ impl Sql {
             soft_delete: r(include_str!("writer/soft_delete.sql")),
             ensure_stream: r(include_str!("writer/ensure_stream.sql")),
             tombstone: r(include_str!("writer/tombstone.sql")),
+            erase: if partitioned {
+                r(include_str!("erase/erase_partitioned.sql"))
+            } else {
+                r(include_str!("erase/erase.sql"))
+            },
+            scavenge_count: r(include_str!("scavenge/count.sql")),
+            scavenge_plan: r(include_str!("scavenge/plan.sql")),
+            scavenge_delete: if partitioned {
+                r(include_str!("scavenge/delete_partitioned.sql"))
+            } else {
+                r(include_str!("scavenge/delete.sql"))
+            },
             read_all: r(include_str!("read/read_all.sql")),
             read_all_stream: r(include_str!("read/read_all_stream.sql")),
             read_stream_forward: r(include_str!("read/read_stream_forward.sql")),

@@ -165,6 +165,7 @@ impl PostgresStore {
             config,
             layout,
             stats: Counters::default(),
+            scavenge: Default::default(),
         });
         let start = read_head(&database).await?;
         let head = Arc::new(HeadFeed::new(start));
@@ -554,6 +555,13 @@ impl EventStore for PostgresStore {
         tx.commit().await.map_err(fail)
     }
 
+    /// Immediate: one transaction tombstones the stream and its metadata
+    /// stream and deletes their rows, its settings and its snapshots
+    /// (`erase.rs`).
+    async fn erase_stream(&self, stream: &StreamId, expected: ExpectedVersion) -> Result<()> {
+        self.erase(stream, expected).await
+    }
+
     async fn head_position(&self) -> Result<Position> {
         self.refresh_head().await
     }
@@ -590,7 +598,7 @@ impl EventStore for PostgresStore {
 
 /// A write's database failure; when the connection dropped, the outcome is
 /// unknown and the message says so.
-fn unknown_outcome(context: &str, e: tokio_postgres::Error) -> Error {
+pub(crate) fn unknown_outcome(context: &str, e: tokio_postgres::Error) -> Error {
     let connection = is_connection_error(&e);
     let mut message = strata_core::error::error_chain(&PgError::db(context, e));
     if connection {

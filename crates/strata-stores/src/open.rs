@@ -114,14 +114,17 @@ impl OpenStore {
         self.store.clone()
     }
 
-    /// Backups (and the other maintenance) the store offers through the
-    /// backend-neutral [`StoreAdmin`], for the server and the CLI: the log
-    /// store's; `None` for the memory store, and for PostgreSQL, which is
-    /// backed up with the database's own tools (docs/postgres.md).
+    /// Backups and scavenging the store offers through the backend-neutral
+    /// [`StoreAdmin`], for the server and the CLI: the log store's (both),
+    /// PostgreSQL's (scavenging; its backups are the database's own tools,
+    /// docs/postgres.md, so `backup` says so); `None` for the memory store.
     pub fn admin(&self) -> Option<Arc<dyn StoreAdmin>> {
-        self.log
+        if let Some(log) = &self.log {
+            return Some(Arc::clone(log) as Arc<dyn StoreAdmin>);
+        }
+        self.pg
             .as_ref()
-            .map(|log| Arc::clone(log) as Arc<dyn StoreAdmin>)
+            .map(|pg| Arc::new(pg.clone()) as Arc<dyn StoreAdmin>)
     }
 
     /// The log store, when this is one.
@@ -157,6 +160,46 @@ impl OpenStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use strata_core::ScavengeOptions;
+
+    /// A PostgreSQL store offers its scavenging through `admin()` (and says
+    /// where its backups come from). Skipped when no server answers, unless
+    /// `STRATA_REQUIRE_PG=1`.
+    #[tokio::test]
+    async fn a_postgres_store_offers_scavenging() {
+        let url = std::env::var("STRATA_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+        let schema = format!("stores_admin_{}", std::process::id());
+        let spec = StoreSpec::Postgres(format!("{url}?schema={schema}"));
+        let open = match spec.open(&OpenOptions::default()).await {
+            Ok(open) => open,
+            Err(e) if std::env::var("STRATA_REQUIRE_PG").is_ok_and(|v| v == "1") => {
+                panic!("no PostgreSQL server: {e}")
+            }
+            Err(e) => {
+                eprintln!("SKIPPED a_postgres_store_offers_scavenging: {e}");
+                return;
+            }
+        };
+        let admin = open.admin().expect("a PostgreSQL store scavenges");
+        let report = admin.scavenge(ScavengeOptions::default()).await;
+        let backup = admin.backup(Path::new("unused")).await;
+        assert!(admin.scavenge_status().is_some());
+        drop(admin);
+        let pool = open.postgres_store().map(|pg| pg.pool().clone());
+        if let Some(pool) = pool {
+            let client = pool.get().await.expect("a connection");
+            client
+                .batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+                .await
+                .expect("drop the test schema");
+        }
+        open.close().await.expect("close");
+        assert_eq!(report.expect("an empty store scavenges").events_removed, 0);
+        let err = backup.expect_err("backups are pg_dump's");
+        assert_eq!(err.kind(), "unsupported");
+        assert!(err.to_string().contains("pg_dump"), "{err}");
+    }
 
     #[tokio::test]
     async fn a_bad_postgres_schema_is_one_line() {

@@ -45,6 +45,7 @@ use tokio::time::timeout;
 
 use ExpectedVersion::{Any, Exact, NoStream, StreamExists};
 
+pub use crate::erasure::*;
 pub use crate::retention::*;
 
 /// How a backend plugs into the suite.
@@ -212,6 +213,15 @@ macro_rules! conformance_suite {
             max_age_hides_old_events,
             retention_applies_to_subscriptions,
             metadata_survives_reopen,
+            erase_hides_the_stream_from_every_read,
+            erase_hides_the_stream_from_live_subscriptions,
+            erase_is_guarded_by_expected_version,
+            erased_name_is_never_written_again,
+            erase_of_deleted_and_tombstoned_streams,
+            erase_of_never_written_stream_reserves_the_name,
+            erase_keeps_other_events_in_place,
+            erase_removes_the_stream_metadata,
+            erasure_survives_reopen,
         }
     };
 }
@@ -354,7 +364,10 @@ pub(crate) async fn read_fwd<S: EventStore>(store: &S, stream: &StreamId) -> Vec
 }
 
 /// Every event of `$all` that passes `filter`, paging through.
-async fn read_all_filtered<S: EventStore>(store: &S, filter: &ReadFilter) -> Vec<RecordedEvent> {
+pub(crate) async fn read_all_filtered<S: EventStore>(
+    store: &S,
+    filter: &ReadFilter,
+) -> Vec<RecordedEvent> {
     let page = page(store);
     let mut out: Vec<RecordedEvent> = Vec::new();
     let mut from = Position::START;
@@ -419,7 +432,7 @@ fn assert_not_found<T: Debug>(result: Result<T>, stream: &StreamId) {
 }
 
 #[track_caller]
-fn assert_deleted<T: Debug>(result: Result<T>, stream: &StreamId) {
+pub(crate) fn assert_deleted<T: Debug>(result: Result<T>, stream: &StreamId) {
     match result {
         Err(Error::StreamDeleted { stream: s }) => assert_eq!(&s, stream),
         other => panic!("expected StreamDeleted for `{stream}`, got {other:?}"),
@@ -494,7 +507,7 @@ pub(crate) async fn next_caught_up(sub: &mut Subscription) -> Position {
 }
 
 /// Fails if the subscription yields anything within [`QUIET_PERIOD`].
-async fn assert_quiet(sub: &mut Subscription) {
+pub(crate) async fn assert_quiet(sub: &mut Subscription) {
     if let Ok(m) = timeout(QUIET_PERIOD, sub.next()).await {
         panic!("subscription should have nothing to deliver, got {m:?}");
     }

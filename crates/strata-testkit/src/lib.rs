@@ -6,5 +6,6 @@
 //!   property test that compares a backend against it.
 
 pub mod conformance;
+mod erasure;
 pub mod model;
 mod retention;

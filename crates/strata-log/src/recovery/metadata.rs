@@ -27,8 +27,10 @@ pub(super) fn load_checkpointed_metadata(
     let mut latest: Vec<(u64, StreamId)> = streams
         .streams
         .iter()
-        .filter(|(name, _)| {
-            metadata_target(name.as_str()).is_some_and(|t| !streams.metadata.contains_key(t))
+        .filter(|(name, e)| {
+            // An erased metadata stream's events are gone (or going).
+            !e.erased
+                && metadata_target(name.as_str()).is_some_and(|t| !streams.metadata.contains_key(t))
         })
         .filter_map(|(name, e)| e.head.last_position.map(|p| (p.0, name.clone())))
         .collect();

@@ -70,7 +70,8 @@ impl Replay {
                     let d = decode_delete(body)?;
                     let stream = stored_stream(&d.stream)?;
                     self.catch_up(&stream, d.deleted_through)?;
-                    self.streams.delete(&stream, d.deleted_through, deletion);
+                    self.streams
+                        .record_delete(&stream, d.deleted_through, deletion);
                 }
             }
         }

@@ -76,7 +76,7 @@ impl Writer {
                     stream,
                     through,
                     kind,
-                } => state.streams.delete(&stream, through, kind),
+                } => state.streams.record_delete(&stream, through, kind),
                 Effect::Metadata { target, metadata } => {
                     state.streams.set_metadata(target, metadata)
                 }

@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 
 use strata_core::append_rules::{check_erase, check_guard, check_metadata_append, StreamHead};
 use strata_core::handoff::Reply as ReplyTo;
+use strata_core::metadata::erased_metadata_stream;
 use strata_core::{AppendResult, Error, ExpectedVersion, Result, StreamAppend, StreamId};
 
 use crate::segment::FIRST_FRAME_OFFSET;
@@ -199,7 +200,19 @@ impl Writer {
                 reply,
             });
         }
+        let erased_meta = match kind {
+            DeleteKind::Erase => erased_metadata_stream(&stream),
+            _ => None,
+        };
         self.encode_delete(pending, stream, head.unwrap_or_default(), kind, turn);
+        if let Some(meta) = erased_meta {
+            // The erase frame tombstones the metadata stream too
+            // (`StreamIndex::record_delete`): later requests of this batch
+            // must see it so.
+            let mut h = pending.head(state, &meta).copied().unwrap_or_default();
+            h.tombstoned = true;
+            pending.heads.insert(meta, h);
+        }
         turn.acks.push(PendingAck::Delete(reply));
         None
     }

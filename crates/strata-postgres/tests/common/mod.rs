@@ -160,6 +160,10 @@ impl EventStore for HarnessStore {
         delegate!(self, s => s.tombstone_stream(stream, expected).await)
     }
 
+    async fn erase_stream(&self, stream: &StreamId, expected: ExpectedVersion) -> Result<()> {
+        delegate!(self, s => s.erase_stream(stream, expected).await)
+    }
+
     async fn head_position(&self) -> Result<Position> {
         delegate!(self, s => s.head_position().await)
     }
