@@ -15,7 +15,9 @@
 //!   and only their validation and round trip are compared (the
 //!   conformance case `max_age_hides_old_events` tests the cut).
 //! - An erased stream is tombstoned, and none of its events is readable,
-//!   `$all` included; its metadata stays.
+//!   `$all` included; its metadata stream `$$NAME` is erased with it, so
+//!   its settings read `None` and can never be set again
+//!   (`docs/adr/0019-postgres-scavenging.md`).
 
 use strata_core::metadata::{
     MAX_AGE_SECONDS, MAX_METADATA_BYTES, METADATA_EVENT_TYPE, METADATA_STREAM_PREFIX,
@@ -130,9 +132,12 @@ impl Model {
                 actual: s.current(),
             });
         }
-        let entry = self.streams.entry(stream.clone()).or_default();
-        entry.tombstoned = true;
-        entry.erased = true;
+        for erased in [stream.clone(), metadata_stream(stream)] {
+            let entry = self.streams.entry(erased).or_default();
+            entry.tombstoned = true;
+            entry.erased = true;
+        }
+        self.metadata.remove(stream);
         Ok(())
     }
 }
@@ -254,7 +259,13 @@ mod tests {
         );
         assert_eq!(versions(&all(&m), &a), Vec::<Version>::new());
         assert_eq!(versions(&all(&m), &b), vec![1]);
-        assert_eq!(versions(&all(&m), &metadata_stream(&a)), vec![1]);
+        // The metadata stream goes with it.
+        assert_eq!(versions(&all(&m), &metadata_stream(&a)), Vec::<Version>::new());
+        assert_eq!(m.stream_metadata(&a), None);
+        assert!(matches!(
+            m.set_stream_metadata(&a, ExpectedVersion::Any, &settings(None, None)),
+            Err(ModelError::StreamDeleted(_))
+        ));
         let info = m.stream_info(&a).unwrap();
         assert_eq!(
             (info.state, info.first_readable_version),
