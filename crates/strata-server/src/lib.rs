@@ -34,6 +34,7 @@ mod body;
 mod budget;
 mod config;
 mod conn;
+mod erasures;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -72,6 +73,7 @@ pub use auth::{
     MAX_API_KEYS, MAX_PREFIXES_PER_KEY,
 };
 pub use config::ServerConfig;
+pub use erasures::MAX_ERASED_PER_SUBSCRIPTION;
 pub use error::ApiError;
 pub use openapi::openapi_json;
 pub use tls::{tls_acceptor, TlsAcceptor, TlsConfigError};
@@ -125,6 +127,7 @@ pub fn router_with_admin(
         )),
         read_budget: Arc::new(page::ReadBudget::new(config.max_read_bytes_in_flight)),
         metrics: metrics.clone(),
+        erasures: Arc::new(erasures::Erasures::default()),
         config: Arc::new(config),
     };
     let timeout_ms = state.config.request_timeout_ms;

@@ -8,6 +8,7 @@ use tokio::sync::Semaphore;
 
 use crate::budget::Pool;
 use crate::config::ServerConfig;
+use crate::erasures::Erasures;
 use crate::metrics::Metrics;
 use crate::page::ReadBudget;
 
@@ -34,4 +35,6 @@ pub(crate) struct AppState {
     pub read_budget: Arc<ReadBudget>,
     /// The counters behind `GET /metrics`.
     pub metrics: Arc<Metrics>,
+    /// Streams erased while subscriptions are open, held back from them.
+    pub erasures: Arc<Erasures>,
 }
