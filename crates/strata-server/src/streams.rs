@@ -438,15 +438,31 @@ pub(crate) async fn delete(
         None => strata_core::ExpectedVersion::Any,
     };
     if q.erase {
-        state.store.erase_stream(&stream, expected).await?;
-        // Before answering: no open subscription sends its events from now on.
-        state.erasures.erased(&stream);
-        let key = access.key().map(|k| k.name().to_owned());
-        tracing::info!(%stream, key, "stream erased");
+        erase(&state, &access, &stream, expected).await?;
     } else if q.hard {
         state.store.tombstone_stream(&stream, expected).await?;
     } else {
         state.store.delete_stream(&stream, expected).await?;
     }
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Erases `stream`: in the store, then (before answering) its events still
+/// queued on open subscriptions, then its snapshots in the snapshot store
+/// the server was given. If that last step fails the stream stays erased;
+/// erasing again with `expected_version=any` retries it.
+async fn erase(
+    state: &AppState,
+    access: &Access,
+    stream: &StreamId,
+    expected: strata_core::ExpectedVersion,
+) -> Result<(), ApiError> {
+    state.store.erase_stream(stream, expected).await?;
+    state.erasures.erased(stream);
+    if let Some(snapshots) = &state.snapshots {
+        snapshots.erase(stream).await?;
+    }
+    let key = access.key().map(|k| k.name().to_owned());
+    tracing::info!(%stream, key, "stream erased");
+    Ok(())
 }

@@ -3,7 +3,8 @@
 //! 403 as elsewhere); 501 from a store that cannot erase; and the server's
 //! own memory: events of the stream still queued on an open subscription
 //! are not sent after the erasure, and a subscription that saw more
-//! erasures than it tracks is ended with `streams_erased`.
+//! erasures than it tracks is ended with `streams_erased`; the stream's
+//! snapshots in the snapshot store the server was given are erased too.
 
 #![allow(clippy::unwrap_used)]
 
@@ -14,8 +15,14 @@ use std::time::Duration;
 
 use common::{Harness, SseClient, SyncCountingStore};
 use serde_json::{json, Value};
-use strata_core::{EventStore, ExpectedVersion, Limits, MemoryStore, NewEvent, StreamId};
-use strata_server::{sha256_hex, ApiKey, ApiKeys, Role, ServerConfig, MAX_ERASED_PER_SUBSCRIPTION};
+use strata_core::{
+    EventStore, ExpectedVersion, Limits, MemorySnapshotStore, MemoryStore, NewEvent, Snapshot,
+    SnapshotStore, StreamId,
+};
+use strata_server::{
+    router_with_backing, serve_with, sha256_hex, ApiKey, ApiKeys, Backing, Role, ServerConfig,
+    MAX_ERASED_PER_SUBSCRIPTION,
+};
 
 memory_store!(
     erase_tombstones_the_stream_and_takes_its_events_out_of_all,
@@ -24,6 +31,7 @@ memory_store!(
     a_store_that_cannot_erase_answers_501,
     queued_events_of_an_erased_stream_are_never_sent,
     too_many_erasures_end_a_subscription,
+    erase_erases_the_snapshots_of_the_store_it_was_given,
 );
 
 const SECRET: &str = "SECRET-HTTP-51c9";
@@ -300,4 +308,55 @@ async fn too_many_erasures_end_a_subscription(h: Harness) {
         }
     };
     assert_eq!(m.json()["stream"], "kept-1");
+}
+
+async fn erase_erases_the_snapshots_of_the_store_it_was_given(h: Harness) {
+    let snapshots = Arc::new(MemorySnapshotStore::new());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let backing = Backing {
+        snapshots: Some(snapshots.clone()),
+        ..Backing::default()
+    };
+    let app = router_with_backing(h.store.clone(), backing, ServerConfig::default());
+    tokio::spawn(async move {
+        serve_with(
+            listener,
+            app,
+            &ServerConfig::default(),
+            None,
+            std::future::pending(),
+        )
+        .await
+    });
+    append(&h, "person-7", 2, SECRET).await;
+    for s in ["person-7", "other-1"] {
+        snapshots
+            .save(Snapshot {
+                stream: StreamId::new(s).unwrap(),
+                aggregate_type: "person".into(),
+                version: 2,
+                schema_version: 1,
+                state: SECRET.as_bytes().to_vec().into(),
+                taken_at: strata_core::clock::from_micros(1_700_000_000_000_000),
+            })
+            .await
+            .unwrap();
+    }
+    let r = common::request(
+        addr,
+        "DELETE",
+        "/streams/person-7?erase=true&expected_version=1",
+        &[],
+        None,
+    )
+    .await;
+    r.assert_error(409, "wrong_expected_version");
+    let person = StreamId::new("person-7").unwrap();
+    assert!(snapshots.load(&person, u64::MAX).await.unwrap().is_some());
+    let r = common::request(addr, "DELETE", "/streams/person-7?erase=true", &[], None).await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(snapshots.load(&person, u64::MAX).await.unwrap(), None);
+    let other = StreamId::new("other-1").unwrap();
+    assert!(snapshots.load(&other, u64::MAX).await.unwrap().is_some());
 }
