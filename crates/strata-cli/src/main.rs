@@ -7,6 +7,7 @@ mod demo;
 mod migrate;
 mod scavenge;
 mod serve;
+mod snapshots;
 mod verify;
 
 use std::process::ExitCode;

@@ -177,7 +177,12 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         format!("{} API keys", config.api_keys.len())
     };
     eprintln!("strata serving {spec} on {scheme}://{local} ({auth}; Ctrl-C or SIGTERM to stop)");
-    let router = strata_server::router_with_admin(open.store(), open.admin(), config.clone());
+    // An erasure through the server erases the stream's snapshots too.
+    let backing = strata_server::Backing {
+        admin: open.admin(),
+        snapshots: crate::snapshots::kept_with(&open).await?,
+    };
+    let router = strata_server::router_with_backing(open.store(), backing, config.clone());
     strata_server::serve_with(listener, router, &config, tls, shutdown_signal()).await?;
     eprintln!("strata: stopped accepting; closing the store");
     open.close().await?;

@@ -1,6 +1,7 @@
 //! `strata serve`: serves the HTTP API on loopback, refuses other addresses
 //! without keys, and on SIGTERM finishes, closes the store and keeps every
-//! acknowledged append.
+//! acknowledged append; an erasure through it erases the stream's snapshots
+//! kept in `DIR/snapshots` too.
 
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -101,4 +102,107 @@ fn serve_refuses_a_non_loopback_address_without_keys() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("loopback"), "{err}");
+}
+
+/// Starts `strata serve` on `store`; the child and its address.
+fn serve(
+    store: &str,
+) -> (
+    std::process::Child,
+    String,
+    std::io::Lines<BufReader<std::process::ChildStderr>>,
+) {
+    let mut child = strata()
+        .args(["serve", "--store", store, "--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let addr = first
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .unwrap_or_else(|| panic!("no address in `{first}`"))
+        .to_string();
+    (child, addr, lines)
+}
+
+#[test]
+fn an_erasure_through_serve_erases_the_snapshots_kept_beside_the_store() {
+    use strata_core::{Snapshot, SnapshotStore, StreamId};
+    use strata_log::snapshot::LogSnapshotStore;
+    const SECRET: &str = "SECRET-SERVE-77d2";
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let snapshot = |stream: &str, marker: &str| Snapshot {
+        stream: StreamId::new(stream).unwrap(),
+        aggregate_type: "person".into(),
+        version: 1,
+        schema_version: 1,
+        state: format!("{{\"name\":\"{marker}\"}}").into_bytes().into(),
+        taken_at: strata_core::clock::from_micros(1_700_000_000_000_000),
+    };
+    rt.block_on(async {
+        let snapshots = LogSnapshotStore::open(dir.path()).unwrap();
+        snapshots.save(snapshot("person-7", SECRET)).await.unwrap();
+        snapshots.save(snapshot("other-1", "kept")).await.unwrap();
+    });
+    let store = format!("log:{}", dir.path().display());
+    let (mut child, addr, lines) = serve(&store);
+    let (status, body) = http(
+        &addr,
+        "POST",
+        "/streams/person-7",
+        &format!(r#"{{"events":[{{"type":"Noted","data":{{"note":"{SECRET}"}}}}]}}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = http(&addr, "DELETE", "/streams/person-7?erase=true", "");
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = http(&addr, "POST", "/admin/scavenge?erased_only=true", "");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"events_removed\":1"), "{body}");
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert!(child.wait().unwrap().success());
+    drop(lines);
+
+    let mut holding = Vec::new();
+    let mut todo = vec![dir.path().to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else if p.extension().is_some_and(|x| x == "snap") {
+                let b = std::fs::read(&p).unwrap();
+                if b.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()) {
+                    holding.push(p);
+                }
+            }
+        }
+    }
+    assert_eq!(holding, Vec::<std::path::PathBuf>::new());
+    rt.block_on(async {
+        let snapshots = LogSnapshotStore::open(dir.path()).unwrap();
+        let person = StreamId::new("person-7").unwrap();
+        assert_eq!(snapshots.load(&person, u64::MAX).await.unwrap(), None);
+        let other = StreamId::new("other-1").unwrap();
+        assert_eq!(
+            snapshots.load(&other, u64::MAX).await.unwrap(),
+            Some(snapshot("other-1", "kept"))
+        );
+    });
+    let verify = strata()
+        .args(["verify", "--store", &store])
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
 }

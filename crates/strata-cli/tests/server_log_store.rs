@@ -1,8 +1,10 @@
 //! The server over a durable store: what is acknowledged over HTTP before a
 //! graceful shutdown is in the log store after it is closed and reopened,
 //! and a client's subscription resumes across the restart with no gap and no
-//! duplicate. (The server's own tests run over a MemoryStore; only the CLI
-//! composes it with a backend.)
+//! duplicate; a stream erased over HTTP loses its snapshots at once and its
+//! data at the next scavenge, so no file holds a byte of it. (The server's
+//! own tests run over a MemoryStore; only the CLI composes it with a
+//! backend.)
 
 #![allow(clippy::unwrap_used)]
 
@@ -114,4 +116,148 @@ async fn acknowledged_appends_survive_a_shutdown_and_a_subscription_resumes_acro
     // The subscription resumed after version 3: the next is 4, not 1.
     assert_eq!(next_event(&mut sub).await.version, 4);
     stop(running).await;
+}
+
+/// The files under `dir` whose bytes (a compressed segment's decompressed)
+/// hold `needle`.
+fn files_holding(dir: &std::path::Path, needle: &str) -> Vec<std::path::PathBuf> {
+    use strata_log::io::{FsStorage, Storage, StorageFile};
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+                continue;
+            }
+            let bytes = if p.extension().is_some_and(|x| x == "zseg") {
+                let n: u32 = p.file_stem().unwrap().to_str().unwrap().parse().unwrap();
+                let z = strata_log::compress::CompressedFile::open(
+                    FsStorage.open(&p, false).unwrap(),
+                    n,
+                )
+                .unwrap();
+                let mut b = vec![0u8; z.len().unwrap() as usize];
+                z.read_exact_at(&mut b, 0).unwrap();
+                b
+            } else {
+                std::fs::read(&p).unwrap()
+            };
+            if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_erased_over_http_leaves_no_byte_after_a_scavenge() {
+    use strata_core::{ScavengeOptions, Snapshot, SnapshotStore, StoreAdmin};
+    use strata_log::snapshot::LogSnapshotStore;
+    const SECRET: &str = "SECRET-SERVED-0b6e";
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(
+        LogStore::open(LogConfig::new(dir.path()).max_segment_bytes(16 * 1024))
+            .await
+            .unwrap(),
+    );
+    let path = dir.path().to_path_buf();
+    let snapshots = Arc::new(
+        tokio::task::spawn_blocking(move || LogSnapshotStore::open(path))
+            .await
+            .unwrap()
+            .unwrap(),
+    );
+    let backing = strata_server::Backing {
+        admin: Some(store.clone() as Arc<dyn StoreAdmin>),
+        snapshots: Some(snapshots.clone()),
+    };
+    let app = strata_server::router_with_backing(
+        store.clone() as Arc<dyn EventStore>,
+        backing,
+        ServerConfig::default(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop_tx, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        serve_with(listener, app, &ServerConfig::default(), None, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    let client = Client::new(&url).unwrap();
+    let person = StreamId::new("person-7").unwrap();
+    let other = StreamId::new("other-1").unwrap();
+    for i in 0..120 {
+        let (s, marker) = if i % 2 == 0 {
+            (&person, SECRET)
+        } else {
+            (&other, "kept")
+        };
+        let e = NewEvent::json(
+            "Noted",
+            &serde_json::json!({ "note": format!("{marker}-{i}"), "pad": "p".repeat(200) }),
+        )
+        .unwrap();
+        client.append(s, ExpectedVersion::Any, &[e]).await.unwrap();
+    }
+    for (s, marker) in [(&person, SECRET), (&other, "kept")] {
+        snapshots
+            .save(Snapshot {
+                stream: s.clone(),
+                aggregate_type: "person".into(),
+                version: 60,
+                schema_version: 1,
+                state: format!("{{\"name\":\"{marker}\"}}").into_bytes().into(),
+                taken_at: strata_core::clock::from_micros(1_700_000_000_000_000),
+            })
+            .await
+            .unwrap();
+    }
+    assert!(files_holding(dir.path(), SECRET).len() >= 3);
+
+    client
+        .erase(&person, ExpectedVersion::Exact(60))
+        .await
+        .unwrap();
+    assert_eq!(snapshots.load(&person, u64::MAX).await.unwrap(), None);
+    assert!(snapshots.load(&other, u64::MAX).await.unwrap().is_some());
+    let report = store
+        .scavenge(ScavengeOptions { erased_only: true })
+        .await
+        .unwrap();
+    assert_eq!(report.events_removed, 60, "{report:?}");
+    stop_tx.send(()).unwrap();
+    task.await.unwrap().unwrap();
+    drop(snapshots);
+    let mut store = store;
+    let store = loop {
+        match Arc::try_unwrap(store) {
+            Ok(s) => break s,
+            Err(still_shared) => {
+                store = still_shared;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    };
+    store.close().await.unwrap();
+    assert_eq!(
+        files_holding(dir.path(), SECRET),
+        Vec::<std::path::PathBuf>::new(),
+        "the erased stream's data is still in these files"
+    );
+    assert!(!files_holding(dir.path(), "kept").is_empty());
+    let snapshots = tokio::task::spawn_blocking({
+        let path = dir.path().to_path_buf();
+        move || LogSnapshotStore::open(path)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(snapshots.load(&person, u64::MAX).await.unwrap(), None);
+    let report = strata_log::verify::verify(dir.path(), &strata_log::io::FsStorage).unwrap();
+    assert!(report.is_clean(), "{:?}", report.problems);
 }

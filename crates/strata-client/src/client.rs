@@ -396,6 +396,36 @@ impl Client {
         self.delete_with(stream, expected, true).await
     }
 
+    /// Erases a stream if it is at `expected` (`DELETE
+    /// /streams/{stream}?erase=true`, which needs an `admin` key): it is
+    /// tombstoned for ever, and its events' data is removed physically (at
+    /// once, or at the log store's next scavenge). A tombstoned or erased
+    /// stream may be erased again with [`ExpectedVersion::Any`]; a store
+    /// that cannot erase answers 501 ([`ClientError::Api`] of kind
+    /// `unsupported`).
+    ///
+    /// ```no_run
+    /// # async fn f(client: strata_client::Client) -> Result<(), strata_client::ClientError> {
+    /// use strata_core::{ExpectedVersion, StreamId};
+    /// client.erase(&StreamId::new("person-7").unwrap(), ExpectedVersion::Any).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn erase(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+    ) -> Result<(), ClientError> {
+        let mut url = self.url(&["streams", stream.as_str()]);
+        let query = DeleteQuery {
+            expected_version: Some(expected::to_param(expected)),
+            erase: true,
+            ..DeleteQuery::default()
+        };
+        set_query(&mut url, &query)?;
+        let rb = self.request(reqwest::Method::DELETE, url.clone());
+        self.send(rb, &url).await.map(drop)
+    }
+
     async fn delete_with(
         &self,
         stream: &StreamId,
@@ -406,6 +436,7 @@ impl Client {
         let query = DeleteQuery {
             expected_version: Some(expected::to_param(guard)),
             hard,
+            erase: false,
         };
         set_query(&mut url, &query)?;
         let rb = self.request(reqwest::Method::DELETE, url.clone());

@@ -235,7 +235,9 @@ impl Subscription {
 
     fn resumes(&self, ended: &ClientError) -> bool {
         match ended.api_kind() {
-            Some(kind::SLOW_CONSUMER) => true,
+            // Both ends drop what the server had queued; a new subscription
+            // from the last event seen misses nothing still readable.
+            Some(kind::SLOW_CONSUMER | kind::STREAMS_ERASED) => true,
             Some(kind::SHUTTING_DOWN) => self.policy.after_shutdown,
             _ => false,
         }

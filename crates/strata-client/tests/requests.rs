@@ -267,3 +267,46 @@ async fn delete_then_tombstone() {
         "{err:?}"
     );
 }
+
+#[tokio::test]
+async fn erase_tombstones_and_takes_the_events_out_of_all() {
+    let server = TestServer::start().await;
+    let client = Client::new(&server.url).unwrap();
+    let s = stream("person-7");
+    let kept = stream("other-1");
+    client
+        .append(&s, ExpectedVersion::Any, &[event("A", 1), event("A", 2)])
+        .await
+        .unwrap();
+    client
+        .append(&kept, ExpectedVersion::Any, &[event("B", 1)])
+        .await
+        .unwrap();
+    let err = client
+        .erase(&s, ExpectedVersion::Exact(1))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ClientError::WrongExpectedVersion { .. }),
+        "{err:?}"
+    );
+    client.erase(&s, ExpectedVersion::Exact(2)).await.unwrap();
+    let err = client
+        .read_stream(&s, None, 10, Direction::Forward)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::StreamDeleted { .. }), "{err:?}");
+    let page = client
+        .read_all(0, 100, &AllFilter::default())
+        .await
+        .unwrap();
+    let streams: Vec<&str> = page.events.iter().map(|e| e.stream_id.as_str()).collect();
+    assert_eq!(streams, vec!["other-1"]);
+    // Again with `any`; any other guard is refused as deleted.
+    client.erase(&s, ExpectedVersion::Any).await.unwrap();
+    let err = client
+        .erase(&s, ExpectedVersion::Exact(2))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::StreamDeleted { .. }), "{err:?}");
+}

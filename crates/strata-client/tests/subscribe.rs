@@ -176,3 +176,38 @@ async fn a_subscription_resumes_across_a_server_restart_when_asked() {
         "{err:?}"
     );
 }
+
+/// A subscription the server ends because more streams were erased while it
+/// was open than it tracks (`streams_erased`) is resumed, and misses
+/// nothing still readable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_ended_by_erasures_resumes() {
+    let server = TestServer::start().await;
+    let client = Client::new(&server.url).unwrap();
+    let kept = StreamId::new("kept-1").unwrap();
+    client
+        .append(&kept, ExpectedVersion::Any, &events(0, 1))
+        .await
+        .unwrap();
+    let mut sub = client
+        .subscribe_all(SubscribeFrom::Start, AllFilter::default())
+        .await
+        .unwrap()
+        .with_resume(ResumePolicy {
+            delay: Duration::from_millis(10),
+            ..ResumePolicy::default()
+        });
+    let mut resumed = 0;
+    assert_eq!(next_event(&mut sub, &mut resumed).await.stream_id, kept);
+    for i in 0..=strata_server::MAX_ERASED_PER_SUBSCRIPTION {
+        let gone = StreamId::new(format!("gone-{i}")).unwrap();
+        client.erase(&gone, ExpectedVersion::Any).await.unwrap();
+    }
+    client
+        .append(&kept, ExpectedVersion::Any, &events(1, 1))
+        .await
+        .unwrap();
+    let e = next_event(&mut sub, &mut resumed).await;
+    assert_eq!((e.stream_id, e.version), (kept, 2), "no gap, no duplicate");
+    assert_eq!(resumed, 1, "the server ended it once");
+}

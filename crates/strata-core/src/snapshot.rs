@@ -46,6 +46,22 @@ pub trait SnapshotStore: Send + Sync + 'static {
 
     /// Removes every snapshot of `stream`.
     async fn delete(&self, stream: &StreamId) -> Result<()>;
+
+    /// Erases every snapshot of `stream`: like [`SnapshotStore::delete`],
+    /// and once it returns `Ok` none of the bytes of any snapshot of the
+    /// stream (its state, its aggregate type) is left in the store's
+    /// storage, not even in records that were already dead (superseded or
+    /// deleted). It is what erasing a stream
+    /// ([`EventStore::erase_stream`](crate::EventStore::erase_stream)) does
+    /// to its snapshots; ADR 0018 says what erasure does not reach (freed
+    /// disk blocks, a database's dead rows until it vacuums, backups).
+    ///
+    /// The default calls `delete`, which is enough for a store whose delete
+    /// already removes the data (memory, database rows). A store that
+    /// deletes by writing a tombstone must override it.
+    async fn erase(&self, stream: &StreamId) -> Result<()> {
+        self.delete(stream).await
+    }
 }
 
 /// Snapshots in memory, [`MAX_SNAPSHOTS_PER_STREAM`] per stream.

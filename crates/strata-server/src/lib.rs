@@ -34,6 +34,7 @@ mod body;
 mod budget;
 mod config;
 mod conn;
+mod erasures;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -63,7 +64,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
-use strata_core::{EventStore, StoreAdmin};
+use strata_core::{EventStore, SnapshotStore, StoreAdmin};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 
@@ -72,6 +73,7 @@ pub use auth::{
     MAX_API_KEYS, MAX_PREFIXES_PER_KEY,
 };
 pub use config::ServerConfig;
+pub use erasures::MAX_ERASED_PER_SUBSCRIPTION;
 pub use error::ApiError;
 pub use openapi::openapi_json;
 pub use tls::{tls_acceptor, TlsAcceptor, TlsConfigError};
@@ -97,6 +99,43 @@ pub fn router_with_admin(
     admin: Option<Arc<dyn StoreAdmin>>,
     config: ServerConfig,
 ) -> Router {
+    router_with_backing(
+        store,
+        Backing {
+            admin,
+            snapshots: None,
+        },
+        config,
+    )
+}
+
+/// What the caller, which knows the backend, hands the server beside the
+/// store.
+#[derive(Clone, Default)]
+pub struct Backing {
+    /// Backups and scavenging (`POST /admin/backup`, `POST /admin/scavenge`).
+    pub admin: Option<Arc<dyn StoreAdmin>>,
+    /// The snapshot store kept with the store, if any: erasing a stream
+    /// (`DELETE /streams/{s}?erase=true`) erases its snapshots there too.
+    pub snapshots: Option<Arc<dyn SnapshotStore>>,
+}
+
+impl std::fmt::Debug for Backing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backing")
+            .field("admin", &self.admin.is_some())
+            .field("snapshots", &self.snapshots.is_some())
+            .finish()
+    }
+}
+
+/// [`router`], with what `backing` offers.
+pub fn router_with_backing(
+    store: Arc<dyn EventStore>,
+    backing: Backing,
+    config: ServerConfig,
+) -> Router {
+    let Backing { admin, snapshots } = backing;
     let key_subscriptions: HashMap<String, Arc<Semaphore>> = config
         .api_keys
         .iter()
@@ -112,6 +151,7 @@ pub fn router_with_admin(
     let state = AppState {
         store,
         admin,
+        snapshots,
         backup_running: Arc::new(tokio::sync::Mutex::new(())),
         subscriptions: Arc::new(Semaphore::new(config.max_open_subscriptions)),
         key_subscriptions: Arc::new(key_subscriptions),
@@ -125,6 +165,7 @@ pub fn router_with_admin(
         )),
         read_budget: Arc::new(page::ReadBudget::new(config.max_read_bytes_in_flight)),
         metrics: metrics.clone(),
+        erasures: Arc::new(erasures::Erasures::default()),
         config: Arc::new(config),
     };
     let timeout_ms = state.config.request_timeout_ms;

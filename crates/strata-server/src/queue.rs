@@ -5,6 +5,7 @@
 //! buffer while the client does not read.
 
 use bytes::Bytes;
+use strata_core::StreamId;
 
 use crate::budget::Share;
 use crate::held::held_bytes;
@@ -13,12 +14,33 @@ use crate::held::held_bytes;
 pub(crate) struct Buffered {
     frame: Vec<u8>,
     share: Option<Share>,
+    /// The stream of the event it carries (none for other messages), so
+    /// that it can be dropped if the stream is erased while it waits.
+    stream: Option<StreamId>,
 }
 
 impl Buffered {
     /// A message holding `share` of the budgets until it is written.
     pub fn new(frame: Vec<u8>, share: Option<Share>) -> Self {
-        Buffered { frame, share }
+        Buffered {
+            frame,
+            share,
+            stream: None,
+        }
+    }
+
+    /// An event of `stream`, holding `share` of the budgets until written.
+    pub fn event(frame: Vec<u8>, share: Share, stream: StreamId) -> Self {
+        Buffered {
+            frame,
+            share: Some(share),
+            stream: Some(stream),
+        }
+    }
+
+    /// The stream of the event it carries.
+    pub fn stream(&self) -> Option<&StreamId> {
+        self.stream.as_ref()
     }
 
     /// The bytes for the connection; they keep the share until dropped.

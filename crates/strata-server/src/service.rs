@@ -22,7 +22,8 @@ const INDEX_HTML: &str = r#"<!doctype html>
 <ul>
 <li><code>POST /streams/{stream}</code> — append events</li>
 <li><code>GET /streams/{stream}?from=&amp;limit=&amp;direction=forward|backward</code> — read a stream</li>
-<li><code>DELETE /streams/{stream}?expected_version=&amp;hard=true</code> — delete a stream</li>
+<li><code>DELETE /streams/{stream}?expected_version=&amp;hard=true</code> — delete a stream (the <code>admin</code> role)</li>
+<li><code>DELETE /streams/{stream}?erase=true&amp;expected_version=</code> — erase a stream: tombstoned, its data removed (the <code>admin</code> role)</li>
 <li><code>POST /multi</code> — append to several streams atomically</li>
 <li><a href="/all"><code>GET /all?after=&amp;limit=&amp;types=&amp;prefix=&amp;correlation_id=</code></a> — read every stream in commit order</li>
 <li><a href="/subscribe/all"><code>GET /subscribe/all?after=</code></a> — follow every stream (server-sent events)</li>

@@ -5,6 +5,7 @@
 //! connection has written them (see [`crate::queue`]).
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -13,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
+use crate::erasures::{overflow_frame, Erased};
 use crate::queue::Buffered;
 
 /// The comment sent on an idle stream every heartbeat interval.
@@ -44,12 +46,24 @@ fn push_field(out: &mut Vec<u8>, name: &str, value: &str) {
 
 /// The `text/event-stream` response draining `rx`, with a heartbeat comment
 /// after every `heartbeat` of silence. It ends when the queue's sender is
-/// gone and the queue is empty.
-pub(crate) fn response(rx: mpsc::Receiver<Buffered>, heartbeat: Duration) -> Response {
-    let stream = futures::stream::unfold(rx, move |mut rx| async move {
-        tokio::select! {
-            next = rx.recv() => next.map(|m| (Ok::<Bytes, Infallible>(m.into_bytes()), rx)),
-            _ = tokio::time::sleep(heartbeat) => Some((Ok(Bytes::from_static(HEARTBEAT)), rx)),
+/// gone and the queue is empty. Events of streams erased since the
+/// subscription opened are dropped rather than sent; once `erased` has
+/// overflowed, what is queued is dropped and a final `streams_erased` error
+/// ends it.
+pub(crate) fn response(
+    rx: mpsc::Receiver<Buffered>,
+    heartbeat: Duration,
+    erased: Arc<Erased>,
+) -> Response {
+    let stream = futures::stream::unfold(Some(rx), move |rx| {
+        let erased = Arc::clone(&erased);
+        async move {
+            let mut rx = rx?;
+            let (bytes, last) = match next_bytes(&mut rx, heartbeat, &erased).await? {
+                Next::Send(bytes) => (bytes, false),
+                Next::Last(bytes) => (bytes, true),
+            };
+            Some((Ok::<Bytes, Infallible>(bytes), (!last).then_some(rx)))
         }
     });
     (
@@ -60,6 +74,44 @@ pub(crate) fn response(rx: mpsc::Receiver<Buffered>, heartbeat: Duration) -> Res
         Body::from_stream(stream),
     )
         .into_response()
+}
+
+/// What the body sends next.
+enum Next {
+    /// These bytes, then more.
+    Send(Bytes),
+    /// These bytes, and nothing after them.
+    Last(Bytes),
+}
+
+/// The next bytes to send: a queued message (skipping events of erased
+/// streams), a heartbeat after `heartbeat` of silence, or the final error
+/// once `erased` overflowed; `None` when the queue is closed and empty.
+async fn next_bytes(
+    rx: &mut mpsc::Receiver<Buffered>,
+    heartbeat: Duration,
+    erased: &Erased,
+) -> Option<Next> {
+    let overflowed = || Next::Last(Bytes::from(overflow_frame()));
+    loop {
+        if erased.overflowed() {
+            return Some(overflowed());
+        }
+        tokio::select! {
+            biased;
+            () = erased.overflowing() => return Some(overflowed()),
+            next = rx.recv() => {
+                let m = next?;
+                if m.stream().is_some_and(|s| erased.hides(s.as_str())) {
+                    continue;
+                }
+                return Some(Next::Send(m.into_bytes()));
+            }
+            _ = tokio::time::sleep(heartbeat) => {
+                return Some(Next::Send(Bytes::from_static(HEARTBEAT)));
+            }
+        }
+    }
 }
 
 #[cfg(test)]

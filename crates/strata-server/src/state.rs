@@ -3,11 +3,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use strata_core::{EventStore, StoreAdmin};
+use strata_core::{EventStore, SnapshotStore, StoreAdmin};
 use tokio::sync::Semaphore;
 
 use crate::budget::Pool;
 use crate::config::ServerConfig;
+use crate::erasures::Erasures;
 use crate::metrics::Metrics;
 use crate::page::ReadBudget;
 
@@ -18,6 +19,9 @@ pub(crate) struct AppState {
     /// Backups the store offers (`POST /admin/backup`); `None` when it
     /// offers none through Strata.
     pub admin: Option<Arc<dyn StoreAdmin>>,
+    /// The snapshot store kept with the store: an erasure erases the
+    /// stream's snapshots there too. `None` when the caller gave none.
+    pub snapshots: Option<Arc<dyn SnapshotStore>>,
     /// Held while a backup runs: one at a time, the next waits its turn.
     pub backup_running: Arc<tokio::sync::Mutex<()>>,
     pub config: Arc<ServerConfig>,
@@ -34,4 +38,6 @@ pub(crate) struct AppState {
     pub read_budget: Arc<ReadBudget>,
     /// The counters behind `GET /metrics`.
     pub metrics: Arc<Metrics>,
+    /// Streams erased while subscriptions are open, held back from them.
+    pub erasures: Arc<Erasures>,
 }

@@ -400,7 +400,10 @@ fn encode_page(events: &[RecordedEvent], next: Option<u64>) -> Result<Vec<u8>, A
         .map_err(|e| ApiError::internal(format!("encoding a page failed: {e}")))
 }
 
-/// `DELETE /streams/{stream}`: soft by default, a tombstone with `hard=true`.
+/// `DELETE /streams/{stream}`: soft by default, a tombstone with `hard=true`,
+/// an erasure with `erase=true` (a tombstone, and the events' data removed
+/// physically: at once, or at the log store's next scavenge). All need the
+/// `admin` role on the stream.
 #[utoipa::path(
     delete,
     path = "/streams/{stream}",
@@ -408,14 +411,17 @@ fn encode_page(events: &[RecordedEvent], next: Option<u64>) -> Result<Vec<u8>, A
     params(
         ("stream" = String, Path, description = "The stream's name"),
         ("expected_version" = Option<String>, Query, description = "any, no_stream, exists or a version"),
-        ("hard" = Option<bool>, Query, description = "true for a tombstone")
+        ("hard" = Option<bool>, Query, description = "true for a tombstone"),
+        ("erase" = Option<bool>, Query, description = "true to erase the stream: a tombstone, and its events' data removed physically (at once on PostgreSQL and in memory, at the next scavenge on the log store); an erased or tombstoned stream may be erased again with expected_version any")
     ),
     responses(
-        (status = 204, description = "Deleted"),
+        (status = 204, description = "Deleted (or erased)"),
         (status = 401, description = "No or unknown API key", body = ErrorBody),
         (status = 403, description = "The key's role or prefixes do not allow it", body = ErrorBody),
         (status = 404, description = "No such stream", body = ErrorBody),
-        (status = 409, description = "The guard failed", body = ErrorBody)
+        (status = 409, description = "The guard failed", body = ErrorBody),
+        (status = 410, description = "The stream was tombstoned (erasing it again needs expected_version any)", body = ErrorBody),
+        (status = 501, description = "erase=true and the store cannot erase (`unsupported`)", body = ErrorBody)
     )
 )]
 pub(crate) async fn delete(
@@ -431,10 +437,32 @@ pub(crate) async fn delete(
         Some(s) => s.parse().map_err(ApiError::invalid)?,
         None => strata_core::ExpectedVersion::Any,
     };
-    if q.hard {
+    if q.erase {
+        erase(&state, &access, &stream, expected).await?;
+    } else if q.hard {
         state.store.tombstone_stream(&stream, expected).await?;
     } else {
         state.store.delete_stream(&stream, expected).await?;
     }
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Erases `stream`: in the store, then (before answering) its events still
+/// queued on open subscriptions, then its snapshots in the snapshot store
+/// the server was given. If that last step fails the stream stays erased;
+/// erasing again with `expected_version=any` retries it.
+async fn erase(
+    state: &AppState,
+    access: &Access,
+    stream: &StreamId,
+    expected: strata_core::ExpectedVersion,
+) -> Result<(), ApiError> {
+    state.store.erase_stream(stream, expected).await?;
+    state.erasures.erased(stream);
+    if let Some(snapshots) = &state.snapshots {
+        snapshots.erase(stream).await?;
+    }
+    let key = access.key().map(|k| k.name().to_owned());
+    tracing::info!(%stream, key, "stream erased");
+    Ok(())
 }

@@ -8,6 +8,7 @@
 //! kept for it and stops. The SSE `id` of every event is its position, so the
 //! client reconnects with `Last-Event-ID` and misses nothing.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::rejection::QueryRejection;
@@ -26,6 +27,7 @@ use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
 use crate::auth::{Access, Role};
 use crate::body::{query, StreamPath};
 use crate::budget::{BufferBudget, Pool, Refused, Share};
+use crate::erasures::Erased;
 use crate::error::ApiError;
 use crate::metrics::SubscriptionGuard;
 use crate::openapi::ErrorBody;
@@ -87,8 +89,17 @@ pub(crate) async fn subscribe_all(
     // check (which every scoped subscription gets) drops every event.
     let filter = scope_filter(&access, filter.clone()).unwrap_or(filter);
     let permit = permit(&state, &access)?;
+    // Registered before the store hands over any event: an erasure from
+    // now on holds its stream's events back from this subscription.
+    let erased = state.erasures.register(None);
     let sub = state.store.subscribe(from, filter).await?;
-    Ok(respond(&state, sub, permit, shutdown.map(|e| e.0), access))
+    let open = Open {
+        permit,
+        shutdown: shutdown.map(|e| e.0),
+        access,
+        erased,
+    };
+    Ok(respond(&state, sub, open))
 }
 
 /// `GET /subscribe/streams/{stream}`: the stream's events after
@@ -122,6 +133,7 @@ pub(crate) async fn subscribe_stream(
     let q = query(q)?;
     let stream = strata_core::StreamId::new(stream)?;
     let permit = permit(&state, &access)?;
+    let erased = state.erasures.register(Some(stream.clone()));
     let from = match last_event_id(&headers)? {
         Some(p) => Position(p),
         None => {
@@ -149,7 +161,22 @@ pub(crate) async fn subscribe_stream(
         .store
         .subscribe(SubscribeFrom::After(from), filter)
         .await?;
-    Ok(respond(&state, sub, permit, shutdown.map(|e| e.0), access))
+    let open = Open {
+        permit,
+        shutdown: shutdown.map(|e| e.0),
+        access,
+        erased,
+    };
+    Ok(respond(&state, sub, open))
+}
+
+/// What a subscription being opened holds besides the store's.
+struct Open {
+    permit: Permits,
+    shutdown: Option<ShutdownSignal>,
+    access: Access,
+    /// Streams erased since it was registered.
+    erased: Arc<Erased>,
 }
 
 /// The permits one subscription holds: one of the server's and, with a key,
@@ -220,13 +247,13 @@ fn last_event_id(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
         })
 }
 
-fn respond(
-    state: &AppState,
-    sub: Subscription,
-    permit: Permits,
-    shutdown: Option<ShutdownSignal>,
-    access: Access,
-) -> Response {
+fn respond(state: &AppState, sub: Subscription, open: Open) -> Response {
+    let Open {
+        permit,
+        shutdown,
+        access,
+        erased,
+    } = open;
     // One slot more than the buffer: it is kept for the final error event.
     let capacity = state.config.subscription_buffer_messages.max(1) + 1;
     let (tx, rx) = mpsc::channel::<Buffered>(capacity);
@@ -239,9 +266,26 @@ fn respond(
         ),
         server: state.subscription_bytes.share_of(),
     };
-    tokio::spawn(pump(sub, tx, shutdown, (permit, counted), scope, budget));
+    let filter = Filter {
+        scope,
+        erased: Arc::clone(&erased),
+    };
+    tokio::spawn(pump(sub, tx, shutdown, (permit, counted), filter, budget));
     let heartbeat = Duration::from_millis(state.config.heartbeat_interval_ms.max(1));
-    sse::response(rx, heartbeat)
+    sse::response(rx, heartbeat, erased)
+}
+
+/// Which events a subscription does not send: those outside the key's
+/// scope (when it does not see everything) and those of erased streams.
+struct Filter {
+    scope: Option<Access>,
+    erased: Arc<Erased>,
+}
+
+impl Filter {
+    fn drops(&self, stream: &str) -> bool {
+        self.scope.as_ref().is_some_and(|s| !s.can_see(stream)) || self.erased.hides(stream)
+    }
 }
 
 /// Moves messages from the subscription to the connection until the client
@@ -251,7 +295,7 @@ async fn pump(
     tx: mpsc::Sender<Buffered>,
     mut shutdown: Option<ShutdownSignal>,
     _held: (Permits, SubscriptionGuard),
-    scope: Option<Access>,
+    filter: Filter,
     budget: BufferBudget,
 ) {
     loop {
@@ -264,7 +308,7 @@ async fn pump(
             }
             next = sub.next() => next,
         };
-        let step = match encode(next, scope.as_ref(), &budget, &mut shutdown).await {
+        let step = match encode(next, &filter, &budget, &mut shutdown).await {
             Ok(None) => continue,
             Ok(Some(message)) => send(&tx, message, budget.slow(), &mut shutdown).await,
             Err(stop) => Err(stop),
@@ -316,18 +360,19 @@ impl Stop {
 }
 
 /// The SSE message for one subscription message, with its share of the
-/// byte budgets; `None` for an event outside the key's scope.
+/// byte budgets; `None` for an event the filter drops.
 async fn encode(
     next: Option<strata_core::Result<SubscriptionMessage>>,
-    scope: Option<&Access>,
+    filter: &Filter,
     budget: &BufferBudget,
     shutdown: &mut Option<ShutdownSignal>,
 ) -> Result<Option<Buffered>, Stop> {
     match next {
         Some(Ok(SubscriptionMessage::Event(e))) => {
-            if scope.is_some_and(|scope| !scope.can_see(e.stream_id.as_str())) {
+            if filter.drops(e.stream_id.as_str()) {
                 return Ok(None);
             }
+            let stream = e.stream_id.clone();
             let frame = if e.size_bytes() > ENCODE_INLINE_MAX_BYTES {
                 tokio::task::spawn_blocking(move || encode_event(e))
                     .await
@@ -336,7 +381,7 @@ async fn encode(
                 encode_event(e)?
             };
             let share = take_bytes(budget, frame.len(), shutdown).await?;
-            Ok(Some(Buffered::new(frame, Some(share))))
+            Ok(Some(Buffered::event(frame, share, stream)))
         }
         Some(Ok(SubscriptionMessage::CaughtUp(p))) => {
             let data = json!(CaughtUp { position: p.0 }).to_string();

@@ -1,5 +1,6 @@
 //! `GET /openapi.json`: valid JSON that lists every route the router serves,
-//! and no route it does not.
+//! and no route it does not. (`DELETE /streams/{stream}?erase=true` is the
+//! delete route with its `erase` parameter, not a route of its own.)
 
 #![allow(clippy::unwrap_used)]
 
@@ -71,6 +72,20 @@ async fn openapi_lists_every_route(h: Harness) {
         assert!(v["components"]["schemas"][schema].is_object(), "{schema}");
     }
     assert!(v["components"]["securitySchemes"]["bearer"].is_object());
+    // Erasure is the DELETE's `erase` parameter, with its own answers.
+    let delete = &v["paths"]["/streams/{stream}"]["delete"];
+    let params: Vec<&str> = delete["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for name in ["expected_version", "hard", "erase"] {
+        assert!(params.contains(&name), "{name} in {params:?}");
+    }
+    for status in ["204", "401", "403", "409", "410", "501"] {
+        assert!(delete["responses"][status].is_object(), "{status}");
+    }
 }
 
 /// Each documented (method, path) is routed (not the 404/405 fallbacks), and

@@ -46,6 +46,11 @@ pub const TIMEOUT: &str = "timeout";
 pub const SLOW_CONSUMER: &str = "slow_consumer";
 /// Subscription end: the server is shutting down.
 pub const SHUTTING_DOWN: &str = "shutting_down";
+/// Subscription end: more streams were erased while the subscription was
+/// open than the server tracks per subscription, so it could no longer hold
+/// their events back; reconnect with `Last-Event-ID` (a new subscription
+/// never sees erased events).
+pub const STREAMS_ERASED: &str = "streams_erased";
 /// 501: the store does not offer the operation (a backup of a store that
 /// has none, for example).
 pub const UNSUPPORTED: &str = "unsupported";

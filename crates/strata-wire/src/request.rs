@@ -100,6 +100,10 @@ pub struct DeleteQuery {
     /// `true` for a tombstone (a hard delete).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub hard: bool,
+    /// `true` to erase the stream: a tombstone, and its events' data removed
+    /// physically (`EventStore::erase_stream`); needs the `admin` role.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub erase: bool,
 }
 
 /// Query of `GET /subscribe/all`. `types` is comma-separated. A

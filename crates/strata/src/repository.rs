@@ -196,6 +196,44 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         Ok(())
     }
 
+    /// Erases aggregate `id` if `expected` holds: its stream is erased in the
+    /// store ([`EventStore::erase_stream`]: tombstoned for ever, its events'
+    /// data removed physically), its snapshots are erased from the snapshot
+    /// store ([`SnapshotStore::erase`]: no byte of them left), and its state
+    /// is dropped from this repository's cache. Commands on it fail with
+    /// [`StoreError::StreamDeleted`] from then on.
+    ///
+    /// A command on the aggregate that already appended before the erasure
+    /// cannot leave a snapshot behind: the erasure waits for the snapshot
+    /// saves in flight, and a save decided after the erasure began is
+    /// skipped. Other repositories' caches and snapshot stores are not
+    /// reached, nor read models built from the stream (ADR 0018).
+    ///
+    /// If the snapshot store fails after the stream was erased, the error
+    /// is returned; erase again with [`ExpectedVersion::Any`] (the stream is
+    /// tombstoned now, so any other guard fails with `StreamDeleted`).
+    pub async fn erase(&self, id: &str, expected: ExpectedVersion) -> AggregateResult<(), A> {
+        let stream = Self::stream_id(id)?;
+        // Commands on the cached aggregate take turns on its slot: holding
+        // it, none of them is between its append and its snapshot.
+        let slot = self.cache.as_ref().and_then(|c| c.get(id));
+        let mut turn = match &slot {
+            Some(slot) => Some(slot.lock().await),
+            None => None,
+        };
+        self.store.erase_stream(&stream, expected).await?;
+        if let Some(slot) = turn.as_deref_mut() {
+            // A command still holding the slot finds nothing of it.
+            *slot = Slot::new(stream.clone());
+        }
+        self.evict(id);
+        drop(turn);
+        if let Some(snapshots) = &self.snapshots {
+            snapshots.erase(&stream).await?;
+        }
+        Ok(())
+    }
+
     /// Waits until every snapshot save started so far has finished (snapshots
     /// are saved in the background so that they never delay a command).
     pub async fn flush_snapshots(&self) {
@@ -291,6 +329,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         meta: CommandMeta,
     ) -> AggregateResult<Committed<A::Event>, A> {
         let stamp = CommandStamp::new(meta);
+        let erasures_seen = self.snapshots.as_ref().map_or(0, Snapshotter::erasures);
         let max_attempts = self.retry.attempts();
         let mut attempt = 0u32;
         loop {
@@ -311,7 +350,8 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
             let expected = ExpectedVersion::Exact(slot.version);
             match self.store.append(&slot.stream, expected, new_events).await {
                 Ok(appended) => {
-                    self.fold_appended(slot, &events, appended.next_expected_version);
+                    let next = appended.next_expected_version;
+                    self.fold_appended(slot, &events, next, erasures_seen);
                     let positions = Some((appended.first_position, appended.last_position));
                     return Ok(stamp.committed(slot, events, positions, attempt));
                 }
@@ -347,8 +387,15 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
     }
 
     /// Folds the events just appended into the slot's state, moves it to
-    /// `next_version`, and offers the new state to the snapshot policy.
-    fn fold_appended(&self, slot: &mut Slot<A>, events: &[A::Event], next_version: Version) {
+    /// `next_version`, and offers the new state to the snapshot policy
+    /// (`erasures_seen`: what [`Snapshotter::erasures`] said before the append).
+    fn fold_appended(
+        &self,
+        slot: &mut Slot<A>,
+        events: &[A::Event],
+        next_version: Version,
+        erasures_seen: u64,
+    ) {
         let before = slot.version;
         slot.loaded = false;
         for e in events {
@@ -359,9 +406,9 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         if let Some(snapshots) = &self.snapshots {
             snapshots.maybe_save(
                 &slot.stream,
-                before,
-                slot.version,
+                (before, slot.version),
                 &slot.state,
+                erasures_seen,
                 &self.counters,
             );
         }

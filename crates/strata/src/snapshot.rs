@@ -9,7 +9,7 @@
 //! snapshot that is missing, unreadable, of another type or of another schema
 //! version is ignored and the events are replayed instead.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use strata_core::{Snapshot, SnapshotStore, StreamId, Version};
@@ -65,6 +65,10 @@ impl SnapshotPolicy {
 struct InFlight {
     count: AtomicUsize,
     idle: Notify,
+    /// Erasures begun so far. A command notes it before it appends; if an
+    /// erasure began since, its snapshot is not saved (it could be of the
+    /// stream just erased, saved after the erasure removed its snapshots).
+    erasures: AtomicU64,
 }
 
 /// The repository's snapshot side: a store, a policy and bookkeeping.
@@ -134,15 +138,22 @@ impl Snapshotter {
         }
     }
 
+    /// How many erasures have begun: a command notes it before appending
+    /// and hands it to [`Snapshotter::maybe_save`].
+    pub(crate) fn erasures(&self) -> u64 {
+        self.in_flight.erasures.load(Ordering::SeqCst)
+    }
+
     /// Saves a snapshot of `state` in the background if the command that
-    /// moved the stream from `before` to `after` reached a snapshot point.
-    /// Never fails and never waits for the snapshot store.
+    /// moved the stream from `before` to `after` reached a snapshot point,
+    /// and no erasure began since the command noted `erasures_seen`. Never
+    /// fails and never waits for the snapshot store.
     pub(crate) fn maybe_save<A: Aggregate>(
         &self,
         stream: &StreamId,
-        before: Version,
-        after: Version,
+        (before, after): (Version, Version),
         state: &A,
+        erasures_seen: u64,
         counters: &Arc<Counters>,
     ) {
         if !self.policy.is_due(before, after) {
@@ -158,9 +169,18 @@ impl Snapshotter {
             }
         };
         let in_flight = &self.in_flight;
-        if in_flight.count.fetch_add(1, Ordering::AcqRel) >= MAX_SNAPSHOT_SAVES_IN_FLIGHT {
+        if in_flight.count.fetch_add(1, Ordering::SeqCst) >= MAX_SNAPSHOT_SAVES_IN_FLIGHT {
             self.done();
             tracing::debug!(%stream, version = after, "snapshot skipped: too many saves in flight");
+            bump(&counters.local().snapshots_skipped);
+            return;
+        }
+        // Counted in flight first, then checked: an erasure bumps the count
+        // of erasures first, then waits for the saves in flight, so either
+        // this sees the erasure or the erasure waits for this save.
+        if in_flight.erasures.load(Ordering::SeqCst) != erasures_seen {
+            self.done();
+            tracing::debug!(%stream, version = after, "snapshot skipped: an erasure began meanwhile");
             bump(&counters.local().snapshots_skipped);
             return;
         }
@@ -214,7 +234,7 @@ impl Snapshotter {
     pub(crate) async fn flush(&self) {
         loop {
             let idle = self.in_flight.idle.notified();
-            if self.in_flight.count.load(Ordering::Acquire) == 0 {
+            if self.in_flight.count.load(Ordering::SeqCst) == 0 {
                 return;
             }
             idle.await;
@@ -223,5 +243,15 @@ impl Snapshotter {
 
     pub(crate) fn store(&self) -> &Arc<dyn SnapshotStore> {
         &self.store
+    }
+
+    /// Erases every snapshot of `stream` ([`SnapshotStore::erase`]) once
+    /// the saves in flight have finished. Call it after the stream itself
+    /// was erased: a command that appended before that and has not saved
+    /// its snapshot yet either is waited for here or skips its save.
+    pub(crate) async fn erase(&self, stream: &StreamId) -> strata_core::Result<()> {
+        self.in_flight.erasures.fetch_add(1, Ordering::SeqCst);
+        self.flush().await;
+        self.store.erase(stream).await
     }
 }

@@ -22,7 +22,8 @@ pub struct RepositoryStats {
     pub snapshots_written: u64,
     /// Snapshots whose save failed (logged; the command was not affected).
     pub snapshot_failures: u64,
-    /// Snapshot points skipped because too many saves were in flight.
+    /// Snapshot points skipped: too many saves were in flight, or an
+    /// erasure began while the command ran.
     pub snapshots_skipped: u64,
     /// Snapshots found on load but ignored: another aggregate type or schema
     /// version, unreadable, or unreachable.

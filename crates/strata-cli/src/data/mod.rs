@@ -1,11 +1,12 @@
-//! The data commands: `append`, `read`, `all`, `tail`, `stats`, `export` and
-//! `import`, each working directly on a store (`--store`) or through a
+//! The data commands: `append`, `read`, `all`, `tail`, `stats`, `export`,
+//! `import`, `meta` and `erase`, each working directly on a store (`--store`) or through a
 //! server (`--server URL --key K`), see [`crate::target`].
 //!
 //! Events are printed one per line in the HTTP API's JSON shape
 //! ([`strata_wire::WireEvent`]); messages for people go to stderr.
 
 pub mod append;
+pub mod erase;
 pub mod export;
 pub mod import;
 pub mod meta;
@@ -88,6 +89,10 @@ pub enum DataCommand {
     /// `truncate_before`) and custom JSON.
     #[command(subcommand)]
     Meta(meta::MetaCommand),
+    /// Erase a stream for good (it needs --yes): it is tombstoned, its
+    /// events' data is removed (on a log store at its next `strata scavenge
+    /// --erased-only`) and its snapshots are erased.
+    Erase(erase::EraseArgs),
 }
 
 impl DataCommand {
@@ -113,6 +118,15 @@ impl DataCommand {
             DataCommand::Export(a) => &a.target,
             DataCommand::Import(a) => &a.target,
             DataCommand::Meta(m) => m.target(),
+            DataCommand::Erase(a) => &a.target,
+        }
+    }
+
+    /// Refuses what must be confirmed, before the store is opened.
+    fn check(&self) -> Result<(), DataError> {
+        match self {
+            DataCommand::Erase(a) => a.confirmed(),
+            _ => Ok(()),
         }
     }
 }
@@ -120,6 +134,7 @@ impl DataCommand {
 /// Runs a data command: opens the store or client, runs, and always closes
 /// the store (so the log store writes its checkpoint even after an error).
 pub async fn run(command: DataCommand) -> Result<(), DataError> {
+    command.check()?;
     let target = command.target().open(&command.open_options()).await?;
     // A summary that may only be shown once the store is closed (synced).
     let mut summary = None;
@@ -134,6 +149,7 @@ pub async fn run(command: DataCommand) -> Result<(), DataError> {
             summary = Some(s);
         }),
         DataCommand::Meta(m) => meta::run(&target, m).await,
+        DataCommand::Erase(a) => erase::run(&target, a).await,
     };
     let closed = target.close().await;
     match result {

@@ -21,7 +21,7 @@ use crate::io::StorageFile;
 const COMPACT_COPY_CHUNK_BYTES: usize = 4 << 20;
 
 /// The file being compacted, as the index knows it.
-struct Target {
+pub(super) struct Target {
     n: u32,
     path: PathBuf,
     handle: Arc<dyn StorageFile>,
@@ -36,13 +36,15 @@ struct Target {
 
 /// What a rewrite keeps, found by scanning the file.
 #[derive(Default)]
-struct Plan {
+pub(super) struct Plan {
     /// (old offset, padded length) of each kept record, in file order.
     keep: Vec<(u64, u64)>,
     /// Live snapshots moved: (stream, version, index into `keep`).
     moves: Vec<(StreamId, Version, usize)>,
     kept_live_bytes: u64,
     kept_tombstone_bytes: u64,
+    /// Records of the stream being erased found in the file (all dropped).
+    pub(super) erased_records: usize,
 }
 
 impl Plan {
@@ -146,9 +148,15 @@ impl SnapshotDir {
     /// still guard older files, atomically and under the same number; or
     /// removes it if nothing is left and it is not the active file.
     pub(super) fn compact_file(&self, w: &mut Writer, n: u32) -> Result<()> {
-        let started = Instant::now();
         let target = self.target(n)?;
-        let plan = self.plan(&target)?;
+        let plan = self.plan(&target, None)?;
+        self.apply(w, target, plan)
+    }
+
+    /// Rewrites (or removes) the target file as `plan` says.
+    pub(super) fn apply(&self, w: &mut Writer, target: Target, plan: Plan) -> Result<()> {
+        let started = Instant::now();
+        let n = target.n;
         if plan.keep.is_empty() && n != w.active {
             return self.remove_dead_file(w, &target);
         }
@@ -181,7 +189,7 @@ impl SnapshotDir {
     }
 
     /// File `n` as the index knows it, and its size on disk.
-    fn target(&self, n: u32) -> Result<Target> {
+    pub(super) fn target(&self, n: u32) -> Result<Target> {
         let (path, handle, has_older, live_count) = {
             let s = self.index.lock();
             let f = s
@@ -209,14 +217,21 @@ impl SnapshotDir {
     }
 
     /// Scans the file for what to keep: the records the index points at, and
-    /// the tombstones if an older file exists.
-    fn plan(&self, t: &Target) -> Result<Plan> {
+    /// the tombstones if an older file exists. Every record of stream
+    /// `erased` (dead snapshots and tombstones included) goes: erasing
+    /// rewrites the files oldest first, so no older file still holds a
+    /// snapshot of it that its tombstones would have to hide.
+    pub(super) fn plan(&self, t: &Target, erased: Option<&str>) -> Result<Plan> {
         let mut plan = Plan::default();
         scan_records(t.handle.as_ref(), t.phys, false, |item| {
             let Scanned::Record { offset, header: h } = item else {
                 return;
             };
             let padded = align_u64(h.record_len as u64);
+            if erased == Some(h.stream) {
+                plan.erased_records += 1;
+                return;
+            }
             match h.kind {
                 RecordKind::Snapshot => {
                     let key = self.index.lock().live_key(h.stream, h.version, t.n, offset);

@@ -21,6 +21,10 @@
 //! last record of the active file (a crash during an unacknowledged save) is
 //! cut.
 //!
+//! [`SnapshotStore::erase`] goes further than a tombstone: it rewrites
+//! every file holding any record of the stream without them (see the
+//! `erase` module), so none of their bytes is left.
+//!
 //! A record is *dead* once the index no longer points at it (superseded
 //! beyond the cap, replaced at the same version, or deleted). When a file's
 //! reclaimable bytes pass both [`SnapshotStoreOptions::compact_min_reclaimable_bytes`]
@@ -62,6 +66,7 @@
 
 mod compact;
 mod dir;
+mod erase;
 pub(crate) mod fuzz;
 mod index;
 mod layout;
@@ -203,6 +208,17 @@ impl SnapshotStore for LogSnapshotStore {
         let state = Arc::clone(&self.state);
         let stream = stream.clone();
         blocking(move || state.delete(&stream)).await
+    }
+
+    /// Deletes the stream's snapshots (a tombstone), then rewrites every
+    /// file holding any record of the stream without it, oldest first, each
+    /// atomically; when it returns no byte of them is left in
+    /// `DIR/snapshots/` (blocks of the replaced files the file system has
+    /// not reused yet are beyond it). Costs a rewrite of each such file.
+    async fn erase(&self, stream: &StreamId) -> Result<()> {
+        let state = Arc::clone(&self.state);
+        let stream = stream.clone();
+        blocking(move || state.erase(&stream).map(drop)).await
     }
 }
 

@@ -114,6 +114,11 @@ impl SnapshotDir {
     pub(super) fn delete(&self, stream: &StreamId) -> Result<()> {
         let mut w = self.writer.lock();
         w.check_writable()?;
+        self.delete_locked(&mut w, stream)
+    }
+
+    /// [`SnapshotDir::delete`], under the writer lock the caller holds.
+    pub(super) fn delete_locked(&self, w: &mut Writer, stream: &StreamId) -> Result<()> {
         // No live snapshot: nothing to hide. Dead records never come back on
         // replay, so no tombstone is needed.
         if !self.index.lock().streams.contains_key(stream.as_str()) {
@@ -133,7 +138,7 @@ impl SnapshotDir {
                 state: &[],
             },
         );
-        let (file, _) = self.append(&mut w, &record)?;
+        let (file, _) = self.append(w, &record)?;
         {
             let mut s = self.index.lock();
             s.remove_stream(stream.as_str());
@@ -141,6 +146,6 @@ impl SnapshotDir {
                 f.tombstone_bytes += record.len() as u64;
             }
         }
-        self.compact_due(&mut w, false)
+        self.compact_due(w, false)
     }
 }
