@@ -323,16 +323,22 @@ impl<H: StoreHarness> Run<'_, H> {
     /// whether its data was reclaimed yet (at once on some backends, at the
     /// next scavenge on others), which the contract leaves open.
     fn forget_erased(&mut self, stream: &StreamId) {
+        // Its metadata stream is erased with it.
+        let metadata = super::super::lifecycle::metadata_stream(stream);
         let ids: HashSet<EventId> = self
             .model
             .events()
             .iter()
-            .filter(|e| &e.stream == stream)
+            .filter(|e| &e.stream == stream || e.stream == metadata)
             .filter_map(|e| e.id)
             .collect();
         self.id_pool.retain(|id| !ids.contains(id));
-        self.appends.retain(|a| &a.stream != stream);
-        self.multis
-            .retain(|parts| parts.iter().all(|p| &p.stream != stream));
+        self.appends
+            .retain(|a| &a.stream != stream && a.stream != metadata);
+        self.multis.retain(|parts| {
+            parts
+                .iter()
+                .all(|p| &p.stream != stream && p.stream != metadata)
+        });
     }
 }
