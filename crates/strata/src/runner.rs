@@ -512,6 +512,38 @@ impl<P: Projection, S: EventStore> ProjectionRunner<P, S> {
         &self.shared
     }
 
+    /// Folds the messages of a consumer group into the projection, as
+    /// `member`, on a task, instead of reading `$all` with its own
+    /// checkpoint (the runner's checkpoint store is not used: the group's
+    /// checkpoint is the one that counts). Keep a
+    /// [`projection`](Self::projection) handle to read it; its progress
+    /// reports the group's checkpoint as its position.
+    ///
+    /// - The state lives in this process, so with several members each
+    ///   instance's projection folds only its share of the events. To serve
+    ///   one read model from several instances, use the `pinned` strategy
+    ///   with a projection keyed by stream (each stream's events reach one
+    ///   instance at a time, in order, and a query asks the instance that
+    ///   holds the stream, or the rows are written to a shared database in
+    ///   [`Projection::commit`]); or use `single`: one instance folds
+    ///   everything and another takes over from the group's checkpoint when
+    ///   it stops — which suits a [durable](Projection::is_durable)
+    ///   projection whose state outlives the instance.
+    /// - A durable projection's [`commit`](Projection::commit) runs before
+    ///   each ack; if it fails, the messages are nacked for a retry.
+    /// - An event the projection fails on is parked in the group at once (a
+    ///   fold is deterministic, so retrying would fail again).
+    /// - Messages outside the projection's filter are acked unfolded.
+    ///
+    /// Fails with [`strata_core::Error::InvalidInput`] when the member's
+    /// config is out of bounds. See [`crate::group`].
+    pub fn run_in_group(
+        self,
+        member: crate::group::GroupMember,
+    ) -> strata_core::Result<crate::group::RunningMember> {
+        crate::group::projection::spawn(self.shared, member)
+    }
+
     fn name(&self) -> &str {
         &self.shared.inner.name
     }
