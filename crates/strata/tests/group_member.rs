@@ -565,3 +565,87 @@ async fn a_single_projection_fails_over_and_continues_from_the_groups_checkpoint
         "b continued after the group's checkpoint"
     );
 }
+
+/// Refuses one event; its commits fail while `commit_fails` is set.
+struct Picky {
+    folded: Vec<(String, u64)>,
+    commit_fails: Arc<AtomicBool>,
+}
+
+#[async_trait]
+impl Projection for Picky {
+    fn name(&self) -> &str {
+        "picky"
+    }
+    fn update(&mut self, e: &RecordedEvent) -> Result<(), ProjectionError> {
+        if (e.stream_id.as_str(), e.version) == ("order-2", 3) {
+            return Err(ProjectionError::failed("cannot fold this one"));
+        }
+        self.folded
+            .push((e.stream_id.as_str().to_owned(), e.version));
+        Ok(())
+    }
+    fn reset(&mut self) {
+        self.folded.clear();
+    }
+    fn is_durable(&self) -> bool {
+        true
+    }
+    async fn commit(&mut self, _position: Position) -> Result<(), ProjectionError> {
+        if self.commit_fails.load(Ordering::SeqCst) {
+            return Err(ProjectionError::failed("the table is locked"));
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projection_parks_what_it_cannot_fold_and_retries_what_it_cannot_commit() {
+    let store = MemoryStore::new();
+    let last = fill(&store, 0, 5).await;
+    let (groups, group) = new_group(&store, Strategy::Single).await;
+    // Retry budget enough for the commit to recover before parking.
+    let roomy = GroupSettings {
+        max_retries: 10,
+        ..settings(Strategy::Single, ACK_TIMEOUT_MS)
+    };
+    groups.put_group(&group, roomy).await.unwrap();
+    let commit_fails = Arc::new(AtomicBool::new(true));
+    let runner = ProjectionRunner::new(
+        store.clone(),
+        Arc::new(MemoryCheckpointStore::new()),
+        Picky {
+            folded: Vec::new(),
+            commit_fails: Arc::clone(&commit_fails),
+        },
+    );
+    let shared = runner.projection().clone();
+    let running = runner.run_in_group(member(&groups, &group, "p0")).unwrap();
+    // Commits fail: nothing is acked, the batch is retried.
+    assert!(wait_until(Duration::from_secs(5), || running.stats().retried > 0).await);
+    assert_eq!(running.stats().acked, 0);
+    assert!(checkpoint(&groups, &group).await < last);
+    commit_fails.store(false, Ordering::SeqCst);
+    wait_for_checkpoint(&groups, &group, last).await;
+    let parked = groups.parked(&group, 10).await.unwrap();
+    assert_eq!(parked.len(), 1, "parked at once, not retried");
+    assert_eq!(
+        (parked[0].event.stream_id.as_str(), parked[0].event.version),
+        ("order-2", 3)
+    );
+    assert!(
+        parked[0]
+            .reason
+            .contains("projection `picky` failed: cannot fold this one"),
+        "{}",
+        parked[0].reason
+    );
+    let report = running.stop().await.unwrap();
+    assert_eq!(report.acked, 5 * STREAMS as u64 - 1);
+    assert_eq!(report.parked, 1);
+    // The retried batches were folded again (at least once): each event at
+    // least once, the refused one never.
+    let folded: HashSet<(String, u64)> = shared.read(|p| p.folded.iter().cloned().collect()).await;
+    assert_eq!(folded.len(), 5 * STREAMS - 1);
+    assert!(!folded.contains(&("order-2".to_owned(), 3)));
+}
