@@ -944,7 +944,8 @@ impl<S: EventStore> EventProcessor<S> {
     /// handlers get each message at least once; see [`crate::group`].
     /// Handlers receive each read's messages in order, in batches of at most
     /// [`ProcessorConfig::batch_events`]; a member handles its messages on
-    /// one task (`workers` is not used: run more members instead).
+    /// one task (`workers` is not used: run more members instead). Messages
+    /// no handler is registered for are acked.
     ///
     /// Fails with [`ProcessorError::Config`] when projections are attached
     /// (run them with
