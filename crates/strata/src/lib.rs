@@ -21,6 +21,9 @@
 //! - [`processor`]: the [`EventProcessor`]: handlers per event type plus
 //!   projections, in batches, in stream-partitioned parallel, with failing
 //!   events parked ([`parking`]) instead of blocking.
+//! - [`group`]: consumer groups; a processor's handlers or a projection
+//!   run as one member of a group ([`group::GroupMember`]), so the work
+//!   scales out over tasks and instances.
 //! - [`query`]: the [`QueryModel`]: named projections behind caches, read
 //!   with a [`Consistency`] (eventual, or at least a position:
 //!   read-your-writes).
@@ -43,6 +46,7 @@ pub mod consistency;
 pub mod error;
 pub mod event;
 mod feed;
+pub mod group;
 pub mod parking;
 pub mod processor;
 pub mod projection;

@@ -937,6 +937,43 @@ impl<S: EventStore> EventProcessor<S> {
         self
     }
 
+    /// Runs the processor's handlers as `member` of a consumer group, on a
+    /// task, instead of following `$all` with its own checkpoint: the
+    /// group's checkpoint, retries and parked list take the place of the
+    /// processor's (its [`RetryPolicy`] and parked store are not used), and
+    /// handlers get each message at least once; see [`crate::group`].
+    /// Handlers receive each read's messages in order, in batches of at most
+    /// [`ProcessorConfig::batch_events`]; a member handles its messages on
+    /// one task (`workers` is not used: run more members instead). Messages
+    /// no handler is registered for are acked.
+    ///
+    /// Fails with [`ProcessorError::Config`] when projections are attached
+    /// (run them with
+    /// [`ProjectionRunner::run_in_group`](crate::ProjectionRunner::run_in_group)),
+    /// or when the member's config is out of bounds.
+    pub fn run_in_group(
+        self,
+        member: crate::group::GroupMember,
+    ) -> Result<crate::group::RunningMember, ProcessorError> {
+        if !self.engine.projections.is_empty() {
+            return Err(ProcessorError::Config(
+                "a processor with projections cannot run in a group: \
+                 run each projection with ProjectionRunner::run_in_group"
+                    .to_owned(),
+            ));
+        }
+        let e = &self.engine;
+        let work = crate::group::handlers::HandlerWork::new(
+            e.handlers.clone(),
+            e.by_type.clone(),
+            e.any.clone(),
+            e.config.batch_events,
+        );
+        member
+            .spawn(work)
+            .map_err(|e| ProcessorError::Config(e.to_string()))
+    }
+
     /// The processor's name.
     pub fn name(&self) -> &str {
         &self.engine.name

@@ -512,6 +512,73 @@ impl<P: Projection, S: EventStore> ProjectionRunner<P, S> {
         &self.shared
     }
 
+    /// Folds the messages of a consumer group into the projection, as
+    /// `member`, on a task, instead of reading `$all` with its own
+    /// checkpoint (the runner's checkpoint store is not used: the group's
+    /// checkpoint is the one that counts). Keep a
+    /// [`projection`](Self::projection) handle to read it; its progress
+    /// reports the group's checkpoint as its position.
+    ///
+    /// - The state lives in this process, so with several members each
+    ///   instance's projection folds only its share of the events. To serve
+    ///   one read model from several instances, either use the `pinned`
+    ///   strategy with a projection keyed by stream — each stream's events
+    ///   reach one instance at a time, in order; a stream moves to another
+    ///   instance when members join or leave, so keep the per-stream rows
+    ///   in a shared database (written in [`Projection::commit`]) rather
+    ///   than in memory — or use `single`: one instance folds everything
+    ///   and another takes over from the group's checkpoint when it stops,
+    ///   which suits a [durable](Projection::is_durable) projection whose
+    ///   state outlives the instance.
+    /// - A durable projection's [`commit`](Projection::commit) runs before
+    ///   each ack; if it fails, the messages are nacked for a retry.
+    /// - An event the projection fails on is parked in the group at once (a
+    ///   fold is deterministic, so retrying would fail again).
+    /// - Messages outside the projection's filter are acked unfolded.
+    ///
+    /// Fails with [`strata_core::Error::InvalidInput`] when the member's
+    /// config is out of bounds. See [`crate::group`].
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use strata::group::{ConsumerGroups, ConsumerId, GroupMember, GroupName, GroupSettings, GroupSource, LocalGroups, Strategy};
+    /// use strata::*;
+    ///
+    /// #[derive(Default)]
+    /// struct Count(u64);
+    /// impl Projection for Count {
+    ///     fn name(&self) -> &str { "count" }
+    ///     fn update(&mut self, _: &RecordedEvent) -> Result<(), ProjectionError> { self.0 += 1; Ok(()) }
+    ///     fn reset(&mut self) { self.0 = 0; }
+    /// }
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let store = MemoryStore::new();
+    /// let s = StreamId::new("t-1").unwrap();
+    /// let r = store.append(&s, ExpectedVersion::Any, vec![NewEvent::json_bytes("E", "{}")]).await.unwrap();
+    ///
+    /// let groups: Arc<dyn ConsumerGroups> = Arc::new(LocalGroups::new(store.clone()));
+    /// let group = GroupName::new("count").unwrap();
+    /// let mut settings = GroupSettings::new(GroupSource::Stream(s.clone()));
+    /// settings.strategy = Strategy::Single; // one active instance, failover
+    /// groups.put_group(&group, settings).await.unwrap();
+    ///
+    /// let runner = ProjectionRunner::new(store.clone(), Arc::new(MemoryCheckpointStore::new()), Count::default());
+    /// let count = runner.projection().clone();
+    /// let member = GroupMember::new(Arc::clone(&groups), group, ConsumerId::new("instance-1").unwrap());
+    /// let running = runner.run_in_group(member).unwrap();
+    /// count.wait_for(r.last_position, std::time::Duration::from_secs(5)).await.unwrap();
+    /// assert_eq!(count.read(|c| c.0).await, 1);
+    /// running.stop().await.unwrap();
+    /// # });
+    /// ```
+    pub fn run_in_group(
+        self,
+        member: crate::group::GroupMember,
+    ) -> strata_core::Result<crate::group::RunningMember> {
+        crate::group::projection::spawn(self.shared, member)
+    }
+
     fn name(&self) -> &str {
         &self.shared.inner.name
     }
