@@ -10,7 +10,7 @@
 //! [`ack`]: GroupState::ack
 //! [`nack`]: GroupState::nack
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::{Duration, Instant};
 
@@ -61,6 +61,8 @@ enum SlotState {
 #[derive(Clone, Debug)]
 struct Slot {
     event: RecordedEvent,
+    /// The hash of its stream's name, for `pinned`'s owner.
+    stream_hash: u64,
     /// Deliveries so far.
     count: u32,
     state: SlotState,
@@ -120,6 +122,11 @@ pub struct GroupState {
     settings: GroupSettings,
     /// Unsettled events read from the source, by position.
     pending: BTreeMap<Position, Slot>,
+    /// The positions in `pending` of each stream, in order.
+    by_stream: HashMap<StreamId, BTreeSet<Position>>,
+    /// The first position in `pending` of each stream: under `pinned`, the
+    /// only ones that may be leased.
+    heads: BTreeSet<Position>,
     /// Parked events offered again, by position (below the checkpoint,
     /// so kept apart from `pending`).
     replays: BTreeMap<Position, Slot>,
@@ -149,6 +156,8 @@ impl GroupState {
         Self {
             settings,
             pending: BTreeMap::new(),
+            by_stream: HashMap::new(),
+            heads: BTreeSet::new(),
             replays: BTreeMap::new(),
             cursor: progress.checkpoint,
             resumed_unsettled: progress.unsettled,
@@ -227,9 +236,15 @@ impl GroupState {
         if settled_before || !self.delivers(&event) {
             return;
         }
+        let queue = self.by_stream.entry(event.stream_id.clone()).or_default();
+        if queue.is_empty() {
+            self.heads.insert(p);
+        }
+        queue.insert(p);
         self.pending.insert(
             p,
             Slot {
+                stream_hash: name_hash(event.stream_id.as_str()),
                 event,
                 count: 0,
                 state: SlotState::Ready(None),
@@ -261,6 +276,7 @@ impl GroupState {
     pub fn replay(&mut self, event: RecordedEvent) {
         let p = event.position;
         self.replays.entry(p).or_insert(Slot {
+            stream_hash: name_hash(event.stream_id.as_str()),
             event,
             count: 0,
             state: SlotState::Ready(None),
@@ -390,6 +406,27 @@ impl GroupState {
         }
     }
 
+    /// Removes a settled event from `pending`, keeping the per-stream
+    /// index and the heads in step.
+    fn remove_pending(&mut self, p: Position) -> Option<Slot> {
+        let slot = self.pending.remove(&p)?;
+        let stream = &slot.event.stream_id;
+        if let Some(queue) = self.by_stream.get_mut(stream) {
+            let was_head = queue.first() == Some(&p);
+            queue.remove(&p);
+            if was_head {
+                self.heads.remove(&p);
+                if let Some(&next) = queue.first() {
+                    self.heads.insert(next);
+                }
+            }
+            if queue.is_empty() {
+                self.by_stream.remove(stream);
+            }
+        }
+        Some(slot)
+    }
+
     fn slot(&self, p: Position, replay: bool) -> Option<&Slot> {
         if replay {
             self.replays.get(&p)
@@ -488,17 +525,22 @@ impl GroupState {
             }
             return out;
         }
-        let live = self.live_consumers(now);
-        let mut blocked: HashSet<&StreamId> = HashSet::new();
-        for (&p, s) in &self.pending {
+        let live: Vec<(ConsumerId, u64)> = self
+            .live_consumers(now)
+            .into_iter()
+            .map(|c| {
+                let h = name_hash(c.as_str());
+                (c, h)
+            })
+            .collect();
+        for &p in &self.heads {
             if out.len() == room {
                 break;
             }
-            let stream = &s.event.stream_id;
-            if !blocked.insert(stream) {
+            let Some(s) = self.pending.get(&p) else {
                 continue;
-            }
-            if ready(s) && owner(stream, &live).is_none_or(|o| o == consumer) {
+            };
+            if ready(s) && owner(s.stream_hash, &live).is_none_or(|o| o == consumer) {
                 out.push((p, false));
             }
         }
@@ -535,7 +577,7 @@ impl GroupState {
         for &id in ids {
             match self.take_lease(consumer, id) {
                 Some((p, false)) => {
-                    self.pending.remove(&p);
+                    self.remove_pending(p);
                     settled.push(p);
                     report.settled += 1;
                 }
@@ -588,7 +630,7 @@ impl GroupState {
             let removed = if replay {
                 self.replays.remove(&p)
             } else {
-                self.pending.remove(&p)
+                self.remove_pending(p)
             };
             let Some(slot) = removed else { continue };
             if park {
@@ -642,13 +684,24 @@ fn before(p: Position) -> Position {
 /// The live consumer that owns `stream` under `pinned`: the one with the
 /// highest hash of (stream, consumer), so a consumer that leaves moves only
 /// its own streams.
-fn owner<'a>(stream: &StreamId, live: &'a [ConsumerId]) -> Option<&'a ConsumerId> {
-    live.iter().max_by_key(|c| {
-        let mut h = DefaultHasher::new();
-        stream.as_str().hash(&mut h);
-        c.as_str().hash(&mut h);
-        h.finish()
-    })
+fn owner<'a>(stream: u64, live: &'a [(ConsumerId, u64)]) -> Option<&'a ConsumerId> {
+    live.iter()
+        .max_by_key(|(_, c)| mix(stream ^ c.rotate_left(32)))
+        .map(|(c, _)| c)
+}
+
+/// A name's hash, for [`owner`].
+fn name_hash(name: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    name.hash(&mut h);
+    h.finish()
+}
+
+/// A 64-bit finalizer (splitmix64's): every input bit moves every output bit.
+fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
 }
 
 #[cfg(test)]

@@ -131,7 +131,19 @@ fn retries_back_off_then_park() {
 fn pinned_keeps_one_event_per_stream_in_flight_and_streams_on_their_owner() {
     let now = Instant::now();
     let mut g = filled(Strategy::Pinned);
-    let (x, y) = (consumer("x"), consumer("y"));
+    // Two consumers that own one stream each.
+    let x = consumer("x");
+    let y = ["y", "z", "w", "v", "u", "t", "s", "r"]
+        .into_iter()
+        .map(consumer)
+        .find(|y| {
+            let live = [
+                (x.clone(), name_hash("x")),
+                (y.clone(), name_hash(y.as_str())),
+            ];
+            owner(name_hash("a"), &live) != owner(name_hash("b"), &live)
+        })
+        .unwrap();
     g.touch(&x, now);
     g.touch(&y, now);
     let got_x = g.lease(&x, 100, now);
@@ -160,6 +172,7 @@ fn pinned_keeps_one_event_per_stream_in_flight_and_streams_on_their_owner() {
     g.leave(other);
     let took = g.lease(holder, 100, now);
     assert_eq!(positions(&took), vec![20]);
+    assert_eq!(took[0].delivery_count, 2);
 }
 
 #[test]
