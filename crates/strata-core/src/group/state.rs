@@ -684,7 +684,7 @@ fn before(p: Position) -> Position {
 /// The live consumer that owns `stream` under `pinned`: the one with the
 /// highest hash of (stream, consumer), so a consumer that leaves moves only
 /// its own streams.
-fn owner<'a>(stream: u64, live: &'a [(ConsumerId, u64)]) -> Option<&'a ConsumerId> {
+fn owner(stream: u64, live: &[(ConsumerId, u64)]) -> Option<&ConsumerId> {
     live.iter()
         .max_by_key(|(_, c)| mix(stream ^ c.rotate_left(32)))
         .map(|(c, _)| c)
