@@ -1,6 +1,7 @@
-//! `strata scavenge --store log:DIR`: reclaims the space of events no read
+//! `strata scavenge --store SPEC`: reclaims the space of events no read
 //! can return (deleted, tombstoned and erased streams, retention), with a
-//! progress bar and a summary line.
+//! progress bar and a summary line. The log store rewrites sealed segments;
+//! PostgreSQL deletes rows in bounded batches.
 
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 #[derive(Args, Debug)]
 pub struct ScavengeArgs {
     /// The store: `log:DIR` (it must not be open elsewhere; for a running
-    /// server use `POST /admin/scavenge`).
+    /// server use `POST /admin/scavenge`) or `postgres://…`.
     #[arg(long, default_value = DEFAULT_STORE)]
     pub store: StoreSpec,
     /// Only rewrite segments holding events of erased streams.
@@ -31,9 +32,9 @@ pub enum ScavengeError {
     /// The store could not be opened.
     #[error("{0}")]
     Open(#[from] strata_stores::OpenError),
-    /// The store is not a log store.
-    #[error("only the log store is scavenged (PostgreSQL removes rows as it goes; memory keeps nothing)")]
-    NotLog,
+    /// The store does not scavenge.
+    #[error("this store does not scavenge (the memory store keeps nothing on disk)")]
+    Unsupported,
     /// The scavenge failed.
     #[error("{0}")]
     Store(#[from] strata_core::Error),
@@ -54,19 +55,19 @@ async fn scavenge(
     open: &strata_stores::OpenStore,
     erased_only: bool,
 ) -> Result<ScavengeReport, ScavengeError> {
-    let log = open.log_store().ok_or(ScavengeError::NotLog)?;
+    let admin = open.admin().ok_or(ScavengeError::Unsupported)?;
     let options = ScavengeOptions { erased_only };
     let bar = progress(None, "scavenge");
-    let work = log.scavenge(options);
+    let work = admin.scavenge(options);
     tokio::pin!(work);
     let report = loop {
         tokio::select! {
             r = &mut work => break r?,
             _ = tokio::time::sleep(PROGRESS_EVERY) => {
-                let p = log.scavenge_progress();
-                let total = p.segments_total.load(std::sync::atomic::Ordering::Relaxed);
-                bar.set_length(total);
-                bar.set_position(p.segments_done.load(std::sync::atomic::Ordering::Relaxed));
+                if let Some(status) = admin.scavenge_status() {
+                    bar.set_length(status.segments_total);
+                    bar.set_position(status.segments_done);
+                }
             }
         }
     };
@@ -74,8 +75,16 @@ async fn scavenge(
     Ok(report)
 }
 
-/// The one-line summary.
+/// The one-line summary: segments and bytes where the store rewrites
+/// files, events (rows) alone where it deletes them.
 fn summary(r: &ScavengeReport) -> String {
+    if r.segments_scanned == 0 && r.bytes_before == 0 {
+        return format!(
+            "scavenged: {} events removed, {:.1} s",
+            r.events_removed,
+            r.millis as f64 / 1000.0
+        );
+    }
     format!(
         "scavenged: {} of {} segments rewritten, {} events removed, {} -> {} bytes ({} reclaimed), {:.1} s",
         r.segments_rewritten,

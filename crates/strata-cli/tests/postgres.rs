@@ -237,3 +237,36 @@ fn bench_workloads_run_on_postgres_and_keep_keeps_the_schema() {
     let n = query(&format!("SELECT count(*) FROM \"{schema}\".events"));
     assert_eq!(n, vec!["50".to_string()]);
 }
+
+#[test]
+fn erase_and_scavenge_on_postgres() {
+    if !pg_available("erase_and_scavenge_on_postgres") {
+        return;
+    }
+    let guard = SchemaGuard(unique_schema("cli_erase"));
+    let spec = spec_with_schema(&guard.0);
+    assert_ok(&strata(&["demo", "--store", &spec]), "demo");
+    let streams = query(&format!(
+        "SELECT DISTINCT stream_id FROM \"{}\".events ORDER BY stream_id",
+        guard.0
+    ));
+    let stream = streams.first().expect("the demo wrote a stream").clone();
+    let erased = strata(&["erase", &stream, "--yes", "--store", &spec]);
+    assert_ok(&erased, "erase");
+    let rows = query(&format!(
+        "SELECT count(*) FROM \"{}\".events WHERE stream_id = '{stream}'",
+        guard.0
+    ));
+    assert_eq!(rows, vec!["0".to_string()], "the rows go at once");
+    // A soft-deleted stream's rows go at the next scavenge.
+    let other = strata(&["demo", "--store", &spec]);
+    assert_ok(&other, "second demo");
+    let scavenged = strata(&["scavenge", "--store", &spec]);
+    assert_ok(&scavenged, "scavenge");
+    let out = stdout(&scavenged);
+    assert!(
+        out.starts_with("scavenged: ") && out.contains("events removed"),
+        "{out}"
+    );
+    assert!(!stderr(&scavenged).contains("only the log store"));
+}
