@@ -70,9 +70,11 @@ pub(crate) struct ScavengeQuery {
 }
 
 /// `POST /admin/scavenge`: needs the `admin` role when keys are configured.
-/// Rewrites the sealed segments that hold events no read can return
-/// (deleted, tombstoned and erased streams, retention), throttled so that
-/// appends and reads go on, and answers with what it did. One runs at a
+/// Reclaims the space of events no read can return (deleted, tombstoned
+/// and erased streams, retention): the log store rewrites the sealed
+/// segments that hold them, throttled so that appends and reads go on;
+/// PostgreSQL deletes their rows in bounded batches. Answers with what it
+/// did. One runs at a
 /// time (a second call gets 422). Not under the request timeout.
 #[utoipa::path(
     post,
@@ -96,7 +98,7 @@ pub(crate) async fn scavenge(
     let q = crate::body::query(q)?;
     let Some(admin) = state.admin.as_ref() else {
         return Err(Error::Unsupported {
-            what: "scavenging (PostgreSQL removes rows as it goes; memory keeps nothing)".into(),
+            what: "scavenging (the memory store keeps nothing on disk)".into(),
         }
         .into());
     };
