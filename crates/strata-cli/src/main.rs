@@ -6,6 +6,7 @@ mod data;
 mod demo;
 mod migrate;
 mod scavenge;
+mod scavenge_schedule;
 mod serve;
 mod snapshots;
 mod verify;

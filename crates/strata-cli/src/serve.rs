@@ -98,6 +98,10 @@ pub struct ServeArgs {
     /// that endpoint answers 501.
     #[arg(long, value_name = "DIR")]
     pub backup_dir: Option<PathBuf>,
+    /// Scavenge every this many seconds while serving (stores that
+    /// scavenge: log and PostgreSQL); off when not given.
+    #[arg(long, value_name = "SECONDS")]
+    pub scavenge_every: Option<u64>,
 }
 
 const SERVE_HELP: &str = "\
@@ -165,7 +169,16 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         backup_dir: args.backup_dir.clone(),
         ..ServerConfig::default()
     };
+    let every = args
+        .scavenge_every
+        .map(crate::scavenge_schedule::check)
+        .transpose()?;
     let open = spec.open(&options).await?;
+    let schedule = match (every, open.admin()) {
+        (Some(every), Some(admin)) => Some(crate::scavenge_schedule::spawn(admin, every)),
+        (Some(_), None) => return Err("--scavenge-every: this store does not scavenge".into()),
+        (None, _) => None,
+    };
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
@@ -184,6 +197,9 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     };
     let router = strata_server::router_with_backing(open.store(), backing, config.clone());
     strata_server::serve_with(listener, router, &config, tls, shutdown_signal()).await?;
+    if let Some(task) = schedule {
+        task.abort();
+    }
     eprintln!("strata: stopped accepting; closing the store");
     open.close().await?;
     eprintln!("strata: store closed");

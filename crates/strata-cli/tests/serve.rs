@@ -206,3 +206,43 @@ fn an_erasure_through_serve_erases_the_snapshots_kept_beside_the_store() {
         String::from_utf8_lossy(&verify.stderr)
     );
 }
+
+#[test]
+fn serve_scavenges_on_a_schedule() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("log:{}", dir.path().join("store").display());
+    let mut child = strata()
+        .args([
+            "serve",
+            "--store",
+            &store,
+            "--listen",
+            "127.0.0.1:0",
+            "--scavenge-every",
+            "1",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut runs = 0;
+    for line in lines {
+        let line = line.unwrap();
+        if line.starts_with("strata: scheduled scavenge: ") {
+            runs += 1;
+            if runs == 2 {
+                break;
+            }
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(runs, 2, "two scheduled runs were reported");
+    let bad = strata()
+        .args(["serve", "--store", "memory:", "--scavenge-every", "5"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("does not scavenge"), "{err}");
+}
