@@ -34,6 +34,10 @@ pub const GROUP_CLAIM_LOW_WATER: i64 = 128;
 /// The most candidate rows a pinned lease looks at to fill a read.
 pub const GROUP_PINNED_CANDIDATES: i64 = 1_000;
 
+/// The most parked messages one `parked` or `replay_parked` call handles
+/// (a larger `limit` is cut to this).
+pub const GROUP_PARKED_PAGE: usize = 10_000;
+
 /// The longest a waiting `read` sleeps between attempts when no
 /// notification comes (leases expire, back-offs end and other processes
 /// settle without notifying).
@@ -186,14 +190,20 @@ impl ConsumerGroups for PgGroups {
     }
 
     async fn parked(&self, name: &GroupName, limit: usize) -> Result<Vec<ParkedMessage>> {
-        self.parked_list(name, limit).await
+        self.parked_list(name, limit.min(GROUP_PARKED_PAGE)).await
     }
 
     async fn replay_parked(&self, name: &GroupName, limit: usize) -> Result<u64> {
-        self.replay(name, limit).await
+        self.replay(name, limit.min(GROUP_PARKED_PAGE)).await
     }
 
     async fn delete_parked(&self, name: &GroupName, positions: &[Position]) -> Result<u64> {
+        if positions.len() > MAX_SETTLE_IDS {
+            return Err(invalid(format!(
+                "at most {MAX_SETTLE_IDS} positions per delete, got {}",
+                positions.len()
+            )));
+        }
         self.unpark(name, positions).await
     }
 }

@@ -11,7 +11,7 @@
 
 mod common;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -132,10 +132,22 @@ async fn fill(store: &PostgresStore) -> BTreeSet<u64> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_processes_share_a_group_and_survive_a_kill() {
-    if std::env::var(CHILD).is_ok() || !pg_available("three_processes_share_a_group") {
+async fn three_processes_share_a_round_robin_group_and_survive_a_kill() {
+    if std::env::var(CHILD).is_ok() || !pg_available("three_processes_round_robin") {
         return;
     }
+    three_processes_one_killed(Strategy::RoundRobin).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_processes_share_a_pinned_group_and_survive_a_kill() {
+    if std::env::var(CHILD).is_ok() || !pg_available("three_processes_pinned") {
+        return;
+    }
+    three_processes_one_killed(Strategy::Pinned).await;
+}
+
+async fn three_processes_one_killed(strategy: Strategy) {
     let schema = SchemaGuard::new("grp");
     let store = PostgresStore::connect_with(schema.config()).await.unwrap();
     let source = fill(&store).await;
@@ -143,7 +155,7 @@ async fn three_processes_share_a_group_and_survive_a_kill() {
     let groups = PgGroups::new(store.clone());
     let g = GroupName::new(GROUP).unwrap();
     let settings = GroupSettings {
-        strategy: Strategy::RoundRobin,
+        strategy,
         max_in_flight: MAX_IN_FLIGHT,
         ack_timeout_ms: ACK_TIMEOUT_MS,
         ..GroupSettings::new(GroupSource::All(ReadFilter::all().category("order")))
@@ -208,7 +220,7 @@ async fn three_processes_share_a_group_and_survive_a_kill() {
         "every event acked once"
     );
     eprintln!(
-        "acked: killed process {}, survivors {} and {}",
+        "{strategy:?}: acked by the killed process {}, by the survivors {} and {}",
         acked[0].len(),
         acked[1].len(),
         acked[2].len()
