@@ -52,12 +52,28 @@ async fn group_child_consumer() {
     let store = PostgresStore::connect_with(config(&schema)).await.unwrap();
     let groups = PgGroups::new(store);
     let g = GroupName::new(GROUP).unwrap();
+    let status = groups.group_status(&g).await.unwrap().unwrap();
+    let pinned = status.settings.strategy == Strategy::Pinned;
+    // Pinned: what this process handles of a stream comes in version order
+    // (the events between went to others, in order as well).
+    let mut last_version: HashMap<String, u64> = HashMap::new();
     loop {
         let got = groups
             .read(&g, &me, 10, Duration::from_millis(500))
             .await
             .unwrap();
         for d in &got {
+            let e = &d.event;
+            let prev = last_version.insert(e.stream_id.to_string(), e.version);
+            if pinned && d.delivery_count == 1 {
+                let prev = prev.unwrap_or(0);
+                assert!(
+                    e.version > prev,
+                    "{} went {prev} -> {}",
+                    e.stream_id,
+                    e.version
+                );
+            }
             // Slow enough that the parent kills one mid-run.
             tokio::time::sleep(Duration::from_millis(2)).await;
             let r = groups.ack(&g, &me, &[d.delivery_id]).await.unwrap();
