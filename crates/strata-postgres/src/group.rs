@@ -28,7 +28,8 @@ use crate::store::PostgresStore;
 /// The most events one claim moves from the source into the group's rows.
 pub const GROUP_CLAIM_EVENTS: usize = 256;
 
-/// A claim runs when fewer free rows than this wait in the group.
+/// A claim runs when fewer free rows than this are ready in the group
+/// (rows waiting out a retry back-off do not count).
 pub const GROUP_CLAIM_LOW_WATER: i64 = 128;
 
 /// The most candidate rows a pinned lease looks at to fill a read.

@@ -248,7 +248,7 @@ impl PgGroups {
             .query_one(
                 &self.sql(
                     "SELECT count(*) FROM {schema}.group_leases \
-                     WHERE group_name = $1 AND consumer IS NULL",
+                     WHERE group_name = $1 AND consumer IS NULL AND not_before <= now()",
                 ),
                 &[&name.as_str()],
             )
