@@ -86,7 +86,6 @@ impl PgGroups {
             )
             .await
             .map_err(db("reading the definition"))?;
-        let json = settings_json(&settings)?;
         if let Some(row) = existing {
             let old = settings_from(row.get(0))?;
             if old.source != settings.source {
@@ -94,6 +93,12 @@ impl PgGroups {
                     "group `{name}` exists with another source; delete it to change the source"
                 )));
             }
+            // The start is ignored by an update: the claims go on from
+            // where they are, with the start the group was made with.
+            let json = settings_json(&GroupSettings {
+                start: old.start,
+                ..settings
+            })?;
             tx.execute(
                 &self.sql("UPDATE {schema}.groups SET settings = $2::text::jsonb WHERE name = $1"),
                 &[&name.as_str(), &json],
@@ -101,6 +106,7 @@ impl PgGroups {
             .await
             .map_err(db("updating the definition"))?;
         } else {
+            let json = settings_json(&settings)?;
             let start = big(self.start_position(&settings).await?.0);
             tx.execute(
                 &self.sql(
