@@ -1,6 +1,6 @@
 //! `PgGroups` readers never wait for another transaction: a claim cursor or
 //! lease rows held by an open transaction (another process mid-read) are
-//! skipped, not waited for.
+//! skipped, not waited for. And the status's acks per second.
 
 // Tests assert by panicking.
 #![allow(clippy::unwrap_used)]
@@ -115,5 +115,47 @@ async fn readers_skip_locked_rows_and_a_held_cursor() {
     assert!(
         versions.contains(&5),
         "the new event is claimed once the cursor is free"
+    );
+}
+
+#[tokio::test]
+async fn status_counts_acks_per_second() {
+    if !pg_available("status_counts_acks_per_second") {
+        return;
+    }
+    let schema = SchemaGuard::new("grr");
+    let store = PostgresStore::connect_with(schema.config()).await.unwrap();
+    let stream = StreamId::new("order-1").unwrap();
+    let events = (0..10)
+        .map(|i| NewEvent::json("Placed", &serde_json::json!({ "i": i })).unwrap())
+        .collect();
+    store
+        .append(&stream, ExpectedVersion::Any, events)
+        .await
+        .unwrap();
+    let groups = PgGroups::new(store);
+    let g = GroupName::new("g").unwrap();
+    let settings = GroupSettings::new(GroupSource::All(ReadFilter::all()));
+    let s = groups.put_group(&g, settings).await.unwrap();
+    assert_eq!(s.acked_per_second, 0.0);
+    let c = ConsumerId::new("c").unwrap();
+    let got = groups
+        .read(&g, &c, 10, Duration::from_secs(1))
+        .await
+        .unwrap();
+    let ids: Vec<u64> = got.iter().map(|d| d.delivery_id).collect();
+    assert_eq!(groups.ack(&g, &c, &ids).await.unwrap().settled, 10);
+    let s = groups.group_status(&g).await.unwrap().unwrap();
+    // 10 acks within the last one to two seconds.
+    assert!(
+        (5.0..=10.0).contains(&s.acked_per_second),
+        "{}",
+        s.acked_per_second
+    );
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    let s = groups.group_status(&g).await.unwrap().unwrap();
+    assert_eq!(
+        s.acked_per_second, 0.0,
+        "nothing acked in the last two seconds"
     );
 }

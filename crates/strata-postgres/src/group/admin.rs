@@ -24,8 +24,12 @@ SELECT g.name, g.settings::text, g.acked_total,
          AND c.last_seen > now() - (g.settings->>'ack_timeout_ms')::bigint * interval '1 millisecond'),
        (SELECT extract(epoch FROM now() - e.recorded_at)::float8 FROM {schema}.events e
          WHERE e.position = (SELECT min(l.position) FROM {schema}.group_leases l
-                              WHERE l.group_name = g.name))
-FROM {schema}.groups g JOIN {schema}.group_frontiers f ON f.group_name = g.name
+                              WHERE l.group_name = g.name)),
+       CASE WHEN g.rate_second = floor(r.t) THEN (g.prev_count + g.rate_count) / (1 + r.t - floor(r.t))
+            WHEN g.rate_second = floor(r.t) - 1 THEN g.rate_count / (1 + r.t - floor(r.t))
+            ELSE 0 END::float8
+FROM (SELECT extract(epoch FROM now())::float8 AS t) r,
+     {schema}.groups g JOIN {schema}.group_frontiers f ON f.group_name = g.name
 WHERE $1::text IS NULL OR g.name = $1
 ORDER BY g.name";
 
@@ -175,7 +179,7 @@ impl PgGroups {
                 parked: count(6),
                 consumers: count(7),
                 acked_total: count(2),
-                acked_per_second: 0.0,
+                acked_per_second: row.get::<_, Option<f64>>(9).unwrap_or(0.0),
             });
         }
         Ok(out)

@@ -10,11 +10,16 @@ use super::{big, db, PgGroups};
 /// the lowest unsettled row, and at most the claim cursor.
 const ADVANCE: &str = "\
 UPDATE {schema}.groups g SET acked_total = g.acked_total + $2,
+  rate_count = CASE WHEN g.rate_second = s.now THEN g.rate_count + $2 ELSE $2 END,
+  prev_count = CASE WHEN g.rate_second = s.now THEN g.prev_count
+                    WHEN g.rate_second = s.now - 1 THEN g.rate_count ELSE 0 END,
+  rate_second = s.now,
   checkpoint = greatest(g.checkpoint, (
     SELECT least(f.frontier, coalesce(
         (SELECT min(l.position) - 1 FROM {schema}.group_leases l WHERE l.group_name = $1),
         f.frontier))
     FROM {schema}.group_frontiers f WHERE f.group_name = $1))
+FROM (SELECT floor(extract(epoch FROM now()))::bigint AS now) s
 WHERE g.name = $1";
 
 const PARK: &str = "\

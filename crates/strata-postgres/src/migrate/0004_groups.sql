@@ -1,7 +1,7 @@
 -- Migration 4: consumer groups shared by processes (group.rs,
 -- docs/postgres.md "Consumer groups").
 --
--- `groups`: one row per group. `frontier` is the last position of `$all`
+-- `groups`: one row per group; `checkpoint` only rises. `frontier` is the last position of `$all`
 -- the group has claimed: every event of the source at or below it has a
 -- row in `group_leases` until it is settled. Only a claimer holding the
 -- row's lock in `group_frontiers` moves it.
@@ -10,6 +10,11 @@ CREATE TABLE IF NOT EXISTS {schema}.groups (
     settings    jsonb       NOT NULL,
     checkpoint  bigint      NOT NULL,
     acked_total bigint      NOT NULL DEFAULT 0,
+    -- Acks in the second `rate_second` (unix seconds) and the one before,
+    -- for the status's acked events per second.
+    rate_second bigint      NOT NULL DEFAULT 0,
+    rate_count  bigint      NOT NULL DEFAULT 0,
+    prev_count  bigint      NOT NULL DEFAULT 0,
     created_at  timestamptz NOT NULL DEFAULT now()
 );
 
