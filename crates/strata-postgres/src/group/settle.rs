@@ -1,7 +1,9 @@
 //! Acks, nacks and leaving: each one transaction.
 
 use deadpool_postgres::Transaction;
-use strata_core::group::{ConsumerId, DeliveryId, GroupName, NackAction, SettleReport};
+use strata_core::group::{
+    ConsumerId, DeliveryId, GroupName, GroupSettings, NackAction, SettleReport,
+};
 use strata_core::Result;
 
 use super::{big, db, PgGroups};
@@ -131,43 +133,51 @@ impl PgGroups {
         };
         for row in rows {
             let (position, count): (i64, i32) = (row.get(0), row.get(1));
-            let used = u32::try_from(count).unwrap_or(0);
-            let park = match action {
-                NackAction::Skip => false,
-                NackAction::Park => true,
-                NackAction::Retry if used > settings.max_retries => {
-                    report.parked += 1;
-                    true
-                }
-                NackAction::Retry => {
-                    let backoff = big(settings.backoff_ms(used));
-                    self.offer_later(&tx, name, position, backoff).await?;
-                    continue;
-                }
-            };
-            self.drop_row(&tx, name, position).await?;
-            if park {
-                tx.execute(
-                    &self.sql(PARK),
-                    &[&name.as_str(), &position, &reason, &count],
-                )
-                .await
-                .map_err(db("parking"))?;
-            } else {
-                tx.execute(
-                    &self.sql(
-                        "DELETE FROM {schema}.group_parked WHERE group_name = $1 AND position = $2",
-                    ),
-                    &[&name.as_str(), &position],
-                )
-                .await
-                .map_err(db("skipping a replayed message"))?;
-            }
+            let parked = self
+                .nack_one(&tx, name, &settings, (position, count), action, reason)
+                .await?;
+            report.parked += u64::from(parked && action == NackAction::Retry);
         }
         self.touch(&tx, name, consumer).await?;
         self.advance(&tx, name, 0).await?;
         tx.commit().await.map_err(db("committing a nack"))?;
         Ok(report)
+    }
+
+    /// Nacks one leased row (`position`, `delivery_count`); whether it was
+    /// parked.
+    async fn nack_one(
+        &self,
+        tx: &Transaction<'_>,
+        name: &GroupName,
+        settings: &GroupSettings,
+        (position, count): (i64, i32),
+        action: NackAction,
+        reason: &str,
+    ) -> Result<bool> {
+        let used = u32::try_from(count).unwrap_or(0);
+        let park = match action {
+            NackAction::Skip => false,
+            NackAction::Park => true,
+            NackAction::Retry if used > settings.max_retries => true,
+            NackAction::Retry => {
+                let backoff = big(settings.backoff_ms(used));
+                self.offer_later(tx, name, position, backoff).await?;
+                return Ok(false);
+            }
+        };
+        self.drop_row(tx, name, position).await?;
+        let g = name.as_str();
+        let done = if park {
+            let sql = self.sql(PARK);
+            tx.execute(&sql, &[&g, &position, &reason, &count]).await
+        } else {
+            let sql = self
+                .sql("DELETE FROM {schema}.group_parked WHERE group_name = $1 AND position = $2");
+            tx.execute(&sql, &[&g, &position]).await
+        };
+        done.map_err(db("parking or skipping"))?;
+        Ok(park)
     }
 
     async fn offer_later(
