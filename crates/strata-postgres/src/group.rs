@@ -39,6 +39,10 @@ pub const GROUP_PINNED_CANDIDATES: i64 = 1_000;
 /// (a larger `limit` is cut to this).
 pub const GROUP_PARKED_PAGE: usize = 10_000;
 
+/// A consumer not seen for this long is forgotten (its row removed from
+/// `group_consumers` by the next claim); it may come back any time.
+pub const GROUP_FORGET_CONSUMER_SECS: i64 = 3_600;
+
 /// The longest a waiting `read` sleeps between attempts when no
 /// notification comes (leases expire, back-offs end and other processes
 /// settle without notifying).

@@ -91,6 +91,49 @@ async fn group_child_consumer() {
     }
 }
 
+/// Runs 3 children on the group, kills the first with SIGKILL after it
+/// acked 100 events, waits for the other two to finish; what each printed
+/// as acked.
+fn run_children(schema: &str, last: Position) -> Vec<Vec<u64>> {
+    let (tx, rx) = mpsc::channel();
+    let mut children: Vec<Child> = (0..3)
+        .map(|i| spawn_child(schema, &format!("p{i}"), last))
+        .collect();
+    for (i, c) in children.iter_mut().enumerate() {
+        watch(c, i, tx.clone());
+    }
+    drop(tx);
+    let began = Instant::now();
+    let mut acked: Vec<Vec<u64>> = vec![Vec::new(); 3];
+    let mut done = [false; 3];
+    let mut killed = false;
+    while !(done[1] && done[2]) {
+        assert!(began.elapsed() < RUN_LIMIT, "the survivors did not finish");
+        match rx.recv_timeout(Duration::from_secs(1)) {
+            Ok((who, Some(p))) => acked[who].push(p),
+            Ok((who, None)) => done[who] = true,
+            Err(mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        if !killed && acked[0].len() >= 100 {
+            children[0].kill().unwrap(); // SIGKILL
+            children[0].wait().unwrap();
+            killed = true;
+        }
+    }
+    for c in &mut children[1..] {
+        assert!(c.wait().unwrap().success(), "a survivor failed");
+    }
+    assert!(killed, "the first process was killed mid-run");
+    assert!(!done[0], "the killed process did not finish");
+    // Whatever the killed process still printed before it died.
+    while let Ok((who, Some(p))) = rx.try_recv() {
+        acked[who].push(p);
+    }
+
+    acked
+}
+
 fn spawn_child(schema: &str, consumer: &str, last: Position) -> Child {
     Command::new(std::env::current_exe().unwrap())
         .args([
@@ -178,42 +221,7 @@ async fn three_processes_one_killed(strategy: Strategy) {
     };
     groups.put_group(&g, settings).await.unwrap();
 
-    let (tx, rx) = mpsc::channel();
-    let mut children: Vec<Child> = (0..3)
-        .map(|i| spawn_child(&schema.0, &format!("p{i}"), last))
-        .collect();
-    for (i, c) in children.iter_mut().enumerate() {
-        watch(c, i, tx.clone());
-    }
-    drop(tx);
-    let began = Instant::now();
-    let mut acked: Vec<Vec<u64>> = vec![Vec::new(); 3];
-    let mut done = [false; 3];
-    let mut killed = false;
-    while !(done[1] && done[2]) {
-        assert!(began.elapsed() < RUN_LIMIT, "the survivors did not finish");
-        match rx.recv_timeout(Duration::from_secs(1)) {
-            Ok((who, Some(p))) => acked[who].push(p),
-            Ok((who, None)) => done[who] = true,
-            Err(mpsc::RecvTimeoutError::Timeout) => continue,
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
-        }
-        if !killed && acked[0].len() >= 100 {
-            children[0].kill().unwrap(); // SIGKILL
-            children[0].wait().unwrap();
-            killed = true;
-        }
-    }
-    for c in &mut children[1..] {
-        assert!(c.wait().unwrap().success(), "a survivor failed");
-    }
-    assert!(killed, "the first process was killed mid-run");
-    assert!(!done[0], "the killed process did not finish");
-    // Whatever the killed process still printed before it died.
-    while let Ok((who, Some(p))) = rx.try_recv() {
-        acked[who].push(p);
-    }
-
+    let acked = run_children(&schema.0, last);
     let all: Vec<u64> = acked.iter().flatten().copied().collect();
     let printed: BTreeSet<u64> = all.iter().copied().collect();
     assert_eq!(printed.len(), all.len(), "an event was acked twice");

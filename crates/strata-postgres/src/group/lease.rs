@@ -9,8 +9,8 @@ use strata_core::group::{
 use strata_core::{EventStore, Position, ReadFilter, RecordedEvent, Result};
 
 use super::{
-    big, db, pos, PgGroups, GROUP_CLAIM_EVENTS, GROUP_CLAIM_LOW_WATER, GROUP_PINNED_CANDIDATES,
-    GROUP_WAIT_POLL_MS,
+    big, db, pos, PgGroups, GROUP_CLAIM_EVENTS, GROUP_CLAIM_LOW_WATER, GROUP_FORGET_CONSUMER_SECS,
+    GROUP_PINNED_CANDIDATES, GROUP_WAIT_POLL_MS,
 };
 
 /// Free rows (new, retry due, or lease expired), oldest first; pinned adds
@@ -291,6 +291,15 @@ impl PgGroups {
         )
         .await
         .map_err(db("moving the claim cursor"))?;
+        tx.execute(
+            &self.sql(
+                "DELETE FROM {schema}.group_consumers WHERE group_name = $1 \
+                 AND last_seen < now() - $2::bigint * interval '1 second'",
+            ),
+            &[&name.as_str(), &GROUP_FORGET_CONSUMER_SECS],
+        )
+        .await
+        .map_err(db("forgetting old consumers"))?;
         Ok(())
     }
 
