@@ -29,6 +29,8 @@
 //!   once; the store's [`StoreAdmin`](strata_core::StoreAdmin) face deletes
 //!   the rows of deleted streams and those retention cuts in bounded
 //!   batches, never blocking appends (`docs/postgres.md`).
+//! - [`PgGroups`]: consumer groups shared by every process on the database,
+//!   leased with `FOR UPDATE SKIP LOCKED` (`docs/postgres.md`).
 //! - [`PgSnapshotStore`], [`PgCheckpointStore`], and
 //!   [`PgTransactionalProjection`] for exactly-once projections into
 //!   PostgreSQL tables.
@@ -42,6 +44,7 @@ mod config;
 mod database;
 mod erase;
 mod error;
+mod group;
 mod head;
 mod listener;
 mod metadata;
@@ -65,6 +68,10 @@ pub use config::{
 pub use database::{MAX_READ_ATTEMPTS, RETRY_BACKOFF_BASE_MS, RETRY_BACKOFF_MAX_MS};
 pub use erase::MAX_ERASE_ATTEMPTS;
 pub use error::PgError;
+pub use group::{
+    PgGroups, GROUP_CLAIM_EVENTS, GROUP_CLAIM_LOW_WATER, GROUP_PINNED_CANDIDATES,
+    GROUP_WAIT_POLL_MS,
+};
 pub use listener::{DISCONNECTED_POLL_MS, LISTEN_RECONNECT_MAX_MS, LISTEN_RECONNECT_MIN_MS};
 pub use migrate::{
     migrate, migrate_client, schema_version, MigrationReport, CURRENT_SCHEMA_VERSION,

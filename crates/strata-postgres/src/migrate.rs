@@ -14,7 +14,7 @@ use crate::error::PgError;
 use crate::sql::render;
 
 /// The schema version this build writes and reads.
-pub const CURRENT_SCHEMA_VERSION: i32 = 3;
+pub const CURRENT_SCHEMA_VERSION: i32 = 4;
 
 /// Partitions created ahead of the head, so appends rarely wait for DDL.
 pub const PARTITIONS_AHEAD: u64 = 2;
@@ -47,6 +47,12 @@ const STREAM_METADATA: Migration = Migration {
     version: 3,
     name: "0003_stream_metadata.sql",
     sql: include_str!("migrate/0003_stream_metadata.sql"),
+};
+
+const GROUPS: Migration = Migration {
+    version: 4,
+    name: "0004_groups.sql",
+    sql: include_str!("migrate/0004_groups.sql"),
 };
 
 /// What [`migrate`] did.
@@ -133,6 +139,11 @@ pub async fn migrate_client(
         );
         applied.push((STREAM_METADATA.version, STREAM_METADATA.name));
         version = STREAM_METADATA.version;
+    }
+    if version < GROUPS.version {
+        apply(&tx, schema, &GROUPS).await?;
+        applied.push((GROUPS.version, GROUPS.name));
+        version = GROUPS.version;
     }
     if let EventsLayout::Partitioned {
         positions_per_partition,

@@ -2,10 +2,13 @@
 //!
 //! - [`conformance`]: the executable definition of the `EventStore` contract.
 //!   Every backend runs it through [`conformance_suite!`].
+//! - [`groups`]: the executable definition of the `ConsumerGroups`
+//!   contract, run through [`group_conformance_suite!`].
 //! - [`model`]: a trivially correct reference store and the model-based
 //!   property test that compares a backend against it.
 
 pub mod conformance;
 mod erasure;
+pub mod groups;
 pub mod model;
 mod retention;
