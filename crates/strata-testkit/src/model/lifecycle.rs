@@ -260,7 +260,10 @@ mod tests {
         assert_eq!(versions(&all(&m), &a), Vec::<Version>::new());
         assert_eq!(versions(&all(&m), &b), vec![1]);
         // The metadata stream goes with it.
-        assert_eq!(versions(&all(&m), &metadata_stream(&a)), Vec::<Version>::new());
+        assert_eq!(
+            versions(&all(&m), &metadata_stream(&a)),
+            Vec::<Version>::new()
+        );
         assert_eq!(m.stream_metadata(&a), None);
         assert!(matches!(
             m.set_stream_metadata(&a, ExpectedVersion::Any, &settings(None, None)),
