@@ -73,3 +73,48 @@ async fn every_group_method_round_trips() {
     assert!(client.delete_group(&name).await.unwrap());
     assert!(client.list_groups().await.unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_pushed_over_sse() {
+    let server = TestServer::start().await;
+    let client = Client::new(&server.url).unwrap();
+    let stream = StreamId::new("orders-1").unwrap();
+    let events: Vec<NewEvent> = (0..5)
+        .map(|i| NewEvent::json("T", &serde_json::json!({ "i": i })).unwrap())
+        .collect();
+    client
+        .append(&stream, ExpectedVersion::Any, &events)
+        .await
+        .unwrap();
+    let name = GroupName::new("push").unwrap();
+    let settings = GroupSettings {
+        max_in_flight: 2,
+        ..GroupSettings::new(GroupSource::Stream(stream))
+    };
+    client.put_group(&name, &settings).await.unwrap();
+    let mut sub = client.subscribe_group(&name).await.unwrap();
+    assert!(sub.consumer().starts_with("sse-"));
+    let consumer = sub.consumer().to_owned();
+    for version in 1..=5 {
+        let d = tokio::time::timeout(Duration::from_secs(10), sub.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(d.event.version, version);
+        let r = client
+            .ack(&name, Some(&consumer), &[d.delivery_id])
+            .await
+            .unwrap();
+        assert_eq!(r.settled, 1);
+    }
+    assert_eq!(
+        client
+            .group_status(&name)
+            .await
+            .unwrap()
+            .unwrap()
+            .acked_total,
+        5
+    );
+}
