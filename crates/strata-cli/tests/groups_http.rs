@@ -403,3 +403,75 @@ async fn a_killed_server_delivers_no_acked_event_again_and_loses_none() {
     let status = client.group_status(&group).await.unwrap().unwrap();
     assert_eq!(status.lag_events, 0);
 }
+
+/// Runs `strata ARGS`, asserting success; its stdout.
+fn strata_ok(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "strata {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_group_commands_through_a_server_and_on_a_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), "127.0.0.1:0");
+    let client = Client::new(&server.url).unwrap();
+    fill(&client, 10).await;
+    let url = server.url.as_str();
+    let created = strata_ok(&[
+        "group",
+        "create",
+        "cli",
+        "--stream",
+        "s-0",
+        "--strategy",
+        "pinned",
+        "--server",
+        url,
+    ]);
+    let v: serde_json::Value = serde_json::from_str(created.trim()).unwrap();
+    assert_eq!(v["settings"]["strategy"], "pinned");
+    let list = strata_ok(&["group", "list", "--server", url]);
+    assert_eq!(list.lines().count(), 1);
+    // Of the ten events, s-0 holds only the first (`i` 0).
+    let consumed = strata_ok(&["group", "consume", "cli", "--max", "1", "--server", url]);
+    let lines: Vec<serde_json::Value> = consumed
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["delivery_count"], 1);
+    assert_eq!(lines[0]["event"]["stream"], "s-0");
+    assert_eq!(lines[0]["event"]["data"]["i"], 0);
+    let shown = strata_ok(&["group", "show", "cli", "--server", url]);
+    let v: serde_json::Value = serde_json::from_str(shown.trim()).unwrap();
+    assert_eq!(v["acked_total"], 1);
+    assert_eq!(v["in_flight"], 0);
+    assert!(strata_ok(&["group", "parked", "cli", "--server", url]).is_empty());
+    assert!(strata_ok(&["group", "replay", "cli", "--server", url]).contains("replayed 0"));
+    assert!(strata_ok(&["group", "delete", "cli", "--server", url]).contains("deleted"));
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["group", "show", "cli", "--server", url])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no consumer group `cli`"), "{stderr}");
+    drop(server);
+    // Directly on the store, once the server is gone.
+    let store = format!("log:{}", dir.path().display());
+    strata_ok(&["group", "create", "local", "--store", &store]);
+    let consumed = strata_ok(&[
+        "group", "consume", "local", "--max", "10", "--batch", "10", "--store", &store,
+    ]);
+    assert_eq!(consumed.lines().count(), 10);
+    let list = strata_ok(&["group", "list", "--store", &store]);
+    assert!(list.contains("\"name\":\"local\""));
+}
