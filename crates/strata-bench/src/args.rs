@@ -82,6 +82,11 @@ pub enum WorkloadName {
     /// `round_robin` and with `pinned`; then the redelivery latency after a
     /// consumer dies.
     Groups,
+    /// Consumer groups through the HTTP API: `--writers` consumers (default
+    /// 4) of one `round_robin` group read `--batch` messages (default 500)
+    /// and ack them until `--events` events (default 100,000) are acked,
+    /// against `--server URL` or a child `strata serve` over `--store`.
+    HttpGroups,
 }
 
 impl WorkloadName {
@@ -99,6 +104,7 @@ impl WorkloadName {
             WorkloadName::Project => "project",
             WorkloadName::RawInsert => raw_insert::WORKLOAD,
             WorkloadName::Groups => "groups",
+            WorkloadName::HttpGroups => "http-groups",
         }
     }
 
@@ -116,6 +122,7 @@ impl WorkloadName {
             WorkloadName::Project => project::DEFAULTS,
             WorkloadName::RawInsert => raw_insert::DEFAULTS,
             WorkloadName::Groups => groups::DEFAULTS,
+            WorkloadName::HttpGroups => http_append::groups::DEFAULTS,
         }
     }
 }
@@ -310,8 +317,12 @@ impl Params {
             .into());
         }
         let http = args.workload == WorkloadName::HttpAppend;
-        if !http && (args.server.is_some() || args.key.is_some() || args.no_subscriber) {
-            return Err("--server, --key and --no-subscriber are options of http-append".into());
+        let over_http = http || args.workload == WorkloadName::HttpGroups;
+        if !over_http && (args.server.is_some() || args.key.is_some()) {
+            return Err("--server and --key are options of http-append and http-groups".into());
+        }
+        if !http && args.no_subscriber {
+            return Err("--no-subscriber is an option of http-append".into());
         }
         if args.subscriber && !matches!(args.workload, WorkloadName::Append) && !http {
             return Err(

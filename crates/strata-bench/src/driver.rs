@@ -23,6 +23,9 @@ pub async fn run(args: BenchArgs, host: &Host<'_>) -> Result<(), BenchError> {
     if args.workload == WorkloadName::HttpAppend {
         return http_append::run(&args, host).await;
     }
+    if args.workload == WorkloadName::HttpGroups {
+        return http_append::groups::run(&args, host).await;
+    }
     let console = host.console;
     let place = BenchStore::prepare(&args)?;
     announce(console, &place);

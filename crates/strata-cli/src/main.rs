@@ -4,6 +4,7 @@ mod backup;
 mod bench;
 mod data;
 mod demo;
+mod group;
 mod migrate;
 mod scavenge;
 mod scavenge_schedule;
@@ -66,6 +67,9 @@ enum Command {
     /// (`--server URL --key K`).
     #[command(flatten)]
     Data(data::DataCommand),
+    /// Consumer groups (docs/cli.md): create, list, show, delete, parked,
+    /// replay, and `consume` (a reference consumer).
+    Group(group::GroupArgs),
     /// `backup` and `restore` of a log store (docs/backup.md).
     #[command(flatten)]
     Backup(backup::BackupCommand),
@@ -137,6 +141,10 @@ fn main() -> ExitCode {
                 .map(|()| ExitCode::SUCCESS)
                 .map_err(|e| e.to_string()),
             Command::Data(command) => data::run(command)
+                .await
+                .map(|()| ExitCode::SUCCESS)
+                .map_err(|e| e.to_string()),
+            Command::Group(args) => group::run(args)
                 .await
                 .map(|()| ExitCode::SUCCESS)
                 .map_err(|e| e.to_string()),

@@ -194,6 +194,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     let backing = strata_server::Backing {
         admin: open.admin(),
         snapshots: crate::snapshots::kept_with(&open).await?,
+        groups: Some(open.groups()),
     };
     let router = strata_server::router_with_backing(open.store(), backing, config.clone());
     strata_server::serve_with(listener, router, &config, tls, shutdown_signal()).await?;

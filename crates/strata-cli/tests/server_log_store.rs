@@ -173,6 +173,7 @@ async fn a_stream_erased_over_http_leaves_no_byte_after_a_scavenge() {
     let backing = strata_server::Backing {
         admin: Some(store.clone() as Arc<dyn StoreAdmin>),
         snapshots: Some(snapshots.clone()),
+        groups: None,
     };
     let app = strata_server::router_with_backing(
         store.clone() as Arc<dyn EventStore>,

@@ -200,13 +200,24 @@ impl Client {
     }
 
     /// Sends a request and returns the successful response.
-    async fn send(
+    pub(crate) async fn send(
         &self,
         rb: reqwest::RequestBuilder,
         url: &reqwest::Url,
     ) -> Result<reqwest::Response, ClientError> {
+        self.send_within(rb, url, Duration::from_millis(REQUEST_TIMEOUT_MS))
+            .await
+    }
+
+    /// [`Client::send`] with its own timeout (a group read that waits).
+    pub(crate) async fn send_within(
+        &self,
+        rb: reqwest::RequestBuilder,
+        url: &reqwest::Url,
+        timeout: Duration,
+    ) -> Result<reqwest::Response, ClientError> {
         let response = rb
-            .timeout(Duration::from_millis(REQUEST_TIMEOUT_MS))
+            .timeout(timeout)
             .send()
             .await
             .map_err(|e| transport(url, &e))?;
@@ -214,12 +225,23 @@ impl Client {
     }
 
     /// Sends a request and reads a JSON answer.
-    async fn call<T: DeserializeOwned>(
+    pub(crate) async fn call<T: DeserializeOwned>(
         &self,
         rb: reqwest::RequestBuilder,
         url: &reqwest::Url,
     ) -> Result<T, ClientError> {
-        let response = self.send(rb, url).await?;
+        self.call_within(rb, url, Duration::from_millis(REQUEST_TIMEOUT_MS))
+            .await
+    }
+
+    /// [`Client::call`] with its own timeout.
+    pub(crate) async fn call_within<T: DeserializeOwned>(
+        &self,
+        rb: reqwest::RequestBuilder,
+        url: &reqwest::Url,
+        timeout: Duration,
+    ) -> Result<T, ClientError> {
+        let response = self.send_within(rb, url, timeout).await?;
         let bytes = response.bytes().await.map_err(|e| transport(url, &e))?;
         serde_json::from_slice(&bytes).map_err(|e| decode(url, e.to_string()))
     }

@@ -39,12 +39,16 @@
 mod client;
 mod error;
 mod filter;
+mod group_subscription;
+mod groups;
 pub mod sse;
 mod subscription;
 
 pub use client::{Client, ClientBuilder, Page, CONNECT_TIMEOUT_MS, REQUEST_TIMEOUT_MS};
 pub use error::ClientError;
 pub use filter::AllFilter;
+pub use group_subscription::GroupSubscription;
+pub use groups::{GroupRead, Parked};
 pub use subscription::{
     ResumePolicy, Subscription, SubscriptionMessage, MAX_LOSSES_IN_A_ROW, RESUME_DELAY_MS,
     SSE_IDLE_TIMEOUT_MS,

@@ -79,7 +79,7 @@ impl From<Error> for ApiError {
                 StatusCode::CONFLICT
             }
             Error::StreamDeleted { .. } => StatusCode::GONE,
-            Error::StreamNotFound { .. } => StatusCode::NOT_FOUND,
+            Error::StreamNotFound { .. } | Error::GroupNotFound { .. } => StatusCode::NOT_FOUND,
             Error::InvalidInput { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Error::Unsupported { .. } => StatusCode::NOT_IMPLEMENTED,
             Error::Poisoned { .. }
@@ -104,6 +104,7 @@ impl From<Error> for ApiError {
             Error::StreamDeleted { stream } | Error::StreamNotFound { stream } => {
                 base.with("stream", json!(stream.as_str()))
             }
+            Error::GroupNotFound { group } => base.with("group", json!(group)),
             Error::IdempotencyConflict { event_id, .. } => {
                 base.with("event_id", json!(event_id.to_string()))
             }

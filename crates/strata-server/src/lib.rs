@@ -38,6 +38,7 @@ mod erasures;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+mod groups;
 mod held;
 mod metrics;
 mod openapi;
@@ -62,8 +63,9 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Extension, Router};
+use strata_core::group::ConsumerGroups;
 use strata_core::{EventStore, SnapshotStore, StoreAdmin};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
@@ -103,7 +105,7 @@ pub fn router_with_admin(
         store,
         Backing {
             admin,
-            snapshots: None,
+            ..Backing::default()
         },
         config,
     )
@@ -118,6 +120,9 @@ pub struct Backing {
     /// The snapshot store kept with the store, if any: erasing a stream
     /// (`DELETE /streams/{s}?erase=true`) erases its snapshots there too.
     pub snapshots: Option<Arc<dyn SnapshotStore>>,
+    /// The consumer groups over the store (`/groups/...`, which answer 501
+    /// without them).
+    pub groups: Option<Arc<dyn ConsumerGroups>>,
 }
 
 impl std::fmt::Debug for Backing {
@@ -125,6 +130,7 @@ impl std::fmt::Debug for Backing {
         f.debug_struct("Backing")
             .field("admin", &self.admin.is_some())
             .field("snapshots", &self.snapshots.is_some())
+            .field("groups", &self.groups.is_some())
             .finish()
     }
 }
@@ -135,7 +141,11 @@ pub fn router_with_backing(
     backing: Backing,
     config: ServerConfig,
 ) -> Router {
-    let Backing { admin, snapshots } = backing;
+    let Backing {
+        admin,
+        snapshots,
+        groups,
+    } = backing;
     let key_subscriptions: HashMap<String, Arc<Semaphore>> = config
         .api_keys
         .iter()
@@ -152,6 +162,7 @@ pub fn router_with_backing(
         store,
         admin,
         snapshots,
+        groups,
         backup_running: Arc::new(tokio::sync::Mutex::new(())),
         subscriptions: Arc::new(Semaphore::new(config.max_open_subscriptions)),
         key_subscriptions: Arc::new(key_subscriptions),
@@ -186,9 +197,24 @@ pub fn router_with_backing(
         )
         .route("/multi", post(streams::append_multi))
         .route("/all", get(streams::read_all))
+        .route("/groups", get(groups::list_groups))
+        .route(
+            "/groups/{group}",
+            put(groups::put_group)
+                .get(groups::get_group)
+                .delete(groups::delete_group),
+        )
+        .route("/groups/{group}/ack", post(groups::ack))
+        .route("/groups/{group}/nack", post(groups::nack))
+        .route("/groups/{group}/parked", get(groups::parked))
+        .route("/groups/{group}/parked/replay", post(groups::replay))
         .layer(middleware::from_fn_with_state(timeout_ms, with_timeout));
     // Subscriptions last as long as the client wants: no request timeout.
+    // A group read waits up to its `wait_ms` (at most
+    // `strata_core::group::MAX_READ_WAIT`) instead of the request timeout.
     let subscriptions = Router::new()
+        .route("/groups/{group}/read", post(groups::read))
+        .route("/groups/{group}/subscribe", get(groups::subscribe))
         .route("/subscribe/all", get(subscribe::subscribe_all))
         .route(
             "/subscribe/streams/{stream}",

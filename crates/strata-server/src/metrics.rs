@@ -318,11 +318,63 @@ pub(crate) async fn metrics(
     if let Some(s) = state.admin.as_ref().and_then(|a| a.scavenge_status()) {
         render_scavenge(&mut text, &s);
     }
+    if let Some(groups) = &state.groups {
+        match groups.list_groups().await {
+            Ok(list) => render_groups(&mut text, &list),
+            Err(e) => tracing::warn!(error = %e, "listing groups for /metrics failed"),
+        }
+    }
     Ok((
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         text,
     )
         .into_response())
+}
+
+/// Per consumer group: lag, in flight, parked and acked totals, each one
+/// metric with a `group` label.
+fn render_groups(out: &mut String, groups: &[strata_core::group::GroupStatus]) {
+    type Field = fn(&strata_core::group::GroupStatus) -> String;
+    let metrics: [(&str, &str, &str, Field); 5] = [
+        (
+            "strata_group_lag_events",
+            "gauge",
+            "Events of the group's source after its checkpoint not yet settled.",
+            |g| g.lag_events.to_string(),
+        ),
+        (
+            "strata_group_lag_seconds",
+            "gauge",
+            "Age of the group's oldest unsettled event, in seconds.",
+            |g| g.lag_seconds.to_string(),
+        ),
+        (
+            "strata_group_in_flight",
+            "gauge",
+            "Messages of the group leased now.",
+            |g| g.in_flight.to_string(),
+        ),
+        (
+            "strata_group_parked",
+            "gauge",
+            "Messages in the group's parked list.",
+            |g| g.parked.to_string(),
+        ),
+        (
+            "strata_group_acked_total",
+            "counter",
+            "Acks of the group since it was loaded.",
+            |g| g.acked_total.to_string(),
+        ),
+    ];
+    for (name, kind, help, value) in metrics {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for g in groups {
+            let label = escape_label(g.name.as_str());
+            let _ = writeln!(out, "{name}{{group=\"{label}\"}} {}", value(g));
+        }
+    }
 }
 
 /// The scavenge's progress and totals, for a store that scavenges.

@@ -31,6 +31,16 @@ use utoipa::{Modify, OpenApi, ToSchema};
         crate::subscribe::subscribe_stream,
         crate::admin::backup,
         crate::admin::scavenge,
+        crate::groups::manage::put_group,
+        crate::groups::manage::list_groups,
+        crate::groups::manage::get_group,
+        crate::groups::manage::delete_group,
+        crate::groups::consume::read,
+        crate::groups::subscribe::subscribe,
+        crate::groups::consume::ack,
+        crate::groups::consume::nack,
+        crate::groups::manage::parked,
+        crate::groups::manage::replay,
     ),
     components(schemas(
         strata_wire::AppendBody,
@@ -47,6 +57,12 @@ use utoipa::{Modify, OpenApi, ToSchema};
         HealthDoc,
         BackupReportDoc,
         ScavengeReportDoc,
+        strata_wire::GroupReadBody,
+        strata_wire::AckBody,
+        strata_wire::NackBody,
+        strata_wire::ReplayBody,
+        GroupStatusDoc,
+        SettleReportDoc,
     )),
     modifiers(&Security),
     security(("bearer" = []), ("api_key" = []))
@@ -213,4 +229,45 @@ mod tests {
         assert!(v["paths"]["/admin/backup"]["post"].is_object());
         assert!(v["components"]["schemas"]["BackupReport"].is_object());
     }
+}
+
+/// A consumer group's status (`GET /groups/{group}`).
+#[derive(Serialize, ToSchema)]
+#[schema(as = GroupStatus)]
+pub(crate) struct GroupStatusDoc {
+    /// The group's name.
+    name: String,
+    /// Its definition: source (`{"stream": s}` or `{"all": filter}`),
+    /// start, strategy, max_in_flight, ack_timeout_ms, max_retries,
+    /// retry_backoff_ms.
+    #[schema(value_type = Value)]
+    settings: serde_json::Value,
+    /// Every event at or below this position was acked, skipped or parked.
+    checkpoint: u64,
+    /// Events after the checkpoint not yet settled.
+    lag_events: u64,
+    /// Age of the oldest unsettled event, in seconds.
+    lag_seconds: f64,
+    /// Messages leased now.
+    in_flight: u64,
+    /// Messages in the parked list.
+    parked: u64,
+    /// Consumers connected.
+    consumers: u64,
+    /// Acks since the group was loaded.
+    acked_total: u64,
+    /// Acks per second over the last few seconds.
+    acked_per_second: f64,
+}
+
+/// What an ack or nack settled.
+#[derive(Serialize, ToSchema)]
+#[schema(as = SettleReport)]
+pub(crate) struct SettleReportDoc {
+    /// Deliveries settled as asked.
+    settled: u64,
+    /// Ids that named no current lease of this consumer.
+    unknown: u64,
+    /// Of the settled retries, those parked because max_retries was used.
+    parked: u64,
 }

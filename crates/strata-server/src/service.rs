@@ -30,6 +30,10 @@ const INDEX_HTML: &str = r#"<!doctype html>
 <li><code>GET /subscribe/streams/{stream}?after_version=</code> — follow one stream (server-sent events)</li>
 <li><a href="/health"><code>GET /health</code></a> — health check</li>
 <li><a href="/metrics"><code>GET /metrics</code></a> — Prometheus metrics (the <code>admin</code> role when keys are configured)</li>
+<li><code>PUT /groups/{group}</code>, <code>GET /groups</code>, <code>GET|DELETE /groups/{group}</code> — manage consumer groups (the <code>admin</code> role)</li>
+<li><code>POST /groups/{group}/read</code>, <code>GET /groups/{group}/subscribe</code> — consume a group (pull, or server-sent events)</li>
+<li><code>POST /groups/{group}/ack</code>, <code>POST /groups/{group}/nack</code> — settle messages</li>
+<li><code>GET /groups/{group}/parked</code>, <code>POST /groups/{group}/parked/replay</code> — parked messages (the <code>admin</code> role)</li>
 <li><code>POST /admin/backup</code> — back the store up into the server's backup directory (the <code>admin</code> role)</li>
 <li><a href="/openapi.json"><code>GET /openapi.json</code></a> — this API as OpenAPI 3.1</li>
 </ul>

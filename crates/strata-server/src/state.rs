@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use strata_core::group::ConsumerGroups;
 use strata_core::{EventStore, SnapshotStore, StoreAdmin};
 use tokio::sync::Semaphore;
 
@@ -22,6 +23,9 @@ pub(crate) struct AppState {
     /// The snapshot store kept with the store: an erasure erases the
     /// stream's snapshots there too. `None` when the caller gave none.
     pub snapshots: Option<Arc<dyn SnapshotStore>>,
+    /// The consumer groups over the store (`/groups/...`); `None` when the
+    /// caller gave none (those routes answer 501).
+    pub groups: Option<Arc<dyn ConsumerGroups>>,
     /// Held while a backup runs: one at a time, the next waits its turn.
     pub backup_running: Arc<tokio::sync::Mutex<()>>,
     pub config: Arc<ServerConfig>,

@@ -44,7 +44,7 @@ use strata_wire::{kind, CaughtUp, SubscribeAllQuery, SubscribeStreamQuery};
 pub(crate) struct ShutdownSignal(pub watch::Receiver<bool>);
 
 impl ShutdownSignal {
-    async fn wait(&mut self) {
+    pub(crate) async fn wait(&mut self) {
         // A dropped sender means the server is gone: stop as well.
         let _ = self.0.wait_for(|stopping| *stopping).await;
     }
@@ -181,12 +181,12 @@ struct Open {
 
 /// The permits one subscription holds: one of the server's and, with a key,
 /// one of the key's.
-struct Permits {
+pub(crate) struct Permits {
     _server: OwnedSemaphorePermit,
     _key: Option<OwnedSemaphorePermit>,
 }
 
-fn permit(state: &AppState, access: &Access) -> Result<Permits, ApiError> {
+pub(crate) fn permit(state: &AppState, access: &Access) -> Result<Permits, ApiError> {
     let key = match access.key() {
         Some(k) => {
             let budget = state.key_subscriptions.get(k.name()).ok_or_else(|| {

@@ -26,6 +26,16 @@ const ROUTES: &[(&str, &str)] = &[
     ("put", "/streams/{stream}/metadata"),
     ("post", "/admin/backup"),
     ("post", "/admin/scavenge"),
+    ("put", "/groups/{group}"),
+    ("get", "/groups"),
+    ("get", "/groups/{group}"),
+    ("delete", "/groups/{group}"),
+    ("post", "/groups/{group}/read"),
+    ("get", "/groups/{group}/subscribe"),
+    ("post", "/groups/{group}/ack"),
+    ("post", "/groups/{group}/nack"),
+    ("get", "/groups/{group}/parked"),
+    ("post", "/groups/{group}/parked/replay"),
 ];
 
 const METHODS: &[&str] = &["get", "post", "put", "delete", "patch"];

@@ -2,8 +2,9 @@
 //! store, and closes it cleanly at the end.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use strata_core::group::{ConsumerGroups, LocalGroups};
 use strata_core::{EventStore, MemoryStore, StoreAdmin};
 use strata_log::{Durability, LogConfig, LogStore};
 use strata_postgres::{PgConfig, PostgresStore};
@@ -66,6 +67,9 @@ pub struct OpenStore {
     store: Arc<dyn EventStore>,
     log: Option<Arc<LogStore>>,
     pg: Option<PostgresStore>,
+    /// The consumer groups over the store, made on first use so that every
+    /// caller shares one (two engines must not serve one group at once).
+    groups: OnceLock<Arc<dyn ConsumerGroups>>,
 }
 
 impl OpenStore {
@@ -75,6 +79,7 @@ impl OpenStore {
             store: Arc::new(MemoryStore::new()),
             log: None,
             pg: None,
+            groups: OnceLock::new(),
         }
     }
 
@@ -90,6 +95,7 @@ impl OpenStore {
             store: log.clone(),
             log: Some(log),
             pg: None,
+            groups: OnceLock::new(),
         })
     }
 
@@ -106,6 +112,7 @@ impl OpenStore {
             store: Arc::new(pg.clone()),
             log: None,
             pg: Some(pg),
+            groups: OnceLock::new(),
         })
     }
 
@@ -127,6 +134,18 @@ impl OpenStore {
             .map(|pg| Arc::new(pg.clone()) as Arc<dyn StoreAdmin>)
     }
 
+    /// The consumer groups over the store, for the server and the CLI: the
+    /// same instance on every call. Every backend gets
+    /// [`LocalGroups`] (group state kept as events of the store's system
+    /// streams, served by this one process); this is the one place to hand
+    /// PostgreSQL its own, shared-across-processes implementation.
+    pub fn groups(&self) -> Arc<dyn ConsumerGroups> {
+        let groups = self.groups.get_or_init(|| {
+            Arc::new(LocalGroups::new(Arc::clone(&self.store))) as Arc<dyn ConsumerGroups>
+        });
+        Arc::clone(groups)
+    }
+
     /// The log store, when this is one.
     pub fn log_store(&self) -> Option<&LogStore> {
         self.log.as_deref()
@@ -144,7 +163,13 @@ impl OpenStore {
     /// if one is still alive the data is synced (`flush`) but the checkpoint
     /// is left for the next open to rebuild.
     pub async fn close(self) -> Result<(), strata_core::Error> {
-        let OpenStore { store, log, pg } = self;
+        let OpenStore {
+            store,
+            log,
+            pg,
+            groups,
+        } = self;
+        drop(groups);
         drop(store);
         if let Some(pg) = pg {
             return pg.close().await;

@@ -11,6 +11,8 @@ pub const IDEMPOTENCY_CONFLICT: &str = "idempotency_conflict";
 pub const STREAM_DELETED: &str = "stream_deleted";
 /// 404: no such stream.
 pub const STREAM_NOT_FOUND: &str = "stream_not_found";
+/// 404: no such consumer group.
+pub const GROUP_NOT_FOUND: &str = "group_not_found";
 /// 422: the request parsed but is not valid.
 pub const INVALID_INPUT: &str = "invalid_input";
 /// 413: the request is over a size limit.

@@ -41,6 +41,7 @@ mod event;
 pub mod expected;
 #[doc(hidden)]
 pub mod fuzzing;
+mod group;
 pub mod kind;
 mod metadata;
 mod request;
@@ -49,6 +50,11 @@ mod stream_metadata;
 pub use answer::{AppendOut, CaughtUp, ErrorBody, HealthBody, MultiOut, Page};
 pub use error::WireError;
 pub use event::{raw_json, stream_id, EventIn, WireEvent};
+pub use group::{
+    AckBody, DeliveryOut, GroupList, GroupReadBody, GroupReadOut, GroupSettings, GroupStatus,
+    NackBody, ParkedList, ParkedOut, ParkedQuery, ReplayBody, ReplayOut, SettleReport,
+    SubscribeHello, DEFAULT_GROUP_READ_MAX, DEFAULT_PARKED_LIMIT, MAX_PARKED_LIMIT,
+};
 pub use metadata::{metadata_from_map, metadata_to_map};
 pub use request::{
     AppendBody, DeleteQuery, MultiBody, MultiPart, ReadAllQuery, ReadStreamQuery,

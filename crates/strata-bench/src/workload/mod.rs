@@ -39,5 +39,8 @@ pub(crate) async fn run(
         WorkloadName::Project => project::run(ctx).await,
         WorkloadName::RawInsert => raw_insert::run(ctx).await,
         WorkloadName::Groups => groups::run(ctx).await,
+        WorkloadName::HttpGroups => {
+            Err("http-groups runs against a server, not a store opened in this process".into())
+        }
     }
 }

@@ -6,8 +6,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use strata_core::group::LocalGroups;
 use strata_core::{EventStore, MemoryStore};
-use strata_server::{router, serve_with, ServerConfig, TlsAcceptor};
+use strata_server::{router_with_backing, serve_with, Backing, ServerConfig, TlsAcceptor};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -40,7 +41,12 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
-        let app = router(store.clone() as Arc<dyn EventStore>, config.clone());
+        let store_dyn = store.clone() as Arc<dyn EventStore>;
+        let backing = Backing {
+            groups: Some(Arc::new(LocalGroups::new(store_dyn.clone()))),
+            ..Backing::default()
+        };
+        let app = router_with_backing(store_dyn, backing, config.clone());
         let task = tokio::spawn(async move {
             serve_with(listener, app, &config, tls, async {
                 let _ = rx.await;

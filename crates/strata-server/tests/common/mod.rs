@@ -14,8 +14,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use serde_json::Value;
+use strata_core::group::LocalGroups;
 use strata_core::{EventStore, Limits, MemoryStore};
-use strata_server::{router, serve_with, ServerConfig, TlsAcceptor};
+use strata_server::{router_with_backing, serve_with, Backing, ServerConfig, TlsAcceptor};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::oneshot;
@@ -111,7 +112,12 @@ impl Harness {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
-        let app = router(store.clone(), config.clone());
+        // Consumer groups over the same store, as `strata serve` hands over.
+        let backing = Backing {
+            groups: Some(Arc::new(LocalGroups::new(store.clone()))),
+            ..Backing::default()
+        };
+        let app = router_with_backing(store.clone(), backing, config.clone());
         let task = tokio::spawn(async move {
             serve_with(listener, app, &config, tls, async {
                 let _ = rx.await;

@@ -20,6 +20,7 @@
 //! order. If the server drops it as a slow consumer it reconnects with
 //! `Last-Event-ID` (counted in `sub_reconnects`; see [`subscriber`]).
 
+pub(crate) mod groups;
 mod server_child;
 mod subscriber;
 
