@@ -135,13 +135,18 @@ impl OpenStore {
     }
 
     /// The consumer groups over the store, for the server and the CLI: the
-    /// same instance on every call. Every backend gets
-    /// [`LocalGroups`] (group state kept as events of the store's system
-    /// streams, served by this one process); this is the one place to hand
-    /// PostgreSQL its own, shared-across-processes implementation.
+    /// same instance on every call. PostgreSQL gets
+    /// [`PgGroups`](strata_postgres::PgGroups) (group state, leases and
+    /// checkpoints in the database, shared by every process on it); the
+    /// other backends get [`LocalGroups`] (group state kept as events of the
+    /// store's system streams, served by this one process).
     pub fn groups(&self) -> Arc<dyn ConsumerGroups> {
-        let groups = self.groups.get_or_init(|| {
-            Arc::new(LocalGroups::new(Arc::clone(&self.store))) as Arc<dyn ConsumerGroups>
+        let groups = self.groups.get_or_init(|| match &self.pg {
+            // Group state in the database: every process on it shares groups.
+            Some(pg) => {
+                Arc::new(strata_postgres::PgGroups::new(pg.clone())) as Arc<dyn ConsumerGroups>
+            }
+            None => Arc::new(LocalGroups::new(Arc::clone(&self.store))) as Arc<dyn ConsumerGroups>,
         });
         Arc::clone(groups)
     }

@@ -114,6 +114,21 @@ impl Progress {
             None => self.cursor,
         };
     }
+
+    /// Folds in a checkpoint a settle record carried: every event at or
+    /// below `c` is settled.
+    pub fn advance(&mut self, c: Position) {
+        if c <= self.checkpoint {
+            return;
+        }
+        self.cursor = self.cursor.max(c);
+        self.unsettled.retain(|&p| p > c);
+        self.settled_ahead.retain(|&p| p > c);
+        self.checkpoint = match self.unsettled.first() {
+            Some(&first) => before(first).max(c),
+            None => self.cursor,
+        };
+    }
 }
 
 /// One group's in-memory state.

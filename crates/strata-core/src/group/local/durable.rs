@@ -65,6 +65,9 @@ struct Deleted {
 struct Settled {
     seq: u64,
     positions: Vec<Position>,
+    /// The group's checkpoint once these were settled.
+    #[serde(default)]
+    checkpoint: Position,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -262,6 +265,7 @@ pub async fn load_progress<S: EventStore + ?Sized>(
     let mut next = covers + 1;
     for s in settled.iter().filter(|s| s.seq > covers) {
         progress.settle(&s.positions);
+        progress.advance(s.checkpoint);
         next = next.max(s.seq + 1);
     }
     Ok((progress, next))
@@ -289,8 +293,19 @@ pub async fn limit_group_stream<S: EventStore + ?Sized>(store: &S, name: &GroupN
 }
 
 /// A settle record numbered `seq`.
-pub fn settled_record(seq: u64, positions: Vec<Position>) -> Result<NewEvent> {
-    encode(SETTLED, &Settled { seq, positions })
+pub fn settled_record(
+    seq: u64,
+    positions: Vec<Position>,
+    checkpoint: Position,
+) -> Result<NewEvent> {
+    encode(
+        SETTLED,
+        &Settled {
+            seq,
+            positions,
+            checkpoint,
+        },
+    )
 }
 
 /// A checkpoint record covering every record numbered up to `covers`.

@@ -198,11 +198,12 @@ impl GroupHandle {
         apply: impl FnOnce(&mut GroupState, Instant) -> (SettleReport, Vec<Record>),
     ) -> Result<SettleReport> {
         let _permit = self.writes.acquire().await.map_err(|_| Error::Closed)?;
-        let (report, records, checkpoint) = {
+        let (report, records, at, checkpoint) = {
             let mut inner = self.inner();
             let now = Instant::now();
             let (report, records) = apply(&mut inner.state, now);
             let numbered = number(&mut inner, records);
+            let at = inner.state.checkpoint();
             let checkpoint = if inner.since_checkpoint >= CHECKPOINT_EVERY_RECORDS {
                 inner.since_checkpoint = 0;
                 Some((inner.next_seq - 1, inner.state.progress()))
@@ -218,22 +219,24 @@ impl GroupHandle {
             {
                 inner.rate.pop_front();
             }
-            (report, numbered, checkpoint)
+            (report, numbered, at, checkpoint)
         };
         self.ready.notify_waiters();
         self.room.notify_one();
-        let written = self.write(store, records, checkpoint).await;
+        let written = self.write(store, records, at, checkpoint).await;
         if written.is_err() {
             self.failed.store(true, Ordering::Release);
         }
         written.map(|()| report)
     }
 
-    /// Writes numbered records, then a checkpoint if one is due.
+    /// Writes numbered records (settle records carry the checkpoint `at`
+    /// they left), then a checkpoint record if one is due.
     async fn write<S: EventStore>(
         &self,
         store: &S,
         records: Vec<(u64, Record)>,
+        at: Position,
         checkpoint: Option<(u64, Progress)>,
     ) -> Result<()> {
         let group = durable::group_stream(&self.name)?;
@@ -241,7 +244,7 @@ impl GroupHandle {
         for (seq, record) in records {
             match record {
                 Record::Settled(positions) => {
-                    let e = durable::settled_record(seq, positions)?;
+                    let e = durable::settled_record(seq, positions, at)?;
                     store.append(&group, ExpectedVersion::Any, vec![e]).await?;
                 }
                 Record::Parked {

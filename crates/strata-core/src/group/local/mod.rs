@@ -195,9 +195,18 @@ impl<S: EventStore + Clone + 'static> ConsumerGroups for LocalGroups<S> {
     }
 
     async fn list_groups(&self) -> Result<Vec<GroupStatus>> {
-        let mut guard = self.groups.lock().await;
-        let groups = self.loaded(&mut guard).await?;
-        Ok(groups.values().map(Self::status_of).collect())
+        let names: Vec<GroupName> = {
+            let mut guard = self.groups.lock().await;
+            self.loaded(&mut guard).await?.keys().cloned().collect()
+        };
+        // Each group is loaded, so its checkpoint and counts are its own.
+        let mut out = Vec::with_capacity(names.len());
+        for name in names {
+            if let Some(status) = self.group_status(&name).await? {
+                out.push(status);
+            }
+        }
+        Ok(out)
     }
 
     async fn group_status(&self, name: &GroupName) -> Result<Option<GroupStatus>> {

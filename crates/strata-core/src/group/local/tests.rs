@@ -345,6 +345,21 @@ async fn definitions_are_durable_validated_and_deletable() {
     let listed = reopened.list_groups().await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].settings.max_retries, 7);
+    // A group no call has loaded yet reports its durable checkpoint.
+    fill(&store, 1, 3).await;
+    // (Pinned: one event of the stream in flight at a time.)
+    for _ in 0..3 {
+        let c = consumer("c");
+        let got = read_n(&reopened, &g, &c, 1).await;
+        let ids: Vec<DeliveryId> = got.iter().map(|d| d.delivery_id).collect();
+        reopened.ack(&g, &c, &ids).await.unwrap();
+    }
+    let fresh = LocalGroups::new(store.clone());
+    let status = fresh.list_groups().await.unwrap();
+    assert!(
+        status[0].checkpoint >= last_order(&store).await,
+        "{status:?}"
+    );
     assert!(reopened.delete_group(&g).await.unwrap());
     assert!(!reopened.delete_group(&g).await.unwrap());
     assert!(LocalGroups::new(store)
