@@ -186,5 +186,8 @@ fn subscriber_options_belong_to_their_workloads() {
     ]);
     assert!(!o.status.success());
     let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(stderr.contains("options of http-append"), "{stderr}");
+    assert!(
+        stderr.contains("--no-subscriber is an option of http-append"),
+        "{stderr}"
+    );
 }
