@@ -189,6 +189,22 @@ impl Client {
         let out: ReplayOut = self.call(rb, &url).await?;
         Ok(out.replayed)
     }
+
+    /// Removes the parked messages at `positions` from the list; how many
+    /// were there (`POST /groups/{group}/parked/delete`).
+    pub async fn delete_parked(
+        &self,
+        name: &GroupName,
+        positions: &[strata_core::Position],
+    ) -> Result<u64, ClientError> {
+        let url = self.url(&["groups", name.as_str(), "parked", "delete"]);
+        let body = strata_wire::DeleteParkedBody {
+            positions: positions.iter().map(|p| p.0).collect(),
+        };
+        let rb = self.request(reqwest::Method::POST, url.clone()).json(&body);
+        let out: strata_wire::DeleteParkedOut = self.call(rb, &url).await?;
+        Ok(out.deleted)
+    }
 }
 
 fn is_group_not_found(e: &ClientError) -> bool {

@@ -70,6 +70,15 @@ async fn every_group_method_round_trips() {
     assert_eq!(again.deliveries[0].event.version, 3);
     let status = client.group_status(&name).await.unwrap().unwrap();
     assert_eq!(status.in_flight, 1);
+    // Parked again, then deleted from the list.
+    let id = again.deliveries[0].delivery_id;
+    client
+        .nack(&name, Some("other"), &[id], NackAction::Park, "worse")
+        .await
+        .unwrap();
+    let position = again.deliveries[0].event.position;
+    assert_eq!(client.delete_parked(&name, &[position]).await.unwrap(), 1);
+    assert!(client.parked(&name, 10).await.unwrap().is_empty());
     assert!(client.delete_group(&name).await.unwrap());
     assert!(client.list_groups().await.unwrap().is_empty());
 }

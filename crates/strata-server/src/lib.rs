@@ -208,6 +208,7 @@ pub fn router_with_backing(
         .route("/groups/{group}/nack", post(groups::nack))
         .route("/groups/{group}/parked", get(groups::parked))
         .route("/groups/{group}/parked/replay", post(groups::replay))
+        .route("/groups/{group}/parked/delete", post(groups::delete_parked))
         .layer(middleware::from_fn_with_state(timeout_ms, with_timeout));
     // Subscriptions last as long as the client wants: no request timeout.
     // A group read waits up to its `wait_ms` (at most

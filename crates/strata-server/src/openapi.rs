@@ -41,6 +41,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
         crate::groups::consume::nack,
         crate::groups::manage::parked,
         crate::groups::manage::replay,
+        crate::groups::manage::delete_parked,
     ),
     components(schemas(
         strata_wire::AppendBody,

@@ -233,6 +233,25 @@ async fn park_and_replay(h: Harness) {
     let msgs = v["messages"].as_array().unwrap();
     assert_eq!(msgs.len(), 1);
     assert_eq!(msgs[0]["event"]["version"], 1);
+    // Parked again, then deleted from the list without a replay.
+    let again = msgs[0]["delivery_id"].as_u64().unwrap();
+    let position = msgs[0]["event"]["position"].as_u64().unwrap();
+    h.post(
+        "/groups/p/nack",
+        &json!({"ids": [again], "action": "park", "reason": "still poison"}),
+    )
+    .await;
+    assert_eq!(h.get("/groups/p").await.json()["parked"], 1);
+    let r = h
+        .post(
+            "/groups/p/parked/delete",
+            &json!({"positions": [position, 999_999]}),
+        )
+        .await;
+    assert_eq!(r.json(), json!({"deleted": 1}));
+    assert_eq!(h.get("/groups/p").await.json()["parked"], 0);
+    let parked = h.get("/groups/p/parked").await.json();
+    assert!(parked["messages"].as_array().unwrap().is_empty());
     // An empty replay body uses the default limit.
     let r = request(h.addr, "POST", "/groups/p/parked/replay", &[], None).await;
     assert_eq!(r.json(), json!({"replayed": 0}));
@@ -273,6 +292,9 @@ async fn errors_and_limits(h: Harness) {
         .await
         .assert_error(404, "group_not_found");
     h.post("/groups/none/parked/replay", &json!({}))
+        .await
+        .assert_error(404, "group_not_found");
+    h.post("/groups/none/parked/delete", &json!({"positions": [1]}))
         .await
         .assert_error(404, "group_not_found");
     assert_eq!(
@@ -317,6 +339,10 @@ async fn errors_and_limits(h: Harness) {
         .await
         .assert_error(400, "invalid_query");
     h.post("/groups/g/parked/replay", &json!({"limit": 10_001}))
+        .await
+        .assert_error(422, "invalid_input");
+    let too_many: Vec<u64> = (1..=10_001).collect();
+    h.post("/groups/g/parked/delete", &json!({"positions": too_many}))
         .await
         .assert_error(422, "invalid_input");
     let sse = SseClient::connect(h.addr, "/groups/none/subscribe", &[]).await;

@@ -36,6 +36,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/groups/{group}/nack"),
     ("get", "/groups/{group}/parked"),
     ("post", "/groups/{group}/parked/replay"),
+    ("post", "/groups/{group}/parked/delete"),
 ];
 
 const METHODS: &[&str] = &["get", "post", "put", "delete", "patch"];

@@ -201,6 +201,24 @@ pub struct ReplayOut {
     pub replayed: u64,
 }
 
+/// Body of `POST /groups/{group}/parked/delete`: the positions of the
+/// parked messages to remove from the list (at most
+/// `strata_core::group::MAX_SETTLE_IDS`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DeleteParkedBody {
+    /// Positions (in `$all`) of parked messages.
+    pub positions: Vec<u64>,
+}
+
+/// Answer of `POST /groups/{group}/parked/delete`.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub struct DeleteParkedOut {
+    /// How many of the positions named a parked message, now removed.
+    pub deleted: u64,
+}
+
 /// The first event of `GET /groups/{group}/subscribe` (`event: consumer`):
 /// the consumer name this connection reads as; ack and nack with it.
 #[derive(Clone, Debug, Serialize, Deserialize)]

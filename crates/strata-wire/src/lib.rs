@@ -51,9 +51,10 @@ pub use answer::{AppendOut, CaughtUp, ErrorBody, HealthBody, MultiOut, Page};
 pub use error::WireError;
 pub use event::{raw_json, stream_id, EventIn, WireEvent};
 pub use group::{
-    AckBody, DeliveryOut, GroupList, GroupReadBody, GroupReadOut, GroupSettings, GroupStatus,
-    NackBody, ParkedList, ParkedOut, ParkedQuery, ReplayBody, ReplayOut, SettleReport,
-    SubscribeHello, DEFAULT_GROUP_READ_MAX, DEFAULT_PARKED_LIMIT, MAX_PARKED_LIMIT,
+    AckBody, DeleteParkedBody, DeleteParkedOut, DeliveryOut, GroupList, GroupReadBody,
+    GroupReadOut, GroupSettings, GroupStatus, NackBody, ParkedList, ParkedOut, ParkedQuery,
+    ReplayBody, ReplayOut, SettleReport, SubscribeHello, DEFAULT_GROUP_READ_MAX,
+    DEFAULT_PARKED_LIMIT, MAX_PARKED_LIMIT,
 };
 pub use metadata::{metadata_from_map, metadata_to_map};
 pub use request::{

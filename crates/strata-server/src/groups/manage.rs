@@ -6,9 +6,11 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use strata_core::group::GroupSettings;
+use strata_core::group::{GroupSettings, MAX_SETTLE_IDS};
+use strata_core::Position;
 use strata_wire::{
-    GroupList, ParkedList, ParkedOut, ParkedQuery, ReplayBody, ReplayOut, MAX_PARKED_LIMIT,
+    DeleteParkedBody, DeleteParkedOut, GroupList, ParkedList, ParkedOut, ParkedQuery, ReplayBody,
+    ReplayOut, MAX_PARKED_LIMIT,
 };
 
 use super::{groups_of, not_found, GroupPath};
@@ -181,6 +183,42 @@ pub(crate) async fn replay(
     check_limit(body.limit)?;
     let replayed = groups_of(&state)?.replay_parked(&name, body.limit).await?;
     Ok(Json(ReplayOut { replayed }).into_response())
+}
+
+/// `POST /groups/{group}/parked/delete`: removes parked messages from the
+/// list without offering them again.
+#[utoipa::path(
+    post,
+    path = "/groups/{group}/parked/delete",
+    tag = "groups",
+    params(("group" = String, Path, description = "The group's name")),
+    request_body(content = DeleteParkedBody, description = "{\"positions\": [...]}"),
+    responses(
+        (status = 200, description = "{\"deleted\": N}", body = serde_json::Value),
+        (status = 401, description = "No or unknown API key", body = ErrorBody),
+        (status = 403, description = "Needs the admin role", body = ErrorBody),
+        (status = 404, description = "No such group", body = ErrorBody),
+        (status = 422, description = "Too many positions, or a bad body", body = ErrorBody)
+    )
+)]
+pub(crate) async fn delete_parked(
+    State(state): State<AppState>,
+    Extension(access): Extension<Access>,
+    GroupPath(name): GroupPath,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    access.require_role(Role::Admin)?;
+    let body: DeleteParkedBody = json_body(&headers, body, state.config.max_body_bytes)?;
+    if body.positions.len() > MAX_SETTLE_IDS {
+        return Err(ApiError::invalid(format!(
+            "at most {MAX_SETTLE_IDS} positions at once, got {}",
+            body.positions.len()
+        )));
+    }
+    let positions: Vec<Position> = body.positions.into_iter().map(Position).collect();
+    let deleted = groups_of(&state)?.delete_parked(&name, &positions).await?;
+    Ok(Json(DeleteParkedOut { deleted }).into_response())
 }
 
 fn check_limit(limit: usize) -> Result<(), ApiError> {

@@ -27,7 +27,9 @@ use crate::state::AppState;
 use strata_wire::kind;
 
 pub(crate) use consume::{ack, nack, read};
-pub(crate) use manage::{delete_group, get_group, list_groups, parked, put_group, replay};
+pub(crate) use manage::{
+    delete_group, delete_parked, get_group, list_groups, parked, put_group, replay,
+};
 pub(crate) use subscribe::subscribe;
 
 /// The prefix of the consumer name the server picks for a request that
