@@ -20,8 +20,6 @@ use strata_core::{
     Bytes, EventStore, ExpectedVersion, MemoryStore, Metadata, NewEvent, Snapshot, SnapshotStore,
     StreamId,
 };
-use strata_log::compress::CompressedFile;
-use strata_log::io::{FsStorage, Storage, StorageFile};
 use strata_log::snapshot::LogSnapshotStore;
 use strata_log::{LogConfig, LogStore};
 
@@ -45,42 +43,9 @@ fn assert_one_line_error(o: &Output, needle: &str) {
     assert!(err.contains(needle), "{err:?} lacks {needle:?}");
 }
 
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
-
-/// The bytes `path` holds: a compressed segment's decompressed.
-fn content(path: &Path) -> Vec<u8> {
-    if path.extension().is_some_and(|x| x == "zseg") {
-        let n: u32 = path.file_stem().unwrap().to_str().unwrap().parse().unwrap();
-        let file = FsStorage.open(path, false).unwrap();
-        let z = CompressedFile::open(file, n).unwrap();
-        let mut b = vec![0u8; z.len().unwrap() as usize];
-        z.read_exact_at(&mut b, 0).unwrap();
-        b
-    } else {
-        std::fs::read(path).unwrap()
-    }
-}
-
 /// The files under `dir` whose bytes (decompressed) hold `needle`.
 fn files_holding(dir: &Path, needle: &str) -> Vec<PathBuf> {
-    walk(dir)
-        .into_iter()
-        .filter(|p| {
-            let b = content(p);
-            b.windows(needle.len()).any(|w| w == needle.as_bytes())
-        })
-        .collect()
+    strata_log::inspect::files_holding(dir, needle.as_bytes()).unwrap()
 }
 
 fn event(i: usize, marker: &str) -> NewEvent {

@@ -121,35 +121,7 @@ async fn acknowledged_appends_survive_a_shutdown_and_a_subscription_resumes_acro
 /// The files under `dir` whose bytes (a compressed segment's decompressed)
 /// hold `needle`.
 fn files_holding(dir: &std::path::Path, needle: &str) -> Vec<std::path::PathBuf> {
-    use strata_log::io::{FsStorage, Storage, StorageFile};
-    let mut out = Vec::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                todo.push(p);
-                continue;
-            }
-            let bytes = if p.extension().is_some_and(|x| x == "zseg") {
-                let n: u32 = p.file_stem().unwrap().to_str().unwrap().parse().unwrap();
-                let z = strata_log::compress::CompressedFile::open(
-                    FsStorage.open(&p, false).unwrap(),
-                    n,
-                )
-                .unwrap();
-                let mut b = vec![0u8; z.len().unwrap() as usize];
-                z.read_exact_at(&mut b, 0).unwrap();
-                b
-            } else {
-                std::fs::read(&p).unwrap()
-            };
-            if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
-                out.push(p);
-            }
-        }
-    }
-    out
+    strata_log::inspect::files_holding(dir, needle.as_bytes()).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

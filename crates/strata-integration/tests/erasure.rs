@@ -16,45 +16,17 @@ use strata::{
     AggregateError, CommandMeta, Error, ExpectedVersion, Repository, ScavengeOptions,
     SnapshotPolicy, SnapshotStore, StreamId,
 };
-use strata_log::compress::CompressedFile;
-use strata_log::io::{FsStorage, Storage, StorageFile};
+use strata_log::io::FsStorage;
 use strata_log::snapshot::LogSnapshotStore;
 use strata_log::{LogConfig, LogStore};
 
 const SECRET: &str = "ada-SECRET-e5f0";
 const KEPT: &str = "bo-KEPT-19aa";
 
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
-
 /// The files under `dir` whose bytes (a compressed segment's decompressed)
 /// hold `needle`.
 fn files_holding(dir: &Path, needle: &str) -> Vec<PathBuf> {
-    walk(dir)
-        .into_iter()
-        .filter(|p| {
-            let b = if p.extension().is_some_and(|x| x == "zseg") {
-                let n: u32 = p.file_stem().unwrap().to_str().unwrap().parse().unwrap();
-                let z = CompressedFile::open(FsStorage.open(p, false).unwrap(), n).unwrap();
-                let mut b = vec![0u8; z.len().unwrap() as usize];
-                z.read_exact_at(&mut b, 0).unwrap();
-                b
-            } else {
-                std::fs::read(p).unwrap()
-            };
-            b.windows(needle.len()).any(|w| w == needle.as_bytes())
-        })
-        .collect()
+    strata_log::inspect::files_holding(dir, needle.as_bytes()).unwrap()
 }
 
 async fn open(dir: &Path) -> (Arc<LogStore>, Arc<LogSnapshotStore>) {

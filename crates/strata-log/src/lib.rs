@@ -30,6 +30,7 @@ pub mod format;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod index;
+pub mod inspect;
 pub mod io;
 pub mod powercut;
 mod read;

@@ -19,8 +19,7 @@ use strata_core::{
     RecordedEvent, ScavengeOptions, StreamId, StreamMetadata, StreamState, SubscribeFrom,
     SubscriptionMessage,
 };
-use strata_log::compress::{CompressedFile, Compression};
-use strata_log::io::{FsStorage, Storage, StorageFile};
+use strata_log::compress::Compression;
 use strata_log::{Durability, LogConfig, LogStore};
 
 const SECRET: &str = "SECRET-PERSON-7f3a";
@@ -38,42 +37,9 @@ fn config(dir: &Path, compressed: bool) -> LogConfig {
     }
 }
 
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
-
-/// The bytes `path` holds: a compressed segment's decompressed.
-fn content(path: &Path) -> Vec<u8> {
-    if path.extension().is_some_and(|x| x == "zseg") {
-        let n: u32 = path.file_stem().unwrap().to_str().unwrap().parse().unwrap();
-        let file = FsStorage.open(path, false).unwrap();
-        let z = CompressedFile::open(file, n).unwrap();
-        let mut b = vec![0u8; z.len().unwrap() as usize];
-        z.read_exact_at(&mut b, 0).unwrap();
-        b
-    } else {
-        std::fs::read(path).unwrap()
-    }
-}
-
 /// The files under `dir` whose bytes (decompressed) hold `needle`.
 fn files_holding(dir: &Path, needle: &str) -> Vec<PathBuf> {
-    walk(dir)
-        .into_iter()
-        .filter(|p| {
-            let b = content(p);
-            b.windows(needle.len()).any(|w| w == needle.as_bytes())
-        })
-        .collect()
+    strata_log::inspect::files_holding(dir, needle.as_bytes()).unwrap()
 }
 
 /// An event whose data and metadata carry `marker`.
@@ -296,7 +262,8 @@ async fn erasure_leaves_no_byte(compressed: bool) {
     store.settle().await.unwrap();
     if compressed {
         // Some of its events lie in compressed segments by now.
-        assert!(walk(dir.path())
+        assert!(strata_log::inspect::files(dir.path())
+            .unwrap()
             .iter()
             .any(|p| p.extension().is_some_and(|x| x == "zseg")));
     }

@@ -34,16 +34,7 @@ fn all_bytes(dir: &Path) -> Vec<u8> {
 }
 
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
+    strata_log::inspect::files(dir).unwrap()
 }
 
 fn segment_bytes(dir: &Path) -> u64 {

@@ -61,16 +61,7 @@ fn open_on(dir: &Path, storage: Arc<dyn Storage>) -> LogSnapshotStore {
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
+    strata_log::inspect::files(dir).unwrap()
 }
 
 fn holds(bytes: &[u8], needle: &str) -> bool {
