@@ -91,14 +91,14 @@ impl std::fmt::Display for GroupName {
 /// The name a consumer gives itself; leases are held by it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct ConsumerId(String);
+pub struct ConsumerId(std::sync::Arc<str>);
 
 impl ConsumerId {
     /// Checks and wraps a consumer name.
     pub fn new(name: impl Into<String>) -> Result<Self> {
         let name = name.into();
         check_name("consumer", &name)?;
-        Ok(Self(name))
+        Ok(Self(name.into()))
     }
 
     /// The name.
@@ -116,7 +116,7 @@ impl TryFrom<String> for ConsumerId {
 
 impl From<ConsumerId> for String {
     fn from(name: ConsumerId) -> String {
-        name.0
+        name.0.to_string()
     }
 }
 

@@ -135,16 +135,28 @@ impl Progress {
 #[derive(Debug)]
 pub struct GroupState {
     settings: GroupSettings,
-    /// Unsettled events read from the source, by position.
-    pending: BTreeMap<Position, Slot>,
-    /// The positions in `pending` of each stream, in order.
+    /// Unsettled events read from the source, by position (boxed, so the
+    /// map's nodes stay small to search and shift).
+    pending: BTreeMap<Position, Box<Slot>>,
+    /// Under `pinned` only (empty otherwise): the positions in `pending` of
+    /// each stream, in order.
     by_stream: HashMap<StreamId, BTreeSet<Position>>,
-    /// The first position in `pending` of each stream: under `pinned`, the
-    /// only ones that may be leased.
+    /// Under `pinned` only (empty otherwise): the first position in
+    /// `pending` of each stream, the only ones that may be leased.
     heads: BTreeSet<Position>,
+    /// The positions in `pending` whose slot is ready now
+    /// (`SlotState::Ready(None)`), in order: what `round_robin` and
+    /// `single` lease from, without walking the leased ones.
+    ready: BTreeSet<Position>,
+    /// `heads` ∩ `ready`, with each one's stream hash: what `pinned`
+    /// leases from, without a look into `pending`.
+    ready_heads: BTreeMap<Position, u64>,
+    /// Slots waiting out a retry back-off (`SlotState::Ready(Some(at))`),
+    /// pending or replayed: (at, position, whether a replay).
+    delayed: BTreeSet<(Instant, Position, bool)>,
     /// Parked events offered again, by position (below the checkpoint,
     /// so kept apart from `pending`).
-    replays: BTreeMap<Position, Slot>,
+    replays: BTreeMap<Position, Box<Slot>>,
     /// The last position read from the source.
     cursor: Position,
     /// Of the positions in `(checkpoint, cursor]` the durable progress knew,
@@ -173,6 +185,9 @@ impl GroupState {
             pending: BTreeMap::new(),
             by_stream: HashMap::new(),
             heads: BTreeSet::new(),
+            ready: BTreeSet::new(),
+            ready_heads: BTreeMap::new(),
+            delayed: BTreeSet::new(),
             replays: BTreeMap::new(),
             cursor: progress.checkpoint,
             resumed_unsettled: progress.unsettled,
@@ -195,7 +210,39 @@ impl GroupState {
     /// Replaces the settings (same source); leases already out keep their
     /// deadlines.
     pub fn set_settings(&mut self, settings: GroupSettings) {
+        let was_pinned = self.pinned();
         self.settings = settings;
+        if self.pinned() != was_pinned {
+            self.index_streams();
+        }
+    }
+
+    fn pinned(&self) -> bool {
+        self.settings.strategy == Strategy::Pinned
+    }
+
+    /// Builds the per-stream index and the heads afresh: from `pending`
+    /// under `pinned`, empty otherwise.
+    fn index_streams(&mut self) {
+        self.by_stream.clear();
+        self.heads.clear();
+        self.ready_heads.clear();
+        if !self.pinned() {
+            return;
+        }
+        for (&p, slot) in &self.pending {
+            let queue = self
+                .by_stream
+                .entry(slot.event.stream_id.clone())
+                .or_default();
+            if queue.is_empty() {
+                self.heads.insert(p);
+                if self.ready.contains(&p) {
+                    self.ready_heads.insert(p, slot.stream_hash);
+                }
+            }
+            queue.insert(p);
+        }
     }
 
     /// The last position read from the source: the engine reads on after it.
@@ -251,19 +298,23 @@ impl GroupState {
         if settled_before || !self.delivers(&event) {
             return;
         }
-        let queue = self.by_stream.entry(event.stream_id.clone()).or_default();
-        if queue.is_empty() {
-            self.heads.insert(p);
+        if self.pinned() {
+            let queue = self.by_stream.entry(event.stream_id.clone()).or_default();
+            if queue.is_empty() {
+                self.heads.insert(p);
+            }
+            queue.insert(p);
         }
-        queue.insert(p);
+        let stream_hash = name_hash(event.stream_id.as_str());
+        self.mark_ready(p, stream_hash);
         self.pending.insert(
             p,
-            Slot {
-                stream_hash: name_hash(event.stream_id.as_str()),
+            Box::new(Slot {
+                stream_hash,
                 event,
                 count: 0,
                 state: SlotState::Ready(None),
-            },
+            }),
         );
     }
 
@@ -290,22 +341,30 @@ impl GroupState {
     /// Offers a parked event again, with a fresh retry budget.
     pub fn replay(&mut self, event: RecordedEvent) {
         let p = event.position;
-        self.replays.entry(p).or_insert(Slot {
-            stream_hash: name_hash(event.stream_id.as_str()),
-            event,
-            count: 0,
-            state: SlotState::Ready(None),
+        self.replays.entry(p).or_insert_with(|| {
+            Box::new(Slot {
+                stream_hash: name_hash(event.stream_id.as_str()),
+                event,
+                count: 0,
+                state: SlotState::Ready(None),
+            })
         });
     }
 
     /// Stops offering a replayed parked event (it left the parked list).
     pub fn forget_replay(&mut self, position: Position) {
         if let Some(slot) = self.replays.remove(&position) {
-            if let SlotState::Leased { consumer, id, .. } = slot.state {
-                self.leases.remove(&id);
-                if let Some(c) = self.consumers.get_mut(&consumer) {
-                    c.in_flight = c.in_flight.saturating_sub(1);
+            match slot.state {
+                SlotState::Leased { consumer, id, .. } => {
+                    self.leases.remove(&id);
+                    if let Some(c) = self.consumers.get_mut(&consumer) {
+                        c.in_flight = c.in_flight.saturating_sub(1);
+                    }
                 }
+                SlotState::Ready(Some(at)) => {
+                    self.delayed.remove(&(at, position, true));
+                }
+                SlotState::Ready(None) => {}
             }
         }
     }
@@ -349,26 +408,25 @@ impl GroupState {
         }
         let mut next: Option<Instant> = None;
         let mut expired = Vec::new();
-        for map in [&mut self.pending, &mut self.replays] {
-            for slot in map.values_mut() {
-                if let SlotState::Leased {
-                    consumer,
-                    id,
-                    deadline,
-                } = &slot.state
-                {
-                    if *deadline <= now {
-                        expired.push((consumer.clone(), *id));
-                        slot.state = SlotState::Ready(None);
-                    } else {
-                        next = Some(next.map_or(*deadline, |n| n.min(*deadline)));
-                    }
+        for (&id, &(p, replay)) in &self.leases {
+            let Some(slot) = self.slot(p, replay) else {
+                continue;
+            };
+            if let SlotState::Leased {
+                consumer, deadline, ..
+            } = &slot.state
+            {
+                if *deadline <= now {
+                    expired.push((consumer.clone(), id, p, replay));
+                } else {
+                    next = Some(next.map_or(*deadline, |n| n.min(*deadline)));
                 }
             }
         }
         self.next_deadline = next;
-        for (consumer, id) in expired {
+        for (consumer, id, p, replay) in expired {
             self.leases.remove(&id);
+            self.make_ready(p, replay);
             if let Some(c) = self.consumers.get_mut(&consumer) {
                 c.in_flight = c.in_flight.saturating_sub(1);
             }
@@ -381,15 +439,7 @@ impl GroupState {
     /// The earliest instant something becomes ready (a lease deadline or a
     /// retry back-off), for a reader that waits.
     pub fn next_wakeup(&self) -> Option<Instant> {
-        let retry = self
-            .pending
-            .values()
-            .chain(self.replays.values())
-            .filter_map(|s| match s.state {
-                SlotState::Ready(Some(at)) => Some(at),
-                _ => None,
-            })
-            .min();
+        let retry = self.delayed.first().map(|&(at, _, _)| at);
         match (retry, self.next_deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -410,9 +460,7 @@ impl GroupState {
             .collect();
         for id in mine {
             if let Some((p, replay)) = self.leases.remove(&id) {
-                if let Some(slot) = self.slot_mut(p, replay) {
-                    slot.state = SlotState::Ready(None);
-                }
+                self.make_ready(p, replay);
             }
         }
         self.consumers.remove(consumer);
@@ -423,9 +471,22 @@ impl GroupState {
 
     /// Removes a settled event from `pending`, keeping the per-stream
     /// index and the heads in step.
-    fn remove_pending(&mut self, p: Position) -> Option<Slot> {
+    fn remove_pending(&mut self, p: Position) -> Option<Box<Slot>> {
         let slot = self.pending.remove(&p)?;
+        match slot.state {
+            SlotState::Ready(None) => {
+                self.ready.remove(&p);
+                self.ready_heads.remove(&p);
+            }
+            SlotState::Ready(Some(at)) => {
+                self.delayed.remove(&(at, p, false));
+            }
+            SlotState::Leased { .. } => {}
+        }
         let stream = &slot.event.stream_id;
+        if !self.pinned() {
+            return Some(slot);
+        }
         if let Some(queue) = self.by_stream.get_mut(stream) {
             let was_head = queue.first() == Some(&p);
             queue.remove(&p);
@@ -433,6 +494,9 @@ impl GroupState {
                 self.heads.remove(&p);
                 if let Some(&next) = queue.first() {
                     self.heads.insert(next);
+                    if self.ready.contains(&next) {
+                        self.ready_heads.insert(next, slot.stream_hash);
+                    }
                 }
             }
             if queue.is_empty() {
@@ -442,19 +506,53 @@ impl GroupState {
         Some(slot)
     }
 
+    /// Notes that pending `p` is ready now (its slot's state says so).
+    fn mark_ready(&mut self, p: Position, stream_hash: u64) {
+        self.ready.insert(p);
+        if self.pinned() && self.heads.contains(&p) {
+            self.ready_heads.insert(p, stream_hash);
+        }
+    }
+
+    /// Makes a slot ready now, keeping the indexes in step.
+    fn make_ready(&mut self, p: Position, replay: bool) {
+        let Some(slot) = self.slot_mut(p, replay) else {
+            return;
+        };
+        let was = std::mem::replace(&mut slot.state, SlotState::Ready(None));
+        let stream_hash = slot.stream_hash;
+        if let SlotState::Ready(Some(at)) = was {
+            self.delayed.remove(&(at, p, replay));
+        }
+        if !replay {
+            self.mark_ready(p, stream_hash);
+        }
+    }
+
+    /// Makes ready the slots whose back-off has passed.
+    fn promote(&mut self, now: Instant) {
+        while let Some(&(at, p, replay)) = self.delayed.first() {
+            if at > now {
+                break;
+            }
+            self.make_ready(p, replay);
+            self.delayed.remove(&(at, p, replay));
+        }
+    }
+
     fn slot(&self, p: Position, replay: bool) -> Option<&Slot> {
         if replay {
-            self.replays.get(&p)
+            self.replays.get(&p).map(|s| &**s)
         } else {
-            self.pending.get(&p)
+            self.pending.get(&p).map(|s| &**s)
         }
     }
 
     fn slot_mut(&mut self, p: Position, replay: bool) -> Option<&mut Slot> {
         if replay {
-            self.replays.get_mut(&p)
+            self.replays.get_mut(&p).map(|s| &mut **s)
         } else {
-            self.pending.get_mut(&p)
+            self.pending.get_mut(&p).map(|s| &mut **s)
         }
     }
 
@@ -463,6 +561,7 @@ impl GroupState {
     pub fn lease(&mut self, consumer: &ConsumerId, max: usize, now: Instant) -> Vec<Delivery> {
         self.touch(consumer, now);
         self.expire(now);
+        self.promote(now);
         let in_flight = self.consumers.get(consumer).map_or(0, |c| c.in_flight);
         let room = (self.settings.max_in_flight.saturating_sub(in_flight) as usize).min(max);
         if room == 0 || !self.may_receive(consumer, now) {
@@ -474,6 +573,12 @@ impl GroupState {
         for (p, replay) in chosen {
             let id = self.next_id;
             self.next_id += 1;
+            if !replay {
+                self.ready.remove(&p);
+                if self.pinned() {
+                    self.ready_heads.remove(&p);
+                }
+            }
             let Some(slot) = self.slot_mut(p, replay) else {
                 continue;
             };
@@ -517,27 +622,20 @@ impl GroupState {
     }
 
     /// Which ready slots to lease: replays first, then pending, oldest first.
+    /// Delayed slots whose back-off has passed must have been promoted.
     fn choose(&self, consumer: &ConsumerId, room: usize, now: Instant) -> Vec<(Position, bool)> {
-        let ready =
-            |s: &Slot| matches!(s.state, SlotState::Ready(at) if at.is_none_or(|t| t <= now));
         let mut out = Vec::new();
         for (&p, s) in &self.replays {
             if out.len() == room {
                 return out;
             }
-            if ready(s) {
+            if matches!(s.state, SlotState::Ready(None)) {
                 out.push((p, true));
             }
         }
         if self.settings.strategy != Strategy::Pinned {
-            for (&p, s) in &self.pending {
-                if out.len() == room {
-                    break;
-                }
-                if ready(s) {
-                    out.push((p, false));
-                }
-            }
+            let left = room - out.len();
+            out.extend(self.ready.iter().take(left).map(|&p| (p, false)));
             return out;
         }
         let live: Vec<(ConsumerId, u64)> = self
@@ -548,14 +646,11 @@ impl GroupState {
                 (c, h)
             })
             .collect();
-        for &p in &self.heads {
+        for (&p, &stream_hash) in &self.ready_heads {
             if out.len() == room {
                 break;
             }
-            let Some(s) = self.pending.get(&p) else {
-                continue;
-            };
-            if ready(s) && owner(s.stream_hash, &live).is_none_or(|o| o == consumer) {
+            if owner(stream_hash, &live).is_none_or(|o| o == consumer) {
                 out.push((p, false));
             }
         }
@@ -639,6 +734,7 @@ impl GroupState {
                 let at = now + Duration::from_millis(self.settings.backoff_ms(count));
                 if let Some(slot) = self.slot_mut(p, replay) {
                     slot.state = SlotState::Ready(Some(at));
+                    self.delayed.insert((at, p, replay));
                 }
                 continue;
             }
@@ -688,6 +784,52 @@ impl GroupState {
     /// Acks since the group was loaded.
     pub fn acked_total(&self) -> u64 {
         self.acked_total
+    }
+}
+
+#[cfg(test)]
+impl GroupState {
+    /// Panics unless the indexes agree with the slots' states.
+    fn check_indexes(&self) {
+        let ready: BTreeSet<Position> = self
+            .pending
+            .iter()
+            .filter(|(_, s)| matches!(s.state, SlotState::Ready(None)))
+            .map(|(&p, _)| p)
+            .collect();
+        assert_eq!(self.ready, ready, "ready");
+        let ready_heads: BTreeMap<Position, u64> = self
+            .heads
+            .intersection(&ready)
+            .map(|p| (*p, self.pending[p].stream_hash))
+            .collect();
+        assert_eq!(self.ready_heads, ready_heads, "ready_heads");
+        let mut heads = BTreeSet::new();
+        if self.pinned() {
+            let mut seen = std::collections::HashSet::new();
+            for (&p, s) in &self.pending {
+                if seen.insert(s.event.stream_id.clone()) {
+                    heads.insert(p);
+                }
+            }
+        }
+        assert_eq!(self.heads, heads, "heads");
+        let mut delayed = BTreeSet::new();
+        for (replay, map) in [(false, &self.pending), (true, &self.replays)] {
+            for (&p, s) in map {
+                if let SlotState::Ready(Some(at)) = s.state {
+                    delayed.insert((at, p, replay));
+                }
+            }
+        }
+        assert_eq!(self.delayed, delayed, "delayed");
+        let leased = self
+            .pending
+            .values()
+            .chain(self.replays.values())
+            .filter(|s| matches!(s.state, SlotState::Leased { .. }))
+            .count();
+        assert_eq!(self.leases.len(), leased, "leases");
     }
 }
 

@@ -64,10 +64,41 @@ struct Deleted {
 #[derive(Serialize, Deserialize)]
 struct Settled {
     seq: u64,
+    /// Settled positions one by one (records written before `runs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     positions: Vec<Position>,
+    /// Settled positions as `[first, count]` runs of consecutive positions:
+    /// a batch acked in order is a handful of numbers, not one per event.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    runs: Vec<[u64; 2]>,
     /// The group's checkpoint once these were settled.
     #[serde(default)]
     checkpoint: Position,
+}
+
+impl Settled {
+    /// Every position the record settles.
+    fn all_positions(&self) -> Vec<Position> {
+        let mut out = self.positions.clone();
+        for &[first, count] in &self.runs {
+            out.extend((0..count).map(|i| Position(first + i)));
+        }
+        out
+    }
+}
+
+/// `positions` as `[first, count]` runs, in order.
+fn runs_of(mut positions: Vec<Position>) -> Vec<[u64; 2]> {
+    positions.sort_unstable();
+    positions.dedup();
+    let mut runs: Vec<[u64; 2]> = Vec::new();
+    for p in positions {
+        match runs.last_mut() {
+            Some([first, count]) if *first + *count == p.0 => *count += 1,
+            _ => runs.push([p.0, 1]),
+        }
+    }
+    runs
 }
 
 #[derive(Serialize, Deserialize)]
@@ -264,7 +295,7 @@ pub async fn load_progress<S: EventStore + ?Sized>(
     };
     let mut next = covers + 1;
     for s in settled.iter().filter(|s| s.seq > covers) {
-        progress.settle(&s.positions);
+        progress.settle(&s.all_positions());
         progress.advance(s.checkpoint);
         next = next.max(s.seq + 1);
     }
@@ -302,7 +333,8 @@ pub fn settled_record(
         SETTLED,
         &Settled {
             seq,
-            positions,
+            positions: Vec::new(),
+            runs: runs_of(positions),
             checkpoint,
         },
     )
@@ -377,4 +409,32 @@ pub async fn event_at<S: EventStore + ?Sized>(
     };
     let found = store.read_all(position, 1, &filter).await?;
     Ok(found.into_iter().next().filter(|e| e.position == position))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settled_positions_are_written_as_runs_and_old_records_still_read() {
+        let positions = [7, 3, 4, 5, 9, 10, 5].map(Position).to_vec();
+        assert_eq!(runs_of(positions), vec![[3, 3], [7, 1], [9, 2]]);
+        let record = Settled {
+            seq: 1,
+            positions: Vec::new(),
+            runs: vec![[3, 3], [9, 2]],
+            checkpoint: Position(2),
+        };
+        let json = serde_json::to_string(&record).unwrap();
+        assert!(!json.contains("positions"), "{json}");
+        let back: Settled = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            back.all_positions(),
+            [3, 4, 5, 9, 10].map(Position).to_vec()
+        );
+        // A record written before runs existed.
+        let old: Settled =
+            serde_json::from_str(r#"{"seq":4,"positions":[11,13],"checkpoint":10}"#).unwrap();
+        assert_eq!(old.all_positions(), vec![Position(11), Position(13)]);
+    }
 }

@@ -265,3 +265,84 @@ fn replayed_parked_events_come_first_and_leave_the_list_when_acked() {
     );
     assert_eq!(g.checkpoint().0, 19);
 }
+
+/// A small deterministic generator, so a failing sequence repeats.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % n
+    }
+}
+
+/// Random pushes, leases, acks, nacks of every kind, replays, leaves,
+/// strategy changes and the passing of time keep the ready, head and back-off indexes equal to
+/// what the slots say, under every strategy.
+#[test]
+fn the_indexes_follow_every_transition() {
+    for strategy in [Strategy::RoundRobin, Strategy::Pinned, Strategy::Single] {
+        for seed in 0..20u64 {
+            let mut rng = Lcg(seed);
+            let mut g = GroupState::new(settings(strategy), Progress::default());
+            let mut now = Instant::now();
+            let mut next_position = 1u64;
+            let mut versions = [0u64; 3];
+            let mut held: Vec<(ConsumerId, Delivery)> = Vec::new();
+            let names = ["a", "b", "c"];
+            for _ in 0..400 {
+                match rng.below(9) {
+                    0 | 1 => {
+                        let s = rng.below(3) as usize;
+                        versions[s] += 1;
+                        g.push(event(names[s], versions[s], next_position));
+                        next_position += 1 + rng.below(2);
+                    }
+                    2 | 3 => {
+                        let c = consumer(&format!("c{}", rng.below(3)));
+                        let max = 1 + rng.below(4) as usize;
+                        for d in g.lease(&c, max, now) {
+                            held.push((c.clone(), d));
+                        }
+                    }
+                    4 | 5 if !held.is_empty() => {
+                        let (c, d) = held.swap_remove(rng.below(held.len() as u64) as usize);
+                        let action = match rng.below(4) {
+                            0 => None,
+                            1 => Some(NackAction::Retry),
+                            2 => Some(NackAction::Park),
+                            _ => Some(NackAction::Skip),
+                        };
+                        let records = match action {
+                            None => g.ack(&c, &[d.delivery_id], now).1,
+                            Some(a) => g.nack(&c, &[d.delivery_id], a, "r", now).1,
+                        };
+                        for r in records {
+                            if let Record::Parked { event, .. } = r {
+                                if rng.below(2) == 0 {
+                                    g.replay(*event);
+                                }
+                            }
+                        }
+                    }
+                    6 => now += Duration::from_millis(rng.below(700)),
+                    7 => g.leave(&consumer(&format!("c{}", rng.below(3)))),
+                    _ => {
+                        if let Some(&p) = g.replays.keys().next() {
+                            g.forget_replay(p);
+                        }
+                        g.expire(now);
+                        if rng.below(4) == 0 {
+                            let s = [Strategy::RoundRobin, Strategy::Pinned, Strategy::Single];
+                            g.set_settings(settings(s[rng.below(3) as usize]));
+                        }
+                    }
+                }
+                g.check_indexes();
+            }
+        }
+    }
+}
