@@ -570,6 +570,37 @@ async fn group_commands(backend: Backend) {
     assert_eq!(v["in_flight"], 0);
     assert!(strata_ok(&["group", "parked", "cli", "--server", url]).is_empty());
     assert!(strata_ok(&["group", "replay", "cli", "--server", url]).contains("replayed 0"));
+    // Two messages parked with a nack park: listed, then deleted by
+    // position, one through the server and the other on the store below.
+    let park = GroupName::new("park").unwrap();
+    client
+        .put_group(&park, &all_settings(Strategy::RoundRobin))
+        .await
+        .unwrap();
+    let mut held = Vec::new();
+    while held.len() < 2 {
+        let r = client
+            .read_group(&park, Some("p"), 2 - held.len(), WAIT)
+            .await
+            .unwrap();
+        held.extend(r.deliveries);
+    }
+    let ids: Vec<u64> = held.iter().map(|d| d.delivery_id).collect();
+    let report = client
+        .nack(&park, Some("p"), &ids, NackAction::Park, "bad input")
+        .await
+        .unwrap();
+    assert_eq!((report.settled, report.unknown), (2, 0));
+    let mut parked: Vec<u64> = held.iter().map(|d| d.event.position.0).collect();
+    parked.sort_unstable();
+    assert_eq!(parked_positions(&["--server", url]), parked);
+    let first = parked[0].to_string();
+    let deleted = strata_ok(&["group", "delete-parked", "park", &first, "--server", url]);
+    assert_eq!(deleted.trim(), "deleted 1 parked message(s)");
+    assert_eq!(parked_positions(&["--server", url]), parked[1..]);
+    // A position no longer parked counts nothing.
+    let deleted = strata_ok(&["group", "delete-parked", "park", &first, "--server", url]);
+    assert_eq!(deleted.trim(), "deleted 0 parked message(s)");
     assert!(strata_ok(&["group", "delete", "cli", "--server", url]).contains("deleted"));
     let out = Command::new(env!("CARGO_BIN_EXE_strata"))
         .args(["group", "show", "cli", "--server", url])
@@ -588,4 +619,24 @@ async fn group_commands(backend: Backend) {
     assert_eq!(consumed.lines().count(), 10);
     let list = strata_ok(&["group", "list", "--store", &store]);
     assert!(list.contains("\"name\":\"local\""));
+    assert_eq!(parked_positions(&["--store", &store]), parked[1..]);
+    let second = parked[1].to_string();
+    let deleted = strata_ok(&["group", "delete-parked", "park", &second, "--store", &store]);
+    assert_eq!(deleted.trim(), "deleted 1 parked message(s)");
+    assert!(parked_positions(&["--store", &store]).is_empty());
+}
+
+/// `strata group parked park TARGET...`: the parked messages' positions,
+/// as listed, each with reason `bad input`.
+fn parked_positions(target: &[&str]) -> Vec<u64> {
+    let mut args = vec!["group", "parked", "park"];
+    args.extend_from_slice(target);
+    strata_ok(&args)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert_eq!(v["reason"], "bad input", "{l}");
+            v["event"]["position"].as_u64().unwrap()
+        })
+        .collect()
 }
