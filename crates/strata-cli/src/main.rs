@@ -68,7 +68,7 @@ enum Command {
     #[command(flatten)]
     Data(data::DataCommand),
     /// Consumer groups (docs/cli.md): create, list, show, delete, parked,
-    /// replay, and `consume` (a reference consumer).
+    /// replay, delete-parked, and `consume` (a reference consumer).
     Group(group::GroupArgs),
     /// `backup` and `restore` of a log store (docs/backup.md).
     #[command(flatten)]

@@ -191,3 +191,57 @@ fn subscriber_options_belong_to_their_workloads() {
         "{stderr}"
     );
 }
+
+#[test]
+fn http_groups_through_a_child_server_acks_every_event_and_removes_its_store() {
+    let o = strata(&[
+        "bench",
+        "http-groups",
+        "--writers",
+        "2",
+        "--batch",
+        "50",
+        "--events",
+        "300",
+        "--streams",
+        "10",
+        "--json",
+    ]);
+    let v = result_line(&o, "http-groups");
+    assert_eq!(v["events"], 300, "{v}");
+    assert_eq!(v["errors"], 0, "{v}");
+    assert_eq!(v["writers"], 2, "{v}");
+    assert_eq!(v["store"], "log:", "{v}");
+    assert!(v["events_per_sec"].as_f64().unwrap() > 0.0, "{v}");
+    assert!(v["ops"].as_u64().unwrap() >= 300 / 50, "{v}");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let dir = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("benchmarking the log store in "))
+        .and_then(|rest| rest.split(" through").next())
+        .unwrap_or_else(|| panic!("no store directory in:\n{stderr}"));
+    assert!(!std::path::Path::new(dir).exists(), "{dir} must be removed");
+}
+
+#[test]
+fn keep_and_in_place_are_refused_with_server_by_both_http_workloads() {
+    for workload in ["http-append", "http-groups"] {
+        for flag in ["--keep", "--in-place"] {
+            let o = strata(&[
+                "bench",
+                workload,
+                "--server",
+                "http://127.0.0.1:9",
+                flag,
+                "--fsync-probe-ms",
+                "0",
+            ]);
+            assert!(!o.status.success(), "{workload} {flag}");
+            let stderr = String::from_utf8_lossy(&o.stderr);
+            assert!(
+                stderr.contains("--in-place and --keep are about the store the bench creates"),
+                "{workload} {flag}: {stderr}"
+            );
+        }
+    }
+}

@@ -1,14 +1,18 @@
-//! Consumer groups over HTTP on the log store, through the built `strata
-//! serve`: 4 consumers share N events (every one acked exactly once, and in
+//! Consumer groups over HTTP through the built `strata serve`, on the log
+//! store and (the `..._on_postgres` twins) on PostgreSQL in a schema of
+//! their own: 4 consumers share N events (every one acked exactly once, and in
 //! order per stream with `pinned`); a consumer that stops loses its leases
 //! to the others within `ack_timeout_ms` plus a margin; a failing message is
 //! retried, parked, and delivered again on replay; a server killed with
 //! `kill -9` and restarted delivers no acked event again and loses none.
 //!
 //! N is 10,000 by default; `STRATA_GROUP_TEST_EVENTS=100000` runs the
-//! issue's full size.
+//! issue's full size. The PostgreSQL twins skip loudly without a database
+//! (and fail instead under `STRATA_REQUIRE_PG=1`).
 
 #![allow(clippy::unwrap_used)]
+
+mod common;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, BufReader};
@@ -20,6 +24,8 @@ use std::time::{Duration, Instant};
 use strata_client::Client;
 use strata_core::group::{GroupName, GroupSettings, GroupSource, NackAction, Strategy};
 use strata_core::{ExpectedVersion, NewEvent, ReadFilter, StreamId};
+
+use common::pg::{pg_available, spec_with_schema, SchemaGuard};
 
 const STREAMS: usize = 50;
 const BATCH: usize = 500;
@@ -34,14 +40,43 @@ fn events() -> usize {
         .unwrap_or(10_000)
 }
 
+/// The store a test's server keeps its events and groups in; removed when
+/// this is dropped (after the server, which the test creates later).
+enum Backend {
+    /// The log store in a temporary directory.
+    Log(tempfile::TempDir),
+    /// The test database, in a schema of the test's own.
+    Pg(SchemaGuard),
+}
+
+impl Backend {
+    fn log() -> Self {
+        Backend::Log(tempfile::tempdir().unwrap())
+    }
+
+    /// `None` when no PostgreSQL server answers (`pg_available` printed the
+    /// skip, or panicked under `STRATA_REQUIRE_PG=1`).
+    fn pg(test: &str) -> Option<Self> {
+        pg_available(test).then(|| Backend::Pg(SchemaGuard::new("cli_groups")))
+    }
+
+    /// The `--store` spec.
+    fn spec(&self) -> String {
+        match self {
+            Backend::Log(dir) => format!("log:{}", dir.path().display()),
+            Backend::Pg(schema) => spec_with_schema(&schema.0),
+        }
+    }
+}
+
 struct Server {
     child: Child,
     url: String,
 }
 
 impl Server {
-    fn start(dir: &std::path::Path, listen: &str) -> Self {
-        let store = format!("log:{}", dir.display());
+    fn start(backend: &Backend, listen: &str) -> Self {
+        let store = backend.spec();
         let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
             .args(["serve", "--store", &store, "--listen", listen])
             .stderr(Stdio::piped())
@@ -150,9 +185,8 @@ async fn consumer(client: Client, group: GroupName, name: String, log: Arc<Log>,
     }
 }
 
-async fn share(strategy: Strategy) {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), "127.0.0.1:0");
+async fn share(backend: Backend, strategy: Strategy) {
+    let server = Server::start(&backend, "127.0.0.1:0");
     let client = Client::new(&server.url).unwrap();
     let n = events();
     fill(&client, n).await;
@@ -194,18 +228,52 @@ async fn share(strategy: Strategy) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_consumers_share_the_events_round_robin() {
-    share(Strategy::RoundRobin).await;
+    share(Backend::log(), Strategy::RoundRobin).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_consumers_share_the_events_round_robin_on_postgres() {
+    let Some(backend) = Backend::pg("four_consumers_share_the_events_round_robin_on_postgres")
+    else {
+        return;
+    };
+    share(backend, Strategy::RoundRobin).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_consumers_share_the_events_pinned_in_order_per_stream() {
-    share(Strategy::Pinned).await;
+    share(Backend::log(), Strategy::Pinned).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_consumers_share_the_events_pinned_in_order_per_stream_on_postgres() {
+    let Some(backend) =
+        Backend::pg("four_consumers_share_the_events_pinned_in_order_per_stream_on_postgres")
+    else {
+        return;
+    };
+    share(backend, Strategy::Pinned).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_consumers_leases_reach_the_others_within_the_ack_timeout() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), "127.0.0.1:0");
+    leases_move(Backend::log()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_consumers_leases_reach_the_others_within_the_ack_timeout_on_postgres() {
+    let Some(backend) = Backend::pg(
+        "a_stopped_consumers_leases_reach_the_others_within_the_ack_timeout_on_postgres",
+    ) else {
+        return;
+    };
+    leases_move(backend).await;
+}
+
+/// A consumer takes 300 messages and stops; another gets them all back
+/// (delivered a second time) within `ack_timeout_ms` plus a margin.
+async fn leases_move(backend: Backend) {
+    let server = Server::start(&backend, "127.0.0.1:0");
     let client = Client::new(&server.url).unwrap();
     fill(&client, 2_000).await;
     let group = GroupName::new("dies").unwrap();
@@ -273,8 +341,23 @@ async fn a_stopped_consumers_leases_reach_the_others_within_the_ack_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_message_is_retried_then_parked_and_replayed() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), "127.0.0.1:0");
+    retried_parked_replayed(Backend::log()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_message_is_retried_then_parked_and_replayed_on_postgres() {
+    let Some(backend) =
+        Backend::pg("a_failing_message_is_retried_then_parked_and_replayed_on_postgres")
+    else {
+        return;
+    };
+    retried_parked_replayed(backend).await;
+}
+
+/// Event 7 fails every time: it is delivered `max_retries + 1` times while
+/// the rest flow, parked, and delivered once more on replay.
+async fn retried_parked_replayed(backend: Backend) {
+    let server = Server::start(&backend, "127.0.0.1:0");
     let client = Client::new(&server.url).unwrap();
     fill(&client, 500).await;
     let group = GroupName::new("fails").unwrap();
@@ -345,8 +428,24 @@ async fn a_failing_message_is_retried_then_parked_and_replayed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_server_delivers_no_acked_event_again_and_loses_none() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut server = Server::start(dir.path(), "127.0.0.1:0");
+    survives_kill9(Backend::log()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_server_delivers_no_acked_event_again_and_loses_none_on_postgres() {
+    let Some(backend) =
+        Backend::pg("a_killed_server_delivers_no_acked_event_again_and_loses_none_on_postgres")
+    else {
+        return;
+    };
+    survives_kill9(backend).await;
+}
+
+/// Half the events are acked and one batch is in flight when the server is
+/// killed with `kill -9`; after a restart every other event is delivered,
+/// and no acked one again.
+async fn survives_kill9(backend: Backend) {
+    let mut server = Server::start(&backend, "127.0.0.1:0");
     let client = Client::new(&server.url).unwrap();
     let n = events().min(20_000);
     fill(&client, n).await;
@@ -374,7 +473,7 @@ async fn a_killed_server_delivers_no_acked_event_again_and_loses_none() {
     assert!(!in_flight.deliveries.is_empty());
     let addr = server.url.trim_start_matches("http://").to_owned();
     server.kill9();
-    let server = Server::start(dir.path(), &addr);
+    let server = Server::start(&backend, &addr);
     let client = Client::new(&server.url).unwrap();
     let mut again = 0usize;
     let start = Instant::now();
@@ -420,8 +519,23 @@ fn strata_ok(args: &[&str]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_group_commands_through_a_server_and_on_a_store() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), "127.0.0.1:0");
+    group_commands(Backend::log()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_group_commands_through_a_server_and_on_a_store_on_postgres() {
+    let Some(backend) =
+        Backend::pg("the_group_commands_through_a_server_and_on_a_store_on_postgres")
+    else {
+        return;
+    };
+    group_commands(backend).await;
+}
+
+/// Every `strata group` command through the server, then on the store
+/// directly once the server is gone.
+async fn group_commands(backend: Backend) {
+    let server = Server::start(&backend, "127.0.0.1:0");
     let client = Client::new(&server.url).unwrap();
     fill(&client, 10).await;
     let url = server.url.as_str();
@@ -456,6 +570,37 @@ async fn the_group_commands_through_a_server_and_on_a_store() {
     assert_eq!(v["in_flight"], 0);
     assert!(strata_ok(&["group", "parked", "cli", "--server", url]).is_empty());
     assert!(strata_ok(&["group", "replay", "cli", "--server", url]).contains("replayed 0"));
+    // Two messages parked with a nack park: listed, then deleted by
+    // position, one through the server and the other on the store below.
+    let park = GroupName::new("park").unwrap();
+    client
+        .put_group(&park, &all_settings(Strategy::RoundRobin))
+        .await
+        .unwrap();
+    let mut held = Vec::new();
+    while held.len() < 2 {
+        let r = client
+            .read_group(&park, Some("p"), 2 - held.len(), WAIT)
+            .await
+            .unwrap();
+        held.extend(r.deliveries);
+    }
+    let ids: Vec<u64> = held.iter().map(|d| d.delivery_id).collect();
+    let report = client
+        .nack(&park, Some("p"), &ids, NackAction::Park, "bad input")
+        .await
+        .unwrap();
+    assert_eq!((report.settled, report.unknown), (2, 0));
+    let mut parked: Vec<u64> = held.iter().map(|d| d.event.position.0).collect();
+    parked.sort_unstable();
+    assert_eq!(parked_positions(&["--server", url]), parked);
+    let first = parked[0].to_string();
+    let deleted = strata_ok(&["group", "delete-parked", "park", &first, "--server", url]);
+    assert_eq!(deleted.trim(), "deleted 1 parked message(s)");
+    assert_eq!(parked_positions(&["--server", url]), parked[1..]);
+    // A position no longer parked counts nothing.
+    let deleted = strata_ok(&["group", "delete-parked", "park", &first, "--server", url]);
+    assert_eq!(deleted.trim(), "deleted 0 parked message(s)");
     assert!(strata_ok(&["group", "delete", "cli", "--server", url]).contains("deleted"));
     let out = Command::new(env!("CARGO_BIN_EXE_strata"))
         .args(["group", "show", "cli", "--server", url])
@@ -466,7 +611,7 @@ async fn the_group_commands_through_a_server_and_on_a_store() {
     assert!(stderr.contains("no consumer group `cli`"), "{stderr}");
     drop(server);
     // Directly on the store, once the server is gone.
-    let store = format!("log:{}", dir.path().display());
+    let store = backend.spec();
     strata_ok(&["group", "create", "local", "--store", &store]);
     let consumed = strata_ok(&[
         "group", "consume", "local", "--max", "10", "--batch", "10", "--store", &store,
@@ -474,4 +619,24 @@ async fn the_group_commands_through_a_server_and_on_a_store() {
     assert_eq!(consumed.lines().count(), 10);
     let list = strata_ok(&["group", "list", "--store", &store]);
     assert!(list.contains("\"name\":\"local\""));
+    assert_eq!(parked_positions(&["--store", &store]), parked[1..]);
+    let second = parked[1].to_string();
+    let deleted = strata_ok(&["group", "delete-parked", "park", &second, "--store", &store]);
+    assert_eq!(deleted.trim(), "deleted 1 parked message(s)");
+    assert!(parked_positions(&["--store", &store]).is_empty());
+}
+
+/// `strata group parked park TARGET...`: the parked messages' positions,
+/// as listed, each with reason `bad input`.
+fn parked_positions(target: &[&str]) -> Vec<u64> {
+    let mut args = vec!["group", "parked", "park"];
+    args.extend_from_slice(target);
+    strata_ok(&args)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert_eq!(v["reason"], "bad input", "{l}");
+            v["event"]["position"].as_u64().unwrap()
+        })
+        .collect()
 }

@@ -35,6 +35,12 @@ pub const GROUP_CLAIM_LOW_WATER: i64 = 128;
 /// The most candidate rows a pinned lease looks at to fill a read.
 pub const GROUP_PINNED_CANDIDATES: i64 = 1_000;
 
+/// Under `pinned`, claims run while the group holds fewer rows than this
+/// (free, leased or retrying), instead of [`GROUP_CLAIM_LOW_WATER`] free
+/// ones: only a stream's first unsettled row is leasable, so a run of one
+/// stream's events must not fill the group and starve the other streams.
+pub const GROUP_PINNED_WINDOW: i64 = 4_096;
+
 /// The most parked messages one `parked` or `replay_parked` call handles
 /// (a larger `limit` is cut to this).
 pub const GROUP_PARKED_PAGE: usize = 10_000;

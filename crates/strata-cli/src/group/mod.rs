@@ -1,4 +1,4 @@
-//! `strata group create|list|show|delete|parked|replay|consume`: consumer
+//! `strata group create|list|show|delete|parked|replay|delete-parked|consume`: consumer
 //! groups directly on a store (`--store`, through `strata-stores`'
 //! `groups()`) or through a server (`--server URL --key K`).
 
@@ -6,8 +6,10 @@ mod consume;
 mod target;
 
 use clap::{Args, Subcommand, ValueEnum};
-use strata_core::group::{GroupName, GroupSettings, GroupSource, GroupStart, Strategy};
-use strata_core::{ReadFilter, StreamId};
+use strata_core::group::{
+    GroupName, GroupSettings, GroupSource, GroupStart, Strategy, MAX_SETTLE_IDS,
+};
+use strata_core::{Position, ReadFilter, StreamId};
 use strata_stores::OpenOptions;
 
 use crate::data::store_or_server::{TargetArgs, TargetError};
@@ -35,6 +37,9 @@ enum GroupCommand {
     Parked(LimitArgs),
     /// Offer parked messages to the group again; prints how many.
     Replay(LimitArgs),
+    /// Remove parked messages by position without replaying them; prints
+    /// how many were parked.
+    DeleteParked(DeleteParkedArgs),
     /// A reference consumer: prints each message as one JSON line, then
     /// acks it.
     Consume(consume::ConsumeArgs),
@@ -61,6 +66,18 @@ struct LimitArgs {
     /// The most parked messages.
     #[arg(long, default_value_t = strata_wire::DEFAULT_PARKED_LIMIT)]
     limit: usize,
+    #[command(flatten)]
+    target: TargetArgs,
+}
+
+#[derive(Args, Debug)]
+struct DeleteParkedArgs {
+    /// The group.
+    group: String,
+    /// The parked messages' positions (as `parked` prints them), at most
+    /// 10,000.
+    #[arg(required = true, num_args = 1..)]
+    positions: Vec<u64>,
     #[command(flatten)]
     target: TargetArgs,
 }
@@ -170,6 +187,7 @@ impl GroupCommand {
             GroupCommand::List(a) => &a.target,
             GroupCommand::Show(a) | GroupCommand::Delete(a) => &a.target,
             GroupCommand::Parked(a) | GroupCommand::Replay(a) => &a.target,
+            GroupCommand::DeleteParked(a) => &a.target,
             GroupCommand::Consume(a) => &a.target,
         }
     }
@@ -220,6 +238,18 @@ async fn run_on(groups: &Groups, command: GroupCommand) -> Result<(), DataError>
         GroupCommand::Replay(a) => {
             let n = groups.replay(&group_name(&a.group)?, a.limit).await?;
             print(&format!("replayed {n} parked message(s)\n"))
+        }
+        GroupCommand::DeleteParked(a) => {
+            let name = group_name(&a.group)?;
+            if a.positions.len() > MAX_SETTLE_IDS {
+                return Err(DataError::Input(format!(
+                    "at most {MAX_SETTLE_IDS} positions at once, got {}",
+                    a.positions.len()
+                )));
+            }
+            let positions: Vec<Position> = a.positions.into_iter().map(Position).collect();
+            let n = groups.delete_parked(&name, &positions).await?;
+            print(&format!("deleted {n} parked message(s)\n"))
         }
         GroupCommand::Consume(a) => consume::run(groups, a).await,
     }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use strata_core::group::{
     ConsumerGroups, ConsumerId, Delivery, DeliveryId, GroupName, GroupSettings, GroupStatus,
 };
+use strata_core::Position;
 use strata_wire::{ParkedOut, WireEvent};
 
 use crate::data::store_or_server::{Target, TargetError};
@@ -112,6 +113,19 @@ impl Groups {
         match (&self.local, &self.target) {
             (Some(g), _) => Ok(g.replay_parked(name, limit).await?),
             (None, Target::Server(c)) => Ok(c.replay_parked(name, limit).await?),
+            (None, Target::Store(_)) => Err(strata_core::Error::Closed.into()),
+        }
+    }
+
+    /// Removes the parked messages at `positions`; how many were parked.
+    pub async fn delete_parked(
+        &self,
+        name: &GroupName,
+        positions: &[Position],
+    ) -> Result<u64, TargetError> {
+        match (&self.local, &self.target) {
+            (Some(g), _) => Ok(g.delete_parked(name, positions).await?),
+            (None, Target::Server(c)) => Ok(c.delete_parked(name, positions).await?),
             (None, Target::Store(_)) => Err(strata_core::Error::Closed.into()),
         }
     }

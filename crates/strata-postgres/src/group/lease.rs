@@ -10,17 +10,32 @@ use strata_core::{EventStore, Position, ReadFilter, RecordedEvent, Result};
 
 use super::{
     big, db, pos, PgGroups, GROUP_CLAIM_EVENTS, GROUP_CLAIM_LOW_WATER, GROUP_FORGET_CONSUMER_SECS,
-    GROUP_PINNED_CANDIDATES, GROUP_WAIT_POLL_MS,
+    GROUP_PINNED_CANDIDATES, GROUP_PINNED_WINDOW, GROUP_WAIT_POLL_MS,
 };
 
 /// Free rows (new, retry due, or lease expired), oldest first; pinned adds
-/// that no earlier row of the same stream is unsettled.
+/// that no earlier row of the same stream is unsettled. Round robin locks
+/// them here ({lock}); pinned locks only the rows of its own streams, with
+/// [`LOCK_CHOSEN`], so readers do not lock each other's streams away.
 const CANDIDATES: &str = "\
 SELECT l.position, l.stream_id FROM {schema}.group_leases l
 WHERE l.group_name = $1
   AND ((l.consumer IS NULL AND l.not_before <= now()) OR l.lease_expires <= now())
   {pinned}
-ORDER BY l.position LIMIT $2 FOR UPDATE OF l SKIP LOCKED";
+ORDER BY l.position LIMIT $2 {lock}";
+
+/// The lock [`CANDIDATES`] takes for round robin.
+const LOCK_CANDIDATES: &str = "FOR UPDATE OF l SKIP LOCKED";
+
+/// Under pinned, locks those of the rows `$2` still leasable: free, and
+/// first of their stream, in a fresh snapshot (another reader may have
+/// leased one since the candidates were read).
+const LOCK_CHOSEN: &str = "\
+SELECT l.position FROM {schema}.group_leases l
+WHERE l.group_name = $1 AND l.position = ANY($2)
+  AND ((l.consumer IS NULL AND l.not_before <= now()) OR l.lease_expires <= now())
+  {pinned}
+ORDER BY l.position FOR UPDATE OF l SKIP LOCKED";
 
 const PINNED: &str = "AND NOT EXISTS (SELECT FROM {schema}.group_leases o \
      WHERE o.group_name = l.group_name AND o.stream_id = l.stream_id AND o.position < l.position)";
@@ -195,7 +210,13 @@ impl PgGroups {
         room: usize,
     ) -> Result<Vec<i64>> {
         let pinned = settings.strategy == Strategy::Pinned;
-        let sql = CANDIDATES.replace("{pinned}", if pinned { PINNED } else { "" });
+        let sql = if pinned {
+            CANDIDATES.replace("{pinned}", PINNED).replace("{lock}", "")
+        } else {
+            CANDIDATES
+                .replace("{pinned}", "")
+                .replace("{lock}", LOCK_CANDIDATES)
+        };
         let limit = if pinned {
             GROUP_PINNED_CANDIDATES
         } else {
@@ -209,12 +230,23 @@ impl PgGroups {
             return Ok(rows.iter().map(|r| r.get(0)).collect());
         }
         let live = self.live_consumers(tx, name, settings).await?;
-        Ok(rows
+        let mine: Vec<i64> = rows
             .iter()
             .filter(|r| owner(r.get(1), &live).is_none_or(|o| o == consumer.as_str()))
             .map(|r| r.get(0))
             .take(room)
-            .collect())
+            .collect();
+        if mine.is_empty() {
+            return Ok(mine);
+        }
+        let locked = tx
+            .query(
+                &self.sql(&LOCK_CHOSEN.replace("{pinned}", PINNED)),
+                &[&name.as_str(), &mine],
+            )
+            .await
+            .map_err(db("locking free messages"))?;
+        Ok(locked.iter().map(|r| r.get(0)).collect())
     }
 
     async fn live_consumers(
@@ -236,26 +268,37 @@ impl PgGroups {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
-    /// Claims the next events of the source when few rows are free and no
-    /// other reader is claiming (the cursor row is taken with SKIP LOCKED).
+    /// Claims the next events of the source when few rows are free (under
+    /// `pinned`: while the group holds fewer than [`GROUP_PINNED_WINDOW`]
+    /// rows) and no other reader is claiming (the cursor row is taken with
+    /// SKIP LOCKED).
     async fn claim_if_low(
         &self,
         tx: &Transaction<'_>,
         name: &GroupName,
         settings: &GroupSettings,
     ) -> Result<()> {
-        let free: i64 = tx
-            .query_one(
-                &self.sql(
-                    "SELECT count(*) FROM {schema}.group_leases \
-                     WHERE group_name = $1 AND consumer IS NULL AND not_before <= now()",
-                ),
-                &[&name.as_str()],
+        let (count_sql, low_water) = if settings.strategy == Strategy::Pinned {
+            // Only a stream's first row is leasable: free rows behind it
+            // do not feed a read, so the window counts every row.
+            (
+                "SELECT count(*) FROM (SELECT FROM {schema}.group_leases \
+                 WHERE group_name = $1 LIMIT $2) r",
+                GROUP_PINNED_WINDOW,
             )
+        } else {
+            (
+                "SELECT count(*) FROM (SELECT FROM {schema}.group_leases \
+                 WHERE group_name = $1 AND consumer IS NULL AND not_before <= now() LIMIT $2) r",
+                GROUP_CLAIM_LOW_WATER,
+            )
+        };
+        let held: i64 = tx
+            .query_one(&self.sql(count_sql), &[&name.as_str(), &low_water])
             .await
             .map_err(db("counting free messages"))?
             .get(0);
-        if free >= GROUP_CLAIM_LOW_WATER {
+        if held >= low_water {
             return Ok(());
         }
         let Some(row) = tx

@@ -16,12 +16,11 @@ use strata_core::group::{GroupName, GroupSettings, GroupSource, GroupStart, Stra
 use strata_core::{ExpectedVersion, NewEvent, Position, ReadFilter, StreamId};
 use strata_server::ServerConfig;
 
-use super::{announce, client, finish, Server};
+use super::server_run::{run_through_server, FsyncProbe, Target};
 use crate::args::{BenchArgs, Defaults, Params, WorkloadName};
-use crate::bench_store::BenchStore;
 use crate::context::{run_tasks, Tally};
 use crate::host::Host;
-use crate::report::{self, BenchResult, Measurement};
+use crate::report::Measurement;
 use crate::{payload, BenchError};
 
 /// `http-groups` defaults: 4 consumers, 500 messages per read, 100,000
@@ -41,40 +40,14 @@ const READ_WAIT: Duration = Duration::from_millis(100);
 /// Runs `strata bench http-groups` start to end and reports the result.
 pub async fn run(args: &BenchArgs, host: &Host<'_>) -> Result<(), BenchError> {
     let params = Params::resolve_with(args, ServerConfig::default().max_events_per_request)?;
-    let console = host.console;
-    let control = client(None)?;
-    let place = match &args.server {
-        Some(_) => None,
-        None => Some(BenchStore::prepare(args)?),
-    };
-    announce(console, place.as_ref());
-    let server = match Server::connect(args, host, &control, place.as_ref()).await {
-        Ok(s) => s,
-        Err(e) => {
-            if let Err(f) = finish(place, args.keep).await {
-                console.note(&format!("warning: {f}"));
-            }
-            return Err(e);
-        }
-    };
-    let outcome = measure(&params, &server.url, args.key.as_deref(), server.head).await;
-    let stopped = match server.child {
-        Some(s) => s.stop().await,
-        None => Ok(()),
-    };
-    let kept = finish(place, args.keep).await;
-    let m = outcome?;
-    stopped?;
-    let results = vec![BenchResult::new(
-        WorkloadName::HttpGroups.as_str(),
-        server.store_label,
-        &server.durability_label,
-        m,
-        None,
-    )];
-    report::print(console, &results, None, args.json);
-    crate::driver::note_kept(console, kept);
-    Ok(())
+    run_through_server(
+        args,
+        host,
+        WorkloadName::HttpGroups,
+        FsyncProbe::Skip,
+        async |t: Target<'_>| measure(&params, t.url, t.key, t.head).await,
+    )
+    .await
 }
 
 fn http_client(url: &str, key: Option<&str>) -> Result<Client, BenchError> {

@@ -8,7 +8,8 @@
 //! machine with the server, so its CPU per request counts.
 //!
 //! The server is `--server URL`, or else `strata serve` over `--store`
-//! started as a child process ([`server_child`]). The run's result
+//! started as a child process ([`server_child`]; [`server_run`] holds what
+//! every workload through HTTP does around its measurement). The run's result
 //! is durable as the server's store makes it; `syncs` are the server's and
 //! not visible here (the fdatasync probe still runs, in the store's
 //! directory).
@@ -22,9 +23,9 @@
 
 pub(crate) mod groups;
 mod server_child;
+mod server_run;
 mod subscriber;
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,17 +34,15 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use reqwest::header::CONTENT_TYPE;
 use strata_server::ServerConfig;
-use strata_stores::StoreSpec;
 
-use self::server_child::{health, quote, ServerChild};
+use self::server_child::quote;
+use self::server_run::{run_through_server, FsyncProbe, Target};
 use self::subscriber::HttpSubscriber;
 use crate::args::{BenchArgs, Defaults, Params, WorkloadName};
-use crate::bench_store::BenchStore;
 use crate::context::{run_tasks, Tally};
 use crate::delivery::{now_us, AckLog};
-use crate::driver::{note_kept, probe_fsync};
-use crate::host::{Console, Host};
-use crate::report::{self, BenchResult, Measurement};
+use crate::host::Host;
+use crate::report::Measurement;
 use crate::store_sub::WritersDone;
 use crate::{payload, BenchError};
 
@@ -73,136 +72,14 @@ pub async fn run(args: &BenchArgs, host: &Host<'_>) -> Result<(), BenchError> {
         );
     }
     let params = Params::resolve_with(args, ServerConfig::default().max_events_per_request)?;
-    let console = host.console;
-    let control = client(None)?;
-    let (place, probe_tmp) = match &args.server {
-        Some(_) if args.in_place || args.keep => {
-            return Err(
-                "--in-place and --keep are about the store the bench creates, not --server's"
-                    .into(),
-            )
-        }
-        Some(_) => (None, Some(tempfile::tempdir()?)),
-        None => (Some(BenchStore::prepare(args)?), None),
-    };
-    let probe_dir = match (&place, &probe_tmp) {
-        (Some(t), _) => t.probe_dir().to_path_buf(),
-        (None, Some(d)) => d.path().to_path_buf(),
-        (None, None) => std::env::temp_dir(),
-    };
-    announce(console, place.as_ref());
-    let probe = probe_fsync(&probe_dir, args.fsync_probe_ms).await?;
-    let server = match Server::connect(args, host, &control, place.as_ref()).await {
-        Ok(s) => s,
-        Err(e) => {
-            if let Err(f) = finish(place, args.keep).await {
-                console.note(&format!("warning: {f}"));
-            }
-            return Err(e);
-        }
-    };
-    let outcome = measure(&params, &server.url, args.key.as_deref(), server.head).await;
-    let stopped = match server.child {
-        Some(s) => s.stop().await,
-        None => Ok(()),
-    };
-    let kept = finish(place, args.keep).await;
-    let m = outcome?;
-    stopped?;
-    let results = vec![BenchResult::new(
-        WorkloadName::HttpAppend.as_str(),
-        server.store_label,
-        &server.durability_label,
-        m,
-        probe.as_ref(),
-    )];
-    report::print(console, &results, probe.as_ref(), args.json);
-    note_kept(console, kept);
-    Ok(())
-}
-
-/// Says which store is benchmarked where, when the bench starts the server.
-fn announce(console: &dyn Console, place: Option<&BenchStore>) {
-    if let Some(dir) = place.and_then(BenchStore::log_dir) {
-        console.note(&format!(
-            "benchmarking the log store in {} through a child `strata serve`",
-            dir.display()
-        ));
-    }
-    if let Some(schema) = place.and_then(BenchStore::pg_schema) {
-        console.note(&format!(
-            "benchmarking the PostgreSQL store in schema {schema} through a child `strata serve`"
-        ));
-    }
-}
-
-/// The server under load: `--server`, or a child `strata serve`.
-struct Server {
-    /// The child, when the bench started one.
-    child: Option<ServerChild>,
-    /// Its base URL.
-    url: String,
-    /// The store's head position at the start.
-    head: u64,
-    /// The store, as results name it.
-    store_label: String,
-    /// The store's durability, as results name it.
-    durability_label: String,
-}
-
-impl Server {
-    /// Checks `--server` answers, or starts `strata serve` over `place`.
-    async fn connect(
-        args: &BenchArgs,
-        host: &Host<'_>,
-        control: &reqwest::Client,
-        place: Option<&BenchStore>,
-    ) -> Result<Server, BenchError> {
-        let key = args.key.as_deref();
-        if let Some(url) = &args.server {
-            let url = url.trim_end_matches('/').to_string();
-            let head = health(control, &url, key).await?;
-            return Ok(Server {
-                child: None,
-                store_label: url.clone(),
-                url,
-                head,
-                durability_label: "n/a".to_string(),
-            });
-        }
-        let Some(place) = place else {
-            return Err("http-append needs --server or a store".into());
-        };
-        let durability = args.durability.to_string();
-        let durability_label = match place.spec() {
-            StoreSpec::Log(_) => durability.clone(),
-            _ => "n/a".to_string(),
-        };
-        let program: PathBuf = host.strata_program("start `strata serve`")?.to_path_buf();
-        let (child, head) =
-            ServerChild::start(&program, &place.serve_spec(), &durability, control, key).await?;
-        if let Some(pid) = child.pid() {
-            host.console.note(&format!(
-                "strata serve (pid {pid}) is up on {}",
-                child.url()
-            ));
-        }
-        Ok(Server {
-            url: child.url().to_string(),
-            child: Some(child),
-            head,
-            store_label: place.spec().to_string(),
-            durability_label,
-        })
-    }
-}
-
-/// Removes the bench's store (or keeps it), when the bench made one.
-async fn finish(place: Option<BenchStore>, keep: bool) -> Result<Option<String>, String> {
-    match place {
-        Some(t) => t.finish(keep).await,
-        None => Ok(None),
-    }
+    run_through_server(
+        args,
+        host,
+        WorkloadName::HttpAppend,
+        FsyncProbe::Run,
+        async |t: Target<'_>| measure(&params, t.url, t.key, t.head).await,
+    )
+    .await
 }
 
 /// A client: one keep-alive connection per writer, no Nagle delay.
