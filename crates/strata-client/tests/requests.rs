@@ -32,6 +32,7 @@ async fn append_and_read_a_stream_keep_data_and_metadata() {
         metadata: Metadata::default()
             .with_correlation_id("c-1")
             .with("tenant", "t"),
+        tags: Vec::new(),
     };
     let binary = NewEvent {
         content_type: ContentType::Binary,

@@ -2,7 +2,7 @@
 
 use crate::event::EventId;
 use crate::stream_id::StreamId;
-use crate::version::{CurrentVersion, ExpectedVersion};
+use crate::version::{CurrentVersion, ExpectedVersion, Position};
 
 /// Result alias used throughout Strata's store layer.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -92,6 +92,14 @@ pub enum Error {
         what: String,
     },
 
+    /// A conditional append's condition failed: an event recorded after
+    /// the condition's position matches its query. Nothing was written.
+    #[error("the append condition failed: the event at position {position} matches its query")]
+    ConditionFailed {
+        /// The first matching event's position.
+        position: Position,
+    },
+
     /// No consumer group has this name.
     #[error("there is no consumer group `{group}`")]
     GroupNotFound {
@@ -160,6 +168,7 @@ impl Error {
             Error::Poisoned { .. } => "poisoned",
             Error::Unsupported { .. } => "unsupported",
             Error::GroupNotFound { .. } => "group_not_found",
+            Error::ConditionFailed { .. } => "condition_failed",
             Error::Closed => "closed",
             Error::Timeout { .. } => "timeout",
             Error::Backend(_) => "backend",

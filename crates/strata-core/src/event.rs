@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::dcb::Tag;
 use crate::stream_id::StreamId;
 use crate::version::{Position, Version};
 
@@ -187,6 +188,9 @@ pub struct NewEvent {
     pub content_type: ContentType,
     /// Correlation, causation and other context.
     pub metadata: Metadata,
+    /// Tags for dynamic consistency boundaries ([`crate::dcb`]); the store
+    /// keeps them as a set.
+    pub tags: Vec<Tag>,
 }
 
 impl NewEvent {
@@ -202,6 +206,7 @@ impl NewEvent {
             data: data.into(),
             content_type,
             metadata: Metadata::default(),
+            tags: Vec::new(),
         }
     }
 
@@ -231,9 +236,19 @@ impl NewEvent {
         self
     }
 
-    /// Size counted against the event size limit: type + data + metadata.
+    /// Sets the tags.
+    pub fn with_tags(mut self, tags: impl IntoIterator<Item = Tag>) -> Self {
+        self.tags = tags.into_iter().collect();
+        self
+    }
+
+    /// Size counted against the event size limit: type + data + metadata +
+    /// tags.
     pub fn size_bytes(&self) -> usize {
-        self.event_type.len() + self.data.len() + self.metadata.approx_bytes()
+        self.event_type.len()
+            + self.data.len()
+            + self.metadata.approx_bytes()
+            + tags_bytes(&self.tags)
     }
 }
 
@@ -258,6 +273,8 @@ pub struct RecordedEvent {
     pub metadata: Metadata,
     /// When the store recorded it (never decreasing along `$all`).
     pub recorded_at: DateTime<Utc>,
+    /// Its tags, sorted, each once ([`crate::dcb`]).
+    pub tags: Vec<Tag>,
 }
 
 impl RecordedEvent {
@@ -269,6 +286,7 @@ impl RecordedEvent {
             + self.event_type.len()
             + self.stream_id.as_str().len()
             + self.metadata.approx_bytes()
+            + tags_bytes(&self.tags)
             + 64
     }
 
@@ -276,4 +294,9 @@ impl RecordedEvent {
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
         serde_json::from_slice(&self.data)
     }
+}
+
+/// The bytes tags add to an event's size.
+fn tags_bytes(tags: &[Tag]) -> usize {
+    tags.iter().map(|t| t.as_str().len()).sum()
 }

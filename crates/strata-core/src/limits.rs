@@ -152,6 +152,8 @@ impl Limits {
                 "event {index} has a control character in its type"
             )));
         }
+        crate::dcb::check_tags(&e.tags)
+            .map_err(|err| Error::invalid(format!("event {index}: {err}")))?;
         let size = e.size_bytes();
         if size > self.max_event_bytes {
             return Err(Error::invalid(format!(

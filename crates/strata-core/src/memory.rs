@@ -18,6 +18,7 @@ use crate::append_rules::{
     StreamHead,
 };
 use crate::clock::MonotonicClock;
+use crate::dcb::{self, AppendCondition, Query};
 use crate::error::{Error, Result};
 use crate::event::{EventId, NewEvent, RecordedEvent};
 use crate::filter::ReadFilter;
@@ -148,6 +149,7 @@ impl State {
                 content_type: e.content_type,
                 metadata: e.metadata,
                 recorded_at: now,
+                tags: dcb::tag_set(e.tags),
             });
             self.ids.insert(id, index);
             entry.events.push(index);
@@ -158,6 +160,59 @@ impl State {
             next_expected_version: entry.head.version,
             first_position,
             last_position: Position(self.log.len() as u64),
+        }
+    }
+
+    /// Checks every part of a multi-stream append: `Some` with the original
+    /// results when all of them are exact retries, `None` when none is.
+    fn check_parts(&self, appends: &[StreamAppend]) -> Result<Option<Vec<AppendResult>>> {
+        let mut retries = Vec::with_capacity(appends.len());
+        for part in appends {
+            retries.push(self.check(part)?);
+        }
+        let retried = retries.iter().filter(|r| r.is_some()).count();
+        if retried == appends.len() {
+            return Ok(Some(retries.into_iter().flatten().collect()));
+        }
+        if retried > 0 {
+            let (i, _) = retries
+                .iter()
+                .enumerate()
+                .find(|(_, r)| r.is_some())
+                .unwrap_or((0, &None));
+            let event_id = appends[i].events[0].id.unwrap_or_default();
+            return Err(Error::IdempotencyConflict {
+                event_id,
+                reason:
+                    "a multi-stream append re-sends some recorded streams together with new ones"
+                        .into(),
+            });
+        }
+        Ok(None)
+    }
+
+    /// Events after `after` that match `query` and that `$all` shows, in
+    /// order.
+    fn matching<'a>(
+        &'a self,
+        query: &'a Query,
+        after: Position,
+    ) -> impl Iterator<Item = &'a RecordedEvent> + 'a {
+        let start = (after.0.min(self.log.len() as u64)) as usize;
+        self.log[start..]
+            .iter()
+            .filter(move |e| query.matches(e) && self.shows(e))
+    }
+
+    /// Fails with `ConditionFailed` when an event after the condition's
+    /// position matches its query.
+    fn check_condition(&self, condition: &AppendCondition) -> Result<()> {
+        let query = &condition.fail_if_events_match;
+        match self.matching(query, condition.checked_after()).next() {
+            Some(e) => Err(Error::ConditionFailed {
+                position: e.position,
+            }),
+            None => Ok(()),
         }
     }
 
@@ -316,31 +371,40 @@ impl EventStore for MemoryStore {
     async fn append_multi(&self, appends: Vec<StreamAppend>) -> Result<Vec<AppendResult>> {
         self.inner.limits.check_multi(&appends)?;
         let mut state = self.inner.state.write();
-        let mut retries = Vec::with_capacity(appends.len());
-        for part in &appends {
-            retries.push(state.check(part)?);
-        }
-        let retried = retries.iter().filter(|r| r.is_some()).count();
-        if retried == appends.len() {
-            return Ok(retries.into_iter().flatten().collect());
-        }
-        if retried > 0 {
-            let (i, _) = retries
-                .iter()
-                .enumerate()
-                .find(|(_, r)| r.is_some())
-                .unwrap_or((0, &None));
-            let event_id = appends[i].events[0].id.unwrap_or_default();
-            return Err(Error::IdempotencyConflict {
-                event_id,
-                reason:
-                    "a multi-stream append re-sends some recorded streams together with new ones"
-                        .into(),
-            });
+        if let Some(original) = state.check_parts(&appends)? {
+            return Ok(original);
         }
         let results = appends.into_iter().map(|p| state.write(p)).collect();
         self.inner.publish(&state);
         Ok(results)
+    }
+
+    async fn append_if(
+        &self,
+        appends: Vec<StreamAppend>,
+        condition: &AppendCondition,
+    ) -> Result<Vec<AppendResult>> {
+        condition.fail_if_events_match.validate()?;
+        self.inner.limits.check_multi(&appends)?;
+        let mut state = self.inner.state.write();
+        if let Some(original) = state.check_parts(&appends)? {
+            return Ok(original);
+        }
+        state.check_condition(condition)?;
+        let results = appends.into_iter().map(|p| state.write(p)).collect();
+        self.inner.publish(&state);
+        Ok(results)
+    }
+
+    async fn read_query(
+        &self,
+        query: &Query,
+        after: Position,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>> {
+        dcb::check_read(query, limit, &self.inner.limits)?;
+        let state = self.inner.state.read();
+        Ok(state.matching(query, after).take(limit).cloned().collect())
     }
 
     async fn read_stream(

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 
 use crate::append::{AppendResult, StreamAppend};
+use crate::dcb::{AppendCondition, Query};
 use crate::error::{Error, Result};
 use crate::event::{NewEvent, RecordedEvent};
 use crate::filter::ReadFilter;
@@ -113,6 +114,60 @@ pub trait EventStore: Send + Sync + 'static {
         let _ = (stream, expected);
         Err(Error::Unsupported {
             what: "erasing streams".into(),
+        })
+    }
+
+    /// Reads up to `limit` events matching `query` with positions after
+    /// `after`, in position order ([`crate::dcb`]). Events of system
+    /// streams never match; what `$all` hides (retention, erasure) is
+    /// hidden here too.
+    ///
+    /// The default pages through [`read_all`](Self::read_all) and filters;
+    /// a backend with a tag index answers from it.
+    async fn read_query(
+        &self,
+        query: &Query,
+        after: Position,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>> {
+        crate::dcb::check_read(query, limit, self.limits())?;
+        let page = crate::dcb::QUERY_SCAN_PAGE.min(self.limits().max_read_count);
+        let mut from = Position(after.0.saturating_add(1));
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let events = self.read_all(from, page, &ReadFilter::all()).await?;
+            let Some(last) = events.last().map(|e| e.position) else {
+                break;
+            };
+            out.extend(
+                events
+                    .into_iter()
+                    .filter(|e| query.matches(e))
+                    .take(limit - out.len()),
+            );
+            from = Position(last.0 + 1);
+        }
+        Ok(out)
+    }
+
+    /// Appends to several streams atomically, as
+    /// [`append_multi`](Self::append_multi) does (every part's guard
+    /// applies), and only if no event after `condition.after` matches
+    /// `condition.fail_if_events_match`; otherwise writes nothing and fails
+    /// with [`Error::ConditionFailed`] naming the first matching position.
+    /// The check and the write are one atomic step with respect to every
+    /// other append. An exact retry answers with the original result
+    /// without checking the condition again.
+    ///
+    /// The default refuses with [`Error::Unsupported`].
+    async fn append_if(
+        &self,
+        appends: Vec<StreamAppend>,
+        condition: &AppendCondition,
+    ) -> Result<Vec<AppendResult>> {
+        let _ = (appends, condition);
+        Err(Error::Unsupported {
+            what: "conditional appends".into(),
         })
     }
 
@@ -245,6 +300,23 @@ impl<S: EventStore + ?Sized> EventStore for std::sync::Arc<S> {
 
     async fn erase_stream(&self, stream: &StreamId, expected: ExpectedVersion) -> Result<()> {
         (**self).erase_stream(stream, expected).await
+    }
+
+    async fn read_query(
+        &self,
+        query: &Query,
+        after: Position,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>> {
+        (**self).read_query(query, after, limit).await
+    }
+
+    async fn append_if(
+        &self,
+        appends: Vec<StreamAppend>,
+        condition: &AppendCondition,
+    ) -> Result<Vec<AppendResult>> {
+        (**self).append_if(appends, condition).await
     }
 
     fn limits(&self) -> &Limits {

@@ -247,6 +247,7 @@ mod tests {
                     content_type: ContentType::Binary,
                     metadata: Metadata::default(),
                     recorded_at: crate::clock::from_micros(0),
+                    tags: Vec::new(),
                 })
                 .collect())
         }

@@ -257,6 +257,7 @@ fn recorded() -> RecordedEvent {
         content_type: e.content_type,
         metadata: e.metadata,
         recorded_at: chrono::DateTime::from_timestamp(1_700_000_000, 123_456_000).expect("a time"),
+        tags: Vec::new(),
     }
 }
 

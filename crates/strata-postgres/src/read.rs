@@ -152,6 +152,7 @@ pub(crate) fn event_from_row(row: &Row, at: usize) -> Result<RecordedEvent> {
         content_type,
         metadata,
         recorded_at,
+        tags: Vec::new(),
     })
 }
 

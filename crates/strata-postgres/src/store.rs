@@ -403,6 +403,7 @@ impl EventStore for PostgresStore {
         events: Vec<NewEvent>,
     ) -> Result<AppendResult> {
         self.limits().check_events(&events)?;
+        strata_core::dcb::refuse_tags(events.iter(), "PostgreSQL")?;
         let mut results = self
             .submit(vec![StreamAppend::new(stream.clone(), expected, events)])
             .await?;
@@ -413,6 +414,7 @@ impl EventStore for PostgresStore {
 
     async fn append_multi(&self, appends: Vec<StreamAppend>) -> Result<Vec<AppendResult>> {
         self.limits().check_multi(&appends)?;
+        strata_core::dcb::refuse_tags(appends.iter().flat_map(|a| &a.events), "PostgreSQL")?;
         self.submit(appends).await
     }
 

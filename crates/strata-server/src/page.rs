@@ -174,6 +174,7 @@ mod tests {
             content_type: ContentType::Binary,
             metadata: Metadata::default(),
             recorded_at: strata_core::clock::from_micros(0),
+            tags: Vec::new(),
         }
     }
 

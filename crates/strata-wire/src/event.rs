@@ -90,6 +90,7 @@ impl EventIn {
             data: data.into(),
             content_type: self.content_type,
             metadata,
+            tags: Vec::new(),
         })
     }
 }
@@ -193,6 +194,7 @@ impl<'a> WireEvent<'a> {
             content_type: self.content_type,
             metadata: metadata_from_map(self.metadata),
             recorded_at,
+            tags: Vec::new(),
         })
     }
 
@@ -213,6 +215,7 @@ impl<'a> WireEvent<'a> {
             data: data.into(),
             content_type: self.content_type,
             metadata: metadata_from_map(self.metadata.clone()),
+            tags: Vec::new(),
         })
     }
 }
@@ -291,6 +294,7 @@ mod tests {
                 .with_correlation_id("c-1")
                 .with("tenant", "t"),
             recorded_at: Utc::now(),
+            tags: Vec::new(),
         }
     }
 

@@ -629,6 +629,7 @@ fn encode_events<E: DomainEvent, X>(
             data: encoded.data.into(),
             content_type: ContentType::Json,
             metadata,
+            tags: Vec::new(),
         });
     }
     Ok(out)

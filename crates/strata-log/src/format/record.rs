@@ -222,6 +222,7 @@ impl<'a> RecordView<'a> {
             content_type: self.content_type()?,
             metadata: self.metadata()?,
             recorded_at: from_micros(self.recorded_at_micros()),
+            tags: Vec::new(),
         })
     }
 }

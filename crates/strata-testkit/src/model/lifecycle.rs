@@ -100,6 +100,7 @@ impl Model {
                 .into(),
             content_type: ContentType::Json,
             metadata: Metadata::default(),
+            tags: Vec::new(),
         };
         let written = self.append(&metadata_stream(stream), expected, &[event])?;
         self.metadata.insert(stream.clone(), settings.clone());

@@ -19,6 +19,7 @@ fn event(stream: &str, version: u64, position: u64) -> RecordedEvent {
         content_type: ContentType::Json,
         metadata: Metadata::default(),
         recorded_at: chrono::Utc::now(),
+        tags: Vec::new(),
     }
 }
 

@@ -210,6 +210,7 @@ impl<H: StoreHarness> Run<'_, H> {
                     data: e.data.clone(),
                     content_type: e.content_type,
                     metadata: e.metadata.clone(),
+                    tags: Vec::new(),
                 }
             })
             .collect();
