@@ -80,6 +80,13 @@ impl TryFrom<String> for Tag {
     }
 }
 
+impl std::str::FromStr for Tag {
+    type Err = Error;
+    fn from_str(tag: &str) -> Result<Self> {
+        Self::new(tag)
+    }
+}
+
 impl From<Tag> for String {
     fn from(tag: Tag) -> String {
         tag.0

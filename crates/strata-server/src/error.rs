@@ -75,9 +75,9 @@ impl ApiError {
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         let status = match &e {
-            Error::WrongExpectedVersion { .. } | Error::IdempotencyConflict { .. } => {
-                StatusCode::CONFLICT
-            }
+            Error::WrongExpectedVersion { .. }
+            | Error::IdempotencyConflict { .. }
+            | Error::ConditionFailed { .. } => StatusCode::CONFLICT,
             Error::StreamDeleted { .. } => StatusCode::GONE,
             Error::StreamNotFound { .. } | Error::GroupNotFound { .. } => StatusCode::NOT_FOUND,
             Error::InvalidInput { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -105,6 +105,7 @@ impl From<Error> for ApiError {
                 base.with("stream", json!(stream.as_str()))
             }
             Error::GroupNotFound { group } => base.with("group", json!(group)),
+            Error::ConditionFailed { position } => base.with("position", json!(position.0)),
             Error::IdempotencyConflict { event_id, .. } => {
                 base.with("event_id", json!(event_id.to_string()))
             }

@@ -34,6 +34,7 @@ mod body;
 mod budget;
 mod config;
 mod conn;
+mod dcb;
 mod erasures;
 mod error;
 #[doc(hidden)]
@@ -197,6 +198,8 @@ pub fn router_with_backing(
         )
         .route("/multi", post(streams::append_multi))
         .route("/all", get(streams::read_all))
+        .route("/dcb/read", post(dcb::read))
+        .route("/dcb/append", post(dcb::append))
         .route("/groups", get(groups::list_groups))
         .route(
             "/groups/{group}",

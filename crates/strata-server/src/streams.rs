@@ -121,7 +121,7 @@ pub(crate) async fn append_multi(
 /// can name the stream that holds the event id, which may be outside the
 /// key's prefixes: a key that does not see every stream is told only that
 /// the id is taken.
-fn store_error_for(access: &Access, e: Error) -> ApiError {
+pub(crate) fn store_error_for(access: &Access, e: Error) -> ApiError {
     match e {
         Error::IdempotencyConflict { event_id, .. } if !access.sees_everything() => {
             ApiError::from(Error::IdempotencyConflict {
@@ -149,7 +149,7 @@ fn to_new_events(events: Vec<EventIn>) -> Result<Vec<NewEvent>, ApiError> {
 /// The size limits answer 413 (so a client knows to split the request);
 /// every other check is the store's and answers 422. Returns the events'
 /// count and total size.
-fn check_sizes<'a>(
+pub(crate) fn check_sizes<'a>(
     state: &AppState,
     count: usize,
     events: impl Iterator<Item = &'a NewEvent>,
@@ -349,7 +349,7 @@ fn page_bounds(state: &AppState, limit: usize) -> PageBounds<'_> {
 /// The page size: the request's `limit` (at least 1) or the default, capped
 /// by the store's `max_read_count`. Capping is safe here because `next` tells
 /// a short page from the end.
-fn page_limit(state: &AppState, limit: Option<usize>) -> Result<usize, ApiError> {
+pub(crate) fn page_limit(state: &AppState, limit: Option<usize>) -> Result<usize, ApiError> {
     let limit = limit.unwrap_or(state.config.default_page_events);
     if limit == 0 {
         return Err(ApiError::invalid("limit must be at least 1"));

@@ -19,6 +19,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/streams/{stream}"),
     ("delete", "/streams/{stream}"),
     ("post", "/multi"),
+    ("post", "/dcb/read"),
+    ("post", "/dcb/append"),
     ("get", "/all"),
     ("get", "/subscribe/all"),
     ("get", "/subscribe/streams/{stream}"),

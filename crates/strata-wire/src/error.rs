@@ -21,6 +21,16 @@ pub enum WireError {
     /// The stream name is not valid.
     #[error("{0}")]
     Stream(String),
+    /// A stream guard is not `any`, `no_stream`, `exists` or a version.
+    #[error(
+        "the guard of stream `{stream}` is `{value}`, not any, no_stream, exists or a version"
+    )]
+    Guard {
+        /// The stream it guards.
+        stream: String,
+        /// What was sent.
+        value: String,
+    },
     /// `recorded_at` is not RFC 3339.
     #[error("recorded_at `{value}` is not an RFC 3339 time: {reason}")]
     Time {

@@ -10,7 +10,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
-use strata_core::{ContentType, EventId, Metadata, NewEvent, Position, RecordedEvent, StreamId};
+use strata_core::{
+    ContentType, EventId, Metadata, NewEvent, Position, RecordedEvent, StreamId, Tag,
+};
 
 use crate::error::WireError;
 use crate::metadata::{metadata_from_json, metadata_from_map, metadata_to_map};
@@ -42,6 +44,10 @@ pub struct EventIn {
         schema(value_type = Option<std::collections::BTreeMap<String, String>>)
     )]
     pub metadata: Option<Map<String, Value>>,
+    /// Tags for dynamic consistency boundaries (`key:value` by convention).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
+    pub tags: Vec<Tag>,
 }
 
 impl EventIn {
@@ -67,6 +73,7 @@ impl EventIn {
             content_type,
             data,
             metadata,
+            tags: e.tags.clone(),
         }
     }
 
@@ -90,7 +97,7 @@ impl EventIn {
             data: data.into(),
             content_type: self.content_type,
             metadata,
-            tags: Vec::new(),
+            tags: self.tags,
         })
     }
 }
@@ -124,6 +131,9 @@ pub struct WireEvent<'a> {
     /// When the source store recorded it (RFC 3339 UTC, microseconds).
     #[serde(default)]
     pub recorded_at: Option<String>,
+    /// Its tags, sorted, each once; absent when it has none.
+    #[serde(default, skip_serializing_if = "<[Tag]>::is_empty")]
+    pub tags: Cow<'a, [Tag]>,
 }
 
 impl<'a> WireEvent<'a> {
@@ -142,9 +152,11 @@ impl<'a> WireEvent<'a> {
     ///     content_type: ContentType::Json,
     ///     metadata: Metadata::default(),
     ///     recorded_at: chrono::Utc::now(),
+    ///     tags: vec![Tag::new("owner:ada").unwrap()],
     /// };
     /// let line = serde_json::to_string(&strata_wire::WireEvent::from_recorded(&e)).unwrap();
     /// assert!(line.contains(r#""data":{"owner": "ada"}"#));
+    /// assert!(line.contains(r#""tags":["owner:ada"]"#));
     /// ```
     pub fn from_recorded(e: &'a RecordedEvent) -> WireEvent<'a> {
         let (content_type, data) = data_to_raw(e.content_type, &e.data);
@@ -158,6 +170,7 @@ impl<'a> WireEvent<'a> {
             data,
             metadata: metadata_to_map(&e.metadata),
             recorded_at: Some(e.recorded_at.to_rfc3339_opts(SecondsFormat::Micros, true)),
+            tags: Cow::Borrowed(&e.tags),
         }
     }
 
@@ -194,7 +207,7 @@ impl<'a> WireEvent<'a> {
             content_type: self.content_type,
             metadata: metadata_from_map(self.metadata),
             recorded_at,
-            tags: Vec::new(),
+            tags: strata_core::dcb::tag_set(self.tags.into_owned()),
         })
     }
 
@@ -215,7 +228,7 @@ impl<'a> WireEvent<'a> {
             data: data.into(),
             content_type: self.content_type,
             metadata: metadata_from_map(self.metadata.clone()),
-            tags: Vec::new(),
+            tags: self.tags.to_vec(),
         })
     }
 }

@@ -7,6 +7,9 @@
 pub const WRONG_EXPECTED_VERSION: &str = "wrong_expected_version";
 /// 409: an event id was already used for another event.
 pub const IDEMPOTENCY_CONFLICT: &str = "idempotency_conflict";
+/// 409: a conditional append's condition failed (the body's `position`
+/// names the first matching event).
+pub const CONDITION_FAILED: &str = "condition_failed";
 /// 410: the stream was tombstoned.
 pub const STREAM_DELETED: &str = "stream_deleted";
 /// 404: no such stream.

@@ -36,6 +36,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 mod answer;
+mod dcb;
 mod error;
 mod event;
 pub mod expected;
@@ -48,6 +49,10 @@ mod request;
 mod stream_metadata;
 
 pub use answer::{AppendOut, CaughtUp, ErrorBody, HealthBody, MultiOut, Page};
+pub use dcb::{
+    DcbAppendBody, DcbAppendOut, DcbEventIn, DcbReadBody, DcbReadOut, DcbStreamOut,
+    DEFAULT_DCB_READ_LIMIT,
+};
 pub use error::WireError;
 pub use event::{raw_json, stream_id, EventIn, WireEvent};
 pub use group::{

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 
 use clap::Args;
-use strata_core::{ContentType, EventId, ExpectedVersion, NewEvent};
+use strata_core::{ContentType, EventId, ExpectedVersion, NewEvent, Tag};
 
 use super::{parse_stream, print, DataError};
 use crate::data::store_or_server::{Target, TargetArgs};
@@ -41,9 +41,13 @@ pub struct AppendArgs {
     /// The event id (a UUID), to make a retry idempotent.
     #[arg(long, conflicts_with = "stdin")]
     pub id: Option<EventId>,
+    /// A tag for dynamic consistency boundaries (`key:value`); repeat for
+    /// more.
+    #[arg(long = "tag", conflicts_with = "stdin")]
+    pub tags: Vec<Tag>,
     /// Read the events from stdin instead, one JSON object a line:
-    /// `{"id"?, "type", "content_type"?, "data", "metadata"?}`; all of them go
-    /// in one atomic append.
+    /// `{"id"?, "type", "content_type"?, "data", "metadata"?, "tags"?}`; all
+    /// of them go in one atomic append.
     #[arg(long)]
     pub stdin: bool,
     /// The guard: `any`, `no_stream`, `exists` or the stream's current version.
@@ -104,6 +108,7 @@ fn event_from_flags(args: &AppendArgs) -> Result<NewEvent, DataError> {
                 .map(|(k, v)| (k, serde_json::Value::String(v)))
                 .collect()
         }),
+        tags: args.tags.clone(),
     }
     .into_new_event()
     .map_err(|e| DataError::Input(e.to_string()))
