@@ -1,7 +1,7 @@
 //! What can go wrong talking to a server: the server's own errors, typed as
 //! it reports them, and the transport's.
 
-use strata_core::{CurrentVersion, ExpectedVersion};
+use strata_core::{CurrentVersion, ExpectedVersion, Position};
 use strata_wire::{expected, kind, ErrorBody};
 
 /// What went wrong talking to a server.
@@ -52,6 +52,15 @@ pub enum ClientError {
     IdempotencyConflict {
         /// The event id.
         event_id: String,
+        /// The server's message.
+        message: String,
+    },
+    /// 409: a conditional append's condition failed; nothing was written.
+    #[error("server refused (409 condition_failed): {message}")]
+    ConditionFailed {
+        /// The first event after the condition's position that matches
+        /// its query.
+        position: Position,
         /// The server's message.
         message: String,
     },
@@ -146,6 +155,7 @@ impl ClientError {
         match self {
             ClientError::WrongExpectedVersion { .. } => Some(kind::WRONG_EXPECTED_VERSION),
             ClientError::IdempotencyConflict { .. } => Some(kind::IDEMPOTENCY_CONFLICT),
+            ClientError::ConditionFailed { .. } => Some(kind::CONDITION_FAILED),
             ClientError::StreamDeleted { .. } => Some(kind::STREAM_DELETED),
             ClientError::StreamNotFound { .. } => Some(kind::STREAM_NOT_FOUND),
             ClientError::Unauthorized { .. } => Some(kind::UNAUTHORIZED),
@@ -166,6 +176,7 @@ impl ClientError {
             expected: exp,
             actual,
             event_id,
+            position,
         } = body;
         match (status, error.as_str()) {
             (409, kind::WRONG_EXPECTED_VERSION) => {
@@ -184,6 +195,14 @@ impl ClientError {
                 return ClientError::IdempotencyConflict {
                     event_id: event_id.unwrap_or_default(),
                     message,
+                }
+            }
+            (409, kind::CONDITION_FAILED) => {
+                if let Some(p) = position {
+                    return ClientError::ConditionFailed {
+                        position: Position(p),
+                        message,
+                    };
                 }
             }
             (410, kind::STREAM_DELETED) => {

@@ -37,6 +37,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 mod client;
+mod dcb;
 mod error;
 mod filter;
 mod group_subscription;
@@ -45,6 +46,7 @@ pub mod sse;
 mod subscription;
 
 pub use client::{Client, ClientBuilder, Page, CONNECT_TIMEOUT_MS, REQUEST_TIMEOUT_MS};
+pub use dcb::{DcbEvent, DcbRead};
 pub use error::ClientError;
 pub use filter::AllFilter;
 pub use group_subscription::GroupSubscription;

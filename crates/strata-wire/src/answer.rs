@@ -111,6 +111,9 @@ pub struct ErrorBody {
     /// The event id used twice (`idempotency_conflict`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,
+    /// The first matching event's position (`condition_failed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<u64>,
 }
 
 impl ErrorBody {

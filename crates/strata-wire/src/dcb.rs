@@ -38,7 +38,6 @@ pub struct DcbReadBody {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct DcbReadOut<'a> {
     /// The matching events, in position order.
-    #[serde(borrow)]
     pub events: Vec<WireEvent<'a>>,
     /// The store's head when the read began: a decision over these events
     /// appends with the condition `after` this (when `events` is not
