@@ -291,6 +291,26 @@ pub fn default_stream(tags: &[Tag]) -> Result<StreamId> {
     }
 }
 
+/// The per-stream parts of an append of `events`, each bound for its
+/// stream: events of one stream keep their order, streams come in the
+/// order they first appear, and every guard is `Any`.
+pub fn parts_by_stream(
+    events: impl IntoIterator<Item = (StreamId, crate::event::NewEvent)>,
+) -> Vec<crate::append::StreamAppend> {
+    let mut parts: Vec<crate::append::StreamAppend> = Vec::new();
+    for (stream, event) in events {
+        match parts.iter_mut().find(|p| p.stream == stream) {
+            Some(p) => p.events.push(event),
+            None => parts.push(crate::append::StreamAppend::new(
+                stream,
+                crate::version::ExpectedVersion::Any,
+                vec![event],
+            )),
+        }
+    }
+    parts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

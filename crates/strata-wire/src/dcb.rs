@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
-use strata_core::dcb::{default_stream, AppendCondition, Query};
-use strata_core::{ContentType, EventId, ExpectedVersion, NewEvent, StreamAppend, StreamId, Tag};
+use strata_core::dcb::{default_stream, parts_by_stream, AppendCondition, Query};
+use strata_core::{ContentType, EventId, NewEvent, StreamAppend, StreamId, Tag};
 
 use crate::answer::AppendOut;
 use crate::error::WireError;
@@ -140,23 +140,18 @@ impl DcbAppendBody {
     /// The per-stream parts of the append, in the order streams first
     /// appear, each with its guard; and the condition, if any.
     pub fn into_parts(self) -> Result<(Vec<StreamAppend>, Option<AppendCondition>), WireError> {
-        let mut parts: Vec<StreamAppend> = Vec::new();
-        for e in self.events {
-            let (stream, event) = e.into_parts()?;
-            match parts.iter_mut().find(|p| p.stream == stream) {
-                Some(p) => p.events.push(event),
-                None => {
-                    let expected = match self.expected_versions.get(stream.as_str()) {
-                        Some(v) => {
-                            crate::expected::from_json(v).ok_or_else(|| WireError::Guard {
-                                stream: stream.as_str().to_owned(),
-                                value: v.to_string(),
-                            })?
-                        }
-                        None => ExpectedVersion::Any,
-                    };
-                    parts.push(StreamAppend::new(stream, expected, vec![event]));
-                }
+        let events = self
+            .events
+            .into_iter()
+            .map(DcbEventIn::into_parts)
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut parts = parts_by_stream(events);
+        for p in &mut parts {
+            if let Some(v) = self.expected_versions.get(p.stream.as_str()) {
+                p.expected = crate::expected::from_json(v).ok_or_else(|| WireError::Guard {
+                    stream: p.stream.as_str().to_owned(),
+                    value: v.to_string(),
+                })?;
             }
         }
         for name in self.expected_versions.keys() {

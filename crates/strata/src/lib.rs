@@ -43,6 +43,7 @@ pub mod bank;
 mod cache;
 pub mod command;
 pub mod consistency;
+pub mod decision;
 pub mod error;
 pub mod event;
 mod feed;
