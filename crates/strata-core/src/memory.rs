@@ -18,7 +18,7 @@ use crate::append_rules::{
     StreamHead,
 };
 use crate::clock::MonotonicClock;
-use crate::dcb::{self, AppendCondition, Query};
+use crate::dcb::{self, AppendCondition, Query, Tag};
 use crate::error::{Error, Result};
 use crate::event::{EventId, NewEvent, RecordedEvent};
 use crate::filter::ReadFilter;
@@ -55,6 +55,11 @@ struct State {
     metadata: HashMap<StreamId, StreamMetadata, FastHash>,
     /// Erased streams: their events' data is gone and `$all` skips them.
     erased: std::collections::HashSet<StreamId, FastHash>,
+    /// Log indexes of user-stream events by tag, ascending: what query
+    /// reads and conditions look through.
+    by_tag: HashMap<Tag, Vec<usize>, FastHash>,
+    /// Log indexes of user-stream events by type, ascending.
+    by_type: HashMap<String, Vec<usize>, FastHash>,
     clock: MonotonicClock,
 }
 
@@ -139,6 +144,18 @@ impl State {
             let version = entry.head.version + 1;
             let id = e.id.unwrap_or_default();
             let position = Position(index as u64 + 1);
+            let tags = dcb::tag_set(e.tags);
+            if !part.stream.is_system() {
+                for t in &tags {
+                    self.by_tag.entry(t.clone()).or_default().push(index);
+                }
+                match self.by_type.get_mut(&e.event_type) {
+                    Some(list) => list.push(index),
+                    None => {
+                        self.by_type.insert(e.event_type.clone(), vec![index]);
+                    }
+                }
+            }
             self.log.push(RecordedEvent {
                 id,
                 stream_id: part.stream.clone(),
@@ -149,7 +166,7 @@ impl State {
                 content_type: e.content_type,
                 metadata: e.metadata,
                 recorded_at: now,
-                tags: dcb::tag_set(e.tags),
+                tags,
             });
             self.ids.insert(id, index);
             entry.events.push(index);
@@ -197,11 +214,48 @@ impl State {
         &'a self,
         query: &'a Query,
         after: Position,
-    ) -> impl Iterator<Item = &'a RecordedEvent> + 'a {
+    ) -> Box<dyn Iterator<Item = &'a RecordedEvent> + 'a> {
         let start = (after.0.min(self.log.len() as u64)) as usize;
-        self.log[start..]
-            .iter()
-            .filter(move |e| query.matches(e) && self.shows(e))
+        if query.is_all() {
+            return Box::new(
+                self.log[start..]
+                    .iter()
+                    .filter(move |e| query.matches(e) && self.shows(e)),
+            );
+        }
+        // Each item's candidates come from its rarest tag, or from its
+        // types when it names no tag; the union is read in log order.
+        let mut candidates = std::collections::BTreeSet::new();
+        for item in &query.items {
+            let lists: Vec<&Vec<usize>> = if item.tags.is_empty() {
+                item.types
+                    .iter()
+                    .filter_map(|t| self.by_type.get(t))
+                    .collect()
+            } else {
+                let rarest = item
+                    .tags
+                    .iter()
+                    .map(|t| self.by_tag.get(t))
+                    .min_by_key(|l| l.map_or(0, |l| l.len()));
+                rarest.flatten().into_iter().collect()
+            };
+            if item.tags.is_empty() && item.types.is_empty() {
+                // An item of no types and no tags matches every event.
+                candidates.extend(start..self.log.len());
+                continue;
+            }
+            for list in lists {
+                let from = list.partition_point(|&i| i < start);
+                candidates.extend(list[from..].iter().copied());
+            }
+        }
+        Box::new(
+            candidates
+                .into_iter()
+                .map(move |i| &self.log[i])
+                .filter(move |e| query.matches(e) && self.shows(e)),
+        )
     }
 
     /// Fails with `ConditionFailed` when an event after the condition's
@@ -265,6 +319,7 @@ impl State {
             let e = &mut self.log[i];
             e.data = bytes::Bytes::new();
             e.metadata = Default::default();
+            e.tags = Vec::new();
         }
         self.erased.insert(stream.clone());
     }

@@ -44,6 +44,7 @@ macro_rules! dcb_conformance_suite {
             exact_retry_answers_without_checking_again,
             course_subscriptions_race_without_overbooking,
             disjoint_boundaries_never_conflict,
+            erased_events_leave_reads_and_conditions,
         }
     };
 }
@@ -497,4 +498,40 @@ pub async fn disjoint_boundaries_never_conflict<H: StoreHarness>(h: &H) {
         t.await.unwrap();
     }
     assert_eq!(all_events(&*store).await.len(), WRITERS * 10);
+}
+
+/// Events of an erased stream leave query reads, and no longer fail a
+/// condition (stores that cannot erase are skipped).
+pub async fn erased_events_leave_reads_and_conditions<H: StoreHarness>(h: &H) {
+    let store = h.open().await;
+    put(
+        &store,
+        "person-1",
+        vec![tagged("Registered", &["email:ada@example.com"])],
+    )
+    .await;
+    put(
+        &store,
+        "person-2",
+        vec![tagged("Registered", &["email:bob@example.com"])],
+    )
+    .await;
+    let q = query(vec![item(&[], &["email:ada@example.com"])]);
+    match store
+        .erase_stream(&sid("person-1"), ExpectedVersion::Any)
+        .await
+    {
+        Err(e) if e.kind() == "unsupported" => return,
+        other => other.unwrap(),
+    }
+    assert!(read(&store, &q, 0).await.is_empty());
+    let cond = AppendCondition::new(q, None);
+    let again = vec![part(
+        "person-3",
+        ExpectedVersion::Any,
+        vec![tagged("Registered", &["email:ada@example.com"])],
+    )];
+    store.append_if(again, &cond).await.unwrap();
+    let everyone = read(&store, &Query::all(), 0).await;
+    assert_eq!(positions(&everyone), vec![2, 3]);
 }
