@@ -10,7 +10,7 @@ use strata_log::Durability;
 use strata_stores::StoreSpec;
 
 use crate::workload::{
-    append, commands, groups, http_append, project, raw_insert, read_all, read_stream, rehydrate,
+    append, commands, dcb, groups, http_append, project, raw_insert, read_all, read_stream, rehydrate,
     scale, scavenge,
 };
 use crate::BenchError;
@@ -87,6 +87,12 @@ pub enum WorkloadName {
     /// and ack them until `--events` events (default 100,000) are acked,
     /// against `--server URL` or a child `strata serve` over `--store`.
     HttpGroups,
+    /// Dynamic consistency boundaries: the course-subscription decision
+    /// (read + decide + conditional append) with one writer, then with
+    /// `--writers` (default 16), for `--duration` seconds each, over
+    /// `--streams` courses (default 1,000); decisions per second, latency,
+    /// conflicts.
+    Dcb,
 }
 
 impl WorkloadName {
@@ -105,6 +111,7 @@ impl WorkloadName {
             WorkloadName::RawInsert => raw_insert::WORKLOAD,
             WorkloadName::Groups => "groups",
             WorkloadName::HttpGroups => "http-groups",
+            WorkloadName::Dcb => "dcb",
         }
     }
 
@@ -123,6 +130,7 @@ impl WorkloadName {
             WorkloadName::RawInsert => raw_insert::DEFAULTS,
             WorkloadName::Groups => groups::DEFAULTS,
             WorkloadName::HttpGroups => http_append::groups::DEFAULTS,
+            WorkloadName::Dcb => dcb::DEFAULTS,
         }
     }
 }

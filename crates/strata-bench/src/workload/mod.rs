@@ -4,6 +4,7 @@
 
 pub(crate) mod append;
 pub(crate) mod commands;
+pub(crate) mod dcb;
 mod fill;
 pub(crate) mod groups;
 pub(crate) mod http_append;
@@ -39,6 +40,7 @@ pub(crate) async fn run(
         WorkloadName::Project => project::run(ctx).await,
         WorkloadName::RawInsert => raw_insert::run(ctx).await,
         WorkloadName::Groups => groups::run(ctx).await,
+        WorkloadName::Dcb => dcb::run(ctx).await,
         WorkloadName::HttpGroups => {
             Err("http-groups runs against a server, not a store opened in this process".into())
         }
