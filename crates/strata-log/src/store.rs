@@ -342,7 +342,6 @@ impl EventStore for LogStore {
         events: Vec<NewEvent>,
     ) -> Result<AppendResult> {
         self.store.config.limits.check_events(&events)?;
-        strata_core::dcb::refuse_tags(events.iter(), "the log store")?;
         let mut r = self
             .submit_append(vec![StreamAppend::new(stream.clone(), expected, events)])
             .await?;
@@ -352,7 +351,6 @@ impl EventStore for LogStore {
 
     async fn append_multi(&self, appends: Vec<StreamAppend>) -> Result<Vec<AppendResult>> {
         self.store.config.limits.check_multi(&appends)?;
-        strata_core::dcb::refuse_tags(appends.iter().flat_map(|a| &a.events), "the log store")?;
         self.submit_append(appends).await
     }
 

@@ -76,6 +76,7 @@ impl Writer {
     ) -> u64 {
         let id = e.id.unwrap_or_default();
         let version = head.version + 1;
+        let tags = strata_core::dcb::tag_set(e.tags);
         let rec_at = self.frames.record(
             stream.as_str(),
             version,
@@ -84,6 +85,7 @@ impl Writer {
             e.content_type,
             &e.event_type,
             &e.metadata,
+            &tags,
             &e.data,
         );
         let position = position_of(self.segment.number, self.tail + rec_at as u64).0;
@@ -157,6 +159,7 @@ pub(super) fn append_frame_len(parts: &[StreamAppend]) -> u64 {
                 + p.stream.as_str().len()
                 + e.event_type.len()
                 + metadata_len(&e.metadata)
+                + crate::format::tags_len(&strata_core::dcb::tag_set(e.tags.clone()))
                 + e.data.len();
         }
     }
