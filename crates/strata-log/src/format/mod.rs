@@ -307,7 +307,8 @@ mod tests {
         let t = RECORD_HEADER_BYTES + "s-1".len() + "T".len();
         let good = patched_tags(&meta, &tags, |_| ());
         assert_eq!(RecordView::parse(&good).unwrap().tags().unwrap(), tags);
-        let cases: [(&str, Box<dyn Fn(&mut Vec<u8>)>); 4] = [
+        type Patch = Box<dyn Fn(&mut Vec<u8>)>;
+        let cases: [(&str, Patch); 4] = [
             ("count 0", Box::new(move |r| r[t] = 0)),
             (
                 "swapped",

@@ -67,7 +67,11 @@ impl Writer {
                     stream,
                     version,
                     entry,
+                    tagged,
                 } => {
+                    if let Some((event_type, tags)) = tagged {
+                        state.tags.add(entry.position, &event_type, &tags);
+                    }
                     state.streams.add_event(&stream, version, entry.position);
                     state.active.add(&entry);
                 }
@@ -98,6 +102,9 @@ impl Writer {
                 PendingAck::Append(tx, results) => {
                     let _ = tx.send(Ok(results));
                 }
+                PendingAck::Refused(tx, e) => {
+                    let _ = tx.send(Err(e));
+                }
                 PendingAck::Delete(tx) | PendingAck::Sync(tx) => {
                     let _ = tx.send(Ok(()));
                 }
@@ -111,7 +118,7 @@ impl Writer {
         self.poison(reason);
         for ack in turn.acks {
             match ack {
-                PendingAck::Append(tx, _) => {
+                PendingAck::Append(tx, _) | PendingAck::Refused(tx, _) => {
                     let _ = tx.send(Err(self.poisoned_error()));
                 }
                 PendingAck::Delete(tx) | PendingAck::Sync(tx) => {

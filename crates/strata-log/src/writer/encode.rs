@@ -77,6 +77,7 @@ impl Writer {
         let id = e.id.unwrap_or_default();
         let version = head.version + 1;
         let tags = strata_core::dcb::tag_set(e.tags);
+        let tagged = (!stream.is_system()).then(|| (e.event_type.clone(), tags.clone()));
         let rec_at = self.frames.record(
             stream.as_str(),
             version,
@@ -95,9 +96,13 @@ impl Writer {
             // Only caller-chosen ids can be re-sent in this batch.
             pending.ids.insert(id, (stream.clone(), version, position));
         }
+        if let Some((ty, tags)) = &tagged {
+            pending.tagged.push((position, ty.clone(), tags.clone()));
+        }
         turn.effects.push(Effect::Event {
             stream: stream.clone(),
             version,
+            tagged,
             entry: IndexEntry {
                 id: id.0.as_u128(),
                 position,
