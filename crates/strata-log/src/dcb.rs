@@ -11,11 +11,25 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use strata_core::dcb::{Query, QueryItem, Tag};
+use strata_core::StreamId;
+
+/// Where an event sits in its stream, for retention: a condition does not
+/// count an event that retention or erasure hides from `$all`.
+#[derive(Debug, Clone)]
+pub struct Placed {
+    /// The event's stream.
+    pub stream: StreamId,
+    /// Its version.
+    pub version: u64,
+    /// When it was recorded, microseconds since the epoch.
+    pub recorded_at: i64,
+}
 
 /// One indexed event.
 #[derive(Debug, Clone)]
 struct Indexed {
     position: u64,
+    placed: Placed,
     type_id: u32,
     /// Its tag set (sorted, each once).
     tags: Box<[Tag]>,
@@ -52,7 +66,7 @@ impl TagIndex {
     /// Adds an event of a user stream; `tags` is its tag set. Positions
     /// arrive ascending; one at or below the last indexed is ignored (it is
     /// already there).
-    pub fn add(&mut self, position: u64, event_type: &str, tags: &[Tag]) {
+    pub fn add(&mut self, position: u64, placed: Placed, event_type: &str, tags: &[Tag]) {
         if self.last_position().is_some_and(|last| position <= last) {
             return;
         }
@@ -76,27 +90,44 @@ impl TagIndex {
         self.by_type.entry(type_id).or_default().push(at);
         self.events.push(Indexed {
             position,
+            placed,
             type_id,
             tags: tags.into(),
         });
     }
 
-    /// The first position after `after` of an event matching `query`.
-    pub fn first_match(&self, query: &Query, after: u64) -> Option<u64> {
-        self.matches(query, after, 1).first().copied()
+    /// The first position after `after` of an event matching `query` that
+    /// `shown` keeps.
+    pub fn first_match(
+        &self,
+        query: &Query,
+        after: u64,
+        shown: impl Fn(&Placed) -> bool,
+    ) -> Option<u64> {
+        self.matches_where(query, after, 1, shown).first().copied()
     }
 
     /// Up to `limit` positions after `after` of events matching `query`,
     /// ascending.
     pub fn matches(&self, query: &Query, after: u64, limit: usize) -> Vec<u64> {
+        self.matches_where(query, after, limit, |_| true)
+    }
+
+    fn matches_where(
+        &self,
+        query: &Query,
+        after: u64,
+        limit: usize,
+        shown: impl Fn(&Placed) -> bool,
+    ) -> Vec<u64> {
         let mut out: Vec<u64> = Vec::new();
         if query.is_all() {
-            self.collect(Source::All, None, after, limit, &mut out);
+            self.collect(Source::All, None, after, limit, &shown, &mut out);
             return out;
         }
         for item in &query.items {
             for source in self.sources(item) {
-                self.collect(source, Some(item), after, limit, &mut out);
+                self.collect(source, Some(item), after, limit, &shown, &mut out);
             }
         }
         out.sort_unstable();
@@ -142,13 +173,14 @@ impl TagIndex {
         item: Option<&QueryItem>,
         after: u64,
         limit: usize,
+        shown: &impl Fn(&Placed) -> bool,
         out: &mut Vec<u64>,
     ) {
         let keep = |e: &Indexed| {
             item.is_none_or(|i| {
                 let ty = self.types.get(e.type_id as usize).map_or("", |t| &**t);
                 i.matches_parts(ty, &e.tags)
-            })
+            }) && shown(&e.placed)
         };
         let mut taken = 0;
         match source {
@@ -205,11 +237,26 @@ mod tests {
     #[test]
     fn finds_matches_by_tag_type_and_both() {
         let mut ix = TagIndex::default();
-        ix.add(10, "Opened", &[tag("course:c1")]);
-        ix.add(20, "Subscribed", &[tag("course:c1"), tag("student:s1")]);
-        ix.add(30, "Subscribed", &[tag("course:c2"), tag("student:s1")]);
-        ix.add(40, "Other", &[]);
-        ix.add(40, "Again", &[]);
+        let at = |version| Placed {
+            stream: StreamId::new("s-1").unwrap(),
+            version,
+            recorded_at: 0,
+        };
+        ix.add(10, at(1), "Opened", &[tag("course:c1")]);
+        ix.add(
+            20,
+            at(2),
+            "Subscribed",
+            &[tag("course:c1"), tag("student:s1")],
+        );
+        ix.add(
+            30,
+            at(3),
+            "Subscribed",
+            &[tag("course:c2"), tag("student:s1")],
+        );
+        ix.add(40, at(4), "Other", &[]);
+        ix.add(40, at(4), "Again", &[]);
         assert_eq!(ix.events.len(), 4);
         let q = |items| Query::new(items).unwrap();
         assert_eq!(ix.matches(&Query::all(), 0, 10), vec![10, 20, 30, 40]);
@@ -240,9 +287,19 @@ mod tests {
         );
         assert_eq!(ix.matches(&q(vec![item(&[], &[])]), 15, 2), vec![20, 30]);
         assert_eq!(
-            ix.first_match(&q(vec![item(&["Subscribed"], &["student:s1"])]), 20),
+            ix.first_match(&q(vec![item(&["Subscribed"], &["student:s1"])]), 20, |_| {
+                true
+            }),
             Some(30)
         );
-        assert_eq!(ix.first_match(&q(vec![item(&["Missing"], &[])]), 0), None);
+        let hidden_first = |p: &Placed| p.version != 2;
+        assert_eq!(
+            ix.first_match(&q(vec![item(&[], &["student:s1"])]), 0, hidden_first),
+            Some(30)
+        );
+        assert_eq!(
+            ix.first_match(&q(vec![item(&["Missing"], &[])]), 0, |_| true),
+            None
+        );
     }
 }

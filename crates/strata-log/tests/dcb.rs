@@ -332,3 +332,32 @@ async fn conditions_see_earlier_appends_of_the_same_batch() {
     assert_eq!(won, 4);
     assert_eq!(all_positions(&store).await.len(), 4);
 }
+
+/// Retention hides events from conditions and query reads as from `$all`:
+/// an event cut by `truncate_before` no longer fails a condition.
+#[tokio::test]
+async fn retention_hides_events_from_conditions() {
+    let o = open().await;
+    let store = &o.store;
+    put(
+        store,
+        "s-1",
+        vec![tagged("A", &["k:old"]), tagged("A", &["k:new"])],
+    )
+    .await;
+    let old = AppendCondition::new(query(vec![item(&[], &["k:old"])]), None);
+    let claim = || vec![part("s-2", ExpectedVersion::Any, vec![tagged("B", &[])])];
+    assert_condition_failed(store.append_if(claim(), &old).await);
+    let meta = strata_core::StreamMetadata {
+        truncate_before: Some(2),
+        ..Default::default()
+    };
+    store
+        .set_stream_metadata(&StreamId::new("s-1").unwrap(), ExpectedVersion::Any, &meta)
+        .await
+        .unwrap();
+    assert!(read(store, &old.fail_if_events_match, 0).await.is_empty());
+    store.append_if(claim(), &old).await.unwrap();
+    let new = AppendCondition::new(query(vec![item(&[], &["k:new"])]), None);
+    assert_condition_failed(store.append_if(claim(), &new).await);
+}

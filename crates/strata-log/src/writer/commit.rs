@@ -68,9 +68,15 @@ impl Writer {
                     version,
                     entry,
                     tagged,
+                    recorded_at,
                 } => {
                     if let Some((event_type, tags)) = tagged {
-                        state.tags.add(entry.position, &event_type, &tags);
+                        let placed = crate::dcb::Placed {
+                            stream: stream.clone(),
+                            version,
+                            recorded_at,
+                        };
+                        state.tags.add(entry.position, placed, &event_type, &tags);
                     }
                     state.streams.add_event(&stream, version, entry.position);
                     state.active.add(&entry);

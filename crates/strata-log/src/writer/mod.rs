@@ -107,6 +107,8 @@ enum Effect {
         entry: IndexEntry,
         /// Type and tag set of an event of a user stream, for the tag index.
         tagged: Option<(String, Vec<Tag>)>,
+        /// When it was recorded, microseconds since the epoch.
+        recorded_at: i64,
     },
     Frame(u64),
     Delete {
@@ -396,7 +398,20 @@ impl Pending {
     fn condition_match(&self, state: &State, condition: &AppendCondition) -> Option<u64> {
         let query = &condition.fail_if_events_match;
         let after = condition.checked_after().0;
-        state.tags.first_match(query, after).or_else(|| {
+        let streams = &state.streams;
+        // Retention and erasure hide events from conditions as from `$all`.
+        let shown = |p: &crate::dcb::Placed| {
+            if !streams.may_cut_all() {
+                return true;
+            }
+            match streams.streams.get(&p.stream) {
+                Some(entry) if entry.erased || streams.governs(p.stream.as_str()) => streams
+                    .retention(p.stream.as_str(), entry, crate::read::Cut::All)
+                    .keeps(p.version, strata_core::clock::from_micros(p.recorded_at)),
+                _ => true,
+            }
+        };
+        state.tags.first_match(query, after, shown).or_else(|| {
             self.tagged
                 .iter()
                 .find(|(p, ty, tags)| *p > after && query.matches_parts(ty, tags))
