@@ -47,6 +47,9 @@ pub struct TagIndex {
     by_tag: HashMap<Tag, Vec<u32>>,
     /// Type id → indexes into `events`, ascending.
     by_type: HashMap<u32, Vec<u32>>,
+    /// Why the index misses events (its rebuild on open met damage): then
+    /// conditions and query reads are refused rather than answered wrong.
+    incomplete: Option<String>,
 }
 
 /// Where an item's candidates come from.
@@ -58,6 +61,22 @@ enum Source<'a> {
 }
 
 impl TagIndex {
+    /// Marks the index as missing events, for `reason`.
+    pub fn mark_incomplete(&mut self, reason: String) {
+        self.incomplete = Some(reason);
+    }
+
+    /// Fails when the index misses events.
+    pub fn check_complete(&self) -> strata_core::Result<()> {
+        match &self.incomplete {
+            None => Ok(()),
+            Some(reason) => Err(strata_core::Error::Corrupt {
+                location: "the tag index".into(),
+                reason: format!("it could not be rebuilt on open: {reason}"),
+            }),
+        }
+    }
+
     /// The last indexed position.
     pub fn last_position(&self) -> Option<u64> {
         self.events.last().map(|e| e.position)

@@ -94,7 +94,7 @@ impl LogStore {
         let mut open = OpenStore::new(recovered.state, config.clone());
         open.damaged = recovered.damaged.clone();
         let store = Arc::new(open);
-        store.rebuild_tag_index()?;
+        store.rebuild_tag_index();
         // Sealed segments left uncompressed (crash, or compression just enabled).
         let plain_sealed: Vec<u32> = {
             let state = store.state.read();

@@ -19,6 +19,7 @@ impl OpenStore {
         after: Position,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>> {
+        self.state.read().tags.check_complete()?;
         let mut out = Vec::new();
         let mut from = after.0;
         while out.len() < limit {
@@ -45,19 +46,22 @@ impl OpenStore {
     }
 
     /// Fills the tag index from the events of `$all`, in pages of
-    /// [`QUERY_SCAN_PAGE`]. Called on open, before the writer starts. A
-    /// store opened read-only over damage indexes what it can read.
-    pub(crate) fn rebuild_tag_index(&self) -> Result<()> {
+    /// [`QUERY_SCAN_PAGE`]. Called on open, before the writer starts. When
+    /// the scan meets damage, the index is marked incomplete.
+    pub(crate) fn rebuild_tag_index(&self) {
         let mut from = Position::START;
         let mut indexed = 0u64;
         loop {
             let page = match self.read_all(from, QUERY_SCAN_PAGE, &ReadFilter::all()) {
                 Ok(page) => page,
-                Err(e) if self.damaged.is_some() => {
-                    warn!(error = %e, "the tag index stops at damage");
+                Err(e) => {
+                    // Damage found by the scan: the store still opens (reads
+                    // report the damage where they meet it), but conditions
+                    // and query reads are refused.
+                    warn!(error = %e, "the tag index stops at damage; conditional appends and query reads are refused");
+                    self.state.write().tags.mark_incomplete(e.to_string());
                     break;
                 }
-                Err(e) => return Err(e),
             };
             let Some(last) = page.last().map(|e| e.position) else {
                 break;
@@ -76,6 +80,5 @@ impl OpenStore {
             from = Position(last.0 + 1);
         }
         info!(events = indexed, "tag index rebuilt");
-        Ok(())
     }
 }

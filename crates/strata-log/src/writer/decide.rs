@@ -185,6 +185,11 @@ impl Writer {
                 return AppendDecision::Refused(e);
             }
         }
+        if condition.is_some() {
+            if let Err(e) = state.tags.check_complete() {
+                return AppendDecision::Refused(e);
+            }
+        }
         if let Some(position) = condition.and_then(|c| pending.condition_match(state, c)) {
             return AppendDecision::Refused(Error::ConditionFailed {
                 position: Position(position),
