@@ -361,3 +361,39 @@ async fn retention_hides_events_from_conditions() {
     let new = AppendCondition::new(query(vec![item(&[], &["k:new"])]), None);
     assert_condition_failed(store.append_if(claim(), &new).await);
 }
+
+/// Events of an erased stream leave query reads and no longer fail a
+/// condition (the case main's testkit adds, with the log store's positions).
+#[tokio::test]
+async fn erased_events_leave_reads_and_conditions() {
+    let o = open().await;
+    let store = &o.store;
+    put(
+        store,
+        "person-1",
+        vec![tagged("Registered", &["email:ada@example.com"])],
+    )
+    .await;
+    put(
+        store,
+        "person-2",
+        vec![tagged("Registered", &["email:bob@example.com"])],
+    )
+    .await;
+    let before = all_positions(store).await;
+    let q = query(vec![item(&[], &["email:ada@example.com"])]);
+    store
+        .erase_stream(&StreamId::new("person-1").unwrap(), ExpectedVersion::Any)
+        .await
+        .unwrap();
+    assert!(read(store, &q, 0).await.is_empty());
+    let cond = AppendCondition::new(q, None);
+    let again = vec![part(
+        "person-3",
+        ExpectedVersion::Any,
+        vec![tagged("Registered", &["email:ada@example.com"])],
+    )];
+    let r = store.append_if(again, &cond).await.unwrap();
+    let everyone = positions(&read(store, &Query::all(), 0).await);
+    assert_eq!(everyone, vec![before[1], r[0].first_position.0]);
+}
