@@ -25,6 +25,7 @@ pub mod backup;
 pub mod checkpoint;
 pub mod compress;
 pub mod config;
+mod dcb;
 pub mod decode;
 pub mod format;
 #[doc(hidden)]

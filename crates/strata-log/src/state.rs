@@ -131,6 +131,9 @@ pub struct State {
     pub visible_end: u64,
     /// Position of the last event (START if none).
     pub head: Position,
+    /// Events of user streams by tag and type, for conditional appends
+    /// and query reads.
+    pub tags: crate::dcb::TagIndex,
 }
 
 impl State {

@@ -12,6 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use parking_lot::Mutex;
 use strata_core::clock::{from_micros, MonotonicClock};
+use strata_core::dcb::{AppendCondition, Query};
 use strata_core::handoff::{request, QueuedBytes};
 use strata_core::subscription::SubscriptionSource;
 use strata_core::{
@@ -93,6 +94,7 @@ impl LogStore {
         let mut open = OpenStore::new(recovered.state, config.clone());
         open.damaged = recovered.damaged.clone();
         let store = Arc::new(open);
+        store.rebuild_tag_index();
         // Sealed segments left uncompressed (crash, or compression just enabled).
         let plain_sealed: Vec<u32> = {
             let state = store.state.read();
@@ -263,13 +265,22 @@ impl LogStore {
         self.store.metrics.syncs.load(Ordering::Relaxed)
     }
 
-    async fn submit_append(&self, parts: Vec<StreamAppend>) -> Result<Vec<AppendResult>> {
+    async fn submit_append(
+        &self,
+        parts: Vec<StreamAppend>,
+        condition: Option<Box<AppendCondition>>,
+    ) -> Result<Vec<AppendResult>> {
         self.store.check_writable()?;
         for p in &parts {
             check_format_limits(&p.events)?;
         }
         let _queued = self.queued.take_appends(&parts)?;
-        request(&self.tx, |reply| Request::Append { parts, reply }).await
+        request(&self.tx, |reply| Request::Append {
+            parts,
+            condition,
+            reply,
+        })
+        .await
     }
 
     async fn submit_delete(
@@ -342,9 +353,11 @@ impl EventStore for LogStore {
         events: Vec<NewEvent>,
     ) -> Result<AppendResult> {
         self.store.config.limits.check_events(&events)?;
-        strata_core::dcb::refuse_tags(events.iter(), "the log store")?;
         let mut r = self
-            .submit_append(vec![StreamAppend::new(stream.clone(), expected, events)])
+            .submit_append(
+                vec![StreamAppend::new(stream.clone(), expected, events)],
+                None,
+            )
             .await?;
         r.pop()
             .ok_or_else(|| Error::Backend("writer returned no result".into()))
@@ -352,8 +365,32 @@ impl EventStore for LogStore {
 
     async fn append_multi(&self, appends: Vec<StreamAppend>) -> Result<Vec<AppendResult>> {
         self.store.config.limits.check_multi(&appends)?;
-        strata_core::dcb::refuse_tags(appends.iter().flat_map(|a| &a.events), "the log store")?;
-        self.submit_append(appends).await
+        self.submit_append(appends, None).await
+    }
+
+    /// Checked by the writer against the store as the requests before it
+    /// in its batch leave it, so the check and the write are one step.
+    async fn append_if(
+        &self,
+        appends: Vec<StreamAppend>,
+        condition: &AppendCondition,
+    ) -> Result<Vec<AppendResult>> {
+        condition.fail_if_events_match.validate()?;
+        self.store.config.limits.check_multi(&appends)?;
+        self.submit_append(appends, Some(Box::new(condition.clone())))
+            .await
+    }
+
+    /// Answered from the tag index.
+    async fn read_query(
+        &self,
+        query: &Query,
+        after: Position,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>> {
+        strata_core::dcb::check_read(query, limit, &self.store.config.limits)?;
+        let (store, query) = (Arc::clone(&self.store), query.clone());
+        offload::off_runtime(move || store.read_query(&query, after, limit)).await
     }
 
     async fn read_stream(

@@ -179,6 +179,7 @@ fn write_v1_segment(dir: &std::path::Path, n: u64) {
             ContentType::Json,
             "Old",
             &Metadata::default(),
+            &[],
             b"{}",
         );
         w.finish();

@@ -1,11 +1,12 @@
 //! Encoding frames and event records into a batch buffer.
 
+use strata_core::dcb::Tag;
 use strata_core::{ContentType, EventId, Metadata};
 
 use crate::format::frame::encode_seq_floor;
 use crate::format::layout::{
     align, FrameCheck, FrameKind, FRAME_HEADER_BYTES, META_CAUSATION, META_CORRELATION, META_EXTRA,
-    META_SOURCE, META_USER,
+    META_SOURCE, META_TAGS, META_USER,
 };
 
 /// Appends frames to a buffer, patching each frame's header when it is
@@ -108,7 +109,9 @@ impl FrameWriter {
         self.buf.truncate(self.frame_start);
     }
 
-    /// Appends an event record; returns its offset inside `buf`.
+    /// Appends an event record; returns its offset inside `buf`. `tags`
+    /// must be a tag set (sorted, each once, as `strata_core::dcb::tag_set`
+    /// makes it).
     #[allow(clippy::too_many_arguments)]
     pub fn record(
         &mut self,
@@ -119,6 +122,7 @@ impl FrameWriter {
         content_type: ContentType,
         event_type: &str,
         metadata: &Metadata,
+        tags: &[Tag],
         data: &[u8],
     ) -> usize {
         let start = self.buf.len();
@@ -131,7 +135,10 @@ impl FrameWriter {
         b.extend_from_slice(&(event_type.len() as u16).to_le_bytes());
         b.push(stream.len() as u8);
         b.push(content_type.code());
-        let flags = meta_flags(metadata);
+        let mut flags = meta_flags(metadata);
+        if !tags.is_empty() {
+            flags |= META_TAGS;
+        }
         b.push(flags);
         b.extend_from_slice(&[0u8; 3]);
         let meta_len_at = b.len();
@@ -140,6 +147,7 @@ impl FrameWriter {
         b.extend_from_slice(event_type.as_bytes());
         let meta_start = b.len();
         encode_metadata(b, metadata);
+        encode_tags(b, tags);
         let meta_len = (b.len() - meta_start) as u32;
         b[meta_len_at..meta_len_at + 4].copy_from_slice(&meta_len.to_le_bytes());
         b.extend_from_slice(data);
@@ -203,4 +211,25 @@ fn encode_metadata(b: &mut Vec<u8>, m: &Metadata) {
             b.extend_from_slice(v.as_bytes());
         }
     }
+}
+
+/// The tag section: `u8 count` (1 to 16) then, for each tag in ascending
+/// order, `u8 length` and its bytes. Nothing when there are no tags.
+fn encode_tags(b: &mut Vec<u8>, tags: &[Tag]) {
+    if tags.is_empty() {
+        return;
+    }
+    b.push(tags.len() as u8);
+    for t in tags {
+        b.push(t.as_str().len() as u8);
+        b.extend_from_slice(t.as_str().as_bytes());
+    }
+}
+
+/// Bytes the tag section of `tags` takes.
+pub(crate) fn tags_len(tags: &[Tag]) -> usize {
+    if tags.is_empty() {
+        return 0;
+    }
+    1 + tags.iter().map(|t| 1 + t.as_str().len()).sum::<usize>()
 }

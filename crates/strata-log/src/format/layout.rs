@@ -121,9 +121,11 @@ pub(crate) const META_CAUSATION: u8 = 2;
 pub(crate) const META_USER: u8 = 4;
 pub(crate) const META_SOURCE: u8 = 8;
 pub(crate) const META_EXTRA: u8 = 16;
+/// The record carries tags: a tag section follows the metadata fields.
+pub(crate) const META_TAGS: u8 = 32;
 /// Every metadata flag bit this format defines; any other is refused.
 pub(crate) const META_ALL: u8 =
-    META_CORRELATION | META_CAUSATION | META_USER | META_SOURCE | META_EXTRA;
+    META_CORRELATION | META_CAUSATION | META_USER | META_SOURCE | META_EXTRA | META_TAGS;
 
 /// Largest metadata string the format can hold in a u16-length field.
 pub const MAX_METADATA_FIELD_BYTES: usize = u16::MAX as usize;

@@ -12,6 +12,7 @@ mod layout;
 pub mod record;
 pub mod removal;
 
+pub(crate) use encode::tags_len;
 pub use encode::FrameWriter;
 pub use frame::{
     decode_delete, parse_frame_header, record_offsets, verify_frame, DeleteBody, FrameError,
@@ -50,6 +51,7 @@ mod tests {
             ContentType::Json,
             "T",
             meta,
+            &[],
             b"{}",
         );
         w.finish();
@@ -66,7 +68,7 @@ mod tests {
             .with_user_id("u")
             .with("k", "v");
         let id = EventId::new();
-        let at = w.record("s-1", 7, id, 123, ContentType::Json, "T", &meta, b"{}");
+        let at = w.record("s-1", 7, id, 123, ContentType::Json, "T", &meta, &[], b"{}");
         w.finish();
         assert_eq!(w.buf.len() % FRAME_ALIGN, 0);
         let h = parse_frame_header(&w.buf, 1 << 20, FrameCheck::V1).unwrap();
@@ -97,6 +99,7 @@ mod tests {
             ContentType::Binary,
             "T",
             &Metadata::default(),
+            &[],
             b"abc",
         );
         w.finish();
@@ -150,7 +153,7 @@ mod tests {
     fn reserved_bytes_and_unknown_flags_are_refused() {
         let meta = Metadata::default();
         assert!(RecordView::parse(&patched(&meta, |_| ())).is_ok());
-        for (at, value) in [(49, 1), (51, 0x80), (48, 0x20), (48, 0x80)] {
+        for (at, value) in [(49, 1), (51, 0x80), (48, 0x40), (48, 0x80)] {
             let rec = patched(&meta, |r| r[at] = value);
             let e = RecordView::parse(&rec).unwrap_err();
             assert!(matches!(e, DecodeError::Invalid { .. }), "{at}: {e}");
@@ -207,5 +210,145 @@ mod tests {
                 "flip at {i} went unnoticed"
             );
         }
+    }
+
+    fn tag(t: &str) -> strata_core::dcb::Tag {
+        strata_core::dcb::Tag::new(t).unwrap()
+    }
+
+    fn tagged_record(meta: &Metadata, tags: &[strata_core::dcb::Tag]) -> Vec<u8> {
+        let mut w = FrameWriter::new();
+        w.begin(FrameKind::Append);
+        w.put_u32(1);
+        let at = w.record(
+            "s-1",
+            7,
+            EventId::new(),
+            123,
+            ContentType::Json,
+            "T",
+            meta,
+            tags,
+            b"{}",
+        );
+        w.finish();
+        w.buf[at..FRAME_HEADER_BYTES + body_len(&w.buf)].to_vec()
+    }
+
+    #[test]
+    fn tags_roundtrip_after_the_metadata() {
+        let tags = vec![tag("course:c1"), tag("student:s1")];
+        for meta in [
+            Metadata::default(),
+            Metadata::default().with_correlation_id("c").with("k", "v"),
+        ] {
+            let rec = tagged_record(&meta, &tags);
+            let v = RecordView::parse(&rec).unwrap();
+            assert!(v.has_tags());
+            assert_eq!(v.metadata().unwrap(), meta);
+            assert_eq!(v.tags().unwrap(), tags);
+            assert_eq!(v.correlation_id(), meta.correlation_id.as_deref());
+        }
+        let v_rec = tagged_record(&Metadata::default(), &[]);
+        let v = RecordView::parse(&v_rec).unwrap();
+        assert!(!v.has_tags());
+        assert_eq!(v.tags().unwrap(), Vec::new());
+    }
+
+    /// A record as written before tags existed, laid out by hand: it
+    /// decodes with no tags.
+    #[test]
+    fn a_record_written_before_tags_decodes_with_none() {
+        let mut rec = Vec::new();
+        rec.extend_from_slice(&[0u8; 8]);
+        rec.extend_from_slice(&3u64.to_le_bytes());
+        rec.extend_from_slice(&[0x11; 16]);
+        rec.extend_from_slice(&1_000i64.to_le_bytes());
+        rec.extend_from_slice(&2u32.to_le_bytes()); // data length
+        rec.extend_from_slice(&1u16.to_le_bytes()); // type length
+        rec.push(3); // stream length
+        rec.push(0); // JSON
+        rec.push(1); // correlation id only
+        rec.extend_from_slice(&[0; 3]);
+        rec.extend_from_slice(&3u32.to_le_bytes()); // metadata length
+        rec.extend_from_slice(b"s-1");
+        rec.extend_from_slice(b"T");
+        rec.extend_from_slice(&1u16.to_le_bytes());
+        rec.extend_from_slice(b"c");
+        rec.extend_from_slice(b"{}");
+        let len = rec.len() as u32;
+        rec[0..4].copy_from_slice(&len.to_le_bytes());
+        let crc = crc32c::crc32c(&rec[8..]);
+        rec[4..8].copy_from_slice(&crc.to_le_bytes());
+        let v = RecordView::parse(&rec).unwrap();
+        assert!(!v.has_tags());
+        assert_eq!(v.tags().unwrap(), Vec::new());
+        assert_eq!(
+            v.metadata().unwrap(),
+            Metadata::default().with_correlation_id("c")
+        );
+        let e = v
+            .to_event(
+                strata_core::StreamId::new("s-1").unwrap(),
+                strata_core::Position(1),
+                &bytes::Bytes::from(rec.clone()),
+                0,
+            )
+            .unwrap();
+        assert!(e.tags.is_empty());
+        assert_eq!(&e.data[..], b"{}");
+    }
+
+    #[test]
+    fn damaged_tag_sections_are_refused() {
+        let meta = Metadata::default();
+        let tags = [tag("a:1"), tag("b:2")];
+        // The tag section starts after the 1-byte stream and type names.
+        let t = RECORD_HEADER_BYTES + "s-1".len() + "T".len();
+        let good = patched_tags(&meta, &tags, |_| ());
+        assert_eq!(RecordView::parse(&good).unwrap().tags().unwrap(), tags);
+        type Patch = Box<dyn Fn(&mut Vec<u8>)>;
+        let cases: [(&str, Patch); 4] = [
+            ("count 0", Box::new(move |r| r[t] = 0)),
+            (
+                "swapped",
+                Box::new(move |r| {
+                    r[t + 2] = b'b';
+                    r[t + 2 + 3 + 1] = b'a';
+                }),
+            ),
+            (
+                "repeated",
+                Box::new(move |r| {
+                    r[t + 2 + 3 + 1] = b'a';
+                    r[t + 2 + 3 + 3] = b'1';
+                }),
+            ),
+            ("whitespace", Box::new(move |r| r[t + 3] = b' ')),
+        ];
+        for (name, patch) in cases {
+            let rec = patched_tags(&meta, &tags, patch);
+            let v = RecordView::parse(&rec).unwrap();
+            assert!(
+                matches!(v.tags(), Err(DecodeError::Invalid { .. })),
+                "{name}"
+            );
+        }
+        // The tag flag without a section.
+        let flagged = patched(&meta, |r| r[48] = 0x20);
+        let v = RecordView::parse(&flagged).unwrap();
+        assert!(v.metadata().is_err());
+    }
+
+    fn patched_tags(
+        meta: &Metadata,
+        tags: &[strata_core::dcb::Tag],
+        patch: impl Fn(&mut Vec<u8>),
+    ) -> Vec<u8> {
+        let mut rec = tagged_record(meta, tags);
+        patch(&mut rec);
+        let crc = crc32c::crc32c(&rec[8..]);
+        rec[4..8].copy_from_slice(&crc.to_le_bytes());
+        rec
     }
 }

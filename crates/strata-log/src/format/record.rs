@@ -7,12 +7,13 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use strata_core::clock::from_micros;
+use strata_core::dcb::{Tag, MAX_TAGS_PER_EVENT};
 use strata_core::{ContentType, EventId, Metadata, Position, RecordedEvent, StreamId};
 use uuid::Uuid;
 
 use crate::decode::{check_crc, DecodeError, Reader};
 use crate::format::layout::{
-    META_ALL, META_CAUSATION, META_CORRELATION, META_EXTRA, META_SOURCE, META_USER,
+    META_ALL, META_CAUSATION, META_CORRELATION, META_EXTRA, META_SOURCE, META_TAGS, META_USER,
     RECORD_HEADER_BYTES,
 };
 
@@ -170,6 +171,22 @@ impl<'a> RecordView<'a> {
 
     /// Decodes the metadata.
     pub fn metadata(&self) -> Result<Metadata, DecodeError> {
+        Ok(self.metadata_and_tags()?.0)
+    }
+
+    /// Decodes the tags: a sorted set, empty for a record without any (as
+    /// every record written before tags existed).
+    pub fn tags(&self) -> Result<Vec<Tag>, DecodeError> {
+        Ok(self.metadata_and_tags()?.1)
+    }
+
+    /// Whether the record carries tags, without decoding them.
+    pub fn has_tags(&self) -> bool {
+        self.meta_flags & META_TAGS != 0
+    }
+
+    /// Decodes the metadata section: the metadata fields, then the tags.
+    pub fn metadata_and_tags(&self) -> Result<(Metadata, Vec<Tag>), DecodeError> {
         let mut m = Metadata::default();
         let mut r = Reader::new(self.meta);
         let flags = self.meta_flags;
@@ -181,13 +198,18 @@ impl<'a> RecordView<'a> {
             // Each entry takes at least 6 bytes: the count cannot outrun them.
             m.extra = extra_pairs(&mut r)?;
         }
+        let tags = if flags & META_TAGS != 0 {
+            tag_section(&mut r)?
+        } else {
+            Vec::new()
+        };
         if !r.is_empty() {
             return Err(DecodeError::invalid(
                 "metadata",
                 "metadata has trailing bytes",
             ));
         }
-        Ok(m)
+        Ok((m, tags))
     }
 
     /// Builds the `RecordedEvent`. `shared` must be the buffer this record
@@ -212,6 +234,7 @@ impl<'a> RecordView<'a> {
                 })
             }
         };
+        let (metadata, tags) = self.metadata_and_tags()?;
         Ok(RecordedEvent {
             id: self.id(),
             stream_id: stream,
@@ -220,9 +243,9 @@ impl<'a> RecordView<'a> {
             event_type: self.event_type.to_owned(),
             data,
             content_type: self.content_type()?,
-            metadata: self.metadata()?,
+            metadata,
             recorded_at: from_micros(self.recorded_at_micros()),
-            tags: Vec::new(),
+            tags,
         })
     }
 }
@@ -254,6 +277,30 @@ fn extra_pairs(r: &mut Reader<'_>) -> Result<BTreeMap<String, String>, DecodeErr
         extra.insert(k.to_owned(), v);
     }
     Ok(extra)
+}
+
+/// A tag section: 1 to [`MAX_TAGS_PER_EVENT`] valid tags in strictly
+/// ascending order (as they are written), so a record decodes to exactly
+/// the tag set its bytes hold.
+fn tag_section(r: &mut Reader<'_>) -> Result<Vec<Tag>, DecodeError> {
+    let count = usize::from(r.u8("tag count")?);
+    if count == 0 || count > MAX_TAGS_PER_EVENT {
+        return Err(DecodeError::invalid(
+            "tag count",
+            format!("tags flagged with a count of {count}, not 1 to {MAX_TAGS_PER_EVENT}"),
+        ));
+    }
+    let mut tags: Vec<Tag> = Vec::with_capacity(count);
+    for _ in 0..count {
+        let n = usize::from(r.u8("tag length")?);
+        let text = r.str(n, "tag")?;
+        let tag = Tag::new(text).map_err(|e| DecodeError::invalid("tag", e.to_string()))?;
+        if tags.last().is_some_and(|last| *last >= tag) {
+            return Err(DecodeError::invalid("tag", "tags out of order or repeated"));
+        }
+        tags.push(tag);
+    }
+    Ok(tags)
 }
 
 /// The next length-prefixed string if `flags` has `bit`, else `None`.

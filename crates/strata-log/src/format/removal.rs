@@ -104,6 +104,7 @@ mod tests {
             ContentType::Json,
             "Opened",
             &meta,
+            &[],
             data,
         );
         w.finish();

@@ -107,11 +107,12 @@ pub fn record(data: &[u8]) -> bool {
 /// Decodes every field of a parsed record; when they all decode, the record
 /// re-encodes to its own bytes. Returns whether they all decoded.
 fn record_fields(v: &RecordView<'_>) -> bool {
-    let meta = v.metadata();
-    if let Ok(m) = &meta {
+    let fields = v.metadata_and_tags();
+    if let Ok((m, tags)) = &fields {
         assert_eq!(v.correlation_id(), m.correlation_id.as_deref());
+        assert_eq!(v.has_tags(), !tags.is_empty());
     }
-    let (Ok(meta), Ok(content)) = (meta, v.content_type()) else {
+    let (Ok((meta, tags)), Ok(content)) = (fields, v.content_type()) else {
         return false;
     };
     let mut w = FrameWriter::new();
@@ -123,6 +124,7 @@ fn record_fields(v: &RecordView<'_>) -> bool {
         content,
         v.event_type,
         &meta,
+        &tags,
         v.data(),
     );
     // The checksum is not compared: a record parsed without it may hold any.
@@ -155,6 +157,7 @@ pub(super) fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
             ContentType::Json,
             "Placed",
             &meta,
+            &[],
             br#"{"n":1}"#,
         );
         w.record(
@@ -165,6 +168,7 @@ pub(super) fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
             ContentType::Binary,
             "Paid",
             &Metadata::default(),
+            &[],
             &[0, 1, 2],
         );
         w.finish();

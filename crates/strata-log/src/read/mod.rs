@@ -8,6 +8,7 @@ use std::sync::Arc;
 pub(crate) mod at;
 pub(crate) mod offload;
 mod plan;
+mod query;
 mod retention;
 mod scan;
 mod shared;

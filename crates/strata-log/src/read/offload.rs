@@ -31,7 +31,7 @@ pub(crate) const READ_PIECE_EVENTS: usize = 16_384;
 
 /// Runs `read` on the blocking pool and waits for it without holding a
 /// worker. A panic in the read is resumed here.
-async fn off_runtime<T, F>(read: F) -> Result<T>
+pub(crate) async fn off_runtime<T, F>(read: F) -> Result<T>
 where
     F: FnOnce() -> Result<T> + Send + 'static,
     T: Send + 'static,

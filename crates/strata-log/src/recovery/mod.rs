@@ -150,6 +150,7 @@ fn recover_with(
             segments,
             visible_end: rec.visible_end,
             head: rec.replay.head,
+            tags: Default::default(),
         },
         last_recorded_at,
         next_frame_seq: rec.next_frame_seq,

@@ -67,7 +67,17 @@ impl Writer {
                     stream,
                     version,
                     entry,
+                    tagged,
+                    recorded_at,
                 } => {
+                    if let Some((event_type, tags)) = tagged {
+                        let placed = crate::dcb::Placed {
+                            stream: stream.clone(),
+                            version,
+                            recorded_at,
+                        };
+                        state.tags.add(entry.position, placed, &event_type, &tags);
+                    }
                     state.streams.add_event(&stream, version, entry.position);
                     state.active.add(&entry);
                 }
@@ -98,6 +108,9 @@ impl Writer {
                 PendingAck::Append(tx, results) => {
                     let _ = tx.send(Ok(results));
                 }
+                PendingAck::Refused(tx, e) => {
+                    let _ = tx.send(Err(e));
+                }
                 PendingAck::Delete(tx) | PendingAck::Sync(tx) => {
                     let _ = tx.send(Ok(()));
                 }
@@ -111,7 +124,7 @@ impl Writer {
         self.poison(reason);
         for ack in turn.acks {
             match ack {
-                PendingAck::Append(tx, _) => {
+                PendingAck::Append(tx, _) | PendingAck::Refused(tx, _) => {
                     let _ = tx.send(Err(self.poisoned_error()));
                 }
                 PendingAck::Delete(tx) | PendingAck::Sync(tx) => {

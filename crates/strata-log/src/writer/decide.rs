@@ -6,9 +6,10 @@
 use std::collections::VecDeque;
 
 use strata_core::append_rules::{check_erase, check_guard, check_metadata_append, StreamHead};
+use strata_core::dcb::AppendCondition;
 use strata_core::handoff::Reply as ReplyTo;
 use strata_core::metadata::erased_metadata_stream;
-use strata_core::{AppendResult, Error, ExpectedVersion, Result, StreamAppend, StreamId};
+use strata_core::{AppendResult, Error, ExpectedVersion, Position, Result, StreamAppend, StreamId};
 
 use crate::segment::FIRST_FRAME_OFFSET;
 use crate::state::State;
@@ -38,9 +39,11 @@ impl Writer {
         let mut queue: VecDeque<Request> = batch.into();
         while let Some(req) = queue.pop_front() {
             let carried = match req {
-                Request::Append { parts, reply } => {
-                    self.take_append(&state, &mut pending, parts, reply, turn)
-                }
+                Request::Append {
+                    parts,
+                    condition,
+                    reply,
+                } => self.take_append(&state, &mut pending, parts, condition, reply, turn),
                 Request::Delete {
                     stream,
                     expected,
@@ -87,10 +90,15 @@ impl Writer {
         state: &State,
         pending: &mut Pending,
         parts: Vec<StreamAppend>,
+        condition: Option<Box<AppendCondition>>,
         reply: ReplyTo<Vec<AppendResult>>,
         turn: &mut Turn,
     ) -> Option<Request> {
-        match self.check_append(state, pending, &parts) {
+        match self.check_append(state, pending, &parts, condition.as_deref()) {
+            AppendDecision::Refused(e @ Error::ConditionFailed { .. }) => {
+                turn.acks.push(PendingAck::Refused(reply, e));
+                return None;
+            }
             AppendDecision::Refused(e) => {
                 let _ = reply.send(Err(e));
                 return None;
@@ -110,7 +118,11 @@ impl Writer {
                 ))));
                 return None;
             }
-            return Some(Request::Append { parts, reply });
+            return Some(Request::Append {
+                parts,
+                condition,
+                reply,
+            });
         }
         let results = self.encode_append(state, pending, parts, frame_len, turn);
         turn.acks.push(PendingAck::Append(reply, results));
@@ -118,12 +130,14 @@ impl Writer {
     }
 
     /// Tombstones, then exact retries, then guards, then what a metadata
-    /// stream accepts, for every part.
+    /// stream accepts, for every part; then the condition, if any, against
+    /// the store as the requests before it in the batch leave it.
     fn check_append(
         &self,
         state: &State,
         pending: &Pending,
         parts: &[StreamAppend],
+        condition: Option<&AppendCondition>,
     ) -> AppendDecision {
         let mut retries = Vec::with_capacity(parts.len());
         for part in parts {
@@ -170,6 +184,16 @@ impl Writer {
             if let Err(e) = check_metadata_append(&part.stream, &part.events) {
                 return AppendDecision::Refused(e);
             }
+        }
+        if condition.is_some() {
+            if let Err(e) = state.tags.check_complete() {
+                return AppendDecision::Refused(e);
+            }
+        }
+        if let Some(position) = condition.and_then(|c| pending.condition_match(state, c)) {
+            return AppendDecision::Refused(Error::ConditionFailed {
+                position: Position(position),
+            });
         }
         AppendDecision::Accepted
     }

@@ -76,6 +76,8 @@ impl Writer {
     ) -> u64 {
         let id = e.id.unwrap_or_default();
         let version = head.version + 1;
+        let tags = strata_core::dcb::tag_set(e.tags);
+        let tagged = (!stream.is_system()).then(|| (e.event_type.clone(), tags.clone()));
         let rec_at = self.frames.record(
             stream.as_str(),
             version,
@@ -84,6 +86,7 @@ impl Writer {
             e.content_type,
             &e.event_type,
             &e.metadata,
+            &tags,
             &e.data,
         );
         let position = position_of(self.segment.number, self.tail + rec_at as u64).0;
@@ -93,9 +96,14 @@ impl Writer {
             // Only caller-chosen ids can be re-sent in this batch.
             pending.ids.insert(id, (stream.clone(), version, position));
         }
+        if let Some((ty, tags)) = &tagged {
+            pending.tagged.push((position, ty.clone(), tags.clone()));
+        }
         turn.effects.push(Effect::Event {
             stream: stream.clone(),
             version,
+            tagged,
+            recorded_at: now,
             entry: IndexEntry {
                 id: id.0.as_u128(),
                 position,
@@ -157,6 +165,7 @@ pub(super) fn append_frame_len(parts: &[StreamAppend]) -> u64 {
                 + p.stream.as_str().len()
                 + e.event_type.len()
                 + metadata_len(&e.metadata)
+                + crate::format::tags_len(&strata_core::dcb::tag_set(e.tags.clone()))
                 + e.data.len();
         }
     }

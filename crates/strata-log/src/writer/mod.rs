@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use strata_core::append_rules::StreamHead;
 use strata_core::clock::MonotonicClock;
+use strata_core::dcb::{AppendCondition, Tag};
 use strata_core::handoff::Reply as ReplyTo;
 use strata_core::{
     AppendResult, Error, EventId, ExpectedVersion, StreamAppend, StreamId, StreamMetadata,
@@ -44,6 +45,8 @@ pub enum Request {
     Append {
         /// The parts (one for a plain append).
         parts: Vec<StreamAppend>,
+        /// A conditional append's condition, checked in the batch.
+        condition: Option<Box<AppendCondition>>,
         /// Where the outcome goes.
         reply: ReplyTo<Vec<AppendResult>>,
     },
@@ -86,6 +89,10 @@ pub enum Request {
 enum PendingAck {
     /// An append (or an exact retry) and its outcome.
     Append(ReplyTo<Vec<AppendResult>>, Vec<AppendResult>),
+    /// An append refused because its condition matched: answered once the
+    /// turn is committed, so the matching event it names (perhaps earlier
+    /// in the same batch) is readable and durable when the caller hears.
+    Refused(ReplyTo<Vec<AppendResult>>, Error),
     /// A delete or tombstone.
     Delete(ReplyTo<()>),
     /// A flush.
@@ -98,6 +105,10 @@ enum Effect {
         stream: StreamId,
         version: u64,
         entry: IndexEntry,
+        /// Type and tag set of an event of a user stream, for the tag index.
+        tagged: Option<(String, Vec<Tag>)>,
+        /// When it was recorded, microseconds since the epoch.
+        recorded_at: i64,
     },
     Frame(u64),
     Delete {
@@ -369,6 +380,9 @@ struct Pending {
     heads: FastMap<StreamId, StreamHead>,
     /// Ids encoded earlier in this batch.
     ids: BatchIds,
+    /// Events of user streams encoded earlier in this batch: position,
+    /// type and tag set, for the conditions of later requests.
+    tagged: Vec<(u64, String, Vec<Tag>)>,
 }
 
 impl Pending {
@@ -377,5 +391,31 @@ impl Pending {
         self.heads
             .get(stream)
             .or_else(|| state.streams.streams.get(stream).map(|e| &e.head))
+    }
+
+    /// The first position of an event matching `condition`'s query after
+    /// its position, in the store as this batch leaves it so far.
+    fn condition_match(&self, state: &State, condition: &AppendCondition) -> Option<u64> {
+        let query = &condition.fail_if_events_match;
+        let after = condition.checked_after().0;
+        let streams = &state.streams;
+        // Retention and erasure hide events from conditions as from `$all`.
+        let shown = |p: &crate::dcb::Placed| {
+            if !streams.may_cut_all() {
+                return true;
+            }
+            match streams.streams.get(&p.stream) {
+                Some(entry) if entry.erased || streams.governs(p.stream.as_str()) => streams
+                    .retention(p.stream.as_str(), entry, crate::read::Cut::All)
+                    .keeps(p.version, strata_core::clock::from_micros(p.recorded_at)),
+                _ => true,
+            }
+        };
+        state.tags.first_match(query, after, shown).or_else(|| {
+            self.tagged
+                .iter()
+                .find(|(p, ty, tags)| *p > after && query.matches_parts(ty, tags))
+                .map(|(p, _, _)| *p)
+        })
     }
 }
