@@ -78,8 +78,8 @@ pub(crate) fn read_query_query(
         let mut check = Vec::with_capacity(2);
         if !item.tags.is_empty() {
             let tags: Vec<String> = item.tags.iter().map(|t| t.as_str().to_owned()).collect();
-            params.push(Box::new(tags[0].clone()));
             if !every {
+                params.push(Box::new(tags[0].clone()));
                 branches.push(format!(
                     "SELECT t.position FROM {} t WHERE t.tag = ${} AND t.position > $1",
                     sql.event_tags,

@@ -96,6 +96,31 @@ async fn round_trip(layout: EventsLayout, name: &str) {
     let q = Query::new(vec![QueryItem::new(Vec::<String>::new(), [tag("a:1")])]).unwrap();
     let matched = store.read_query(&q, Position::START, 10).await.unwrap();
     assert_eq!(matched, vec![forward[0].clone(), forward[2].clone()]);
+    // An item of neither types nor tags matches every event, whatever the
+    // other items; types alone go through the type index.
+    let any = Query::new(vec![
+        QueryItem::new(Vec::<String>::new(), [tag("z:1")]),
+        QueryItem::default(),
+        QueryItem::new(["Other"], []),
+    ])
+    .unwrap();
+    assert_eq!(
+        store.read_query(&any, Position::START, 10).await.unwrap(),
+        forward
+    );
+    let typed = Query::new(vec![
+        QueryItem::new(["Noted"], [tag("z:1")]),
+        QueryItem::new(["Other"], []),
+    ])
+    .unwrap();
+    let matched_typed = store.read_query(&typed, Position::START, 10).await.unwrap();
+    assert_eq!(matched_typed, vec![forward[0].clone()]);
+    let by_type = Query::new(vec![QueryItem::new(["Noted"], [])]).unwrap();
+    let after_first = store
+        .read_query(&by_type, forward[0].position, 1)
+        .await
+        .unwrap();
+    assert_eq!(after_first, vec![forward[1].clone()]);
     assert_eq!(tag_rows(&schema.0, "a:1").await, 2);
     assert_eq!(tag_rows(&schema.0, "z:1").await, 1);
 
