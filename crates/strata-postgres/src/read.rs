@@ -286,3 +286,46 @@ pub(crate) fn corrupt(what: &'static str) -> impl Fn(tokio_postgres::Error) -> E
         reason: e.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::EventsLayout;
+    use strata_core::dcb::QueryItem;
+
+    fn tag(t: &str) -> Tag {
+        Tag::new(t).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_query_read_binds_every_parameter_it_names() {
+        let sql = Sql::new("s1", EventsLayout::Plain);
+        let (text, params) = read_query_query(&sql, &Query::all(), Position::START, 10);
+        assert_eq!(params.len(), 2);
+        assert!(!text.contains("e.position IN (SELECT") && !text.contains("{matches}"));
+        let q = Query {
+            items: vec![
+                QueryItem::new(["A"], [tag("k:1"), tag("k:2")]),
+                QueryItem::new(["B", "C"], []),
+            ],
+        };
+        let (text, params) = read_query_query(&sql, &q, Position(5), 10);
+        // $3 first tag, $4 tags, $5 types of item 1, $6 types of item 2.
+        assert_eq!(params.len(), 6);
+        assert!(text.contains("\"s1\".event_tags t WHERE t.tag = $3"));
+        assert!(text.contains("e.position IN (SELECT"));
+        assert!(text.contains("x.event_type = ANY($6::text[])"));
+        assert!(text.contains("e.tags @> $4::text[] AND e.event_type = ANY($5::text[])"));
+        // An item that matches everything: no candidates, and no tag
+        // parameter left unbound.
+        let every = Query {
+            items: vec![
+                QueryItem::new(Vec::<String>::new(), [tag("k:1")]),
+                QueryItem::default(),
+            ],
+        };
+        let (text, params) = read_query_query(&sql, &every, Position(5), 10);
+        assert_eq!(params.len(), 3);
+        assert!(!text.contains("e.position IN (SELECT") && text.contains("$3::text[]"));
+    }
+}
