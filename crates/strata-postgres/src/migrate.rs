@@ -14,7 +14,7 @@ use crate::error::PgError;
 use crate::sql::render;
 
 /// The schema version this build writes and reads.
-pub const CURRENT_SCHEMA_VERSION: i32 = 4;
+pub const CURRENT_SCHEMA_VERSION: i32 = 5;
 
 /// Partitions created ahead of the head, so appends rarely wait for DDL.
 pub const PARTITIONS_AHEAD: u64 = 2;
@@ -53,6 +53,12 @@ const GROUPS: Migration = Migration {
     version: 4,
     name: "0004_groups.sql",
     sql: include_str!("migrate/0004_groups.sql"),
+};
+
+const EVENT_TAGS: Migration = Migration {
+    version: 5,
+    name: "0005_event_tags.sql",
+    sql: include_str!("migrate/0005_event_tags.sql"),
 };
 
 /// What [`migrate`] did.
@@ -144,6 +150,11 @@ pub async fn migrate_client(
         apply(&tx, schema, &GROUPS).await?;
         applied.push((GROUPS.version, GROUPS.name));
         version = GROUPS.version;
+    }
+    if version < EVENT_TAGS.version {
+        apply(&tx, schema, &EVENT_TAGS).await?;
+        applied.push((EVENT_TAGS.version, EVENT_TAGS.name));
+        version = EVENT_TAGS.version;
     }
     if let EventsLayout::Partitioned {
         positions_per_partition,

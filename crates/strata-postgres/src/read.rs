@@ -4,6 +4,7 @@
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use strata_core::append_rules::StreamHead;
+use strata_core::dcb::{tag_set, Query, Tag};
 use strata_core::{
     ContentType, Direction, Error, EventId, Metadata, Position, ReadFilter, RecordedEvent, Result,
     StreamId, Version,
@@ -57,6 +58,70 @@ pub(crate) fn read_all_query(
     (template.replace("{filter}", &conditions), params)
 }
 
+/// The statement and parameters of a query read (`read/read_query.sql`):
+/// the user events after `after` matching `query`, at most `limit`.
+pub(crate) fn read_query_query(
+    sql: &Sql,
+    query: &Query,
+    after: Position,
+    limit: usize,
+) -> (String, Vec<Param>) {
+    let mut params: Vec<Param> = vec![Box::new(to_i64(after.0)), Box::new(to_i64(limit as u64))];
+    let every = query.is_all()
+        || query
+            .items
+            .iter()
+            .any(|i| i.types.is_empty() && i.tags.is_empty());
+    let mut branches = Vec::with_capacity(query.items.len());
+    let mut checks = Vec::with_capacity(query.items.len());
+    for item in &query.items {
+        let mut check = Vec::with_capacity(2);
+        if !item.tags.is_empty() {
+            let tags: Vec<String> = item.tags.iter().map(|t| t.as_str().to_owned()).collect();
+            if !every {
+                params.push(Box::new(tags[0].clone()));
+                branches.push(format!(
+                    "SELECT t.position FROM {} t WHERE t.tag = ${} AND t.position > $1",
+                    sql.event_tags,
+                    params.len()
+                ));
+            }
+            params.push(Box::new(tags));
+            check.push(format!("e.tags @> ${}::text[]", params.len()));
+        }
+        if !item.types.is_empty() {
+            params.push(Box::new(item.types.clone()));
+            let n = params.len();
+            if item.tags.is_empty() && !every {
+                branches.push(format!(
+                    "SELECT x.position FROM {} x WHERE x.event_type = ANY(${n}::text[]) AND x.position > $1",
+                    sql.events
+                ));
+            }
+            check.push(format!("e.event_type = ANY(${n}::text[])"));
+        }
+        if check.is_empty() {
+            check.push("true".to_owned());
+        }
+        checks.push(format!("({})", check.join(" AND ")));
+    }
+    let candidates = if every {
+        String::new()
+    } else {
+        format!("AND e.position IN ({})", branches.join(" UNION ALL "))
+    };
+    let matches = if query.is_all() {
+        String::new()
+    } else {
+        format!("AND ({})", checks.join(" OR "))
+    };
+    let text = sql
+        .read_query
+        .replace("{candidates}", &candidates)
+        .replace("{matches}", &matches);
+    (text, params)
+}
+
 /// Borrowed parameters for a query call.
 pub(crate) fn param_refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
     params
@@ -108,7 +173,7 @@ pub(crate) fn stream_rows(stream: &StreamId, rows: Vec<Row>) -> Result<Vec<Recor
 
 /// Decodes the event columns of `row` starting at column `at`: position,
 /// event_id, stream_id, version, event_type, content_type, data, metadata
-/// (as text), recorded_at.
+/// (as text), recorded_at, tags (`text[]`, NULL for none).
 pub(crate) fn event_from_row(row: &Row, at: usize) -> Result<RecordedEvent> {
     let position: i64 = row.try_get(at).map_err(corrupt("events.position"))?;
     let id: Uuid = row.try_get(at + 1).map_err(corrupt("events.event_id"))?;
@@ -121,6 +186,7 @@ pub(crate) fn event_from_row(row: &Row, at: usize) -> Result<RecordedEvent> {
     let data: Vec<u8> = row.try_get(at + 6).map_err(corrupt("events.data"))?;
     let metadata: Option<String> = row.try_get(at + 7).map_err(corrupt("events.metadata"))?;
     let recorded_at: DateTime<Utc> = row.try_get(at + 8).map_err(corrupt("events.recorded_at"))?;
+    let tags: Option<Vec<String>> = row.try_get(at + 9).map_err(corrupt("events.tags"))?;
     let location = || format!("events at position {position}");
     let bad = |reason: String| Error::Corrupt {
         location: location(),
@@ -140,6 +206,11 @@ pub(crate) fn event_from_row(row: &Row, at: usize) -> Result<RecordedEvent> {
         None => Metadata::default(),
         Some(text) => serde_json::from_str(&text).map_err(|e| bad(format!("metadata: {e}")))?,
     };
+    let tags = tags
+        .unwrap_or_default()
+        .into_iter()
+        .map(|t| Tag::new(t).map_err(|e| bad(format!("tag: {e}"))))
+        .collect::<Result<Vec<_>>>()?;
     Ok(RecordedEvent {
         id: EventId(id),
         stream_id,
@@ -152,7 +223,7 @@ pub(crate) fn event_from_row(row: &Row, at: usize) -> Result<RecordedEvent> {
         content_type,
         metadata,
         recorded_at,
-        tags: Vec::new(),
+        tags: tag_set(tags),
     })
 }
 
@@ -213,5 +284,48 @@ pub(crate) fn corrupt(what: &'static str) -> impl Fn(tokio_postgres::Error) -> E
     move |e| Error::Corrupt {
         location: what.into(),
         reason: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::EventsLayout;
+    use strata_core::dcb::QueryItem;
+
+    fn tag(t: &str) -> Tag {
+        Tag::new(t).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_query_read_binds_every_parameter_it_names() {
+        let sql = Sql::new("s1", EventsLayout::Plain);
+        let (text, params) = read_query_query(&sql, &Query::all(), Position::START, 10);
+        assert_eq!(params.len(), 2);
+        assert!(!text.contains("e.position IN (SELECT") && !text.contains("{matches}"));
+        let q = Query {
+            items: vec![
+                QueryItem::new(["A"], [tag("k:1"), tag("k:2")]),
+                QueryItem::new(["B", "C"], []),
+            ],
+        };
+        let (text, params) = read_query_query(&sql, &q, Position(5), 10);
+        // $3 first tag, $4 tags, $5 types of item 1, $6 types of item 2.
+        assert_eq!(params.len(), 6);
+        assert!(text.contains("\"s1\".event_tags t WHERE t.tag = $3"));
+        assert!(text.contains("e.position IN (SELECT"));
+        assert!(text.contains("x.event_type = ANY($6::text[])"));
+        assert!(text.contains("e.tags @> $4::text[] AND e.event_type = ANY($5::text[])"));
+        // An item that matches everything: no candidates, and no tag
+        // parameter left unbound.
+        let every = Query {
+            items: vec![
+                QueryItem::new(Vec::<String>::new(), [tag("k:1")]),
+                QueryItem::default(),
+            ],
+        };
+        let (text, params) = read_query_query(&sql, &every, Position(5), 10);
+        assert_eq!(params.len(), 3);
+        assert!(!text.contains("e.position IN (SELECT") && text.contains("$3::text[]"));
     }
 }

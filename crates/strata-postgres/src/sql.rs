@@ -30,6 +30,8 @@ pub(crate) struct Sql {
     pub scavenge_delete: String,
     pub read_all: String,
     pub read_all_stream: String,
+    pub read_query: String,
+    pub lock_position: String,
     pub read_stream_forward: String,
     pub read_stream_backward: String,
     pub stream_head: String,
@@ -46,6 +48,10 @@ pub(crate) struct Sql {
     pub projection_lock: String,
     pub partition_ensure: String,
     pub partition_list: String,
+    /// The quoted `events` table, for statements built at run time.
+    pub events: String,
+    /// The quoted `event_tags` table, for statements built at run time.
+    pub event_tags: String,
     /// Notification channel (`<schema>_events`), unquoted.
     pub channel: String,
 }
@@ -86,6 +92,8 @@ impl Sql {
             },
             read_all: r(include_str!("read/read_all.sql")),
             read_all_stream: r(include_str!("read/read_all_stream.sql")),
+            read_query: r(include_str!("read/read_query.sql")),
+            lock_position: r(include_str!("writer/lock_position.sql")),
             read_stream_forward: r(include_str!("read/read_stream_forward.sql")),
             read_stream_backward: r(include_str!("read/read_stream_backward.sql")),
             stream_head: r(include_str!("read/stream_head.sql")),
@@ -102,6 +110,8 @@ impl Sql {
             projection_lock: r(include_str!("projection/lock.sql")),
             partition_ensure: r(include_str!("partition/ensure.sql")),
             partition_list: include_str!("partition/list.sql").to_owned(),
+            events: r("{schema}.events"),
+            event_tags: r("{schema}.event_tags"),
             channel: format!("{schema}_events"),
         }
     }

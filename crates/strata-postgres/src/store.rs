@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use strata_core::append_rules::{check_guard, check_readable};
+use strata_core::dcb::{tag_set, AppendCondition, Query};
 use strata_core::handoff::{request, QueuedBytes};
 use strata_core::{
     async_trait, AppendResult, Direction, Error, EventId, EventStore, ExpectedVersion, Limits,
@@ -23,8 +24,8 @@ use crate::head::HeadFeed;
 use crate::metadata::settings_of;
 use crate::migrate::{migrate_client, read_layout, schema_version, CURRENT_SCHEMA_VERSION};
 use crate::read::{
-    event_from_row, head_from_row, param_refs, read_all_query, read_stream_query, stream_rows,
-    version_from_row, version_param,
+    event_from_row, head_from_row, param_refs, read_all_query, read_query_query, read_stream_query,
+    stream_rows, version_from_row, version_param,
 };
 use crate::sql::Sql;
 use crate::writer::{WriteRequest, Writer, MAX_QUEUED_APPENDS};
@@ -277,7 +278,11 @@ impl PostgresStore {
         }
     }
 
-    async fn submit(&self, parts: Vec<StreamAppend>) -> Result<Vec<AppendResult>> {
+    async fn submit(
+        &self,
+        parts: Vec<StreamAppend>,
+        condition: Option<AppendCondition>,
+    ) -> Result<Vec<AppendResult>> {
         let mut parts = parts;
         let mut metadata = Vec::with_capacity(parts.len());
         let mut settings = Vec::with_capacity(parts.len());
@@ -287,6 +292,7 @@ impl PostgresStore {
             settings.push(settings_of(part)?);
             let mut meta = Vec::with_capacity(part.events.len());
             for (i, event) in part.events.iter_mut().enumerate() {
+                event.tags = tag_set(std::mem::take(&mut event.tags));
                 if event.id.is_none() {
                     let id = EventId::new();
                     event.id = Some(id);
@@ -302,6 +308,7 @@ impl PostgresStore {
             metadata,
             settings,
             generated,
+            condition,
             reply,
         })
         .await
@@ -403,9 +410,11 @@ impl EventStore for PostgresStore {
         events: Vec<NewEvent>,
     ) -> Result<AppendResult> {
         self.limits().check_events(&events)?;
-        strata_core::dcb::refuse_tags(events.iter(), "PostgreSQL")?;
         let mut results = self
-            .submit(vec![StreamAppend::new(stream.clone(), expected, events)])
+            .submit(
+                vec![StreamAppend::new(stream.clone(), expected, events)],
+                None,
+            )
             .await?;
         results
             .pop()
@@ -414,8 +423,46 @@ impl EventStore for PostgresStore {
 
     async fn append_multi(&self, appends: Vec<StreamAppend>) -> Result<Vec<AppendResult>> {
         self.limits().check_multi(&appends)?;
-        strata_core::dcb::refuse_tags(appends.iter().flat_map(|a| &a.events), "PostgreSQL")?;
-        self.submit(appends).await
+        self.submit(appends, None).await
+    }
+
+    /// The condition is checked in the writer's transaction, under the
+    /// global position lock, in a batch this append opens
+    /// (`docs/postgres.md`, "Tags, query reads and conditional appends").
+    async fn append_if(
+        &self,
+        appends: Vec<StreamAppend>,
+        condition: &AppendCondition,
+    ) -> Result<Vec<AppendResult>> {
+        condition.fail_if_events_match.validate()?;
+        self.limits().check_multi(&appends)?;
+        self.submit(appends, Some(condition.clone())).await
+    }
+
+    async fn read_query(
+        &self,
+        query: &Query,
+        after: Position,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>> {
+        strata_core::dcb::check_read(query, limit, self.limits())?;
+        let database = &self.inner.database;
+        let (text, params) = read_query_query(&database.sql, query, after, limit);
+        let text = &text;
+        let params = &params;
+        database
+            .read("reading a query", |client| async move {
+                let rows = client
+                    .query(text.as_str(), &param_refs(params))
+                    .await
+                    .map_err(db_error("reading a query"))?;
+                let mut out = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    out.push(event_from_row(row, 0)?);
+                }
+                Ok(out)
+            })
+            .await
     }
 
     async fn read_stream(

@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
 use strata_core::append_rules::{check_guard, check_retry, RecordedRef, StreamHead};
+use strata_core::dcb::{AppendCondition, Tag};
 use strata_core::handoff::Reply;
 use strata_core::metadata::metadata_target;
 use strata_core::{AppendResult, Error, EventId, Position, Result, StreamAppend, StreamMetadata};
@@ -36,7 +37,7 @@ use crate::error::{is_connection_error, is_missing_partition, is_transient, PgEr
 use crate::head::HeadFeed;
 use crate::metadata::MetadataColumns;
 use crate::migrate::{to_i64, PARTITIONS_AHEAD};
-use crate::read::{corrupt, head_from_row};
+use crate::read::{corrupt, head_from_row, param_refs, read_query_query};
 
 /// Appends waiting for the writer; callers wait for room beyond this.
 pub const MAX_QUEUED_APPENDS: usize = 4_096;
@@ -78,6 +79,10 @@ pub(crate) struct WriteRequest {
     /// Ids the store generated (not the caller's): they cannot be recorded
     /// unless an earlier attempt of this very batch committed them.
     pub generated: HashSet<EventId>,
+    /// The condition of a conditional append (`append_if`): checked in the
+    /// transaction that writes it, under the global position lock. A
+    /// request with a condition is always the first of its batch.
+    pub condition: Option<AppendCondition>,
     /// Where the outcome goes.
     pub reply: Reply<Vec<AppendResult>>,
 }
@@ -209,7 +214,11 @@ impl Writer {
                 let Ok(next) = rx.try_recv() else { break };
                 // An id already in the batch (a concurrent retry of the same
                 // append) waits for the next batch, which will see it recorded.
-                let fits = events + next.events() <= MAX_BATCH_EVENTS
+                // A conditional append opens a batch of its own: its check
+                // sees what committed before the batch, not the batch's
+                // earlier appends.
+                let fits = next.condition.is_none()
+                    && events + next.events() <= MAX_BATCH_EVENTS
                     && bytes + next.bytes() <= MAX_BATCH_BYTES
                     && next.ids().all(|id| !ids.contains(&id));
                 if !fits {
@@ -336,9 +345,13 @@ impl Writer {
         let statements = self.prepare(&client).await?;
         let (heads, recorded) =
             lock_and_look_up(&client, &statements, batch, lookup_generated).await?;
+        let matched = match batch.first().and_then(|r| r.condition.as_ref()) {
+            Some(condition) => self.check_condition(&client, condition).await?,
+            None => None,
+        };
 
         // Decide every append against the locked heads.
-        let plan = plan(batch, heads, &recorded);
+        let plan = plan(batch, heads, &recorded, matched);
         if plan.total == 0 {
             rollback(&client).await;
             return Ok(Committed {
@@ -380,6 +393,51 @@ impl Writer {
         Ok(())
     }
 
+    /// The check of a conditional append (the first of the batch): takes
+    /// the global position lock, then, in a statement whose snapshot is
+    /// taken with the lock held, looks for the first matching event after
+    /// the condition's position. Every append takes the same lock before it
+    /// commits and keeps it to the end of its commit, so the check sees every
+    /// append that committed before, and every later one commits after this
+    /// transaction (`docs/postgres.md`, "Tags, query reads and conditional
+    /// appends"). Rolls back on failure.
+    async fn check_condition(
+        &self,
+        client: &deadpool_postgres::Object,
+        condition: &AppendCondition,
+    ) -> Result<Option<Position>, Failure> {
+        let sql = &self.database.sql;
+        let (text, params) = read_query_query(
+            sql,
+            &condition.fail_if_events_match,
+            condition.checked_after(),
+            1,
+        );
+        let params = param_refs(&params);
+        let checked = futures::try_join!(
+            client.execute(&sql.lock_position, &[]),
+            client.query(&text, &params),
+        );
+        let rows = match checked {
+            Ok((_, rows)) => rows,
+            Err(e) => {
+                rollback(client).await;
+                return Err(Failure::from_db("checking an append condition", e));
+            }
+        };
+        match rows
+            .first()
+            .map(|row| position_from_row_at(row, 0))
+            .transpose()
+        {
+            Ok(found) => Ok(found),
+            Err(e) => {
+                rollback(client).await;
+                Err(Failure::Fatal(e))
+            }
+        }
+    }
+
     /// The append transaction's statements, prepared once per connection.
     async fn prepare(&self, client: &deadpool_postgres::Object) -> Result<Statements, Failure> {
         let sql = &self.database.sql;
@@ -417,7 +475,7 @@ impl Writer {
         let total = to_i64(plan.total);
         let (names, versions, offsets) = plan.stream_updates();
         let settings = plan.metadata_rows();
-        let params: [&(dyn ToSql + Sync); 17] = [
+        let params: [&(dyn ToSql + Sync); 18] = [
             &total,
             &cols.ids,
             &cols.streams,
@@ -435,6 +493,7 @@ impl Writer {
             &settings.max_count,
             &settings.max_age,
             &settings.truncate_before,
+            &cols.tags,
         ];
         let (append, commit) = (&statements.append, &statements.commit);
         match self.database.config.ordering {
@@ -613,6 +672,8 @@ struct Columns<'a> {
     content_types: Vec<i16>,
     data: Vec<&'a [u8]>,
     metadata: Vec<Option<&'a str>>,
+    /// Each event's tags joined by spaces (a tag holds none), `None` for none.
+    tags: Vec<Option<String>>,
 }
 
 /// One request's planned outcome.
@@ -679,8 +740,31 @@ impl Plan<'_> {
     }
 }
 
-/// Decides every request of a batch, in order, with the database append rules.
-fn plan<'a>(batch: &'a [WriteRequest], mut heads: Heads, recorded: &Recorded) -> Plan<'a> {
+/// Each event's tags as `append.sql` takes them: joined by spaces, `None`
+/// when it has none.
+fn join_tags(tags: &[Tag]) -> Option<String> {
+    if tags.is_empty() {
+        return None;
+    }
+    let mut joined = String::with_capacity(tags.iter().map(|t| t.as_str().len() + 1).sum());
+    for (i, tag) in tags.iter().enumerate() {
+        if i > 0 {
+            joined.push(' ');
+        }
+        joined.push_str(tag.as_str());
+    }
+    Some(joined)
+}
+
+/// Decides every request of a batch, in order, with the database append
+/// rules. `matched`: the first event matching the condition of the batch's
+/// first request, when it has one and one matched.
+fn plan<'a>(
+    batch: &'a [WriteRequest],
+    mut heads: Heads,
+    recorded: &Recorded,
+    matched: Option<Position>,
+) -> Plan<'a> {
     let lookup = |id: &EventId| {
         recorded
             .get(id)
@@ -697,8 +781,16 @@ fn plan<'a>(batch: &'a [WriteRequest], mut heads: Heads, recorded: &Recorded) ->
         metadata: BTreeMap::new(),
         total: 0,
     };
-    for request in batch {
-        let decided = decide(request, &heads, &lookup);
+    for (i, request) in batch.iter().enumerate() {
+        let decided = match decide(request, &heads, &lookup) {
+            // An exact retry answers without the condition: the events it
+            // would find are its own. A failed guard fails first.
+            Ok(None) if i == 0 && request.condition.is_some() => match matched {
+                Some(position) => Err(Error::ConditionFailed { position }),
+                None => Ok(None),
+            },
+            other => other,
+        };
         match decided {
             Err(e) => out.planned.push(Planned::Done(Err(e))),
             Ok(Some(retried)) => out.planned.push(Planned::Done(Ok(retried))),
@@ -719,6 +811,7 @@ fn plan<'a>(batch: &'a [WriteRequest], mut heads: Heads, recorded: &Recorded) ->
                         c.content_types.push(i16::from(event.content_type.code()));
                         c.data.push(&event.data);
                         c.metadata.push(meta.as_deref());
+                        c.tags.push(join_tags(&event.tags));
                     }
                     out.heads
                         .insert(part.stream.as_str(), (head.version, out.total));
@@ -809,6 +902,9 @@ pub(crate) fn copy_error(e: &Error) -> Error {
         Error::Poisoned { reason } => Error::Poisoned {
             reason: reason.clone(),
         },
+        Error::ConditionFailed { position } => Error::ConditionFailed {
+            position: *position,
+        },
         Error::Closed => Error::Closed,
         Error::Timeout { context, millis } => Error::Timeout {
             context: context.clone(),
@@ -832,6 +928,7 @@ mod tests {
             metadata: vec![vec![None; events.len()]],
             settings: vec![None],
             generated: HashSet::new(),
+            condition: None,
             parts: vec![StreamAppend::new(
                 StreamId::new(stream).unwrap(),
                 expected,
@@ -852,6 +949,7 @@ mod tests {
             metadata: vec![vec![None]],
             settings: vec![Some(settings)],
             generated: HashSet::new(),
+            condition: None,
             parts: vec![StreamAppend::new(
                 StreamId::system(stream).unwrap(),
                 expected,
@@ -870,7 +968,7 @@ mod tests {
             set_metadata("$$b-1", ExpectedVersion::Any, 8),
             request("a-1", ExpectedVersion::Any, 2),
         ];
-        let plan = plan(&batch, Heads::new(), &Recorded::new());
+        let plan = plan(&batch, Heads::new(), &Recorded::new(), None);
         let rows = plan.metadata_rows();
         // The second append failed its guard and sets nothing.
         assert_eq!(rows.streams, ["a-1", "b-1"]);
@@ -887,7 +985,7 @@ mod tests {
             request("a-1", ExpectedVersion::Exact(2), 1),
             request("b-1", ExpectedVersion::Any, 3),
         ];
-        let plan = plan(&batch, Heads::new(), &Recorded::new());
+        let plan = plan(&batch, Heads::new(), &Recorded::new(), None);
         assert_eq!(plan.total, 6);
         let results = plan.resolve(|o| Position(100 + o));
         assert_eq!(results[0].as_ref().unwrap()[0].last_position, Position(102));

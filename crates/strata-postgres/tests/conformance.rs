@@ -14,9 +14,11 @@ mod plain {
     use super::*;
     strata_testkit::conformance_suite!(PgHarness::plain());
     strata_testkit::model_based_property_test!(PgHarness::plain());
+    strata_testkit::dcb_conformance_suite!(PgHarness::plain());
 }
 
 mod partitioned {
     use super::*;
     strata_testkit::conformance_suite!(PgHarness::partitioned(40));
+    strata_testkit::dcb_conformance_suite!(PgHarness::partitioned(40));
 }

@@ -12,6 +12,7 @@ mod common;
 use bytes::Bytes;
 use chrono::Utc;
 use common::{pg_available, raw_client, SchemaGuard};
+use strata_core::dcb::Tag;
 use strata_core::{
     EventStore, ExpectedVersion, Metadata, NewEvent, Snapshot, SnapshotStore, StreamId,
     StreamMetadata, StreamState,
@@ -28,6 +29,22 @@ fn event(i: usize, marker: &str) -> NewEvent {
     )
     .unwrap()
     .with_metadata(Metadata::default().with_user_id(format!("{marker}-user")))
+    .with_tags([
+        Tag::new(format!("owner:{marker}")).unwrap(),
+        Tag::new("kind:note").unwrap(),
+    ])
+}
+
+/// Rows of `event_tags` in `schema` with tag `tag`.
+async fn tag_rows(client: &tokio_postgres::Client, schema: &str, tag: &str) -> i64 {
+    client
+        .query_one(
+            &format!("SELECT count(*) FROM \"{schema}\".event_tags WHERE tag = $1"),
+            &[&tag],
+        )
+        .await
+        .unwrap()
+        .get(0)
 }
 
 fn snapshot(stream: &StreamId, version: u64, marker: &str) -> Snapshot {
@@ -142,6 +159,9 @@ async fn erase_removes_every_row(layout: EventsLayout, name: &str) {
     let both = [person.as_str(), "$$person-7"];
     assert_eq!(rows_of(&client, s, "events", &both).await, 22);
     assert!(!tables_holding(&client, s, MARKER).await.is_empty());
+    let erased_tag = format!("owner:{MARKER}");
+    assert_eq!(tag_rows(&client, s, &erased_tag).await, 20);
+    assert_eq!(tag_rows(&client, s, "kind:note").await, 60);
     let head = store.head_position().await.unwrap();
 
     store
@@ -177,6 +197,11 @@ async fn erase_removes_every_row(layout: EventsLayout, name: &str) {
         vec![("$$person-7".into(), true), ("person-7".into(), true)]
     );
     assert_eq!(rows_of(&client, s, "events", &[other.as_str()]).await, 40);
+    // The erased events' tag rows went with them; the others' stay.
+    assert_eq!(tag_rows(&client, s, &erased_tag).await, 0);
+    assert_eq!(tag_rows(&client, s, "kind:note").await, 40);
+    let kept_tag = format!("owner:{KEPT}");
+    assert_eq!(tag_rows(&client, s, &kept_tag).await, 40);
     assert!(!tables_holding(&client, s, KEPT).await.is_empty());
     assert!(store
         .snapshots()

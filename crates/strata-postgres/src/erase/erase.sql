@@ -9,7 +9,12 @@
 WITH st AS (
     UPDATE {schema}.streams SET tombstoned = true WHERE stream_id = ANY($1)
 ), ev AS (
-    DELETE FROM {schema}.events WHERE stream_id = ANY($1) RETURNING event_id
+    DELETE FROM {schema}.events WHERE stream_id = ANY($1) RETURNING event_id, position, tags
+), tg AS (
+    -- Their tag rows go with them (primary-key probes).
+    DELETE FROM {schema}.event_tags t
+    USING (SELECT ev.position, unnest(ev.tags) AS tag FROM ev) d
+    WHERE t.tag = d.tag AND t.position = d.position
 ), md AS (
     DELETE FROM {schema}.stream_metadata WHERE stream_id = $2
 ), sn AS (

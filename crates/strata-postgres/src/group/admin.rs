@@ -35,7 +35,7 @@ ORDER BY g.name";
 
 const EVENTS_AT: &str = "\
 SELECT e.position, e.event_id, e.stream_id, e.version, e.event_type, e.content_type, e.data,
-       e.metadata::text, e.recorded_at
+       e.metadata::text, e.recorded_at, e.tags
 FROM {schema}.events e WHERE e.position = ANY($1) ORDER BY e.position";
 
 impl PgGroups {

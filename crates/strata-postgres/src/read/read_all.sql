@@ -14,7 +14,7 @@
 --    planner finds building one cheaper);
 -- 3. only events of governed streams are checked against stream_retention.
 SELECT e.position, e.event_id, e.stream_id, e.version, e.event_type, e.content_type, e.data,
-       e.metadata::text, e.recorded_at
+       e.metadata::text, e.recorded_at, e.tags
 FROM {schema}.events e
 WHERE e.position >= $1 {filter}
   AND (NOT EXISTS (SELECT FROM {schema}.stream_metadata)

@@ -4,7 +4,7 @@
 -- What retention leaves of the stream (not deletion: see read_all.sql) is
 -- read once per statement, in its snapshot, and bounds the index walk.
 SELECT e.position, e.event_id, e.stream_id, e.version, e.event_type, e.content_type, e.data,
-       e.metadata::text, e.recorded_at
+       e.metadata::text, e.recorded_at, e.tags
 FROM {schema}.events e
 WHERE e.stream_id = $3 AND e.position >= $1 {filter}
   AND e.version >= coalesce(

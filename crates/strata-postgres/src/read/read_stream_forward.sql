@@ -5,7 +5,7 @@
 -- snapshot (migrate/0003_stream_metadata.sql).
 SELECT r.version AS head_version, r.deleted_through, r.tombstoned,
        e.position, e.event_id, e.stream_id, e.version, e.event_type, e.content_type, e.data,
-       e.metadata::text, e.recorded_at
+       e.metadata::text, e.recorded_at, e.tags
 FROM {schema}.stream_retention r
 LEFT JOIN LATERAL (
     SELECT * FROM {schema}.events ev

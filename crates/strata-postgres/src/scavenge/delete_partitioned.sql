@@ -13,7 +13,12 @@ WITH doomed AS (
     LIMIT $3
 ), gone AS (
     DELETE FROM {schema}.events WHERE position IN (SELECT position FROM doomed)
-    RETURNING event_id
+    RETURNING event_id, position, tags
+), tg AS (
+    -- Their tag rows go with them (primary-key probes).
+    DELETE FROM {schema}.event_tags t
+    USING (SELECT gone.position, unnest(gone.tags) AS tag FROM gone) d
+    WHERE t.tag = d.tag AND t.position = d.position
 ), ids AS (
     DELETE FROM {schema}.event_ids WHERE event_id IN (SELECT event_id FROM gone)
 )

@@ -10,19 +10,30 @@
 -- $1  number of events          $2..$8 event columns (one element per event)
 -- $9..$11 stream heads           $12 notification channel
 -- $13..$17 metadata settings (one element per metadata stream written)
+-- $18 each event's tags, space-separated (NULL for none)
 WITH pos AS (
     UPDATE {schema}.global_position
     SET last_position = last_position + $1,
         last_recorded_at = greatest(last_recorded_at, clock_timestamp())
     RETURNING last_position - $1 AS base, last_recorded_at AS recorded_at
+), input AS (
+    SELECT pos.base + e.ord AS position, e.*
+    FROM pos,
+         unnest($2::uuid[], $3::text[], $4::bigint[], $5::text[], $6::int2[], $7::bytea[], $8::text[], $18::text[])
+             WITH ORDINALITY AS e(event_id, stream_id, version, event_type, content_type, data, metadata, tags, ord)
 ), ev AS (
     INSERT INTO {schema}.events
-        (position, event_id, stream_id, version, event_type, content_type, data, metadata, recorded_at)
-    SELECT pos.base + e.ord, e.event_id, e.stream_id, e.version, e.event_type,
-           e.content_type, e.data, e.metadata::jsonb, pos.recorded_at
-    FROM pos,
-         unnest($2::uuid[], $3::text[], $4::bigint[], $5::text[], $6::int2[], $7::bytea[], $8::text[])
-             WITH ORDINALITY AS e(event_id, stream_id, version, event_type, content_type, data, metadata, ord)
+        (position, event_id, stream_id, version, event_type, content_type, data, metadata, recorded_at, tags)
+    SELECT i.position, i.event_id, i.stream_id, i.version, i.event_type,
+           i.content_type, i.data, i.metadata::jsonb, pos.recorded_at, string_to_array(i.tags, ' ')
+    FROM input i, pos
+), tg AS (
+    -- Tags come as one space-separated text per event (a tag holds no
+    -- whitespace; NULL for none), one `event_tags` row per tag.
+    INSERT INTO {schema}.event_tags (tag, position)
+    SELECT t.tag, i.position
+    FROM input i CROSS JOIN LATERAL unnest(string_to_array(i.tags, ' ')) AS t(tag)
+    WHERE i.tags IS NOT NULL
 ), st AS (
     UPDATE {schema}.streams s
     SET version = u.version, last_position = pos.base + u.last_offset

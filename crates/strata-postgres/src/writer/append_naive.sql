@@ -6,14 +6,17 @@
 -- the ordering tests catch this design. Same parameters as append.sql.
 WITH ev AS (
     INSERT INTO {schema}.events
-        (event_id, stream_id, version, event_type, content_type, data, metadata, recorded_at)
+        (event_id, stream_id, version, event_type, content_type, data, metadata, recorded_at, tags)
     SELECT e.event_id, e.stream_id, e.version, e.event_type,
-           e.content_type, e.data, e.metadata::jsonb, clock_timestamp()
-    FROM unnest($2::uuid[], $3::text[], $4::bigint[], $5::text[], $6::int2[], $7::bytea[], $8::text[])
-             WITH ORDINALITY AS e(event_id, stream_id, version, event_type, content_type, data, metadata, ord)
+           e.content_type, e.data, e.metadata::jsonb, clock_timestamp(), string_to_array(e.tags, ' ')
+    FROM unnest($2::uuid[], $3::text[], $4::bigint[], $5::text[], $6::int2[], $7::bytea[], $8::text[], $18::text[])
+             WITH ORDINALITY AS e(event_id, stream_id, version, event_type, content_type, data, metadata, tags, ord)
     WHERE $1::bigint > 0
     ORDER BY e.ord
-    RETURNING position, event_id, stream_id
+    RETURNING position, event_id, stream_id, tags
+), tg AS (
+    INSERT INTO {schema}.event_tags (tag, position)
+    SELECT t.tag, ev.position FROM ev CROSS JOIN LATERAL unnest(ev.tags) AS t(tag)
 ), st AS (
     UPDATE {schema}.streams s
     SET version = u.version,

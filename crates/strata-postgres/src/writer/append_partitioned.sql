@@ -9,14 +9,20 @@ WITH pos AS (
 ), input AS (
     SELECT pos.base + e.ord AS position, e.*
     FROM pos,
-         unnest($2::uuid[], $3::text[], $4::bigint[], $5::text[], $6::int2[], $7::bytea[], $8::text[])
-             WITH ORDINALITY AS e(event_id, stream_id, version, event_type, content_type, data, metadata, ord)
+         unnest($2::uuid[], $3::text[], $4::bigint[], $5::text[], $6::int2[], $7::bytea[], $8::text[], $18::text[])
+             WITH ORDINALITY AS e(event_id, stream_id, version, event_type, content_type, data, metadata, tags, ord)
 ), ev AS (
     INSERT INTO {schema}.events
-        (position, event_id, stream_id, version, event_type, content_type, data, metadata, recorded_at)
+        (position, event_id, stream_id, version, event_type, content_type, data, metadata, recorded_at, tags)
     SELECT i.position, i.event_id, i.stream_id, i.version, i.event_type,
-           i.content_type, i.data, i.metadata::jsonb, pos.recorded_at
+           i.content_type, i.data, i.metadata::jsonb, pos.recorded_at, string_to_array(i.tags, ' ')
     FROM input i, pos
+), tg AS (
+    -- One `event_tags` row per tag (see append.sql).
+    INSERT INTO {schema}.event_tags (tag, position)
+    SELECT t.tag, i.position
+    FROM input i CROSS JOIN LATERAL unnest(string_to_array(i.tags, ' ')) AS t(tag)
+    WHERE i.tags IS NOT NULL
 ), ids AS (
     INSERT INTO {schema}.event_ids (event_id, stream_id, version, position)
     SELECT i.event_id, i.stream_id, i.version, i.position FROM input i

@@ -8,6 +8,7 @@ mod database;
 
 use std::sync::Mutex;
 
+use strata_core::dcb::{AppendCondition, Query};
 use strata_core::{
     async_trait, AppendResult, Direction, EventStore, ExpectedVersion, Limits, MemoryStore,
     NewEvent, Position, ReadFilter, RecordedEvent, Result, StreamAppend, StreamId, StreamInfo,
@@ -123,6 +124,23 @@ impl EventStore for HarnessStore {
 
     async fn append_multi(&self, appends: Vec<StreamAppend>) -> Result<Vec<AppendResult>> {
         delegate!(self, s => s.append_multi(appends).await)
+    }
+
+    async fn append_if(
+        &self,
+        appends: Vec<StreamAppend>,
+        condition: &AppendCondition,
+    ) -> Result<Vec<AppendResult>> {
+        delegate!(self, s => s.append_if(appends, condition).await)
+    }
+
+    async fn read_query(
+        &self,
+        query: &Query,
+        after: Position,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>> {
+        delegate!(self, s => s.read_query(query, after, limit).await)
     }
 
     async fn read_stream(
