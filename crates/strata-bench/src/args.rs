@@ -10,8 +10,8 @@ use strata_log::Durability;
 use strata_stores::StoreSpec;
 
 use crate::workload::{
-    append, commands, dcb, groups, http_append, project, raw_insert, read_all, read_stream, rehydrate,
-    scale, scavenge,
+    append, commands, dcb, groups, http_append, project, raw_insert, read_all, read_stream,
+    rehydrate, scale, scavenge,
 };
 use crate::BenchError;
 

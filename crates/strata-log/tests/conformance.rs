@@ -111,30 +111,13 @@ mod compressed_segments {
 }
 
 /// Dynamic consistency boundaries: tags, query reads and conditional
-/// appends, checked by the writer inside group commit. These are the DCB
-/// cases that take positions from the store; the others assert the memory
-/// store's positions (1, 2, 3, ...) literally, and `tests/dcb.rs` runs them
-/// with the log store's positions.
-macro_rules! dcb_cases {
-    ($harness:expr) => {
-        strata_testkit::__dcb_conformance_cases! {
-            $harness;
-            tags_are_kept_as_sets,
-            too_many_tags_are_refused,
-            condition_and_stream_guards_both_apply,
-            failed_condition_writes_nothing_anywhere,
-            course_subscriptions_race_without_overbooking,
-            disjoint_boundaries_never_conflict,
-        }
-    };
-}
-
+/// appends, checked by the writer inside group commit.
 mod dcb_always {
     use super::*;
-    dcb_cases!(LogHarness::new(Durability::Always, DEFAULT_SEGMENT));
+    strata_testkit::dcb_conformance_suite!(LogHarness::new(Durability::Always, DEFAULT_SEGMENT));
 }
 
 mod dcb_small_segments {
     use super::*;
-    dcb_cases!(LogHarness::new(Durability::None, 64 * 1024));
+    strata_testkit::dcb_conformance_suite!(LogHarness::new(Durability::None, 64 * 1024));
 }

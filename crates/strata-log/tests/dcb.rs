@@ -1,7 +1,7 @@
-//! The DCB conformance cases that assert positions, on the log store: the
-//! same steps and checks as `strata_testkit::dcb`, with each position the
-//! memory store numbers 1, 2, 3, ... taken as the position the log store
-//! gave that event (its positions are segment offsets, not a count).
+//! Dynamic consistency boundaries on the log store beyond the conformance
+//! cases: the tag index rebuilt on open, conditions that see the earlier
+//! appends of their own group-commit batch, and retention hiding events
+//! from conditions.
 
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -9,8 +9,8 @@
 use serde_json::json;
 use strata_core::dcb::{AppendCondition, Query, QueryItem, Tag};
 use strata_core::{
-    EventId, EventStore, ExpectedVersion, NewEvent, Position, ReadFilter, RecordedEvent,
-    StreamAppend, StreamId,
+    EventStore, ExpectedVersion, NewEvent, Position, ReadFilter, RecordedEvent, StreamAppend,
+    StreamId,
 };
 use strata_log::{Durability, LogConfig, LogStore};
 
@@ -85,174 +85,6 @@ fn assert_condition_failed<T: std::fmt::Debug>(r: strata_core::Result<T>) -> Pos
         Err(strata_core::Error::ConditionFailed { position }) => position,
         other => panic!("expected condition_failed, got {other:?}"),
     }
-}
-
-#[tokio::test]
-async fn read_query_matches_types_and_tags() {
-    let o = open().await;
-    let store = &o.store;
-    put(
-        store,
-        "s-1",
-        vec![
-            tagged("Subscribed", &["course:c1", "student:s1"]),
-            tagged("Subscribed", &["course:c2", "student:s1"]),
-            tagged("Left", &["course:c1", "student:s1"]),
-            tagged("Opened", &[]),
-        ],
-    )
-    .await;
-    let p = all_positions(store).await;
-    let at = |ns: &[usize]| ns.iter().map(|n| p[n - 1]).collect::<Vec<u64>>();
-    let q = |items| async { positions(&read(store, &query(items), 0).await) };
-    assert_eq!(
-        q(vec![item(&["Subscribed"], &["course:c1"])]).await,
-        at(&[1])
-    );
-    assert_eq!(q(vec![item(&[], &["student:s1"])]).await, at(&[1, 2, 3]));
-    assert_eq!(
-        q(vec![item(&["Subscribed", "Left"], &["course:c1"])]).await,
-        at(&[1, 3])
-    );
-    assert_eq!(
-        q(vec![item(&[], &["course:c1", "course:c2"])]).await,
-        Vec::<u64>::new()
-    );
-    assert_eq!(
-        q(vec![item(&["Opened"], &[]), item(&[], &["course:c2"])]).await,
-        at(&[2, 4])
-    );
-    assert_eq!(q(vec![]).await, at(&[1, 2, 3, 4]));
-}
-
-#[tokio::test]
-async fn read_query_starts_after_and_stops_at_limit() {
-    let o = open().await;
-    let store = &o.store;
-    let events = (0..10).map(|_| tagged("A", &["k:v"])).collect();
-    put(store, "s-1", events).await;
-    let p = all_positions(store).await;
-    let q = query(vec![item(&[], &["k:v"])]);
-    assert_eq!(positions(&read(store, &q, p[6]).await), p[7..10].to_vec());
-    let two = store.read_query(&q, Position(p[2]), 2).await.unwrap();
-    assert_eq!(positions(&two), p[3..5].to_vec());
-    assert!(read(store, &q, p[9]).await.is_empty());
-    let zero = store.read_query(&q, Position(0), 0).await;
-    assert_eq!(zero.unwrap_err().kind(), "invalid_input");
-}
-
-#[tokio::test]
-async fn read_query_skips_system_streams() {
-    let o = open().await;
-    let store = &o.store;
-    let system = StreamId::system("$internal").unwrap();
-    store
-        .append(&system, ExpectedVersion::Any, vec![tagged("A", &[])])
-        .await
-        .unwrap();
-    put(store, "s-1", vec![tagged("A", &[])]).await;
-    let p = all_positions(store).await;
-    assert_eq!(positions(&read(store, &Query::all(), 0).await), vec![p[1]]);
-}
-
-#[tokio::test]
-async fn condition_fails_on_a_match_after_its_position() {
-    let o = open().await;
-    let store = &o.store;
-    put(
-        store,
-        "s-1",
-        vec![tagged("A", &["k:1"]), tagged("A", &["k:2"])],
-    )
-    .await;
-    let p = all_positions(store).await;
-    let cond = AppendCondition::new(query(vec![item(&["A"], &["k:2"])]), Some(Position(p[0])));
-    let r = store
-        .append_if(
-            vec![part("s-2", ExpectedVersion::Any, vec![tagged("B", &[])])],
-            &cond,
-        )
-        .await;
-    assert_eq!(assert_condition_failed(r), Position(p[1]));
-    assert_eq!(store.head_position().await.unwrap(), Position(p[1]));
-}
-
-#[tokio::test]
-async fn condition_without_after_counts_every_event() {
-    let o = open().await;
-    let store = &o.store;
-    let unique = AppendCondition::new(query(vec![item(&["Registered"], &["user:ada"])]), None);
-    let register = || {
-        vec![part(
-            "users",
-            ExpectedVersion::Any,
-            vec![tagged("Registered", &["user:ada"])],
-        )]
-    };
-    store.append_if(register(), &unique).await.unwrap();
-    assert_condition_failed(store.append_if(register(), &unique).await);
-    let other = AppendCondition::new(query(vec![item(&["Registered"], &["user:bob"])]), None);
-    let bob = vec![part(
-        "users",
-        ExpectedVersion::Any,
-        vec![tagged("Registered", &["user:bob"])],
-    )];
-    store.append_if(bob, &other).await.unwrap();
-    let p = all_positions(store).await;
-    assert_eq!(p.len(), 2);
-    assert_eq!(store.head_position().await.unwrap(), Position(p[1]));
-}
-
-#[tokio::test]
-async fn condition_ignores_matches_at_or_before_after() {
-    let o = open().await;
-    let store = &o.store;
-    put(
-        store,
-        "s-1",
-        vec![tagged("A", &["k:v"]), tagged("B", &["k:v"])],
-    )
-    .await;
-    let p = all_positions(store).await;
-    let cond = AppendCondition::new(query(vec![item(&["A"], &["k:v"])]), Some(Position(p[0])));
-    let r = store
-        .append_if(
-            vec![part(
-                "s-1",
-                ExpectedVersion::Any,
-                vec![tagged("A", &["k:v"])],
-            )],
-            &cond,
-        )
-        .await
-        .unwrap();
-    let p = all_positions(store).await;
-    assert_eq!(r[0].first_position, Position(p[2]));
-    // Now the third event matches: the same condition fails.
-    let again = vec![part(
-        "s-1",
-        ExpectedVersion::Any,
-        vec![tagged("A", &["k:v"])],
-    )];
-    assert_eq!(
-        assert_condition_failed(store.append_if(again, &cond).await),
-        Position(p[2])
-    );
-}
-
-#[tokio::test]
-async fn exact_retry_answers_without_checking_again() {
-    let o = open().await;
-    let store = &o.store;
-    let e = tagged("Registered", &["user:ada"]).with_id(EventId::new());
-    let cond = AppendCondition::new(query(vec![item(&["Registered"], &["user:ada"])]), None);
-    let parts = || vec![part("users", ExpectedVersion::Any, vec![e.clone()])];
-    let first = store.append_if(parts(), &cond).await.unwrap();
-    let again = store.append_if(parts(), &cond).await.unwrap();
-    assert_eq!(first, again);
-    let p = all_positions(store).await;
-    assert_eq!(p.len(), 1);
-    assert_eq!(store.head_position().await.unwrap(), Position(p[0]));
 }
 
 /// Conditions see the tag index rebuilt on open: an event recorded before
@@ -360,40 +192,4 @@ async fn retention_hides_events_from_conditions() {
     store.append_if(claim(), &old).await.unwrap();
     let new = AppendCondition::new(query(vec![item(&[], &["k:new"])]), None);
     assert_condition_failed(store.append_if(claim(), &new).await);
-}
-
-/// Events of an erased stream leave query reads and no longer fail a
-/// condition (the case main's testkit adds, with the log store's positions).
-#[tokio::test]
-async fn erased_events_leave_reads_and_conditions() {
-    let o = open().await;
-    let store = &o.store;
-    put(
-        store,
-        "person-1",
-        vec![tagged("Registered", &["email:ada@example.com"])],
-    )
-    .await;
-    put(
-        store,
-        "person-2",
-        vec![tagged("Registered", &["email:bob@example.com"])],
-    )
-    .await;
-    let before = all_positions(store).await;
-    let q = query(vec![item(&[], &["email:ada@example.com"])]);
-    store
-        .erase_stream(&StreamId::new("person-1").unwrap(), ExpectedVersion::Any)
-        .await
-        .unwrap();
-    assert!(read(store, &q, 0).await.is_empty());
-    let cond = AppendCondition::new(q, None);
-    let again = vec![part(
-        "person-3",
-        ExpectedVersion::Any,
-        vec![tagged("Registered", &["email:ada@example.com"])],
-    )];
-    let r = store.append_if(again, &cond).await.unwrap();
-    let everyone = positions(&read(store, &Query::all(), 0).await);
-    assert_eq!(everyone, vec![before[1], r[0].first_position.0]);
 }
