@@ -90,7 +90,7 @@ pub enum WorkloadName {
     /// Dynamic consistency boundaries: the course-subscription decision
     /// (read + decide + conditional append) with one writer, then with
     /// `--writers` (default 16), for `--duration` seconds each, over
-    /// `--streams` courses (default 1,000); decisions per second, latency,
+    /// `--streams` courses (default 10,000); decisions per second, latency,
     /// conflicts.
     Dcb,
 }

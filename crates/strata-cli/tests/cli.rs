@@ -202,6 +202,7 @@ fn every_workload_runs_on_memory() {
             &["--events", "400", "--streams", "20", "--writers", "4"][..],
         ),
         ("rehydrate", &["--events", "300"][..]),
+        ("dcb", &["--writers", "4", "--streams", "50"][..]),
     ] {
         let mut args = vec![
             "bench",
@@ -226,6 +227,11 @@ fn every_workload_runs_on_memory() {
         }
         if workload == "rehydrate" {
             assert_eq!(lines.len(), 2);
+        }
+        if workload == "dcb" {
+            // One writer, then four; every decision is timed.
+            assert_eq!(lines.len(), 2);
+            assert_eq!(lines[1]["writers"], 4);
         }
     }
 }

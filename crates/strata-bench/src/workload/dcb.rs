@@ -2,7 +2,7 @@
 //! through `strata::decision::DecisionRunner`: read both boundaries to the
 //! head, decide, append with the condition. Once with one writer, once with
 //! `--writers` (default 16), each for `--duration` seconds, over
-//! `--streams` courses (default 1,000) and ten times as many students,
+//! `--streams` courses (default 10,000) and ten times as many students,
 //! picked at random; latency per decision (read + decide + append),
 //! conflicts and refusals reported beside.
 
@@ -19,13 +19,13 @@ use crate::context::{run_tasks, BenchCtx, Tally};
 use crate::report::Measurement;
 use crate::BenchError;
 
-/// `dcb` defaults: 16 writers, 1,000 courses (`--events` is unused: the
-/// rounds run for `--duration`).
+/// `dcb` defaults: 16 writers, 10,000 courses, so a 10-second round does
+/// not fill them all (`--events` is unused: the rounds run for `--duration`).
 pub const DEFAULTS: Defaults = Defaults {
     writers: 16,
     batch: 1,
     events: 1,
-    streams: 1_000,
+    streams: 10_000,
 };
 
 /// Students per course in the population the writers pick from.
@@ -112,6 +112,9 @@ async fn decide_for(
                 }
                 t.latency.record(t0.elapsed());
                 t.ops += 1;
+                // A store that never waits (memory) would let one task run
+                // the whole round and starve the others.
+                tokio::task::yield_now().await;
             }
             Ok(t)
         }
