@@ -13,6 +13,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::sync::watch;
 
+use crate::dcb::Query;
 use crate::error::{Error, Result};
 use crate::event::RecordedEvent;
 use crate::filter::ReadFilter;
@@ -91,6 +92,8 @@ pub struct Subscription {
     /// Events the next page asks for: `page_size` or fewer, from the sizes
     /// of the events read so far.
     next_page: usize,
+    /// When set, only events matching it are delivered ([`crate::dcb`]).
+    query: Option<Query>,
 }
 
 impl Subscription {
@@ -116,7 +119,15 @@ impl Subscription {
             caught_up_sent: false,
             page_size: SUBSCRIPTION_PAGE_EVENTS,
             next_page: FIRST_PAGE_EVENTS,
+            query: None,
         }
+    }
+
+    /// Delivers only the events matching `query` (besides the store's
+    /// filter); the others are skipped as the filter's are.
+    pub fn with_query(mut self, query: Query) -> Self {
+        self.query = Some(query);
+        self
     }
 
     /// Sets how many events are read per page (at least 1).
@@ -181,7 +192,12 @@ impl Subscription {
                     self.caught_up_at = Some(Position(self.cursor.0.saturating_sub(1)));
                 }
             }
-            self.buffer.extend(page);
+            match &self.query {
+                Some(q) => self
+                    .buffer
+                    .extend(page.into_iter().filter(|e| q.matches(e))),
+                None => self.buffer.extend(page),
+            }
         }
     }
 
@@ -289,5 +305,37 @@ mod tests {
         let asked = asked_pages(5_000, 100).await;
         assert_eq!(asked[0], FIRST_PAGE_EVENTS);
         assert_eq!(asked[1], SUBSCRIPTION_PAGE_EVENTS);
+    }
+
+    #[tokio::test]
+    async fn a_query_skips_events_it_does_not_match() {
+        use crate::dcb::{QueryItem, Tag};
+        use crate::{EventStore, ExpectedVersion, MemoryStore, NewEvent};
+        let store = MemoryStore::new();
+        let tagged = |t: &str| {
+            NewEvent::json("A", &serde_json::json!({}))
+                .unwrap()
+                .with_tags([Tag::new(t).unwrap()])
+        };
+        let s = StreamId::new("s-1").unwrap();
+        let events = vec![tagged("k:1"), tagged("k:2"), tagged("k:1")];
+        store
+            .append(&s, ExpectedVersion::Any, events)
+            .await
+            .unwrap();
+        let q = Query::new(vec![QueryItem::new(["A"], [Tag::new("k:1").unwrap()])]).unwrap();
+        let mut sub = store
+            .subscribe(SubscribeFrom::Start, ReadFilter::all())
+            .await
+            .unwrap()
+            .with_query(q);
+        let mut seen = Vec::new();
+        while let Some(Ok(m)) = sub.next().await {
+            match m {
+                SubscriptionMessage::Event(e) => seen.push(e.position.0),
+                SubscriptionMessage::CaughtUp(_) => break,
+            }
+        }
+        assert_eq!(seen, vec![1, 3]);
     }
 }

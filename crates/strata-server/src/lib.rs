@@ -220,6 +220,7 @@ pub fn router_with_backing(
         .route("/groups/{group}/read", post(groups::read))
         .route("/groups/{group}/subscribe", get(groups::subscribe))
         .route("/subscribe/all", get(subscribe::subscribe_all))
+        .route("/dcb/subscribe", get(subscribe::subscribe_dcb))
         .route(
             "/subscribe/streams/{stream}",
             get(subscribe::subscribe_stream),

@@ -26,6 +26,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
         crate::streams::append_multi,
         crate::dcb::read,
         crate::dcb::append,
+        crate::subscribe::subscribe_dcb,
         crate::stream_metadata::get_metadata,
         crate::stream_metadata::put_metadata,
         crate::streams::read_all,

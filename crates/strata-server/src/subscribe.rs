@@ -36,7 +36,7 @@ use crate::sse;
 use crate::state::AppState;
 use crate::streams::event_out;
 use crate::streams::{filter_from_query, scope_filter};
-use strata_wire::{kind, CaughtUp, SubscribeAllQuery, SubscribeStreamQuery};
+use strata_wire::{kind, CaughtUp, DcbSubscribeQuery, SubscribeAllQuery, SubscribeStreamQuery};
 
 /// Fires when [`serve`](crate::serve) begins a graceful shutdown, so that
 /// subscriptions (which never end by themselves) close and let it finish.
@@ -93,6 +93,64 @@ pub(crate) async fn subscribe_all(
     // now on holds its stream's events back from this subscription.
     let erased = state.erasures.register(None);
     let sub = state.store.subscribe(from, filter).await?;
+    let open = Open {
+        permit,
+        shutdown: shutdown.map(|e| e.0),
+        access,
+        erased,
+    };
+    Ok(respond(&state, sub, open))
+}
+
+/// `GET /dcb/subscribe`: the events of `$all` matching a DCB query after
+/// `after` (or `Last-Event-ID`), then live ones, as `/subscribe/all`
+/// sends them.
+#[utoipa::path(
+    get,
+    path = "/dcb/subscribe",
+    tag = "dcb",
+    params(
+        ("query" = Option<String>, Query, description = "The query as URL-encoded JSON, `{\"items\": [...]}` (default: every event)"),
+        ("after" = Option<u64>, Query, description = "Position to start after (default: the start)"),
+        ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this position")
+    ),
+    responses(
+        (status = 200, description = "Server-sent events", content_type = "text/event-stream"),
+        (status = 401, description = "No or unknown API key", body = ErrorBody),
+        (status = 403, description = "The key may not read", body = ErrorBody),
+        (status = 422, description = "The query is not valid", body = ErrorBody),
+        (status = 429, description = "The key's subscription limit", body = ErrorBody),
+        (status = 503, description = "The server's subscription limit", body = ErrorBody)
+    )
+)]
+pub(crate) async fn subscribe_dcb(
+    State(state): State<AppState>,
+    Extension(access): Extension<Access>,
+    headers: HeaderMap,
+    shutdown: Option<Extension<ShutdownSignal>>,
+    q: Result<Query<DcbSubscribeQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    access.require_role(Role::Read)?;
+    let q = query(q)?;
+    let dcb_query: strata_core::dcb::Query = match &q.query {
+        Some(text) => {
+            serde_json::from_str(text).map_err(|e| ApiError::invalid(format!("query: {e}")))?
+        }
+        None => strata_core::dcb::Query::all(),
+    };
+    dcb_query.validate()?;
+    let from = match last_event_id(&headers)?.or(q.after) {
+        Some(p) => SubscribeFrom::After(Position(p)),
+        None => SubscribeFrom::Start,
+    };
+    let filter = scope_filter(&access, ReadFilter::all()).unwrap_or_default();
+    let permit = permit(&state, &access)?;
+    let erased = state.erasures.register(None);
+    let sub = state
+        .store
+        .subscribe(from, filter)
+        .await?
+        .with_query(dcb_query);
     let open = Open {
         permit,
         shutdown: shutdown.map(|e| e.0),

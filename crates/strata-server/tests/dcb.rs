@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::Harness;
+use common::{Harness, SseClient};
 use serde_json::{json, Value};
 use strata_core::Limits;
 use strata_server::{sha256_hex, ApiKey, ApiKeys, Role, ServerConfig};
@@ -19,6 +19,7 @@ memory_store!(
     events_without_a_stream_go_to_the_default_stream,
     bad_bodies_are_refused_and_write_nothing,
     keys_apply_by_the_events_streams,
+    a_query_subscription_delivers_only_matching_events,
 );
 
 fn subscribed(course: &str, student: &str) -> Value {
@@ -238,4 +239,51 @@ async fn keys_apply_by_the_events_streams(h: Harness) {
         .collect();
     assert_eq!(streams, vec!["orders-1"]);
     assert_eq!(h.post("/dcb/read", &q).await.status, 401);
+}
+
+async fn a_query_subscription_delivers_only_matching_events(h: Harness) {
+    let events =
+        json!({"events": [subscribed("c1", "s1"), subscribed("c2", "s1"), subscribed("c1", "s2")]});
+    assert_eq!(h.post("/dcb/append", &events).await.status, 200);
+    let q = serde_json::to_string(&course_query("c1")).unwrap();
+    let path = format!("/dcb/subscribe?query={}", urlencode(&q));
+    let mut sub = SseClient::connect(h.addr, &path, &[]).await;
+    assert_eq!(sub.status, 200);
+    let first = sub.next_message().await.unwrap();
+    assert_eq!(first.json()["position"], 1);
+    assert_eq!(first.json()["tags"][0], "course:c1");
+    // The two c1 events share their default stream, so they were written
+    // together, before the c2 one.
+    let second = sub.next_message().await.unwrap().json();
+    assert_eq!(second["position"], 2);
+    assert_eq!(second["tags"], json!(["course:c1", "student:s2"]));
+    assert_eq!(
+        sub.next_message().await.unwrap().event.as_deref(),
+        Some("caught_up")
+    );
+    // Live: a non-matching event is skipped, a matching one arrives.
+    let more = json!({"events": [subscribed("c2", "s3"), subscribed("c1", "s4")]});
+    assert_eq!(h.post("/dcb/append", &more).await.status, 200);
+    let live = sub.next_message().await.unwrap();
+    assert_eq!(live.json()["position"], 5);
+    assert!(live.json()["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t == "student:s4"));
+    // A query that is not valid is refused before the stream starts.
+    let bad = SseClient::connect(h.addr, "/dcb/subscribe?query=%7B%22items%22%3A1%7D", &[]).await;
+    assert_eq!(bad.status, 422);
+}
+
+/// Percent-encodes everything but unreserved characters.
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -21,6 +21,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/multi"),
     ("post", "/dcb/read"),
     ("post", "/dcb/append"),
+    ("get", "/dcb/subscribe"),
     ("get", "/all"),
     ("get", "/subscribe/all"),
     ("get", "/subscribe/streams/{stream}"),

@@ -45,6 +45,20 @@ pub struct DcbReadOut<'a> {
     pub head: u64,
 }
 
+/// Query string of `GET /dcb/subscribe`. A `Last-Event-ID` header, when
+/// sent, wins over `after`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DcbSubscribeQuery {
+    /// The query as JSON (`{"items": [...]}`), URL-encoded; absent matches
+    /// every event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// Position to start after (default: the start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<u64>,
+}
+
 /// An event of `POST /dcb/append`: an [`EventIn`] with, optionally, its
 /// stream (default: `dcb-` and its first tag, or `dcb`).
 #[derive(Debug, Serialize, Deserialize)]

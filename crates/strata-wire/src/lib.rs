@@ -51,7 +51,7 @@ mod stream_metadata;
 pub use answer::{AppendOut, CaughtUp, ErrorBody, HealthBody, MultiOut, Page};
 pub use dcb::{
     DcbAppendBody, DcbAppendOut, DcbEventIn, DcbReadBody, DcbReadOut, DcbStreamOut,
-    DEFAULT_DCB_READ_LIMIT,
+    DcbSubscribeQuery, DEFAULT_DCB_READ_LIMIT,
 };
 pub use error::WireError;
 pub use event::{raw_json, stream_id, EventIn, WireEvent};
