@@ -226,20 +226,6 @@ impl Query {
     }
 }
 
-/// Refuses an append in which an event carries tags, for a backend that
-/// does not store them yet: none is silently dropped.
-pub fn refuse_tags<'a>(
-    mut events: impl Iterator<Item = &'a crate::event::NewEvent>,
-    backend: &str,
-) -> Result<()> {
-    if events.any(|e| !e.tags.is_empty()) {
-        return Err(Error::Unsupported {
-            what: format!("tagged events on {backend} yet"),
-        });
-    }
-    Ok(())
-}
-
 /// Checks a query read's arguments: the query's limits, and a `limit` of
 /// 1 to the store's `max_read_count`.
 pub fn check_read(query: &Query, limit: usize, limits: &Limits) -> Result<()> {

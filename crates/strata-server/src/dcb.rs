@@ -1,8 +1,6 @@
 //! Dynamic consistency boundaries: `POST /dcb/read` and `POST /dcb/append`
 //! (`docs/adr/0022-dynamic-consistency-boundaries.md`).
 
-use std::time::Instant;
-
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
@@ -20,7 +18,7 @@ use crate::body::json_body;
 use crate::error::ApiError;
 use crate::openapi::ErrorBody;
 use crate::state::AppState;
-use crate::streams::{check_sizes, event_out, page_limit, store_error_for};
+use crate::streams::{commit_parts, event_out, page_limit};
 
 /// `POST /dcb/read`: the events matching a query after a position, and the
 /// head a decision over them appends after.
@@ -51,8 +49,7 @@ pub(crate) async fn read(
     let mut events = state.store.read_query(&body.query, after, limit).await?;
     // The head was read first: events committed since belong to the next
     // read, so a decision's `after` covers exactly what it saw.
-    events.retain(|e| e.position <= head);
-    events.retain(|e| access.can_see(e.stream_id.as_str()));
+    events.retain(|e| e.position <= head && access.can_see(e.stream_id.as_str()));
     let out = DcbReadOut {
         events: events.iter().map(event_out).collect(),
         head: head.0,
@@ -96,16 +93,8 @@ pub(crate) async fn append(
     for p in &parts {
         access.require(Role::Write, p.stream.as_str())?;
     }
-    let total = parts.iter().map(|p| p.events.len()).sum();
-    let (count, bytes) = check_sizes(&state, total, parts.iter().flat_map(|p| p.events.iter()))?;
     let streams: Vec<String> = parts.iter().map(|p| p.stream.as_str().to_owned()).collect();
-    let started = Instant::now();
-    let results = match &condition {
-        Some(c) => state.store.append_if(parts, c).await,
-        None => state.store.append_multi(parts).await,
-    }
-    .map_err(|e| store_error_for(&access, e))?;
-    state.metrics.record_append(count, bytes, started.elapsed());
+    let results = commit_parts(&state, &access, parts, condition.as_ref()).await?;
     let first = results
         .iter()
         .map(|r| r.first_position.0)

@@ -10,8 +10,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use strata_core::{
-    Direction, Error, EventStore, NewEvent, Position, ReadFilter, RecordedEvent, StreamAppend,
-    StreamId, FROM_END,
+    AppendCondition, AppendResult, Direction, Error, EventStore, NewEvent, Position, ReadFilter,
+    RecordedEvent, StreamAppend, StreamId, FROM_END,
 };
 
 use crate::auth::{Access, Role};
@@ -102,26 +102,38 @@ pub(crate) async fn append_multi(
         let events = to_new_events(part.events)?;
         parts.push(StreamAppend::new(stream, part.expected_version, events));
     }
-    let total = parts.iter().map(|p| p.events.len()).sum();
-    let (count, bytes) = check_sizes(&state, total, parts.iter().flat_map(|p| p.events.iter()))?;
-    let started = Instant::now();
-    let results = state
-        .store
-        .append_multi(parts)
-        .await
-        .map_err(|e| store_error_for(&access, e))?;
-    state.metrics.record_append(count, bytes, started.elapsed());
+    let results = commit_parts(&state, &access, parts, None).await?;
     Ok(Json(MultiOut {
         results: results.into_iter().map(AppendOut::from).collect(),
     })
     .into_response())
 }
 
+/// Appends `parts` atomically — under `condition` when given — after the
+/// size checks, counting the append in the metrics.
+pub(crate) async fn commit_parts(
+    state: &AppState,
+    access: &Access,
+    parts: Vec<StreamAppend>,
+    condition: Option<&AppendCondition>,
+) -> Result<Vec<AppendResult>, ApiError> {
+    let total = parts.iter().map(|p| p.events.len()).sum();
+    let (count, bytes) = check_sizes(state, total, parts.iter().flat_map(|p| p.events.iter()))?;
+    let started = Instant::now();
+    let results = match condition {
+        Some(c) => state.store.append_if(parts, c).await,
+        None => state.store.append_multi(parts).await,
+    }
+    .map_err(|e| store_error_for(access, e))?;
+    state.metrics.record_append(count, bytes, started.elapsed());
+    Ok(results)
+}
+
 /// A store error as `access` may see it. An idempotency conflict's reason
 /// can name the stream that holds the event id, which may be outside the
 /// key's prefixes: a key that does not see every stream is told only that
 /// the id is taken.
-pub(crate) fn store_error_for(access: &Access, e: Error) -> ApiError {
+fn store_error_for(access: &Access, e: Error) -> ApiError {
     match e {
         Error::IdempotencyConflict { event_id, .. } if !access.sees_everything() => {
             ApiError::from(Error::IdempotencyConflict {
@@ -149,7 +161,7 @@ fn to_new_events(events: Vec<EventIn>) -> Result<Vec<NewEvent>, ApiError> {
 /// The size limits answer 413 (so a client knows to split the request);
 /// every other check is the store's and answers 422. Returns the events'
 /// count and total size.
-pub(crate) fn check_sizes<'a>(
+fn check_sizes<'a>(
     state: &AppState,
     count: usize,
     events: impl Iterator<Item = &'a NewEvent>,

@@ -80,11 +80,30 @@ pub(crate) async fn subscribe_all(
 ) -> Result<Response, ApiError> {
     access.require_role(Role::Read)?;
     let q = query(q)?;
-    let from = match last_event_id(&headers)?.or(q.after) {
+    let from = from_after(&headers, q.after)?;
+    let filter = filter_from_query(q.types, q.prefix, q.category, q.correlation_id)?;
+    follow_all(state, access, shutdown, from, filter, None).await
+}
+
+/// Where a `$all` subscription starts: after `Last-Event-ID` when sent,
+/// else after `after`, else at the start.
+fn from_after(headers: &HeaderMap, after: Option<u64>) -> Result<SubscribeFrom, ApiError> {
+    Ok(match last_event_id(headers)?.or(after) {
         Some(p) => SubscribeFrom::After(Position(p)),
         None => SubscribeFrom::Start,
-    };
-    let filter = filter_from_query(q.types, q.prefix, q.category, q.correlation_id)?;
+    })
+}
+
+/// Opens a `$all` subscription through `filter` (narrowed to the key's
+/// scope) and, when given, a DCB query, and answers with its stream.
+async fn follow_all(
+    state: AppState,
+    access: Access,
+    shutdown: Option<Extension<ShutdownSignal>>,
+    from: SubscribeFrom,
+    filter: ReadFilter,
+    dcb_query: Option<strata_core::dcb::Query>,
+) -> Result<Response, ApiError> {
     // With a prefix outside the key's scope nothing matches: the pump's own
     // check (which every scoped subscription gets) drops every event.
     let filter = scope_filter(&access, filter.clone()).unwrap_or(filter);
@@ -92,7 +111,10 @@ pub(crate) async fn subscribe_all(
     // Registered before the store hands over any event: an erasure from
     // now on holds its stream's events back from this subscription.
     let erased = state.erasures.register(None);
-    let sub = state.store.subscribe(from, filter).await?;
+    let mut sub = state.store.subscribe(from, filter).await?;
+    if let Some(q) = dcb_query {
+        sub = sub.with_query(q);
+    }
     let open = Open {
         permit,
         shutdown: shutdown.map(|e| e.0),
@@ -139,25 +161,16 @@ pub(crate) async fn subscribe_dcb(
         None => strata_core::dcb::Query::all(),
     };
     dcb_query.validate()?;
-    let from = match last_event_id(&headers)?.or(q.after) {
-        Some(p) => SubscribeFrom::After(Position(p)),
-        None => SubscribeFrom::Start,
-    };
-    let filter = scope_filter(&access, ReadFilter::all()).unwrap_or_default();
-    let permit = permit(&state, &access)?;
-    let erased = state.erasures.register(None);
-    let sub = state
-        .store
-        .subscribe(from, filter)
-        .await?
-        .with_query(dcb_query);
-    let open = Open {
-        permit,
-        shutdown: shutdown.map(|e| e.0),
+    let from = from_after(&headers, q.after)?;
+    follow_all(
+        state,
         access,
-        erased,
-    };
-    Ok(respond(&state, sub, open))
+        shutdown,
+        from,
+        ReadFilter::all(),
+        Some(dcb_query),
+    )
+    .await
 }
 
 /// `GET /subscribe/streams/{stream}`: the stream's events after
