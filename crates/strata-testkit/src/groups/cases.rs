@@ -14,12 +14,26 @@ use super::support::*;
 use super::GroupsHarness;
 
 const TOTAL_STREAMS: usize = 20;
+/// Events per stream of the sharing cases in CI: 1,000 events in all.
 const PER_STREAM: usize = 50;
+/// Set to an event count to run the sharing cases at that size by hand
+/// (`STRATA_GROUP_TEST_EVENTS=100000`, the full size).
+pub const GROUP_TEST_EVENTS_ENV: &str = "STRATA_GROUP_TEST_EVENTS";
+
+/// Events per stream of the sharing cases: [`PER_STREAM`], or
+/// [`GROUP_TEST_EVENTS_ENV`] spread over the streams.
+fn per_stream() -> usize {
+    std::env::var(GROUP_TEST_EVENTS_ENV)
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .map_or(PER_STREAM, |n| n.div_ceil(TOTAL_STREAMS).max(1))
+}
 
 async fn share<H: GroupsHarness>(h: &H, strategy: Strategy) -> Vec<(usize, String, u64, Position)> {
     let store = h.open_store().await;
-    fill(&store, TOTAL_STREAMS, PER_STREAM).await;
-    let total = TOTAL_STREAMS * PER_STREAM;
+    let per_stream = per_stream();
+    fill(&store, TOTAL_STREAMS, per_stream).await;
+    let total = TOTAL_STREAMS * per_stream;
     let groups = Arc::new(h.groups(&store).await);
     let g = name("billing");
     groups.put_group(&g, orders(strategy)).await.unwrap();
@@ -40,7 +54,8 @@ async fn share<H: GroupsHarness>(h: &H, strategy: Strategy) -> Vec<(usize, Strin
     log
 }
 
-/// Round robin: 4 consumers share 1,000 events, each acked exactly once.
+/// Round robin: 4 consumers share 1,000 events (or
+/// [`GROUP_TEST_EVENTS_ENV`]), each acked exactly once.
 pub async fn round_robin_shares_every_event_once<H: GroupsHarness>(h: &H) {
     let log = share(h, Strategy::RoundRobin).await;
     let busy: BTreeSet<usize> = log.iter().map(|l| l.0).collect();
