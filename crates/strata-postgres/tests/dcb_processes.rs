@@ -22,7 +22,18 @@ use strata_postgres::PostgresStore;
 const STORES: usize = 4;
 const WRITERS_PER_STORE: usize = 4;
 const SEATS: usize = 12;
-const ATTEMPTS_PER_WRITER: usize = 8;
+/// The most decisions one writer makes before the test calls it stuck.
+const MAX_TRIES_PER_WRITER: usize = 1_000;
+
+/// What one booking decision came to.
+#[derive(PartialEq)]
+enum Booking {
+    Booked,
+    /// Another booking came after the read: decide again.
+    Conflict,
+    /// Every seat is taken.
+    Full,
+}
 
 fn seat_query() -> Query {
     Query::new(vec![QueryItem::new(
@@ -40,8 +51,8 @@ fn booking(writer: usize, attempt: usize) -> NewEvent {
 }
 
 /// Reads the boundary, and books a seat if one is left, on condition that
-/// no booking came after the last one read. `Ok(true)`: booked.
-async fn try_book(store: &PostgresStore, writer: usize, attempt: usize) -> bool {
+/// no booking came after the last one read.
+async fn try_book(store: &PostgresStore, writer: usize, attempt: usize) -> Booking {
     let query = seat_query();
     let mut seen = Vec::new();
     let mut after = Position::START;
@@ -52,7 +63,7 @@ async fn try_book(store: &PostgresStore, writer: usize, attempt: usize) -> bool 
         seen.extend(page);
     }
     if seen.len() >= SEATS {
-        return false;
+        return Booking::Full;
     }
     let last = seen.last().map(|e| e.position);
     let stream = StreamId::new(format!("booking-{writer}")).unwrap();
@@ -61,8 +72,8 @@ async fn try_book(store: &PostgresStore, writer: usize, attempt: usize) -> bool 
         .append_if(vec![part], &AppendCondition::new(query, last))
         .await
     {
-        Ok(_) => true,
-        Err(Error::ConditionFailed { .. }) => false,
+        Ok(_) => Booking::Booked,
+        Err(Error::ConditionFailed { .. }) => Booking::Conflict,
         Err(e) => panic!("append_if failed: {e}"),
     }
 }
@@ -85,11 +96,17 @@ async fn stores_on_one_schema_never_overbook() {
             let booked = booked.clone();
             let writer = s * WRITERS_PER_STORE + w;
             tasks.push(tokio::spawn(async move {
-                for attempt in 0..ATTEMPTS_PER_WRITER {
-                    if try_book(&store, writer, attempt).await {
-                        booked.fetch_add(1, Ordering::Relaxed);
+                // Decide until the show is full: a conflict is decided again.
+                for attempt in 0..MAX_TRIES_PER_WRITER {
+                    match try_book(&store, writer, attempt).await {
+                        Booking::Full => return,
+                        Booking::Booked => {
+                            booked.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Booking::Conflict => {}
                     }
                 }
+                panic!("writer {writer} made {MAX_TRIES_PER_WRITER} decisions and the show never filled");
             }));
         }
     }
