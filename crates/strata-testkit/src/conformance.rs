@@ -247,24 +247,24 @@ macro_rules! __conformance_cases {
 #[doc(hidden)]
 pub mod __private {
     use std::future::Future;
+    use std::time::Duration;
 
     /// Runs one case on a fresh 4-worker runtime, failing it after
     /// [`super::CASE_TIMEOUT`].
     pub fn run_case(name: &str, case: impl Future<Output = ()>) {
+        run_case_within(name, super::CASE_TIMEOUT, case);
+    }
+
+    /// [`run_case`] with its own time limit.
+    pub fn run_case_within(name: &str, limit: Duration, case: impl Future<Output = ()>) {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(4)
             .enable_all()
             .build()
             .expect("build a tokio runtime for a conformance case");
         rt.block_on(async {
-            if tokio::time::timeout(super::CASE_TIMEOUT, case)
-                .await
-                .is_err()
-            {
-                panic!(
-                    "conformance case `{name}` did not finish within {:?}",
-                    super::CASE_TIMEOUT
-                );
+            if tokio::time::timeout(limit, case).await.is_err() {
+                panic!("conformance case `{name}` did not finish within {limit:?}");
             }
         });
     }

@@ -22,9 +22,7 @@ SELECT g.name, g.settings::text, g.acked_total,
        (SELECT count(*) FROM {schema}.group_parked p WHERE p.group_name = g.name),
        (SELECT count(*) FROM {schema}.group_consumers c WHERE c.group_name = g.name
          AND c.last_seen > now() - (g.settings->>'ack_timeout_ms')::bigint * interval '1 millisecond'),
-       (SELECT extract(epoch FROM now() - e.recorded_at)::float8 FROM {schema}.events e
-         WHERE e.position = (SELECT min(l.position) FROM {schema}.group_leases l
-                              WHERE l.group_name = g.name)),
+       (SELECT min(l.position) FROM {schema}.group_leases l WHERE l.group_name = g.name),
        CASE WHEN g.rate_second = floor(r.t) THEN (g.prev_count + g.rate_count) / (1 + r.t - floor(r.t))
             WHEN g.rate_second = floor(r.t) - 1 THEN g.rate_count / (1 + r.t - floor(r.t))
             ELSE 0 END::float8
@@ -32,6 +30,12 @@ FROM (SELECT extract(epoch FROM now())::float8 AS t) r,
      {schema}.groups g JOIN {schema}.group_frontiers f ON f.group_name = g.name
 WHERE $1::text IS NULL OR g.name = $1
 ORDER BY g.name";
+
+/// The age of the event at one position: a statement of its own, planned
+/// with the position known, so a partitioned `events` is pruned to one
+/// partition (a position from a subquery would lock every partition).
+const AGE_AT: &str = "\
+SELECT extract(epoch FROM now() - e.recorded_at)::float8 FROM {schema}.events e WHERE e.position = $1";
 
 const EVENTS_AT: &str = "\
 SELECT e.position, e.event_id, e.stream_id, e.version, e.event_type, e.content_type, e.data,
@@ -48,7 +52,12 @@ impl PgGroups {
     ) -> Result<GroupSettings> {
         let row = client
             .query_opt(
-                &self.sql("SELECT settings::text FROM {schema}.groups WHERE name = $1"),
+                &self
+                    .prepared(
+                        client,
+                        "SELECT settings::text FROM {schema}.groups WHERE name = $1",
+                    )
+                    .await?,
                 &[&name.as_str()],
             )
             .await
@@ -64,6 +73,8 @@ impl PgGroups {
         positions: &[i64],
     ) -> Result<HashMap<i64, RecordedEvent>> {
         let rows = client
+            // Not prepared: planned with the positions known, a
+            // partitioned `events` is pruned to their partitions.
             .query(&self.sql(EVENTS_AT), &[&positions])
             .await
             .map_err(db("reading leased events"))?;
@@ -174,7 +185,7 @@ impl PgGroups {
                 settings: settings_from(row.get(1))?,
                 checkpoint: pos(row.get(3)),
                 lag_events: unsettled,
-                lag_seconds: row.get::<_, Option<f64>>(8).unwrap_or(0.0).max(0.0),
+                lag_seconds: self.age_at(&client, row.get(8)).await?,
                 in_flight: count(4),
                 parked: count(6),
                 consumers: count(7),
@@ -183,6 +194,21 @@ impl PgGroups {
             });
         }
         Ok(out)
+    }
+
+    /// Seconds since the event at `position` was recorded (0 for none).
+    async fn age_at(&self, client: &impl GenericClient, position: Option<i64>) -> Result<f64> {
+        let Some(position) = position else {
+            return Ok(0.0);
+        };
+        let row = client
+            .query_opt(&self.sql(AGE_AT), &[&position])
+            .await
+            .map_err(db("reading the oldest event's age"))?;
+        Ok(row
+            .and_then(|r| r.get::<_, Option<f64>>(0))
+            .unwrap_or(0.0)
+            .max(0.0))
     }
 
     pub(super) async fn delete(&self, name: &GroupName) -> Result<bool> {

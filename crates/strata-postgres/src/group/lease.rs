@@ -106,7 +106,7 @@ impl PgGroups {
         let chosen = self.choose(&tx, name, consumer, &settings, room).await?;
         let rows = tx
             .query(
-                &self.sql(LEASE),
+                &self.prepared(&tx, LEASE).await?,
                 &[
                     &name.as_str(),
                     &consumer.as_str(),
@@ -126,7 +126,7 @@ impl PgGroups {
         if !gone.is_empty() {
             // Erased since they were claimed: nothing to deliver.
             tx.execute(
-                &self.sql("DELETE FROM {schema}.group_leases WHERE group_name = $1 AND position = ANY($2)"),
+                &self.prepared(&tx, "DELETE FROM {schema}.group_leases WHERE group_name = $1 AND position = ANY($2)").await?,
                 &[&name.as_str(), &gone],
             )
             .await
@@ -170,10 +170,8 @@ impl PgGroups {
                 .get(0);
             let other: bool = tx
                 .query_one(
-                    &self.sql(
-                        "SELECT EXISTS (SELECT FROM {schema}.group_leases WHERE group_name = $1 \
-                         AND consumer <> $2 AND lease_expires > now())",
-                    ),
+                    &self.prepared(tx, "SELECT EXISTS (SELECT FROM {schema}.group_leases WHERE group_name = $1 \
+                         AND consumer <> $2 AND lease_expires > now())").await?,
                     &[&name.as_str(), &consumer.as_str()],
                 )
                 .await
@@ -185,10 +183,13 @@ impl PgGroups {
         }
         let held: i64 = tx
             .query_one(
-                &self.sql(
-                    "SELECT count(*) FROM {schema}.group_leases \
+                &self
+                    .prepared(
+                        tx,
+                        "SELECT count(*) FROM {schema}.group_leases \
                      WHERE group_name = $1 AND consumer = $2 AND lease_expires > now()",
-                ),
+                    )
+                    .await?,
                 &[&name.as_str(), &consumer.as_str()],
             )
             .await
@@ -223,7 +224,7 @@ impl PgGroups {
             big(room as u64)
         };
         let rows = tx
-            .query(&self.sql(&sql), &[&name.as_str(), &limit])
+            .query(&self.prepared(tx, &sql).await?, &[&name.as_str(), &limit])
             .await
             .map_err(db("finding free messages"))?;
         if !pinned {
@@ -241,7 +242,9 @@ impl PgGroups {
         }
         let locked = tx
             .query(
-                &self.sql(&LOCK_CHOSEN.replace("{pinned}", PINNED)),
+                &self
+                    .prepared(tx, &LOCK_CHOSEN.replace("{pinned}", PINNED))
+                    .await?,
                 &[&name.as_str(), &mine],
             )
             .await
@@ -257,10 +260,13 @@ impl PgGroups {
     ) -> Result<Vec<String>> {
         let rows = tx
             .query(
-                &self.sql(
-                    "SELECT consumer FROM {schema}.group_consumers WHERE group_name = $1 \
+                &self
+                    .prepared(
+                        tx,
+                        "SELECT consumer FROM {schema}.group_consumers WHERE group_name = $1 \
                      AND last_seen > now() - $2::bigint * interval '1 millisecond'",
-                ),
+                    )
+                    .await?,
                 &[&name.as_str(), &big(settings.ack_timeout_ms)],
             )
             .await
@@ -294,7 +300,10 @@ impl PgGroups {
             )
         };
         let held: i64 = tx
-            .query_one(&self.sql(count_sql), &[&name.as_str(), &low_water])
+            .query_one(
+                &self.prepared(tx, count_sql).await?,
+                &[&name.as_str(), &low_water],
+            )
             .await
             .map_err(db("counting free messages"))?
             .get(0);
@@ -303,10 +312,13 @@ impl PgGroups {
         }
         let Some(row) = tx
             .query_opt(
-                &self.sql(
-                    "SELECT frontier FROM {schema}.group_frontiers WHERE group_name = $1 \
+                &self
+                    .prepared(
+                        tx,
+                        "SELECT frontier FROM {schema}.group_frontiers WHERE group_name = $1 \
                      FOR UPDATE SKIP LOCKED",
-                ),
+                    )
+                    .await?,
                 &[&name.as_str()],
             )
             .await
@@ -319,26 +331,37 @@ impl PgGroups {
         let positions: Vec<i64> = events.iter().map(|e| big(e.position.0)).collect();
         let streams: Vec<&str> = events.iter().map(|e| e.stream_id.as_str()).collect();
         tx.execute(
-            &self.sql(
-                "INSERT INTO {schema}.group_leases (group_name, position, stream_id) \
+            &self
+                .prepared(
+                    tx,
+                    "INSERT INTO {schema}.group_leases (group_name, position, stream_id) \
                  SELECT $1, p, s FROM unnest($2::bigint[], $3::text[]) AS t(p, s) \
                  ON CONFLICT DO NOTHING",
-            ),
+                )
+                .await?,
             &[&name.as_str(), &positions, &streams],
         )
         .await
         .map_err(db("claiming events"))?;
         tx.execute(
-            &self.sql("UPDATE {schema}.group_frontiers SET frontier = $2 WHERE group_name = $1"),
+            &self
+                .prepared(
+                    tx,
+                    "UPDATE {schema}.group_frontiers SET frontier = $2 WHERE group_name = $1",
+                )
+                .await?,
             &[&name.as_str(), &big(next.0)],
         )
         .await
         .map_err(db("moving the claim cursor"))?;
         tx.execute(
-            &self.sql(
-                "DELETE FROM {schema}.group_consumers WHERE group_name = $1 \
+            &self
+                .prepared(
+                    tx,
+                    "DELETE FROM {schema}.group_consumers WHERE group_name = $1 \
                  AND last_seen < now() - $2::bigint * interval '1 second'",
-            ),
+                )
+                .await?,
             &[&name.as_str(), &GROUP_FORGET_CONSUMER_SECS],
         )
         .await

@@ -38,9 +38,12 @@ impl PgGroups {
         name: &GroupName,
         acked: i64,
     ) -> Result<()> {
-        tx.execute(&self.sql(ADVANCE), &[&name.as_str(), &acked])
-            .await
-            .map_err(db("advancing the checkpoint"))?;
+        tx.execute(
+            &self.prepared(tx, ADVANCE).await?,
+            &[&name.as_str(), &acked],
+        )
+        .await
+        .map_err(db("advancing the checkpoint"))?;
         Ok(())
     }
 
@@ -51,11 +54,14 @@ impl PgGroups {
         consumer: &ConsumerId,
     ) -> Result<()> {
         tx.execute(
-            &self.sql(
-                "INSERT INTO {schema}.group_consumers (group_name, consumer, last_seen) \
+            &self
+                .prepared(
+                    tx,
+                    "INSERT INTO {schema}.group_consumers (group_name, consumer, last_seen) \
                  VALUES ($1, $2, now()) ON CONFLICT (group_name, consumer) \
                  DO UPDATE SET last_seen = now()",
-            ),
+                )
+                .await?,
             &[&name.as_str(), &consumer.as_str()],
         )
         .await
@@ -75,20 +81,21 @@ impl PgGroups {
         let ids: Vec<i64> = ids.iter().map(|&i| big(i)).collect();
         let rows = tx
             .query(
-                &self.sql(
-                    "DELETE FROM {schema}.group_leases \
+                &self
+                    .prepared(
+                        &tx,
+                        "DELETE FROM {schema}.group_leases \
                      WHERE group_name = $1 AND consumer = $2 AND delivery_id = ANY($3) \
                      RETURNING position",
-                ),
+                    )
+                    .await?,
                 &[&name.as_str(), &consumer.as_str(), &ids],
             )
             .await
             .map_err(db("acking"))?;
         let positions: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
         tx.execute(
-            &self.sql(
-                "DELETE FROM {schema}.group_parked WHERE group_name = $1 AND position = ANY($2)",
-            ),
+            &self.prepared(&tx, "DELETE FROM {schema}.group_parked WHERE group_name = $1 AND position = ANY($2)").await?,
             &[&name.as_str(), &positions],
         )
         .await
@@ -118,10 +125,13 @@ impl PgGroups {
         let ids: Vec<i64> = ids.iter().map(|&i| big(i)).collect();
         let rows = tx
             .query(
-                &self.sql(
-                    "SELECT position, delivery_count FROM {schema}.group_leases \
+                &self
+                    .prepared(
+                        &tx,
+                        "SELECT position, delivery_count FROM {schema}.group_leases \
                      WHERE group_name = $1 AND consumer = $2 AND delivery_id = ANY($3) FOR UPDATE",
-                ),
+                    )
+                    .await?,
                 &[&name.as_str(), &consumer.as_str(), &ids],
             )
             .await
@@ -188,11 +198,14 @@ impl PgGroups {
         backoff_ms: i64,
     ) -> Result<()> {
         tx.execute(
-            &self.sql(
-                "UPDATE {schema}.group_leases SET consumer = NULL, lease_expires = NULL, \
+            &self
+                .prepared(
+                    tx,
+                    "UPDATE {schema}.group_leases SET consumer = NULL, lease_expires = NULL, \
                  delivery_id = NULL, not_before = now() + $3::bigint * interval '1 millisecond' \
                  WHERE group_name = $1 AND position = $2",
-            ),
+                )
+                .await?,
             &[&name.as_str(), &position, &backoff_ms],
         )
         .await
@@ -202,7 +215,12 @@ impl PgGroups {
 
     async fn drop_row(&self, tx: &Transaction<'_>, name: &GroupName, position: i64) -> Result<()> {
         tx.execute(
-            &self.sql("DELETE FROM {schema}.group_leases WHERE group_name = $1 AND position = $2"),
+            &self
+                .prepared(
+                    tx,
+                    "DELETE FROM {schema}.group_leases WHERE group_name = $1 AND position = $2",
+                )
+                .await?,
             &[&name.as_str(), &position],
         )
         .await
@@ -215,18 +233,24 @@ impl PgGroups {
         let tx = client.transaction().await.map_err(db("starting a leave"))?;
         self.settings_of(&tx, name).await?;
         tx.execute(
-            &self.sql(
-                "UPDATE {schema}.group_leases SET consumer = NULL, lease_expires = NULL, \
+            &self
+                .prepared(
+                    &tx,
+                    "UPDATE {schema}.group_leases SET consumer = NULL, lease_expires = NULL, \
                  delivery_id = NULL, not_before = now() WHERE group_name = $1 AND consumer = $2",
-            ),
+                )
+                .await?,
             &[&name.as_str(), &consumer.as_str()],
         )
         .await
         .map_err(db("handing leases back"))?;
         tx.execute(
-            &self.sql(
-                "DELETE FROM {schema}.group_consumers WHERE group_name = $1 AND consumer = $2",
-            ),
+            &self
+                .prepared(
+                    &tx,
+                    "DELETE FROM {schema}.group_consumers WHERE group_name = $1 AND consumer = $2",
+                )
+                .await?,
             &[&name.as_str(), &consumer.as_str()],
         )
         .await

@@ -29,6 +29,22 @@ fn per_stream() -> usize {
         .map_or(PER_STREAM, |n| n.div_ceil(TOTAL_STREAMS).max(1))
 }
 
+/// The lease time of the sharing cases.
+const SHARE_ACK_TIMEOUT_MS: u64 = 30_000;
+
+/// How long one group case may run: the conformance
+/// [`CASE_TIMEOUT`](crate::conformance::CASE_TIMEOUT), plus the sharing
+/// bound ([`share_bound`]) when the cases run at a larger size by hand.
+pub fn case_timeout() -> Duration {
+    let total = TOTAL_STREAMS * per_stream();
+    let base = crate::conformance::CASE_TIMEOUT;
+    if total <= TOTAL_STREAMS * PER_STREAM {
+        base
+    } else {
+        base + share_bound(total)
+    }
+}
+
 async fn share<H: GroupsHarness>(h: &H, strategy: Strategy) -> Vec<(usize, String, u64, Position)> {
     let store = h.open_store().await;
     let per_stream = per_stream();
@@ -36,7 +52,13 @@ async fn share<H: GroupsHarness>(h: &H, strategy: Strategy) -> Vec<(usize, Strin
     let total = TOTAL_STREAMS * per_stream;
     let groups = Arc::new(h.groups(&store).await);
     let g = name("billing");
-    groups.put_group(&g, orders(strategy)).await.unwrap();
+    // Sharing is the point here, not redelivery (other cases test that):
+    // a lease outlives a slow read and ack on a loaded machine.
+    let settings = GroupSettings {
+        ack_timeout_ms: SHARE_ACK_TIMEOUT_MS,
+        ..orders(strategy)
+    };
+    groups.put_group(&g, settings).await.unwrap();
     let log = consume(Arc::clone(&groups), g.clone(), 4, total).await;
     assert_eq!(log.len(), total, "{strategy:?}: every event delivered once");
     let distinct: BTreeSet<Position> = log.iter().map(|l| l.3).collect();

@@ -80,7 +80,8 @@ where
 /// Expands into one test per group conformance case, run against the
 /// harness `$harness` builds (evaluated once per case inside the case's
 /// runtime). Each test runs on a 4-worker runtime and fails after
-/// [`CASE_TIMEOUT`](crate::conformance::CASE_TIMEOUT). Invoke it once per
+/// [`case_timeout`] ([`CASE_TIMEOUT`](crate::conformance::CASE_TIMEOUT) at
+/// the CI size). Invoke it once per
 /// module.
 #[macro_export]
 macro_rules! group_conformance_suite {
@@ -118,10 +119,14 @@ macro_rules! __group_conformance_cases {
         $(
             #[test]
             fn $case() {
-                $crate::conformance::__private::run_case(stringify!($case), async {
+                $crate::conformance::__private::run_case_within(
+                    stringify!($case),
+                    $crate::groups::case_timeout(),
+                    async {
                     let harness = $harness;
                     $crate::groups::$case(&harness).await;
-                });
+                    },
+                );
             }
         )*
     };

@@ -16,6 +16,22 @@ use strata_core::{
 /// The longest a helper keeps reading for the messages it expects.
 pub const READ_PATIENCE: Duration = Duration::from_secs(5);
 
+/// The least time the sharing cases allow their consumers to ack every
+/// event (1,000 in CI) before failing as hung.
+pub const SHARE_BOUND_MIN: Duration = Duration::from_secs(40);
+
+/// Extra time allowed per 1,000 events when the sharing cases run at a
+/// larger size by hand: the bound only catches a hang, it measures no
+/// speed (`strata bench groups` does).
+pub const SHARE_BOUND_PER_1000_EVENTS: Duration = Duration::from_secs(4);
+
+/// How long consumers may take to ack `total` events before
+/// [`consume`] fails: [`SHARE_BOUND_MIN`], or more for a large size.
+pub fn share_bound(total: usize) -> Duration {
+    let thousands = u32::try_from(total.div_ceil(1_000)).unwrap_or(u32::MAX);
+    SHARE_BOUND_MIN.max(SHARE_BOUND_PER_1000_EVENTS.saturating_mul(thousands))
+}
+
 /// How much later than `ack_timeout_ms` a lost lease may come back.
 pub const REDELIVERY_MARGIN: Duration = Duration::from_millis(1_500);
 
@@ -130,6 +146,7 @@ pub async fn consume<G: ConsumerGroups + 'static>(
     let done = Arc::new(AtomicUsize::new(0));
     let log = Arc::new(Mutex::new(Vec::new()));
     let began = Instant::now();
+    let bound = share_bound(total);
     let mut tasks = Vec::new();
     for i in 0..n {
         let (groups, group) = (Arc::clone(&groups), group.clone());
@@ -138,8 +155,8 @@ pub async fn consume<G: ConsumerGroups + 'static>(
             let me = consumer(&format!("c{i}"));
             while done.load(Ordering::SeqCst) < total {
                 assert!(
-                    began.elapsed() < Duration::from_secs(40),
-                    "only {} of {total} acked",
+                    began.elapsed() < bound,
+                    "only {} of {total} acked within {bound:?}",
                     done.load(Ordering::SeqCst)
                 );
                 let got = groups

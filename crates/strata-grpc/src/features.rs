@@ -1,0 +1,52 @@
+//! `ServerFeatures.GetSupportedMethods`: what this server answers.
+
+use tonic::{Request, Response, Status};
+
+use crate::proto::features::server_features_server::ServerFeatures;
+use crate::proto::features::{SupportedMethod, SupportedMethods};
+
+/// The server version reported to clients: the protocol level this server
+/// implements, which the clients compare to enable features (digits and
+/// dots only, as they parse it).
+pub const PROTOCOL_VERSION: &str = "24.10.0";
+
+/// The `streams` service name, as the clients match it.
+pub const STREAMS_SERVICE: &str = "event_store.client.streams.streams";
+
+/// The methods advertised: `(service, method, features)`.
+pub const METHODS: &[(&str, &str, &[&str])] = &[
+    (STREAMS_SERVICE, "read", &["all", "stream"]),
+    (STREAMS_SERVICE, "append", &[]),
+    (STREAMS_SERVICE, "delete", &[]),
+    (STREAMS_SERVICE, "tombstone", &[]),
+    (
+        "event_store.client.server_features.serverfeatures",
+        "getsupportedmethods",
+        &[],
+    ),
+];
+
+/// The `ServerFeatures` service.
+#[derive(Clone, Debug, Default)]
+pub struct Features;
+
+#[tonic::async_trait]
+impl ServerFeatures for Features {
+    async fn get_supported_methods(
+        &self,
+        _request: Request<crate::proto::shared::Empty>,
+    ) -> Result<Response<SupportedMethods>, Status> {
+        let methods = METHODS
+            .iter()
+            .map(|(service, method, features)| SupportedMethod {
+                method_name: (*method).to_string(),
+                service_name: (*service).to_string(),
+                features: features.iter().map(|f| (*f).to_string()).collect(),
+            })
+            .collect();
+        Ok(Response::new(SupportedMethods {
+            methods,
+            event_store_server_version: PROTOCOL_VERSION.to_string(),
+        }))
+    }
+}

@@ -1,0 +1,94 @@
+//! The `$all` filters of reads and subscriptions: stream-name or event-type
+//! prefixes, or a regular expression.
+
+use regex::{Regex, RegexBuilder};
+use strata_core::RecordedEvent;
+use tonic::Status;
+
+use crate::proto::streams::read_req::options::{filter_options, FilterOptions};
+
+/// The most prefixes one filter may list.
+pub const MAX_FILTER_PREFIXES: usize = 256;
+
+/// The most bytes a filter's regular expression may hold.
+pub const MAX_FILTER_REGEX_BYTES: usize = 4_096;
+
+/// The most memory a compiled filter expression may take.
+pub const MAX_FILTER_REGEX_COMPILED_BYTES: usize = 1 << 20;
+
+/// What a filter looks at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Subject {
+    StreamName,
+    EventType,
+}
+
+/// Which events a read or subscription passes on.
+#[derive(Clone, Debug)]
+pub struct EventFilter {
+    rule: Option<(Subject, Rule)>,
+}
+
+#[derive(Clone, Debug)]
+enum Rule {
+    Prefixes(Vec<String>),
+    Regex(Regex),
+}
+
+impl EventFilter {
+    /// Every event passes.
+    pub fn none() -> Self {
+        Self { rule: None }
+    }
+
+    /// The filter of a read's options.
+    pub fn from_options(options: &FilterOptions) -> Result<Self, Status> {
+        let (subject, expression) = match &options.filter {
+            Some(filter_options::Filter::StreamIdentifier(e)) => (Subject::StreamName, e),
+            Some(filter_options::Filter::EventType(e)) => (Subject::EventType, e),
+            None => return Ok(Self::none()),
+        };
+        if expression.prefix.len() > MAX_FILTER_PREFIXES {
+            return Err(Status::invalid_argument(format!(
+                "a filter lists at most {MAX_FILTER_PREFIXES} prefixes"
+            )));
+        }
+        let rule = if !expression.prefix.is_empty() {
+            Rule::Prefixes(expression.prefix.clone())
+        } else if !expression.regex.is_empty() {
+            Rule::Regex(compile(&expression.regex)?)
+        } else {
+            return Ok(Self::none());
+        };
+        Ok(Self {
+            rule: Some((subject, rule)),
+        })
+    }
+
+    /// Whether `event` passes.
+    pub fn passes(&self, event: &RecordedEvent) -> bool {
+        let Some((subject, rule)) = &self.rule else {
+            return true;
+        };
+        let text = match subject {
+            Subject::StreamName => event.stream_id.as_str(),
+            Subject::EventType => event.event_type.as_str(),
+        };
+        match rule {
+            Rule::Prefixes(prefixes) => prefixes.iter().any(|p| text.starts_with(p.as_str())),
+            Rule::Regex(re) => re.is_match(text),
+        }
+    }
+}
+
+fn compile(expression: &str) -> Result<Regex, Status> {
+    if expression.len() > MAX_FILTER_REGEX_BYTES {
+        return Err(Status::invalid_argument(format!(
+            "a filter expression holds at most {MAX_FILTER_REGEX_BYTES} bytes"
+        )));
+    }
+    RegexBuilder::new(expression)
+        .size_limit(MAX_FILTER_REGEX_COMPILED_BYTES)
+        .build()
+        .map_err(|e| Status::invalid_argument(format!("filter expression: {e}")))
+}
