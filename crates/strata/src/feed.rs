@@ -180,9 +180,10 @@ impl<S: EventStore> Feed<S> {
         };
         // A query read is not filtered by the store: the filter applies here.
         let page = match &self.query {
-            Some(_) if !self.filter.is_all() => {
-                page.into_iter().filter(|e| self.filter.matches(e)).collect()
-            }
+            Some(_) if !self.filter.is_all() => page
+                .into_iter()
+                .filter(|e| self.filter.matches(e))
+                .collect(),
             _ => page,
         };
         // No await below: the feed's state changes only once the batch is certain.

@@ -131,7 +131,7 @@ fn tag(t: &str) -> Tag {
 
 /// The `i`-th event of the test's history: its stream, type and tags.
 fn shape(i: u64) -> (String, &'static str, Vec<Tag>) {
-    let event_type = if i % 2 == 0 {
+    let event_type = if i.is_multiple_of(2) {
         "StudentSubscribed"
     } else {
         "CourseRenamed"
@@ -155,7 +155,7 @@ fn query() -> Query {
 /// Whether the `i`-th event matches [`query`], decided from its shape
 /// alone (not by the code under test).
 fn wanted(i: u64) -> bool {
-    (i % 2 == 0 && i % 3 == 1) || i % 5 == 2
+    (i.is_multiple_of(2) && i % 3 == 1) || i % 5 == 2
 }
 
 /// Appends events `range` one by one; returns each one's (index, position).
@@ -165,7 +165,11 @@ async fn append(store: &impl EventStore, range: std::ops::Range<u64>) -> Vec<(u6
         let (stream, event_type, tags) = shape(i);
         let e = NewEvent::json_bytes(event_type, format!("{{\"i\":{i}}}")).with_tags(tags);
         let r = store
-            .append(&StreamId::new(stream).unwrap(), ExpectedVersion::Any, vec![e])
+            .append(
+                &StreamId::new(stream).unwrap(),
+                ExpectedVersion::Any,
+                vec![e],
+            )
             .await
             .unwrap();
         out.push((i, r.last_position));
@@ -245,7 +249,11 @@ async fn a_processor_with_a_query_handles_exactly_the_matching_events() {
     // A new processor resumes after the checkpoint: only the new events.
     written.extend(append(&store, 60..75).await);
     let resumed = Arc::new(Mutex::new(Vec::new()));
-    let mut p = processor(store.clone(), Arc::clone(&checkpoints), Arc::clone(&resumed));
+    let mut p = processor(
+        store.clone(),
+        Arc::clone(&checkpoints),
+        Arc::clone(&resumed),
+    );
     let report = p.catch_up().await.unwrap();
     assert_eq!(report.from, head);
     let new: Vec<Position> = matching(&written[60..]);
@@ -354,9 +362,6 @@ async fn a_projection_with_a_query_folds_exactly_the_matching_events() {
     let head = store.head_position().await.unwrap();
     let progress = running.projection().wait_for(head, WAIT).await.unwrap();
     assert_eq!(*folded.lock(), matching(&written));
-    assert_eq!(
-        progress.state_position,
-        *matching(&written).last().unwrap()
-    );
+    assert_eq!(progress.state_position, *matching(&written).last().unwrap());
     running.stop().await.unwrap();
 }

@@ -11,9 +11,7 @@
 //! matches fails the append with `ConditionFailed` naming it. A failed guard
 //! therefore wins over a failed condition.
 
-use strata_core::dcb::{
-    AppendCondition, Query, MAX_ITEM_TAGS, MAX_ITEM_TYPES, MAX_QUERY_ITEMS,
-};
+use strata_core::dcb::{AppendCondition, Query, MAX_ITEM_TAGS, MAX_ITEM_TYPES, MAX_QUERY_ITEMS};
 use strata_core::{Position, StreamAppend};
 
 use super::reference::{Model, ModelAppend, ModelError, ModelEvent};

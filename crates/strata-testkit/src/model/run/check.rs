@@ -307,7 +307,9 @@ impl<H: StoreHarness> Run<'_, H> {
                     _ => None,
                 });
                 match named {
-                    Some(p) => self.check_position(&format!("{what}: condition failed"), *position, p),
+                    Some(p) => {
+                        self.check_position(&format!("{what}: condition failed"), *position, p)
+                    }
                     None => self.check_error(what, &got, allowed),
                 }
             }

@@ -26,10 +26,7 @@ impl<H: StoreHarness> Run<'_, H> {
                 }
                 Some(match k {
                     0 => (Position::START, Position::START),
-                    k => (
-                        self.backend_positions[k - 1].unwrap(),
-                        Position(k as u64),
-                    ),
+                    k => (self.backend_positions[k - 1].unwrap(), Position(k as u64)),
                 })
             }
             GenAfter::Head => Some((last.unwrap_or(Position::START), Position(n as u64))),
@@ -53,10 +50,7 @@ impl<H: StoreHarness> Run<'_, H> {
             .unwrap_or((Position::START, Position::START));
         let count = self.resolve_count(count);
         let want = self.model.read_query(&query, model_after, count);
-        let got = self
-            .store()
-            .read_query(&query, backend_after, count)
-            .await;
+        let got = self.store().read_query(&query, backend_after, count).await;
         let what =
             format!("{what}: read_query after {backend_after} (model {model_after}) x{count}");
         match (&got, &want) {
