@@ -9,6 +9,15 @@
 //! still caught up with them, and a query waiting for such a position must
 //! not wait for ever.
 //!
+//! A feed may also follow a DCB [`Query`] (`docs/adr/0022-dynamic-consistency-boundaries.md`):
+//! it then catches up with `read_query` pages (the store's tag and type
+//! indexes do the matching) and follows a subscription
+//! [`with_query`](Subscription::with_query). The filter still applies, to
+//! the matching events. A `read_query` page that comes back short has
+//! considered everything up to the head read before it; a full one,
+//! everything up to its last event — so the considered position moves past
+//! events the query skips exactly as past those the filter skips.
+//!
 //! [`Feed::next`] is cancel-safe: it only changes its state after its last
 //! await, so a consumer may race it against other work in `tokio::select!`.
 //! The live part relies on `strata_core::Subscription::next` being
@@ -16,6 +25,7 @@
 
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
+use strata_core::dcb::Query;
 use strata_core::{
     Error, EventStore, Position, ReadFilter, RecordedEvent, SubscribeFrom, Subscription,
     SubscriptionMessage,
@@ -42,6 +52,8 @@ impl Batch {
 pub(crate) struct Feed<S> {
     store: S,
     filter: ReadFilter,
+    /// When set, only events matching it are read ([`strata_core::dcb`]).
+    query: Option<Query>,
     page_events: usize,
     live_batch_events: usize,
     considered: Position,
@@ -62,6 +74,7 @@ impl<S: EventStore> Feed<S> {
         Feed {
             store,
             filter,
+            query: None,
             page_events,
             live_batch_events: live_batch_events.max(1),
             considered: from,
@@ -86,6 +99,13 @@ impl<S: EventStore> Feed<S> {
     /// Reads through `filter` from the next read on.
     pub(crate) fn set_filter(&mut self, filter: ReadFilter) {
         self.filter = filter;
+        self.live = None;
+    }
+
+    /// Reads only events matching `query` (every event through the filter,
+    /// with `None`) from the next read on.
+    pub(crate) fn set_query(&mut self, query: Option<Query>) {
+        self.query = query;
         self.live = None;
     }
 
@@ -116,10 +136,18 @@ impl<S: EventStore> Feed<S> {
         // The head is read first: every event at or below it is visible to
         // the read that follows, so a short page means "caught up to head".
         let head = self.store.head_position().await?;
-        let page = self
-            .store
-            .read_all(self.considered.next(), self.page_events, &self.filter)
-            .await?;
+        let page = match &self.query {
+            None => {
+                self.store
+                    .read_all(self.considered.next(), self.page_events, &self.filter)
+                    .await?
+            }
+            Some(q) => {
+                self.store
+                    .read_query(q, self.considered, self.page_events)
+                    .await?
+            }
+        };
         let short = page.len() < self.page_events;
         let mut previous = self.considered;
         for e in &page {
@@ -141,10 +169,22 @@ impl<S: EventStore> Feed<S> {
             let sub = self
                 .store
                 .subscribe(SubscribeFrom::After(considered), self.filter.clone())
-                .await?;
-            Some(sub.with_page_size(self.live_batch_events))
+                .await?
+                .with_page_size(self.live_batch_events);
+            Some(match &self.query {
+                Some(q) => sub.with_query(q.clone()),
+                None => sub,
+            })
         } else {
             None
+        };
+        // A query read is not filtered by the store: the filter applies here.
+        let page = match &self.query {
+            Some(_) if !self.filter.is_all() => page
+                .into_iter()
+                .filter(|e| self.filter.matches(e))
+                .collect(),
+            _ => page,
         };
         // No await below: the feed's state changes only once the batch is certain.
         self.considered = considered;

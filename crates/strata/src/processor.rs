@@ -21,6 +21,12 @@
 //!   else waits. [`EventProcessor::parked`] lists them,
 //!   [`EventProcessor::replay_parked`] tries them again.
 //!
+//! **Queries**: [`EventProcessor::with_query`] narrows the handlers to the
+//! events matching a DCB [`Query`] (`docs/adr/0022-dynamic-consistency-boundaries.md`).
+//! The processor then catches up with the store's query reads and follows
+//! a query-filtered subscription; the events it skips still move its
+//! checkpoint, so it resumes after them without handling anything twice.
+//!
 //! Projections attached to a processor are folded on the processor's own
 //! task, in position order, before the page's handlers run (a fold is cheap
 //! and needs the global order). A projection that fails on an event is not
@@ -40,6 +46,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use futures::FutureExt;
+use strata_core::dcb::Query;
 use strata_core::{async_trait, CheckpointStore, EventStore, Position, ReadFilter, RecordedEvent};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -349,13 +356,11 @@ impl<P: Projection> ProjectionSink for SharedProjection<P> {
         events: &[RecordedEvent],
         considered: Position,
     ) -> Vec<(usize, ProjectionError)> {
-        let filter = &self.inner.filter;
-        let all = filter.is_all();
         let mut failures = Vec::new();
         let mut applied = 0u64;
         let mut slot = self.inner.slot.write().await;
         for (i, e) in events.iter().enumerate() {
-            if e.position <= slot.position || !(all || filter.matches(e)) {
+            if e.position <= slot.position || !self.inner.wants(e) {
                 continue;
             }
             match slot.projection.update(e) {
@@ -393,6 +398,8 @@ struct Engine {
     by_type: HashMap<String, Vec<usize>>,
     any: Vec<usize>,
     projections: Vec<Arc<dyn ProjectionSink>>,
+    /// Only events matching it reach the handlers.
+    query: Option<Query>,
     parked: Arc<dyn ParkedStore>,
     config: ProcessorConfig,
     stats: Arc<Stats>,
@@ -422,6 +429,21 @@ impl Engine {
         let mut types: Vec<&String> = self.by_type.keys().collect();
         types.sort();
         ReadFilter::all().event_types(types.into_iter().cloned())
+    }
+
+    /// The query the feed reads with: the handlers' own, unless projections
+    /// (which keep their own filters and queries) need every event.
+    fn feed_query(&self) -> Option<Query> {
+        if self.projections.is_empty() {
+            self.query.clone()
+        } else {
+            None
+        }
+    }
+
+    /// Whether the handlers get `event` (the query, if any, matches it).
+    fn handles(&self, event: &RecordedEvent) -> bool {
+        self.query.as_ref().is_none_or(|q| q.matches(event))
     }
 
     fn workers(&self) -> usize {
@@ -514,7 +536,7 @@ impl Engine {
             for list in per_handler.iter_mut() {
                 list.clear();
             }
-            for e in chunk {
+            for e in chunk.iter().filter(|e| self.handles(e)) {
                 if let Some(hs) = self.by_type.get(e.event_type.as_str()) {
                     for &h in hs {
                         per_handler[h].push(e);
@@ -854,6 +876,7 @@ impl<S: EventStore> EventProcessor<S> {
                 by_type: HashMap::new(),
                 any: Vec::new(),
                 projections: Vec::new(),
+                query: None,
                 parked: Arc::new(MemoryParkedStore::new()),
                 config,
                 stats: Arc::new(Stats::default()),
@@ -877,12 +900,63 @@ impl<S: EventStore> EventProcessor<S> {
     fn refilter(&mut self) {
         let filter = self.engine.filter();
         self.feed.set_filter(filter);
+        self.feed.set_query(self.engine.feed_query());
     }
 
     /// Sets how it reads, batches, parallelizes and retries.
     pub fn with_config(mut self, config: ProcessorConfig) -> Self {
         self.feed.set_sizes(config.page_events, config.page_events);
         self.engine_mut().config = config;
+        self
+    }
+
+    /// Hands the handlers only the events matching `query`, a dynamic
+    /// consistency boundary's [`Query`] (events of system streams never
+    /// match): those of user streams whose type and tags match one of its
+    /// items, and that a handler is registered for. It combines with the
+    /// handlers' event types (both must let an event through).
+    ///
+    /// The processor catches up with the store's query reads (its tag and
+    /// type indexes) and then follows a query-filtered subscription. The
+    /// events it skips move its position and checkpoint as the ones no
+    /// handler wants do, so after a restart it resumes after them. Attached
+    /// projections keep their own filters and queries
+    /// ([`Projection::dcb_query`](crate::Projection::dcb_query)); in a group
+    /// ([`run_in_group`](Self::run_in_group)) the messages the query skips
+    /// are acked unhandled.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use strata::dcb::{Query, QueryItem, Tag};
+    /// use strata::processor::{handler_fn, EventProcessor};
+    /// use strata::*;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let store = MemoryStore::new();
+    /// let tag = |t: &str| Tag::new(t).unwrap();
+    /// let s = StreamId::new("course-c1").unwrap();
+    /// store.append(&s, ExpectedVersion::Any, vec![
+    ///     NewEvent::json_bytes("StudentSubscribed", "{}").with_tags(vec![tag("course:c1"), tag("student:s1")]),
+    ///     NewEvent::json_bytes("StudentSubscribed", "{}").with_tags(vec![tag("course:c1"), tag("student:s2")]),
+    /// ]).await.unwrap();
+    ///
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = Arc::clone(&seen);
+    /// let query = Query::new(vec![QueryItem::new(["StudentSubscribed"], [tag("student:s2")])]).unwrap();
+    /// let mut processor = EventProcessor::new("s2-mail", store, Arc::new(MemoryCheckpointStore::new()))
+    ///     .with_query(query)
+    ///     .on_any(handler_fn("mail", move |e: &RecordedEvent| {
+    ///         log.lock().unwrap().push(e.version);
+    ///         Ok(())
+    ///     }));
+    /// let report = processor.catch_up().await.unwrap();
+    /// assert_eq!(*seen.lock().unwrap(), vec![2]);
+    /// assert_eq!(report.to, Position(2)); // the skipped event is behind it too
+    /// # });
+    /// ```
+    pub fn with_query(mut self, query: Query) -> Self {
+        self.engine_mut().query = Some(query);
+        self.refilter();
         self
     }
 
@@ -968,7 +1042,8 @@ impl<S: EventStore> EventProcessor<S> {
             e.by_type.clone(),
             e.any.clone(),
             e.config.batch_events,
-        );
+        )
+        .with_query(e.query.clone());
         member
             .spawn(work)
             .map_err(|e| ProcessorError::Config(e.to_string()))

@@ -3,7 +3,8 @@
 //!
 //! - [`Projection`] is the untyped contract over recorded events: `update`
 //!   folds one event in, `reset` goes back to `φ₀`, `name` identifies its
-//!   checkpoint, `filter` says which events of `$all` it wants.
+//!   checkpoint, `filter` says which events of `$all` it wants, and
+//!   `dcb_query` narrows them to the events matching a DCB [`Query`].
 //! - [`TypedProjection`] folds an aggregate's event enum instead; wrap it in
 //!   [`Typed`] to get a [`Projection`] that decodes (and
 //!   [upcasts](crate::Upcasters)) each event with the framework's codec.
@@ -22,6 +23,7 @@ use std::fmt;
 use std::ops::{Deref, DerefMut};
 
 use serde::de::{self, Visitor};
+use strata_core::dcb::Query;
 use strata_core::{async_trait, Position, ReadFilter, RecordedEvent, StreamId, Version};
 
 use crate::error::DecodeError;
@@ -132,6 +134,37 @@ pub trait Projection: Send + Sync + 'static {
         ReadFilter::all()
     }
 
+    /// A dynamic-consistency-boundary query the events must also match
+    /// (none by default): only events of user streams whose type and tags
+    /// match it are folded in (`docs/adr/0022-dynamic-consistency-boundaries.md`).
+    /// The runner catches up with the store's query reads and follows a
+    /// query-filtered subscription; the events it skips still move its
+    /// checkpoint, as those the filter skips do.
+    ///
+    /// ```
+    /// use strata::dcb::{Query, QueryItem, Tag};
+    /// use strata::{Projection, ProjectionError, RecordedEvent};
+    ///
+    /// #[derive(Default)]
+    /// struct Course { students: u64 }
+    ///
+    /// impl Projection for Course {
+    ///     fn name(&self) -> &str { "course-c1" }
+    ///     fn dcb_query(&self) -> Option<Query> {
+    ///         let item = QueryItem::new(["StudentSubscribed"], [Tag::new("course:c1").unwrap()]);
+    ///         Some(Query::new(vec![item]).unwrap())
+    ///     }
+    ///     fn update(&mut self, _event: &RecordedEvent) -> Result<(), ProjectionError> {
+    ///         self.students += 1;
+    ///         Ok(())
+    ///     }
+    ///     fn reset(&mut self) { self.students = 0; }
+    /// }
+    /// ```
+    fn dcb_query(&self) -> Option<Query> {
+        None
+    }
+
     /// Folds one event in. Events arrive in position order; after a crash
     /// some may arrive again (at least once), so make this idempotent.
     ///
@@ -201,6 +234,11 @@ pub trait TypedProjection: Send + Sync + 'static {
     /// [`Self::Event`]'s variants.
     fn filter(&self) -> ReadFilter {
         ReadFilter::all().event_types(event_types_of::<Self::Event>().iter().copied())
+    }
+
+    /// The DCB query its events must also match; see [`Projection::dcb_query`].
+    fn dcb_query(&self) -> Option<Query> {
+        None
     }
 
     /// Folds one decoded event in; `recorded` gives its stream, version,
@@ -281,6 +319,10 @@ impl<P: TypedProjection> Projection for Typed<P> {
 
     fn filter(&self) -> ReadFilter {
         self.inner.filter()
+    }
+
+    fn dcb_query(&self) -> Option<Query> {
+        self.inner.dcb_query()
     }
 
     fn update(&mut self, event: &RecordedEvent) -> Result<(), ProjectionError> {

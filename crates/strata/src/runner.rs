@@ -4,7 +4,9 @@
 //! A [`ProjectionRunner`] owns the reading; the projection itself lives in
 //! a [`SharedProjection`], which readers (a [`ReadModel`](crate::ReadModel),
 //! a processor) share with it. Catch-up reads `$all` in big pages through
-//! the projection's filter and folds a whole page under one lock; once a
+//! the projection's filter (and its DCB query, with the store's query
+//! reads, when [`Projection::dcb_query`] names one) and folds a whole page
+//! under one lock; once a
 //! page comes back short the runner follows the store through a
 //! subscription. After every batch it publishes a [`Progress`]: how far it
 //! has considered `$all`, and the position of the last event the state
@@ -21,7 +23,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use strata_core::{CheckpointStore, EventStore, Position, ReadFilter};
+use strata_core::dcb::Query;
+use strata_core::{CheckpointStore, EventStore, Position, ReadFilter, RecordedEvent};
 use tokio::sync::{mpsc, oneshot, watch, Notify, RwLock};
 use tokio::task::JoinHandle;
 
@@ -158,11 +161,22 @@ pub(crate) struct Slot<P> {
 pub(crate) struct Shared<P> {
     pub(crate) name: String,
     pub(crate) filter: ReadFilter,
+    /// [`Projection::dcb_query`], asked once.
+    pub(crate) query: Option<Query>,
     pub(crate) durable: bool,
     pub(crate) slot: RwLock<Slot<P>>,
     pub(crate) progress: watch::Sender<Progress>,
     /// Readers ask the runner to report where it is.
     pub(crate) poke: Notify,
+}
+
+impl<P> Shared<P> {
+    /// Whether the projection folds `event`: its filter and its query (if
+    /// any) both let it through.
+    pub(crate) fn wants(&self, event: &RecordedEvent) -> bool {
+        (self.filter.is_all() || self.filter.matches(event))
+            && self.query.as_ref().is_none_or(|q| q.matches(event))
+    }
 }
 
 /// A projection shared by its runner (the one writer) and its readers.
@@ -227,12 +241,14 @@ impl<P: Projection> SharedProjection<P> {
     pub fn new(projection: P) -> Self {
         let name = projection.name().to_owned();
         let filter = projection.filter();
+        let query = projection.dcb_query();
         let durable = projection.is_durable();
         let (progress, _) = watch::channel(Progress::initial());
         SharedProjection {
             inner: Arc::new(Shared {
                 name,
                 filter,
+                query,
                 durable,
                 slot: RwLock::new(Slot {
                     projection,
@@ -477,13 +493,14 @@ impl<P: Projection, S: EventStore> ProjectionRunner<P, S> {
         shared: SharedProjection<P>,
     ) -> Self {
         let config = RunnerConfig::default();
-        let feed = Feed::new(
+        let mut feed = Feed::new(
             store,
             shared.inner.filter.clone(),
             config.page_events,
             config.live_batch_events,
             Position::START,
         );
+        feed.set_query(shared.inner.query.clone());
         ProjectionRunner {
             shared,
             checkpoints,
@@ -534,7 +551,7 @@ impl<P: Projection, S: EventStore> ProjectionRunner<P, S> {
     ///   each ack; if it fails, the messages are nacked for a retry.
     /// - An event the projection fails on is parked in the group at once (a
     ///   fold is deterministic, so retrying would fail again).
-    /// - Messages outside the projection's filter are acked unfolded.
+    /// - Messages outside the projection's filter or query are acked unfolded.
     ///
     /// Fails with [`strata_core::Error::InvalidInput`] when the member's
     /// config is out of bounds. See [`crate::group`].

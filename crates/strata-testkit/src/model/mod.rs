@@ -26,11 +26,16 @@
 //! with no new event; deletes and tombstones add nothing to `$all`. Stream
 //! metadata, retention and erasure follow the `lifecycle` module's rules;
 //! erasure is tested only on a store that supports it (asked once per run).
+//! Events carry tags (kept as sets); query reads and conditional appends
+//! follow the `dcb` module's rules: an exact retry answers without the
+//! condition, and a failed stream guard wins over a failed condition.
 
 // These functions are test assertions: a panic (from `unwrap`, `expect` or
 // `assert!`) is how the property test reports that the store broke the contract.
 #![allow(clippy::unwrap_used)]
 
+mod dcb;
+mod dcb_ops;
 mod lifecycle;
 mod ops;
 mod reference;

@@ -5,6 +5,7 @@ use serde_json::json;
 use strata_core::metadata::{MAX_AGE_SECONDS, METADATA_EVENT_TYPE};
 use strata_core::{ReadFilter, StreamId, StreamMetadata};
 
+use super::dcb_ops::{gen_after, gen_query, gen_read_after, gen_tags, GenAfter, GenQuery, GenTags};
 use super::MAX_OPS;
 
 /// The streams the generated operations touch: two categories, plus one whose
@@ -54,6 +55,7 @@ pub(super) struct GenEvent {
     pub(super) correlation: usize,
     pub(super) payload: GenPayload,
     pub(super) n: u8,
+    pub(super) tags: GenTags,
 }
 
 /// How a retry differs from the original append.
@@ -148,6 +150,24 @@ pub(super) enum Op {
         stream: usize,
         expected: GenExpected,
     },
+    ReadQuery {
+        query: GenQuery,
+        after: GenAfter,
+        count: GenCount,
+    },
+    /// A conditional append: parts with their guards, and a condition.
+    AppendIf {
+        parts: Vec<(usize, GenExpected, Vec<GenEvent>)>,
+        query: GenQuery,
+        after: GenAfter,
+    },
+    /// Sends an earlier multi-stream or conditional append again, exactly,
+    /// with a condition.
+    RetryIf {
+        of: usize,
+        query: GenQuery,
+        after: GenAfter,
+    },
 }
 
 pub(super) fn gen_expected() -> impl Strategy<Value = GenExpected> {
@@ -158,6 +178,15 @@ pub(super) fn gen_expected() -> impl Strategy<Value = GenExpected> {
         1 => (0u64..5).prop_map(GenExpected::Exact),
         4 => prop_oneof![3 => Just(0i8), 1 => -1i8..=1].prop_map(GenExpected::Live),
         1 => (-1i8..=1).prop_map(GenExpected::Raw),
+    ]
+}
+
+/// A conditional append's guard: mostly `Any`, as a decision sends, else
+/// any guard, so that conditions meet failing guards too.
+pub(super) fn gen_if_expected() -> impl Strategy<Value = GenExpected> {
+    prop_oneof![
+        3 => Just(GenExpected::Any),
+        2 => gen_expected(),
     ]
 }
 
@@ -178,13 +207,15 @@ pub(super) fn gen_event() -> impl Strategy<Value = GenEvent> {
         0..CORRELATIONS.len(),
         payload,
         any::<u8>(),
+        gen_tags(),
     )
-        .prop_map(|(id, event_type, correlation, payload, n)| GenEvent {
+        .prop_map(|(id, event_type, correlation, payload, n, tags)| GenEvent {
             id,
             event_type,
             correlation,
             payload,
             n,
+            tags,
         })
 }
 
@@ -336,6 +367,25 @@ pub(super) fn gen_op() -> impl Strategy<Value = Op> {
         2 => stream().prop_map(|stream| Op::GetMetadata { stream }),
         3 => (stream(), gen_expected())
             .prop_map(|(stream, expected)| Op::Erase { stream, expected }),
+        8 => (gen_query(), gen_read_after(), gen_count())
+            .prop_map(|(query, after, count)| Op::ReadQuery { query, after, count }),
+        12 => (
+            gen_multi_streams(),
+            proptest::collection::vec((gen_if_expected(), gen_events()), 3),
+            gen_query(),
+            gen_after(),
+        )
+            .prop_map(|(streams, guards, query, after)| Op::AppendIf {
+                parts: streams
+                    .into_iter()
+                    .zip(guards)
+                    .map(|(s, (expected, events))| (s, expected, events))
+                    .collect(),
+                query,
+                after,
+            }),
+        3 => (any::<usize>(), gen_query(), gen_after())
+            .prop_map(|(of, query, after)| Op::RetryIf { of, query, after }),
     ]
 }
 

@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use strata_core::dcb::{Tag, MAX_TAGS_PER_EVENT};
 use strata_core::Error;
 use strata_core::{
     AppendResult, Bytes, ContentType, CurrentVersion, Direction, EventId, ExpectedVersion, Limits,
@@ -35,6 +36,8 @@ pub struct ModelEvent {
     pub content_type: ContentType,
     /// Its metadata.
     pub metadata: Metadata,
+    /// Its tags as a set: sorted, each once.
+    pub tags: Vec<Tag>,
 }
 
 /// What the model keeps per stream.
@@ -77,6 +80,8 @@ pub enum ModelError {
     StreamNotFound(StreamId),
     /// [`Error::StreamDeleted`] for this stream.
     StreamDeleted(StreamId),
+    /// [`Error::ConditionFailed`] naming the event at this model position.
+    ConditionFailed(Position),
     /// [`Error::WrongExpectedVersion`] with exactly these fields.
     WrongExpectedVersion {
         /// The stream.
@@ -96,6 +101,8 @@ impl ModelError {
             (ModelError::IdempotencyConflict, Error::IdempotencyConflict { .. }) => true,
             (ModelError::StreamNotFound(s), Error::StreamNotFound { stream }) => s == stream,
             (ModelError::StreamDeleted(s), Error::StreamDeleted { stream }) => s == stream,
+            // The position is a model position: the caller compares it by rank.
+            (ModelError::ConditionFailed(_), Error::ConditionFailed { .. }) => true,
             (
                 ModelError::WrongExpectedVersion {
                     stream,
@@ -142,6 +149,12 @@ pub(super) fn guard_accepts(expected: ExpectedVersion, current: CurrentVersion) 
         ExpectedVersion::StreamExists => current != CurrentVersion::NoStream,
         ExpectedVersion::Exact(n) => current == CurrentVersion::Current(n),
     }
+}
+
+/// Tags as the store keeps them: sorted, each once.
+pub(super) fn tag_set(tags: &[Tag]) -> Vec<Tag> {
+    let set: std::collections::BTreeSet<&Tag> = tags.iter().collect();
+    set.into_iter().cloned().collect()
 }
 
 /// Whether `filter` lets `e` through (every set field must match).
@@ -214,7 +227,7 @@ impl Model {
         Ok(())
     }
 
-    fn events_valid<'a>(&self, events: impl Iterator<Item = &'a NewEvent>) -> bool {
+    pub(super) fn events_valid<'a>(&self, events: impl Iterator<Item = &'a NewEvent>) -> bool {
         let l = &self.limits;
         let mut ids = HashSet::new();
         let mut count = 0usize;
@@ -228,7 +241,8 @@ impl Model {
             let json_ok = e.content_type != ContentType::Json
                 || serde_json::from_slice::<serde_json::Value>(&e.data).is_ok();
             let id_ok = e.id.is_none_or(|id| ids.insert(id));
-            if !type_ok || !json_ok || !id_ok || e.size_bytes() > l.max_event_bytes {
+            let tags_ok = tag_set(&e.tags).len() <= MAX_TAGS_PER_EVENT;
+            if !type_ok || !json_ok || !id_ok || !tags_ok || e.size_bytes() > l.max_event_bytes {
                 return false;
             }
         }
@@ -269,7 +283,7 @@ impl Model {
     }
 
     /// Everything but validation: `Ok(Some)` for a retry, `Ok(None)` to write.
-    fn decide(
+    pub(super) fn decide(
         &self,
         stream: &StreamId,
         expected: ExpectedVersion,
@@ -308,6 +322,7 @@ impl Model {
                 data: e.data.clone(),
                 content_type: e.content_type,
                 metadata: e.metadata.clone(),
+                tags: tag_set(&e.tags),
             });
         }
         AppendResult {
@@ -345,6 +360,19 @@ impl Model {
         &mut self,
         parts: &[StreamAppend],
     ) -> Result<Vec<ModelAppend>, Vec<ModelError>> {
+        if let Some(retried) = self.decide_multi(parts)? {
+            return Ok(retried);
+        }
+        Ok(self.write_parts(parts))
+    }
+
+    /// Everything `append_multi` decides before it writes: `Ok(Some)` for
+    /// an exact retry of every part, `Ok(None)` to write, or every error a
+    /// correct store may return.
+    pub(super) fn decide_multi(
+        &self,
+        parts: &[StreamAppend],
+    ) -> Result<Option<Vec<ModelAppend>>, Vec<ModelError>> {
         let distinct: HashSet<&StreamId> = parts.iter().map(|p| &p.stream).collect();
         let shape_ok = !parts.is_empty()
             && parts.len() <= self.limits.max_streams_per_multi_append
@@ -373,21 +401,28 @@ impl Model {
             return Err(errors);
         }
         if retried == parts.len() {
-            return Ok(decisions
-                .into_iter()
-                .map(|d| ModelAppend {
-                    result: d.ok().flatten().unwrap(),
-                    written: false,
-                })
-                .collect());
+            return Ok(Some(
+                decisions
+                    .into_iter()
+                    .map(|d| ModelAppend {
+                        result: d.ok().flatten().unwrap(),
+                        written: false,
+                    })
+                    .collect(),
+            ));
         }
-        Ok(parts
+        Ok(None)
+    }
+
+    /// Writes every part, in order.
+    pub(super) fn write_parts(&mut self, parts: &[StreamAppend]) -> Vec<ModelAppend> {
+        parts
             .iter()
             .map(|p| ModelAppend {
                 result: self.write(&p.stream, &p.events),
                 written: true,
             })
-            .collect())
+            .collect()
     }
 
     /// `delete_stream`.

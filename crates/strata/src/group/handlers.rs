@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use futures::FutureExt;
 use strata_core::async_trait;
+use strata_core::dcb::Query;
 use strata_core::group::Delivery;
 use strata_core::RecordedEvent;
 
@@ -18,6 +19,8 @@ pub(crate) struct HandlerWork {
     by_type: HashMap<String, Vec<usize>>,
     any: Vec<usize>,
     batch_events: usize,
+    /// Only events matching it are handled; the others are acked.
+    query: Option<Query>,
 }
 
 impl HandlerWork {
@@ -32,10 +35,20 @@ impl HandlerWork {
             by_type,
             any,
             batch_events: batch_events.max(1),
+            query: None,
         }
     }
 
+    /// Handles only the events matching `query` (every one, with `None`).
+    pub(crate) fn with_query(mut self, query: Option<Query>) -> Self {
+        self.query = query;
+        self
+    }
+
     fn wants(&self, h: usize, event: &RecordedEvent) -> bool {
+        if self.query.as_ref().is_some_and(|q| !q.matches(event)) {
+            return false;
+        }
         self.any.contains(&h)
             || self
                 .by_type

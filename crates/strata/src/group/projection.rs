@@ -35,8 +35,9 @@ impl<P: Projection> Work for ProjectionWork<P> {
         let mut last = slot.state_position;
         for d in deliveries {
             let e = &d.event;
-            // The group's source may be wider than the projection's filter.
-            if !(inner.filter.is_all() || inner.filter.matches(e)) {
+            // The group's source may be wider than the projection's filter
+            // and query.
+            if !inner.wants(e) {
                 v.ack.push(d.delivery_id);
                 continue;
             }

@@ -93,6 +93,12 @@ impl<H: StoreHarness> Run<'_, H> {
             "{at}: content type differs"
         );
         ensure!(got.metadata == want.metadata, "{at}: metadata differs");
+        ensure!(
+            got.tags == want.tags,
+            "{at}: tags {:?}, model {:?}",
+            got.tags,
+            want.tags
+        );
         Ok(())
     }
 
@@ -210,7 +216,7 @@ impl<H: StoreHarness> Run<'_, H> {
                     data: e.data.clone(),
                     content_type: e.content_type,
                     metadata: e.metadata.clone(),
-                    tags: Vec::new(),
+                    tags: e.tags.clone(),
                 }
             })
             .collect();
@@ -254,6 +260,18 @@ impl<H: StoreHarness> Run<'_, H> {
     ) -> Result<(), TestCaseError> {
         let want = self.model.append_multi(&parts);
         let got = self.store().append_multi(parts.clone()).await;
+        self.check_multi(what, &parts, got, want).await
+    }
+
+    /// Compares the answers to a multi-stream append (conditional or not);
+    /// on success learns what was written and keeps it for retries.
+    pub(super) async fn check_multi(
+        &mut self,
+        what: &str,
+        parts: &[StreamAppend],
+        got: Result<Vec<AppendResult>, Error>,
+        want: Result<Vec<ModelAppend>, Vec<ModelError>>,
+    ) -> Result<(), TestCaseError> {
         match (&got, &want) {
             (Ok(g), Ok(w)) => {
                 ensure!(
@@ -275,13 +293,25 @@ impl<H: StoreHarness> Run<'_, H> {
                         .await?;
                     let recorded: Vec<StreamAppend> = w
                         .iter()
-                        .zip(&parts)
+                        .zip(parts)
                         .map(|(w, p)| self.as_recorded(&p.stream, &w.result, p.expected))
                         .collect();
                     self.appends.extend(recorded.iter().cloned());
                     self.multis.push(recorded);
                 }
                 Ok(())
+            }
+            (Err(Error::ConditionFailed { position }), Err(allowed)) => {
+                let named = allowed.iter().find_map(|m| match m {
+                    ModelError::ConditionFailed(p) => Some(*p),
+                    _ => None,
+                });
+                match named {
+                    Some(p) => {
+                        self.check_position(&format!("{what}: condition failed"), *position, p)
+                    }
+                    None => self.check_error(what, &got, allowed),
+                }
             }
             (_, Err(allowed)) => self.check_error(what, &got, allowed),
             (Err(e), Ok(w)) => Err(TestCaseError::fail(format!(

@@ -14,6 +14,7 @@ use strata_core::{
     StreamId, StreamInfo, StreamMetadata, FROM_END,
 };
 
+use super::dcb_ops::resolve_tags;
 use super::lifecycle::metadata_stream;
 use super::ops::*;
 use super::reference::{Model, ModelAppend, ModelError, ModelEvent};
@@ -28,6 +29,7 @@ macro_rules! ensure {
 }
 
 mod check;
+mod dcb;
 mod steps;
 
 /// The backend and model side by side, plus what the test learned about the
@@ -112,6 +114,7 @@ impl<'h, H: StoreHarness> Run<'h, H> {
             }
             GenPayload::BadJson => NewEvent::json_bytes(event_type, &b"{\"n\":"[..]),
         };
+        e.tags = resolve_tags(&g.tags);
         if let Some(c) = CORRELATIONS[g.correlation] {
             e.metadata = Metadata::default().with_correlation_id(c);
         }
@@ -182,6 +185,17 @@ impl<'h, H: StoreHarness> Run<'h, H> {
             }
             Op::GetMetadata { stream } => self.op_get_metadata(&what, *stream).await,
             Op::Erase { stream, expected } => self.op_erase(&what, *stream, expected).await,
+            Op::ReadQuery {
+                query,
+                after,
+                count,
+            } => self.op_read_query(&what, query, after, count).await,
+            Op::AppendIf {
+                parts,
+                query,
+                after,
+            } => self.op_append_if(&what, parts, query, after).await,
+            Op::RetryIf { of, query, after } => self.op_retry_if(&what, *of, query, after).await,
         }
     }
 
