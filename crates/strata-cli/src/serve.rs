@@ -32,6 +32,11 @@ pub struct ServeArgs {
     /// allowed (127.0.0.1 or ::1).
     #[arg(long, default_value = DEFAULT_LISTEN)]
     pub listen: SocketAddr,
+    /// Also serve the KurrentDB client protocol (gRPC over HTTP/2) on this
+    /// address (off unless given); the same store, keys and loopback rule.
+    /// Clients connect with `kurrentdb://HOST:PORT?tls=false`.
+    #[arg(long, value_name = "ADDR")]
+    pub grpc: Option<SocketAddr>,
     /// API key file (TOML: [[key]] name, sha256, role, prefixes). Keys in
     /// the STRATA_API_KEYS environment variable (same TOML) are added.
     #[arg(long, value_name = "FILE")]
@@ -145,6 +150,9 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     // An open server must never be reachable from another machine.
     strata_server::check_listen(listen, &keys)?;
+    if let Some(grpc) = args.grpc {
+        strata_server::check_listen(grpc, &keys)?;
+    }
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(strata_server::tls_acceptor(cert, key)?),
         _ => None,
@@ -197,7 +205,19 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         groups: Some(open.groups()),
     };
     let router = strata_server::router_with_backing(open.store(), backing, config.clone());
-    strata_server::serve_with(listener, router, &config, tls, shutdown_signal()).await?;
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let grpc = match args.grpc {
+        Some(addr) => Some(spawn_grpc(addr, tls.is_some(), open.store(), &config, &stopping).await?),
+        None => None,
+    };
+    strata_server::serve_with(listener, router, &config, tls, stopped(stopping)).await?;
+    if let Some(grpc) = grpc {
+        grpc.await??;
+    }
     if let Some(task) = schedule {
         task.abort();
     }
@@ -205,6 +225,34 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     open.close().await?;
     eprintln!("strata: store closed");
     Ok(())
+}
+
+/// Starts the gRPC endpoint on `addr`; it stops with the HTTP server.
+async fn spawn_grpc(
+    addr: SocketAddr,
+    tls: bool,
+    store: std::sync::Arc<dyn strata_core::EventStore>,
+    config: &ServerConfig,
+    stopping: &tokio::sync::watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<std::io::Result<()>>, Box<dyn std::error::Error>> {
+    if tls {
+        return Err("--grpc is served in cleartext only so far: drop --tls-cert/--tls-key".into());
+    }
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr} (--grpc): {e}"))?;
+    eprintln!(
+        "strata serving the KurrentDB client protocol on kurrentdb://{}?tls=false",
+        listener.local_addr()?
+    );
+    let keys = config.api_keys.clone();
+    let stop = stopped(stopping.clone());
+    Ok(tokio::spawn(strata_grpc::serve(listener, store, keys, stop)))
+}
+
+/// Resolves once `stopping` turns true (or its sender is gone).
+async fn stopped(mut stopping: tokio::sync::watch::Receiver<bool>) {
+    let _ = stopping.wait_for(|s| *s).await;
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -32,11 +32,17 @@ fn per_stream() -> usize {
 /// The lease time of the sharing cases.
 const SHARE_ACK_TIMEOUT_MS: u64 = 30_000;
 
+/// How many events the sharing cases consume: 1,000 in CI, or
+/// [`GROUP_TEST_EVENTS_ENV`] rounded up to a multiple of the streams.
+pub fn sharing_events() -> usize {
+    TOTAL_STREAMS * per_stream()
+}
+
 /// How long one group case may run: the conformance
 /// [`CASE_TIMEOUT`](crate::conformance::CASE_TIMEOUT), plus the sharing
 /// bound ([`share_bound`]) when the cases run at a larger size by hand.
 pub fn case_timeout() -> Duration {
-    let total = TOTAL_STREAMS * per_stream();
+    let total = sharing_events();
     let base = crate::conformance::CASE_TIMEOUT;
     if total <= TOTAL_STREAMS * PER_STREAM {
         base

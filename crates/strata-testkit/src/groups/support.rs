@@ -23,7 +23,7 @@ pub const SHARE_BOUND_MIN: Duration = Duration::from_secs(40);
 /// Extra time allowed per 1,000 events when the sharing cases run at a
 /// larger size by hand: the bound only catches a hang, it measures no
 /// speed (`strata bench groups` does).
-pub const SHARE_BOUND_PER_1000_EVENTS: Duration = Duration::from_secs(4);
+pub const SHARE_BOUND_PER_1000_EVENTS: Duration = Duration::from_secs(10);
 
 /// How long consumers may take to ack `total` events before
 /// [`consume`] fails: [`SHARE_BOUND_MIN`], or more for a large size.
