@@ -352,6 +352,8 @@ fn dcb_against_a_server_url_with_a_key() {
             "--duration",
             "0.2",
             "--json",
+            "--fsync-probe-ms",
+            "0",
         ])
     };
     let o = run("dcb-secret");

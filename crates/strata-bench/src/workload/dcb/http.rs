@@ -30,7 +30,9 @@ pub async fn run(args: &BenchArgs, host: &Host<'_>) -> Result<(), BenchError> {
         args,
         host,
         WorkloadName::Dcb,
-        FsyncProbe::Skip,
+        // The rate bounds the durable decisions: each writer has one
+        // append in flight, so a sync commits at most `--writers` of them.
+        FsyncProbe::Run,
         async |t: Target<'_>| {
             let run_id = payload::run_id();
             let rounds = Rounds {
