@@ -91,7 +91,10 @@ pub enum WorkloadName {
     /// (read + decide + conditional append) with one writer, then with
     /// `--writers` (default 16), for `--duration` seconds each, over
     /// `--streams` courses (default 10,000); decisions per second, latency,
-    /// conflicts.
+    /// conflicts. In-process on `--store`, or with `--server` the same
+    /// decisions through the HTTP API (`POST /dcb/read`, `POST /dcb/append`):
+    /// `--server URL`, or a bare `--server` for a child `strata serve` over
+    /// `--store`.
     Dcb,
 }
 
@@ -213,12 +216,15 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 1000)]
     pub fsync_probe_ms: u64,
 
-    /// `http-append`: the server to load, e.g. `http://127.0.0.1:7700`
-    /// (default: start `strata serve --store <--store>` as a child process).
-    #[arg(long)]
+    /// `http-append`, `http-groups`, `dcb`: the server to load, e.g.
+    /// `http://127.0.0.1:7700`; without a URL (or, for `http-append` and
+    /// `http-groups`, without the option), `strata serve --store <--store>`
+    /// started as a child process. `dcb` without it runs in-process.
+    #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "")]
     pub server: Option<String>,
 
-    /// `http-append`: send `Authorization: Bearer KEY` with every request.
+    /// `http-append`, `http-groups`, `dcb --server`: send
+    /// `Authorization: Bearer KEY` with every request.
     #[arg(long)]
     pub key: Option<String>,
 
@@ -253,14 +259,26 @@ Examples:
   strata bench http-append --writers 64 --events 50000
   strata bench http-append --writers 4 --batch 100 --events 1000000
   strata bench http-append --server http://127.0.0.1:7700 --key KEY --writers 16
+  strata bench dcb --store log: --writers 16 --duration 5
+  strata bench dcb --server --store log:/var/tmp/bench --writers 16 --duration 5
+  strata bench dcb --server http://127.0.0.1:7700 --key KEY
 
 `http-append` without --server starts `strata serve` (this binary) as a child process on a free
 loopback port with the --store given (default: a fresh temporary log directory) and --durability,
 waits for /health, runs, then stops it with SIGTERM and waits for it to close the store.
+`http-groups` does the same; `dcb` does with a bare --server (and runs in-process without it).
 
 On PostgreSQL, `append` also runs `raw-insert` (single-row INSERTs, same writers, at most
 50,000 rows) and gives its rate as a ratio of the database's: a `raw-insert` result line,
 the append line's `ratio_to_raw_insert` (JSON) and a `ratio:` line on stderr.";
+
+impl BenchArgs {
+    /// `--server`'s URL; `None` when the option is absent or bare (a child
+    /// `strata serve` over `--store`).
+    pub fn server_url(&self) -> Option<&str> {
+        self.server.as_deref().filter(|u| !u.is_empty())
+    }
+}
 
 /// The options after defaults were applied and limits checked.
 #[derive(Clone, Copy, Debug)]
@@ -326,8 +344,14 @@ impl Params {
         }
         let http = args.workload == WorkloadName::HttpAppend;
         let over_http = http || args.workload == WorkloadName::HttpGroups;
-        if !over_http && (args.server.is_some() || args.key.is_some()) {
-            return Err("--server and --key are options of http-append and http-groups".into());
+        let dcb = args.workload == WorkloadName::Dcb;
+        if !over_http && !dcb && (args.server.is_some() || args.key.is_some()) {
+            return Err(
+                "--server and --key are options of http-append, http-groups and dcb".into(),
+            );
+        }
+        if dcb && args.server.is_none() && args.key.is_some() {
+            return Err("--key is an option of dcb with --server".into());
         }
         if !http && args.no_subscriber {
             return Err("--no-subscriber is an option of http-append".into());

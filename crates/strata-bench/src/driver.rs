@@ -14,7 +14,7 @@ use crate::context::BenchCtx;
 use crate::fsync::{self, FsyncRate};
 use crate::host::{Console, Host};
 use crate::report::{self, BenchResult, Measurement};
-use crate::workload::{self, http_append, raw_insert, scale};
+use crate::workload::{self, dcb, http_append, raw_insert, scale};
 use crate::{payload, BenchError};
 
 /// Runs the workload `args` name, as `strata bench` does: its results go to
@@ -25,6 +25,9 @@ pub async fn run(args: BenchArgs, host: &Host<'_>) -> Result<(), BenchError> {
     }
     if args.workload == WorkloadName::HttpGroups {
         return http_append::groups::run(&args, host).await;
+    }
+    if args.workload == WorkloadName::Dcb && args.server.is_some() {
+        return dcb::http::run(&args, host).await;
     }
     let console = host.console;
     let place = BenchStore::prepare(&args)?;

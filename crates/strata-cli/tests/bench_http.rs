@@ -245,3 +245,144 @@ fn keep_and_in_place_are_refused_with_server_by_both_http_workloads() {
         }
     }
 }
+
+/// The `dcb` result lines (one writer, then `writers`) of a run, checked:
+/// decisions timed, some committed, none failing on conflicts; and the
+/// conflict note of each round on stderr.
+fn assert_dcb_rounds(o: &Output, writers: u64) -> Vec<Value> {
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.success(),
+        "exit {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        o.status
+    );
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("`{l}` is not JSON: {e}")))
+        .collect();
+    assert_eq!(lines.len(), 2, "two dcb lines in:\n{stdout}");
+    for (v, w) in lines.iter().zip([1, writers]) {
+        assert_eq!(v["workload"], "dcb", "{v}");
+        assert_eq!(v["op"], "decision", "{v}");
+        assert_eq!(v["writers"], w, "{v}");
+        assert_eq!(v["errors"], 0, "{v}");
+        let ops = v["ops"].as_u64().unwrap();
+        assert!(ops > 0 && v["samples"] == ops, "{v}");
+        assert!(v["events"].as_u64().unwrap() > 0, "{v}");
+        assert!(v["ops_per_sec"].as_f64().unwrap() > 0.0, "{v}");
+        let p50 = v["p50_us"].as_f64().unwrap();
+        let p99 = v["p99_us"].as_f64().unwrap();
+        assert!(p50 > 0.0 && p99 >= p50, "{v}");
+        let note = format!("dcb with {w} writer(s): {ops} decisions (");
+        let line = stderr
+            .lines()
+            .find(|l| l.starts_with(&note))
+            .unwrap_or_else(|| panic!("no `{note}` in:\n{stderr}"));
+        assert!(
+            line.contains(" conflicts retried (") && line.ends_with("% of decisions)"),
+            "{line}"
+        );
+    }
+    lines
+}
+
+#[test]
+fn dcb_through_a_child_server_on_the_log_store() {
+    let o = strata(&[
+        "bench",
+        "dcb",
+        "--server",
+        "--writers",
+        "4",
+        "--streams",
+        "50",
+        "--duration",
+        "0.3",
+        "--json",
+        "--fsync-probe-ms",
+        "0",
+    ]);
+    let lines = assert_dcb_rounds(&o, 4);
+    assert_eq!(lines[1]["store"], "log:", "{}", lines[1]);
+    assert_eq!(lines[1]["durability"], "always", "{}", lines[1]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let dir = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("benchmarking the log store in "))
+        .and_then(|rest| rest.split(" through").next())
+        .unwrap_or_else(|| panic!("no store directory in:\n{stderr}"));
+    assert!(!std::path::Path::new(dir).exists(), "{dir} must be removed");
+}
+
+#[test]
+fn dcb_against_a_server_url_with_a_key() {
+    let sha = strata_server::sha256_hex("dcb-secret");
+    let keys = format!(
+        r#"key = [{{name = "bench", sha256 = "{sha}", role = "write", prefixes = ["*"]}}]"#
+    );
+    let mut server = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["serve", "--store", "memory:", "--listen", "127.0.0.1:0"])
+        .env("STRATA_API_KEYS", keys)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(server.stderr.take().unwrap()));
+    let first = lines.next().unwrap().unwrap();
+    let addr = first
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .unwrap_or_else(|| panic!("no address in `{first}`"))
+        .to_string();
+    std::thread::spawn(move || for _ in lines {});
+    let url = format!("http://{addr}");
+    let run = |key: &str| {
+        strata(&[
+            "bench",
+            "dcb",
+            "--server",
+            &url,
+            "--key",
+            key,
+            "--writers",
+            "3",
+            "--streams",
+            "20",
+            "--duration",
+            "0.2",
+            "--json",
+            "--fsync-probe-ms",
+            "0",
+        ])
+    };
+    let o = run("dcb-secret");
+    let refused = run("wrong");
+    let _ = server.kill();
+    let _ = server.wait();
+    let lines = assert_dcb_rounds(&o, 3);
+    assert_eq!(lines[0]["store"], url.as_str(), "{}", lines[0]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("401"), "{stderr}");
+}
+
+#[test]
+fn dcb_takes_a_key_only_with_a_server() {
+    let o = strata(&[
+        "bench",
+        "dcb",
+        "--store",
+        "memory:",
+        "--key",
+        "k",
+        "--fsync-probe-ms",
+        "0",
+    ]);
+    assert!(!o.status.success());
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("--key is an option of dcb with --server"),
+        "{stderr}"
+    );
+}

@@ -6,7 +6,8 @@
 //! events, each tagged. The [`DecisionRunner`] reads the boundary up to the
 //! store's head, decides, and appends with the condition "no event matching
 //! the query after the head", retrying on conflict with the
-//! [`RetryPolicy`]. [`DecisionTest`] tests a decision with given / when /
+//! [`RetryPolicy`]; it runs over any [`DecisionStore`]: every event store,
+//! or a server reached over HTTP. [`DecisionTest`] tests a decision with given / when /
 //! then, without a store.
 //!
 //! The course-subscription rule ([`courses`]) and unique usernames
@@ -14,6 +15,7 @@
 
 pub mod courses;
 mod runner;
+mod store;
 mod testing;
 pub mod usernames;
 
@@ -22,6 +24,7 @@ use strata_core::dcb::{Query, Tag};
 use crate::event::DomainEvent;
 
 pub use runner::{DecisionError, DecisionOutcome, DecisionRunner, MAX_BOUNDARY_EVENTS};
+pub use store::DecisionStore;
 pub use testing::DecisionTest;
 
 /// A rule over the events a query selects.

@@ -3,9 +3,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use strata_core::dcb::{default_stream, parts_by_stream, AppendCondition, QUERY_SCAN_PAGE};
-use strata_core::{ContentType, Error, EventStore, Metadata, NewEvent, Position};
+use strata_core::{ContentType, Error, Metadata, NewEvent, Position};
 
-use super::Decision;
+use super::{Decision, DecisionStore};
 use crate::event::{self, DomainEvent, DEFAULT_SCHEMA_VERSION, SCHEMA_METADATA_KEY};
 use crate::retry::RetryPolicy;
 
@@ -64,14 +64,15 @@ pub struct DecisionOutcome {
     pub attempts: u32,
 }
 
-/// Runs decisions against a store.
+/// Runs decisions against a store: any [`strata_core::EventStore`], or
+/// another [`DecisionStore`] (a remote server's).
 pub struct DecisionRunner<S> {
     store: S,
     retry: RetryPolicy,
     conflicts: AtomicU64,
 }
 
-impl<S: EventStore> DecisionRunner<S> {
+impl<S: DecisionStore> DecisionRunner<S> {
     /// A runner with the default [`RetryPolicy`].
     pub fn new(store: S) -> Self {
         Self::with_retry(store, RetryPolicy::default())
@@ -119,7 +120,7 @@ impl<S: EventStore> DecisionRunner<S> {
             }
             let parts = parts_by_stream(encode::<D, _>(&events)?);
             let condition = AppendCondition::new(query.clone(), Some(head));
-            match self.store.append_if(parts, &condition).await {
+            match self.store.append_decided(parts, &condition).await {
                 Ok(results) => {
                     let first = results.iter().map(|r| r.first_position).min();
                     let last = results.iter().map(|r| r.last_position).max();
@@ -154,12 +155,18 @@ impl<S: EventStore> DecisionRunner<S> {
         command: &D::Command,
         query: &strata_core::dcb::Query,
     ) -> Result<(D::State, Position), DecisionError<D::Error>> {
-        let head = self.store.head_position().await?;
+        let mut head = None;
         let mut state = D::initial(command);
         let mut after = Position::START;
         let mut seen = 0usize;
         'pages: loop {
-            let page = self.store.read_query(query, after, QUERY_SCAN_PAGE).await?;
+            let (page, page_head) = self
+                .store
+                .read_boundary(query, after, QUERY_SCAN_PAGE)
+                .await?;
+            // The first page's head is the decision's: later pages only
+            // complete the boundary up to it.
+            let head = *head.get_or_insert(page_head);
             let full = page.len() == QUERY_SCAN_PAGE;
             for e in page {
                 if e.position > head {
@@ -185,7 +192,7 @@ impl<S: EventStore> DecisionRunner<S> {
                 break;
             }
         }
-        Ok((state, head))
+        Ok((state, head.unwrap_or(Position::START)))
     }
 }
 

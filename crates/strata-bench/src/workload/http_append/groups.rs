@@ -45,7 +45,7 @@ pub async fn run(args: &BenchArgs, host: &Host<'_>) -> Result<(), BenchError> {
         host,
         WorkloadName::HttpGroups,
         FsyncProbe::Skip,
-        async |t: Target<'_>| measure(&params, t.url, t.key, t.head).await,
+        async |t: Target<'_>| Ok(vec![measure(&params, t.url, t.key, t.head).await?]),
     )
     .await
 }

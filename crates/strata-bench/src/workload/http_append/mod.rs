@@ -23,7 +23,7 @@
 
 pub(crate) mod groups;
 mod server_child;
-mod server_run;
+pub(crate) mod server_run;
 mod subscriber;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -77,7 +77,7 @@ pub async fn run(args: &BenchArgs, host: &Host<'_>) -> Result<(), BenchError> {
         host,
         WorkloadName::HttpAppend,
         FsyncProbe::Run,
-        async |t: Target<'_>| measure(&params, t.url, t.key, t.head).await,
+        async |t: Target<'_>| Ok(vec![measure(&params, t.url, t.key, t.head).await?]),
     )
     .await
 }

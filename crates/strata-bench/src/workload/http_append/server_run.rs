@@ -2,7 +2,7 @@
 //! make the bench's store (unless `--server`), optionally probe fdatasync,
 //! connect to `--server` or start `strata serve` over the store as a child
 //! ([`super::server_child`]), measure, stop the child, remove (or keep) the
-//! store whatever the measurement did, and report one result line.
+//! store whatever the measurement did, and report the result lines.
 //! [`run_through_server`] does all of it; a workload passes only its name,
 //! whether it probes, and how it measures.
 
@@ -42,8 +42,8 @@ pub(crate) struct Target<'a> {
 
 /// Runs `workload` through `--server` or a child `strata serve` over the
 /// bench's store: `measure` gets the server once it answers; the child is
-/// stopped and the store finished however measuring went, and the result
-/// is printed.
+/// stopped and the store finished however measuring went, and the results
+/// are printed.
 pub(crate) async fn run_through_server<M>(
     args: &BenchArgs,
     host: &Host<'_>,
@@ -52,15 +52,15 @@ pub(crate) async fn run_through_server<M>(
     measure: M,
 ) -> Result<(), BenchError>
 where
-    M: AsyncFnOnce(Target<'_>) -> Result<Measurement, BenchError>,
+    M: AsyncFnOnce(Target<'_>) -> Result<Vec<Measurement>, BenchError>,
 {
     let console = host.console;
-    if args.server.is_some() && (args.in_place || args.keep) {
+    if args.server_url().is_some() && (args.in_place || args.keep) {
         return Err(
             "--in-place and --keep are about the store the bench creates, not --server's".into(),
         );
     }
-    let place = match &args.server {
+    let place = match args.server_url() {
         Some(_) => None,
         None => Some(BenchStore::prepare(args)?),
     };
@@ -85,15 +85,20 @@ where
         None => Ok(()),
     };
     let kept = finish(place, args.keep).await;
-    let m = outcome?;
+    let measurements = outcome?;
     stopped?;
-    let results = vec![BenchResult::new(
-        workload.as_str(),
-        server.store_label,
-        &server.durability_label,
-        m,
-        fsync.as_ref(),
-    )];
+    let results: Vec<BenchResult> = measurements
+        .into_iter()
+        .map(|m| {
+            BenchResult::new(
+                workload.as_str(),
+                server.store_label.clone(),
+                &server.durability_label,
+                m,
+                fsync.as_ref(),
+            )
+        })
+        .collect();
     report::print(console, &results, fsync.as_ref(), args.json);
     note_kept(console, kept);
     Ok(())
@@ -165,7 +170,7 @@ impl Server {
         place: Option<&BenchStore>,
     ) -> Result<Server, BenchError> {
         let key = args.key.as_deref();
-        if let Some(url) = &args.server {
+        if let Some(url) = args.server_url() {
             let url = url.trim_end_matches('/').to_string();
             let head = health(control, &url, key).await?;
             return Ok(Server {
