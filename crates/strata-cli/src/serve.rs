@@ -211,7 +211,9 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         let _ = stop.send(true);
     });
     let grpc = match args.grpc {
-        Some(addr) => Some(spawn_grpc(addr, tls.is_some(), open.store(), &config, &stopping).await?),
+        Some(addr) => {
+            Some(spawn_grpc(addr, tls.is_some(), open.store(), &config, &stopping).await?)
+        }
         None => None,
     };
     strata_server::serve_with(listener, router, &config, tls, stopped(stopping)).await?;
@@ -247,7 +249,9 @@ async fn spawn_grpc(
     );
     let keys = config.api_keys.clone();
     let stop = stopped(stopping.clone());
-    Ok(tokio::spawn(strata_grpc::serve(listener, store, keys, stop)))
+    Ok(tokio::spawn(strata_grpc::serve(
+        listener, store, keys, stop,
+    )))
 }
 
 /// Resolves once `stopping` turns true (or its sender is gone).

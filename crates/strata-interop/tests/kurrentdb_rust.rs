@@ -5,9 +5,8 @@
 use std::sync::Arc;
 
 use kurrentdb::{
-    AppendToStreamOptions, Client, ClientSettings, DeleteStreamOptions, EventData,
-    ReadAllOptions, ReadStreamOptions, StreamPosition, StreamState, SubscriptionFilter,
-    TombstoneStreamOptions,
+    AppendToStreamOptions, Client, ClientSettings, DeleteStreamOptions, EventData, ReadAllOptions,
+    ReadStreamOptions, StreamPosition, StreamState, SubscriptionFilter, TombstoneStreamOptions,
 };
 use strata_core::{EventStore, MemoryStore};
 use strata_server::ApiKeys;
@@ -24,9 +23,7 @@ async fn server(keys: ApiKeys) -> (ClientSettings, Arc<dyn EventStore>) {
         keys,
         std::future::pending(),
     ));
-    let settings = format!("kurrentdb://{addr}?tls=false")
-        .parse()
-        .unwrap();
+    let settings = format!("kurrentdb://{addr}?tls=false").parse().unwrap();
     (settings, store)
 }
 
@@ -105,7 +102,13 @@ async fn appends_with_every_expected_revision() {
         .await
         .unwrap_err();
     assert!(
-        matches!(no_stream, kurrentdb::Error::WrongExpectedVersion { current: kurrentdb::CurrentRevision::NoStream, .. }),
+        matches!(
+            no_stream,
+            kurrentdb::Error::WrongExpectedVersion {
+                current: kurrentdb::CurrentRevision::NoStream,
+                ..
+            }
+        ),
         "{no_stream:?}"
     );
     assert_eq!(
@@ -143,7 +146,11 @@ async fn reads_forwards_backwards_and_from_a_revision() {
             .max_count(2),
     )
     .await;
-    assert_eq!(from, vec![1_000, 1_001], "a revision is 0-based and inclusive");
+    assert_eq!(
+        from,
+        vec![1_000, 1_001],
+        "a revision is 0-based and inclusive"
+    );
     let down_from = read_all_of(
         &client,
         "counter",
@@ -184,16 +191,18 @@ async fn reads_all_with_filters_and_event_fields() {
     let mut read = client.read_all(&options).await.unwrap();
     let mut seen = Vec::new();
     while let Some(e) = read.next().await.unwrap() {
-        seen.push(e.get_original_event().clone());
+        seen.push(e);
     }
     assert_eq!(seen.len(), 1, "only the account stream passes");
-    let e = &seen[0];
-    assert_eq!(e.stream_id, "account-1");
+    let e = seen[0].get_original_event();
+    assert_eq!(e.stream_id(), "account-1");
     assert_eq!(e.event_type, "Opened");
     assert_eq!(e.id, id);
     assert_eq!(e.revision, 0);
-    assert_eq!(e.content_type, "application/json");
+    assert_eq!(e.metadata["content-type"], "application/json");
     assert!(e.is_json);
+    let age = chrono_age(e.created);
+    assert!(age < 60, "created is the record time ({age} s ago)");
     assert_eq!(&e.custom_metadata[..], br#"{"$correlationId":"c-1"}"#);
     let by_type = ReadAllOptions::default()
         .filter(SubscriptionFilter::on_event_type().regex("^Count"))
@@ -204,6 +213,13 @@ async fn reads_all_with_filters_and_event_fields() {
         types.push(e.get_original_event().event_type.clone());
     }
     assert_eq!(types, vec!["Counted".to_string()]);
+}
+
+/// Seconds from `created` to now.
+fn chrono_age(created: impl Into<std::time::SystemTime>) -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(created.into())
+        .map_or(0, |d| d.as_secs())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -236,7 +252,10 @@ async fn delete_and_tombstone() {
         .append_to_stream("hard", &AppendToStreamOptions::default(), event(1))
         .await
         .unwrap_err();
-    assert!(matches!(refused, kurrentdb::Error::ResourceDeleted), "{refused:?}");
+    assert!(
+        matches!(refused, kurrentdb::Error::ResourceDeleted),
+        "{refused:?}"
+    );
     let mut read = client
         .read_stream("hard", &ReadStreamOptions::default())
         .await
@@ -245,4 +264,72 @@ async fn delete_and_tombstone() {
         read.next().await.unwrap_err(),
         kurrentdb::Error::ResourceDeleted
     ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn basic_credentials_are_api_keys() {
+    use strata_server::{sha256_hex, ApiKey, Role};
+    let keys = ApiKeys::new(vec![
+        ApiKey::new(
+            "ops",
+            &sha256_hex("ops-secret"),
+            Role::Write,
+            vec!["orders-".into()],
+        )
+        .unwrap(),
+        ApiKey::new(
+            "viewer",
+            &sha256_hex("viewer-secret"),
+            Role::Read,
+            vec!["*".into()],
+        )
+        .unwrap(),
+    ])
+    .unwrap();
+    let (settings, _store) = server(keys).await;
+    let host = &settings.hosts()[0];
+    let addr = format!("{}:{}", host.host, host.port);
+    let client_as = |who: &str| {
+        let url = format!("kurrentdb://{who}@{addr}?tls=false");
+        Client::new(url.parse().unwrap()).unwrap()
+    };
+    let ops = client_as("ops:ops-secret");
+    ops.append_to_stream("orders-1", &AppendToStreamOptions::default(), event(0))
+        .await
+        .unwrap();
+    let outside = ops
+        .append_to_stream("users-1", &AppendToStreamOptions::default(), event(0))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(outside, kurrentdb::Error::AccessDenied),
+        "{outside:?}"
+    );
+    let viewer = client_as("viewer:viewer-secret");
+    let read = read_all_of(&viewer, "orders-1", &ReadStreamOptions::default()).await;
+    assert_eq!(read, vec![0]);
+    let refused = viewer
+        .append_to_stream("orders-1", &AppendToStreamOptions::default(), event(1))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, kurrentdb::Error::AccessDenied),
+        "{refused:?}"
+    );
+    for bad in ["ops:wrong", "viewer:ops-secret"] {
+        let e = client_as(bad)
+            .append_to_stream("orders-1", &AppendToStreamOptions::default(), event(2))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, kurrentdb::Error::AccessDenied), "{bad}: {e:?}");
+    }
+    let anonymous = Client::new(settings)
+        .unwrap()
+        .append_to_stream("orders-1", &AppendToStreamOptions::default(), event(3))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(anonymous, kurrentdb::Error::AccessDenied),
+        "{anonymous:?}"
+    );
 }
