@@ -15,7 +15,7 @@ use strata_core::StreamId;
 
 /// Where an event sits in its stream, for retention: a condition does not
 /// count an event that retention or erasure hides from `$all`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Placed {
     /// The event's stream.
     pub stream: StreamId,
