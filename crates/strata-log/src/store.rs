@@ -415,6 +415,12 @@ impl EventStore for LogStore {
         limit: usize,
     ) -> Result<Vec<RecordedEvent>> {
         strata_core::dcb::check_read(query, limit, &self.store.config.limits)?;
+        // A read bounded by few candidates (a decision's boundary) runs in
+        // place: the hand-off to the blocking pool would cost more than it.
+        let candidates = self.store.state.read().tags.candidates(query, after.0);
+        if candidates <= offload::IN_PLACE_QUERY_CANDIDATES {
+            return self.store.read_query(query, after, limit);
+        }
         let (store, query) = (Arc::clone(&self.store), query.clone());
         offload::off_runtime(move || store.read_query(&query, after, limit)).await
     }
