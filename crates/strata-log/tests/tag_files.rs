@@ -44,10 +44,10 @@ fn event(i: usize) -> NewEvent {
         tag(&format!("course:c{}", i % 13)),
         tag(&format!("student:s{}", i % 97)),
     ];
-    if i % 5 == 0 {
+    if i.is_multiple_of(5) {
         tags.push(tag(&format!("n:{i}")));
     }
-    let ty = if i % 2 == 0 { "Subscribed" } else { "Left" };
+    let ty = if i.is_multiple_of(2) { "Subscribed" } else { "Left" };
     NewEvent::json(ty, &json!({ "i": i, "pad": "x".repeat(200) }))
         .unwrap()
         .with_tags(tags)
