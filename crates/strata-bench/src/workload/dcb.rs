@@ -4,7 +4,8 @@
 //! `--writers` (default 16), each for `--duration` seconds, over
 //! `--streams` courses (default 10,000) and ten times as many students,
 //! picked at random; latency per decision (read + decide + append),
-//! conflicts and refusals reported beside.
+//! conflicts, refusals and the store's syncs (how many decisions share
+//! one) reported beside.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -47,9 +48,11 @@ pub async fn run(ctx: &BenchCtx<'_>) -> Result<Vec<Measurement>, BenchError> {
         let retry = RetryPolicy::default().with_max_attempts(MAX_ATTEMPTS);
         let runner: Runner = Arc::new(DecisionRunner::with_retry(ctx.store(), retry));
         let refused = Arc::new(AtomicU64::new(0));
+        let syncs_before = ctx.syncs();
         let began = Instant::now();
         let tally = decide_for(ctx, &runner, writers, &refused, round).await?;
         let elapsed = began.elapsed();
+        let syncs = ctx.syncs().zip(syncs_before).map(|(a, b)| a - b);
         ctx.note(&format!(
             "dcb with {writers} writer(s): {} decisions ({} subscribed, {} refused by the rules), \
              {} conflicts retried ({:.2}% of decisions)",
@@ -69,7 +72,7 @@ pub async fn run(ctx: &BenchCtx<'_>) -> Result<Vec<Measurement>, BenchError> {
             ops: tally.ops,
             elapsed,
             latency: tally.latency,
-            syncs: None,
+            syncs,
             errors: tally.errors,
             dataset_events: None,
             subscriber: None,
