@@ -47,7 +47,11 @@ fn event(i: usize) -> NewEvent {
     if i.is_multiple_of(5) {
         tags.push(tag(&format!("n:{i}")));
     }
-    let ty = if i.is_multiple_of(2) { "Subscribed" } else { "Left" };
+    let ty = if i.is_multiple_of(2) {
+        "Subscribed"
+    } else {
+        "Left"
+    };
     NewEvent::json(ty, &json!({ "i": i, "pad": "x".repeat(200) }))
         .unwrap()
         .with_tags(tags)
