@@ -15,7 +15,7 @@ use strata_core::StreamId;
 
 /// Where an event sits in its stream, for retention: a condition does not
 /// count an event that retention or erasure hides from `$all`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Placed {
     /// The event's stream.
     pub stream: StreamId,
@@ -113,6 +113,33 @@ impl TagIndex {
             type_id,
             tags: tags.into(),
         });
+    }
+
+    /// How many indexed events after `after` a query read of `query` may
+    /// look at: the sum of its items' candidate lists (an upper bound on
+    /// its work, found without walking them).
+    pub fn candidates(&self, query: &Query, after: u64) -> usize {
+        let after_in = |list: &[u32]| {
+            list.len()
+                - list.partition_point(|i| {
+                    self.events
+                        .get(*i as usize)
+                        .is_some_and(|e| e.position <= after)
+                })
+        };
+        let all = || self.events.len() - self.events.partition_point(|e| e.position <= after);
+        if query.is_all() {
+            return all();
+        }
+        query
+            .items
+            .iter()
+            .flat_map(|item| self.sources(item))
+            .map(|source| match source {
+                Source::All => all(),
+                Source::List(list) => after_in(list),
+            })
+            .fold(0usize, usize::saturating_add)
     }
 
     /// The first position after `after` of an event matching `query` that

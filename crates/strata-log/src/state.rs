@@ -24,6 +24,14 @@ use crate::streams::StreamIndex;
 pub struct LogMetrics {
     /// `fdatasync` calls on segment files.
     pub syncs: AtomicU64,
+    /// Events the tag index loaded from sealed segments' tag files on open.
+    pub tag_events_loaded: AtomicU64,
+    /// Events the tag index read from segments on open (the active
+    /// segment's, and those of sealed segments without a sound tag file).
+    pub tag_events_scanned: AtomicU64,
+    /// Sealed segments whose tag file was missing or unsound on open, so
+    /// the segment was read and its tag file written again.
+    pub tag_segments_rebuilt: AtomicU64,
 }
 
 impl LogMetrics {

@@ -48,6 +48,19 @@ pub struct DiskUsage {
     pub segment_bytes_on_disk: u64,
 }
 
+/// How the tag index was filled on open, from [`LogStore::tag_index_load`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TagIndexLoad {
+    /// Events loaded from sealed segments' tag files.
+    pub events_loaded: u64,
+    /// Events read from segments: the active segment's, and those of sealed
+    /// segments whose tag file was missing or unsound.
+    pub events_scanned: u64,
+    /// Sealed segments whose tag file was missing or unsound, so the
+    /// segment was read and the file written again.
+    pub segments_rebuilt: u64,
+}
+
 /// The embedded durable event store.
 ///
 /// ```no_run
@@ -94,7 +107,7 @@ impl LogStore {
         let mut open = OpenStore::new(recovered.state, config.clone());
         open.damaged = recovered.damaged.clone();
         let store = Arc::new(open);
-        store.rebuild_tag_index();
+        store.load_tag_index();
         // Sealed segments left uncompressed (crash, or compression just enabled).
         let plain_sealed: Vec<u32> = {
             let state = store.state.read();
@@ -260,6 +273,19 @@ impl LogStore {
         state.sealed.values().map(|s| s.chunk_reads()).sum()
     }
 
+    /// How the tag index was filled when the store opened: events loaded
+    /// from sealed segments' tag files, events read from segments (the
+    /// active one's, and those of sealed segments whose tag file was missing
+    /// or unsound), and how many such sealed segments were read.
+    pub fn tag_index_load(&self) -> TagIndexLoad {
+        let m = &self.store.metrics;
+        TagIndexLoad {
+            events_loaded: m.tag_events_loaded.load(Ordering::Relaxed),
+            events_scanned: m.tag_events_scanned.load(Ordering::Relaxed),
+            segments_rebuilt: m.tag_segments_rebuilt.load(Ordering::Relaxed),
+        }
+    }
+
     /// Number of `fdatasync` calls on segment files since open.
     pub fn sync_count(&self) -> u64 {
         self.store.metrics.syncs.load(Ordering::Relaxed)
@@ -389,6 +415,12 @@ impl EventStore for LogStore {
         limit: usize,
     ) -> Result<Vec<RecordedEvent>> {
         strata_core::dcb::check_read(query, limit, &self.store.config.limits)?;
+        // A read bounded by few candidates (a decision's boundary) runs in
+        // place: the hand-off to the blocking pool would cost more than it.
+        let candidates = self.store.state.read().tags.candidates(query, after.0);
+        if candidates <= offload::IN_PLACE_QUERY_CANDIDATES {
+            return self.store.read_query(query, after, limit);
+        }
         let (store, query) = (Arc::clone(&self.store), query.clone());
         offload::off_runtime(move || store.read_query(&query, after, limit)).await
     }

@@ -255,9 +255,10 @@ async fn a_new_last_segment_whose_header_never_reached_the_disk_is_rewritten() {
     }
 }
 
-/// Damage in sealed data stops the tag index's rebuild on open: the store
-/// still opens and takes plain appends, but refuses conditional appends and
-/// query reads instead of answering them from an index that misses events.
+/// Damage in sealed data stops the tag index's rebuild on open (its tag
+/// file is gone, so the segment is read): the store still opens and takes
+/// plain appends, but refuses conditional appends and query reads instead
+/// of answering them from an index that misses events.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn damage_met_by_the_tag_index_rebuild_refuses_conditions() {
     use strata_core::dcb::{AppendCondition, Query};
@@ -266,6 +267,7 @@ async fn damage_met_by_the_tag_index_rebuild_refuses_conditions() {
     let seg0 = segment_path(dir.path(), 0);
     let offset = acked[4].first_position.0 & 0xffff_ffff;
     flip_byte(&seg0, offset + 100);
+    std::fs::remove_file(dir.path().join("index").join("00000000.tags")).unwrap();
     let cfg = LogConfig::new(dir.path()).max_segment_bytes(64 * 1024);
     let store = LogStore::open(cfg).await.unwrap();
     let s = strata_core::StreamId::new("after-damage").unwrap();
@@ -279,6 +281,41 @@ async fn damage_met_by_the_tag_index_rebuild_refuses_conditions() {
     let cond = AppendCondition::new(Query::all(), None);
     let r = store.append_if(part(), &cond).await;
     assert!(matches!(r, Err(Error::Corrupt { .. })), "{r:?}");
+    let q = store.read_query(&Query::all(), Position::START, 10).await;
+    assert!(matches!(q, Err(Error::Corrupt { .. })), "{q:?}");
+    store.append_multi(part()).await.unwrap();
+    store.close().await.unwrap();
+}
+
+/// Damage in sealed data under a sound tag file: the tag index loads whole
+/// from the file (as the type index does, without reading the segment), so
+/// conditions are answered from it; a query read that reaches the damaged
+/// event reports the damage instead of serving it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damage_under_a_sound_tag_file_is_reported_by_reads() {
+    use strata_core::dcb::{AppendCondition, Query};
+    let dir = tempfile::tempdir().unwrap();
+    let acked = sealed_store(dir.path()).await;
+    let seg0 = segment_path(dir.path(), 0);
+    let offset = acked[4].first_position.0 & 0xffff_ffff;
+    flip_byte(&seg0, offset + 100);
+    let cfg = LogConfig::new(dir.path()).max_segment_bytes(64 * 1024);
+    let store = LogStore::open(cfg).await.unwrap();
+    assert_eq!(store.tag_index_load().segments_rebuilt, 0);
+    let s = strata_core::StreamId::new("after-damage").unwrap();
+    let part = || {
+        vec![strata_core::StreamAppend::new(
+            s.clone(),
+            strata_core::ExpectedVersion::Any,
+            vec![event(1)],
+        )]
+    };
+    let after_all = AppendCondition::new(Query::all(), Some(acked[0].first_position));
+    let r = store.append_if(part(), &after_all).await;
+    match r {
+        Err(Error::ConditionFailed { position }) => assert!(position > acked[0].first_position),
+        other => panic!("expected condition_failed, got {other:?}"),
+    }
     let q = store.read_query(&Query::all(), Position::START, 10).await;
     assert!(matches!(q, Err(Error::Corrupt { .. })), "{q:?}");
     store.append_multi(part()).await.unwrap();

@@ -90,11 +90,23 @@ pub(crate) fn walk_sealed(
         .file
         .len()
         .map_err(|e| Error::io(format!("sizing {}", seg.path.display()), e))?;
+    walk_frames(seg, len, max_segment_bytes, f)
+}
+
+/// Walks the frames of segment `seg` up to offset `limit` (its length, or
+/// the visible end of the active segment) with `f`; a frame that breaks
+/// the chain, or that `f` cannot decode, is `Corrupt` naming the file.
+pub(crate) fn walk_frames(
+    seg: &Segment,
+    limit: u64,
+    max_segment_bytes: u64,
+    f: impl FrameVisitor,
+) -> Result<()> {
     let end = scan_frames(
         seg.file.as_ref(),
         seg.check,
         FIRST_FRAME_OFFSET,
-        len,
+        limit,
         max_segment_bytes,
         f,
     )

@@ -1,9 +1,10 @@
 //! Background work on sealed segments, off the writer thread: writing a
-//! sealed segment's index file (and rebuilding a damaged one), then
-//! compressing the segment.
+//! sealed segment's index file (and rebuilding a damaged one) and its tag
+//! file, then compressing the segment.
 
 pub(crate) mod compression;
 pub(crate) mod indexing;
+pub(crate) mod tagging;
 
 use std::sync::Arc;
 
@@ -37,6 +38,11 @@ impl OpenStore {
                         return;
                     }
                 }
+            }
+            if let Err(e) = store.write_segment_tags(n) {
+                // The tag index in memory has every event; the next open rebuilds the file.
+                error!(segment = n, error = %e, "writing a sealed segment's tag file failed");
+                return;
             }
             if let Some(cfg) = store.config.compression {
                 if let Err(e) = store.compress_segment(n, cfg) {

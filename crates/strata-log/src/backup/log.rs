@@ -15,7 +15,7 @@ use super::manifest::{FileEntry, FileKind, Stamp};
 use super::run::Run;
 use super::source::LogView;
 use crate::compress::compressed_file_name;
-use crate::segment::{index_file_name, segment_file_name};
+use crate::segment::{index_file_name, segment_file_name, tag_file_name};
 use crate::streams::STREAM_CHECKPOINT_FILE;
 
 /// Times a sealed segment is looked up again when it disappears while it is
@@ -39,9 +39,9 @@ impl Run {
         self.copy_stream_checkpoint(view)
     }
 
-    /// Segment `n`, sealed, and its index file. A scavenge replaces a
-    /// segment's image and then rebuilds its index, so the two copied files
-    /// are a pair only if the segment is still the file copied once the
+    /// Segment `n`, sealed, and its index and tag files. A scavenge replaces
+    /// a segment's image and then rebuilds its index, so the copied files
+    /// are a set only if the segment is still the file copied once the
     /// index is: otherwise both are placed again.
     fn copy_sealed(&mut self, n: u32) -> Result<(), BackupError> {
         let seg_dir = self.dir.join("segments");
@@ -49,13 +49,14 @@ impl Run {
             let Some((src, stamp, segment)) = self.place_sealed(&seg_dir, n)? else {
                 continue;
             };
-            let index = self.place_index(n)?;
+            let index = self.place_index(index_file_name(n))?;
+            let tags = self.place_index(tag_file_name(n))?;
             if stamp_of(&src)? != Some(stamp) {
                 continue;
             }
             self.record(segment);
-            if let Some(index) = index {
-                self.record(index);
+            for derived in [index, tags].into_iter().flatten() {
+                self.record(derived);
             }
             return Ok(());
         }
@@ -100,10 +101,9 @@ impl Run {
         }))
     }
 
-    /// Places segment `n`'s index file, if the store has one (a missing one
-    /// is rebuilt by opening the restored store).
-    fn place_index(&self, n: u32) -> Result<Option<Placement>, BackupError> {
-        let name = index_file_name(n);
+    /// Places a sealed segment's index or tag file `name`, if the store has
+    /// it (a missing one is rebuilt by opening the restored store).
+    fn place_index(&self, name: String) -> Result<Option<Placement>, BackupError> {
         let src = self.dir.join("index").join(&name);
         let rel = format!("index/{name}");
         let Some(stamp) = stamp_of(&src)? else {

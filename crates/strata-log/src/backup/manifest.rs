@@ -76,7 +76,7 @@ pub(crate) enum FileKind {
     Segment,
     /// The last segment, copied up to the backup's end of the log.
     ActiveSegment,
-    /// A sealed segment's index file.
+    /// A sealed segment's index or tag file.
     Index,
     /// The stream checkpoint.
     StreamCheckpoint,

@@ -10,6 +10,7 @@
 
 mod file;
 pub mod filter;
+pub(crate) mod tags;
 
 use std::collections::HashMap;
 

@@ -5,7 +5,8 @@
 //! filtered read, or a page of `$all` that retention may cut, which may pass
 //! over any number of events to find a few, runs on tokio's blocking pool.
 //! Either way other requests keep being answered and a caller's timeout
-//! fires.
+//! fires. A query read runs in place when the tag index shows it has at most
+//! [`IN_PLACE_QUERY_CANDIDATES`] candidates to look at, else on the pool.
 //!
 //! Why not the blocking pool for everything: a hand-off per read made a
 //! 1,000-event stream read ~60% slower and a 10,000-event page ~8% slower
@@ -28,6 +29,11 @@ use crate::state::OpenStore;
 /// starts a new scan (a chunk read), so pieces are large: with 4,096, a
 /// 10,000-event page of `$all` was ~20% slower.
 pub(crate) const READ_PIECE_EVENTS: usize = 16_384;
+
+/// The most candidate events (the tag index's posting lists an item reads
+/// from) a query read may have to run in place rather than on the blocking
+/// pool: bounded work of well under a millisecond.
+pub(crate) const IN_PLACE_QUERY_CANDIDATES: usize = 1_024;
 
 /// Runs `read` on the blocking pool and waits for it without holding a
 /// worker. A panic in the read is resumed here.

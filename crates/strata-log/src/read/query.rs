@@ -45,11 +45,12 @@ impl OpenStore {
         Ok(out)
     }
 
-    /// Fills the tag index from the events of `$all`, in pages of
-    /// [`QUERY_SCAN_PAGE`]. Called on open, before the writer starts. When
-    /// the scan meets damage, the index is marked incomplete.
-    pub(crate) fn rebuild_tag_index(&self) {
-        let mut from = Position::START;
+    /// Fills the tag index from the events of `$all` from `from` on, in
+    /// pages of [`QUERY_SCAN_PAGE`]: how a store opened read-only over
+    /// damage builds it. Called on open, before the writer starts. When the
+    /// scan meets damage, the index is marked incomplete.
+    pub(crate) fn scan_tag_index(&self, from: Position) {
+        let mut from = from;
         let mut indexed = 0u64;
         loop {
             let page = match self.read_all(from, QUERY_SCAN_PAGE, &ReadFilter::all()) {
@@ -79,6 +80,9 @@ impl OpenStore {
             drop(state);
             from = Position(last.0 + 1);
         }
-        info!(events = indexed, "tag index rebuilt");
+        self.metrics
+            .tag_events_scanned
+            .fetch_add(indexed, std::sync::atomic::Ordering::Relaxed);
+        info!(events = indexed, "tag index rebuilt by a scan of $all");
     }
 }

@@ -22,6 +22,7 @@ use strata_core::{Error, Result, ScavengeOptions, ScavengeReport};
 use tracing::info;
 
 use crate::background::indexing::{index_segment, write_sealed_index};
+use crate::background::tagging::{remove_tag_file, tag_entries_of_segment, write_tag_file};
 use crate::compress::{compressed_file_name, CompressedFile};
 use crate::scavenge::cuts::Cuts;
 use crate::scavenge::patched::PatchedFile;
@@ -144,7 +145,7 @@ impl OpenStore {
             // Compressed meanwhile: the next scavenge sees the new form.
             return Ok(());
         }
-        // The index file describes the old image: gone first, so a crash
+        // The index and tag files describe the old image: gone first, so a crash
         // from here on leaves none and opening rebuilds it from whichever
         // image survived. Readers keep the one they hold.
         self.remove_index_file(n)
@@ -161,6 +162,14 @@ impl OpenStore {
             &idx,
         )?;
         self.state.write().sealed.insert(n, Arc::new(sealed));
+        let new_len = new.file.len().map_err(|e| io("sizing", e))?;
+        let tags = tag_entries_of_segment(&new, new_len, self.config.max_segment_bytes)?;
+        write_tag_file(
+            self.config.storage.as_ref(),
+            &self.config.dir.join("index"),
+            n,
+            &tags,
+        )?;
         report.segments_rewritten += 1;
         report.bytes_before += before;
         report.bytes_after += after;
@@ -213,10 +222,11 @@ impl OpenStore {
         Ok(new)
     }
 
-    /// Removes segment `n`'s index file, if it has one, durably.
+    /// Removes segment `n`'s index and tag files, if it has them, durably.
     fn remove_index_file(&self, n: u32) -> std::io::Result<()> {
         let storage = self.config.storage.as_ref();
         let idx_dir = self.config.dir.join("index");
+        remove_tag_file(storage, &idx_dir, n)?;
         let path = idx_dir.join(index_file_name(n));
         if !storage.exists(&path) {
             return Ok(());

@@ -42,6 +42,11 @@ pub fn index_file_name(n: u32) -> String {
     format!("{n:08}.idx")
 }
 
+/// File name of sealed segment `n`'s tag file (beside its index file).
+pub fn tag_file_name(n: u32) -> String {
+    format!("{n:08}.tags")
+}
+
 /// Parses a segment or index file name.
 pub fn parse_file_number(name: &str, ext: &str) -> Option<u32> {
     let stem = name.strip_suffix(ext)?.strip_suffix('.')?;

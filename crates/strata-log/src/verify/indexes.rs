@@ -6,7 +6,8 @@
 use std::path::Path;
 
 use crate::format::split_position;
-use crate::index::{Postings, SealedIndex};
+use crate::index::tags::decode_tag_file;
+use crate::index::{key_hash, Postings, SealedIndex};
 use crate::io::{read_file, Storage};
 use crate::streams::StreamIndex;
 use crate::verify::{LogFacts, Problem, VerifyReport};
@@ -204,5 +205,69 @@ pub(super) fn verify_stream_checkpoint(
                 );
             }
         }
+    }
+}
+
+/// Checks sealed segment `n`'s tag file, if it has one (a store written
+/// before tag files existed has none; opening the store writes it): it
+/// decodes, every entry points at an event of the same stream, version and
+/// type (or at one a scavenge or an erasure removed since), and every event
+/// of a user stream in the segment has an entry.
+pub(super) fn verify_tag_file(
+    storage: &dyn Storage,
+    path: &Path,
+    n: u32,
+    facts: &LogFacts,
+    report: &mut VerifyReport,
+) {
+    if !storage.exists(path) {
+        return;
+    }
+    let mut out = Findings {
+        path,
+        facts,
+        report,
+    };
+    let segment_damage = facts.damage_in_segment(n);
+    let decoded = read_file(storage, path)
+        .map_err(|e| e.to_string())
+        .and_then(|b| decode_tag_file(n, &b).map_err(|e| e.to_string()));
+    let entries = match decoded {
+        Ok(e) => e,
+        Err(what) => return out.note(segment_damage, what),
+    };
+    let mut listed = std::collections::HashSet::with_capacity(entries.len());
+    for e in &entries {
+        out.report.index_entries += 1;
+        listed.insert(e.position);
+        match facts.events.get(&e.position) {
+            Some(f)
+                if f.stream == e.placed.stream.as_str()
+                    && f.version == e.placed.version
+                    && f.type_hash == key_hash(&e.event_type) => {}
+            None if facts.was_removed(e.position) => {}
+            _ => out.note(
+                Some(e.position),
+                format!(
+                    "tag entry for {}@{} points to position {}, which does not hold that event",
+                    e.placed.stream, e.placed.version, e.position
+                ),
+            ),
+        }
+    }
+    let missing = facts
+        .events
+        .iter()
+        .filter(|(p, f)| {
+            split_position(strata_core::Position(**p)).0 == n
+                && !f.stream.starts_with('$')
+                && !listed.contains(*p)
+        })
+        .count();
+    if missing > 0 {
+        out.note(
+            segment_damage,
+            format!("{missing} event(s) of user streams have no tag entry"),
+        );
     }
 }

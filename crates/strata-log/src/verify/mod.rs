@@ -25,7 +25,7 @@ use crate::index::key_hash;
 use crate::io::Storage;
 use crate::segment::{
     index_file_name, list_segment_numbers, open_segment, read_header, scan_frames,
-    segment_file_name, ScanEnd, FIRST_FRAME_OFFSET,
+    segment_file_name, tag_file_name, ScanEnd, FIRST_FRAME_OFFSET,
 };
 use crate::streams::STREAM_CHECKPOINT_FILE;
 
@@ -215,6 +215,13 @@ pub fn verify(dir: &Path, storage: &dyn Storage) -> std::io::Result<VerifyReport
             indexes::verify_sealed_index(
                 storage,
                 &idx_dir.join(index_file_name(n)),
+                n,
+                &facts,
+                &mut report,
+            );
+            indexes::verify_tag_file(
+                storage,
+                &idx_dir.join(tag_file_name(n)),
                 n,
                 &facts,
                 &mut report,

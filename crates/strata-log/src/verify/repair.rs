@@ -21,7 +21,8 @@ use std::path::{Path, PathBuf};
 use crate::compress::compressed_file_name;
 use crate::io::{read_chunk, try_lock_file, Storage, StorageFile};
 use crate::segment::{
-    index_file_name, list_segment_numbers, open_segment, segment_file_name, SCAN_CHUNK_BYTES,
+    index_file_name, list_segment_numbers, open_segment, segment_file_name, tag_file_name,
+    SCAN_CHUNK_BYTES,
 };
 use crate::store::LOCK_FILE;
 use crate::streams::STREAM_CHECKPOINT_FILE;
@@ -143,9 +144,13 @@ impl RepairPlan {
         let idx_dir = self.dir.join("index");
         let first = self.damage.segment;
         for n in std::iter::once(first).chain(self.later_segments.iter().copied()) {
-            let path = idx_dir.join(index_file_name(n));
-            if storage.exists(&path) {
-                storage.remove(&path)?;
+            for path in [
+                idx_dir.join(index_file_name(n)),
+                idx_dir.join(tag_file_name(n)),
+            ] {
+                if storage.exists(&path) {
+                    storage.remove(&path)?;
+                }
             }
         }
         if storage.exists(&idx_dir) {

@@ -39,6 +39,7 @@ pub async fn run(args: &BenchArgs, host: &Host<'_>) -> Result<(), BenchError> {
                 params: &params,
                 run_id: &run_id,
                 console,
+                syncs: &|| None,
             };
             rounds.run(|| HttpDecisions::connect(t.url, t.key)).await
         },

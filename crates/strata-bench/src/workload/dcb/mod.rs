@@ -4,7 +4,8 @@
 //! `--writers` (default 16), each for `--duration` seconds, over
 //! `--streams` courses (default 10,000) and ten times as many students,
 //! picked at random; latency per decision (read + decide + append),
-//! conflicts and refusals reported beside.
+//! conflicts, refusals and, in-process on the log store, the store's syncs
+//! (how many decisions share one) reported beside.
 //!
 //! The decisions run in-process on the store ([`run`]), or with `--server`
 //! through the HTTP API ([`http::run`]): the same rounds over another
@@ -43,10 +44,12 @@ const MAX_ATTEMPTS: u32 = 50;
 /// Runs the workload in-process on the store of `ctx`.
 pub async fn run(ctx: &BenchCtx<'_>) -> Result<Vec<Measurement>, BenchError> {
     let store = ctx.store();
+    let syncs = || ctx.syncs();
     let rounds = Rounds {
         params: &ctx.params,
         run_id: &ctx.run_id,
         console: ctx.host.console,
+        syncs: &syncs,
     };
     rounds.run(|| Ok(Arc::clone(&store))).await
 }
@@ -59,6 +62,8 @@ pub(crate) struct Rounds<'a> {
     pub run_id: &'a str,
     /// Where the notes go.
     pub console: &'a dyn Console,
+    /// The store's durable syncs so far, when the bench can see them.
+    pub syncs: &'a (dyn Fn() -> Option<u64> + Sync),
 }
 
 impl Rounds<'_> {
@@ -81,10 +86,12 @@ impl Rounds<'_> {
                 })
                 .collect::<Result<Vec<_>, BenchError>>()?;
             let refused = Arc::new(AtomicU64::new(0));
+            let syncs_before = (self.syncs)();
             let began = Instant::now();
             let prefix = format!("{}r{round}", self.run_id);
             let tally = self.decide_for(&runners, &refused, &prefix).await?;
             let elapsed = began.elapsed();
+            let syncs = (self.syncs)().zip(syncs_before).map(|(a, b)| a - b);
             let conflicts: u64 = runners.iter().map(|r| r.conflicts()).sum();
             self.console.note(&format!(
                 "dcb with {writers} writer(s): {} decisions ({} subscribed, {} refused by the \
@@ -94,7 +101,7 @@ impl Rounds<'_> {
                 refused.load(Ordering::Relaxed),
                 100.0 * conflicts as f64 / tally.ops.max(1) as f64,
             ));
-            out.push(measurement(writers, tally, elapsed));
+            out.push(measurement(writers, tally, elapsed, syncs));
         }
         Ok(out)
     }
@@ -144,7 +151,7 @@ impl Rounds<'_> {
 }
 
 /// The result line of one round.
-fn measurement(writers: usize, tally: Tally, elapsed: Duration) -> Measurement {
+fn measurement(writers: usize, tally: Tally, elapsed: Duration, syncs: Option<u64>) -> Measurement {
     Measurement {
         workload: None,
         variant: Some(if writers == 1 { "1 writer" } else { "writers" }),
@@ -155,7 +162,7 @@ fn measurement(writers: usize, tally: Tally, elapsed: Duration) -> Measurement {
         ops: tally.ops,
         elapsed,
         latency: tally.latency,
-        syncs: None,
+        syncs,
         errors: tally.errors,
         dataset_events: None,
         subscriber: None,

@@ -1,0 +1,237 @@
+//! Tag files of sealed segments: building their entries from a segment,
+//! writing them, and loading them when a store opens.
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+
+use tracing::{info, warn};
+
+use strata_core::{Error, Result, StreamId};
+
+use crate::background::indexing::walk_frames;
+use crate::dcb::Placed;
+use crate::decode::DecodeError;
+use crate::format::record_offsets;
+use crate::format::{position_of, FrameKind, RecordView, FRAME_HEADER_BYTES};
+use crate::index::tags::{decode_tag_file, encode_tag_file, TagEntry, MAX_TAG_FILE_BYTES};
+use crate::io::{read_file, Storage};
+use crate::segment::{tag_file_name, Segment};
+use crate::state::OpenStore;
+
+/// The tag entries of segment `seg` up to offset `limit`: every event of a
+/// user stream it holds (removed records and gap frames hold none),
+/// positions ascending.
+pub(crate) fn tag_entries_of_segment(
+    seg: &Segment,
+    limit: u64,
+    max_segment_bytes: u64,
+) -> Result<Vec<TagEntry>> {
+    let n = seg.number;
+    let mut out = Vec::new();
+    walk_frames(seg, limit, max_segment_bytes, |offset, kind, body, _, _| {
+        if kind == FrameKind::Append {
+            let body_start = offset + FRAME_HEADER_BYTES as u64;
+            for (rec_off, rel) in record_offsets(body, body_start)? {
+                let view = RecordView::parse_in_verified_frame(&body[rel..])?;
+                if view.is_removed() || view.stream.starts_with('$') {
+                    continue;
+                }
+                let stream = StreamId::new(view.stream)
+                    .map_err(|e| DecodeError::invalid("record stream", e.to_string()))?;
+                out.push(TagEntry {
+                    position: position_of(n, rec_off).0,
+                    placed: Placed {
+                        stream,
+                        version: view.version,
+                        recorded_at: view.recorded_at_micros(),
+                    },
+                    event_type: view.event_type.to_owned(),
+                    tags: view.tags()?,
+                });
+            }
+        }
+        Ok(true)
+    })?;
+    Ok(out)
+}
+
+/// Writes sealed segment `n`'s tag file durably (a temporary file synced,
+/// renamed over, the directory synced).
+pub(crate) fn write_tag_file(
+    storage: &dyn Storage,
+    idx_dir: &Path,
+    n: u32,
+    entries: &[TagEntry],
+) -> Result<()> {
+    let path = idx_dir.join(tag_file_name(n));
+    let tmp = path.with_extension("tags.tmp");
+    let io = |e: std::io::Error| Error::io(format!("writing {}", path.display()), e);
+    let f = storage.open(&tmp, true).map_err(io)?;
+    f.set_len(0).map_err(io)?;
+    f.write_all_at(&encode_tag_file(n, entries), 0)
+        .map_err(io)?;
+    f.sync_data().map_err(io)?;
+    drop(f);
+    storage.rename(&tmp, &path).map_err(io)?;
+    storage.sync_dir(idx_dir).map_err(io)
+}
+
+/// Sealed segment `n`'s tag file, if present and sound; `Err` says why
+/// not (a missing file is `Ok(None)`).
+pub(crate) fn load_tag_file(
+    storage: &dyn Storage,
+    idx_dir: &Path,
+    n: u32,
+) -> std::result::Result<Option<Vec<TagEntry>>, String> {
+    let path = idx_dir.join(tag_file_name(n));
+    if !storage.exists(&path) {
+        return Ok(None);
+    }
+    let f = storage.open(&path, false).map_err(|e| e.to_string())?;
+    let len = f.len().map_err(|e| e.to_string())?;
+    if len > MAX_TAG_FILE_BYTES {
+        return Err(format!(
+            "{len} bytes, over the limit of {MAX_TAG_FILE_BYTES}"
+        ));
+    }
+    drop(f);
+    let bytes = read_file(storage, &path).map_err(|e| e.to_string())?;
+    decode_tag_file(n, &bytes)
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
+/// Removes sealed segment `n`'s tag file, if it has one, durably.
+pub(crate) fn remove_tag_file(
+    storage: &dyn Storage,
+    idx_dir: &Path,
+    n: u32,
+) -> std::io::Result<()> {
+    let path = idx_dir.join(tag_file_name(n));
+    if !storage.exists(&path) {
+        return Ok(());
+    }
+    storage.remove(&path)?;
+    storage.sync_dir(idx_dir)
+}
+
+impl OpenStore {
+    /// Builds sealed segment `n`'s tag file from the segment and writes it;
+    /// returns its entries.
+    pub(crate) fn write_segment_tags(&self, n: u32) -> Result<Vec<TagEntry>> {
+        let seg = self
+            .state
+            .read()
+            .segments
+            .get(&n)
+            .cloned()
+            .ok_or_else(|| Error::Backend(format!("no segment {n} to write the tags of")))?;
+        let len = seg
+            .file
+            .len()
+            .map_err(|e| Error::io(format!("sizing {}", seg.path.display()), e))?;
+        let entries = tag_entries_of_segment(&seg, len, self.config.max_segment_bytes)?;
+        write_tag_file(
+            self.config.storage.as_ref(),
+            &self.config.dir.join("index"),
+            n,
+            &entries,
+        )?;
+        Ok(entries)
+    }
+}
+
+impl OpenStore {
+    /// Fills the tag index when the store opens, before the writer starts:
+    /// each sealed segment's entries from its tag file (a missing or unsound
+    /// one is rebuilt from the segment and written again), then the active
+    /// segment's events up to its visible end. A store opened read-only over
+    /// damage scans `$all` instead, and a scan that meets damage leaves the
+    /// index marked incomplete.
+    pub(crate) fn load_tag_index(&self) {
+        if self.damaged.is_some() {
+            return self.scan_tag_index(strata_core::Position::START);
+        }
+        let (segments, active, visible_end) = {
+            let state = self.state.read();
+            (
+                state.segments.clone(),
+                state.active_segment,
+                state.visible_end,
+            )
+        };
+        let storage = self.config.storage.as_ref();
+        let idx_dir = self.config.dir.join("index");
+        let max = self.config.max_segment_bytes;
+        for (&n, seg) in &segments {
+            let entries = if n == active {
+                tag_entries_of_segment(seg, visible_end, max).inspect(|e| {
+                    self.metrics
+                        .tag_events_scanned
+                        .fetch_add(e.len() as u64, Ordering::Relaxed);
+                })
+            } else {
+                self.sealed_tags(storage, &idx_dir, n)
+            };
+            match entries {
+                Ok(entries) => {
+                    let mut state = self.state.write();
+                    for e in entries {
+                        state.tags.add(e.position, e.placed, &e.event_type, &e.tags);
+                    }
+                }
+                Err(e) => {
+                    warn!(segment = n, error = %e, "the tag index stops at damage; conditional appends and query reads are refused");
+                    self.state.write().tags.mark_incomplete(e.to_string());
+                    return;
+                }
+            }
+        }
+        info!(
+            loaded = self.metrics.tag_events_loaded.load(Ordering::Relaxed),
+            scanned = self.metrics.tag_events_scanned.load(Ordering::Relaxed),
+            "tag index loaded"
+        );
+    }
+
+    /// Sealed segment `n`'s tag entries: from its tag file, or rebuilt from
+    /// the segment (and the file written again) when that is missing or
+    /// unsound.
+    fn sealed_tags(&self, storage: &dyn Storage, idx_dir: &Path, n: u32) -> Result<Vec<TagEntry>> {
+        match load_tag_file(storage, idx_dir, n) {
+            Ok(Some(entries)) => {
+                self.metrics
+                    .tag_events_loaded
+                    .fetch_add(entries.len() as u64, Ordering::Relaxed);
+                return Ok(entries);
+            }
+            Ok(None) => {}
+            Err(reason) => {
+                warn!(segment = n, reason = %reason, "tag file unusable; rebuilding it from the segment");
+            }
+        }
+        let seg = self
+            .state
+            .read()
+            .segments
+            .get(&n)
+            .cloned()
+            .ok_or_else(|| Error::Backend(format!("no segment {n} to read the tags of")))?;
+        let len = seg
+            .file
+            .len()
+            .map_err(|e| Error::io(format!("sizing {}", seg.path.display()), e))?;
+        let entries = tag_entries_of_segment(&seg, len, self.config.max_segment_bytes)?;
+        if let Err(e) = write_tag_file(storage, idx_dir, n, &entries) {
+            // The index in memory is whole; the next open tries again.
+            warn!(segment = n, error = %e, "writing a rebuilt tag file failed");
+        }
+        self.metrics
+            .tag_events_scanned
+            .fetch_add(entries.len() as u64, Ordering::Relaxed);
+        self.metrics
+            .tag_segments_rebuilt
+            .fetch_add(1, Ordering::Relaxed);
+        Ok(entries)
+    }
+}
