@@ -425,19 +425,20 @@ impl Writer {
             )?;
             Ok((Some(lock), checks))
         };
-        let (begin, commit, ensure, lock, lookup, append, (lock_position, checks)) = futures::try_join!(
-            prepare("BEGIN"),
-            prepare("COMMIT"),
-            client.prepare_cached(&sql.ensure_streams),
-            client.prepare_cached(&sql.lock_streams),
-            client.prepare_cached(&sql.lookup_ids),
-            client.prepare_cached(match self.database.config.ordering {
-                Ordering::Serialized => &sql.append,
-                Ordering::Naive => &sql.append_naive,
-            }),
-            conditions,
-        )
-        .map_err(|e| Failure::from_db("preparing the append statements", e))?;
+        let (begin, commit, ensure, lock, lookup, append, (lock_position, checks)) =
+            futures::try_join!(
+                prepare("BEGIN"),
+                prepare("COMMIT"),
+                client.prepare_cached(&sql.ensure_streams),
+                client.prepare_cached(&sql.lock_streams),
+                client.prepare_cached(&sql.lookup_ids),
+                client.prepare_cached(match self.database.config.ordering {
+                    Ordering::Serialized => &sql.append,
+                    Ordering::Naive => &sql.append_naive,
+                }),
+                conditions,
+            )
+            .map_err(|e| Failure::from_db("preparing the append statements", e))?;
         Ok(Statements {
             begin,
             commit,

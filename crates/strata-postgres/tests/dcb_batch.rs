@@ -114,7 +114,11 @@ async fn conditional_appends_in_one_batch_see_each_other() {
     let mut pending: Vec<Pending> = Vec::new();
     let queue = [
         // 0: written (positions 3, 4: the blocker takes 2); books a:1 at 4.
-        ("a-1", vec![NewEvent::json_bytes("Asked", "{}"), booked("a:1")], "a:1"),
+        (
+            "a-1",
+            vec![NewEvent::json_bytes("Asked", "{}"), booked("a:1")],
+            "a:1",
+        ),
         // 1: fails on 0's booking, at position 4.
         ("a-2", vec![booked("a:1")], "a:1"),
         // 2: another boundary: written at 5.
@@ -142,10 +146,7 @@ async fn conditional_appends_in_one_batch_see_each_other() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     tx.commit().await.unwrap();
 
-    assert_eq!(
-        blocker.await.unwrap().unwrap().last_position,
-        Position(2)
-    );
+    assert_eq!(blocker.await.unwrap().unwrap().last_position, Position(2));
     let results: Vec<_> = futures::future::join_all(pending)
         .await
         .into_iter()

@@ -384,7 +384,10 @@ pub async fn conditions_sent_together_decide_in_order<H: StoreHarness>(h: &H) {
             vec![part(
                 &format!("booking-{who}{round}"),
                 ExpectedVersion::NoStream,
-                vec![tagged("Asked", &[seat.as_str()]), tagged("Booked", &[seat.as_str()])],
+                vec![
+                    tagged("Asked", &[seat.as_str()]),
+                    tagged("Booked", &[seat.as_str()]),
+                ],
             )]
         };
         let (a, b) = tokio::join!(

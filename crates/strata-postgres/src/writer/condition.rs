@@ -137,14 +137,22 @@ impl<'a> BatchEvents<'a> {
 
     /// The first offset above `after` among `list` (every event when
     /// `None`) of an event matching `item` (any, when `None`).
-    fn first_in(&self, list: Option<&[usize]>, item: Option<&QueryItem>, after: u64) -> Option<u64> {
+    fn first_in(
+        &self,
+        list: Option<&[usize]>,
+        item: Option<&QueryItem>,
+        after: u64,
+    ) -> Option<u64> {
         let matches = |&(offset, ty, tags): &(u64, &str, &[Tag])| {
             offset > after && item.is_none_or(|i| i.matches_parts(ty, tags))
         };
         match list {
             None => {
                 let start = self.events.partition_point(|e| e.0 <= after);
-                self.events[start..].iter().find(|e| matches(e)).map(|e| e.0)
+                self.events[start..]
+                    .iter()
+                    .find(|e| matches(e))
+                    .map(|e| e.0)
             }
             Some(list) => {
                 let start = list.partition_point(|&i| self.events[i].0 <= after);
