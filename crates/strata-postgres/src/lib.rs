@@ -88,7 +88,7 @@ pub use store::{PostgresStore, StoreStats, CLOSE_TIMEOUT_SECS};
 pub use tls::{PgTls, MAX_ROOT_CERT_FILE_BYTES};
 pub use writer::{
     ANALYZE_FIRST_EVENTS, MAX_BATCH_APPENDS, MAX_BATCH_ATTEMPTS, MAX_BATCH_BYTES, MAX_BATCH_EVENTS,
-    MAX_LINGER_YIELDS, MAX_QUEUED_APPENDS,
+    MAX_CACHED_STATEMENTS, MAX_LINGER_YIELDS, MAX_QUEUED_APPENDS,
 };
 
 /// The driver and pool this crate uses, re-exported so callers of

@@ -28,7 +28,7 @@ use crate::read::{
     stream_rows, version_from_row, version_param,
 };
 use crate::sql::Sql;
-use crate::writer::{WriteRequest, Writer, MAX_QUEUED_APPENDS};
+use crate::writer::{prepare_bounded, WriteRequest, Writer, MAX_QUEUED_APPENDS};
 
 /// How long [`PostgresStore::close`] waits for its tasks, in seconds.
 pub const CLOSE_TIMEOUT_SECS: u64 = 10;
@@ -452,8 +452,13 @@ impl EventStore for PostgresStore {
         let params = &params;
         database
             .read("reading a query", |client| async move {
+                // Prepared once per query shape and connection: one round
+                // trip a read instead of a parse and then an execute.
+                let statement = prepare_bounded(&client, text)
+                    .await
+                    .map_err(db_error("reading a query"))?;
                 let rows = client
-                    .query(text.as_str(), &param_refs(params))
+                    .query(&statement, &param_refs(params))
                     .await
                     .map_err(db_error("reading a query"))?;
                 let mut out = Vec::with_capacity(rows.len());

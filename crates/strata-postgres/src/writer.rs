@@ -3,10 +3,14 @@
 //!
 //! 1. `BEGIN`; create-if-missing and lock the batch's stream rows (sorted, so
 //!    concurrent batches cannot deadlock); look up the batch's event ids.
+//!    When the batch holds conditional appends, the same round trip takes
+//!    the global position lock and runs every condition's check under it
+//!    (`condition.rs`).
 //! 2. Decide every append with the database rules of `strata_core::append_rules`
-//!    (tombstone, idempotent retry, guard), in queue order, against the
-//!    locked heads as earlier appends of the batch leave them. A failing
-//!    append gets its own error; the others go on.
+//!    (tombstone, idempotent retry, guard, then the condition against the
+//!    committed events and those accepted earlier in the batch), in queue
+//!    order, against the locked heads as earlier appends of the batch leave
+//!    them. A failing append gets its own error; the others go on.
 //! 3. One statement takes the global position lock, inserts all accepted
 //!    events (`UNNEST`), advances the heads, writes the settings of the
 //!    metadata streams written (`stream_metadata`) and queues the
@@ -37,7 +41,11 @@ use crate::error::{is_connection_error, is_missing_partition, is_transient, PgEr
 use crate::head::HeadFeed;
 use crate::metadata::MetadataColumns;
 use crate::migrate::{to_i64, PARTITIONS_AHEAD};
-use crate::read::{corrupt, head_from_row, param_refs, read_query_query};
+use crate::read::{corrupt, head_from_row, param_refs};
+
+mod condition;
+
+use condition::{BatchEvents, Check, Checked};
 
 /// Appends waiting for the writer; callers wait for room beyond this.
 pub const MAX_QUEUED_APPENDS: usize = 4_096;
@@ -63,6 +71,10 @@ pub const MAX_LINGER_YIELDS: usize = 16;
 /// instead of 2 ms at 240,000 events.
 pub const ANALYZE_FIRST_EVENTS: u64 = 10_000;
 
+/// Most prepared statements one pooled connection keeps; past this its
+/// cache is emptied (and statements are prepared again as they are used).
+pub const MAX_CACHED_STATEMENTS: usize = 256;
+
 /// Attempts per batch when the connection drops or a transaction must be
 /// re-run (deadlock, concurrent insert, missing partition).
 pub const MAX_BATCH_ATTEMPTS: u32 = 8;
@@ -80,8 +92,8 @@ pub(crate) struct WriteRequest {
     /// unless an earlier attempt of this very batch committed them.
     pub generated: HashSet<EventId>,
     /// The condition of a conditional append (`append_if`): checked in the
-    /// transaction that writes it, under the global position lock. A
-    /// request with a condition is always the first of its batch.
+    /// transaction that writes it, under the global position lock, against
+    /// the committed events and those accepted earlier in its batch.
     pub condition: Option<AppendCondition>,
     /// Where the outcome goes.
     pub reply: Reply<Vec<AppendResult>>,
@@ -172,6 +184,7 @@ impl Writer {
         let mut held: Option<WriteRequest> = None;
         let mut closing = false;
         let mut last_batch = 0usize;
+        let serialized = self.database.config.ordering == Ordering::Serialized;
         loop {
             let first = match held.take() {
                 Some(r) => r,
@@ -214,10 +227,11 @@ impl Writer {
                 let Ok(next) = rx.try_recv() else { break };
                 // An id already in the batch (a concurrent retry of the same
                 // append) waits for the next batch, which will see it recorded.
-                // A conditional append opens a batch of its own: its check
-                // sees what committed before the batch, not the batch's
-                // earlier appends.
-                let fits = next.condition.is_none()
+                // Conditional appends share batches (their conditions are
+                // also checked against the batch's earlier events), except
+                // under the test-only naive ordering, whose positions are
+                // not known before the insert: there one opens a batch.
+                let fits = (next.condition.is_none() || serialized)
                     && events + next.events() <= MAX_BATCH_EVENTS
                     && bytes + next.bytes() <= MAX_BATCH_BYTES
                     && next.ids().all(|id| !ids.contains(&id));
@@ -342,16 +356,13 @@ impl Writer {
             .await
             .map_err(|e| Failure::Retry(PgError::pool("appending", e)))?;
         self.ensure_partitions(&client, batch).await?;
-        let statements = self.prepare(&client).await?;
-        let (heads, recorded) =
-            lock_and_look_up(&client, &statements, batch, lookup_generated).await?;
-        let matched = match batch.first().and_then(|r| r.condition.as_ref()) {
-            Some(condition) => self.check_condition(&client, condition).await?,
-            None => None,
-        };
+        let checks = condition::checks(&self.database.sql, batch);
+        let statements = self.prepare(&client, &checks).await?;
+        let (heads, recorded, checked) =
+            lock_and_look_up(&client, &statements, batch, lookup_generated, &checks).await?;
 
         // Decide every append against the locked heads.
-        let plan = plan(batch, heads, &recorded, matched);
+        let plan = plan(batch, heads, &recorded, &checked);
         if plan.total == 0 {
             rollback(&client).await;
             return Ok(Committed {
@@ -393,67 +404,41 @@ impl Writer {
         Ok(())
     }
 
-    /// The check of a conditional append (the first of the batch): takes
-    /// the global position lock, then, in a statement whose snapshot is
-    /// taken with the lock held, looks for the first matching event after
-    /// the condition's position. Every append takes the same lock before it
-    /// commits and keeps it to the end of its commit, so the check sees every
-    /// append that committed before, and every later one commits after this
-    /// transaction (`docs/postgres.md`, "Tags, query reads and conditional
-    /// appends"). Rolls back on failure.
-    async fn check_condition(
+    /// The append transaction's statements, prepared once per connection,
+    /// and the checks of the batch's conditions (one statement per shape of
+    /// query, in the connection's bounded cache).
+    async fn prepare(
         &self,
         client: &deadpool_postgres::Object,
-        condition: &AppendCondition,
-    ) -> Result<Option<Position>, Failure> {
-        let sql = &self.database.sql;
-        let (text, params) = read_query_query(
-            sql,
-            &condition.fail_if_events_match,
-            condition.checked_after(),
-            1,
-        );
-        let params = param_refs(&params);
-        let checked = futures::try_join!(
-            client.execute(&sql.lock_position, &[]),
-            client.query(&text, &params),
-        );
-        let rows = match checked {
-            Ok((_, rows)) => rows,
-            Err(e) => {
-                rollback(client).await;
-                return Err(Failure::from_db("checking an append condition", e));
-            }
-        };
-        match rows
-            .first()
-            .map(|row| position_from_row_at(row, 0))
-            .transpose()
-        {
-            Ok(found) => Ok(found),
-            Err(e) => {
-                rollback(client).await;
-                Err(Failure::Fatal(e))
-            }
-        }
-    }
-
-    /// The append transaction's statements, prepared once per connection.
-    async fn prepare(&self, client: &deadpool_postgres::Object) -> Result<Statements, Failure> {
+        checks: &[Check],
+    ) -> Result<Statements, Failure> {
         let sql = &self.database.sql;
         let prepare = |text: &'static str| client.prepare_cached(text);
-        let (begin, commit, ensure, lock, lookup, append) = futures::try_join!(
-            prepare("BEGIN"),
-            prepare("COMMIT"),
-            client.prepare_cached(&sql.ensure_streams),
-            client.prepare_cached(&sql.lock_streams),
-            client.prepare_cached(&sql.lookup_ids),
-            client.prepare_cached(match self.database.config.ordering {
-                Ordering::Serialized => &sql.append,
-                Ordering::Naive => &sql.append_naive,
-            }),
-        )
-        .map_err(|e| Failure::from_db("preparing the append statements", e))?;
+        let conditions = async {
+            if checks.is_empty() {
+                return Ok((None, Vec::new()));
+            }
+            let texts = checks.iter().map(|c| prepare_bounded(client, &c.text));
+            let (lock, checks) = futures::try_join!(
+                client.prepare_cached(&sql.lock_position),
+                futures::future::try_join_all(texts),
+            )?;
+            Ok((Some(lock), checks))
+        };
+        let (begin, commit, ensure, lock, lookup, append, (lock_position, checks)) =
+            futures::try_join!(
+                prepare("BEGIN"),
+                prepare("COMMIT"),
+                client.prepare_cached(&sql.ensure_streams),
+                client.prepare_cached(&sql.lock_streams),
+                client.prepare_cached(&sql.lookup_ids),
+                client.prepare_cached(match self.database.config.ordering {
+                    Ordering::Serialized => &sql.append,
+                    Ordering::Naive => &sql.append_naive,
+                }),
+                conditions,
+            )
+            .map_err(|e| Failure::from_db("preparing the append statements", e))?;
         Ok(Statements {
             begin,
             commit,
@@ -461,6 +446,8 @@ impl Writer {
             lock,
             lookup,
             append,
+            lock_position,
+            checks,
         })
     }
 
@@ -534,16 +521,23 @@ struct Statements {
     lock: tokio_postgres::Statement,
     lookup: tokio_postgres::Statement,
     append: tokio_postgres::Statement,
+    /// `writer/lock_position.sql`, when the batch has conditions.
+    lock_position: Option<tokio_postgres::Statement>,
+    /// The checks' statements, in the order of the batch's checks.
+    checks: Vec<tokio_postgres::Statement>,
 }
 
-/// Phase 1: begins the transaction, locks the batch's stream heads and looks
-/// up its event ids (one round trip). Rolls back on failure.
+/// Phase 1: begins the transaction, locks the batch's stream heads, looks
+/// up its event ids and, when it holds conditional appends, takes the
+/// position lock and runs their checks under it (one round trip). Rolls
+/// back on failure.
 async fn lock_and_look_up(
     client: &deadpool_postgres::Object,
     statements: &Statements,
     batch: &[WriteRequest],
     lookup_generated: bool,
-) -> Result<(Heads, Recorded), Failure> {
+    checks: &[Check],
+) -> Result<(Heads, Recorded, Checked), Failure> {
     let streams: Vec<&str> = batch
         .iter()
         .flat_map(|r| r.parts.iter().map(|p| p.stream.as_str()))
@@ -560,20 +554,45 @@ async fn lock_and_look_up(
         .collect();
     let streams_param: [&(dyn ToSql + Sync); 1] = [&streams];
     let ids_param: [&(dyn ToSql + Sync); 1] = [&ids];
+    let check_params: Vec<Vec<&(dyn ToSql + Sync)>> =
+        checks.iter().map(|c| param_refs(&c.params)).collect();
+    // Statements of one connection run in the order they are sent, so the
+    // position lock is taken after the stream rows (the order every append
+    // takes them in) and each check's snapshot after the lock is held.
+    let conditions = async {
+        let Some(lock_position) = &statements.lock_position else {
+            return Ok((None, Vec::new()));
+        };
+        let runs = statements
+            .checks
+            .iter()
+            .zip(&check_params)
+            .map(|(statement, params)| client.query(statement, params));
+        let (row, found) = futures::try_join!(
+            client.query_one(lock_position, &[]),
+            futures::future::try_join_all(runs),
+        )?;
+        Ok((Some(row), found))
+    };
     let phase1 = futures::try_join!(
         client.execute(&statements.begin, &[]),
         client.execute(&statements.ensure, &streams_param),
         client.query(&statements.lock, &streams_param),
         client.query(&statements.lookup, &ids_param),
+        conditions,
     );
-    let (_, _, head_rows, id_rows) = match phase1 {
+    let (_, _, head_rows, id_rows, (lock_row, found)) = match phase1 {
         Ok(r) => r,
         Err(e) => {
             rollback(client).await;
             return Err(Failure::from_db("locking streams", e));
         }
     };
-    match decode_phase1(&head_rows, &id_rows) {
+    let decoded = decode_phase1(&head_rows, &id_rows).and_then(|(heads, recorded)| {
+        let checked = decode_checks(batch.len(), checks, lock_row.as_ref(), &found)?;
+        Ok((heads, recorded, checked))
+    });
+    match decoded {
         Ok(r) => Ok(r),
         Err(e) => {
             rollback(client).await;
@@ -643,6 +662,42 @@ fn decode_phase1(
         );
     }
     Ok((heads, recorded))
+}
+
+/// What the checks of a batch's conditions found: the last position taken
+/// when the position lock was granted and each condition's first match.
+fn decode_checks(
+    requests: usize,
+    checks: &[Check],
+    lock_row: Option<&tokio_postgres::Row>,
+    found: &[Vec<tokio_postgres::Row>],
+) -> Result<Checked> {
+    let mut checked = Checked {
+        base: match lock_row {
+            Some(row) => position_from_row_at(row, 0)?.0,
+            None => 0,
+        },
+        matched: vec![None; requests],
+    };
+    for (check, rows) in checks.iter().zip(found) {
+        if let Some(row) = rows.first() {
+            checked.matched[check.index] = Some(position_from_row_at(row, 0)?);
+        }
+    }
+    Ok(checked)
+}
+
+/// Prepares `text` in the connection's statement cache, emptying the cache
+/// first when it holds [`MAX_CACHED_STATEMENTS`] (query reads and checks
+/// come in as many shapes as their queries).
+pub(crate) async fn prepare_bounded(
+    client: &deadpool_postgres::Object,
+    text: &str,
+) -> std::result::Result<tokio_postgres::Statement, tokio_postgres::Error> {
+    if client.statement_cache.size() >= MAX_CACHED_STATEMENTS {
+        client.statement_cache.clear();
+    }
+    client.prepare_cached(text).await
 }
 
 fn position_from_row_at(row: &tokio_postgres::Row, at: usize) -> Result<Position> {
@@ -757,13 +812,13 @@ fn join_tags(tags: &[Tag]) -> Option<String> {
 }
 
 /// Decides every request of a batch, in order, with the database append
-/// rules. `matched`: the first event matching the condition of the batch's
-/// first request, when it has one and one matched.
+/// rules, and each condition against `checked` (the committed events) and
+/// the events accepted before it in the batch.
 fn plan<'a>(
     batch: &'a [WriteRequest],
     mut heads: Heads,
     recorded: &Recorded,
-    matched: Option<Position>,
+    checked: &Checked,
 ) -> Plan<'a> {
     let lookup = |id: &EventId| {
         recorded
@@ -781,15 +836,15 @@ fn plan<'a>(
         metadata: BTreeMap::new(),
         total: 0,
     };
+    // Only a batch with conditions needs its accepted events by tag.
+    let conditional = batch.iter().any(|r| r.condition.is_some());
+    let mut accepted = BatchEvents::default();
     for (i, request) in batch.iter().enumerate() {
-        let decided = match decide(request, &heads, &lookup) {
+        let decided = match (decide(request, &heads, &lookup), &request.condition) {
             // An exact retry answers without the condition: the events it
             // would find are its own. A failed guard fails first.
-            Ok(None) if i == 0 && request.condition.is_some() => match matched {
-                Some(position) => Err(Error::ConditionFailed { position }),
-                None => Ok(None),
-            },
-            other => other,
+            (Ok(None), Some(condition)) => condition_failure(condition, i, checked, &accepted),
+            (other, _) => other,
         };
         match decided {
             Err(e) => out.planned.push(Planned::Done(Err(e))),
@@ -812,6 +867,9 @@ fn plan<'a>(
                         c.data.push(&event.data);
                         c.metadata.push(meta.as_deref());
                         c.tags.push(join_tags(&event.tags));
+                        if conditional {
+                            accepted.add(out.total, &part.stream, &event.event_type, &event.tags);
+                        }
                     }
                     out.heads
                         .insert(part.stream.as_str(), (head.version, out.total));
@@ -826,6 +884,29 @@ fn plan<'a>(
         }
     }
     out
+}
+
+/// The condition of request `index`, decided to be written otherwise: fails
+/// on the first committed match (`checked`) or, when there is none, on the
+/// first event accepted earlier in the batch that matches it. Committed
+/// positions are all at or below `checked.base` and the batch's are above
+/// it, so this is the condition's first matching position either way.
+fn condition_failure(
+    condition: &AppendCondition,
+    index: usize,
+    checked: &Checked,
+    accepted: &BatchEvents<'_>,
+) -> Result<Option<Vec<AppendResult>>> {
+    if let Some(position) = checked.committed_match(index) {
+        return Err(Error::ConditionFailed { position });
+    }
+    let after = condition.checked_after().0.saturating_sub(checked.base);
+    match accepted.first_match(&condition.fail_if_events_match, after) {
+        Some(offset) => Err(Error::ConditionFailed {
+            position: Position(checked.base + offset),
+        }),
+        None => Ok(None),
+    }
 }
 
 /// One request against the current heads: `Ok(Some)` for an exact retry,
@@ -968,13 +1049,58 @@ mod tests {
             set_metadata("$$b-1", ExpectedVersion::Any, 8),
             request("a-1", ExpectedVersion::Any, 2),
         ];
-        let plan = plan(&batch, Heads::new(), &Recorded::new(), None);
+        let plan = plan(&batch, Heads::new(), &Recorded::new(), &Checked::default());
         let rows = plan.metadata_rows();
         // The second append failed its guard and sets nothing.
         assert_eq!(rows.streams, ["a-1", "b-1"]);
         assert_eq!(rows.versions, [2, 1]);
         assert_eq!(rows.max_count, [Some(7), Some(8)]);
         assert_eq!(rows.max_age, [None, None]);
+    }
+
+    fn conditional(stream: &str, seat: &str, after: u64) -> WriteRequest {
+        use strata_core::dcb::{Query, QueryItem};
+        let mut r = request(stream, ExpectedVersion::Any, 2);
+        let tag = Tag::new(seat).unwrap();
+        for e in &mut r.parts[0].events {
+            e.tags = vec![tag.clone()];
+        }
+        let item = QueryItem::new(["E"], [tag]);
+        r.condition = Some(AppendCondition::new(
+            Query::new(vec![item]).unwrap(),
+            Some(Position(after)),
+        ));
+        r
+    }
+
+    #[test]
+    fn conditions_count_the_events_accepted_before_them_in_the_batch() {
+        let batch = vec![
+            conditional("a-1", "seat:a", 10),
+            conditional("a-2", "seat:a", 10),
+            conditional("b-1", "seat:b", 10),
+            // Committed match (from its check): wins over the batch's.
+            conditional("a-3", "seat:a", 10),
+            // After beyond the batch's first events: only later ones count.
+            conditional("b-2", "seat:b", 14),
+            conditional("b-3", "seat:b", 16),
+        ];
+        let mut matched = vec![None; batch.len()];
+        matched[3] = Some(Position(7));
+        let checked = Checked { base: 12, matched };
+        let plan = plan(&batch, Heads::new(), &Recorded::new(), &checked);
+        let results = plan.resolve(|o| Position(12 + o));
+        let failed = |i: usize| match &results[i] {
+            Err(Error::ConditionFailed { position }) => position.0,
+            other => panic!("{i}: expected condition_failed, got {other:?}"),
+        };
+        assert_eq!(results[0].as_ref().unwrap()[0].last_position, Position(14));
+        assert_eq!(failed(1), 13);
+        assert_eq!(results[2].as_ref().unwrap()[0].last_position, Position(16));
+        assert_eq!(failed(3), 7);
+        assert_eq!(failed(4), 15);
+        assert_eq!(results[5].as_ref().unwrap()[0].last_position, Position(18));
+        assert_eq!(plan.total, 6);
     }
 
     #[test]
@@ -985,7 +1111,7 @@ mod tests {
             request("a-1", ExpectedVersion::Exact(2), 1),
             request("b-1", ExpectedVersion::Any, 3),
         ];
-        let plan = plan(&batch, Heads::new(), &Recorded::new(), None);
+        let plan = plan(&batch, Heads::new(), &Recorded::new(), &Checked::default());
         assert_eq!(plan.total, 6);
         let results = plan.resolve(|o| Position(100 + o));
         assert_eq!(results[0].as_ref().unwrap()[0].last_position, Position(102));

@@ -42,6 +42,7 @@ macro_rules! dcb_conformance_suite {
             condition_and_stream_guards_both_apply,
             failed_condition_writes_nothing_anywhere,
             exact_retry_answers_without_checking_again,
+            conditions_sent_together_decide_in_order,
             course_subscriptions_race_without_overbooking,
             disjoint_boundaries_never_conflict,
             erased_events_leave_reads_and_conditions,
@@ -358,6 +359,73 @@ pub async fn exact_retry_answers_without_checking_again<H: StoreHarness>(h: &H) 
     let again = store.append_if(parts(), &cond).await.unwrap();
     assert_eq!(first, again);
     assert_eq!(all_events(&store).await.len(), 1);
+}
+
+/// Rounds of [`conditions_sent_together_decide_in_order`].
+const TOGETHER_ROUNDS: usize = 8;
+
+/// Two conditional appends sent at once on one boundary, both after the
+/// same position: one is written, and the other fails naming the first
+/// position of the winner's events that matches (which a store that
+/// decides both in one batch knows before it commits). Sent at once on
+/// disjoint boundaries, both are written.
+pub async fn conditions_sent_together_decide_in_order<H: StoreHarness>(h: &H) {
+    let store = h.open().await;
+    put(&store, "other-1", vec![tagged("Noise", &["seat:x"])]).await;
+    for round in 0..TOGETHER_ROUNDS {
+        let head = all_events(&store).await.last().map_or(0, |e| e.position.0);
+        let seat = format!("seat:r{round}");
+        let cond = AppendCondition::new(
+            query(vec![item(&["Booked"], &[seat.as_str()])]),
+            Some(Position(head)),
+        );
+        // Each books the seat in its second event; the first does not match.
+        let booking = |who: &str| {
+            vec![part(
+                &format!("booking-{who}{round}"),
+                ExpectedVersion::NoStream,
+                vec![
+                    tagged("Asked", &[seat.as_str()]),
+                    tagged("Booked", &[seat.as_str()]),
+                ],
+            )]
+        };
+        let (a, b) = tokio::join!(
+            store.append_if(booking("a"), &cond),
+            store.append_if(booking("b"), &cond)
+        );
+        let (won, lost) = match (a, b) {
+            (Ok(won), Err(lost)) | (Err(lost), Ok(won)) => (won, lost),
+            other => panic!("round {round}: expected one booking and one conflict, got {other:?}"),
+        };
+        match lost {
+            strata_core::Error::ConditionFailed { position } => {
+                assert_eq!(position, won[0].last_position, "round {round}")
+            }
+            other => panic!("round {round}: expected condition_failed, got {other:?}"),
+        }
+        let booked = read(&store, &query(vec![item(&["Booked"], &[seat.as_str()])]), 0).await;
+        assert_eq!(positions(&booked), vec![won[0].last_position.0]);
+
+        // Disjoint boundaries, same position: both are written.
+        let own = |who: &str| {
+            let seat = format!("seat:r{round}{who}");
+            let cond = AppendCondition::new(
+                query(vec![item(&["Booked"], &[seat.as_str()])]),
+                Some(Position(head)),
+            );
+            let append = vec![part(
+                &format!("own-{who}{round}"),
+                ExpectedVersion::NoStream,
+                vec![tagged("Booked", &[seat.as_str()])],
+            )];
+            (append, cond)
+        };
+        let ((a, ca), (b, cb)) = (own("a"), own("b"));
+        let (a, b) = tokio::join!(store.append_if(a, &ca), store.append_if(b, &cb));
+        a.unwrap();
+        b.unwrap();
+    }
 }
 
 /// Course capacity and the per-student limit of the race.
