@@ -78,6 +78,8 @@ fn allowed(krate: &str, kind: Kind) -> Option<&'static [&'static str]> {
         ("strata-client", Kind::Normal | Kind::Build) => &["strata-core", "strata-wire"],
         // The client's tests run against a real server.
         ("strata-client", Kind::Dev) => &["strata-core", "strata-wire", "strata-server"],
+        ("strata-grpc", _) => &["strata-core", "strata-server"],
+        ("strata-interop", _) => &["strata-core", "strata-grpc", "strata-server"],
         ("strata-stores", _) => &["strata-core", "strata-log", "strata-postgres"],
         ("strata-scenarios", Kind::Normal | Kind::Build) => &["strata-core", "strata"],
         // The scenarios' examples and tests run on the durable stores.

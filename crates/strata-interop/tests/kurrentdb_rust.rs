@@ -2,6 +2,8 @@
 //! store: appends with every expected revision, reads both ways, `$all`
 //! with filters, delete, tombstone and authentication.
 
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 
 use kurrentdb::{
