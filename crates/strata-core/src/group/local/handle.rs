@@ -16,6 +16,7 @@ use crate::filter::ReadFilter;
 use crate::store::EventStore;
 use crate::subscription::{SubscribeFrom, SubscriptionMessage};
 use crate::version::{ExpectedVersion, Position};
+use crate::RecordedEvent;
 
 use super::super::state::{GroupState, Progress, Record};
 use super::super::{
@@ -203,6 +204,7 @@ impl GroupHandle {
             let now = Instant::now();
             let (report, records) = apply(&mut inner.state, now);
             let numbered = number(&mut inner, records);
+            list_parked(&mut inner, &numbered);
             let at = inner.state.checkpoint();
             let checkpoint = if inner.since_checkpoint >= CHECKPOINT_EVERY_RECORDS {
                 inner.since_checkpoint = 0;
@@ -252,22 +254,15 @@ impl GroupHandle {
                     delivery_count,
                     reason,
                 } => {
-                    let entry = ParkedEntry {
-                        position: event.position,
-                        stream: event.stream_id.as_str().to_owned(),
-                        delivery_count,
-                        reason,
-                        parked_at: chrono::Utc::now(),
-                        replaying: false,
-                    };
+                    let listed = self.inner().parked.get(&event.position).cloned();
+                    let entry =
+                        listed.unwrap_or_else(|| parked_entry(&event, delivery_count, &reason));
                     let e = durable::parked_record(&entry)?;
                     store.append(&parked, ExpectedVersion::Any, vec![e]).await?;
-                    self.inner().parked.insert(entry.position, entry);
                 }
                 Record::Unparked(p) => {
                     let e = durable::unparked_record(p)?;
                     store.append(&parked, ExpectedVersion::Any, vec![e]).await?;
-                    self.inner().parked.remove(&p);
                 }
             }
         }
@@ -415,6 +410,41 @@ fn number(inner: &mut Inner, records: Vec<Record>) -> Vec<(u64, Record)> {
             (seq, r)
         })
         .collect()
+}
+
+/// Applies a settle's parked-list changes in the same critical section as
+/// the state change that made them, so a status or `parked` read never
+/// sees the checkpoint past a parked event that is not listed yet (the
+/// records are made durable right after, by [`GroupHandle::write`]).
+fn list_parked(inner: &mut Inner, records: &[(u64, Record)]) {
+    for (_, record) in records {
+        match record {
+            Record::Parked {
+                event,
+                delivery_count,
+                reason,
+            } => {
+                let entry = parked_entry(event, *delivery_count, reason);
+                inner.parked.insert(entry.position, entry);
+            }
+            Record::Unparked(p) => {
+                inner.parked.remove(p);
+            }
+            Record::Settled(_) => {}
+        }
+    }
+}
+
+/// The parked-list entry of an event parked now.
+fn parked_entry(event: &RecordedEvent, delivery_count: u32, reason: &str) -> ParkedEntry {
+    ParkedEntry {
+        position: event.position,
+        stream: event.stream_id.as_str().to_owned(),
+        delivery_count,
+        reason: reason.to_owned(),
+        parked_at: chrono::Utc::now(),
+        replaying: false,
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
