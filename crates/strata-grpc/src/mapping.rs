@@ -53,15 +53,35 @@ pub fn commit_position(position: Position) -> u64 {
     position.0
 }
 
-/// The guard an `expected_stream_revision` oneof asks for.
-pub fn expected(revision: Option<u64>, no_stream: bool, stream_exists: bool) -> ExpectedVersion {
-    match revision {
-        Some(r) => ExpectedVersion::Exact(version(r)),
-        None if no_stream => ExpectedVersion::NoStream,
-        None if stream_exists => ExpectedVersion::StreamExists,
-        None => ExpectedVersion::Any,
-    }
+/// The guard an `expected_stream_revision` oneof asks for (absent: any).
+/// Append, delete and tombstone each have their own generated oneof of
+/// the same four cases.
+pub trait ExpectedRevision {
+    /// The Strata guard.
+    fn guard(self) -> ExpectedVersion;
 }
+
+macro_rules! expected_revision {
+    ($($oneof:path),* $(,)?) => {$(
+        impl ExpectedRevision for Option<$oneof> {
+            fn guard(self) -> ExpectedVersion {
+                use $oneof as E;
+                match self {
+                    Some(E::Revision(r)) => ExpectedVersion::Exact(version(r)),
+                    Some(E::NoStream(_)) => ExpectedVersion::NoStream,
+                    Some(E::StreamExists(_)) => ExpectedVersion::StreamExists,
+                    Some(E::Any(_)) | None => ExpectedVersion::Any,
+                }
+            }
+        }
+    )*};
+}
+
+expected_revision!(
+    crate::proto::streams::append_req::options::ExpectedStreamRevision,
+    crate::proto::streams::delete_req::options::ExpectedStreamRevision,
+    crate::proto::streams::tombstone_req::options::ExpectedStreamRevision,
+);
 
 /// A stream name from the wire's bytes.
 pub fn stream_id(identifier: Option<&shared::StreamIdentifier>) -> Result<StreamId, Status> {
@@ -241,10 +261,19 @@ mod tests {
         assert_eq!(revision(1), 0);
         assert_eq!(version(0), 1);
         assert_eq!(version(revision(42)), 42);
-        assert_eq!(expected(Some(0), false, false), ExpectedVersion::Exact(1));
-        assert_eq!(expected(None, true, false), ExpectedVersion::NoStream);
-        assert_eq!(expected(None, false, true), ExpectedVersion::StreamExists);
-        assert_eq!(expected(None, false, false), ExpectedVersion::Any);
+        use crate::proto::shared::Empty;
+        use crate::proto::streams::append_req::options::ExpectedStreamRevision as E;
+        assert_eq!(Some(E::Revision(0)).guard(), ExpectedVersion::Exact(1));
+        assert_eq!(
+            Some(E::NoStream(Empty {})).guard(),
+            ExpectedVersion::NoStream
+        );
+        assert_eq!(
+            Some(E::StreamExists(Empty {})).guard(),
+            ExpectedVersion::StreamExists
+        );
+        assert_eq!(Some(E::Any(Empty {})).guard(), ExpectedVersion::Any);
+        assert_eq!(None::<E>.guard(), ExpectedVersion::Any);
     }
 
     #[test]

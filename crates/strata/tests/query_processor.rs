@@ -14,116 +14,15 @@ use parking_lot::Mutex;
 use strata::dcb::{Query, QueryItem, Tag};
 use strata::processor::{handler_fn, EventProcessor, ProcessorConfig};
 use strata::{
-    async_trait, AppendResult, CheckpointStore, Direction, EventStore, ExpectedVersion, Limits,
-    MemoryCheckpointStore, MemoryStore, NewEvent, Position, Projection, ProjectionError,
-    ProjectionRunner, ReadFilter, RecordedEvent, RunnerConfig, StreamAppend, StreamId, StreamInfo,
-    StreamMetadata, SubscribeFrom, Subscription, Version,
+    CheckpointStore, EventStore, ExpectedVersion, MemoryCheckpointStore, MemoryStore, NewEvent,
+    Position, Projection, ProjectionError, ProjectionRunner, ReadFilter, RecordedEvent,
+    RunnerConfig, StreamId, StreamMetadata,
 };
 
+mod common;
+use common::InstrumentedStore;
+
 const WAIT: Duration = Duration::from_secs(10);
-
-/// A `MemoryStore` that counts `read_all` and `read_query` calls.
-#[derive(Clone, Default)]
-struct CountingStore {
-    inner: MemoryStore,
-    all_reads: Arc<AtomicU64>,
-    query_reads: Arc<AtomicU64>,
-}
-
-#[async_trait]
-impl EventStore for CountingStore {
-    async fn append(
-        &self,
-        stream: &StreamId,
-        expected: ExpectedVersion,
-        events: Vec<NewEvent>,
-    ) -> strata::Result<AppendResult> {
-        self.inner.append(stream, expected, events).await
-    }
-
-    async fn append_multi(&self, appends: Vec<StreamAppend>) -> strata::Result<Vec<AppendResult>> {
-        self.inner.append_multi(appends).await
-    }
-
-    async fn read_stream(
-        &self,
-        stream: &StreamId,
-        from: Version,
-        max_count: usize,
-        direction: Direction,
-    ) -> strata::Result<Vec<RecordedEvent>> {
-        self.inner
-            .read_stream(stream, from, max_count, direction)
-            .await
-    }
-
-    async fn read_all(
-        &self,
-        from: Position,
-        max_count: usize,
-        filter: &ReadFilter,
-    ) -> strata::Result<Vec<RecordedEvent>> {
-        self.all_reads.fetch_add(1, Ordering::SeqCst);
-        self.inner.read_all(from, max_count, filter).await
-    }
-
-    async fn read_query(
-        &self,
-        query: &Query,
-        after: Position,
-        limit: usize,
-    ) -> strata::Result<Vec<RecordedEvent>> {
-        self.query_reads.fetch_add(1, Ordering::SeqCst);
-        self.inner.read_query(query, after, limit).await
-    }
-
-    async fn subscribe(
-        &self,
-        from: SubscribeFrom,
-        filter: ReadFilter,
-    ) -> strata::Result<Subscription> {
-        self.inner.subscribe(from, filter).await
-    }
-
-    async fn stream_info(&self, stream: &StreamId) -> strata::Result<Option<StreamInfo>> {
-        self.inner.stream_info(stream).await
-    }
-
-    async fn delete_stream(
-        &self,
-        stream: &StreamId,
-        expected: ExpectedVersion,
-    ) -> strata::Result<()> {
-        self.inner.delete_stream(stream, expected).await
-    }
-
-    async fn tombstone_stream(
-        &self,
-        stream: &StreamId,
-        expected: ExpectedVersion,
-    ) -> strata::Result<()> {
-        self.inner.tombstone_stream(stream, expected).await
-    }
-
-    async fn head_position(&self) -> strata::Result<Position> {
-        self.inner.head_position().await
-    }
-
-    async fn set_stream_metadata(
-        &self,
-        stream: &StreamId,
-        expected: ExpectedVersion,
-        metadata: &StreamMetadata,
-    ) -> strata::Result<Version> {
-        self.inner
-            .set_stream_metadata(stream, expected, metadata)
-            .await
-    }
-
-    fn limits(&self) -> &Limits {
-        self.inner.limits()
-    }
-}
 
 fn tag(t: &str) -> Tag {
     Tag::new(t).unwrap()
@@ -188,10 +87,10 @@ fn matching(written: &[(u64, Position)]) -> Vec<Position> {
 /// A processor named `name` with the test's query, recording the position
 /// of every event its handler gets; pages of 4 so catch-up takes several.
 fn processor(
-    store: CountingStore,
+    store: InstrumentedStore,
     checkpoints: Arc<dyn CheckpointStore>,
     seen: Arc<Mutex<Vec<Position>>>,
-) -> EventProcessor<CountingStore> {
+) -> EventProcessor<InstrumentedStore> {
     EventProcessor::new("course-mail", store, checkpoints)
         .with_config(ProcessorConfig {
             page_events: 4,
@@ -207,7 +106,7 @@ fn processor(
 
 #[tokio::test]
 async fn a_processor_with_a_query_handles_exactly_the_matching_events() {
-    let store = CountingStore::default();
+    let store = InstrumentedStore::default();
     let checkpoints: Arc<dyn CheckpointStore> = Arc::new(MemoryCheckpointStore::new());
     let seen = Arc::new(Mutex::new(Vec::new()));
     // 29 is not wanted: the history ends with a skipped event.
@@ -264,7 +163,7 @@ async fn a_processor_with_a_query_handles_exactly_the_matching_events() {
 
 #[tokio::test]
 async fn a_query_combines_with_the_handlers_event_types_and_leaves_projections_alone() {
-    let store = CountingStore::default();
+    let store = InstrumentedStore::default();
     let written = append(&store, 0..40).await;
     let typed = Arc::new(Mutex::new(Vec::new()));
     let log = Arc::clone(&typed);
@@ -337,7 +236,7 @@ impl Projection for SharedCount {
 
 #[tokio::test]
 async fn a_projection_with_a_query_folds_exactly_the_matching_events() {
-    let store = CountingStore::default();
+    let store = InstrumentedStore::default();
     let mut written = append(&store, 0..25).await;
     let projection = SharedCount::with_query(query());
     let folded = Arc::clone(&projection.2);

@@ -7,8 +7,9 @@ use tonic::{Status, Streaming};
 
 use crate::auth::Caller;
 use crate::mapping;
+use crate::mapping::ExpectedRevision;
 use crate::proto::shared::Empty;
-use crate::proto::streams::append_req::{self, options::ExpectedStreamRevision};
+use crate::proto::streams::append_req;
 use crate::proto::streams::append_resp::{self, success, wrong_expected_version as wev};
 use crate::proto::streams::{AppendReq, AppendResp};
 use crate::status;
@@ -29,7 +30,7 @@ pub async fn append(
     };
     let stream = mapping::stream_id(options.stream_identifier.as_ref())?;
     caller.require(Role::Write, stream.as_str())?;
-    let expected = expected(options.expected_stream_revision);
+    let expected = options.expected_stream_revision.guard();
     let events = proposed(store, &mut messages).await?;
     let outcome = if events.is_empty() {
         check_only(store, &stream, expected).await
@@ -45,15 +46,6 @@ pub async fn append(
             expected, actual, ..
         }) => Ok(wrong_version(expected, mapping::current_revision(actual))),
         Err(e) => Err(status::from_error(&e)),
-    }
-}
-
-fn expected(option: Option<ExpectedStreamRevision>) -> ExpectedVersion {
-    match option {
-        Some(ExpectedStreamRevision::Revision(r)) => mapping::expected(Some(r), false, false),
-        Some(ExpectedStreamRevision::NoStream(_)) => ExpectedVersion::NoStream,
-        Some(ExpectedStreamRevision::StreamExists(_)) => ExpectedVersion::StreamExists,
-        Some(ExpectedStreamRevision::Any(_)) | None => ExpectedVersion::Any,
     }
 }
 

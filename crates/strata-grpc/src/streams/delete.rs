@@ -6,8 +6,9 @@ use tonic::Status;
 
 use crate::auth::Caller;
 use crate::mapping;
+use crate::mapping::ExpectedRevision;
 use crate::proto::shared::StreamIdentifier;
-use crate::proto::streams::{delete_req, delete_resp, tombstone_req, tombstone_resp};
+use crate::proto::streams::{delete_resp, tombstone_resp};
 use crate::proto::streams::{DeleteReq, DeleteResp, TombstoneReq, TombstoneResp};
 use crate::status;
 
@@ -20,13 +21,7 @@ pub async fn delete(
     let options = request
         .options
         .ok_or_else(|| Status::invalid_argument("a delete needs its options"))?;
-    use delete_req::options::ExpectedStreamRevision as E;
-    let expected = match options.expected_stream_revision {
-        Some(E::Revision(r)) => mapping::expected(Some(r), false, false),
-        Some(E::NoStream(_)) => ExpectedVersion::NoStream,
-        Some(E::StreamExists(_)) => ExpectedVersion::StreamExists,
-        Some(E::Any(_)) | None => ExpectedVersion::Any,
-    };
+    let expected = options.expected_stream_revision.guard();
     let position = remove(
         store,
         caller,
@@ -54,13 +49,7 @@ pub async fn tombstone(
     let options = request
         .options
         .ok_or_else(|| Status::invalid_argument("a tombstone needs its options"))?;
-    use tombstone_req::options::ExpectedStreamRevision as E;
-    let expected = match options.expected_stream_revision {
-        Some(E::Revision(r)) => mapping::expected(Some(r), false, false),
-        Some(E::NoStream(_)) => ExpectedVersion::NoStream,
-        Some(E::StreamExists(_)) => ExpectedVersion::StreamExists,
-        Some(E::Any(_)) | None => ExpectedVersion::Any,
-    };
+    let expected = options.expected_stream_revision.guard();
     let position = remove(
         store,
         caller,

@@ -4,18 +4,22 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
+use strata::dcb::Query;
 use strata::{
     async_trait, AppendResult, Direction, EventStore, ExpectedVersion, Limits, MemoryStore,
     NewEvent, Position, ReadFilter, RecordedEvent, Snapshot, SnapshotStore, StreamAppend, StreamId,
-    StreamInfo, SubscribeFrom, Subscription, Version,
+    StreamInfo, StreamMetadata, SubscribeFrom, Subscription, Version,
 };
 
-/// A `MemoryStore` that counts reads and can yield to the scheduler before
+/// A `MemoryStore` that counts reads (stream, `$all` and query reads) and
+/// can yield to the scheduler before
 /// each append, so that concurrent commands really interleave.
 #[derive(Clone, Default)]
 pub struct InstrumentedStore {
     pub inner: MemoryStore,
     pub stream_reads: Arc<AtomicU64>,
+    pub all_reads: Arc<AtomicU64>,
+    pub query_reads: Arc<AtomicU64>,
     pub appends: Arc<AtomicU64>,
     pub yield_before_append: Arc<AtomicBool>,
 }
@@ -74,7 +78,18 @@ impl EventStore for InstrumentedStore {
         max_count: usize,
         filter: &ReadFilter,
     ) -> strata::Result<Vec<RecordedEvent>> {
+        self.all_reads.fetch_add(1, Ordering::SeqCst);
         self.inner.read_all(from, max_count, filter).await
+    }
+
+    async fn read_query(
+        &self,
+        query: &Query,
+        after: Position,
+        limit: usize,
+    ) -> strata::Result<Vec<RecordedEvent>> {
+        self.query_reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.read_query(query, after, limit).await
     }
 
     async fn subscribe(
@@ -108,6 +123,17 @@ impl EventStore for InstrumentedStore {
 
     async fn head_position(&self) -> strata::Result<Position> {
         self.inner.head_position().await
+    }
+
+    async fn set_stream_metadata(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        metadata: &StreamMetadata,
+    ) -> strata::Result<Version> {
+        self.inner
+            .set_stream_metadata(stream, expected, metadata)
+            .await
     }
 
     fn limits(&self) -> &Limits {
