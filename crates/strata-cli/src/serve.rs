@@ -212,7 +212,10 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     });
     let grpc = match args.grpc {
         Some(addr) => {
-            Some(spawn_grpc(addr, tls.is_some(), open.store(), &config, &stopping).await?)
+            let services = strata_grpc::Services::new(open.store())
+                .with_groups(open.groups())
+                .with_keys(config.api_keys.clone());
+            Some(spawn_grpc(addr, tls.is_some(), services, &stopping).await?)
         }
         None => None,
     };
@@ -233,8 +236,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
 async fn spawn_grpc(
     addr: SocketAddr,
     tls: bool,
-    store: std::sync::Arc<dyn strata_core::EventStore>,
-    config: &ServerConfig,
+    services: strata_grpc::Services,
     stopping: &tokio::sync::watch::Receiver<bool>,
 ) -> Result<tokio::task::JoinHandle<std::io::Result<()>>, Box<dyn std::error::Error>> {
     if tls {
@@ -247,11 +249,8 @@ async fn spawn_grpc(
         "strata serving the KurrentDB client protocol on kurrentdb://{}?tls=false",
         listener.local_addr()?
     );
-    let keys = config.api_keys.clone();
     let stop = stopped(stopping.clone());
-    Ok(tokio::spawn(strata_grpc::serve(
-        listener, store, keys, stop,
-    )))
+    Ok(tokio::spawn(strata_grpc::serve(listener, services, stop)))
 }
 
 /// Resolves once `stopping` turns true (or its sender is gone).

@@ -21,4 +21,4 @@ pub mod status;
 pub mod streams;
 
 pub use auth::Auth;
-pub use serve::serve;
+pub use serve::{serve, Services};

@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use strata_core::group::ConsumerGroups;
 use strata_core::EventStore;
 use strata_server::ApiKeys;
 use tokio::net::TcpListener;
@@ -18,20 +19,52 @@ use crate::streams::StreamsService;
 /// The largest message a call may send or receive.
 pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
 
-/// Serves the services over `store` on `listener`, checking callers
-/// against `keys`, until `shutdown` completes; calls still open then are
-/// ended.
-pub async fn serve<F>(
-    listener: TcpListener,
-    store: Arc<dyn EventStore>,
-    keys: ApiKeys,
-    shutdown: F,
-) -> std::io::Result<()>
+/// What the endpoint serves: the store, its consumer groups (persistent
+/// subscriptions) when it has them, and the keys callers must present.
+#[derive(Clone)]
+pub struct Services {
+    /// The store every call reads and writes.
+    pub store: Arc<dyn EventStore>,
+    /// The store's consumer groups; without them persistent subscriptions
+    /// are not served.
+    pub groups: Option<Arc<dyn ConsumerGroups>>,
+    /// The API keys callers authenticate with (none: loopback, open).
+    pub keys: ApiKeys,
+}
+
+impl Services {
+    /// `store` alone, without consumer groups, open to every caller.
+    pub fn new(store: Arc<dyn EventStore>) -> Self {
+        Self {
+            store,
+            groups: None,
+            keys: ApiKeys::none(),
+        }
+    }
+
+    /// The same, serving `groups` as persistent subscriptions.
+    #[must_use]
+    pub fn with_groups(mut self, groups: Arc<dyn ConsumerGroups>) -> Self {
+        self.groups = Some(groups);
+        self
+    }
+
+    /// The same, checking callers against `keys`.
+    #[must_use]
+    pub fn with_keys(mut self, keys: ApiKeys) -> Self {
+        self.keys = keys;
+        self
+    }
+}
+
+/// Serves `services` on `listener` until `shutdown` completes; calls still
+/// open then are ended.
+pub async fn serve<F>(listener: TcpListener, services: Services, shutdown: F) -> std::io::Result<()>
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    let auth = Auth::new(keys);
-    let streams = StreamsServer::new(StreamsService::new(store, auth))
+    let auth = Auth::new(services.keys);
+    let streams = StreamsServer::new(StreamsService::new(services.store, auth))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let server = Server::builder()

@@ -19,10 +19,10 @@ async fn server(keys: ApiKeys) -> (ClientSettings, Arc<dyn EventStore>) {
     let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let services = strata_grpc::Services::new(Arc::clone(&store)).with_keys(keys);
     tokio::spawn(strata_grpc::serve(
         listener,
-        Arc::clone(&store),
-        keys,
+        services,
         std::future::pending(),
     ));
     let settings = format!("kurrentdb://{addr}?tls=false").parse().unwrap();
