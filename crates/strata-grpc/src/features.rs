@@ -17,6 +17,7 @@ pub const STREAMS_SERVICE: &str = "event_store.client.streams.streams";
 pub const METHODS: &[(&str, &str, &[&str])] = &[
     (STREAMS_SERVICE, "read", &["all", "stream"]),
     (STREAMS_SERVICE, "append", &[]),
+    (STREAMS_SERVICE, "batchappend", &[]),
     (STREAMS_SERVICE, "delete", &[]),
     (STREAMS_SERVICE, "tombstone", &[]),
     (

@@ -16,6 +16,14 @@ pub const MAX_FILTER_REGEX_BYTES: usize = 4_096;
 /// The most memory a compiled filter expression may take.
 pub const MAX_FILTER_REGEX_COMPILED_BYTES: usize = 1 << 20;
 
+/// The search window of a filter that names none (or names `count`):
+/// events examined between two checkpoints of a filtered subscription.
+pub const DEFAULT_CHECKPOINT_WINDOW: u32 = 32;
+
+/// The most events a filtered subscription examines between checkpoints,
+/// whatever window and multiplier the client asks for.
+pub const MAX_CHECKPOINT_INTERVAL: u64 = 1_000_000;
+
 /// What a filter looks at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Subject {
@@ -63,6 +71,19 @@ impl EventFilter {
         Ok(Self {
             rule: Some((subject, rule)),
         })
+    }
+
+    /// How many events a filtered subscription examines between two
+    /// checkpoint messages: the window (`max`, or
+    /// [`DEFAULT_CHECKPOINT_WINDOW`]) times the multiplier (at least 1),
+    /// at most [`MAX_CHECKPOINT_INTERVAL`].
+    pub fn checkpoint_interval(options: &FilterOptions) -> u64 {
+        let window = match options.window {
+            Some(filter_options::Window::Max(n)) if n > 0 => n,
+            _ => DEFAULT_CHECKPOINT_WINDOW,
+        };
+        let multiplier = options.checkpoint_interval_multiplier.max(1);
+        (u64::from(window) * u64::from(multiplier)).min(MAX_CHECKPOINT_INTERVAL)
     }
 
     /// Whether `event` passes.

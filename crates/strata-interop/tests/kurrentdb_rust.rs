@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use kurrentdb::{
     AppendToStreamOptions, Client, ClientSettings, DeleteStreamOptions, EventData, ReadAllOptions,
-    ReadStreamOptions, StreamPosition, StreamState, SubscriptionFilter, TombstoneStreamOptions,
+    ReadStreamOptions, StreamPosition, StreamState, SubscribeToAllOptions,
+    SubscribeToStreamOptions, SubscriptionEvent, SubscriptionFilter, TombstoneStreamOptions,
 };
 use strata_core::{EventStore, MemoryStore};
 use strata_server::ApiKeys;
@@ -334,4 +335,261 @@ async fn basic_credentials_are_api_keys() {
         matches!(anonymous, kurrentdb::Error::AccessDenied),
         "{anonymous:?}"
     );
+}
+
+/// The next event of a subscription, within a bound (a hang fails the
+/// test instead of stalling it); other messages are collected in `seen`.
+async fn next_event(
+    sub: &mut kurrentdb::Subscription,
+    seen: &mut Vec<SubscriptionEvent>,
+) -> kurrentdb::ResolvedEvent {
+    loop {
+        let got = tokio::time::timeout(SUBSCRIPTION_WAIT, sub.next_subscription_event())
+            .await
+            .expect("a subscription message in time")
+            .unwrap();
+        match got {
+            SubscriptionEvent::EventAppeared(e) => return e,
+            other => seen.push(other),
+        }
+    }
+}
+
+fn n_of(e: &kurrentdb::ResolvedEvent) -> u64 {
+    let value: serde_json::Value = e.get_original_event().as_json().unwrap();
+    value["n"].as_u64().unwrap()
+}
+
+/// How long a test waits for one subscription message.
+const SUBSCRIPTION_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_subscriptions_catch_up_then_go_live() {
+    let (settings, _store) = server(ApiKeys::none()).await;
+    let client = Client::new(settings).unwrap();
+    let s = "ticks-1";
+    client
+        .append_to_stream(
+            s,
+            &Default::default(),
+            (0..3).map(event).collect::<Vec<_>>(),
+        )
+        .await
+        .unwrap();
+    client
+        .append_to_stream("other-1", &Default::default(), vec![event(99)])
+        .await
+        .unwrap();
+
+    // From the start: the three recorded, caught up, then live ones.
+    let mut sub = client
+        .subscribe_to_stream(
+            s,
+            &SubscribeToStreamOptions::default().start_from(StreamPosition::Start),
+        )
+        .await;
+    let mut seen = Vec::new();
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        got.push(n_of(&next_event(&mut sub, &mut seen).await));
+    }
+    assert_eq!(got, vec![0, 1, 2]);
+    // Exclusive start: from revision 1, the first event is revision 2.
+    let mut from_one = client
+        .subscribe_to_stream(
+            s,
+            &SubscribeToStreamOptions::default().start_from(StreamPosition::Position(1)),
+        )
+        .await;
+    let mut seen_one = Vec::new();
+    let first = next_event(&mut from_one, &mut seen_one).await;
+    assert_eq!(first.get_original_event().revision, 2);
+    // From the end: only what is appended later.
+    let mut from_end = client
+        .subscribe_to_stream(
+            s,
+            &SubscribeToStreamOptions::default().start_from(StreamPosition::End),
+        )
+        .await;
+    let mut seen_end = Vec::new();
+    // Wait until the live subscriptions have confirmed before appending.
+    let confirmed = tokio::time::timeout(SUBSCRIPTION_WAIT, from_end.next_subscription_event())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(confirmed, SubscriptionEvent::Confirmed(_)),
+        "{confirmed:?}"
+    );
+    client
+        .append_to_stream(s, &Default::default(), vec![event(3), event(4)])
+        .await
+        .unwrap();
+    client
+        .append_to_stream("other-1", &Default::default(), vec![event(98)])
+        .await
+        .unwrap();
+    for want in [3, 4] {
+        assert_eq!(n_of(&next_event(&mut sub, &mut seen).await), want);
+        assert_eq!(n_of(&next_event(&mut from_end, &mut seen_end).await), want);
+    }
+    assert_eq!(n_of(&next_event(&mut from_one, &mut seen_one).await), 3);
+    assert!(
+        matches!(seen.first(), Some(SubscriptionEvent::Confirmed(_))),
+        "confirmation first: {seen:?}"
+    );
+    let caught_up = seen
+        .iter()
+        .find_map(|m| match m {
+            SubscriptionEvent::CaughtUp(Some(c)) => Some(c.stream_revision),
+            _ => None,
+        })
+        .expect("caught_up before the live events");
+    assert_eq!(caught_up, Some(2));
+
+    // A subscription to a stream that does not exist yet waits for it.
+    let mut later = client
+        .subscribe_to_stream(
+            "later-1",
+            &SubscribeToStreamOptions::default().start_from(StreamPosition::Start),
+        )
+        .await;
+    let mut seen_later = Vec::new();
+    let confirmed = tokio::time::timeout(SUBSCRIPTION_WAIT, later.next_subscription_event())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(confirmed, SubscriptionEvent::Confirmed(_)),
+        "{confirmed:?}"
+    );
+    client
+        .append_to_stream("later-1", &Default::default(), vec![event(7)])
+        .await
+        .unwrap();
+    assert_eq!(n_of(&next_event(&mut later, &mut seen_later).await), 7);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_subscriptions_filter_checkpoint_and_resume() {
+    let (settings, _store) = server(ApiKeys::none()).await;
+    let client = Client::new(settings).unwrap();
+    for i in 0..40 {
+        let stream = if i % 10 == 0 { "match-1" } else { "noise-1" };
+        client
+            .append_to_stream(stream, &Default::default(), vec![event(i)])
+            .await
+            .unwrap();
+    }
+    let filter = SubscriptionFilter::on_stream_name()
+        .add_prefix("match-")
+        .max(5);
+    let mut sub = client
+        .subscribe_to_all(&SubscribeToAllOptions::default().filter(filter.clone()))
+        .await;
+    let mut seen = Vec::new();
+    let mut got = Vec::new();
+    for _ in 0..4 {
+        got.push(n_of(&next_event(&mut sub, &mut seen).await));
+    }
+    assert_eq!(got, vec![0, 10, 20, 30]);
+    client
+        .append_to_stream("match-1", &Default::default(), vec![event(40)])
+        .await
+        .unwrap();
+    let live = next_event(&mut sub, &mut seen).await;
+    assert_eq!(n_of(&live), 40);
+    let checkpoints: Vec<u64> = seen
+        .iter()
+        .filter_map(|m| match m {
+            SubscriptionEvent::Checkpoint(p) => Some(p.commit),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        checkpoints.len() >= 7,
+        "a checkpoint every 5 events examined: {checkpoints:?}"
+    );
+    assert!(
+        checkpoints.windows(2).all(|w| w[0] < w[1]),
+        "{checkpoints:?}"
+    );
+    assert!(seen
+        .iter()
+        .any(|m| matches!(m, SubscriptionEvent::CaughtUp(Some(c)) if c.position.is_some())));
+
+    // Resuming after an event's position starts after it.
+    let resume = got_position(&client, 20).await;
+    let mut again = client
+        .subscribe_to_all(
+            &SubscribeToAllOptions::default()
+                .filter(filter)
+                .position(StreamPosition::Position(resume)),
+        )
+        .await;
+    let mut seen_again = Vec::new();
+    assert_eq!(n_of(&next_event(&mut again, &mut seen_again).await), 30);
+}
+
+/// The `$all` position of the event numbered `n`.
+async fn got_position(client: &Client, n: u64) -> kurrentdb::Position {
+    let mut read = client.read_all(&ReadAllOptions::default()).await.unwrap();
+    while let Some(e) = read.next().await.unwrap() {
+        if n_of(&e) == n {
+            return e.get_original_event().position;
+        }
+    }
+    panic!("no event {n}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_appends_answer_each_append_under_its_id() {
+    let (settings, store) = server(ApiKeys::none()).await;
+    let client = Client::new(settings).unwrap();
+    let batch = client
+        .batch_append(&kurrentdb::BatchAppendOptions::default())
+        .await
+        .unwrap();
+    let first = batch
+        .append_to_stream("batch-1", StreamState::NoStream, vec![event(0), event(1)])
+        .await
+        .unwrap();
+    assert_eq!(first.current_revision(), Some(1));
+    assert!(first.current_position().unwrap().commit > 0);
+    // Many at once over the one call, each answered.
+    let appends = (0..20u64).map(|i| {
+        let batch = &batch;
+        async move {
+            batch
+                .append_to_stream(format!("batch-many-{i}"), StreamState::Any, vec![event(i)])
+                .await
+        }
+    });
+    let results = futures::future::join_all(appends).await;
+    for (i, r) in results.into_iter().enumerate() {
+        let r = r.unwrap();
+        assert_eq!(r.stream_name(), format!("batch-many-{i}"));
+        assert_eq!(r.current_revision(), Some(0));
+    }
+    // A failed guard fails that append and writes nothing (this client
+    // then closes its batch session; a new one carries on).
+    let wrong = batch
+        .append_to_stream("batch-1", StreamState::StreamRevision(7), vec![event(2)])
+        .await;
+    assert!(wrong.is_err(), "{wrong:?}");
+    let batch = client
+        .batch_append(&kurrentdb::BatchAppendOptions::default())
+        .await
+        .unwrap();
+    let next = batch
+        .append_to_stream("batch-1", StreamState::StreamRevision(1), vec![event(2)])
+        .await
+        .unwrap();
+    assert_eq!(next.current_revision(), Some(2));
+    let s = strata_core::StreamId::new("batch-1").unwrap();
+    let stored = store
+        .read_stream(&s, 1, 10, strata_core::Direction::Forward)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 3, "the failed append wrote nothing");
 }

@@ -83,7 +83,7 @@ async fn proposed(
 }
 
 /// An append of no events: the guard alone, against the stream as it is.
-async fn check_only(
+pub(super) async fn check_only(
     store: &dyn EventStore,
     stream: &StreamId,
     expected: ExpectedVersion,

@@ -1,15 +1,21 @@
 //! The `Streams` service: append, read, delete and tombstone.
 
 mod append;
+mod batch;
 mod delete;
 mod read;
+mod subscribe;
 
 use std::pin::Pin;
 use std::sync::Arc;
 
 use futures::Stream;
 use strata_core::EventStore;
+use tokio::sync::Semaphore;
 use tonic::{Request, Response, Status, Streaming};
+
+pub use batch::{BATCH_ANSWER_MESSAGES, MAX_BATCH_APPENDS_IN_FLIGHT, MAX_OPEN_BATCHES};
+pub use read::{MAX_OPEN_SUBSCRIPTIONS, READ_CHANNEL_MESSAGES, READ_PAGE_EVENTS};
 
 use crate::auth::Auth;
 use crate::proto::streams::streams_server::Streams;
@@ -26,12 +32,18 @@ pub type Answers<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'sta
 pub struct StreamsService {
     store: Arc<dyn EventStore>,
     auth: Auth,
+    /// Permits for open subscriptions ([`MAX_OPEN_SUBSCRIPTIONS`]).
+    subscriptions: Arc<Semaphore>,
 }
 
 impl StreamsService {
     /// The service over `store`, checking callers with `auth`.
     pub fn new(store: Arc<dyn EventStore>, auth: Auth) -> Self {
-        Self { store, auth }
+        Self {
+            store,
+            auth,
+            subscriptions: Arc::new(Semaphore::new(MAX_OPEN_SUBSCRIPTIONS)),
+        }
     }
 }
 
@@ -41,7 +53,13 @@ impl Streams for StreamsService {
 
     async fn read(&self, request: Request<ReadReq>) -> Result<Response<Self::ReadStream>, Status> {
         let caller = self.auth.caller(request.metadata())?;
-        let answers = read::read(Arc::clone(&self.store), caller, request.into_inner()).await?;
+        let answers = read::read(
+            Arc::clone(&self.store),
+            caller,
+            request.into_inner(),
+            &self.subscriptions,
+        )
+        .await?;
         Ok(Response::new(answers))
     }
 
@@ -73,9 +91,10 @@ impl Streams for StreamsService {
 
     async fn batch_append(
         &self,
-        _request: Request<Streaming<BatchAppendReq>>,
+        request: Request<Streaming<BatchAppendReq>>,
     ) -> Result<Response<Self::BatchAppendStream>, Status> {
-        // Not advertised by `ServerFeatures` yet, so clients do not call it.
-        Err(Status::unimplemented("batch append is not served yet"))
+        let caller = self.auth.caller(request.metadata())?;
+        let answers = batch::batch_append(Arc::clone(&self.store), caller, request.into_inner());
+        Ok(Response::new(answers))
     }
 }

@@ -13,19 +13,28 @@ use super::{
     GROUP_PINNED_CANDIDATES, GROUP_PINNED_WINDOW, GROUP_WAIT_POLL_MS,
 };
 
-/// Free rows (new, retry due, or lease expired), oldest first; pinned adds
-/// that no earlier row of the same stream is unsettled. Round robin locks
-/// them here ({lock}); pinned locks only the rows of its own streams, with
-/// [`LOCK_CHOSEN`], so readers do not lock each other's streams away.
+/// Under round robin, free rows (new, retry due, or lease expired), oldest
+/// first, locked. Pinned reads [`PINNED_CANDIDATES`] unlocked and locks
+/// only the rows of its own streams, with [`LOCK_CHOSEN`], so readers do
+/// not lock each other's streams away.
 const CANDIDATES: &str = "\
 SELECT l.position, l.stream_id FROM {schema}.group_leases l
 WHERE l.group_name = $1
   AND ((l.consumer IS NULL AND l.not_before <= now()) OR l.lease_expires <= now())
-  {pinned}
-ORDER BY l.position LIMIT $2 {lock}";
+ORDER BY l.position LIMIT $2 FOR UPDATE OF l SKIP LOCKED";
 
-/// The lock [`CANDIDATES`] takes for round robin.
-const LOCK_CANDIDATES: &str = "FOR UPDATE OF l SKIP LOCKED";
+/// Under pinned, the free rows that head their stream, oldest first: one
+/// pass over the group's rows in stream order. (A per-row "no earlier row
+/// of this stream" probe walked every settled row's dead index entries
+/// once per row, and a full window took seconds per read.)
+const PINNED_CANDIDATES: &str = "\
+SELECT h.position, h.stream_id FROM (
+    SELECT DISTINCT ON (l.stream_id) l.position, l.stream_id, l.consumer,
+           l.not_before, l.lease_expires
+    FROM {schema}.group_leases l WHERE l.group_name = $1
+    ORDER BY l.stream_id, l.position) h
+WHERE (h.consumer IS NULL AND h.not_before <= now()) OR h.lease_expires <= now()
+ORDER BY h.position LIMIT $2";
 
 /// Under pinned, locks those of the rows `$2` still leasable: free, and
 /// first of their stream, in a fresh snapshot (another reader may have
@@ -211,20 +220,13 @@ impl PgGroups {
         room: usize,
     ) -> Result<Vec<i64>> {
         let pinned = settings.strategy == Strategy::Pinned;
-        let sql = if pinned {
-            CANDIDATES.replace("{pinned}", PINNED).replace("{lock}", "")
+        let (sql, limit) = if pinned {
+            (PINNED_CANDIDATES, GROUP_PINNED_CANDIDATES)
         } else {
-            CANDIDATES
-                .replace("{pinned}", "")
-                .replace("{lock}", LOCK_CANDIDATES)
-        };
-        let limit = if pinned {
-            GROUP_PINNED_CANDIDATES
-        } else {
-            big(room as u64)
+            (CANDIDATES, big(room as u64))
         };
         let rows = tx
-            .query(&self.prepared(tx, &sql).await?, &[&name.as_str(), &limit])
+            .query(&self.prepared(tx, sql).await?, &[&name.as_str(), &limit])
             .await
             .map_err(db("finding free messages"))?;
         if !pinned {
