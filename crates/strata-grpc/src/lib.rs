@@ -15,6 +15,7 @@ pub mod auth;
 pub mod features;
 pub mod filter;
 pub mod mapping;
+pub mod metadata;
 pub mod proto;
 pub mod serve;
 pub mod status;

@@ -85,12 +85,29 @@ expected_revision!(
 
 /// A stream name from the wire's bytes.
 pub fn stream_id(identifier: Option<&shared::StreamIdentifier>) -> Result<StreamId, Status> {
+    StreamId::new(stream_name(identifier)?).map_err(|e| Status::invalid_argument(e.to_string()))
+}
+
+/// The wire's stream name as text, unchecked beyond UTF-8.
+pub fn stream_name(identifier: Option<&shared::StreamIdentifier>) -> Result<&str, Status> {
     let Some(identifier) = identifier else {
         return Err(Status::invalid_argument("a stream identifier is required"));
     };
-    let name = std::str::from_utf8(&identifier.stream_name)
-        .map_err(|_| Status::invalid_argument("a stream name is UTF-8"))?;
-    StreamId::new(name).map_err(|e| Status::invalid_argument(e.to_string()))
+    std::str::from_utf8(&identifier.stream_name)
+        .map_err(|_| Status::invalid_argument("a stream name is UTF-8"))
+}
+
+/// A stream a caller may read: a stream, or the metadata stream `$$NAME`
+/// of one (whose events read in the clients' form).
+pub fn readable_stream_id(
+    identifier: Option<&shared::StreamIdentifier>,
+) -> Result<StreamId, Status> {
+    let name = stream_name(identifier)?;
+    match crate::metadata::target(name)? {
+        Some(target) => strata_core::metadata::metadata_stream(&target)
+            .map_err(|e| Status::invalid_argument(e.to_string())),
+        None => stream_id(identifier),
+    }
 }
 
 /// A stream name as the wire's identifier.
@@ -239,7 +256,7 @@ pub fn recorded_event(e: &RecordedEvent, structured_ids: bool) -> read_event::Re
         commit_position: commit_position(e.position),
         metadata,
         custom_metadata: custom_from_metadata(&e.metadata),
-        data: e.data.clone(),
+        data: crate::metadata::wire_data(e).map_or_else(|| e.data.clone(), Bytes::from),
     }
 }
 

@@ -593,3 +593,81 @@ async fn batch_appends_answer_each_append_under_its_id() {
         .unwrap();
     assert_eq!(stored.len(), 3, "the failed append wrote nothing");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_metadata_is_strata_metadata() {
+    let (settings, store) = server(ApiKeys::none()).await;
+    let client = Client::new(settings).unwrap();
+    let s = "meta-1";
+    client
+        .append_to_stream(
+            s,
+            &Default::default(),
+            (0..5).map(event).collect::<Vec<_>>(),
+        )
+        .await
+        .unwrap();
+    let none = client
+        .get_stream_metadata(s, &ReadStreamOptions::default())
+        .await
+        .unwrap();
+    assert!(none.is_not_found(), "{none:?}");
+    let metadata = kurrentdb::StreamMetadata::builder()
+        .max_count(2)
+        .insert_custom_property("team", "billing")
+        .build();
+    let written = client
+        .set_stream_metadata(
+            s,
+            &AppendToStreamOptions::default().stream_state(StreamState::NoStream),
+            &metadata,
+        )
+        .await
+        .unwrap();
+    assert_eq!(written.next_expected_version, 0);
+    // Strata applies it: the stream keeps its last two events.
+    let kept = read_all_of(&client, s, &ReadStreamOptions::default().max_count(10)).await;
+    assert_eq!(kept, vec![3, 4]);
+    let id = strata_core::StreamId::new(s).unwrap();
+    let stored = store.stream_metadata(&id).await.unwrap().unwrap();
+    assert_eq!(stored.metadata.max_count, Some(2));
+    assert_eq!(
+        stored.metadata.custom,
+        Some(serde_json::json!({ "team": "billing" }))
+    );
+    // Read back in the clients' form.
+    let back = client
+        .get_stream_metadata(s, &ReadStreamOptions::default())
+        .await
+        .unwrap();
+    let kurrentdb::StreamMetadataResult::Success(back) = back else {
+        panic!("{back:?}");
+    };
+    assert_eq!(back.metadata(), &metadata);
+    assert_eq!(back.version(), 0);
+    // The metadata stream's revision guards the next write.
+    let stale = client
+        .set_stream_metadata(
+            s,
+            &AppendToStreamOptions::default().stream_state(StreamState::NoStream),
+            &metadata,
+        )
+        .await;
+    assert!(
+        matches!(stale, Err(kurrentdb::Error::WrongExpectedVersion { .. })),
+        "{stale:?}"
+    );
+    let truncate = kurrentdb::StreamMetadata::builder()
+        .truncate_before(4)
+        .build();
+    client
+        .set_stream_metadata(
+            s,
+            &AppendToStreamOptions::default().stream_state(StreamState::StreamRevision(0)),
+            &truncate,
+        )
+        .await
+        .unwrap();
+    let kept = read_all_of(&client, s, &ReadStreamOptions::default().max_count(10)).await;
+    assert_eq!(kept, vec![4], "truncate before revision 4");
+}

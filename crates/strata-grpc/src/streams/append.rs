@@ -28,18 +28,22 @@ pub async fn append(
             ))
         }
     };
-    let stream = mapping::stream_id(options.stream_identifier.as_ref())?;
-    caller.require(Role::Write, stream.as_str())?;
+    let name = mapping::stream_name(options.stream_identifier.as_ref())?;
+    let target = crate::metadata::target(name)?;
+    let stream = match &target {
+        Some(target) => {
+            caller.require(Role::Admin, target.as_str())?;
+            mapping::readable_stream_id(options.stream_identifier.as_ref())?
+        }
+        None => {
+            let stream = mapping::stream_id(options.stream_identifier.as_ref())?;
+            caller.require(Role::Write, stream.as_str())?;
+            stream
+        }
+    };
     let expected = options.expected_stream_revision.guard();
     let events = proposed(store, &mut messages).await?;
-    let outcome = if events.is_empty() {
-        check_only(store, &stream, expected).await
-    } else {
-        store
-            .append(&stream, expected, events)
-            .await
-            .map(|r| (Some(r.next_expected_version), Some(r.last_position)))
-    };
+    let outcome = write(store, &stream, target.as_ref(), expected, events).await;
     match outcome {
         Ok((version, position)) => Ok(success(version, position)),
         Err(Error::WrongExpectedVersion {
@@ -47,6 +51,28 @@ pub async fn append(
         }) => Ok(wrong_version(expected, mapping::current_revision(actual))),
         Err(e) => Err(status::from_error(&e)),
     }
+}
+
+/// Appends `events` to `stream`, or sets `target`'s metadata when
+/// `stream` is its metadata stream; no events checks the guard alone.
+/// The stream's new version and the last event's position.
+pub(super) async fn write(
+    store: &dyn EventStore,
+    stream: &StreamId,
+    target: Option<&StreamId>,
+    expected: ExpectedVersion,
+    events: Vec<NewEvent>,
+) -> strata_core::Result<(Option<u64>, Option<strata_core::Position>)> {
+    if events.is_empty() {
+        return check_only(store, stream, expected).await;
+    }
+    if let Some(target) = target {
+        return crate::metadata::set(store, target, expected, events).await;
+    }
+    store
+        .append(stream, expected, events)
+        .await
+        .map(|r| (Some(r.next_expected_version), Some(r.last_position)))
 }
 
 /// The proposed messages as events, refusing more than the store takes in
@@ -83,7 +109,7 @@ async fn proposed(
 }
 
 /// An append of no events: the guard alone, against the stream as it is.
-pub(super) async fn check_only(
+async fn check_only(
     store: &dyn EventStore,
     stream: &StreamId,
     expected: ExpectedVersion,

@@ -258,9 +258,18 @@ async fn try_append(
     options: &batch_append_req::Options,
     events: Vec<NewEvent>,
 ) -> Result<(Option<u64>, Option<strata_core::Position>), Failure> {
-    let stream = mapping::stream_id(options.stream_identifier.as_ref())
-        .map_err(|s| Failure::new(Code::InvalidArgument, s.message()))?;
-    if caller.require(Role::Write, stream.as_str()).is_err() {
+    let invalid = |s: Status| Failure::new(Code::InvalidArgument, s.message());
+    let name = mapping::stream_name(options.stream_identifier.as_ref()).map_err(invalid)?;
+    let target = crate::metadata::target(name).map_err(invalid)?;
+    let stream =
+        mapping::readable_stream_id(options.stream_identifier.as_ref()).map_err(invalid)?;
+    let role = if target.is_some() {
+        Role::Admin
+    } else {
+        Role::Write
+    };
+    let checked = target.as_ref().unwrap_or(&stream);
+    if caller.require(role, checked.as_str()).is_err() {
         return Err(Failure::new(Code::PermissionDenied, "access denied")
             .detail("AccessDenied", &shared::AccessDenied {}));
     }
@@ -271,15 +280,9 @@ async fn try_append(
         );
     }
     let expected = guard(options.expected_stream_position);
-    let outcome = if events.is_empty() {
-        super::append::check_only(store, &stream, expected).await
-    } else {
-        store
-            .append(&stream, expected, events)
-            .await
-            .map(|r| (Some(r.next_expected_version), Some(r.last_position)))
-    };
-    outcome.map_err(|e| failure_of(&e, &stream))
+    super::append::write(store, &stream, target.as_ref(), expected, events)
+        .await
+        .map_err(|e| failure_of(&e, &stream))
 }
 
 /// The client's deadline: a time since the epoch, in either form.

@@ -115,8 +115,9 @@ fn plan(o: crate::proto::streams::read_req::Options, caller: Caller) -> Result<P
     };
     let source = match o.stream_option {
         Some(StreamOption::Stream(s)) => {
-            let stream = mapping::stream_id(s.stream_identifier.as_ref())?;
-            caller.require(Role::Read, stream.as_str())?;
+            let stream = mapping::readable_stream_id(s.stream_identifier.as_ref())?;
+            let target = crate::metadata::target(stream.as_str())?;
+            caller.require(Role::Read, target.as_ref().unwrap_or(&stream).as_str())?;
             let (from, start) = match s.revision_option {
                 Some(RevisionOption::Revision(r)) => {
                     (mapping::version(r), Start::After(mapping::version(r)))
