@@ -215,7 +215,11 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
             let services = strata_grpc::Services::new(open.store())
                 .with_groups(open.groups())
                 .with_keys(config.api_keys.clone());
-            Some(spawn_grpc(addr, tls.is_some(), services, &stopping).await?)
+            let tls = match (&args.tls_cert, &args.tls_key) {
+                (Some(cert), Some(key)) => Some(strata_server::tls_acceptor_h2(cert, key)?),
+                _ => None,
+            };
+            Some(spawn_grpc(addr, tls, services, &stopping).await?)
         }
         None => None,
     };
@@ -232,25 +236,33 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Starts the gRPC endpoint on `addr`; it stops with the HTTP server.
+/// Starts the gRPC endpoint on `addr` (over TLS when `tls` is given); it
+/// stops with the HTTP server.
 async fn spawn_grpc(
     addr: SocketAddr,
-    tls: bool,
+    tls: Option<strata_server::TlsAcceptor>,
     services: strata_grpc::Services,
     stopping: &tokio::sync::watch::Receiver<bool>,
 ) -> Result<tokio::task::JoinHandle<std::io::Result<()>>, Box<dyn std::error::Error>> {
-    if tls {
-        return Err("--grpc is served in cleartext only so far: drop --tls-cert/--tls-key".into());
-    }
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr} (--grpc): {e}"))?;
-    eprintln!(
-        "strata serving the KurrentDB client protocol on kurrentdb://{}?tls=false",
-        listener.local_addr()?
-    );
+    let local = listener.local_addr()?;
     let stop = stopped(stopping.clone());
-    Ok(tokio::spawn(strata_grpc::serve(listener, services, stop)))
+    Ok(match tls {
+        Some(acceptor) => {
+            eprintln!(
+                "strata serving the KurrentDB client protocol on kurrentdb://{local}?tls=true"
+            );
+            tokio::spawn(strata_grpc::serve_tls(listener, services, acceptor, stop))
+        }
+        None => {
+            eprintln!(
+                "strata serving the KurrentDB client protocol on kurrentdb://{local}?tls=false"
+            );
+            tokio::spawn(strata_grpc::serve(listener, services, stop))
+        }
+    })
 }
 
 /// Resolves once `stopping` turns true (or its sender is gone).

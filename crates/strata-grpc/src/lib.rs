@@ -12,6 +12,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod auth;
+pub mod conn;
 pub mod features;
 pub mod filter;
 pub mod mapping;
@@ -22,4 +23,4 @@ pub mod status;
 pub mod streams;
 
 pub use auth::Auth;
-pub use serve::{serve, Services};
+pub use serve::{serve, serve_tls, Services};

@@ -1,16 +1,18 @@
 //! Serving the services: cleartext HTTP/2 with prior knowledge (the
-//! clients' `tls=false`).
+//! clients' `tls=false`), or TLS.
 
 use std::future::Future;
 use std::sync::Arc;
 
 use strata_core::group::ConsumerGroups;
 use strata_core::EventStore;
-use strata_server::ApiKeys;
+use strata_server::{ApiKeys, TlsAcceptor};
 use tokio::net::TcpListener;
+use tonic::transport::server::Router;
 use tonic::transport::Server;
 
 use crate::auth::Auth;
+use crate::conn;
 use crate::features::Features;
 use crate::proto::features::server_features_server::ServerFeaturesServer;
 use crate::proto::streams::streams_server::StreamsServer;
@@ -18,6 +20,9 @@ use crate::streams::StreamsService;
 
 /// The largest message a call may send or receive.
 pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
+
+/// The most calls one connection may have open at once (HTTP/2 streams).
+pub const MAX_CALLS_PER_CONNECTION: u32 = 1_024;
 
 /// What the endpoint serves: the store, its consumer groups (persistent
 /// subscriptions) when it has them, and the keys callers must present.
@@ -57,28 +62,50 @@ impl Services {
     }
 }
 
-/// Serves `services` on `listener` until `shutdown` completes; calls still
-/// open then are ended.
+/// Serves `services` on `listener` in cleartext (HTTP/2 with prior
+/// knowledge) until `shutdown` completes; calls still open then are ended.
 pub async fn serve<F>(listener: TcpListener, services: Services, shutdown: F) -> std::io::Result<()>
 where
     F: Future<Output = ()> + Send + 'static,
 {
+    let incoming = received(conn::cleartext(listener));
+    router(services)
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await
+        .map_err(std::io::Error::other)
+}
+
+/// The same over TLS (ALPN `h2`: see `strata_server::tls_acceptor_h2`).
+pub async fn serve_tls<F>(
+    listener: TcpListener,
+    services: Services,
+    acceptor: TlsAcceptor,
+    shutdown: F,
+) -> std::io::Result<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let incoming = received(conn::tls(listener, acceptor));
+    router(services)
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await
+        .map_err(std::io::Error::other)
+}
+
+fn received<T: Send + 'static>(
+    rx: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures::Stream<Item = T> + Send + 'static {
+    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) })
+}
+
+/// The services, each with the message size limit.
+fn router(services: Services) -> Router {
     let auth = Auth::new(services.keys);
     let streams = StreamsServer::new(StreamsService::new(services.store, auth))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
-    let server = Server::builder()
+    Server::builder()
+        .max_concurrent_streams(Some(MAX_CALLS_PER_CONNECTION))
         .add_service(ServerFeaturesServer::new(Features))
-        .add_service(streams);
-    let incoming = futures::stream::unfold(listener, |listener| async move {
-        let accepted = listener.accept().await.map(|(conn, _)| {
-            let _ = conn.set_nodelay(true);
-            conn
-        });
-        Some((accepted, listener))
-    });
-    server
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await
-        .map_err(std::io::Error::other)
+        .add_service(streams)
 }

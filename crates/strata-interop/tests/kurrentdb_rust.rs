@@ -671,3 +671,45 @@ async fn stream_metadata_is_strata_metadata() {
     let kept = read_all_of(&client, s, &ReadStreamOptions::default().max_count(10)).await;
     assert_eq!(kept, vec![4], "truncate before revision 4");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_connections_verify_the_servers_certificate() {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../strata-server/tests/data");
+    let (cert, key) = (
+        data.join("localhost.cert.pem"),
+        data.join("localhost.key.pem"),
+    );
+    let acceptor = strata_server::tls_acceptor_h2(&cert, &key).unwrap();
+    let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let services = strata_grpc::Services::new(Arc::clone(&store));
+    tokio::spawn(strata_grpc::serve_tls(
+        listener,
+        services,
+        acceptor,
+        std::future::pending(),
+    ));
+    let url = format!(
+        "kurrentdb://localhost:{}?tls=true&tlsCaFile={}",
+        addr.port(),
+        cert.display()
+    );
+    let client = Client::new(url.parse().unwrap()).unwrap();
+    client
+        .append_to_stream("secure-1", &Default::default(), vec![event(1)])
+        .await
+        .unwrap();
+    let got = read_all_of(&client, "secure-1", &ReadStreamOptions::default()).await;
+    assert_eq!(got, vec![1]);
+    // A cleartext client cannot talk to the TLS endpoint.
+    let plain = format!("kurrentdb://localhost:{}?tls=false", addr.port());
+    let plain = Client::new(plain.parse().unwrap()).unwrap();
+    let refused = tokio::time::timeout(
+        SUBSCRIPTION_WAIT,
+        plain.append_to_stream("secure-1", &Default::default(), vec![event(2)]),
+    )
+    .await
+    .expect("a cleartext client fails in time");
+    assert!(refused.is_err());
+}

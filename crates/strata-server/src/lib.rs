@@ -79,7 +79,7 @@ pub use config::ServerConfig;
 pub use erasures::MAX_ERASED_PER_SUBSCRIPTION;
 pub use error::ApiError;
 pub use openapi::openapi_json;
-pub use tls::{tls_acceptor, TlsAcceptor, TlsConfigError};
+pub use tls::{tls_acceptor, tls_acceptor_h2, TlsAcceptor, TlsConfigError};
 
 use metrics::Metrics;
 use state::AppState;

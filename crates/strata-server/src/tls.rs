@@ -36,6 +36,19 @@ pub enum TlsConfigError {
 /// SEC1). TLS 1.2 and 1.3 with rustls' safe defaults; ALPN offers
 /// `http/1.1` only, the one protocol the server speaks.
 pub fn tls_acceptor(cert_path: &Path, key_path: &Path) -> Result<TlsAcceptor, TlsConfigError> {
+    tls_acceptor_for(cert_path, key_path, &[b"http/1.1"])
+}
+
+/// The same for an HTTP/2-only endpoint (gRPC): ALPN offers `h2` only.
+pub fn tls_acceptor_h2(cert_path: &Path, key_path: &Path) -> Result<TlsAcceptor, TlsConfigError> {
+    tls_acceptor_for(cert_path, key_path, &[b"h2"])
+}
+
+fn tls_acceptor_for(
+    cert_path: &Path,
+    key_path: &Path,
+    alpn: &[&[u8]],
+) -> Result<TlsAcceptor, TlsConfigError> {
     let cert_err = |message: String| TlsConfigError::Certificate {
         path: cert_path.display().to_string(),
         message,
@@ -56,7 +69,7 @@ pub fn tls_acceptor(cert_path: &Path, key_path: &Path) -> Result<TlsAcceptor, Tl
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
         .with_single_cert(certs, key)?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
