@@ -713,3 +713,45 @@ async fn tls_connections_verify_the_servers_certificate() {
     .expect("a cleartext client fails in time");
     assert!(refused.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_that_reach_the_end_say_the_streams_first_and_last_revision() {
+    let (settings, _store) = server(ApiKeys::none()).await;
+    let client = Client::new(settings).unwrap();
+    let s = "ends-1";
+    client
+        .append_to_stream(
+            s,
+            &Default::default(),
+            (0..4).map(event).collect::<Vec<_>>(),
+        )
+        .await
+        .unwrap();
+    async fn tail(client: &Client, options: &ReadStreamOptions) -> (usize, Vec<String>) {
+        let mut read = client.read_stream("ends-1", options).await.unwrap();
+        let (mut events, mut marks) = (0, Vec::new());
+        while let Some(m) = read.next_read_event().await.unwrap() {
+            match m {
+                kurrentdb::ReadEvent::Event(_) => events += 1,
+                kurrentdb::ReadEvent::FirstStreamPosition(r) => marks.push(format!("first {r}")),
+                kurrentdb::ReadEvent::LastStreamPosition(r) => marks.push(format!("last {r}")),
+                kurrentdb::ReadEvent::LastAllStreamPosition(_) => marks.push("all".into()),
+            }
+        }
+        (events, marks)
+    }
+    let forwards = tail(&client, &ReadStreamOptions::default().max_count(10)).await;
+    assert_eq!(forwards, (4, vec!["last 3".to_string()]));
+    let backwards = tail(
+        &client,
+        &ReadStreamOptions::default()
+            .max_count(10)
+            .position(StreamPosition::End)
+            .backwards(),
+    )
+    .await;
+    assert_eq!(backwards, (4, vec!["first 0".to_string()]));
+    // A read that stops at its count has not reached the end.
+    let part = tail(&client, &ReadStreamOptions::default().max_count(2)).await;
+    assert_eq!(part, (2, Vec::new()));
+}

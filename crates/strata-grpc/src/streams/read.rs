@@ -40,6 +40,9 @@ pub(super) struct Plan {
     /// `None`: a subscription.
     count: Option<u64>,
     structured_ids: bool,
+    /// The client reads `first_stream_position`/`last_stream_position`
+    /// (its control option's compatibility is 1 or more).
+    stream_positions: bool,
     pub(super) filter: EventFilter,
     /// Under a filter, the events a subscription examines between
     /// checkpoints.
@@ -102,6 +105,7 @@ fn plan(o: crate::proto::streams::read_req::Options, caller: Caller) -> Result<P
         Some(CountOption::Subscription(_)) => None,
         None => return Err(Status::invalid_argument("a read needs a count")),
     };
+    let stream_positions = o.control_option.is_some_and(|c| c.compatibility >= 1);
     let structured_ids = matches!(
         o.uuid_option.and_then(|u| u.content),
         Some(options::uuid_option::Content::Structured(_))
@@ -153,6 +157,7 @@ fn plan(o: crate::proto::streams::read_req::Options, caller: Caller) -> Result<P
         backwards,
         count,
         structured_ids,
+        stream_positions,
         filter,
         checkpoint_every,
         caller,
@@ -252,10 +257,31 @@ async fn read_stream(
             left -= 1;
         }
         if short || next == 0 {
+            ended(plan, last.version, tx).await;
             return Ok(());
         }
     }
     Ok(())
+}
+
+/// A read that reached the stream's end in its direction tells a client
+/// that asks the revision there: the last (forwards) or the first kept
+/// (backwards).
+async fn ended(plan: &Plan, version: u64, tx: &Sender) {
+    if !plan.stream_positions {
+        return;
+    }
+    let revision = mapping::revision(version);
+    let content = if plan.backwards {
+        read_resp::Content::FirstStreamPosition(revision)
+    } else {
+        read_resp::Content::LastStreamPosition(revision)
+    };
+    let _ = tx
+        .send(Ok(ReadResp {
+            content: Some(content),
+        }))
+        .await;
 }
 
 async fn read_all(
