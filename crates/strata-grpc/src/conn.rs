@@ -36,13 +36,45 @@ impl<IO> Connected for Conn<IO> {
     fn connect_info(&self) -> Self::ConnectInfo {}
 }
 
-impl<IO: AsyncRead + Unpin> AsyncRead for Conn<IO> {
+/// Acknowledges what was read at once instead of after the delayed-ACK
+/// timer. A client that leaves Nagle's algorithm on sends a call's headers,
+/// then holds its first message until they are acknowledged: with delayed
+/// ACKs every call would wait about 40 ms.
+pub trait AckNow {
+    /// Asks the kernel to acknowledge received data without delay (it may
+    /// fall back to delaying later, so this is repeated after each read).
+    fn ack_now(&self);
+}
+
+impl AckNow for TcpStream {
+    #[cfg(target_os = "linux")]
+    fn ack_now(&self) {
+        let _ = socket2::SockRef::from(self).set_tcp_quickack(true);
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn ack_now(&self) {}
+}
+
+impl AckNow for tokio_rustls::server::TlsStream<TcpStream> {
+    fn ack_now(&self) {
+        self.get_ref().0.ack_now();
+    }
+}
+
+impl<IO: AsyncRead + AckNow + Unpin> AsyncRead for Conn<IO> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let read = Pin::new(&mut this.io).poll_read(cx, buf);
+        if matches!(read, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            this.io.ack_now();
+        }
+        read
     }
 }
 

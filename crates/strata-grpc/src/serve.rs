@@ -24,6 +24,14 @@ pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
 /// The most calls one connection may have open at once (HTTP/2 streams).
 pub const MAX_CALLS_PER_CONNECTION: u32 = 1_024;
 
+/// Bytes a client may send on one call before the server's window update:
+/// a 100-event append goes out whole instead of in window-sized steps.
+pub const STREAM_WINDOW_BYTES: u32 = 1 << 20;
+
+/// The same for all calls of one connection together (many appenders
+/// share one connection).
+pub const CONNECTION_WINDOW_BYTES: u32 = 16 << 20;
+
 /// What the endpoint serves: the store, its consumer groups (persistent
 /// subscriptions) when it has them, and the keys callers must present.
 #[derive(Clone)]
@@ -106,6 +114,8 @@ fn router(services: Services) -> Router {
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     Server::builder()
         .max_concurrent_streams(Some(MAX_CALLS_PER_CONNECTION))
+        .initial_stream_window_size(Some(STREAM_WINDOW_BYTES))
+        .initial_connection_window_size(Some(CONNECTION_WINDOW_BYTES))
         .add_service(ServerFeaturesServer::new(Features))
         .add_service(streams)
 }
