@@ -81,3 +81,25 @@ impl ServerFeatures for Features {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn persistent_methods_are_advertised_only_with_groups() {
+        let persistent = |on| {
+            methods(on)
+                .filter(|(service, _, _)| *service == PERSISTENT_SERVICE)
+                .count()
+        };
+        assert_eq!(persistent(false), 0);
+        assert_eq!(persistent(true), PERSISTENT_METHODS.len());
+        assert_eq!(methods(false).count(), METHODS.len());
+        let create = PERSISTENT_METHODS
+            .iter()
+            .find(|(_, method, _)| *method == "create")
+            .unwrap();
+        assert!(create.2.contains(&"all"));
+    }
+}

@@ -38,6 +38,9 @@ pub struct PersistentService {
     store: Arc<dyn EventStore>,
     groups: Arc<dyn ConsumerGroups>,
     auth: Auth,
+    /// Held across a create's check and put, so that of two creates of
+    /// one key through this server exactly one succeeds.
+    creating: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl PersistentService {
@@ -48,6 +51,7 @@ impl PersistentService {
             store,
             groups,
             auth,
+            creating: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 
@@ -63,6 +67,7 @@ impl PersistentService {
 impl PersistentSubscriptions for PersistentService {
     async fn create(&self, request: Request<CreateReq>) -> Result<Response<CreateResp>, Status> {
         self.admin(&request)?;
+        let _one_at_a_time = self.creating.lock().await;
         admin::create(self.groups.as_ref(), request.into_inner()).await?;
         Ok(Response::new(CreateResp {}))
     }
