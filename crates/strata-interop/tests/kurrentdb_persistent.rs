@@ -303,15 +303,39 @@ async fn all_with_a_prefix_filter_delivers_only_matching_streams() {
         .await
         .unwrap();
     let mut seen = Vec::new();
+    let mut last = 0;
     for _ in 0..3 {
         let (n, retry, e) = next(&mut sub).await;
         assert_eq!(retry, 0);
         assert!(e.get_original_event().stream_id().starts_with("orders-"));
+        last = last.max(e.get_original_event().position.commit);
         sub.ack(&e).await.unwrap();
         seen.push(n);
     }
     seen.sort_unstable();
     assert_eq!(seen, vec![10, 11, 20]);
+    // The checkpoint of `$all` is a position, reached once the acks land.
+    let mut checkpoint = None;
+    for _ in 0..200 {
+        let info = client
+            .get_persistent_subscription_info_to_all(
+                "audit",
+                &GetPersistentSubscriptionInfoOptions::default(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(info.event_source, "$all");
+        assert!(info.stats.last_known_position.unwrap().commit >= last);
+        checkpoint = info.stats.last_checkpointed_position.map(|p| p.commit);
+        if checkpoint.is_some_and(|c| c >= last) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(
+        checkpoint.is_some_and(|c| c >= last),
+        "{checkpoint:?} {last}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
