@@ -38,12 +38,14 @@ pub async fn create(groups: &dyn ConsumerGroups, request: CreateReq) -> Result<(
     let options = request
         .options
         .ok_or_else(|| Status::invalid_argument("a create needs its options"))?;
+    #[allow(deprecated)]
+    let deprecated_revision = options.settings.as_ref().map_or(0, |s| s.revision);
     let wire: WireSettings = options.settings.unwrap_or_default().into();
     #[allow(deprecated)]
     let (source, group_source, start) = match options.stream_option {
         Some(create_req::options::StreamOption::Stream(s)) => {
             let stream = crate::mapping::stream_id(s.stream_identifier.as_ref())?;
-            let start = settings::stream_start(s.revision_option, 0);
+            let start = settings::stream_start(s.revision_option, deprecated_revision);
             (
                 Source::Stream(stream.clone()),
                 GroupSource::Stream(stream),
@@ -63,7 +65,7 @@ pub async fn create(groups: &dyn ConsumerGroups, request: CreateReq) -> Result<(
             (
                 Source::Stream(stream.clone()),
                 GroupSource::Stream(stream),
-                settings::revision_start(0),
+                settings::stream_start(None, deprecated_revision),
             )
         }
     };

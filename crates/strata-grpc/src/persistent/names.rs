@@ -38,10 +38,11 @@ pub enum Source {
 }
 
 impl Source {
-    /// The source of a request's stream option: `$all` when `all` is set,
-    /// else the stream identifier.
+    /// The source of a request's stream option: `$all` when `all` is set
+    /// or the identifier names `$all` (as older clients send it), else the
+    /// stream identifier.
     pub fn of(identifier: Option<&StreamIdentifier>, all: bool) -> Result<Self, Status> {
-        if all {
+        if all || identifier.is_some_and(|i| i.stream_name.as_ref() == ALL_STREAM.as_bytes()) {
             return Ok(Source::All);
         }
         Ok(Source::Stream(mapping::stream_id(identifier)?))
@@ -213,6 +214,10 @@ mod tests {
             key(None, "g").group_name().unwrap(),
             key(Some("_24all"), "g").group_name().unwrap()
         );
+        let all = StreamIdentifier {
+            stream_name: bytes::Bytes::from_static(b"$all"),
+        };
+        assert_eq!(Source::of(Some(&all), false).unwrap(), Source::All);
     }
 
     #[test]

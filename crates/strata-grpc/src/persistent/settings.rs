@@ -21,6 +21,8 @@ use crate::status;
 /// also the largest `buffer_size` a read session may ask for.
 pub const MAX_BUFFER_SIZE: u32 = 1_000;
 
+const _: () = assert!(MAX_BUFFER_SIZE <= strata_core::group::MAX_IN_FLIGHT_LIMIT);
+
 /// The most reads one revision lookup makes (a binary search over a
 /// stream's versions: 64 covers every `u64`).
 pub const MAX_REVISION_PROBES: usize = 64;
