@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use strata_core::group::{ConsumerGroups, ConsumerId, Delivery, DeliveryId, GroupName, NackAction};
 use strata_core::group::{MAX_REASON_BYTES, MAX_SETTLE_IDS};
 use strata_core::EventId;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, watch, Notify};
 use tonic::{Code, Status, Streaming};
 
 use super::names::Key;
@@ -152,7 +152,13 @@ pub fn run(
             },
         )),
     };
-    let settler = tokio::spawn(settle_loop(Arc::clone(&shared), incoming, tx.clone()));
+    let (ended, ended_rx) = watch::channel(false);
+    let settler = tokio::spawn(settle_loop(
+        Arc::clone(&shared),
+        incoming,
+        tx.clone(),
+        ended_rx,
+    ));
     tokio::spawn(async move {
         if tx.send(Ok(confirmation)).await.is_ok() {
             if let Err(status) = read_loop(&shared, &tx).await {
@@ -160,7 +166,10 @@ pub fn run(
             }
         }
         shared.close();
-        settler.abort();
+        // The settler finishes the settle it is in (never cut halfway),
+        // then stops; only then do the leases go back.
+        let _ = ended.send(true);
+        let _ = settler.await;
         if let Err(e) = shared.groups.leave(&shared.name, &shared.consumer).await {
             tracing::debug!(group = %shared.name, error = %e, "leaving the group failed");
         }
@@ -251,10 +260,20 @@ fn answer(delivery: &Delivery, structured_ids: bool) -> ReadResp {
     }
 }
 
-/// Settles what the client acks and nacks until it goes.
-async fn settle_loop(shared: Arc<Shared>, mut incoming: Streaming<ReadReq>, tx: Sender) {
+/// Settles what the client acks and nacks until it goes or the session
+/// has `ended`.
+async fn settle_loop(
+    shared: Arc<Shared>,
+    mut incoming: Streaming<ReadReq>,
+    tx: Sender,
+    mut ended: watch::Receiver<bool>,
+) {
     loop {
-        let message = match incoming.message().await {
+        let next = tokio::select! {
+            next = incoming.message() => next,
+            _ = ended.wait_for(|ended| *ended) => break,
+        };
+        let message = match next {
             Ok(Some(m)) => m,
             Ok(None) | Err(_) => break,
         };
