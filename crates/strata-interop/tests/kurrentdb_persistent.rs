@@ -370,6 +370,19 @@ async fn two_subscribers_share_events_each_exactly_once() {
         }
     }
     assert!(!from_a.is_empty() && !from_b.is_empty());
+    let info = client
+        .get_persistent_subscription_info(
+            "orders-1",
+            "workers",
+            &GetPersistentSubscriptionInfoOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(info.connections.len(), 2, "both readers are listed");
+    for c in &info.connections {
+        assert!(c.connection_name.starts_with("grpc-"), "{c:?}");
+        assert!(c.total_items >= 1, "{c:?}");
+    }
     let mut all: Vec<u64> = from_a.iter().chain(&from_b).copied().collect();
     all.sort_unstable();
     assert_eq!(all, (0..40).collect::<Vec<_>>(), "each event exactly once");
@@ -511,6 +524,15 @@ async fn a_subscriber_that_leaves_hands_its_events_back() {
     }
     again.sort_unstable();
     assert_eq!(again, vec![0, 1, 2]);
+    let info = client
+        .get_persistent_subscription_info(
+            "orders-1",
+            "workers",
+            &GetPersistentSubscriptionInfoOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(info.connections.len(), 1, "the first reader is gone");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -679,6 +701,20 @@ async fn keys_decide_who_manages_and_who_reads() {
     let (n, _, e) = next(&mut sub).await;
     assert_eq!(n, 0);
     sub.ack(&e).await.unwrap();
+    let info = ops
+        .get_persistent_subscription_info(
+            "orders-1",
+            "workers",
+            &GetPersistentSubscriptionInfoOptions::default(),
+        )
+        .await
+        .unwrap();
+    let users: Vec<&str> = info
+        .connections
+        .iter()
+        .map(|c| c.username.as_str())
+        .collect();
+    assert_eq!(users, vec!["worker"]);
     let options = SubscribeToPersistentSubscriptionOptions::default();
     let outside = worker
         .subscribe_to_persistent_subscription("users-1", "workers", &options)

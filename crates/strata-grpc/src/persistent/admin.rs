@@ -7,6 +7,7 @@ use strata_core::{EventStore, ReadFilter};
 use tonic::{Code, Status};
 
 use super::names::{Key, Source};
+use super::session::Sessions;
 use super::settings::{self, WireSettings};
 use crate::proto::persistent::create_req::all_options::FilterOption;
 use crate::proto::persistent::{
@@ -155,6 +156,7 @@ pub async fn delete(groups: &dyn ConsumerGroups, request: DeleteReq) -> Result<(
 pub async fn get_info(
     store: &dyn EventStore,
     groups: &dyn ConsumerGroups,
+    sessions: &Sessions,
     request: GetInfoReq,
 ) -> Result<GetInfoResp, Status> {
     let options = request
@@ -177,8 +179,10 @@ pub async fn get_info(
         .await
         .map_err(|e| status::from_error(&e))?
         .ok_or_else(|| not_found(&key))?;
+    let mut info = settings::info(store, &key, &status).await?;
+    info.connections = sessions.connections(&status.name);
     Ok(GetInfoResp {
-        subscription_info: Some(settings::info(store, &key, &status).await?),
+        subscription_info: Some(info),
     })
 }
 
@@ -186,6 +190,7 @@ pub async fn get_info(
 pub async fn list(
     store: &dyn EventStore,
     groups: &dyn ConsumerGroups,
+    sessions: &Sessions,
     request: ListReq,
 ) -> Result<ListResp, Status> {
     let wanted = match request.options.and_then(|o| o.list_option) {
@@ -210,7 +215,9 @@ pub async fn list(
         if wanted.as_ref().is_some_and(|w| *w != key.source) {
             continue;
         }
-        subscriptions.push(settings::info(store, &key, status).await?);
+        let mut info = settings::info(store, &key, status).await?;
+        info.connections = sessions.connections(&status.name);
+        subscriptions.push(info);
     }
     Ok(ListResp { subscriptions })
 }

@@ -41,6 +41,8 @@ pub struct PersistentService {
     /// Held across a create's check and put, so that of two creates of
     /// one key through this server exactly one succeeds.
     creating: Arc<tokio::sync::Mutex<()>>,
+    /// The read sessions open here.
+    sessions: Arc<session::Sessions>,
 }
 
 impl PersistentService {
@@ -52,6 +54,7 @@ impl PersistentService {
             groups,
             auth,
             creating: Arc::new(tokio::sync::Mutex::new(())),
+            sessions: Arc::new(session::Sessions::default()),
         }
     }
 
@@ -91,6 +94,15 @@ impl PersistentSubscriptions for PersistentService {
         request: Request<Streaming<ReadReq>>,
     ) -> Result<Response<Self::ReadStream>, Status> {
         let caller = self.auth.caller(request.metadata())?;
+        let peer = session::Peer {
+            from: request
+                .remote_addr()
+                .map_or_else(String::new, |a| a.to_string()),
+            user: match &caller {
+                Caller::Key(key) => key.name().to_string(),
+                Caller::Open => String::new(),
+            },
+        };
         let mut incoming = request.into_inner();
         let options = match incoming.message().await?.and_then(|m| m.content) {
             Some(read_req::Content::Options(o)) => o,
@@ -116,8 +128,14 @@ impl PersistentSubscriptions for PersistentService {
         if !source_matches {
             return Err(admin::not_found(&start.key));
         }
-        let lease = Duration::from_millis(status.settings.ack_timeout_ms);
-        let answers = session::run(Arc::clone(&self.groups), name, start, lease, incoming)?;
+        let context = session::Context {
+            groups: Arc::clone(&self.groups),
+            sessions: Arc::clone(&self.sessions),
+            name,
+            lease: Duration::from_millis(status.settings.ack_timeout_ms),
+            peer,
+        };
+        let answers = session::run(context, start, incoming)?;
         Ok(Response::new(answers))
     }
 
@@ -129,6 +147,7 @@ impl PersistentSubscriptions for PersistentService {
         let answer = admin::get_info(
             self.store.as_ref(),
             self.groups.as_ref(),
+            &self.sessions,
             request.into_inner(),
         )
         .await?;
@@ -149,6 +168,7 @@ impl PersistentSubscriptions for PersistentService {
         let answer = admin::list(
             self.store.as_ref(),
             self.groups.as_ref(),
+            &self.sessions,
             request.into_inner(),
         )
         .await?;

@@ -9,6 +9,7 @@
 //! and its leases go back at once.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,7 @@ use crate::mapping;
 use crate::proto::persistent::read_req::nack::Action;
 use crate::proto::persistent::read_req::{self, options};
 use crate::proto::persistent::read_resp::{self, read_event, ReadEvent, SubscriptionConfirmation};
+use crate::proto::persistent::subscription_info::ConnectionInfo;
 use crate::proto::persistent::{ReadReq, ReadResp};
 use crate::proto::shared;
 use crate::status;
@@ -35,6 +37,10 @@ pub const POLL_WAIT: Duration = Duration::from_millis(500);
 
 /// Answers buffered between the session and its client.
 pub const SESSION_CHANNEL_MESSAGES: usize = 64;
+
+/// The most read sessions one server holds open at once; past it a read
+/// is refused with `ResourceExhausted`.
+pub const MAX_OPEN_SESSIONS: usize = 10_000;
 
 /// The prefix of the consumer name each session takes (then a UUID).
 pub const CONSUMER_PREFIX: &str = "grpc-";
@@ -59,6 +65,10 @@ struct Shared {
     /// How long a lease lasts: older entries are forgotten.
     lease: Duration,
     structured_ids: bool,
+    /// Who is reading, as GetInfo lists the connection.
+    peer: Peer,
+    /// Deliveries this session settled (acks and nacks).
+    settled: AtomicU64,
     leases: Mutex<Leases>,
     /// Wakes the reader when leases were settled or the session closed.
     changed: Notify,
@@ -74,6 +84,80 @@ impl Shared {
     fn close(&self) {
         self.leases().closed = true;
         self.changed.notify_one();
+    }
+}
+
+/// Where a session's client is and who it is.
+#[derive(Clone, Debug, Default)]
+pub struct Peer {
+    /// Its address, when known.
+    pub from: String,
+    /// The API key's name (empty when keys are off).
+    pub user: String,
+}
+
+/// The read sessions open on this server, by group: what GetInfo and List
+/// show as a subscription's connections.
+#[derive(Default)]
+pub struct Sessions {
+    open: Mutex<HashMap<GroupName, Vec<Arc<Shared>>>>,
+}
+
+impl Sessions {
+    fn open(&self) -> MutexGuard<'_, HashMap<GroupName, Vec<Arc<Shared>>>> {
+        self.open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Adds a session, or `ResourceExhausted` past [`MAX_OPEN_SESSIONS`].
+    fn add(&self, shared: &Arc<Shared>) -> Result<(), Status> {
+        let mut open = self.open();
+        if open.values().map(Vec::len).sum::<usize>() >= MAX_OPEN_SESSIONS {
+            return Err(Status::resource_exhausted(format!(
+                "this server holds at most {MAX_OPEN_SESSIONS} persistent subscription readers"
+            )));
+        }
+        open.entry(shared.name.clone())
+            .or_default()
+            .push(Arc::clone(shared));
+        Ok(())
+    }
+
+    fn remove(&self, shared: &Arc<Shared>) {
+        let mut open = self.open();
+        if let Some(list) = open.get_mut(&shared.name) {
+            list.retain(|s| !Arc::ptr_eq(s, shared));
+            if list.is_empty() {
+                open.remove(&shared.name);
+            }
+        }
+    }
+
+    /// The connections reading `name` through this server.
+    pub fn connections(&self, name: &GroupName) -> Vec<ConnectionInfo> {
+        let open = self.open();
+        let Some(list) = open.get(name) else {
+            return Vec::new();
+        };
+        list.iter()
+            .map(|s| {
+                let in_flight = s.leases().by_event.len();
+                let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
+                ConnectionInfo {
+                    from: s.peer.from.clone(),
+                    username: s.peer.user.clone(),
+                    average_items_per_second: 0,
+                    total_items: i64::try_from(s.settled.load(Ordering::Relaxed))
+                        .unwrap_or(i64::MAX),
+                    count_since_last_measurement: 0,
+                    observed_measurements: Vec::new(),
+                    available_slots: count(s.cap.saturating_sub(in_flight)),
+                    in_flight_messages: count(in_flight),
+                    connection_name: s.consumer.to_string(),
+                }
+            })
+            .collect()
     }
 }
 
@@ -117,15 +201,35 @@ pub fn start(options: read_req::Options) -> Result<Start, Status> {
     })
 }
 
-/// Runs a session for `start` over a group that exists (lease length
-/// `lease`): confirms, then serves until the client goes.
+/// Where a session runs: the groups, the open sessions, the group's name
+/// and lease length, and who reads.
+pub struct Context {
+    /// The store's groups.
+    pub groups: Arc<dyn ConsumerGroups>,
+    /// The server's open sessions, which this one joins while it lasts.
+    pub sessions: Arc<Sessions>,
+    /// The group (it exists).
+    pub name: GroupName,
+    /// How long a lease lasts (the group's ack timeout).
+    pub lease: Duration,
+    /// Who reads.
+    pub peer: Peer,
+}
+
+/// Runs a session for `start`: confirms, then serves until the client
+/// goes.
 pub fn run(
-    groups: Arc<dyn ConsumerGroups>,
-    name: GroupName,
+    context: Context,
     start: Start,
-    lease: Duration,
     incoming: Streaming<ReadReq>,
 ) -> Result<Answers<ReadResp>, Status> {
+    let Context {
+        groups,
+        sessions,
+        name,
+        lease,
+        peer,
+    } = context;
     let consumer = ConsumerId::new(format!(
         "{CONSUMER_PREFIX}{}",
         uuid::Uuid::new_v4().simple()
@@ -138,12 +242,15 @@ pub fn run(
         cap: start.buffer_size,
         lease,
         structured_ids: start.structured_ids,
+        peer,
+        settled: AtomicU64::new(0),
         leases: Mutex::new(Leases {
             by_event: HashMap::new(),
             closed: false,
         }),
         changed: Notify::new(),
     });
+    sessions.add(&shared)?;
     let (tx, rx) = mpsc::channel(SESSION_CHANNEL_MESSAGES);
     let confirmation = ReadResp {
         content: Some(read_resp::Content::SubscriptionConfirmation(
@@ -170,6 +277,7 @@ pub fn run(
         // then stops; only then do the leases go back.
         let _ = ended.send(true);
         let _ = settler.await;
+        sessions.remove(&shared);
         if let Err(e) = shared.groups.leave(&shared.name, &shared.consumer).await {
             tracing::debug!(group = %shared.name, error = %e, "leaving the group failed");
         }
@@ -350,6 +458,11 @@ async fn settle(
                     .await
             }
         };
+        if done.is_ok() {
+            shared
+                .settled
+                .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        }
         done.map_err(|e| match e {
             strata_core::Error::GroupNotFound { .. } => dropped("the subscription was deleted"),
             e => status::from_error(&e),

@@ -263,7 +263,8 @@ pub fn all_filter(filter: Option<&FilterOptions>) -> Result<ReadFilter, Status> 
     }
 }
 
-/// A group's state as the protocol's `SubscriptionInfo`.
+/// A group's state as the protocol's `SubscriptionInfo` (without its
+/// connections, which the caller adds from the open sessions).
 pub async fn info(
     store: &dyn EventStore,
     key: &Key,
