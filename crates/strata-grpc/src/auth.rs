@@ -70,6 +70,35 @@ impl Caller {
         Ok(())
     }
 
+    /// `PermissionDenied` unless the role is at least `role`, whatever the
+    /// key's streams.
+    pub fn require_role(&self, role: Role) -> Result<(), Status> {
+        let Caller::Key(key) = self else {
+            return Ok(());
+        };
+        if key.role() < role {
+            return Err(Status::permission_denied(format!(
+                "key `{}` has the `{}` role; this needs `{role}`",
+                key.name(),
+                key.role()
+            )));
+        }
+        Ok(())
+    }
+
+    /// `PermissionDenied` unless the role is at least `role` and the key
+    /// covers every stream (what a whole `$all` consumer group needs).
+    pub fn require_every_stream(&self, role: Role) -> Result<(), Status> {
+        self.require_role(role)?;
+        match self {
+            Caller::Key(key) if !key.covers_all() => Err(Status::permission_denied(format!(
+                "key `{}` does not cover every stream, which a persistent subscription to $all needs",
+                key.name()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// Whether events of `stream` may be shown.
     pub fn can_see(&self, stream: &str) -> bool {
         match self {

@@ -27,9 +27,41 @@ pub const METHODS: &[(&str, &str, &[&str])] = &[
     ),
 ];
 
+/// The `persistent_subscriptions` service name, as the clients match it.
+pub const PERSISTENT_SERVICE: &str =
+    "event_store.client.persistent_subscriptions.persistentsubscriptions";
+
+/// The methods advertised besides [`METHODS`] when the server has consumer
+/// groups (persistent subscriptions). The clients read `all` on `create`
+/// as "subscriptions to `$all` are served", and turn to their HTTP
+/// fallback unless `getinfo`, `list`, `replayparked` and
+/// `restartsubsystem` are all listed.
+pub const PERSISTENT_METHODS: &[(&str, &str, &[&str])] = &[
+    (PERSISTENT_SERVICE, "create", &["stream", "all"]),
+    (PERSISTENT_SERVICE, "update", &["stream", "all"]),
+    (PERSISTENT_SERVICE, "delete", &["stream", "all"]),
+    (PERSISTENT_SERVICE, "read", &["stream", "all"]),
+    (PERSISTENT_SERVICE, "getinfo", &["stream", "all"]),
+    (PERSISTENT_SERVICE, "replayparked", &["stream", "all"]),
+    (PERSISTENT_SERVICE, "list", &["stream", "all"]),
+    (PERSISTENT_SERVICE, "restartsubsystem", &[]),
+];
+
+/// The methods a server advertises: [`METHODS`], and
+/// [`PERSISTENT_METHODS`] when it serves persistent subscriptions.
+pub fn methods(
+    persistent: bool,
+) -> impl Iterator<Item = &'static (&'static str, &'static str, &'static [&'static str])> {
+    let extra: &[_] = if persistent { PERSISTENT_METHODS } else { &[] };
+    METHODS.iter().chain(extra)
+}
+
 /// The `ServerFeatures` service.
 #[derive(Clone, Debug, Default)]
-pub struct Features;
+pub struct Features {
+    /// Whether persistent subscriptions are served (and so advertised).
+    pub persistent: bool,
+}
 
 #[tonic::async_trait]
 impl ServerFeatures for Features {
@@ -37,8 +69,7 @@ impl ServerFeatures for Features {
         &self,
         _request: Request<crate::proto::shared::Empty>,
     ) -> Result<Response<SupportedMethods>, Status> {
-        let methods = METHODS
-            .iter()
+        let methods = methods(self.persistent)
             .map(|(service, method, features)| SupportedMethod {
                 method_name: (*method).to_string(),
                 service_name: (*service).to_string(),
@@ -49,5 +80,27 @@ impl ServerFeatures for Features {
             methods,
             event_store_server_version: PROTOCOL_VERSION.to_string(),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn persistent_methods_are_advertised_only_with_groups() {
+        let persistent = |on| {
+            methods(on)
+                .filter(|(service, _, _)| *service == PERSISTENT_SERVICE)
+                .count()
+        };
+        assert_eq!(persistent(false), 0);
+        assert_eq!(persistent(true), PERSISTENT_METHODS.len());
+        assert_eq!(methods(false).count(), METHODS.len());
+        let create = PERSISTENT_METHODS
+            .iter()
+            .find(|(_, method, _)| *method == "create")
+            .unwrap();
+        assert!(create.2.contains(&"all"));
     }
 }

@@ -1,7 +1,8 @@
 //! The KurrentDB client protocol, served over Strata.
 //!
 //! `strata serve --grpc ADDR` answers the gRPC services the KurrentDB
-//! clients speak (`ServerFeatures`, `Streams`) over any
+//! clients speak (`ServerFeatures`, `Streams`, and `PersistentSubscriptions`
+//! over consumer groups when the server has them) over any
 //! [`EventStore`](strata_core::EventStore), so a program written against
 //! one of those clients points its connection string at Strata. The
 //! mapping between the two models (revisions, positions, ids, times,
@@ -17,6 +18,7 @@ pub mod features;
 pub mod filter;
 pub mod mapping;
 pub mod metadata;
+pub mod persistent;
 pub mod proto;
 pub mod serve;
 pub mod status;

@@ -14,7 +14,9 @@ use tonic::transport::Server;
 use crate::auth::Auth;
 use crate::conn;
 use crate::features::Features;
+use crate::persistent::PersistentService;
 use crate::proto::features::server_features_server::ServerFeaturesServer;
+use crate::proto::persistent::persistent_subscriptions_server::PersistentSubscriptionsServer;
 use crate::proto::streams::streams_server::StreamsServer;
 use crate::streams::StreamsService;
 
@@ -109,13 +111,26 @@ fn received<T: Send + 'static>(
 /// The services, each with the message size limit.
 fn router(services: Services) -> Router {
     let auth = Auth::new(services.keys);
-    let streams = StreamsServer::new(StreamsService::new(services.store, auth))
-        .max_decoding_message_size(MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let streams = StreamsServer::new(StreamsService::new(
+        Arc::clone(&services.store),
+        auth.clone(),
+    ))
+    .max_decoding_message_size(MAX_MESSAGE_BYTES)
+    .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let features = Features {
+        persistent: services.groups.is_some(),
+    };
+    let persistent = services.groups.map(|groups| {
+        let service = PersistentService::new(Arc::clone(&services.store), groups, auth.clone());
+        PersistentSubscriptionsServer::new(service)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES)
+    });
     Server::builder()
         .max_concurrent_streams(Some(MAX_CALLS_PER_CONNECTION))
         .initial_stream_window_size(Some(STREAM_WINDOW_BYTES))
         .initial_connection_window_size(Some(CONNECTION_WINDOW_BYTES))
-        .add_service(ServerFeaturesServer::new(Features))
+        .add_service(ServerFeaturesServer::new(features))
+        .add_optional_service(persistent)
         .add_service(streams)
 }

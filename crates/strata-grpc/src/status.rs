@@ -8,6 +8,14 @@ use tonic::{Code, Status};
 /// The trailer that names the failure for the clients.
 pub const EXCEPTION: &str = "exception";
 
+/// The `exception` of a create for a persistent subscription that exists.
+pub const SUBSCRIPTION_EXISTS: &str = "persistent-subscription-exists";
+/// The `exception` of a call for a persistent subscription that does not
+/// exist.
+pub const SUBSCRIPTION_MISSING: &str = "persistent-subscription-does-not-exist";
+/// The `exception` of a persistent subscription read the server ends.
+pub const SUBSCRIPTION_DROPPED: &str = "persistent-subscription-dropped";
+
 /// A status with an `exception` trailer.
 pub fn with_exception(code: Code, message: impl Into<String>, exception: &'static str) -> Status {
     let mut status = Status::new(code, message);
@@ -36,11 +44,9 @@ pub fn from_error(e: &Error) -> Status {
             with_exception(Code::InvalidArgument, message, "invalid-argument")
         }
         Error::ConditionFailed { .. } => Status::failed_precondition(message),
-        Error::GroupNotFound { .. } => with_exception(
-            Code::NotFound,
-            message,
-            "persistent-subscription-does-not-exist",
-        ),
+        Error::GroupNotFound { .. } => {
+            with_exception(Code::NotFound, message, SUBSCRIPTION_MISSING)
+        }
         Error::Overloaded { .. } => Status::resource_exhausted(message),
         Error::Timeout { .. } => Status::deadline_exceeded(message),
         Error::Unsupported { .. } => Status::unimplemented(message),
