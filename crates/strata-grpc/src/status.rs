@@ -155,9 +155,8 @@ mod tests {
             assert_eq!(trailer(&s, EXPECTED_VERSION), Some(wire));
             assert_eq!(trailer(&s, ACTUAL_VERSION), None, "no stream: no trailer");
             assert!(
-                s.message().ends_with(&format!(
-                    "Expected version: {wire}, Actual version: -1"
-                )),
+                s.message()
+                    .ends_with(&format!("Expected version: {wire}, Actual version: -1")),
                 "{s:?}"
             );
         }

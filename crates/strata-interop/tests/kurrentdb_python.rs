@@ -134,7 +134,8 @@ async fn pytest(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_client_passes_strata_tests() {
     let test = "python_client_passes_strata_tests";
-    let Some(python) = client_from_env(test, PYTHON_ENV, "a Python with kurrentdbclient and pytest")
+    let Some(python) =
+        client_from_env(test, PYTHON_ENV, "a Python with kurrentdbclient and pytest")
     else {
         return;
     };
@@ -149,7 +150,10 @@ async fn python_client_passes_strata_tests() {
         &dir,
         &[
             ("STRATA_KURRENTDB_URI", format!("kdb://{open}?tls=false")),
-            ("STRATA_KURRENTDB_KEYED_URI", format!("kdb://{keyed}?tls=false")),
+            (
+                "STRATA_KURRENTDB_KEYED_URI",
+                format!("kdb://{keyed}?tls=false"),
+            ),
         ],
     )
     .await;
