@@ -755,3 +755,54 @@ async fn reads_that_reach_the_end_say_the_streams_first_and_last_revision() {
     let part = tail(&client, &ReadStreamOptions::default().max_count(2)).await;
     assert_eq!(part, (2, Vec::new()));
 }
+
+/// A delete's failed guard is a `FailedPrecondition` status whose message
+/// carries the stream and 0-based revisions in the form the Python client
+/// parses (it raises its wrong-version error from them, and "not found"
+/// for an actual revision of -1); the Node.js client reads the same from
+/// the `stream-name`, `expected-version` and `actual-version` trailers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_delete_guard_names_the_revisions() {
+    let (settings, _store) = server(ApiKeys::none()).await;
+    let client = Client::new(settings).unwrap();
+    let s = "guarded-1";
+    client
+        .append_to_stream(
+            s,
+            &AppendToStreamOptions::default(),
+            vec![event(0), event(1)],
+        )
+        .await
+        .unwrap();
+    let refused = client
+        .delete_stream(
+            s,
+            &DeleteStreamOptions::default().stream_state(StreamState::StreamRevision(0)),
+        )
+        .await
+        .unwrap_err();
+    match refused {
+        kurrentdb::Error::Grpc { code, message } => {
+            assert_eq!(format!("{code:?}"), "FailedPrecondition");
+            assert!(message.starts_with("WrongExpectedVersion"), "{message}");
+            assert!(
+                message.ends_with(". Stream: guarded-1, Expected version: 0, Actual version: 1"),
+                "{message}"
+            );
+        }
+        other => panic!("expected a FailedPrecondition status, got {other:?}"),
+    }
+    let missing = client
+        .delete_stream(
+            "guarded-2",
+            &DeleteStreamOptions::default().stream_state(StreamState::StreamExists),
+        )
+        .await
+        .unwrap_err();
+    // A guarded delete of a missing stream is "not found", as the Python
+    // client also reports a failed guard whose actual revision is -1.
+    assert!(
+        matches!(missing, kurrentdb::Error::ResourceNotFound),
+        "{missing:?}"
+    );
+}
