@@ -41,6 +41,9 @@ pub struct EventFilter {
 enum Rule {
     Prefixes(Vec<String>),
     Regex(Regex),
+    /// A negative look-ahead at the start, `^(?!X)`: passes what `^(?:X)`
+    /// does not match.
+    NotRegex(Regex),
 }
 
 impl EventFilter {
@@ -64,7 +67,10 @@ impl EventFilter {
         let rule = if !expression.prefix.is_empty() {
             Rule::Prefixes(expression.prefix.clone())
         } else if !expression.regex.is_empty() {
-            Rule::Regex(compile(&expression.regex)?)
+            match negated_prefix(&expression.regex) {
+                Some(inner) => Rule::NotRegex(compile(&format!("^(?:{inner})"))?),
+                None => Rule::Regex(compile(&expression.regex)?),
+            }
         } else {
             return Ok(Self::none());
         };
@@ -98,8 +104,45 @@ impl EventFilter {
         match rule {
             Rule::Prefixes(prefixes) => prefixes.iter().any(|p| text.starts_with(p.as_str())),
             Rule::Regex(re) => re.is_match(text),
+            Rule::NotRegex(re) => !re.is_match(text),
         }
     }
+}
+
+/// `X` when `expression` is `^(?!X)`, optionally followed by `.*` or
+/// `.*$`: the form clients use to exclude streams or types (the regular
+/// expression engine here has no look-around, and this form needs none).
+fn negated_prefix(expression: &str) -> Option<&str> {
+    let body = expression.strip_prefix("^(?!")?;
+    let close = closing_paren(body)?;
+    let rest = &body[close + 1..];
+    matches!(rest, "" | ".*" | ".*$").then(|| &body[..close])
+}
+
+/// The byte index of the `)` that closes a group whose body starts `text`
+/// (escapes and character classes skipped).
+fn closing_paren(text: &str) -> Option<usize> {
+    let (mut depth, mut in_class, mut escaped) = (0usize, false, false);
+    for (i, c) in text.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' => escaped = true,
+            '[' if !in_class => in_class = true,
+            ']' if in_class => in_class = false,
+            '(' if !in_class => depth += 1,
+            ')' if !in_class => {
+                if depth == 0 {
+                    return Some(i);
+                }
+                depth -= 1;
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 fn compile(expression: &str) -> Result<Regex, Status> {
@@ -112,4 +155,65 @@ fn compile(expression: &str) -> Result<Regex, Status> {
         .size_limit(MAX_FILTER_REGEX_COMPILED_BYTES)
         .build()
         .map_err(|e| Status::invalid_argument(format!("filter expression: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::streams::read_req::options::filter_options::{Expression, Filter};
+
+    fn passes(regex: &str, stream: &str) -> bool {
+        let options = FilterOptions {
+            filter: Some(Filter::StreamIdentifier(Expression {
+                regex: regex.into(),
+                prefix: Vec::new(),
+            })),
+            ..FilterOptions::default()
+        };
+        let filter = EventFilter::from_options(&options).unwrap();
+        let event = RecordedEvent {
+            id: strata_core::EventId::default(),
+            stream_id: strata_core::StreamId::new(stream)
+                .or_else(|_| strata_core::StreamId::system(stream))
+                .unwrap(),
+            version: 1,
+            position: strata_core::Position(1),
+            event_type: "Happened".into(),
+            data: bytes::Bytes::new(),
+            content_type: strata_core::ContentType::Binary,
+            metadata: strata_core::Metadata::default(),
+            recorded_at: chrono::Utc::now(),
+            tags: Vec::new(),
+        };
+        filter.passes(&event)
+    }
+
+    #[test]
+    fn a_leading_negative_look_ahead_excludes_what_it_names() {
+        let exclude = r"^(?!(\$.+$|PersistentConfig\d+$|Result$))";
+        assert!(passes(exclude, "orders-1"));
+        assert!(
+            passes(exclude, "Results"),
+            "only the whole name is excluded"
+        );
+        assert!(!passes(exclude, "$$orders-1"));
+        assert!(!passes(exclude, "PersistentConfig1"));
+        assert!(!passes(exclude, "Result"));
+        assert!(passes(r"^(?!ord).*", "accounts-1"));
+        assert!(!passes(r"^(?!ord).*", "orders-1"));
+        assert!(passes(r"^(?![)])", "orders-1"), "a paren in a class");
+    }
+
+    #[test]
+    fn other_look_arounds_are_refused_with_a_reason() {
+        let options = FilterOptions {
+            filter: Some(Filter::EventType(Expression {
+                regex: "a(?=b)".into(),
+                prefix: Vec::new(),
+            })),
+            ..FilterOptions::default()
+        };
+        let e = EventFilter::from_options(&options).unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    }
 }

@@ -33,6 +33,9 @@ pub const OCTET_STREAM: &str = "application/octet-stream";
 pub const CUSTOM_METADATA_KEY: &str = "$custom-metadata";
 /// Where they are kept, base64, when they are not.
 pub const CUSTOM_METADATA_BASE64_KEY: &str = "$custom-metadata-base64";
+/// Where the declared content type is kept when the event is stored as
+/// binary because its data, declared JSON, does not parse.
+pub const DECLARED_CONTENT_TYPE_KEY: &str = "$content-type";
 /// The custom-metadata JSON field read as the correlation id.
 pub const CORRELATION_FIELD: &str = "$correlationId";
 /// The custom-metadata JSON field read as the causation id.
@@ -166,13 +169,24 @@ pub fn new_event(
             "an event needs a `type` in its metadata",
         ));
     };
-    let content_type = match metadata.get(META_CONTENT_TYPE).map(String::as_str) {
-        Some(JSON) => ContentType::Json,
-        _ => ContentType::Binary,
+    let declared_json = metadata.get(META_CONTENT_TYPE).map(String::as_str) == Some(JSON);
+    // Strata's JSON events always parse; data declared JSON that does not
+    // is kept as binary, with the declared type kept to read back.
+    let parses = declared_json && serde_json::from_slice::<serde_json::Value>(&data).is_ok();
+    let content_type = if parses {
+        ContentType::Json
+    } else {
+        ContentType::Binary
     };
     let mut event = NewEvent::new(event_type.clone(), data, content_type);
     event.id = event_id(id)?;
     event.metadata = metadata_from_custom(custom_metadata);
+    if declared_json && !parses {
+        event
+            .metadata
+            .extra
+            .insert(DECLARED_CONTENT_TYPE_KEY.to_string(), JSON.to_string());
+    }
     Ok(event)
 }
 
@@ -218,9 +232,6 @@ pub fn custom_from_metadata(metadata: &Metadata) -> Bytes {
             return Bytes::from(raw);
         }
     }
-    if metadata.is_empty() {
-        return Bytes::new();
-    }
     let mut fields = serde_json::Map::new();
     let mut put = |key: &str, value: &Option<String>| {
         if let Some(v) = value {
@@ -231,17 +242,28 @@ pub fn custom_from_metadata(metadata: &Metadata) -> Bytes {
     put(CAUSATION_FIELD, &metadata.causation_id);
     put("$userId", &metadata.user_id);
     put("$source", &metadata.source);
-    for (k, v) in &metadata.extra {
+    for (k, v) in metadata
+        .extra
+        .iter()
+        .filter(|(k, _)| *k != DECLARED_CONTENT_TYPE_KEY)
+    {
         fields.insert(k.clone(), serde_json::Value::String(v.clone()));
+    }
+    if fields.is_empty() {
+        return Bytes::new();
     }
     Bytes::from(serde_json::Value::Object(fields).to_string())
 }
 
 /// A recorded event as the wire's.
 pub fn recorded_event(e: &RecordedEvent, structured_ids: bool) -> read_event::RecordedEvent {
-    let content_type = match e.content_type {
-        ContentType::Json => JSON,
-        ContentType::Binary => OCTET_STREAM,
+    let content_type = match (
+        e.content_type,
+        e.metadata.extra.get(DECLARED_CONTENT_TYPE_KEY),
+    ) {
+        (ContentType::Json, _) => JSON,
+        (ContentType::Binary, Some(declared)) => declared.as_str(),
+        (ContentType::Binary, None) => OCTET_STREAM,
     };
     let metadata = HashMap::from([
         (META_TYPE.to_string(), e.event_type.clone()),
@@ -317,6 +339,41 @@ mod tests {
     fn ticks_count_100ns_from_the_epoch() {
         let at = DateTime::from_timestamp(1, 500).unwrap();
         assert_eq!(ticks(at), 10_000_005);
+    }
+
+    #[test]
+    fn data_declared_json_that_does_not_parse_is_kept_as_binary() {
+        let declared = HashMap::from([
+            (META_TYPE.to_string(), "Raw".to_string()),
+            (META_CONTENT_TYPE.to_string(), JSON.to_string()),
+        ]);
+        let bad = new_event(None, &declared, b"", Bytes::from_static(b"\x00not json")).unwrap();
+        assert_eq!(bad.content_type, ContentType::Binary);
+        let good = new_event(None, &declared, b"", Bytes::from_static(b"{\"a\":1}")).unwrap();
+        assert_eq!(good.content_type, ContentType::Json);
+        assert!(good.metadata.extra.is_empty());
+        let recorded = RecordedEvent {
+            id: EventId::default(),
+            stream_id: StreamId::new("raw-1").unwrap(),
+            version: 1,
+            position: Position(1),
+            event_type: bad.event_type.clone(),
+            data: bad.data.clone(),
+            content_type: bad.content_type,
+            metadata: bad.metadata.clone(),
+            recorded_at: Utc::now(),
+            tags: Vec::new(),
+        };
+        let wire = recorded_event(&recorded, false);
+        assert_eq!(
+            wire.metadata[META_CONTENT_TYPE], JSON,
+            "read back as declared"
+        );
+        assert_eq!(&wire.data[..], b"\x00not json");
+        assert!(
+            wire.custom_metadata.is_empty(),
+            "the marker is not custom metadata"
+        );
     }
 
     #[test]
