@@ -64,15 +64,21 @@ pub fn admin_keys() -> ApiKeys {
     .unwrap()
 }
 
-/// Serves a fresh memory store with `keys` on `addr` (port 0: any free
-/// port); the address bound.
+/// Serves a fresh memory store, with consumer groups (persistent
+/// subscriptions), with `keys` on `addr` (port 0: any free port); the
+/// address bound.
 pub async fn serve(addr: &str, keys: ApiKeys) -> SocketAddr {
-    let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
+    let memory = MemoryStore::new();
+    let groups: Arc<dyn strata_core::group::ConsumerGroups> =
+        Arc::new(strata_core::group::LocalGroups::new(memory.clone()));
+    let store: Arc<dyn EventStore> = Arc::new(memory);
     let listener = TcpListener::bind(addr)
         .await
         .unwrap_or_else(|e| panic!("cannot listen on {addr}: {e}"));
     let bound = listener.local_addr().unwrap();
-    let services = strata_grpc::Services::new(store).with_keys(keys);
+    let services = strata_grpc::Services::new(store)
+        .with_groups(groups)
+        .with_keys(keys);
     tokio::spawn(strata_grpc::serve(
         listener,
         services,
