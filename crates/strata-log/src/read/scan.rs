@@ -132,7 +132,14 @@ impl OpenStore {
             } else {
                 limit
             };
-            let mut scan_to = limit;
+            // Damage above `before` (a store opened read-only over it) is
+            // never scanned into: the first window stops short of it.
+            let mut scan_to = seg
+                .damage
+                .iter()
+                .map(|d| d.start)
+                .find(|start| *start >= upper)
+                .map_or(limit, |start| start.min(limit));
             while upper > low {
                 let start = match upper.saturating_sub(BACKWARD_WINDOW_BYTES) {
                     at if at <= low => low,
@@ -214,6 +221,11 @@ impl OpenStore {
             limit,
             self.config.max_segment_bytes,
             |offset, kind, body, shared, body_at| {
+                // A frame at or past where the read ends is not looked into
+                // (it may be damage a backward read stops short of).
+                if position_of(n, offset) >= sink.until {
+                    return Ok(false);
+                }
                 if kind != FrameKind::Append {
                     return Ok(true);
                 }
