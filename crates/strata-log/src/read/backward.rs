@@ -105,39 +105,40 @@ impl OpenStore {
     }
 
     /// A filtered backward read that follows one stream's positions, from
-    /// its last one below `before` down to the first retention leaves.
+    /// its last one below `before` down to the first retention leaves. The
+    /// positions are taken from the stream index in batches, newest first,
+    /// so a page of a long stream copies about a page of them.
     fn read_by_stream_backward(
         &self,
         stream: &StreamId,
-        span: (Position, Position),
+        (floor, before): (Position, Position),
         max_count: usize,
         filter: &ReadFilter,
         out: &mut Vec<RecordedEvent>,
     ) -> Result<()> {
-        // Only the stream asked for: the last `max_count` positions are the
-        // page. Other parts of the filter may drop some: then all of them.
-        let only_stream = ReadFilter {
-            stream: None,
-            ..filter.clone()
-        }
-        .is_all();
-        let wanted = if only_stream { max_count } else { usize::MAX };
-        let (positions, segments) =
-            self.with_first_readable(stream.as_str(), Cut::All, |state, found| {
-                let positions = found.map_or_else(Vec::new, |(e, first)| {
-                    positions_below(e, first, span, wanted).to_vec()
-                });
-                Ok((positions, state.segments.clone()))
-            })?;
-        for chunk in positions.rchunks(FILTER_CHUNK_EVENTS) {
-            let mut read = Vec::with_capacity(chunk.len());
-            read_events_at(&segments, chunk, |v| filter_view(filter, v), &mut read)?;
-            out.extend(read.into_iter().rev());
-            if out.len() >= max_count {
-                break;
+        let batch = max_count.max(FILTER_CHUNK_EVENTS);
+        let mut upper = before;
+        loop {
+            let (positions, segments) =
+                self.with_first_readable(stream.as_str(), Cut::All, |state, found| {
+                    let positions = found.map_or_else(Vec::new, |(e, first)| {
+                        positions_below(e, first, (floor, upper), batch).to_vec()
+                    });
+                    Ok((positions, state.segments.clone()))
+                })?;
+            let Some(&lowest) = positions.first() else {
+                return Ok(());
+            };
+            for chunk in positions.rchunks(FILTER_CHUNK_EVENTS) {
+                let mut read = Vec::with_capacity(chunk.len());
+                read_events_at(&segments, chunk, |v| filter_view(filter, v), &mut read)?;
+                out.extend(read.into_iter().rev());
+                if out.len() >= max_count {
+                    return Ok(());
+                }
             }
+            upper = Position(lowest);
         }
-        Ok(())
     }
 
     /// A backward read filtered by a stream-name prefix, from the stream
