@@ -383,6 +383,36 @@ impl Client {
         page(body, &url)
     }
 
+    /// A page of `$all` backwards, newest first, through `filter`: at most
+    /// `limit` events with positions below `before` (`None`: from the end)
+    /// (`GET /all?direction=backward`). The next page is `before =
+    /// page.next`; `next` is `None` at the start of `$all`. As with
+    /// [`read_all`](Self::read_all), a key scoped to some streams sees
+    /// only theirs, so a page may be short and still not the end.
+    ///
+    /// ```no_run
+    /// # async fn f(client: strata_client::Client) -> Result<(), strata_client::ClientError> {
+    /// let filter = strata_client::AllFilter::default();
+    /// let newest = client.read_all_backward(None, 10, &filter).await?;
+    /// if let Some(before) = newest.next {
+    ///     let older = client.read_all_backward(Some(before), 10, &filter).await?;
+    ///     println!("{} older events", older.events.len());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn read_all_backward(
+        &self,
+        before: Option<u64>,
+        limit: usize,
+        filter: &AllFilter,
+    ) -> Result<Page, ClientError> {
+        let mut url = self.url(&["all"]);
+        set_query(&mut url, &filter.read_backward_query(before, limit))?;
+        let rb = self.request(reqwest::Method::GET, url.clone());
+        let body: strata_wire::Page<'static> = self.call(rb, &url).await?;
+        page(body, &url)
+    }
+
     /// Soft-deletes a stream if it is at `expected`: reads say "not found",
     /// and appending re-creates it (`DELETE /streams/{stream}`).
     ///

@@ -1,5 +1,6 @@
 //! Which events of `$all` a read or a subscription wants.
 
+use strata_core::Direction;
 use strata_wire::{ReadAllQuery, SubscribeAllQuery};
 
 /// The `$all` filter the server applies (`/all`, `/subscribe/all`); every
@@ -36,6 +37,21 @@ impl AllFilter {
     pub(crate) fn read_query(&self, after: u64, limit: usize) -> ReadAllQuery {
         ReadAllQuery {
             after: Some(after),
+            before: None,
+            direction: None,
+            limit: Some(limit),
+            types: self.types(),
+            prefix: self.prefix.clone(),
+            category: self.category.clone(),
+            correlation_id: self.correlation_id.clone(),
+        }
+    }
+
+    pub(crate) fn read_backward_query(&self, before: Option<u64>, limit: usize) -> ReadAllQuery {
+        ReadAllQuery {
+            after: None,
+            before,
+            direction: Some(Direction::Backward),
             limit: Some(limit),
             types: self.types(),
             prefix: self.prefix.clone(),

@@ -386,6 +386,25 @@ impl Inner {
         }
         out
     }
+
+    /// `read_all_backward`: the log below `before`, from its end down.
+    fn read_all_backward(
+        &self,
+        before: Position,
+        max_count: usize,
+        filter: &ReadFilter,
+    ) -> Vec<RecordedEvent> {
+        let state = self.state.read();
+        // `log[i]` has position `i + 1`: positions below `before` are `log[..before - 1]`.
+        let end = before.0.saturating_sub(1).min(state.log.len() as u64) as usize;
+        state.log[..end]
+            .iter()
+            .rev()
+            .filter(|e| filter.matches(e) && state.shows(e))
+            .take(max_count)
+            .cloned()
+            .collect()
+    }
 }
 
 #[async_trait]
@@ -492,6 +511,17 @@ impl EventStore for MemoryStore {
         self.inner.limits.check_read_count(max_count)?;
         filter.validate()?;
         Ok(self.inner.read_all(from, max_count, filter))
+    }
+
+    async fn read_all_backward(
+        &self,
+        before: Position,
+        max_count: usize,
+        filter: &ReadFilter,
+    ) -> Result<Vec<RecordedEvent>> {
+        self.inner.limits.check_read_count(max_count)?;
+        filter.validate()?;
+        Ok(self.inner.read_all_backward(before, max_count, filter))
     }
 
     async fn subscribe(&self, from: SubscribeFrom, filter: ReadFilter) -> Result<Subscription> {

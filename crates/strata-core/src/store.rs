@@ -77,6 +77,42 @@ pub trait EventStore: Send + Sync + 'static {
         filter: &ReadFilter,
     ) -> Result<Vec<RecordedEvent>>;
 
+    /// Reads `$all` backwards: up to `max_count` events that pass `filter`,
+    /// with positions strictly below `before`, newest first.
+    /// [`Position::END`] reads from the end of `$all`.
+    ///
+    /// The bound is exclusive so that paging is one rule: the next page
+    /// of a backward read is `before = last.position` of the previous
+    /// page, and it ends with an empty page. (`before =
+    /// Position::START` reads nothing.) Everything else is as in
+    /// [`read_all`](Self::read_all): events of deleted streams stay,
+    /// events that retention cuts or erasure removed are not returned,
+    /// `max_count` is checked against
+    /// [`Limits::max_read_count`](crate::Limits) and `0` reads nothing,
+    /// and a bad filter is `InvalidInput`. Every store answers it from
+    /// its end of the log, without reading what comes before the page.
+    ///
+    /// ```
+    /// # use strata_core::*;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let store = MemoryStore::new();
+    /// let stream = StreamId::new("account-1").unwrap();
+    /// let events = (0..3).map(|n| NewEvent::json("Deposited", &n).unwrap()).collect();
+    /// store.append(&stream, ExpectedVersion::Any, events).await.unwrap();
+    /// let all = ReadFilter::all();
+    /// let newest = store.read_all_backward(Position::END, 2, &all).await.unwrap();
+    /// assert_eq!(newest.iter().map(|e| e.version).collect::<Vec<_>>(), vec![3, 2]);
+    /// let rest = store.read_all_backward(newest[1].position, 2, &all).await.unwrap();
+    /// assert_eq!(rest.iter().map(|e| e.version).collect::<Vec<_>>(), vec![1]);
+    /// # });
+    /// ```
+    async fn read_all_backward(
+        &self,
+        before: Position,
+        max_count: usize,
+        filter: &ReadFilter,
+    ) -> Result<Vec<RecordedEvent>>;
+
     /// Follows `$all` (through `filter`): first the events already recorded
     /// after `from`, then a `CaughtUp` marker, then new events as they commit.
     /// Memory is bounded: a slow subscriber re-reads from the store.
@@ -261,6 +297,15 @@ impl<S: EventStore + ?Sized> EventStore for std::sync::Arc<S> {
         filter: &ReadFilter,
     ) -> Result<Vec<RecordedEvent>> {
         (**self).read_all(from, max_count, filter).await
+    }
+
+    async fn read_all_backward(
+        &self,
+        before: Position,
+        max_count: usize,
+        filter: &ReadFilter,
+    ) -> Result<Vec<RecordedEvent>> {
+        (**self).read_all_backward(before, max_count, filter).await
     }
 
     async fn subscribe(&self, from: SubscribeFrom, filter: ReadFilter) -> Result<Subscription> {

@@ -24,6 +24,11 @@ impl Position {
     /// Before the first event.
     pub const START: Position = Position(0);
 
+    /// After the last event, however many are appended: the `before` bound
+    /// of [`EventStore::read_all_backward`](crate::EventStore::read_all_backward)
+    /// that reads from the end of `$all`. No event has this position.
+    pub const END: Position = Position(u64::MAX);
+
     /// The position right after this one; reading from it reads what follows `self`.
     pub fn next(self) -> Position {
         Position(self.0.saturating_add(1))

@@ -447,6 +447,17 @@ impl EventStore for LogStore {
         offload::read_all(&self.store, from, max_count, filter).await
     }
 
+    async fn read_all_backward(
+        &self,
+        before: Position,
+        max_count: usize,
+        filter: &ReadFilter,
+    ) -> Result<Vec<RecordedEvent>> {
+        self.store.config.limits.check_read_count(max_count)?;
+        filter.validate()?;
+        offload::read_all_backward(&self.store, before, max_count, filter).await
+    }
+
     async fn subscribe(&self, from: SubscribeFrom, filter: ReadFilter) -> Result<Subscription> {
         filter.validate()?;
         let source: Arc<dyn SubscriptionSource> =

@@ -377,6 +377,33 @@ async fn serves_everything_outside_the_damage(derived: bool) {
         assert!(resume > victim.first_position, "{resume:?}");
         let rest = store.read_all(resume, 10_000, &filter).await.unwrap();
         assert_eq!(positions(&rest), acked_positions(&beyond), "{filter:?}");
+
+        // Backwards: from the end down to the damage, then an error naming
+        // it, then, below the damaged frame, everything before it.
+        let newest_first = |acked: &[Acked]| {
+            let mut p = acked_positions(acked);
+            p.reverse();
+            p
+        };
+        let back = store
+            .read_all_backward(Position::END, 10_000, &filter)
+            .await
+            .unwrap();
+        assert_eq!(positions(&back), newest_first(&beyond), "{filter:?}");
+        let lowest = back.last().unwrap().position;
+        let err = store
+            .read_all_backward(lowest, 10_000, &filter)
+            .await
+            .unwrap_err();
+        assert_names(&err, victim);
+        let (n, _) = split(victim.first_position);
+        let (_, frame) = frame_of(victim);
+        let below_damage = Position((u64::from(n) << 32) | frame);
+        let lower = store
+            .read_all_backward(below_damage, 10_000, &filter)
+            .await
+            .unwrap();
+        assert_eq!(positions(&lower), newest_first(&up_to), "{filter:?}");
     }
     store.close().await.unwrap();
     assert_eq!(segment_files(dir.path()), before, "no segment file changed");

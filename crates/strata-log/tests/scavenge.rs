@@ -118,6 +118,20 @@ async fn check_live(store: &LogStore, acked: &[Acked], gone: &HashSet<StreamId>)
         .collect();
     assert_eq!(all.len(), live.len(), "$all holds every live event");
     assert!(all == live, "$all holds every live event in order");
+    // Backwards over the scavenged segments (gap frames where events were
+    // removed): the same, newest first.
+    let back: Vec<Position> = store
+        .read_all_backward(Position::END, 100_000, &ReadFilter::all())
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.stream_id.as_str().starts_with("s-") && !gone.contains(&e.stream_id))
+        .map(|e| e.position)
+        .collect();
+    assert!(
+        back.iter().rev().eq(live.iter()),
+        "$all backwards holds every live event, newest first"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

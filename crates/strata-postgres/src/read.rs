@@ -26,13 +26,44 @@ pub(crate) fn read_all_query(
     max_count: usize,
     filter: &ReadFilter,
 ) -> (String, Vec<Param>) {
-    let mut params: Vec<Param> = vec![Box::new(to_i64(from.0)), Box::new(to_i64(max_count as u64))];
+    let templates = (sql.read_all.as_str(), sql.read_all_stream.as_str());
+    all_query(templates, from, max_count, filter)
+}
+
+/// The statement and parameters that read `$all` backwards, below
+/// `before`, through `filter` (newest first).
+pub(crate) fn read_all_backward_query(
+    sql: &Sql,
+    before: Position,
+    max_count: usize,
+    filter: &ReadFilter,
+) -> (String, Vec<Param>) {
+    let templates = (
+        sql.read_all_backward.as_str(),
+        sql.read_all_stream_backward.as_str(),
+    );
+    all_query(templates, before, max_count, filter)
+}
+
+/// A `$all` read of one of `(any, one stream)` templates: `$1` the bound,
+/// `$2` the count, `$3` the stream when the filter names one, and the
+/// filter's other parts as `{filter}` conditions.
+fn all_query(
+    (any, one_stream): (&str, &str),
+    bound: Position,
+    max_count: usize,
+    filter: &ReadFilter,
+) -> (String, Vec<Param>) {
+    let mut params: Vec<Param> = vec![
+        Box::new(to_i64(bound.0)),
+        Box::new(to_i64(max_count as u64)),
+    ];
     let mut conditions = String::new();
     let template = if let Some(stream) = &filter.stream {
         params.push(Box::new(stream.as_str().to_owned()));
-        &sql.read_all_stream
+        one_stream
     } else {
-        &sql.read_all
+        any
     };
     let mut add = |before: &str, after: &str, param: Param| {
         params.push(param);

@@ -24,8 +24,8 @@ use crate::head::HeadFeed;
 use crate::metadata::settings_of;
 use crate::migrate::{migrate_client, read_layout, schema_version, CURRENT_SCHEMA_VERSION};
 use crate::read::{
-    event_from_row, head_from_row, param_refs, read_all_query, read_query_query, read_stream_query,
-    stream_rows, version_from_row, version_param,
+    event_from_row, head_from_row, param_refs, read_all_backward_query, read_all_query,
+    read_query_query, read_stream_query, stream_rows, version_from_row, version_param,
 };
 use crate::sql::Sql;
 use crate::writer::{prepare_bounded, WriteRequest, Writer, MAX_QUEUED_APPENDS};
@@ -380,6 +380,30 @@ pub(crate) async fn read_all(
         return Ok(Vec::new());
     }
     let (text, params) = read_all_query(&database.sql, from, max_count, filter);
+    run_all_read(database, text, params).await
+}
+
+/// `read_all_backward` (limits already checked): `ORDER BY position DESC`
+/// down the same indexes a forward read walks up.
+pub(crate) async fn read_all_backward(
+    database: &Database,
+    before: Position,
+    max_count: usize,
+    filter: &ReadFilter,
+) -> Result<Vec<RecordedEvent>> {
+    if max_count == 0 || before == Position::START {
+        return Ok(Vec::new());
+    }
+    let (text, params) = read_all_backward_query(&database.sql, before, max_count, filter);
+    run_all_read(database, text, params).await
+}
+
+/// Runs a read of `$all` whose rows are events.
+async fn run_all_read(
+    database: &Database,
+    text: String,
+    params: Vec<crate::read::Param>,
+) -> Result<Vec<RecordedEvent>> {
     let text = &text;
     let params = &params;
     database
@@ -507,6 +531,17 @@ impl EventStore for PostgresStore {
         self.limits().check_read_count(max_count)?;
         filter.validate()?;
         read_all(&self.inner.database, from, max_count, filter).await
+    }
+
+    async fn read_all_backward(
+        &self,
+        before: Position,
+        max_count: usize,
+        filter: &ReadFilter,
+    ) -> Result<Vec<RecordedEvent>> {
+        self.limits().check_read_count(max_count)?;
+        filter.validate()?;
+        read_all_backward(&self.inner.database, before, max_count, filter).await
     }
 
     async fn subscribe(&self, from: SubscribeFrom, filter: ReadFilter) -> Result<Subscription> {

@@ -279,7 +279,9 @@ pub(crate) fn filter_from_query(
     path = "/all",
     tag = "streams",
     params(
-        ("after" = Option<u64>, Query, description = "Position to start after (default 0)"),
+        ("after" = Option<u64>, Query, description = "Position to start after (default 0); forward only"),
+        ("before" = Option<u64>, Query, description = "Position to read below (exclusive; default: the end); backward only"),
+        ("direction" = Option<String>, Query, description = "forward (default) or backward (newest first)"),
         ("limit" = Option<usize>, Query, description = "Page size"),
         ("types" = Option<String>, Query, description = "Comma-separated event types"),
         ("prefix" = Option<String>, Query, description = "Stream name prefix"),
@@ -305,12 +307,36 @@ pub(crate) async fn read_all(
         // The asked prefix and the key's scope have no stream in common.
         return page(Vec::new(), None, None).await;
     };
-    let from = Position(q.after.unwrap_or(0)).next();
+    let direction = q.direction.unwrap_or_default();
+    // `next` is the bound of the next page either way: its `after`
+    // forward, its `before` backward.
+    let start = match (direction, q.after, q.before) {
+        (Direction::Forward, _, Some(_)) => {
+            return Err(ApiError::invalid(
+                "before is for direction=backward; a forward read starts after `after`",
+            ))
+        }
+        (Direction::Backward, Some(_), _) => {
+            return Err(ApiError::invalid(
+                "after is for forward reads; a backward read starts below `before`",
+            ))
+        }
+        (Direction::Forward, after, None) => Position(after.unwrap_or(0)).next(),
+        (Direction::Backward, None, before) => before.map_or(Position::END, Position),
+    };
     let store = &state.store;
     let filter = &filter;
     let read = read_budgeted(page_bounds(&state, limit), |last, count| {
-        let from = last.map_or(from, |e| e.position.next());
-        async move { store.read_all(from, count, filter).await }
+        let bound = last.map_or(start, |e| match direction {
+            Direction::Forward => e.position.next(),
+            Direction::Backward => e.position,
+        });
+        async move {
+            match direction {
+                Direction::Forward => store.read_all(bound, count, filter).await,
+                Direction::Backward => store.read_all_backward(bound, count, filter).await,
+            }
+        }
     })
     .await?;
     let (mut events, share) = (read.events, read.share);

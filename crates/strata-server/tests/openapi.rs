@@ -100,6 +100,53 @@ async fn openapi_lists_every_route(h: Harness) {
     for status in ["204", "401", "403", "409", "410", "501"] {
         assert!(delete["responses"][status].is_object(), "{status}");
     }
+    // The reads list every query parameter they take: each field of the
+    // wire crate's query, both directions included.
+    let query_names =
+        |query: Value| -> Vec<String> { query.as_object().unwrap().keys().cloned().collect() };
+    let reads = [
+        (
+            "/streams/{stream}",
+            query_names(
+                serde_json::to_value(strata_wire::ReadStreamQuery {
+                    from: Some(1),
+                    limit: Some(1),
+                    direction: Some(strata_core::Direction::Backward),
+                })
+                .unwrap(),
+            ),
+        ),
+        (
+            "/all",
+            query_names(
+                serde_json::to_value(strata_wire::ReadAllQuery {
+                    after: Some(1),
+                    before: Some(1),
+                    direction: Some(strata_core::Direction::Backward),
+                    limit: Some(1),
+                    types: Some("A".into()),
+                    prefix: Some("p".into()),
+                    category: Some("c".into()),
+                    correlation_id: Some("c".into()),
+                })
+                .unwrap(),
+            ),
+        ),
+    ];
+    for (path, names) in reads {
+        let params: Vec<&str> = v["paths"][path]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        for name in &names {
+            assert!(
+                params.contains(&name.as_str()),
+                "{path}: {name} in {params:?}"
+            );
+        }
+    }
 }
 
 /// Each documented (method, path) is routed (not the 404/405 fallbacks), and

@@ -1,4 +1,5 @@
-//! `GET /streams/{stream}` and `GET /all`: pages, filters, limits, 404 and 410.
+//! `GET /streams/{stream}` and `GET /all` (both directions): pages,
+//! filters, limits, 404 and 410.
 
 #![allow(clippy::unwrap_used)]
 
@@ -14,6 +15,7 @@ memory_store!(
     read_missing_stream_is_404,
     read_tombstoned_stream_is_410,
     read_all_pages_and_filters,
+    read_all_backward_pages_and_filters,
     limit_is_capped_by_the_store_max_read_count,
     bad_read_queries_are_4xx,
     pages_of_large_events_stop_at_the_byte_budget,
@@ -132,6 +134,85 @@ async fn read_all_pages_and_filters(h: Harness) {
     assert_eq!(p["events"][1]["stream"], "account-2");
 }
 
+async fn read_all_backward_pages_and_filters(h: Harness) {
+    append(
+        &h,
+        "account-1",
+        json!([{"type": "Opened", "data": {}, "metadata": {"correlation_id": "c1"}},
+               {"type": "Deposited", "data": {}}]),
+    )
+    .await;
+    append(
+        &h,
+        "order-1",
+        json!([{"type": "Placed", "data": {}, "metadata": {"correlation_id": "c1"}}]),
+    )
+    .await;
+    append(&h, "account-2", json!([{"type": "Opened", "data": {}}])).await;
+    let ps = positions(&h.get("/all").await.json());
+    assert_eq!(ps.len(), 4);
+
+    let all = h.get("/all?direction=backward").await.json();
+    assert_eq!(positions(&all), [ps[3], ps[2], ps[1], ps[0]]);
+    assert_eq!(all["next"], Value::Null);
+    // Pages: `next` is the `before` of the next page, which is exclusive.
+    let p = h.get("/all?direction=backward&limit=3").await.json();
+    assert_eq!(positions(&p), [ps[3], ps[2], ps[1]]);
+    assert_eq!(p["next"], ps[1]);
+    let p = h
+        .get(&format!("/all?direction=backward&before={}&limit=3", ps[1]))
+        .await
+        .json();
+    assert_eq!(positions(&p), [ps[0]]);
+    assert_eq!(p["next"], Value::Null);
+    let p = h
+        .get(&format!("/all?direction=backward&before={}", ps[2]))
+        .await
+        .json();
+    assert_eq!(positions(&p), [ps[1], ps[0]]);
+    let p = h.get("/all?direction=backward&before=0").await.json();
+    assert!(positions(&p).is_empty());
+    // `direction=forward` is the default.
+    let p = h.get("/all?direction=forward&limit=2").await.json();
+    assert_eq!(positions(&p), ps[..2]);
+
+    let p = h
+        .get("/all?direction=backward&types=Opened,Placed")
+        .await
+        .json();
+    assert_eq!(positions(&p), [ps[3], ps[2], ps[0]]);
+    let p = h
+        .get("/all?direction=backward&prefix=account-")
+        .await
+        .json();
+    assert_eq!(positions(&p), [ps[3], ps[1], ps[0]]);
+    let p = h
+        .get("/all?direction=backward&correlation_id=c1&limit=1")
+        .await
+        .json();
+    assert_eq!(positions(&p), [ps[2]]);
+    assert_eq!(p["next"], ps[2]);
+    let p = h
+        .get("/all?direction=backward&category=account")
+        .await
+        .json();
+    assert_eq!(positions(&p), [ps[3], ps[1], ps[0]]);
+
+    // Each bound belongs to one direction.
+    h.get("/all?direction=backward&after=1")
+        .await
+        .assert_error(422, "invalid_input");
+    h.get("/all?before=3")
+        .await
+        .assert_error(422, "invalid_input");
+    for path in [
+        "/all?direction=sideways",
+        "/all?direction=backward&before=x",
+    ] {
+        h.get(path).await.assert_error(400, "invalid_query");
+    }
+}
+
 async fn limit_is_capped_by_the_store_max_read_count(h: Harness) {
     let h = h
         .like(
@@ -243,4 +324,19 @@ async fn pages_of_large_events_stop_at_the_byte_budget(h: Harness) {
     }
     assert_eq!(seen.len(), 20);
     assert!(seen.windows(2).all(|w| w[0] < w[1]));
+    // `$all` backwards, following `next` as `before`: the same, newest first.
+    let forward = seen;
+    let mut seen = Vec::new();
+    let mut path = "/all?limit=100000&direction=backward".to_string();
+    loop {
+        let p = h.get(&path).await.json();
+        let got = positions(&p);
+        assert!(!got.is_empty() && got.len() <= 6);
+        seen.extend(got);
+        match p["next"].as_u64() {
+            Some(next) => path = format!("/all?limit=100000&direction=backward&before={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, forward.into_iter().rev().collect::<Vec<_>>());
 }

@@ -175,6 +175,10 @@ macro_rules! conformance_suite {
             read_all_filters_combine,
             a_nul_in_a_filter_is_invalid_input,
             read_all_keeps_events_of_deleted_streams,
+            read_all_backward_from_the_end_is_read_all_reversed,
+            read_all_backward_bound_is_exclusive_and_pages,
+            read_all_backward_through_filters,
+            read_all_backward_keeps_events_of_deleted_streams,
             head_position_tracks_last_event,
             health_answers_without_io,
             subscribe_from_start_catches_up_then_goes_live,
@@ -385,6 +389,47 @@ pub(crate) async fn read_all_filtered<S: EventStore>(
             return out;
         }
     }
+}
+
+/// Every event of `$all` that passes `filter`, newest first: backward
+/// pages of `page_size` from [`Position::END`], each next page before the
+/// last position of the one before, until an empty page.
+pub(crate) async fn read_all_backward_paged<S: EventStore>(
+    store: &S,
+    filter: &ReadFilter,
+    page_size: usize,
+) -> Vec<RecordedEvent> {
+    let mut out: Vec<RecordedEvent> = Vec::new();
+    let mut before = Position::END;
+    loop {
+        let batch = store
+            .read_all_backward(before, page_size, filter)
+            .await
+            .unwrap_or_else(|e| panic!("read_all_backward before {before} failed: {e}"));
+        assert!(
+            batch.len() <= page_size,
+            "a backward page of {} events where at most {page_size} were asked for",
+            batch.len()
+        );
+        let Some(last) = batch.last() else {
+            return out;
+        };
+        before = last.position;
+        out.extend(batch);
+    }
+}
+
+/// [`read_all_backward_paged`] with pages every store accepts.
+pub(crate) async fn read_all_backward_filtered<S: EventStore>(
+    store: &S,
+    filter: &ReadFilter,
+) -> Vec<RecordedEvent> {
+    read_all_backward_paged(store, filter, page(store)).await
+}
+
+/// `events` newest first.
+pub(crate) fn reversed(events: &[RecordedEvent]) -> Vec<RecordedEvent> {
+    events.iter().rev().cloned().collect()
 }
 
 pub(crate) async fn all_events<S: EventStore>(store: &S) -> Vec<RecordedEvent> {
@@ -1937,6 +1982,233 @@ pub async fn read_all_keeps_events_of_deleted_streams<H: StoreHarness>(h: &H) {
     for s in [&soft, &hard] {
         let by_stream = read_all_filtered(&store, &ReadFilter::all().stream(s.clone())).await;
         assert_eq!(versions(&by_stream), vec![1, 2]);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Reading `$all` backwards.
+// ---------------------------------------------------------------------------
+
+/// `read_all_backward` from [`Position::END`] returns what `read_all`
+/// returns, newest first, in one read and in pages; an empty store has
+/// nothing to read backwards either.
+pub async fn read_all_backward_from_the_end_is_read_all_reversed<H: StoreHarness>(h: &H) {
+    let store = h.open().await;
+    let f = ReadFilter::all();
+    assert!(store
+        .read_all_backward(Position::END, 10, &f)
+        .await
+        .unwrap()
+        .is_empty());
+    let names = ["account-1", "order-1", "account-2"];
+    for round in 0..4u64 {
+        for (i, name) in names.iter().enumerate() {
+            let count = (round + i as u64) % 3 + 1;
+            append_ok(&store, &sid(name), Any, evs("Deposited", count)).await;
+        }
+    }
+    let store = h.reopen(store).await;
+    let forward = all_events(&store).await;
+    let newest_first = reversed(&forward);
+    let one_read = store
+        .read_all_backward(Position::END, forward.len() + 10, &f)
+        .await
+        .unwrap();
+    assert_eq!(one_read, newest_first);
+    assert_eq!(
+        one_read.first().map(|e| e.position),
+        Some(store.head_position().await.unwrap())
+    );
+    for w in one_read.windows(2) {
+        assert!(
+            w[0].position > w[1].position,
+            "a backward read goes down: {} then {}",
+            w[0].position,
+            w[1].position
+        );
+    }
+    assert_eq!(read_all_backward_filtered(&store, &f).await, newest_first);
+    // Past the head is the same as the end.
+    let head = store.head_position().await.unwrap();
+    assert_eq!(
+        store.read_all_backward(head.next(), 3, &f).await.unwrap(),
+        newest_first[..3].to_vec()
+    );
+    // New events are read from the end at once.
+    append_ok(&store, &sid("order-2"), NoStream, evs("Placed", 1)).await;
+    let newest = store.read_all_backward(Position::END, 1, &f).await.unwrap();
+    assert_eq!(keys(&newest), vec![("order-2".to_string(), 1)]);
+    assert_eq!(
+        store
+            .read_all_backward(newest[0].position, 2, &f)
+            .await
+            .unwrap(),
+        newest_first[..2].to_vec()
+    );
+}
+
+/// `before` is exclusive, `max_count` caps the page (0 reads nothing, over
+/// the store's `max_read_count` is `invalid_input`, as for `read_all`), a
+/// bad filter is `invalid_input`, and paging with `before = last.position`
+/// visits every event exactly once, whatever the page size.
+pub async fn read_all_backward_bound_is_exclusive_and_pages<H: StoreHarness>(h: &H) {
+    let store = h.open().await;
+    for n in 0..10 {
+        let s = sid(if n % 2 == 0 { "account-1" } else { "account-2" });
+        append_ok(&store, &s, Any, vec![ev("Deposited", n)]).await;
+    }
+    let store = h.reopen(store).await;
+    let all = all_events(&store).await;
+    assert_eq!(all.len(), 10);
+    let p = positions(&all);
+    let f = ReadFilter::all();
+    let back = |before: Position, n: usize| {
+        let store = &store;
+        let f = &f;
+        async move {
+            let got = store.read_all_backward(before, n, f).await.unwrap();
+            positions(&got)
+        }
+    };
+    let below = |k: usize| p[..k].iter().rev().copied().collect::<Vec<_>>();
+    assert_eq!(back(p[3], 100).await, below(3));
+    assert_eq!(back(p[3], 2).await, below(3)[..2].to_vec());
+    assert_eq!(back(p[3].next(), 1).await, vec![p[3]]);
+    assert_eq!(back(p[9], 100).await, below(9));
+    assert!(back(p[0], 10).await.is_empty());
+    assert!(back(Position::START, 10).await.is_empty());
+    assert!(back(Position::END, 0).await.is_empty());
+    assert!(back(p[5], 0).await.is_empty());
+    assert_eq!(back(Position::END, 100).await, below(10));
+    for size in [1, 3, 4, 10, 11] {
+        assert_eq!(
+            read_all_backward_paged(&store, &f, size).await,
+            reversed(&all),
+            "backward pages of {size}"
+        );
+    }
+    let max = store.limits().max_read_count;
+    if let Some(over) = max.checked_add(1) {
+        assert_kind(
+            store.read_all_backward(Position::END, over, &f).await,
+            "invalid_input",
+        );
+    }
+    assert_eq!(
+        store
+            .read_all_backward(Position::END, max, &f)
+            .await
+            .unwrap()
+            .len(),
+        10
+    );
+    for bad in [
+        ReadFilter::all().stream_prefix("account\0"),
+        ReadFilter::all().event_types(["\0"]),
+    ] {
+        assert_kind(
+            store.read_all_backward(Position::END, 10, &bad).await,
+            "invalid_input",
+        );
+    }
+}
+
+/// Every filter reads backwards exactly what it reads forwards, newest
+/// first: in one read, in pages of one, and from the middle of `$all`.
+pub async fn read_all_backward_through_filters<H: StoreHarness>(h: &H) {
+    let (store, all) = filter_fixture(h).await;
+    let filters = [
+        ReadFilter::all().stream(sid("account-1")),
+        ReadFilter::all().stream(sid("account")),
+        ReadFilter::all().stream(sid("nope-1")),
+        ReadFilter::all().stream_prefix("account-1"),
+        ReadFilter::all().stream_prefix("account"),
+        ReadFilter::all().stream_prefix("order-"),
+        ReadFilter::all().stream_prefix("accountant"),
+        ReadFilter::all().stream_prefix("zzz"),
+        ReadFilter::all().category("account"),
+        ReadFilter::all().category("order"),
+        ReadFilter::all().event_types(["Opened"]),
+        ReadFilter::all().event_types(["Deposited", "Withdrawn"]),
+        ReadFilter::all().event_types(["Nope"]),
+        ReadFilter::all().correlation_id("c1"),
+        ReadFilter::all().correlation_id("c2"),
+        ReadFilter::all()
+            .category("account")
+            .event_types(["Deposited"])
+            .correlation_id("c1"),
+        ReadFilter::all()
+            .stream_prefix("account")
+            .event_types(["Opened", "Deposited"]),
+        ReadFilter::all()
+            .stream(sid("account-1"))
+            .event_types(["Deposited"]),
+        ReadFilter::all().stream(sid("order-1")).category("account"),
+    ];
+    for filter in &filters {
+        let forward = read_all_filtered(&store, filter).await;
+        assert_eq!(
+            forward,
+            all.iter()
+                .filter(|e| filter.matches(e))
+                .cloned()
+                .collect::<Vec<_>>(),
+            "fixture: forward through {filter:?}"
+        );
+        let newest_first = reversed(&forward);
+        let one = store
+            .read_all_backward(Position::END, all.len(), filter)
+            .await
+            .unwrap();
+        assert_eq!(one, newest_first, "backward through {filter:?}");
+        assert_eq!(
+            read_all_backward_paged(&store, filter, 1).await,
+            newest_first,
+            "backward pages of 1 through {filter:?}"
+        );
+        // From the middle of `$all`: below it, newest first.
+        let mid = all[all.len() / 2].position;
+        let below: Vec<RecordedEvent> = newest_first
+            .iter()
+            .filter(|e| e.position < mid)
+            .cloned()
+            .collect();
+        for n in [1, 2, all.len()] {
+            let page = store.read_all_backward(mid, n, filter).await.unwrap();
+            assert_eq!(
+                page,
+                below.iter().take(n).cloned().collect::<Vec<_>>(),
+                "read_all_backward before {mid} x{n} through {filter:?}"
+            );
+        }
+    }
+}
+
+/// Deleting or tombstoning a stream leaves its events in `$all` read
+/// backwards too.
+pub async fn read_all_backward_keeps_events_of_deleted_streams<H: StoreHarness>(h: &H) {
+    let store = h.open().await;
+    let soft = sid("account-1");
+    let hard = sid("account-2");
+    append_ok(&store, &soft, NoStream, evs("Deposited", 2)).await;
+    append_ok(&store, &hard, NoStream, evs("Deposited", 2)).await;
+    append_ok(&store, &sid("order-1"), NoStream, evs("Placed", 1)).await;
+    let before = all_events(&store).await;
+    store.delete_stream(&soft, Any).await.unwrap();
+    store.tombstone_stream(&hard, Any).await.unwrap();
+    let store = h.reopen(store).await;
+    assert_eq!(
+        read_all_backward_filtered(&store, &ReadFilter::all()).await,
+        reversed(&before)
+    );
+    for s in [&soft, &hard] {
+        for filter in [
+            ReadFilter::all().stream(s.clone()),
+            ReadFilter::all().stream_prefix(s.as_str()),
+        ] {
+            let by_stream = read_all_backward_filtered(&store, &filter).await;
+            assert_eq!(versions(&by_stream), vec![2, 1], "{filter:?}");
+        }
     }
 }
 

@@ -18,7 +18,8 @@ use ExpectedVersion::{Any, Exact, NoStream, StreamExists};
 
 use crate::conformance::{
     all_events, append_ok, assert_deleted, assert_kind, assert_quiet, assert_wev, evs,
-    next_caught_up, next_event, read_all_filtered, read_fwd, sid, StoreHarness,
+    next_caught_up, next_event, read_all_backward_filtered, read_all_filtered, read_fwd, reversed,
+    sid, StoreHarness,
 };
 
 /// A marker no other event carries: the erased stream's data.
@@ -72,6 +73,8 @@ async fn assert_gone<S: EventStore>(store: &S, s: &StreamId) {
             got.iter().all(|e| &e.stream_id != s),
             "$all through {f:?} still shows the erased stream: {got:?}"
         );
+        let back = read_all_backward_filtered(store, &f).await;
+        assert_eq!(back, reversed(&got), "$all backwards through {f:?}");
     }
     let all = all_events(store).await;
     assert!(

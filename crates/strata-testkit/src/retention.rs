@@ -17,8 +17,8 @@ use strata_core::{
 use ExpectedVersion::{Exact, NoStream};
 
 use crate::conformance::{
-    all_events, append_ok, assert_kind, evs, next_caught_up, next_event, read_fwd, sid,
-    StoreHarness,
+    all_events, append_ok, assert_kind, evs, next_caught_up, next_event,
+    read_all_backward_filtered, read_fwd, sid, StoreHarness,
 };
 
 fn versions(events: &[RecordedEvent]) -> Vec<Version> {
@@ -124,6 +124,13 @@ pub async fn max_count_keeps_the_newest_events<H: StoreHarness>(h: &H) {
         .map(|e| e.version)
         .collect();
     assert_eq!(in_all, vec![9, 10, 11]);
+    let back: Vec<Version> =
+        read_all_backward_filtered(&store, &ReadFilter::all().stream(s.clone()))
+            .await
+            .iter()
+            .map(|e| e.version)
+            .collect();
+    assert_eq!(back, vec![11, 10, 9], "$all backwards keeps the newest too");
     let only = ReadFilter::all().stream(s.clone());
     let filtered = store
         .read_all(strata_core::Position::START, 100, &only)

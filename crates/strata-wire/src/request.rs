@@ -70,9 +70,16 @@ pub struct ReadStreamQuery {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReadAllQuery {
-    /// Position to start after (default 0).
+    /// Position to start after (default 0); forward reads only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub after: Option<u64>,
+    /// Position to read below (exclusive; default: the end of `$all`);
+    /// backward reads only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before: Option<u64>,
+    /// `forward` (default) or `backward` (newest first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub direction: Option<Direction>,
     /// Page size (default: the server's; capped by the store's).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<usize>,

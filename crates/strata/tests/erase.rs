@@ -224,6 +224,15 @@ impl EventStore for SlowAcks {
         self.0.read_all(from, max_count, filter).await
     }
 
+    async fn read_all_backward(
+        &self,
+        before: Position,
+        max_count: usize,
+        filter: &ReadFilter,
+    ) -> strata::Result<Vec<RecordedEvent>> {
+        self.0.read_all_backward(before, max_count, filter).await
+    }
+
     async fn subscribe(
         &self,
         from: SubscribeFrom,

@@ -272,6 +272,17 @@ impl EventStore for StallingStore {
         self.inner.read_all(from, max_count, filter).await
     }
 
+    async fn read_all_backward(
+        &self,
+        before: Position,
+        max_count: usize,
+        filter: &ReadFilter,
+    ) -> strata::Result<Vec<RecordedEvent>> {
+        self.inner
+            .read_all_backward(before, max_count, filter)
+            .await
+    }
+
     async fn subscribe(
         &self,
         from: SubscribeFrom,

@@ -1,11 +1,12 @@
 //! Reads: a stream by version, `$all` with filters (planned as a scan, a
 //! stream's positions or posting lists), and pages for subscriptions; each
-//! honours retention ([`retention`]).
+//! honours retention ([`retention`]); `$all` backwards ([`backward`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub(crate) mod at;
+mod backward;
 pub(crate) mod offload;
 mod plan;
 mod query;
@@ -29,12 +30,12 @@ use crate::segment::{DamagedBytes, Segment};
 use crate::state::{damaged_index_segment, OpenStore};
 
 /// Most result slots a read reserves up front (more grow as needed).
-const READ_PRESIZE_EVENTS: usize = 16 * 1024;
+pub(crate) const READ_PRESIZE_EVENTS: usize = 16 * 1024;
 /// How many candidate positions a filtered read checks per round.
-const FILTER_CHUNK_EVENTS: usize = 1024;
+pub(crate) const FILTER_CHUNK_EVENTS: usize = 1024;
 /// Most positions a prefix read gathers from the stream index before it
 /// gives up for a scan (32 MiB of positions).
-const MAX_PREFIX_CANDIDATES: usize = 4 * 1024 * 1024;
+pub(crate) const MAX_PREFIX_CANDIDATES: usize = 4 * 1024 * 1024;
 
 impl OpenStore {
     /// Where the events of a stream read are (limits already checked):

@@ -106,6 +106,41 @@ pub(crate) async fn read_all(
     Ok(out)
 }
 
+/// `read_all_backward`, as [`read_all`] runs: unfiltered in place, in
+/// pieces of [`READ_PIECE_EVENTS`] with a yield between them (each piece
+/// reads the windows of the segments its events lie in); filtered, or
+/// where retention may cut events, on the blocking pool.
+pub(crate) async fn read_all_backward(
+    store: &Arc<OpenStore>,
+    before: Position,
+    max_count: usize,
+    filter: &ReadFilter,
+) -> Result<Vec<RecordedEvent>> {
+    if !filter.is_all() || store.retention_may_cut() {
+        let (store, filter) = (Arc::clone(store), filter.clone());
+        return off_runtime(move || store.read_all_backward(before, max_count, &filter)).await;
+    }
+    let mut out: Vec<RecordedEvent> = Vec::new();
+    let mut next = before;
+    loop {
+        let wanted = (max_count - out.len()).min(READ_PIECE_EVENTS);
+        let piece = store.read_all_backward(next, wanted, filter)?;
+        // A short piece: the log begins there.
+        let short = piece.len() < wanted;
+        if out.is_empty() {
+            out = piece;
+        } else {
+            out.extend(piece);
+        }
+        match out.last() {
+            Some(last) if !short && out.len() < max_count => next = last.position,
+            _ => break,
+        }
+        tokio::task::yield_now().await;
+    }
+    Ok(out)
+}
+
 /// What subscriptions read pages from: the store, with each page read off
 /// the async workers like any other `read_all`.
 pub(crate) struct PageSource(pub Arc<OpenStore>);

@@ -99,6 +99,18 @@ pub(crate) fn positions_in(
     p.get(lo..end).unwrap_or_default()
 }
 
+/// The positions of `entry`'s versions from `first` on that lie in
+/// `from..until`: at most `max` of them, the last ones (a backward read).
+pub(crate) fn positions_below(
+    entry: &StreamEntry,
+    first: Version,
+    (from, until): (Position, Position),
+    max: usize,
+) -> &[u64] {
+    let all = positions_in(entry, first, (from, until), usize::MAX);
+    &all[all.len().saturating_sub(max)..]
+}
+
 /// Retention as a filter over the records a read of `$all` meets. Built
 /// under the state lock, used without it: it takes the lock briefly for
 /// each stream it meets first.

@@ -162,6 +162,15 @@ impl EventStore for HarnessStore {
         delegate!(self, s => s.read_all(from, max_count, filter).await)
     }
 
+    async fn read_all_backward(
+        &self,
+        before: Position,
+        max_count: usize,
+        filter: &ReadFilter,
+    ) -> Result<Vec<RecordedEvent>> {
+        delegate!(self, s => s.read_all_backward(before, max_count, filter).await)
+    }
+
     async fn subscribe(&self, from: SubscribeFrom, filter: ReadFilter) -> Result<Subscription> {
         delegate!(self, s => s.subscribe(from, filter).await)
     }

@@ -535,6 +535,16 @@ impl EventStore for GatedStore {
     ) -> Result<Vec<RecordedEvent>> {
         self.inner.read_all(from, max_count, filter).await
     }
+    async fn read_all_backward(
+        &self,
+        before: Position,
+        max_count: usize,
+        filter: &ReadFilter,
+    ) -> Result<Vec<RecordedEvent>> {
+        self.inner
+            .read_all_backward(before, max_count, filter)
+            .await
+    }
     async fn subscribe(&self, from: SubscribeFrom, filter: ReadFilter) -> Result<Subscription> {
         self.inner.subscribe(from, filter).await
     }
@@ -610,6 +620,14 @@ impl EventStore for SyncCountingStore {
         filter: &ReadFilter,
     ) -> Result<Vec<RecordedEvent>> {
         self.0.read_all(from, max_count, filter).await
+    }
+    async fn read_all_backward(
+        &self,
+        before: Position,
+        max_count: usize,
+        filter: &ReadFilter,
+    ) -> Result<Vec<RecordedEvent>> {
+        self.0.read_all_backward(before, max_count, filter).await
     }
     async fn subscribe(&self, from: SubscribeFrom, filter: ReadFilter) -> Result<Subscription> {
         self.0.subscribe(from, filter).await

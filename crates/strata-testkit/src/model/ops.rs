@@ -126,10 +126,12 @@ pub(super) enum Op {
         count: GenCount,
         backward: bool,
     },
+    /// `read_all` from `from`, or `read_all_backward` before it.
     ReadAll {
         from: GenFrom,
         count: GenCount,
         filter: GenFilter,
+        backward: bool,
     },
     StreamInfo {
         stream: usize,
@@ -357,8 +359,8 @@ pub(super) fn gen_op() -> impl Strategy<Value = Op> {
                 count,
                 backward,
             }),
-        10 => (from, gen_count(), gen_filter())
-            .prop_map(|(from, count, filter)| Op::ReadAll { from, count, filter }),
+        10 => (from, gen_count(), gen_filter(), proptest::bool::weighted(0.3))
+            .prop_map(|(from, count, filter, backward)| Op::ReadAll { from, count, filter, backward }),
         5 => stream().prop_map(|stream| Op::StreamInfo { stream }),
         2 => Just(Op::Head),
         2 => Just(Op::Reopen),

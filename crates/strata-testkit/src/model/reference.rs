@@ -529,6 +529,26 @@ impl Model {
             .collect())
     }
 
+    /// `read_all_backward`, with `before` a model position.
+    pub fn read_all_backward(
+        &self,
+        before: Position,
+        max_count: usize,
+        filter: &ReadFilter,
+    ) -> Result<Vec<ModelEvent>, ModelError> {
+        if max_count > self.limits.max_read_count {
+            return Err(ModelError::InvalidInput);
+        }
+        Ok(self
+            .log
+            .iter()
+            .rev()
+            .filter(|e| e.position < before && filter_accepts(filter, e) && self.shows(e))
+            .take(max_count)
+            .cloned()
+            .collect())
+    }
+
     /// `stream_info`, with a model `last_position`.
     pub fn stream_info(&self, stream: &StreamId) -> Option<StreamInfo> {
         self.streams.get(stream).map(|s| StreamInfo {

@@ -82,6 +82,18 @@ impl EventStore for InstrumentedStore {
         self.inner.read_all(from, max_count, filter).await
     }
 
+    async fn read_all_backward(
+        &self,
+        before: Position,
+        max_count: usize,
+        filter: &ReadFilter,
+    ) -> strata::Result<Vec<RecordedEvent>> {
+        self.all_reads.fetch_add(1, Ordering::SeqCst);
+        self.inner
+            .read_all_backward(before, max_count, filter)
+            .await
+    }
+
     async fn read_query(
         &self,
         query: &Query,

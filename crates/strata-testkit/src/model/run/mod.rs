@@ -167,7 +167,11 @@ impl<'h, H: StoreHarness> Run<'h, H> {
                 from,
                 count,
                 filter,
-            } => self.op_read_all(&what, from, count, filter).await,
+                backward,
+            } => {
+                self.op_read_all(&what, from, count, filter, *backward)
+                    .await
+            }
             Op::StreamInfo { stream } => self.op_stream_info(&what, *stream).await,
             Op::Head => self.check_head(&what).await,
             Op::Reopen => {

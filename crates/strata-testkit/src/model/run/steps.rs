@@ -189,18 +189,39 @@ impl<H: StoreHarness> Run<'_, H> {
         from: &GenFrom,
         count: &GenCount,
         filter: &GenFilter,
+        backward: bool,
     ) -> Result<(), TestCaseError> {
         let (backend_from, model_from) = self.resolve_from(from)?;
         let filter = resolve_filter(filter);
         let count = self.resolve_count(count);
-        let want = self.model.read_all(model_from, count, &filter);
-        let got = self.store().read_all(backend_from, count, &filter).await;
-        let what = format!("{what}: read_all from {backend_from} (model {model_from}) x{count}");
+        // Backwards, the same bound is exclusive: the events below it.
+        let (want, got, what) = if backward {
+            let want = self.model.read_all_backward(model_from, count, &filter);
+            let got = self
+                .store()
+                .read_all_backward(backend_from, count, &filter)
+                .await;
+            let what = format!(
+                "{what}: read_all_backward before {backend_from} (model {model_from}) x{count}"
+            );
+            (want, got, what)
+        } else {
+            let want = self.model.read_all(model_from, count, &filter);
+            let got = self.store().read_all(backend_from, count, &filter).await;
+            let what =
+                format!("{what}: read_all from {backend_from} (model {model_from}) x{count}");
+            (want, got, what)
+        };
         match (&got, &want) {
             (Ok(g), Ok(w)) => {
                 for pair in g.windows(2) {
+                    let (older, newer) = if backward {
+                        (&pair[1], &pair[0])
+                    } else {
+                        (&pair[0], &pair[1])
+                    };
                     ensure!(
-                        pair[0].recorded_at <= pair[1].recorded_at,
+                        older.recorded_at <= newer.recorded_at,
                         "{what}: recorded_at goes back"
                     );
                 }
