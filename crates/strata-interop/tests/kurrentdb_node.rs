@@ -8,9 +8,7 @@
 //! variable the test skips loudly, unless `STRATA_REQUIRE_INTEROP=1`, when
 //! it fails.
 //!
-//! The script's sections run here are those the server answers today;
-//! `allBackwards` (reading `$all` backwards) joins [`SECTIONS`] when that
-//! capability lands.
+//! Every section of the script runs here.
 
 #![allow(clippy::unwrap_used)]
 
@@ -34,6 +32,7 @@ const SECTIONS: &[&str] = &[
     "auth",
     "subscribe",
     "metadata",
+    "allBackwards",
 ];
 
 /// Space-separated sections to run instead of [`SECTIONS`] (to try one

@@ -806,3 +806,57 @@ async fn a_failed_delete_guard_names_the_revisions() {
         "{missing:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_all_backwards_from_the_end_and_below_a_position() {
+    let (settings, _store) = server(ApiKeys::none()).await;
+    let client = Client::new(settings).unwrap();
+    for i in 0..6 {
+        let stream = if i % 2 == 0 { "even-1" } else { "odd-1" };
+        client
+            .append_to_stream(stream, &Default::default(), vec![event(i)])
+            .await
+            .unwrap();
+    }
+    let backwards = ReadAllOptions::default()
+        .backwards()
+        .position(StreamPosition::End);
+    let newest: Vec<u64> = {
+        let mut read = client
+            .read_all(&backwards.clone().max_count(3))
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        while let Some(e) = read.next().await.unwrap() {
+            out.push(n_of(&e));
+        }
+        out
+    };
+    assert_eq!(newest, vec![5, 4, 3]);
+    // Below an event's position: the events before it, newest first.
+    let below = got_position(&client, 3).await;
+    let mut read = client
+        .read_all(
+            &ReadAllOptions::default()
+                .backwards()
+                .position(StreamPosition::Position(below))
+                .max_count(10),
+        )
+        .await
+        .unwrap();
+    let mut older = Vec::new();
+    while let Some(e) = read.next().await.unwrap() {
+        older.push(n_of(&e));
+    }
+    assert_eq!(older, vec![2, 1, 0]);
+    // Filtered, backwards.
+    let filtered = backwards
+        .max_count(10)
+        .filter(SubscriptionFilter::on_stream_name().add_prefix("odd-"));
+    let mut read = client.read_all(&filtered).await.unwrap();
+    let mut odd = Vec::new();
+    while let Some(e) = read.next().await.unwrap() {
+        odd.push(n_of(&e));
+    }
+    assert_eq!(odd, vec![5, 3, 1]);
+}

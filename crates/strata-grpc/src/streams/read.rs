@@ -136,16 +136,14 @@ fn plan(o: crate::proto::streams::read_req::Options, caller: Caller) -> Result<P
             }
         }
         Some(StreamOption::All(a)) => {
-            if backwards {
-                return Err(Status::unimplemented(
-                    "reading $all backwards is not served yet",
-                ));
-            }
+            // Backwards, a position is an exclusive upper bound and the end
+            // is `Position::END`; forwards, a position is where reading
+            // begins.
             let (from, start) = match a.all_option {
                 Some(AllOption::Position(p)) => {
                     (Position(p.commit_position), Start::After(p.commit_position))
                 }
-                Some(AllOption::End(_)) => (Position(u64::MAX), Start::End),
+                Some(AllOption::End(_)) => (Position::END, Start::End),
                 Some(AllOption::Start(_)) | None => (Position::START, Start::First),
             };
             Source::All { from, start }
@@ -294,14 +292,22 @@ async fn read_all(
     let (mut next, mut left) = (from, count);
     while left > 0 {
         let want = page_size(store, left);
-        let page = store
-            .read_all(next, want, &ReadFilter::all())
-            .await
-            .map_err(|e| status::from_error(&e))?;
+        let page = if plan.backwards {
+            store
+                .read_all_backward(next, want, &ReadFilter::all())
+                .await
+        } else {
+            store.read_all(next, want, &ReadFilter::all()).await
+        }
+        .map_err(|e| status::from_error(&e))?;
         let Some(last) = page.last() else {
             return Ok(());
         };
-        next = last.position.next();
+        next = if plan.backwards {
+            last.position
+        } else {
+            last.position.next()
+        };
         let short = page.len() < want;
         for event in page.iter().filter(|e| plan.filter.passes(e)) {
             if !plan.caller.can_see(event.stream_id.as_str()) {
