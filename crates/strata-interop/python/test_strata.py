@@ -310,6 +310,37 @@ def test_catch_up_subscription_to_a_stream_goes_live(client):
     assert seen == [0, 1, 2]
 
 
+def test_persistent_subscription_shares_acks_and_redelivers_nacked(client):
+    s = stream()
+    append_each(client, s, [0, 1, 2])
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    client.create_subscription_to_stream(group_name=group, stream_name=s)
+    names = [g.group_name for g in client.list_subscriptions_to_stream(s)]
+    assert names == [group]
+    subscription = client.read_subscription_to_stream(group_name=group, stream_name=s)
+    got: queue.Queue = queue.Queue()
+
+    def drain():
+        for item in subscription:
+            got.put(item)
+
+    threading.Thread(target=drain, daemon=True).start()
+    first = [got.get(timeout=10) for _ in range(3)]
+    assert numbers(first) == [0, 1, 2]
+    subscription.ack(first[0])
+    subscription.ack(first[1])
+    # A nack to retry comes back, counted.
+    subscription.nack(first[2], action="retry")
+    again = got.get(timeout=10)
+    assert numbers([again]) == [2]
+    assert again.retry_count == 1
+    subscription.ack(again)
+    subscription.stop()
+    client.delete_subscription(group_name=group, stream_name=s)
+    with pytest.raises(NotFoundError):
+        client.get_subscription_info(group_name=group, stream_name=s)
+
+
 def test_a_server_with_keys_refuses_calls_without_credentials():
     # The client sends Basic credentials only over TLS, so over cleartext a
     # server with API keys sees none and answers Unauthenticated.
