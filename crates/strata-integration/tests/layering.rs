@@ -79,7 +79,15 @@ fn allowed(krate: &str, kind: Kind) -> Option<&'static [&'static str]> {
         // The client's tests run against a real server.
         ("strata-client", Kind::Dev) => &["strata-core", "strata-wire", "strata-server"],
         ("strata-grpc", _) => &["strata-core", "strata-server"],
-        ("strata-interop", _) => &["strata-core", "strata-grpc", "strata-server"],
+        // Its tests run the clients against memory stores; its bench
+        // composes a durable log store (tests and benches only).
+        ("strata-interop", _) => &[
+            "strata-core",
+            "strata-grpc",
+            "strata-server",
+            "strata-stores",
+            "strata-log",
+        ],
         ("strata-stores", _) => &["strata-core", "strata-log", "strata-postgres"],
         ("strata-scenarios", Kind::Normal | Kind::Build) => &["strata-core", "strata"],
         // The scenarios' examples and tests run on the durable stores.
@@ -127,6 +135,7 @@ fn only_composing_crates_name_a_backend() {
         "strata-bench",
         "strata-integration",
         "strata-scenarios",
+        "strata-interop",
     ];
     let edges = workspace_edges();
     for (krate, deps) in &edges {
