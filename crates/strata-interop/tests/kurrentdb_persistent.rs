@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +19,6 @@ use kurrentdb::{
     PersistentSubscriptionToAllOptions, ReplayParkedMessagesOptions, StreamPosition,
     SubscribeToPersistentSubscriptionOptions, SubscriptionFilter, SystemConsumerStrategy,
 };
-use strata_core::group::{ConsumerGroups, LocalGroups};
 use strata_core::{EventStore, MemoryStore};
 use strata_server::ApiKeys;
 use tokio::net::TcpListener;
@@ -28,20 +29,7 @@ const EVENT_WAIT: Duration = Duration::from_secs(20);
 
 /// Serves a fresh memory store with consumer groups; the address.
 async fn server(keys: ApiKeys) -> String {
-    let store = MemoryStore::new();
-    let groups: Arc<dyn ConsumerGroups> = Arc::new(LocalGroups::new(store.clone()));
-    let store: Arc<dyn EventStore> = Arc::new(store);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let services = strata_grpc::Services::new(store)
-        .with_groups(groups)
-        .with_keys(keys);
-    tokio::spawn(strata_grpc::serve(
-        listener,
-        services,
-        std::future::pending(),
-    ));
-    addr.to_string()
+    common::serve("127.0.0.1:0", keys).await.to_string()
 }
 
 async fn open_client() -> Client {

@@ -79,53 +79,69 @@ pub(crate) async fn read_all(
     max_count: usize,
     filter: &ReadFilter,
 ) -> Result<Vec<RecordedEvent>> {
-    if !filter.is_all() || store.retention_may_cut() {
-        let (store, filter) = (Arc::clone(store), filter.clone());
-        return off_runtime(move || store.read_all(from, max_count, &filter)).await;
-    }
-    let mut out: Vec<RecordedEvent> = Vec::new();
-    let mut next = from;
-    loop {
-        let wanted = (max_count - out.len()).min(READ_PIECE_EVENTS);
-        let piece = store.read_all(next, wanted, filter)?;
-        // A short piece: the log ends there.
-        let short = piece.len() < wanted;
-        if out.is_empty() {
-            out = piece;
-        } else {
-            out.extend(piece);
-        }
-        match out.last() {
-            Some(last) if !short && out.len() < max_count => {
-                next = Position(last.position.0 + 1);
-            }
-            _ => break,
-        }
-        tokio::task::yield_now().await;
-    }
-    Ok(out)
+    read_all_in_pieces(store, from, max_count, filter, Way::Forward).await
 }
 
-/// `read_all_backward`, as [`read_all`] runs: unfiltered in place, in
-/// pieces of [`READ_PIECE_EVENTS`] with a yield between them (each piece
-/// reads the windows of the segments its events lie in); filtered, or
-/// where retention may cut events, on the blocking pool.
+/// `read_all_backward`, as [`read_all`] runs (each piece reads the windows
+/// of the segments its events lie in).
 pub(crate) async fn read_all_backward(
     store: &Arc<OpenStore>,
     before: Position,
     max_count: usize,
     filter: &ReadFilter,
 ) -> Result<Vec<RecordedEvent>> {
+    read_all_in_pieces(store, before, max_count, filter, Way::Backward).await
+}
+
+/// Which way a read of `$all` goes.
+#[derive(Clone, Copy)]
+enum Way {
+    /// From a position upwards.
+    Forward,
+    /// Below a position, downwards.
+    Backward,
+}
+
+impl Way {
+    fn read(
+        self,
+        store: &OpenStore,
+        at: Position,
+        max_count: usize,
+        filter: &ReadFilter,
+    ) -> Result<Vec<RecordedEvent>> {
+        match self {
+            Way::Forward => store.read_all(at, max_count, filter),
+            Way::Backward => store.read_all_backward(at, max_count, filter),
+        }
+    }
+
+    /// Where the next piece starts, after a piece that ended at `last`.
+    fn next(self, last: Position) -> Position {
+        match self {
+            Way::Forward => Position(last.0 + 1),
+            Way::Backward => last,
+        }
+    }
+}
+
+async fn read_all_in_pieces(
+    store: &Arc<OpenStore>,
+    at: Position,
+    max_count: usize,
+    filter: &ReadFilter,
+    way: Way,
+) -> Result<Vec<RecordedEvent>> {
     if !filter.is_all() || store.retention_may_cut() {
         let (store, filter) = (Arc::clone(store), filter.clone());
-        return off_runtime(move || store.read_all_backward(before, max_count, &filter)).await;
+        return off_runtime(move || way.read(&store, at, max_count, &filter)).await;
     }
     let mut out: Vec<RecordedEvent> = Vec::new();
-    let mut next = before;
+    let mut next = at;
     loop {
         let wanted = (max_count - out.len()).min(READ_PIECE_EVENTS);
-        let piece = store.read_all_backward(next, wanted, filter)?;
-        // A short piece: the log begins there.
+        let piece = way.read(store, next, wanted, filter)?;
+        // A short piece: the log ends (or begins) there.
         let short = piece.len() < wanted;
         if out.is_empty() {
             out = piece;
@@ -133,7 +149,7 @@ pub(crate) async fn read_all_backward(
             out.extend(piece);
         }
         match out.last() {
-            Some(last) if !short && out.len() < max_count => next = last.position,
+            Some(last) if !short && out.len() < max_count => next = way.next(last.position),
             _ => break,
         }
         tokio::task::yield_now().await;
