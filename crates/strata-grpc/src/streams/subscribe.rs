@@ -14,7 +14,7 @@ use std::time::SystemTime;
 
 use strata_core::{
     Direction, Error, EventStore, Position, ReadFilter, RecordedEvent, StreamId, SubscribeFrom,
-    SubscriptionMessage,
+    Subscription, SubscriptionMessage,
 };
 use tokio::sync::OwnedSemaphorePermit;
 use tonic::Status;
@@ -102,15 +102,9 @@ async fn follow_stream(
         )
         .await
         .map_err(|e| status::from_error(&e))?;
-    loop {
-        let message = tokio::select! {
-            m = sub.next() => m,
-            () = tx.closed() => return Ok(()),
-        };
+    while let Some(message) = next_message(&mut sub, tx).await? {
         match message {
-            None => return Ok(()),
-            Some(Err(e)) => return Err(status::from_error(&e)),
-            Some(Ok(SubscriptionMessage::Event(e))) => {
+            SubscriptionMessage::Event(e) => {
                 if sent != u64::MAX && e.version <= sent {
                     continue; // sent while catching up
                 }
@@ -119,7 +113,7 @@ async fn follow_stream(
                     return Ok(());
                 }
             }
-            Some(Ok(SubscriptionMessage::CaughtUp(_))) => {
+            SubscriptionMessage::CaughtUp(_) => {
                 let revision = (sent != 0 && sent != u64::MAX)
                     .then(|| i64::try_from(crate::mapping::revision(sent)).unwrap_or(i64::MAX));
                 let caught_up = read_resp::Content::CaughtUp(CaughtUp {
@@ -133,6 +127,7 @@ async fn follow_stream(
             }
         }
     }
+    Ok(())
 }
 
 /// Sends the stream's events after version `after`; the last version sent
@@ -187,15 +182,9 @@ async fn follow_all(
         .await
         .map_err(|e| status::from_error(&e))?;
     let mut examined: u64 = 0;
-    loop {
-        let message = tokio::select! {
-            m = sub.next() => m,
-            () = tx.closed() => return Ok(()),
-        };
+    while let Some(message) = next_message(&mut sub, tx).await? {
         match message {
-            None => return Ok(()),
-            Some(Err(e)) => return Err(status::from_error(&e)),
-            Some(Ok(SubscriptionMessage::Event(e))) => {
+            SubscriptionMessage::Event(e) => {
                 if passes(plan, &e) && !send_event(plan, &e, tx).await {
                     return Ok(());
                 }
@@ -207,7 +196,7 @@ async fn follow_all(
                     }
                 }
             }
-            Some(Ok(SubscriptionMessage::CaughtUp(at))) => {
+            SubscriptionMessage::CaughtUp(at) => {
                 let position = (at > Position::START).then(|| read_resp::Position {
                     commit_position: crate::mapping::commit_position(at),
                     prepare_position: crate::mapping::commit_position(at),
@@ -222,6 +211,19 @@ async fn follow_all(
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// The subscription's next message; `None` once the client has hung up
+/// or the store has closed.
+async fn next_message(
+    sub: &mut Subscription,
+    tx: &Sender,
+) -> Result<Option<SubscriptionMessage>, Status> {
+    tokio::select! {
+        m = sub.next() => m.transpose().map_err(|e| status::from_error(&e)),
+        () = tx.closed() => Ok(None),
     }
 }
 
