@@ -11,14 +11,13 @@
 
 use std::sync::Arc;
 
-use strata_core::{Error, Position, ReadFilter, RecordedEvent, Result, StreamId};
+use strata_core::{Direction, Error, Position, ReadFilter, RecordedEvent, Result, StreamId};
 use tracing::warn;
 
-use crate::format::{position_of, split_position, RecordView};
-use crate::index::Postings;
+use crate::format::{position_of, split_position};
 use crate::read::at::{damage_error, read_events_at};
 use crate::read::plan::{filter_view, Plan};
-use crate::read::retention::{positions_below, Cut, RetentionFilter};
+use crate::read::retention::{positions_below, Cut};
 use crate::read::{FILTER_CHUNK_EVENTS, MAX_PREFIX_CANDIDATES};
 use crate::segment::{DamagedBytes, Segment};
 use crate::state::{damaged_index_segment, OpenStore};
@@ -66,9 +65,15 @@ impl OpenStore {
             Plan::Stream(stream) => {
                 self.read_by_stream_backward(&stream, span, max_count, filter, &mut out)?
             }
-            Plan::Postings(kind, keys) => {
-                self.read_by_postings_backward(kind, &keys, span, max_count, filter, &mut out)?
-            }
+            Plan::Postings(kind, keys) => self.read_by_postings(
+                kind,
+                &keys,
+                span,
+                max_count,
+                filter,
+                Direction::Backward,
+                &mut out,
+            )?,
             Plan::Prefix(prefix) => {
                 if !self.read_by_prefix_backward(&prefix, span, max_count, filter, &mut out)? {
                     self.scan_all_backward(span, max_count, filter, &mut out)?
@@ -204,56 +209,5 @@ impl OpenStore {
             }
         }
         Ok(true)
-    }
-
-    /// A filtered backward read that follows posting lists, segment by
-    /// segment, newest first.
-    fn read_by_postings_backward(
-        &self,
-        kind: Postings,
-        keys: &[u64],
-        (floor, before): (Position, Position),
-        max_count: usize,
-        filter: &ReadFilter,
-        out: &mut Vec<RecordedEvent>,
-    ) -> Result<()> {
-        let (seg_numbers, segments, mut retention) = {
-            let state = self.state.read();
-            let retention = RetentionFilter::new(self, &state);
-            let (floor_seg, _) = split_position(floor);
-            let (before_seg, _) = split_position(before);
-            let nums: Vec<u32> = state
-                .segments
-                .range(floor_seg..=before_seg)
-                .rev()
-                .map(|(n, _)| *n)
-                .collect();
-            (nums, state.segments.clone(), retention)
-        };
-        for n in seg_numbers {
-            let mut positions: Vec<u64> = {
-                let state = self.state.read();
-                let mut v = Vec::new();
-                for k in keys {
-                    v.extend(state.postings(n, kind, *k, floor.0)?);
-                }
-                v
-            };
-            if keys.len() > 1 {
-                positions.sort_unstable();
-                positions.dedup();
-            }
-            positions.retain(|p| *p < before.0);
-            for chunk in positions.rchunks(FILTER_CHUNK_EVENTS) {
-                let keep = |v: &RecordView<'_>| filter_view(filter, v) && retention.keeps(v);
-                let mut read = Vec::with_capacity(chunk.len());
-                read_events_at(&segments, chunk, keep, &mut read)?;
-                out.extend(read.into_iter().rev());
-                if out.len() >= max_count {
-                    return Ok(());
-                }
-            }
-        }
-        Ok(())
     }
 }

@@ -111,9 +111,15 @@ impl OpenStore {
             Plan::Stream(stream) => {
                 self.read_by_stream(&stream, span, max_count, filter, &mut out)?
             }
-            Plan::Postings(kind, keys) => {
-                self.read_by_postings(kind, &keys, span, max_count, filter, &mut out)?
-            }
+            Plan::Postings(kind, keys) => self.read_by_postings(
+                kind,
+                &keys,
+                span,
+                max_count,
+                filter,
+                Direction::Forward,
+                &mut out,
+            )?,
             Plan::Prefix(prefix) => {
                 if !self.read_by_prefix(&prefix, span, max_count, filter, &mut out)? {
                     self.scan_all(from, until, max_count, filter, &mut out)?
@@ -226,26 +232,32 @@ impl OpenStore {
         Ok(true)
     }
 
-    /// A filtered `$all` read that follows posting lists, segment by segment.
-    fn read_by_postings(
+    /// A filtered `$all` read that follows posting lists, segment by
+    /// segment, in `direction` (backwards: segments, and positions within
+    /// each, newest first).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn read_by_postings(
         &self,
         kind: Postings,
         keys: &[u64],
         (from, until): (Position, Position),
         max_count: usize,
         filter: &ReadFilter,
+        direction: Direction,
         out: &mut Vec<RecordedEvent>,
     ) -> Result<()> {
+        let backward = direction == Direction::Backward;
         let (seg_numbers, segments, mut retention) = {
             let state = self.state.read();
             let retention = RetentionFilter::new(self, &state);
             let (from_seg, _) = split_position(from);
             let (until_seg, _) = split_position(until);
-            let nums: Vec<u32> = state
-                .segments
-                .range(from_seg..=until_seg)
-                .map(|(n, _)| *n)
-                .collect();
+            let range = state.segments.range(from_seg..=until_seg).map(|(n, _)| *n);
+            let nums: Vec<u32> = if backward {
+                range.rev().collect()
+            } else {
+                range.collect()
+            };
             (nums, state.segments.clone(), retention)
         };
         for n in seg_numbers {
@@ -262,15 +274,23 @@ impl OpenStore {
                 positions.dedup();
             }
             positions.retain(|p| *p < until.0);
-            for chunk in positions.chunks(FILTER_CHUNK_EVENTS) {
+            let chunks: Box<dyn Iterator<Item = &[u64]>> = if backward {
+                Box::new(positions.rchunks(FILTER_CHUNK_EVENTS))
+            } else {
+                Box::new(positions.chunks(FILTER_CHUNK_EVENTS))
+            };
+            for chunk in chunks {
                 let keep = |v: &RecordView<'_>| filter_view(filter, v) && retention.keeps(v);
-                read_events_at(&segments, chunk, keep, out)?;
-                if out.len() >= max_count {
-                    break;
+                if backward {
+                    let mut read = Vec::with_capacity(chunk.len());
+                    read_events_at(&segments, chunk, keep, &mut read)?;
+                    out.extend(read.into_iter().rev());
+                } else {
+                    read_events_at(&segments, chunk, keep, out)?;
                 }
-            }
-            if out.len() >= max_count {
-                break;
+                if out.len() >= max_count {
+                    return Ok(());
+                }
             }
         }
         Ok(())
