@@ -75,6 +75,12 @@ pub enum ContentType {
 }
 
 impl ContentType {
+    /// Checks that `data` is one JSON value, as stores require of
+    /// [`ContentType::Json`] events (without building the value).
+    pub fn check_json(data: &[u8]) -> serde_json::Result<()> {
+        serde_json::from_slice::<serde::de::IgnoredAny>(data).map(|_| ())
+    }
+
     /// The one-byte code used by the on-disk formats.
     pub fn code(self) -> u8 {
         match self {

@@ -162,7 +162,7 @@ impl Limits {
             )));
         }
         if e.content_type == ContentType::Json {
-            if let Err(err) = serde_json::from_slice::<serde::de::IgnoredAny>(&e.data) {
+            if let Err(err) = ContentType::check_json(&e.data) {
                 return Err(Error::invalid(format!(
                     "event {index} (`{}`) is declared JSON but its data does not parse: {err}",
                     e.event_type

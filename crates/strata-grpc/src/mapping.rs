@@ -57,20 +57,20 @@ pub fn commit_position(position: Position) -> u64 {
 }
 
 /// The guard an `expected_stream_revision` oneof asks for (absent: any).
-/// Append, delete and tombstone each have their own generated oneof of
-/// the same four cases.
+/// Append, delete, tombstone and batch append each have their own
+/// generated oneof of the same four cases.
 pub trait ExpectedRevision {
     /// The Strata guard.
     fn guard(self) -> ExpectedVersion;
 }
 
 macro_rules! expected_revision {
-    ($($oneof:path),* $(,)?) => {$(
+    ($($oneof:path => $revision:ident),* $(,)?) => {$(
         impl ExpectedRevision for Option<$oneof> {
             fn guard(self) -> ExpectedVersion {
                 use $oneof as E;
                 match self {
-                    Some(E::Revision(r)) => ExpectedVersion::Exact(version(r)),
+                    Some(E::$revision(r)) => ExpectedVersion::Exact(version(r)),
                     Some(E::NoStream(_)) => ExpectedVersion::NoStream,
                     Some(E::StreamExists(_)) => ExpectedVersion::StreamExists,
                     Some(E::Any(_)) | None => ExpectedVersion::Any,
@@ -81,9 +81,10 @@ macro_rules! expected_revision {
 }
 
 expected_revision!(
-    crate::proto::streams::append_req::options::ExpectedStreamRevision,
-    crate::proto::streams::delete_req::options::ExpectedStreamRevision,
-    crate::proto::streams::tombstone_req::options::ExpectedStreamRevision,
+    crate::proto::streams::append_req::options::ExpectedStreamRevision => Revision,
+    crate::proto::streams::delete_req::options::ExpectedStreamRevision => Revision,
+    crate::proto::streams::tombstone_req::options::ExpectedStreamRevision => Revision,
+    crate::proto::streams::batch_append_req::options::ExpectedStreamPosition => StreamPosition,
 );
 
 /// A stream name from the wire's bytes.
@@ -172,7 +173,7 @@ pub fn new_event(
     let declared_json = metadata.get(META_CONTENT_TYPE).map(String::as_str) == Some(JSON);
     // Strata's JSON events always parse; data declared JSON that does not
     // is kept as binary, with the declared type kept to read back.
-    let parses = declared_json && serde_json::from_slice::<serde_json::Value>(&data).is_ok();
+    let parses = declared_json && ContentType::check_json(&data).is_ok();
     let content_type = if parses {
         ContentType::Json
     } else {

@@ -19,7 +19,7 @@ use tonic::{Code, Status, Streaming};
 
 use super::Answers;
 use crate::auth::Caller;
-use crate::mapping;
+use crate::mapping::{self, ExpectedRevision};
 use crate::proto::google::rpc;
 use crate::proto::shared;
 use crate::proto::streams::batch_append_req::options::{DeadlineOption, ExpectedStreamPosition};
@@ -279,7 +279,7 @@ async fn try_append(
                 .detail("Timeout", &shared::Timeout {}),
         );
     }
-    let expected = guard(options.expected_stream_position);
+    let expected = options.expected_stream_position.guard();
     super::append::write(store, &stream, target.as_ref(), expected, events)
         .await
         .map_err(|e| failure_of(&e, &stream))
@@ -296,17 +296,6 @@ fn deadline(options: &batch_append_req::Options) -> Option<SystemTime> {
         }
     };
     SystemTime::UNIX_EPOCH.checked_add(since_epoch)
-}
-
-fn guard(expected: Option<ExpectedStreamPosition>) -> ExpectedVersion {
-    match expected {
-        Some(ExpectedStreamPosition::StreamPosition(r)) => {
-            ExpectedVersion::Exact(mapping::version(r))
-        }
-        Some(ExpectedStreamPosition::NoStream(_)) => ExpectedVersion::NoStream,
-        Some(ExpectedStreamPosition::StreamExists(_)) => ExpectedVersion::StreamExists,
-        Some(ExpectedStreamPosition::Any(_)) | None => ExpectedVersion::Any,
-    }
 }
 
 fn echo(
