@@ -2,6 +2,7 @@
 //! prefixes, or a regular expression.
 
 use regex::{Regex, RegexBuilder};
+use serde::{Deserialize, Serialize};
 use strata_core::RecordedEvent;
 use tonic::Status;
 
@@ -25,10 +26,35 @@ pub const DEFAULT_CHECKPOINT_WINDOW: u32 = 32;
 pub const MAX_CHECKPOINT_INTERVAL: u64 = 1_000_000;
 
 /// What a filter looks at.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Subject {
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Subject {
+    /// The event's stream name.
     StreamName,
+    /// The event's type.
     EventType,
+}
+
+/// A filter as a client sends it: what it looks at, and either prefixes
+/// or a regular expression. Kept with a persistent subscription (ADR
+/// 0024) and compiled with [`EventFilter::from_spec`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FilterSpec {
+    /// What the filter looks at.
+    pub subject: Subject,
+    /// Names starting with any of these pass (when not empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prefixes: Vec<String>,
+    /// Names this expression matches pass (when no prefixes are given).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub regex: String,
+}
+
+impl FilterSpec {
+    /// Whether the spec lets every event pass (no prefixes, no expression).
+    pub fn is_empty(&self) -> bool {
+        self.prefixes.is_empty() && self.regex.is_empty()
+    }
 }
 
 /// Which events a read or subscription passes on.
@@ -54,28 +80,43 @@ impl EventFilter {
 
     /// The filter of a read's options.
     pub fn from_options(options: &FilterOptions) -> Result<Self, Status> {
-        let (subject, expression) = match &options.filter {
-            Some(filter_options::Filter::StreamIdentifier(e)) => (Subject::StreamName, e),
-            Some(filter_options::Filter::EventType(e)) => (Subject::EventType, e),
+        let spec = match &options.filter {
+            Some(filter_options::Filter::StreamIdentifier(e)) => FilterSpec {
+                subject: Subject::StreamName,
+                prefixes: e.prefix.clone(),
+                regex: e.regex.clone(),
+            },
+            Some(filter_options::Filter::EventType(e)) => FilterSpec {
+                subject: Subject::EventType,
+                prefixes: e.prefix.clone(),
+                regex: e.regex.clone(),
+            },
             None => return Ok(Self::none()),
         };
-        if expression.prefix.len() > MAX_FILTER_PREFIXES {
+        Self::from_spec(&spec)
+    }
+
+    /// Compiles `spec`, refusing one over the limits
+    /// ([`MAX_FILTER_PREFIXES`], [`MAX_FILTER_REGEX_BYTES`]) or an
+    /// expression the engine does not take with `InvalidArgument`.
+    pub fn from_spec(spec: &FilterSpec) -> Result<Self, Status> {
+        if spec.prefixes.len() > MAX_FILTER_PREFIXES {
             return Err(Status::invalid_argument(format!(
                 "a filter lists at most {MAX_FILTER_PREFIXES} prefixes"
             )));
         }
-        let rule = if !expression.prefix.is_empty() {
-            Rule::Prefixes(expression.prefix.clone())
-        } else if !expression.regex.is_empty() {
-            match negated_prefix(&expression.regex) {
+        let rule = if !spec.prefixes.is_empty() {
+            Rule::Prefixes(spec.prefixes.clone())
+        } else if !spec.regex.is_empty() {
+            match negated_prefix(&spec.regex) {
                 Some(inner) => Rule::NotRegex(compile(&format!("^(?:{inner})"))?),
-                None => Rule::Regex(compile(&expression.regex)?),
+                None => Rule::Regex(compile(&spec.regex)?),
             }
         } else {
             return Ok(Self::none());
         };
         Ok(Self {
-            rule: Some((subject, rule)),
+            rule: Some((spec.subject, rule)),
         })
     }
 

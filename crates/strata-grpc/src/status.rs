@@ -31,6 +31,9 @@ pub const SUBSCRIPTION_EXISTS: &str = "persistent-subscription-exists";
 pub const SUBSCRIPTION_MISSING: &str = "persistent-subscription-does-not-exist";
 /// The `exception` of a persistent subscription read the server ends.
 pub const SUBSCRIPTION_DROPPED: &str = "persistent-subscription-dropped";
+/// The `exception` of a persistent subscription read refused because the
+/// subscription has as many readers as it takes.
+pub const MAXIMUM_SUBSCRIBERS_REACHED: &str = "maximum-subscribers-reached";
 
 /// A status with an `exception` trailer.
 pub fn with_exception(code: Code, message: impl Into<String>, exception: &'static str) -> Status {

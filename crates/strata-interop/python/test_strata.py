@@ -20,6 +20,7 @@ from kurrentdbclient import KurrentDBClient, NewEvent, StreamState
 from kurrentdbclient.events import CaughtUp
 from kurrentdbclient.exceptions import (
     FailedPreconditionError,
+    MaximumSubscriptionsReachedError,
     NotFoundError,
     StreamIsDeletedError,
     WrongCurrentVersionError,
@@ -339,6 +340,48 @@ def test_persistent_subscription_shares_acks_and_redelivers_nacked(client):
     client.delete_subscription(group_name=group, stream_name=s)
     with pytest.raises(NotFoundError):
         client.get_subscription_info(group_name=group, stream_name=s)
+
+
+def test_persistent_subscription_to_all_with_filters(client):
+    # The client's default exclusion filter, then an event-type filter of
+    # its own: only the events the filter passes reach the reader.
+    tag = uuid.uuid4().hex[:8]
+    wanted, other = f"Wanted{tag}", f"Other{tag}"
+    position = client.get_commit_position()
+    group = f"all-{tag}"
+    client.create_subscription_to_all(
+        group_name=group,
+        commit_position=position,
+        filter_include=[wanted],
+        max_subscriber_count=1,
+        live_buffer_size=321,
+    )
+    s = stream()
+    append_each(client, s, [0], wanted)
+    append_each(client, s, [1], other)
+    append_each(client, stream(), [2], wanted)
+    info = client.get_subscription_info(group_name=group)
+    assert info.live_buffer_size == 321
+    assert info.max_subscriber_count == 1
+    subscription = client.read_subscription_to_all(group_name=group)
+    got: queue.Queue = queue.Queue()
+
+    def drain():
+        for item in subscription:
+            got.put(item)
+
+    threading.Thread(target=drain, daemon=True).start()
+    seen = [got.get(timeout=10) for _ in range(2)]
+    assert numbers(seen) == [0, 2]
+    assert {e.type for e in seen} == {wanted}
+    for e in seen:
+        subscription.ack(e)
+    # One reader is the limit this subscription was made with.
+    with pytest.raises(MaximumSubscriptionsReachedError):
+        second = client.read_subscription_to_all(group_name=group)
+        next(iter(second))
+    subscription.stop()
+    client.delete_subscription(group_name=group)
 
 
 def test_a_server_with_keys_refuses_calls_without_credentials():

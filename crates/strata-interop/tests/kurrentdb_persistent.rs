@@ -144,14 +144,22 @@ async fn create_on_a_stream_and_on_all_then_list_and_refuse_duplicates() {
     assert_eq!(of_all.len(), 1);
     assert_eq!(of_all[0].group_name, "audit");
 
-    // A filter Strata's groups cannot hold is refused, not loosened.
+    // Filters on event types and regular expressions are kept with the
+    // subscription; an expression the engine cannot run is refused at
+    // create time, not loosened.
     let regex = PersistentSubscriptionToAllOptions::default()
         .filter(SubscriptionFilter::on_event_type().regex("^Order"));
-    let e = client
+    client
         .create_persistent_subscription_to_all("typed", &regex)
         .await
+        .unwrap();
+    let look_behind = PersistentSubscriptionToAllOptions::default()
+        .filter(SubscriptionFilter::on_event_type().regex("(?<=a)b"));
+    let e = client
+        .create_persistent_subscription_to_all("behind", &look_behind)
+        .await
         .unwrap_err();
-    assert_invalid_argument(e, "event-type filter");
+    assert_invalid_argument(e, "filter expression");
 }
 
 /// `e` is the client's unmapped `InvalidArgument` whose message holds
@@ -326,6 +334,168 @@ async fn all_with_a_prefix_filter_delivers_only_matching_streams() {
     );
 }
 
+fn typed(event_type: &str, n: u64) -> EventData {
+    EventData::json(event_type, &serde_json::json!({ "n": n })).unwrap()
+}
+
+/// Reads `count` events, acking each; their `n`s in delivery order.
+async fn take_acked(sub: &mut PersistentSubscription, count: usize) -> Vec<u64> {
+    let mut seen = Vec::new();
+    for _ in 0..count {
+        let (n, _, e) = next(sub).await;
+        sub.ack(&e).await.unwrap();
+        seen.push(n);
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_with_type_and_regex_filters_skips_what_they_reject() {
+    let client = open_client().await;
+    let by_type = PersistentSubscriptionToAllOptions::default()
+        .start_from(StreamPosition::Start)
+        .filter(
+            SubscriptionFilter::on_event_type()
+                .add_prefix("Order")
+                .add_prefix("Invoice"),
+        );
+    client
+        .create_persistent_subscription_to_all("typed", &by_type)
+        .await
+        .unwrap();
+    // The form the clients use to leave streams out: a leading negative
+    // look-ahead.
+    let not_users = PersistentSubscriptionToAllOptions::default()
+        .start_from(StreamPosition::Start)
+        .filter(SubscriptionFilter::on_stream_name().regex("^(?!(users-.*))"));
+    client
+        .create_persistent_subscription_to_all("not-users", &not_users)
+        .await
+        .unwrap();
+    let events = [
+        ("orders-1", "OrderPlaced", 1),
+        ("users-1", "UserJoined", 2),
+        ("orders-1", "OrderShipped", 3),
+        ("users-1", "OrderPlaced", 4),
+        ("billing-1", "InvoiceSent", 5),
+        ("billing-1", "Paid", 6),
+    ];
+    for (stream, event_type, n) in events {
+        client
+            .append_to_stream(
+                stream,
+                &AppendToStreamOptions::default(),
+                typed(event_type, n),
+            )
+            .await
+            .unwrap();
+    }
+    let options = SubscribeToPersistentSubscriptionOptions::default();
+    let mut sub = client
+        .subscribe_to_persistent_subscription_to_all("typed", &options)
+        .await
+        .unwrap();
+    let mut seen = take_acked(&mut sub, 4).await;
+    seen.sort_unstable();
+    assert_eq!(seen, vec![1, 3, 4, 5]);
+    let mut sub = client
+        .subscribe_to_persistent_subscription_to_all("not-users", &options)
+        .await
+        .unwrap();
+    let mut seen = take_acked(&mut sub, 4).await;
+    seen.sort_unstable();
+    assert_eq!(seen, vec![1, 3, 5, 6]);
+    // Nothing else arrives: what the filters rejected was skipped, and
+    // the checkpoint passes it.
+    client
+        .append_to_stream(
+            "orders-2",
+            &AppendToStreamOptions::default(),
+            typed("OrderPlaced", 7),
+        )
+        .await
+        .unwrap();
+    assert_eq!(take_acked(&mut sub, 1).await, vec![7]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tuning_settings_are_reported_and_the_subscriber_limit_holds() {
+    let client = open_client().await;
+    let mut options = from_start()
+        .max_subscriber_count(1)
+        .live_buffer_size(321)
+        .read_batch_size(17)
+        .history_buffer_size(99)
+        .checkpoint_after(Duration::from_millis(1_500))
+        .checkpoint_lower_bound(3)
+        .checkpoint_upper_bound(40);
+    options.settings_mut().extra_statistics = true;
+    client
+        .create_persistent_subscription("orders-1", "solo", &options)
+        .await
+        .unwrap();
+    let info = client
+        .get_persistent_subscription_info(
+            "orders-1",
+            "solo",
+            &GetPersistentSubscriptionInfoOptions::default(),
+        )
+        .await
+        .unwrap();
+    let settings = info.settings.unwrap();
+    assert_eq!(settings.max_subscriber_count, 1);
+    assert_eq!(settings.live_buffer_size, 321);
+    assert_eq!(settings.read_batch_size, 17);
+    assert_eq!(settings.history_buffer_size, 99);
+    assert_eq!(settings.checkpoint_after, Duration::from_millis(1_500));
+    assert_eq!(
+        (
+            settings.checkpoint_lower_bound,
+            settings.checkpoint_upper_bound
+        ),
+        (3, 40)
+    );
+    assert!(settings.extra_statistics);
+
+    append(&client, "orders-1", 0..1).await;
+    let mut first = subscribe(&client, "orders-1", "solo").await;
+    let (n, _, e) = next(&mut first).await;
+    assert_eq!(n, 0);
+    first.ack(&e).await.unwrap();
+    let refused = client
+        .subscribe_to_persistent_subscription(
+            "orders-1",
+            "solo",
+            &SubscribeToPersistentSubscriptionOptions::default(),
+        )
+        .await
+        .map(|_| ())
+        .unwrap_err();
+    assert!(
+        format!("{refused:?}").contains("Maximum subscriptions reached"),
+        "{refused:?}"
+    );
+    // Once the first reader goes, another may take its place.
+    drop(first);
+    let mut third = None;
+    for _ in 0..200 {
+        let options = SubscribeToPersistentSubscriptionOptions::default();
+        match client
+            .subscribe_to_persistent_subscription("orders-1", "solo", &options)
+            .await
+        {
+            Ok(sub) => {
+                third = Some(sub);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(25)).await,
+        }
+    }
+    let mut third = third.expect("a new reader once the first has gone");
+    append(&client, "orders-1", 1..2).await;
+    assert_eq!(next(&mut third).await.0, 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_subscribers_share_events_each_exactly_once() {
     let client = open_client().await;
@@ -464,6 +634,45 @@ async fn parked_events_come_back_on_replay() {
     let (n, _, e) = next(&mut sub).await;
     assert_eq!(n, 0, "the parked event is delivered again");
     sub.ack(&e).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_whose_leases_keep_timing_out_is_parked_after_its_retries() {
+    let client = open_client().await;
+    let options = from_start()
+        .message_timeout(Duration::from_millis(100))
+        .max_retry_count(2);
+    client
+        .create_persistent_subscription("orders-1", "slow", &options)
+        .await
+        .unwrap();
+    append(&client, "orders-1", 0..2).await;
+    let mut sub = client
+        .subscribe_to_persistent_subscription(
+            "orders-1",
+            "slow",
+            &SubscribeToPersistentSubscriptionOptions::default().buffer_size(1),
+        )
+        .await
+        .unwrap();
+    // Never acked: delivered once, then twice more as its leases time out.
+    for retry in 0..3 {
+        let (n, count, _) = next(&mut sub).await;
+        assert_eq!((n, count), (0, retry));
+    }
+    // Its retries spent, it is parked and the next event comes.
+    let (n, count, e) = next(&mut sub).await;
+    assert_eq!((n, count), (1, 0));
+    sub.ack(&e).await.unwrap();
+    let info = client
+        .get_persistent_subscription_info(
+            "orders-1",
+            "slow",
+            &GetPersistentSubscriptionInfoOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(info.stats.parked_message_count, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -164,6 +164,7 @@ impl CreateArgs {
             ack_timeout_ms: self.ack_timeout_ms,
             max_retries: self.max_retries,
             retry_backoff_ms: self.retry_backoff_ms,
+            labels: Default::default(),
         };
         settings.validate().map_err(input)?;
         Ok(settings)

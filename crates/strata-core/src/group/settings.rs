@@ -1,5 +1,7 @@
 //! A consumer group's name and settings, and their limits.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -19,6 +21,13 @@ pub const MAX_ACK_TIMEOUT_MS: u64 = 3_600_000;
 pub const MAX_RETRIES_LIMIT: u32 = 1_000;
 /// The longest back-off before a retried event is offered again: one minute.
 pub const MAX_RETRY_BACKOFF_MS: u64 = 60_000;
+
+/// The most labels one group carries.
+pub const MAX_LABELS: usize = 16;
+/// The most bytes of one label's name.
+pub const MAX_LABEL_NAME_BYTES: usize = 64;
+/// The most bytes of a group's labels, names and values together.
+pub const MAX_LABELS_BYTES: usize = 16 * 1024;
 
 /// Default [`GroupSettings::max_in_flight`].
 pub const DEFAULT_MAX_IN_FLIGHT: u32 = 100;
@@ -193,6 +202,14 @@ pub struct GroupSettings {
     /// [`MAX_RETRY_BACKOFF_MS`].
     #[serde(default = "default_retry_backoff_ms")]
     pub retry_backoff_ms: u64,
+    /// Labels that programs keep with the group, which Strata stores and
+    /// returns but does not read (the KurrentDB protocol keeps a
+    /// subscription's filter and tuning here). Names are 1 to
+    /// [`MAX_LABEL_NAME_BYTES`] of `A-Z a-z 0-9 - _ .`; at most
+    /// [`MAX_LABELS`] labels of [`MAX_LABELS_BYTES`] in all. An update
+    /// replaces them with its own.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
 }
 
 fn default_start() -> GroupStart {
@@ -225,6 +242,7 @@ impl GroupSettings {
             ack_timeout_ms: DEFAULT_ACK_TIMEOUT_MS,
             max_retries: DEFAULT_MAX_RETRIES,
             retry_backoff_ms: DEFAULT_RETRY_BACKOFF_MS,
+            labels: BTreeMap::new(),
         }
     }
 
@@ -265,6 +283,32 @@ impl GroupSettings {
             return bad(format!(
                 "retry_backoff_ms must be at most {MAX_RETRY_BACKOFF_MS}, got {}",
                 self.retry_backoff_ms
+            ));
+        }
+        self.check_labels()
+    }
+
+    fn check_labels(&self) -> Result<()> {
+        let bad = |reason: String| Err(Error::InvalidInput { reason });
+        if self.labels.len() > MAX_LABELS {
+            return bad(format!(
+                "a group carries at most {MAX_LABELS} labels, got {}",
+                self.labels.len()
+            ));
+        }
+        let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+        let mut total = 0usize;
+        for (name, value) in &self.labels {
+            if name.is_empty() || name.len() > MAX_LABEL_NAME_BYTES || !name.chars().all(ok_char) {
+                return bad(format!(
+                    "label name {name:?} must be 1 to {MAX_LABEL_NAME_BYTES} of the characters A-Z a-z 0-9 - _ ."
+                ));
+            }
+            total = total.saturating_add(name.len()).saturating_add(value.len());
+        }
+        if total > MAX_LABELS_BYTES {
+            return bad(format!(
+                "a group's labels hold at most {MAX_LABELS_BYTES} bytes, got {total}"
             ));
         }
         Ok(())
@@ -340,5 +384,29 @@ mod tests {
         assert_eq!(s.backoff_ms(1), DEFAULT_RETRY_BACKOFF_MS);
         assert_eq!(s.backoff_ms(2), DEFAULT_RETRY_BACKOFF_MS * 2);
         assert_eq!(s.backoff_ms(100), MAX_RETRY_BACKOFF_MS);
+    }
+
+    #[test]
+    fn labels_round_trip_and_have_limits() {
+        let mut s = GroupSettings::new(GroupSource::All(ReadFilter::all()));
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(!json.contains("labels"), "no labels, no field: {json}");
+        s.labels.insert("app.filter".into(), "{\"a\":1}".into());
+        let back: GroupSettings =
+            serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(back, s);
+        assert!(s.validate().is_ok());
+        let mut bad = s.clone();
+        bad.labels.insert("no spaces".into(), String::new());
+        assert!(bad.validate().is_err());
+        let mut big = s.clone();
+        big.labels
+            .insert("big".into(), "x".repeat(MAX_LABELS_BYTES));
+        assert!(big.validate().is_err());
+        let mut many = s;
+        for i in 0..MAX_LABELS {
+            many.labels.insert(format!("l{i}"), String::new());
+        }
+        assert!(many.validate().is_err());
     }
 }

@@ -43,39 +43,41 @@ pub async fn create(groups: &dyn ConsumerGroups, request: CreateReq) -> Result<(
     let deprecated_revision = options.settings.as_ref().map_or(0, |s| s.revision);
     let wire: WireSettings = options.settings.unwrap_or_default().into();
     #[allow(deprecated)]
-    let (source, group_source, start) = match options.stream_option {
+    let (source, group_source, client_filter, start) = match options.stream_option {
         Some(create_req::options::StreamOption::Stream(s)) => {
             let stream = crate::mapping::stream_id(s.stream_identifier.as_ref())?;
             let start = settings::stream_start(s.revision_option, deprecated_revision);
             (
                 Source::Stream(stream.clone()),
                 GroupSource::Stream(stream),
+                None,
                 start,
             )
         }
         Some(create_req::options::StreamOption::All(a)) => {
-            let filter = match &a.filter_option {
+            let (filter, client_filter) = match &a.filter_option {
                 Some(FilterOption::Filter(f)) => settings::all_filter(Some(f))?,
-                Some(FilterOption::NoFilter(_)) | None => ReadFilter::all(),
+                Some(FilterOption::NoFilter(_)) | None => (ReadFilter::all(), None),
             };
             let start = settings::all_start(a.all_option);
-            (Source::All, GroupSource::All(filter), start)
+            (Source::All, GroupSource::All(filter), client_filter, start)
         }
         None => {
             let stream = crate::mapping::stream_id(options.stream_identifier.as_ref())?;
             (
                 Source::Stream(stream.clone()),
                 GroupSource::Stream(stream),
+                None,
                 settings::stream_start(None, deprecated_revision),
             )
         }
     };
-    if wire.resolve_links {
+    if wire.tuning.resolve_links {
         tracing::debug!("resolve_links asked for; Strata has no link events to resolve");
     }
     let key = Key::new(source, &options.group_name)?;
     let name = key.group_name()?;
-    let group_settings = settings::new_group(group_source, start, &wire)?;
+    let group_settings = settings::new_group(group_source, client_filter.as_ref(), start, &wire)?;
     if groups
         .group_status(&name)
         .await

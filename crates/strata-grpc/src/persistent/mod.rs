@@ -11,6 +11,7 @@
 
 pub mod admin;
 pub mod names;
+pub mod profile;
 pub mod session;
 pub mod settings;
 
@@ -128,12 +129,16 @@ impl PersistentSubscriptions for PersistentService {
         if !source_matches {
             return Err(admin::not_found(&start.key));
         }
+        let profile = profile::Profile::of(&status.settings)?;
         let context = session::Context {
             groups: Arc::clone(&self.groups),
             sessions: Arc::clone(&self.sessions),
             name,
             lease: Duration::from_millis(status.settings.ack_timeout_ms),
             peer,
+            filter: profile.event_filter()?,
+            max_subscribers: profile.max_subscribers(),
+            max_retries: status.settings.max_retries,
         };
         let answers = session::run(context, start, incoming)?;
         Ok(Response::new(answers))

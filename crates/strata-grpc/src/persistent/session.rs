@@ -21,6 +21,7 @@ use tonic::{Code, Status, Streaming};
 
 use super::names::Key;
 use super::settings::MAX_BUFFER_SIZE;
+use crate::filter::EventFilter;
 use crate::mapping;
 use crate::proto::persistent::read_req::nack::Action;
 use crate::proto::persistent::read_req::{self, options};
@@ -41,6 +42,13 @@ pub const SESSION_CHANNEL_MESSAGES: usize = 64;
 /// The most read sessions one server holds open at once; past it a read
 /// is refused with `ResourceExhausted`.
 pub const MAX_OPEN_SESSIONS: usize = 10_000;
+
+/// The reason given when a session skips an event its filter rejects.
+pub const FILTERED_OUT: &str = "rejected by the subscription's filter";
+
+/// The reason given when a session parks an event whose leases timed out
+/// more often than the group retries.
+pub const RETRIES_EXHAUSTED: &str = "retries exhausted: the message timed out unsettled";
 
 /// The prefix of the consumer name each session takes (then a UUID).
 pub const CONSUMER_PREFIX: &str = "grpc-";
@@ -67,6 +75,11 @@ struct Shared {
     structured_ids: bool,
     /// Who is reading, as GetInfo lists the connection.
     peer: Peer,
+    /// The client's filter: events it rejects are skipped, not sent.
+    filter: EventFilter,
+    /// Retries before an event is parked: one delivered more often than
+    /// this (its leases having timed out) is parked, not sent again.
+    max_retries: u32,
     /// Deliveries this session settled (acks and nacks).
     settled: AtomicU64,
     leases: Mutex<Leases>,
@@ -110,17 +123,31 @@ impl Sessions {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Adds a session, or `ResourceExhausted` past [`MAX_OPEN_SESSIONS`].
-    fn add(&self, shared: &Arc<Shared>) -> Result<(), Status> {
+    /// Adds a session: `ResourceExhausted` past [`MAX_OPEN_SESSIONS`],
+    /// and `FailedPrecondition` when the group already has `max` readers
+    /// here (the clients' "maximum subscriptions reached").
+    fn add(&self, shared: &Arc<Shared>, max: Option<usize>) -> Result<(), Status> {
         let mut open = self.open();
         if open.values().map(Vec::len).sum::<usize>() >= MAX_OPEN_SESSIONS {
             return Err(Status::resource_exhausted(format!(
                 "this server holds at most {MAX_OPEN_SESSIONS} persistent subscription readers"
             )));
         }
-        open.entry(shared.name.clone())
-            .or_default()
-            .push(Arc::clone(shared));
+        let readers = open.entry(shared.name.clone()).or_default();
+        if let Some(max) = max.filter(|max| readers.len() >= *max) {
+            let message = format!(
+                "Maximum subscriptions reached: the subscription takes at most {max} readers"
+            );
+            if readers.is_empty() {
+                open.remove(&shared.name);
+            }
+            return Err(status::with_exception(
+                Code::FailedPrecondition,
+                message,
+                status::MAXIMUM_SUBSCRIBERS_REACHED,
+            ));
+        }
+        readers.push(Arc::clone(shared));
         Ok(())
     }
 
@@ -214,6 +241,12 @@ pub struct Context {
     pub lease: Duration,
     /// Who reads.
     pub peer: Peer,
+    /// The subscription's own filter, on top of the group's.
+    pub filter: EventFilter,
+    /// The most readers the subscription takes at once (`None`: any).
+    pub max_subscribers: Option<usize>,
+    /// The group's retries before an event is parked.
+    pub max_retries: u32,
 }
 
 /// Runs a session for `start`: confirms, then serves until the client
@@ -229,6 +262,9 @@ pub fn run(
         name,
         lease,
         peer,
+        filter,
+        max_subscribers,
+        max_retries,
     } = context;
     let consumer = ConsumerId::new(format!(
         "{CONSUMER_PREFIX}{}",
@@ -243,6 +279,8 @@ pub fn run(
         lease,
         structured_ids: start.structured_ids,
         peer,
+        filter,
+        max_retries,
         settled: AtomicU64::new(0),
         leases: Mutex::new(Leases {
             by_event: HashMap::new(),
@@ -250,7 +288,7 @@ pub fn run(
         }),
         changed: Notify::new(),
     });
-    sessions.add(&shared)?;
+    sessions.add(&shared, max_subscribers)?;
     let (tx, rx) = mpsc::channel(SESSION_CHANNEL_MESSAGES);
     let confirmation = ReadResp {
         content: Some(read_resp::Content::SubscriptionConfirmation(
@@ -302,6 +340,9 @@ async fn read_loop(shared: &Shared, tx: &Sender) -> Result<(), Status> {
             shared.cap.saturating_sub(leases.by_event.len())
         };
         if room == 0 {
+            // Woken when a lease is settled; otherwise a lease times out
+            // here at the next look, up to `POLL_WAIT` after its timeout
+            // (an ack sent late but before that look still counts).
             tokio::select! {
                 () = shared.changed.notified() => {}
                 () = tokio::time::sleep(POLL_WAIT) => {}
@@ -316,6 +357,8 @@ async fn read_loop(shared: &Shared, tx: &Sender) -> Result<(), Status> {
                 strata_core::Error::GroupNotFound { .. } => dropped("the subscription was deleted"),
                 e => status::from_error(&e),
             })?;
+        let got = skip_filtered(shared, got).await?;
+        let got = park_exhausted(shared, got).await?;
         {
             let mut leases = shared.leases();
             let now = Instant::now();
@@ -333,6 +376,50 @@ async fn read_loop(shared: &Shared, tx: &Sender) -> Result<(), Status> {
             }
         }
     }
+}
+
+/// The deliveries the subscription's filter passes; the others are
+/// skipped at once (settled without reaching the client), as events the
+/// subscription never asked for.
+async fn skip_filtered(shared: &Shared, got: Vec<Delivery>) -> Result<Vec<Delivery>, Status> {
+    let (pass, rejected): (Vec<Delivery>, Vec<Delivery>) = got
+        .into_iter()
+        .partition(|d| shared.filter.passes(&d.event));
+    let ids: Vec<DeliveryId> = rejected.iter().map(|d| d.delivery_id).collect();
+    nack_quietly(shared, &ids, NackAction::Skip, FILTERED_OUT).await?;
+    Ok(pass)
+}
+
+/// The deliveries that still have retries left; those delivered more
+/// than `max_retries + 1` times (every earlier lease timed out) are
+/// parked, as a nack to retry would have parked them.
+async fn park_exhausted(shared: &Shared, got: Vec<Delivery>) -> Result<Vec<Delivery>, Status> {
+    let limit = shared.max_retries.saturating_add(1);
+    let (pass, exhausted): (Vec<Delivery>, Vec<Delivery>) =
+        got.into_iter().partition(|d| d.delivery_count <= limit);
+    let ids: Vec<DeliveryId> = exhausted.iter().map(|d| d.delivery_id).collect();
+    nack_quietly(shared, &ids, NackAction::Park, RETRIES_EXHAUSTED).await?;
+    Ok(pass)
+}
+
+/// Nacks deliveries the client never saw, in chunks the group takes.
+async fn nack_quietly(
+    shared: &Shared,
+    ids: &[DeliveryId],
+    action: NackAction,
+    reason: &str,
+) -> Result<(), Status> {
+    for chunk in ids.chunks(MAX_SETTLE_IDS) {
+        shared
+            .groups
+            .nack(&shared.name, &shared.consumer, chunk, action, reason)
+            .await
+            .map_err(|e| match e {
+                strata_core::Error::GroupNotFound { .. } => dropped("the subscription was deleted"),
+                e => status::from_error(&e),
+            })?;
+    }
+    Ok(())
 }
 
 /// A status ending the session that the clients report as a dropped

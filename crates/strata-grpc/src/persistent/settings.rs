@@ -11,6 +11,8 @@ use strata_core::{
 use tonic::Status;
 
 use super::names::{Key, Source};
+use super::profile::{self, Profile, Tuning};
+use crate::filter::{EventFilter, FilterSpec, Subject};
 use crate::mapping;
 use crate::proto::persistent::create_req::all_options::filter_options::Filter;
 use crate::proto::persistent::create_req::all_options::FilterOptions;
@@ -51,8 +53,6 @@ pub enum Timeout {
 /// The settings Create and Update share, taken from either message.
 #[derive(Clone, Debug)]
 pub struct WireSettings {
-    /// Whether link events are resolved (Strata has none: ignored).
-    pub resolve_links: bool,
     /// Retries before an event is parked.
     pub max_retry_count: i32,
     /// How long a message may stay unsettled.
@@ -61,16 +61,17 @@ pub struct WireSettings {
     pub consumer_strategy: String,
     /// The strategy as the older enumeration.
     pub named_consumer_strategy: i32,
-    /// The most subscribers (0: any number; not enforced).
-    pub max_subscriber_count: i32,
+    /// What Strata keeps and reports but does not use, and the
+    /// subscriber limit.
+    pub tuning: Tuning,
 }
 
 impl From<create_req::Settings> for WireSettings {
     #[allow(deprecated)]
     fn from(s: create_req::Settings) -> Self {
+        use create_req::settings::CheckpointAfter as C;
         use create_req::settings::MessageTimeout as T;
         Self {
-            resolve_links: s.resolve_links,
             max_retry_count: s.max_retry_count,
             message_timeout: s.message_timeout.map(|t| match t {
                 T::MessageTimeoutMs(ms) => Timeout::Millis(i64::from(ms)),
@@ -78,16 +79,29 @@ impl From<create_req::Settings> for WireSettings {
             }),
             consumer_strategy: s.consumer_strategy,
             named_consumer_strategy: s.named_consumer_strategy,
-            max_subscriber_count: s.max_subscriber_count,
+            tuning: Tuning {
+                resolve_links: s.resolve_links,
+                extra_statistics: s.extra_statistics,
+                max_subscriber_count: s.max_subscriber_count,
+                live_buffer_size: s.live_buffer_size,
+                read_batch_size: s.read_batch_size,
+                history_buffer_size: s.history_buffer_size,
+                checkpoint_after_ms: s.checkpoint_after.map_or(0, |c| match c {
+                    C::CheckpointAfterMs(ms) => ms,
+                    C::CheckpointAfterTicks(t) => ticks_to_ms(t),
+                }),
+                min_checkpoint_count: s.min_checkpoint_count,
+                max_checkpoint_count: s.max_checkpoint_count,
+            },
         }
     }
 }
 
 impl From<update_req::Settings> for WireSettings {
     fn from(s: update_req::Settings) -> Self {
+        use update_req::settings::CheckpointAfter as C;
         use update_req::settings::MessageTimeout as T;
         Self {
-            resolve_links: s.resolve_links,
             max_retry_count: s.max_retry_count,
             message_timeout: s.message_timeout.map(|t| match t {
                 T::MessageTimeoutMs(ms) => Timeout::Millis(i64::from(ms)),
@@ -95,9 +109,28 @@ impl From<update_req::Settings> for WireSettings {
             }),
             consumer_strategy: String::new(),
             named_consumer_strategy: s.named_consumer_strategy,
-            max_subscriber_count: s.max_subscriber_count,
+            tuning: Tuning {
+                resolve_links: s.resolve_links,
+                extra_statistics: s.extra_statistics,
+                max_subscriber_count: s.max_subscriber_count,
+                live_buffer_size: s.live_buffer_size,
+                read_batch_size: s.read_batch_size,
+                history_buffer_size: s.history_buffer_size,
+                checkpoint_after_ms: s.checkpoint_after.map_or(0, |c| match c {
+                    C::CheckpointAfterMs(ms) => ms,
+                    C::CheckpointAfterTicks(t) => ticks_to_ms(t),
+                }),
+                min_checkpoint_count: s.min_checkpoint_count,
+                max_checkpoint_count: s.max_checkpoint_count,
+            },
         }
     }
+}
+
+/// 100-ns ticks as whole milliseconds, saturating at `i32`'s bounds.
+fn ticks_to_ms(ticks: i64) -> i32 {
+    let ms = ticks / 10_000;
+    i32::try_from(ms).unwrap_or(if ms < 0 { i32::MIN } else { i32::MAX })
 }
 
 /// The strategy a subscription asks for.
@@ -139,8 +172,9 @@ pub fn strategy_name(strategy: Strategy) -> &'static str {
     }
 }
 
-/// Applies the wire's settings to `settings` (timeout, retries, strategy),
-/// refusing values out of range with `InvalidArgument`.
+/// Applies the wire's settings to `settings` (timeout, retries, strategy,
+/// and the tuning kept in its labels), refusing values out of range with
+/// `InvalidArgument`.
 pub fn apply(wire: &WireSettings, settings: &mut GroupSettings) -> Result<(), Status> {
     let max_retries = u32::try_from(wire.max_retry_count)
         .ok()
@@ -168,12 +202,13 @@ pub fn apply(wire: &WireSettings, settings: &mut GroupSettings) -> Result<(), St
                 })?
         }
     };
-    if wire.max_subscriber_count < 0 {
+    if wire.tuning.max_subscriber_count < 0 {
         return Err(Status::invalid_argument(format!(
             "max_subscriber_count must be 0 or more, got {}",
-            wire.max_subscriber_count
+            wire.tuning.max_subscriber_count
         )));
     }
+    profile::keep_tuning(&mut settings.labels, &wire.tuning);
     settings.max_retries = max_retries;
     settings.ack_timeout_ms = ack_timeout_ms;
     settings.strategy = strategy(wire)?;
@@ -183,13 +218,16 @@ pub fn apply(wire: &WireSettings, settings: &mut GroupSettings) -> Result<(), St
 }
 
 /// The settings of a new group for `source`, starting at `start`, with
-/// the wire's settings applied.
+/// the wire's settings applied and the client's `filter` kept (when the
+/// group's own filter does not hold it).
 pub fn new_group(
     source: GroupSource,
+    filter: Option<&FilterSpec>,
     start: GroupStart,
     wire: &WireSettings,
 ) -> Result<GroupSettings, Status> {
     let mut settings = GroupSettings::new(source);
+    profile::keep_filter(&mut settings.labels, filter);
     settings.start = start;
     settings.max_in_flight = MAX_BUFFER_SIZE;
     apply(wire, &mut settings)?;
@@ -239,28 +277,34 @@ pub fn all_start(option: Option<create_req::all_options::AllOption>) -> GroupSta
     }
 }
 
-/// A `$all` filter as a Strata group filter. Strata's group filters take
-/// one stream-name prefix; every other filter is refused.
-pub fn all_filter(filter: Option<&FilterOptions>) -> Result<ReadFilter, Status> {
+/// A `$all` filter as a Strata group filter, and the client's filter
+/// when the group's cannot hold it. A group filter holds one stream-name
+/// prefix; any other filter (several prefixes, event types, regular
+/// expressions) is checked here, kept with the subscription and applied
+/// by its read sessions, which skip the events it rejects.
+pub fn all_filter(
+    filter: Option<&FilterOptions>,
+) -> Result<(ReadFilter, Option<FilterSpec>), Status> {
     let Some(filter) = filter.and_then(|f| f.filter.as_ref()) else {
-        return Ok(ReadFilter::all());
+        return Ok((ReadFilter::all(), None));
     };
-    let refuse = |what: &str| {
-        Err(Status::invalid_argument(format!(
-            "a persistent subscription to $all takes no filter or one stream-name prefix; \
-             {what} is not served"
-        )))
+    let (subject, e) = match filter {
+        Filter::StreamIdentifier(e) => (Subject::StreamName, e),
+        Filter::EventType(e) => (Subject::EventType, e),
     };
-    match filter {
-        Filter::StreamIdentifier(e) if e.regex.is_empty() => match e.prefix.as_slice() {
-            [] => Ok(ReadFilter::all()),
-            [one] => Ok(ReadFilter::all().stream_prefix(one.clone())),
-            _ => refuse("more than one stream-name prefix"),
-        },
-        Filter::StreamIdentifier(_) => refuse("a stream-name regular expression"),
-        Filter::EventType(e) if e.regex.is_empty() && e.prefix.is_empty() => Ok(ReadFilter::all()),
-        Filter::EventType(_) => refuse("an event-type filter"),
+    let spec = FilterSpec {
+        subject,
+        prefixes: e.prefix.clone(),
+        regex: e.regex.clone(),
+    };
+    if spec.is_empty() {
+        return Ok((ReadFilter::all(), None));
     }
+    if let (Subject::StreamName, [one]) = (spec.subject, spec.prefixes.as_slice()) {
+        return Ok((ReadFilter::all().stream_prefix(one.clone()), None));
+    }
+    EventFilter::from_spec(&spec)?;
+    Ok((ReadFilter::all(), Some(spec)))
 }
 
 /// A group's state as the protocol's `SubscriptionInfo` (without its
@@ -271,6 +315,7 @@ pub async fn info(
     status: &GroupStatus,
 ) -> Result<SubscriptionInfo, Status> {
     let s = &status.settings;
+    let tuning = Profile::of(s)?.tuning;
     let (start_from, checkpointed, known) = match &key.source {
         Source::Stream(stream) => {
             let start_from = match s.start {
@@ -324,24 +369,24 @@ pub async fn info(
         count_since_last_measurement: 0,
         last_checkpointed_event_position: checkpointed,
         last_known_event_position: known,
-        resolve_link_tos: false,
+        resolve_link_tos: tuning.resolve_links,
         start_from,
         message_timeout_milliseconds: i32::try_from(s.ack_timeout_ms).unwrap_or(i32::MAX),
-        extra_statistics: false,
+        extra_statistics: tuning.extra_statistics,
         max_retry_count: i32::try_from(s.max_retries).unwrap_or(i32::MAX),
-        live_buffer_size: 0,
-        buffer_size: 0,
-        read_batch_size: 0,
-        check_point_after_milliseconds: 0,
-        min_check_point_count: 0,
-        max_check_point_count: 0,
+        live_buffer_size: tuning.live_buffer_size,
+        buffer_size: tuning.history_buffer_size,
+        read_batch_size: tuning.read_batch_size,
+        check_point_after_milliseconds: tuning.checkpoint_after_ms,
+        min_check_point_count: tuning.min_checkpoint_count,
+        max_check_point_count: tuning.max_checkpoint_count,
         read_buffer_count: 0,
         live_buffer_count: i64::try_from(status.lag_events).unwrap_or(i64::MAX),
         retry_buffer_count: 0,
         total_in_flight_messages: in_flight,
         outstanding_messages_count: in_flight,
         named_consumer_strategy: strategy_name(s.strategy).to_string(),
-        max_subscriber_count: 0,
+        max_subscriber_count: tuning.max_subscriber_count,
         parked_message_count: i64::try_from(status.parked).unwrap_or(i64::MAX),
     })
 }
@@ -410,26 +455,25 @@ mod tests {
 
     fn wire() -> WireSettings {
         WireSettings {
-            resolve_links: false,
             max_retry_count: 10,
             message_timeout: Some(Timeout::Millis(30_000)),
             consumer_strategy: String::new(),
             named_consumer_strategy: 1,
-            max_subscriber_count: 0,
+            tuning: Tuning::default(),
         }
     }
 
     #[test]
     fn settings_map_and_out_of_range_is_refused() {
         let stream = GroupSource::Stream(StreamId::new("orders-1").unwrap());
-        let s = new_group(stream.clone(), GroupStart::Start, &wire()).unwrap();
+        let s = new_group(stream.clone(), None, GroupStart::Start, &wire()).unwrap();
         assert_eq!(s.strategy, Strategy::RoundRobin);
         assert_eq!(s.ack_timeout_ms, 30_000);
         assert_eq!(s.max_retries, 10);
         let mut w = wire();
         w.message_timeout = Some(Timeout::Ticks(5_000 * 10_000));
         w.consumer_strategy = "DispatchToSingle".into();
-        let s = new_group(stream.clone(), GroupStart::Start, &w).unwrap();
+        let s = new_group(stream.clone(), None, GroupStart::Start, &w).unwrap();
         assert_eq!((s.ack_timeout_ms, s.strategy), (5_000, Strategy::Single));
         for bad in [
             WireSettings {
@@ -457,7 +501,7 @@ mod tests {
                 ..wire()
             },
         ] {
-            let e = new_group(stream.clone(), GroupStart::Start, &bad).unwrap_err();
+            let e = new_group(stream.clone(), None, GroupStart::Start, &bad).unwrap_err();
             assert_eq!(e.code(), tonic::Code::InvalidArgument, "{bad:?}");
         }
     }
@@ -471,7 +515,7 @@ mod tests {
     }
 
     #[test]
-    fn only_one_stream_prefix_filters() {
+    fn one_stream_prefix_is_the_groups_filter_and_others_are_kept() {
         use crate::proto::persistent::create_req::all_options::filter_options::Expression;
         let f = |filter| FilterOptions {
             filter: Some(filter),
@@ -484,22 +528,35 @@ mod tests {
         }));
         assert_eq!(
             all_filter(Some(&one)).unwrap(),
-            ReadFilter::all().stream_prefix("orders-")
+            (ReadFilter::all().stream_prefix("orders-"), None)
         );
-        for bad in [
-            f(Filter::StreamIdentifier(Expression {
-                regex: "^o".into(),
-                prefix: vec![],
-            })),
-            f(Filter::EventType(Expression {
-                regex: String::new(),
-                prefix: vec!["Order".into()],
-            })),
-        ] {
-            assert_eq!(
-                all_filter(Some(&bad)).unwrap_err().code(),
-                tonic::Code::InvalidArgument
-            );
-        }
+        let types = f(Filter::EventType(Expression {
+            regex: String::new(),
+            prefix: vec!["Order".into(), "Invoice".into()],
+        }));
+        assert_eq!(
+            all_filter(Some(&types)).unwrap(),
+            (
+                ReadFilter::all(),
+                Some(FilterSpec {
+                    subject: Subject::EventType,
+                    prefixes: vec!["Order".into(), "Invoice".into()],
+                    regex: String::new(),
+                })
+            )
+        );
+        let exclude = f(Filter::EventType(Expression {
+            regex: r"^(?!(\$.+$|PersistentConfig\d+$))".into(),
+            prefix: Vec::new(),
+        }));
+        assert!(all_filter(Some(&exclude)).unwrap().1.is_some());
+        let bad = f(Filter::StreamIdentifier(Expression {
+            regex: "a(?=b)".into(),
+            prefix: vec![],
+        }));
+        assert_eq!(
+            all_filter(Some(&bad)).unwrap_err().code(),
+            tonic::Code::InvalidArgument
+        );
     }
 }
