@@ -311,8 +311,9 @@ impl State {
         let mut info = entry.head.info(stream);
         if !entry.head.tombstoned {
             // Everything cut reads as `version + 1`, as `StreamInfo` says.
-            info.first_readable_version =
-                self.first_readable(stream, entry).min(entry.head.version + 1);
+            info.first_readable_version = self
+                .first_readable(stream, entry)
+                .min(entry.head.version + 1);
         }
         info
     }

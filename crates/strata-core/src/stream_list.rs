@@ -125,7 +125,10 @@ impl StreamListQuery {
     pub fn matches(&self, name: &str) -> bool {
         self.after.as_ref().is_none_or(|a| name > a.as_str())
             && self.prefix.as_deref().is_none_or(|p| name.starts_with(p))
-            && self.category.as_deref().is_none_or(|c| category_of(name) == c)
+            && self
+                .category
+                .as_deref()
+                .is_none_or(|c| category_of(name) == c)
             && (self.include_system || !name.starts_with('$'))
     }
 
@@ -204,11 +207,7 @@ pub fn pick_page<'a>(
             smallest.push(name);
         }
     }
-    let mut page: Vec<StreamId> = smallest
-        .into_sorted_vec()
-        .into_iter()
-        .cloned()
-        .collect();
+    let mut page: Vec<StreamId> = smallest.into_sorted_vec().into_iter().cloned().collect();
     let more = page.len() > size;
     page.truncate(size);
     (page, more)
@@ -292,11 +291,26 @@ mod tests {
     fn name_prefix_narrows_or_rules_out() {
         let q = StreamListQuery::new(1);
         assert_eq!(q.name_prefix(), Some(""));
-        assert_eq!(q.clone().prefix("orders-1").category("orders").name_prefix(), Some("orders-1"));
-        assert_eq!(q.clone().prefix("ordersx").category("orders").name_prefix(), None);
-        assert_eq!(q.clone().prefix("users").category("orders").name_prefix(), None);
+        assert_eq!(
+            q.clone()
+                .prefix("orders-1")
+                .category("orders")
+                .name_prefix(),
+            Some("orders-1")
+        );
+        assert_eq!(
+            q.clone().prefix("ordersx").category("orders").name_prefix(),
+            None
+        );
+        assert_eq!(
+            q.clone().prefix("users").category("orders").name_prefix(),
+            None
+        );
         assert_eq!(q.clone().prefix("$$").name_prefix(), None);
-        assert_eq!(q.clone().prefix("$$").include_system(true).name_prefix(), Some("$$"));
+        assert_eq!(
+            q.clone().prefix("$$").include_system(true).name_prefix(),
+            Some("$$")
+        );
     }
 
     #[test]

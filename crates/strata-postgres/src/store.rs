@@ -9,13 +9,13 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use strata_core::append_rules::{check_guard, check_readable};
 use strata_core::dcb::{tag_set, AppendCondition, Query};
 use strata_core::handoff::{request, QueuedBytes};
+use strata_core::stream_list::{above_every_name, page_of, prefix_end};
 use strata_core::{
     async_trait, AppendResult, Direction, Error, EventId, EventStore, ExpectedVersion, Limits,
     Metadata, NewEvent, Position, ReadFilter, RecordedEvent, Result, StreamAppend, StreamId,
     StreamInfo, StreamListQuery, StreamPage, SubscribeFrom, Subscription, SubscriptionSource,
     Version,
 };
-use strata_core::stream_list::{above_every_name, page_of, prefix_end};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 

@@ -81,6 +81,7 @@ pub use config::ServerConfig;
 pub use erasures::MAX_ERASED_PER_SUBSCRIPTION;
 pub use error::ApiError;
 pub use openapi::openapi_json;
+pub use stream_list::MAX_STREAMS_EXAMINED;
 pub use tls::{tls_acceptor, tls_acceptor_h2, TlsAcceptor, TlsConfigError};
 
 use metrics::Metrics;

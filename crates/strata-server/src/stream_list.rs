@@ -7,8 +7,8 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use futures::{StreamExt, TryStreamExt};
 use strata_core::{
-    Direction, Error, ReadFilter, RecordedEvent, StreamId, StreamInfo, StreamListQuery,
-    FROM_END, MAX_LIST_STREAMS,
+    Direction, Error, ReadFilter, RecordedEvent, StreamId, StreamInfo, StreamListQuery, FROM_END,
+    MAX_LIST_STREAMS,
 };
 use strata_wire::{kind, StreamList, StreamOut, StreamsQuery, DEFAULT_STREAMS_LIMIT};
 
@@ -119,6 +119,14 @@ async fn visible_page(
     mut query: StreamListQuery,
 ) -> Result<(Vec<StreamInfo>, Option<StreamId>), ApiError> {
     let limit = query.limit;
+    // Where the key's scope did not become the store's prefix, the store's
+    // pages hold streams the key may not see: read them whole.
+    let narrowed = access
+        .key()
+        .is_none_or(|k| k.covers_all() || k.prefixes().len() == 1);
+    if !narrowed {
+        query.limit = MAX_LIST_STREAMS;
+    }
     let mut kept = Vec::with_capacity(limit);
     let mut examined = 0;
     loop {
@@ -162,7 +170,10 @@ async fn with_last_events(
 }
 
 /// The last readable event of `stream`, if it has one.
-async fn last_event(state: &AppState, stream: &StreamId) -> Result<Option<RecordedEvent>, ApiError> {
+async fn last_event(
+    state: &AppState,
+    stream: &StreamId,
+) -> Result<Option<RecordedEvent>, ApiError> {
     match state
         .store
         .read_stream(stream, FROM_END, 1, Direction::Backward)

@@ -62,7 +62,9 @@ async fn listed<S: EventStore>(store: &S, query: &StreamListQuery) -> Vec<String
 /// describes it.
 pub async fn list_streams_in_byte_order<H: StoreHarness>(h: &H) {
     let store = h.open().await;
-    let written = ["b-1", "a-10", "é-1", "a-2", "B-1", "a-1", "z", "a_1", "a-1-x"];
+    let written = [
+        "b-1", "a-10", "é-1", "a-2", "B-1", "a-1", "z", "a_1", "a-1-x",
+    ];
     create(&store, &written).await;
     append_ok(&store, &sid("a-2"), Exact(1), evs("Changed", 2)).await;
     let store = h.reopen(store).await;
@@ -79,12 +81,12 @@ pub async fn list_streams_in_byte_order<H: StoreHarness>(h: &H) {
         assert_eq!(Some(info), one.as_ref());
     }
     let a2 = page.streams.iter().find(|s| s.stream.as_str() == "a-2");
-    assert_eq!(a2.map(|s| (s.version, s.state)), Some((3, StreamState::Live)));
+    assert_eq!(
+        a2.map(|s| (s.version, s.state)),
+        Some((3, StreamState::Live))
+    );
     let empty = h.open().await;
-    let none = empty
-        .list_streams(&StreamListQuery::new(10))
-        .await
-        .unwrap();
+    let none = empty.list_streams(&StreamListQuery::new(10)).await.unwrap();
     assert_eq!(none, StreamPage::default());
 }
 
@@ -110,7 +112,10 @@ pub async fn list_streams_pages_through_after_and_next<H: StoreHarness>(h: &H) {
     assert_eq!(names(&page), ["orders-4", "orders-5"]);
     let q = StreamListQuery::new(10).after(sid("orders-35"));
     let page = store.list_streams(&q).await.unwrap();
-    assert_eq!(names(&page), ["orders-4", "orders-5", "orders-6", "orders-7"]);
+    assert_eq!(
+        names(&page),
+        ["orders-4", "orders-5", "orders-6", "orders-7"]
+    );
     let q = StreamListQuery::new(10).after(sid("orders-7"));
     assert_eq!(store.list_streams(&q).await.unwrap(), StreamPage::default());
 }
@@ -122,7 +127,13 @@ pub async fn list_streams_pages_through_after_and_next<H: StoreHarness>(h: &H) {
 pub async fn list_streams_by_prefix_and_category<H: StoreHarness>(h: &H) {
     let store = h.open().await;
     let written = [
-        "orders-2", "orders", "ordersx-1", "order-1", "users-1", "orders-1", "orders-1-a",
+        "orders-2",
+        "orders",
+        "ordersx-1",
+        "order-1",
+        "users-1",
+        "orders-1",
+        "orders-1-a",
     ];
     create(&store, &written).await;
     let store = h.reopen(store).await;
@@ -169,12 +180,18 @@ pub async fn list_streams_shows_every_state<H: StoreHarness>(h: &H) {
         .delete_stream(&sid("s-deleted"), Exact(1))
         .await
         .unwrap();
-    store.tombstone_stream(&sid("s-dead"), Exact(1)).await.unwrap();
+    store
+        .tombstone_stream(&sid("s-dead"), Exact(1))
+        .await
+        .unwrap();
     store
         .tombstone_stream(&sid("s-never"), NoStream)
         .await
         .unwrap();
-    store.erase_stream(&sid("s-erased"), Exact(1)).await.unwrap();
+    store
+        .erase_stream(&sid("s-erased"), Exact(1))
+        .await
+        .unwrap();
     let store = h.reopen(store).await;
     let page = store
         .list_streams(&StreamListQuery::new(10).prefix("s-"))
@@ -220,10 +237,16 @@ pub async fn list_streams_hides_system_streams_unless_asked<H: StoreHarness>(h: 
     let store = h.reopen(store).await;
     let q = StreamListQuery::new(10);
     assert_eq!(listed(&store, &q).await, ["orders-1"]);
-    assert_eq!(listed(&store, &q.clone().prefix("$")).await, Vec::<String>::new());
+    assert_eq!(
+        listed(&store, &q.clone().prefix("$")).await,
+        Vec::<String>::new()
+    );
     let with = q.clone().include_system(true);
     assert_eq!(listed(&store, &with).await, ["$$orders-1", "orders-1"]);
-    assert_eq!(listed(&store, &with.clone().prefix("$$")).await, ["$$orders-1"]);
+    assert_eq!(
+        listed(&store, &with.clone().prefix("$$")).await,
+        ["$$orders-1"]
+    );
     let meta = store
         .list_streams(&with.clone().prefix("$$"))
         .await
@@ -259,7 +282,10 @@ pub async fn list_streams_caps_the_page_and_checks_the_query<H: StoreHarness>(h:
         .await
         .unwrap();
     let rest_names: Vec<&StreamId> = rest.streams.iter().map(|s| &s.stream).collect();
-    assert_eq!(rest_names, all[MAX_LIST_STREAMS..].iter().collect::<Vec<_>>());
+    assert_eq!(
+        rest_names,
+        all[MAX_LIST_STREAMS..].iter().collect::<Vec<_>>()
+    );
     assert_eq!(rest.next, None);
     assert_kind(
         store.list_streams(&StreamListQuery::new(0)).await,
