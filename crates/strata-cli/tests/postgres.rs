@@ -88,7 +88,7 @@ fn migrate_twice_is_idempotent() {
         "SELECT count(*) FROM \"{}\".schema_migrations",
         guard.0
     ));
-    assert_eq!(ledger, vec!["5".to_string()]);
+    assert_eq!(ledger, vec!["6".to_string()]);
     // The migrated schema is usable.
     assert_ok(&strata(&["demo", "--store", &spec]), "demo after migrate");
 }
