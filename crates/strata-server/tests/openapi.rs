@@ -15,6 +15,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/health"),
     ("get", "/metrics"),
     ("get", "/openapi.json"),
+    ("get", "/auth/whoami"),
+    ("get", "/streams"),
     ("post", "/streams/{stream}"),
     ("get", "/streams/{stream}"),
     ("delete", "/streams/{stream}"),
@@ -82,6 +84,9 @@ async fn openapi_lists_every_route(h: Harness) {
         "Event",
         "Page",
         "ErrorBody",
+        "StreamList",
+        "StreamOut",
+        "WhoAmI",
     ] {
         assert!(v["components"]["schemas"][schema].is_object(), "{schema}");
     }
@@ -128,6 +133,19 @@ async fn openapi_lists_every_route(h: Harness) {
                     prefix: Some("p".into()),
                     category: Some("c".into()),
                     correlation_id: Some("c".into()),
+                })
+                .unwrap(),
+            ),
+        ),
+        (
+            "/streams",
+            query_names(
+                serde_json::to_value(strata_wire::StreamsQuery {
+                    prefix: Some("p".into()),
+                    category: Some("c".into()),
+                    after: Some("a".into()),
+                    limit: Some(1),
+                    system: Some(true),
                 })
                 .unwrap(),
             ),
