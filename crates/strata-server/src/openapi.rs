@@ -20,6 +20,8 @@ use utoipa::{Modify, OpenApi, ToSchema};
         crate::service::health,
         crate::metrics::metrics,
         serve_openapi,
+        crate::console::page,
+        crate::console::file,
         crate::streams::append,
         crate::streams::read_stream,
         crate::streams::delete,
