@@ -65,7 +65,11 @@ fn environment() -> Result<(PathBuf, PathBuf), String> {
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .ok_or_else(|| format!("{NODE_ENV} is not set (the locked playwright-core packages)"))?;
-    if !node_dir.join("node_modules").join("playwright-core").exists() {
+    if !node_dir
+        .join("node_modules")
+        .join("playwright-core")
+        .exists()
+    {
         return Err(format!(
             "{NODE_ENV}={} has no node_modules/playwright-core",
             node_dir.display()
@@ -155,10 +159,21 @@ async fn the_console_works_in_a_browser() {
     let output = std::fs::read_to_string(&log).unwrap_or_default();
     // The step log, the first-load numbers and the screenshots' place.
     println!("{output}\nscreenshots in {}", shots.display());
-    let status = status.unwrap_or_else(|| panic!("the script ran longer than {RUN_LIMIT:?}:\n{output}"));
-    assert!(status.success(), "the console script failed ({status}):\n{output}");
+    let status =
+        status.unwrap_or_else(|| panic!("the script ran longer than {RUN_LIMIT:?}:\n{output}"));
+    assert!(
+        status.success(),
+        "the console script failed ({status}):\n{output}"
+    );
     assert!(output.contains("CONSOLE OK"), "{output}");
-    for name in ["stream.png", "event-correlation.png", "all-live.png", "health.png", "groups.png", "xss.png"] {
+    for name in [
+        "stream.png",
+        "event-correlation.png",
+        "all-live.png",
+        "health.png",
+        "groups.png",
+        "xss.png",
+    ] {
         assert!(shots.join(name).exists(), "no screenshot {name}");
     }
 }

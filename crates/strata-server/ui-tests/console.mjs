@@ -63,7 +63,7 @@ async function seed() {
   ]);
   // A consumer group with one parked message.
   await api('PUT', '/groups/orders-group', ADMIN, { source: { all: { stream_prefix: 'orders-' } } });
-  const read = await api('POST', '/groups/orders-group/read', ADMIN, { max: 1 });
+  const read = await api('POST', '/groups/orders-group/read', ADMIN, { max: 1, wait_ms: 5000 });
   check(read.messages.length === 1, 'the group delivers a message');
   await api('POST', '/groups/orders-group/nack', ADMIN, { ids: [read.messages[0].delivery_id], action: 'park', reason: 'test: parked on purpose' });
   return placed;
@@ -224,6 +224,8 @@ async function admin(browser, hasList) {
   await page.waitForSelector('#append-result:has-text("Appended at version 1")');
   const back = await api('GET', '/streams/orders-form', ADMIN);
   check(back.events.length === 1 && back.events[0].type === 'FormAppended' && back.events[0].data.via === 'form', 'the form appended');
+  check((await page.inputValue('#append-expected')) === '1', 'the form moves the expected version on');
+  await page.fill('#append-expected', 'no_stream');
   await page.click('#append-submit');
   await page.waitForSelector('#append-result .error');
   await shot(page, 'append.png');
