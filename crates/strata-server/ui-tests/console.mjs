@@ -270,8 +270,12 @@ async function admin(browser, hasList) {
   check(shown.includes(XSS_SCRIPT) && shown.includes(XSS_IMG), 'the payloads show as text');
   await page.goto(URL_BASE + '/ui#/all');
   await pageReady(page);
-  await page.goto(URL_BASE + '/ui#/stream/xss-1/2');
-  await page.waitForSelector('.event-detail');
+  await page.goto(URL_BASE + '/ui#/stream/xss-1');
+  await page.waitForSelector('#stream-events tr[data-version="2"]');
+  await page.click('#stream-events tr[data-version="2"] .open-event');
+  await page.waitForSelector('.event-detail:has-text("Injected")');
+  await page.click('#stream-events tr[data-version="1"] .open-event');
+  await page.waitForSelector('.event-detail:has-text("window.__pwned")');
   await page.waitForTimeout(300);
   const inert = await page.evaluate(() => ({
     pwned: window.__pwned,

@@ -42,7 +42,8 @@ function renderNav() {
     ),
   );
   const w = session.who;
-  const scope = w.auth === 'none' ? 'no keys configured' : `${w.name} · ${w.role} · ${w.covers_all ? 'all streams' : (w.prefixes || []).join(', ')}`;
+  const prefixes = session.unknown ? 'prefixes unknown' : w.covers_all ? 'all streams' : (w.prefixes || []).join(', ');
+  const scope = w.auth === 'none' ? 'no keys configured' : `${w.name} · ${w.role} · ${prefixes}`;
   replace(who, h('span', { id: 'whoami' }, scope), ' ', h('button', { type: 'button', id: 'sign-out', onclick: signOut }, 'Forget key'));
 }
 

@@ -15,23 +15,31 @@ export function lineChart(id, title, unit) {
   const plot = svg('svg', { viewBox: `0 0 ${WIDTH} ${HEIGHT}`, class: 'chart', role: 'img', 'aria-label': title }, grid, line, dots);
   const latest = h('span', { class: 'latest' }, '–');
   const peak = h('span', { class: 'peak' }, '');
-  const view = h('figure', { class: 'chart-box', id }, h('figcaption', {}, title, ' ', latest, ' ', peak), plot);
+  const span = h('div', { class: 'span' }, 'no data yet');
+  const view = h('figure', { class: 'chart-box', id }, h('figcaption', {}, title, ' ', latest, ' ', peak), plot, span);
 
+  /** Draws `points`: the x axis spans the data, up to `windowMs`. */
   function draw(points, windowMs) {
     const now = points.length ? points[points.length - 1][0] : Date.now();
+    const shown = points.length > 1 ? Math.min(windowMs, now - points[0][0]) : windowMs;
     const max = Math.max(1e-9, ...points.map((p) => p[1]));
-    const x = (t) => WIDTH - ((now - t) / windowMs) * WIDTH;
+    const x = (t) => WIDTH - ((now - t) / shown) * WIDTH;
     const y = (v) => HEIGHT - PAD - (v / max) * (HEIGHT - 2 * PAD);
     const coords = points.map(([t, v]) => [x(t).toFixed(1), y(v).toFixed(1)]);
     line.setAttribute('points', coords.map((c) => c.join(',')).join(' '));
     dots.replaceChildren(...coords.map(([cx, cy]) => svg('circle', { cx, cy, r: 1.5 })));
     view.dataset.points = String(points.length);
+    if (points.length > 1) replace(span, `last ${Math.round(shown / 1000)} s`);
     if (points.length) {
       replace(latest, format(points[points.length - 1][1]) + ' ' + unit);
       replace(peak, '(max ' + format(max) + ')');
     }
   }
-  return { view, draw };
+  /** Says why there is no series. */
+  function absent(why) {
+    replace(span, why);
+  }
+  return { view, draw, absent };
 }
 
 /** A number with at most 3 significant decimals. */

@@ -58,7 +58,10 @@ export async function render(main) {
   }
 
   function drawAll(m) {
-    for (const { chart, metric } of charts) chart.draw(rates(samples, metric), WINDOW_MS);
+    for (const { chart, metric } of charts) {
+      if (value(m, metric) == null) chart.absent('not counted by this store');
+      else chart.draw(rates(samples, metric), WINDOW_MS);
+    }
     const info = m.find((s) => s.name === 'strata_store_info');
     const disk = value(m, 'strata_store_disk_bytes');
     replace(

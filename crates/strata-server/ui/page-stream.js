@@ -51,14 +51,14 @@ export async function render(main, [name, version]) {
   const controls = h(
     'div',
     { class: 'pager' },
-    h('button', { type: 'button', id: 'first-page', onclick: go(() => Object.assign(state, { from: undefined, direction: 'forward', history: [] })) }, '⏮ Oldest'),
-    h('button', { type: 'button', id: 'last-page', onclick: go(() => Object.assign(state, { from: undefined, direction: 'backward', history: [] })) }, 'Newest ⏭'),
+    h('button', { type: 'button', id: 'first-page', onclick: go(() => Object.assign(state, { from: undefined, direction: 'forward', history: [] })) }, 'Oldest'),
+    h('button', { type: 'button', id: 'last-page', onclick: go(() => Object.assign(state, { from: undefined, direction: 'backward', history: [] })) }, 'Newest'),
     h('button', { type: 'button', id: 'prev-page', onclick: go(() => { if (state.history.length) state.from = state.history.pop(); }) }, '◀ Previous page'),
     h('button', { type: 'button', id: 'next-page', onclick: go(() => { if (state.next != null) { state.history.push(state.from); state.from = state.next; } }) }, 'Next page ▶'),
   );
 
   replace(main, h('h2', {}, 'Stream ', h('code', { id: 'stream-name' }, name)), meta, controls, status, table, detail);
-  await Promise.all([load(), loadMetadata(name, meta)]);
+  await Promise.all([go(() => {})(), loadMetadata(name, meta)]);
 }
 
 async function loadMetadata(name, box) {
