@@ -23,8 +23,10 @@ export function lineChart(id, title, unit) {
     const now = points.length ? points[points.length - 1][0] : Date.now();
     const shown = points.length > 1 ? Math.min(windowMs, now - points[0][0]) : windowMs;
     const max = Math.max(1e-9, ...points.map((p) => p[1]));
+    // Headroom above the highest point, so a steady rate is not drawn on the frame.
+    const top = max * 1.15;
     const x = (t) => WIDTH - ((now - t) / shown) * WIDTH;
-    const y = (v) => HEIGHT - PAD - (v / max) * (HEIGHT - 2 * PAD);
+    const y = (v) => HEIGHT - PAD - (v / top) * (HEIGHT - 2 * PAD);
     const coords = points.map(([t, v]) => [x(t).toFixed(1), y(v).toFixed(1)]);
     line.setAttribute('points', coords.map((c) => c.join(',')).join(' '));
     dots.replaceChildren(...coords.map(([cx, cy]) => svg('circle', { cx, cy, r: 1.5 })));
