@@ -73,11 +73,15 @@ fn migrate_twice_is_idempotent() {
         out.contains("applied migration 5 (0005_event_tags.sql)"),
         "{out}"
     );
-    assert!(out.contains("now at version 5"), "{out}");
+    assert!(
+        out.contains("applied migration 6 (0006_stream_names.sql)"),
+        "{out}"
+    );
+    assert!(out.contains("now at version 6"), "{out}");
     let second = strata(&["migrate", "--store", &spec]);
     assert_ok(&second, "second migrate");
     let out = stdout(&second);
-    assert!(out.contains("already at version 5"), "{out}");
+    assert!(out.contains("already at version 6"), "{out}");
     assert!(out.contains("nothing to do"), "{out}");
     assert!(!out.contains("applied"), "{out}");
     let ledger = query(&format!(

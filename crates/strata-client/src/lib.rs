@@ -42,6 +42,7 @@ mod error;
 mod filter;
 mod group_subscription;
 mod groups;
+mod listing;
 pub mod sse;
 mod subscription;
 

@@ -31,6 +31,7 @@ pub mod snapshot;
 pub mod store;
 pub mod stream_id;
 pub mod stream_info;
+pub mod stream_list;
 pub mod subscription;
 pub mod version;
 
@@ -49,6 +50,7 @@ pub use snapshot::{MemorySnapshotStore, Snapshot, SnapshotStore};
 pub use store::EventStore;
 pub use stream_id::StreamId;
 pub use stream_info::{StreamInfo, StreamState};
+pub use stream_list::{StreamListQuery, StreamPage, MAX_LIST_STREAMS};
 pub use subscription::{SubscribeFrom, Subscription, SubscriptionMessage, SubscriptionSource};
 pub use version::{CurrentVersion, ExpectedVersion, Position, Version, EXPECTED_VERSION_SYNTAX};
 

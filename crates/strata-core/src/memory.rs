@@ -28,6 +28,7 @@ use crate::read::Direction;
 use crate::store::EventStore;
 use crate::stream_id::StreamId;
 use crate::stream_info::StreamInfo;
+use crate::stream_list::{pick_page, StreamListQuery, StreamPage};
 use crate::subscription::{SubscribeFrom, Subscription, SubscriptionSource};
 use crate::version::{ExpectedVersion, Position, Version};
 
@@ -305,6 +306,18 @@ impl State {
         first
     }
 
+    /// The `stream_info` answer for `stream`, whose entry is `entry`.
+    fn info(&self, stream: &StreamId, entry: &StreamEntry) -> StreamInfo {
+        let mut info = entry.head.info(stream);
+        if !entry.head.tombstoned {
+            // Everything cut reads as `version + 1`, as `StreamInfo` says.
+            info.first_readable_version = self
+                .first_readable(stream, entry)
+                .min(entry.head.version + 1);
+        }
+        info
+    }
+
     fn retention(&self, stream: &StreamId, head: &StreamHead) -> Retention {
         Retention::new(stream.as_str(), head, self.metadata.get(stream), Utc::now())
     }
@@ -532,15 +545,21 @@ impl EventStore for MemoryStore {
 
     async fn stream_info(&self, stream: &StreamId) -> Result<Option<StreamInfo>> {
         let state = self.inner.state.read();
-        Ok(state.streams.get(stream).map(|s| {
-            let mut info = s.head.info(stream);
-            if !s.head.tombstoned {
-                // Everything cut reads as `version + 1`, as `StreamInfo` says.
-                info.first_readable_version =
-                    state.first_readable(stream, s).min(s.head.version + 1);
-            }
-            info
-        }))
+        Ok(state.streams.get(stream).map(|s| state.info(stream, s)))
+    }
+
+    /// Picks the page in one pass over every stream (no ordered index is
+    /// kept: the memory store is for tests and demos).
+    async fn list_streams(&self, query: &StreamListQuery) -> Result<StreamPage> {
+        query.validate()?;
+        let state = self.inner.state.read();
+        let (names, more) = pick_page(query, state.streams.keys());
+        let streams = names
+            .iter()
+            .filter_map(|n| state.streams.get(n).map(|s| state.info(n, s)))
+            .collect();
+        let next = if more { names.last().cloned() } else { None };
+        Ok(StreamPage { streams, next })
     }
 
     async fn delete_stream(&self, stream: &StreamId, expected: ExpectedVersion) -> Result<()> {

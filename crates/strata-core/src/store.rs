@@ -13,6 +13,7 @@ use crate::read::Direction;
 use crate::read::FROM_END;
 use crate::stream_id::StreamId;
 use crate::stream_info::StreamInfo;
+use crate::stream_list::{StreamListQuery, StreamPage};
 use crate::subscription::{SubscribeFrom, Subscription};
 use crate::version::{ExpectedVersion, Position, Version};
 
@@ -121,6 +122,24 @@ pub trait EventStore: Send + Sync + 'static {
     /// What the store knows about a stream; `None` if it was never written,
     /// deleted or tombstoned.
     async fn stream_info(&self, stream: &StreamId) -> Result<Option<StreamInfo>>;
+
+    /// One page of the streams the store holds, in ascending byte order of
+    /// their names, starting strictly after `query.after`
+    /// ([`crate::stream_list`]). Each stream is described as
+    /// [`stream_info`](Self::stream_info) describes it: live, deleted and
+    /// tombstoned streams (erased ones among them) are listed; system
+    /// streams only with `include_system`. At most
+    /// [`MAX_LIST_STREAMS`](crate::MAX_LIST_STREAMS) streams come back,
+    /// whatever `limit` asks; `next` is set when more may follow. A
+    /// `limit` of 0 or a NUL in the prefix or category is `InvalidInput`.
+    ///
+    /// The default refuses with [`Error::Unsupported`].
+    async fn list_streams(&self, query: &StreamListQuery) -> Result<StreamPage> {
+        let _ = query;
+        Err(Error::Unsupported {
+            what: "listing streams".into(),
+        })
+    }
 
     /// Soft-deletes a stream if `expected` holds: its events become unreadable
     /// through `read_stream`; a later append re-creates it and its versions
@@ -314,6 +333,10 @@ impl<S: EventStore + ?Sized> EventStore for std::sync::Arc<S> {
 
     async fn stream_info(&self, stream: &StreamId) -> Result<Option<StreamInfo>> {
         (**self).stream_info(stream).await
+    }
+
+    async fn list_streams(&self, query: &StreamListQuery) -> Result<StreamPage> {
+        (**self).list_streams(query).await
     }
 
     async fn delete_stream(&self, stream: &StreamId, expected: ExpectedVersion) -> Result<()> {

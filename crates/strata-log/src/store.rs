@@ -14,11 +14,12 @@ use parking_lot::Mutex;
 use strata_core::clock::{from_micros, MonotonicClock};
 use strata_core::dcb::{AppendCondition, Query};
 use strata_core::handoff::{request, QueuedBytes};
+use strata_core::stream_list::pick_page;
 use strata_core::subscription::SubscriptionSource;
 use strata_core::{
     AppendResult, Direction, Error, EventStore, ExpectedVersion, Limits, NewEvent, Position,
     ReadFilter, RecordedEvent, Result, ScavengeOptions, ScavengeReport, StreamAppend, StreamId,
-    StreamInfo, SubscribeFrom, Subscription, Version,
+    StreamInfo, StreamListQuery, StreamPage, SubscribeFrom, Subscription, Version,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -475,6 +476,28 @@ impl EventStore for LogStore {
                     info
                 }))
             })
+    }
+
+    /// The stream index is a hash map: a page is picked in one pass over
+    /// every stream under the state's read lock, keeping only one page of
+    /// names (`pick_page`), then each stream of the page is described as
+    /// `stream_info` describes it. A page costs time in proportion to the
+    /// number of streams (docs/adr/0026-listing-streams.md).
+    async fn list_streams(&self, query: &StreamListQuery) -> Result<StreamPage> {
+        query.validate()?;
+        let (names, more) = {
+            let state = self.store.state.read();
+            pick_page(query, state.streams.streams.keys())
+        };
+        let mut streams = Vec::with_capacity(names.len());
+        for name in &names {
+            // Streams are never dropped from the index: each is still there.
+            if let Some(info) = self.stream_info(name).await? {
+                streams.push(info);
+            }
+        }
+        let next = if more { names.last().cloned() } else { None };
+        Ok(StreamPage { streams, next })
     }
 
     async fn delete_stream(&self, stream: &StreamId, expected: ExpectedVersion) -> Result<()> {

@@ -14,7 +14,7 @@ use crate::error::PgError;
 use crate::sql::render;
 
 /// The schema version this build writes and reads.
-pub const CURRENT_SCHEMA_VERSION: i32 = 5;
+pub const CURRENT_SCHEMA_VERSION: i32 = 6;
 
 /// Partitions created ahead of the head, so appends rarely wait for DDL.
 pub const PARTITIONS_AHEAD: u64 = 2;
@@ -59,6 +59,12 @@ const EVENT_TAGS: Migration = Migration {
     version: 5,
     name: "0005_event_tags.sql",
     sql: include_str!("migrate/0005_event_tags.sql"),
+};
+
+const STREAM_NAMES: Migration = Migration {
+    version: 6,
+    name: "0006_stream_names.sql",
+    sql: include_str!("migrate/0006_stream_names.sql"),
 };
 
 /// What [`migrate`] did.
@@ -155,6 +161,11 @@ pub async fn migrate_client(
         apply(&tx, schema, &EVENT_TAGS).await?;
         applied.push((EVENT_TAGS.version, EVENT_TAGS.name));
         version = EVENT_TAGS.version;
+    }
+    if version < STREAM_NAMES.version {
+        apply(&tx, schema, &STREAM_NAMES).await?;
+        applied.push((STREAM_NAMES.version, STREAM_NAMES.name));
+        version = STREAM_NAMES.version;
     }
     if let EventsLayout::Partitioned {
         positions_per_partition,

@@ -9,10 +9,12 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use strata_core::append_rules::{check_guard, check_readable};
 use strata_core::dcb::{tag_set, AppendCondition, Query};
 use strata_core::handoff::{request, QueuedBytes};
+use strata_core::stream_list::{above_every_name, page_of, prefix_end};
 use strata_core::{
     async_trait, AppendResult, Direction, Error, EventId, EventStore, ExpectedVersion, Limits,
     Metadata, NewEvent, Position, ReadFilter, RecordedEvent, Result, StreamAppend, StreamId,
-    StreamInfo, SubscribeFrom, Subscription, SubscriptionSource, Version,
+    StreamInfo, StreamListQuery, StreamPage, SubscribeFrom, Subscription, SubscriptionSource,
+    Version,
 };
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -594,6 +596,46 @@ impl EventStore for PostgresStore {
         Ok(Some(info))
     }
 
+    /// One index range scan (migration 6 indexes names in byte order)
+    /// that stops after the page; names of other categories within the
+    /// range, and system streams when they are not asked for, are passed
+    /// over.
+    async fn list_streams(&self, query: &StreamListQuery) -> Result<StreamPage> {
+        query.validate()?;
+        let Some(prefix) = query.name_prefix() else {
+            return Ok(StreamPage::default());
+        };
+        let after = query.after.as_ref().map_or("", |a| a.as_str());
+        let end = prefix_end(prefix).unwrap_or_else(above_every_name);
+        let end = end.as_str();
+        let category = query.category.as_deref();
+        let system = query.include_system;
+        let rows_wanted = i64::try_from(query.page_size() + 1).unwrap_or(i64::MAX);
+        let text = &self.inner.database.sql.list_streams;
+        let rows = self
+            .inner
+            .database
+            .read("listing streams", |client| async move {
+                let stmt = client
+                    .prepare_cached(text)
+                    .await
+                    .map_err(db_error("listing streams"))?;
+                client
+                    .query(
+                        &stmt,
+                        &[&after, &prefix, &end, &category, &system, &rows_wanted],
+                    )
+                    .await
+                    .map_err(db_error("listing streams"))
+            })
+            .await?;
+        let streams = rows
+            .iter()
+            .map(stream_info_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(page_of(query, streams))
+    }
+
     async fn delete_stream(&self, stream: &StreamId, expected: ExpectedVersion) -> Result<()> {
         let sql = &self.inner.database.sql;
         let mut client = self
@@ -694,4 +736,26 @@ pub(crate) fn unknown_outcome(context: &str, e: tokio_postgres::Error) -> Error 
         message.push_str(" (the connection dropped: the outcome is unknown)");
     }
     Error::Backend(message)
+}
+
+/// A stream's description from a row of `read/list_streams.sql`: its
+/// name, its head (`head_from_row`) and its first readable version.
+fn stream_info_from_row(row: &tokio_postgres::Row) -> Result<StreamInfo> {
+    let name: &str = row.try_get(0).map_err(|e| Error::Corrupt {
+        location: "streams.stream_id".into(),
+        reason: e.to_string(),
+    })?;
+    let stream = StreamId::new(name)
+        .or_else(|_| StreamId::system(name))
+        .map_err(|e| Error::Corrupt {
+            location: "streams.stream_id".into(),
+            reason: e.to_string(),
+        })?;
+    let head = head_from_row(row, 1)?;
+    let mut info = head.info(&stream);
+    if !head.tombstoned {
+        info.first_readable_version =
+            version_from_row(row, 5, "first_readable")?.min(head.version + 1);
+    }
+    Ok(info)
 }

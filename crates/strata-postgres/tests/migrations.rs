@@ -100,7 +100,7 @@ async fn migration_3_records_existing_stream_metadata() {
 
     // Take the schema back to version 2: its metadata stream stays, the
     // table and view of migration 3 go (and the ledger rows of 3 and later;
-    // the objects of migrations 4 and 5 are made with IF NOT EXISTS).
+    // the objects of migrations 4 to 6 are made with IF NOT EXISTS).
     let client = raw_client().await;
     client
         .batch_execute(&format!(
@@ -116,7 +116,8 @@ async fn migration_3_records_existing_stream_metadata() {
         vec![
             (3, "0003_stream_metadata.sql"),
             (4, "0004_groups.sql"),
-            (5, "0005_event_tags.sql")
+            (5, "0005_event_tags.sql"),
+            (6, "0006_stream_names.sql")
         ]
     );
     assert!(migrate(&schema.config()).await.unwrap().applied.is_empty());

@@ -50,10 +50,12 @@ mod queue;
 mod service;
 mod sse;
 mod state;
+mod stream_list;
 mod stream_metadata;
 mod streams;
 mod subscribe;
 mod tls;
+mod whoami;
 mod write_timeout;
 
 use std::collections::HashMap;
@@ -81,6 +83,7 @@ pub use config::ServerConfig;
 pub use erasures::MAX_ERASED_PER_SUBSCRIPTION;
 pub use error::ApiError;
 pub use openapi::openapi_json;
+pub use stream_list::MAX_STREAMS_EXAMINED;
 pub use tls::{tls_acceptor, tls_acceptor_h2, TlsAcceptor, TlsConfigError};
 
 use metrics::Metrics;
@@ -191,6 +194,8 @@ pub fn router_with_backing(
         .route("/ui", get(console::page))
         .route("/ui/", get(console::page))
         .route("/ui/{asset}", get(console::file))
+        .route("/auth/whoami", get(whoami::whoami))
+        .route("/streams", get(stream_list::list_streams))
         .route(
             "/streams/{stream}",
             post(streams::append)

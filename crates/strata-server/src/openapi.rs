@@ -23,6 +23,8 @@ use utoipa::{Modify, OpenApi, ToSchema};
         crate::console::page,
         crate::console::file,
         crate::streams::append,
+        crate::stream_list::list_streams,
+        crate::whoami::whoami,
         crate::streams::read_stream,
         crate::streams::delete,
         crate::streams::append_multi,
@@ -72,6 +74,9 @@ use utoipa::{Modify, OpenApi, ToSchema};
         strata_wire::ReplayBody,
         GroupStatusDoc,
         SettleReportDoc,
+        StreamOutDoc,
+        StreamListDoc,
+        WhoAmIDoc,
     )),
     modifiers(&Security),
     security(("bearer" = []), ("api_key" = []))
@@ -279,4 +284,50 @@ pub(crate) struct SettleReportDoc {
     unknown: u64,
     /// Of the settled retries, those parked because max_retries was used.
     parked: u64,
+}
+
+/// One stream of `GET /streams`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = StreamOut)]
+pub(crate) struct StreamOutDoc {
+    /// The stream's name.
+    stream: String,
+    /// Version of its last event ever appended (0 if none).
+    version: u64,
+    /// `live`, `deleted` or `tombstoned` (an erased stream is tombstoned).
+    state: String,
+    /// First version a read can return (`version + 1` when none can).
+    first_readable_version: u64,
+    /// Position of its last event, if it ever had one.
+    last_position: Option<u64>,
+    /// When its last readable event was recorded (RFC 3339 UTC with
+    /// microseconds); `null` when none is readable.
+    last_written: Option<String>,
+}
+
+/// A page of `GET /streams`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = StreamList)]
+pub(crate) struct StreamListDoc {
+    /// The streams, in ascending byte order of their names.
+    streams: Vec<StreamOutDoc>,
+    /// `after=` of the next page; `null` at the end.
+    next: Option<String>,
+}
+
+/// `GET /auth/whoami`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = WhoAmI)]
+pub(crate) struct WhoAmIDoc {
+    /// The key's name; `null` when the server runs without keys.
+    name: Option<String>,
+    /// `read`, `write` or `admin` (`admin` without keys).
+    role: String,
+    /// The stream prefixes the key covers (`*`: every stream); empty
+    /// without keys.
+    prefixes: Vec<String>,
+    /// Whether the key covers every stream.
+    covers_all: bool,
+    /// `key`, or `none` when the server has no keys.
+    auth: String,
 }

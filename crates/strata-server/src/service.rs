@@ -23,6 +23,8 @@ const INDEX_HTML: &str = r#"<!doctype html>
 <ul>
 <li><code>POST /streams/{stream}</code> — append events</li>
 <li><code>GET /streams/{stream}?from=&amp;limit=&amp;direction=forward|backward</code> — read a stream</li>
+<li><a href="/streams"><code>GET /streams?prefix=&amp;category=&amp;after=&amp;limit=&amp;system=</code></a> — list streams by name, with their state and last write</li>
+<li><a href="/auth/whoami"><code>GET /auth/whoami</code></a> — the presented key's name, role and prefixes</li>
 <li><code>DELETE /streams/{stream}?expected_version=&amp;hard=true</code> — delete a stream (the <code>admin</code> role)</li>
 <li><code>DELETE /streams/{stream}?erase=true&amp;expected_version=</code> — erase a stream: tombstoned, its data removed (the <code>admin</code> role)</li>
 <li><code>POST /multi</code> — append to several streams atomically</li>

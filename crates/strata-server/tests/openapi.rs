@@ -17,6 +17,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/openapi.json"),
     ("get", "/ui"),
     ("get", "/ui/{asset}"),
+    ("get", "/auth/whoami"),
+    ("get", "/streams"),
     ("post", "/streams/{stream}"),
     ("get", "/streams/{stream}"),
     ("delete", "/streams/{stream}"),
@@ -84,6 +86,9 @@ async fn openapi_lists_every_route(h: Harness) {
         "Event",
         "Page",
         "ErrorBody",
+        "StreamList",
+        "StreamOut",
+        "WhoAmI",
     ] {
         assert!(v["components"]["schemas"][schema].is_object(), "{schema}");
     }
@@ -130,6 +135,19 @@ async fn openapi_lists_every_route(h: Harness) {
                     prefix: Some("p".into()),
                     category: Some("c".into()),
                     correlation_id: Some("c".into()),
+                })
+                .unwrap(),
+            ),
+        ),
+        (
+            "/streams",
+            query_names(
+                serde_json::to_value(strata_wire::StreamsQuery {
+                    prefix: Some("p".into()),
+                    category: Some("c".into()),
+                    after: Some("a".into()),
+                    limit: Some(1),
+                    system: Some(true),
                 })
                 .unwrap(),
             ),

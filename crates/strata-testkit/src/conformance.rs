@@ -47,6 +47,7 @@ use ExpectedVersion::{Any, Exact, NoStream, StreamExists};
 
 pub use crate::erasure::*;
 pub use crate::retention::*;
+pub use crate::stream_list::*;
 
 /// How a backend plugs into the suite.
 ///
@@ -226,6 +227,12 @@ macro_rules! conformance_suite {
             erase_keeps_other_events_in_place,
             erase_removes_the_stream_metadata,
             erasure_survives_reopen,
+            list_streams_in_byte_order,
+            list_streams_pages_through_after_and_next,
+            list_streams_by_prefix_and_category,
+            list_streams_shows_every_state,
+            list_streams_hides_system_streams_unless_asked,
+            list_streams_caps_the_page_and_checks_the_query,
         }
     };
 }

@@ -15,3 +15,4 @@ mod erasure;
 pub mod groups;
 pub mod model;
 mod retention;
+mod stream_list;

@@ -6,9 +6,10 @@
 //!
 //! - requests: [`AppendBody`], [`MultiBody`] (with [`MultiPart`]) and the
 //!   query strings ([`ReadStreamQuery`], [`ReadAllQuery`], [`DeleteQuery`],
-//!   [`SubscribeAllQuery`], [`SubscribeStreamQuery`]);
+//!   [`SubscribeAllQuery`], [`SubscribeStreamQuery`], [`StreamsQuery`]);
 //! - answers: [`AppendOut`], [`MultiOut`], [`Page`] of [`WireEvent`]s,
-//!   [`HealthBody`], [`CaughtUp`] and every error as an [`ErrorBody`] whose
+//!   [`HealthBody`], [`CaughtUp`], [`StreamList`] (of [`StreamOut`]s),
+//!   [`WhoAmI`] and every error as an [`ErrorBody`] whose
 //!   `error` is one of the [`kind`] strings;
 //! - the expected-version spelling ([`expected`]) and the metadata
 //!   conversion ([`metadata_to_map`], [`metadata_from_map`]).
@@ -46,6 +47,7 @@ mod group;
 pub mod kind;
 mod metadata;
 mod request;
+mod stream_list;
 mod stream_metadata;
 
 pub use answer::{AppendOut, CaughtUp, ErrorBody, HealthBody, MultiOut, Page};
@@ -66,4 +68,5 @@ pub use request::{
     AppendBody, DeleteQuery, MultiBody, MultiPart, ReadAllQuery, ReadStreamQuery,
     SubscribeAllQuery, SubscribeStreamQuery,
 };
+pub use stream_list::{StreamList, StreamOut, StreamsQuery, WhoAmI, DEFAULT_STREAMS_LIMIT};
 pub use stream_metadata::{MetadataBody, MetadataOut};

@@ -12,7 +12,7 @@ use strata_core::dcb::{AppendCondition, Query};
 use strata_core::{
     async_trait, AppendResult, Direction, EventStore, ExpectedVersion, Limits, MemoryStore,
     NewEvent, Position, ReadFilter, RecordedEvent, Result, StreamAppend, StreamId, StreamInfo,
-    SubscribeFrom, Subscription, Version,
+    StreamListQuery, StreamPage, SubscribeFrom, Subscription, Version,
 };
 use strata_postgres::{EventsLayout, PgConfig, PostgresStore};
 use strata_testkit::conformance::StoreHarness;
@@ -177,6 +177,10 @@ impl EventStore for HarnessStore {
 
     async fn stream_info(&self, stream: &StreamId) -> Result<Option<StreamInfo>> {
         delegate!(self, s => s.stream_info(stream).await)
+    }
+
+    async fn list_streams(&self, query: &StreamListQuery) -> Result<StreamPage> {
+        delegate!(self, s => s.list_streams(query).await)
     }
 
     async fn delete_stream(&self, stream: &StreamId, expected: ExpectedVersion) -> Result<()> {

@@ -24,8 +24,8 @@ use tokio::task::JoinHandle;
 
 use strata_core::{
     async_trait, AppendResult, Direction, ExpectedVersion, NewEvent, Position, ReadFilter,
-    RecordedEvent, Result, StreamAppend, StreamId, StreamInfo, SubscribeFrom, Subscription,
-    Version,
+    RecordedEvent, Result, StreamAppend, StreamId, StreamInfo, StreamListQuery, StreamPage,
+    SubscribeFrom, Subscription, Version,
 };
 use tokio::sync::{Notify, Semaphore};
 
@@ -551,6 +551,9 @@ impl EventStore for GatedStore {
     async fn stream_info(&self, stream: &StreamId) -> Result<Option<StreamInfo>> {
         self.inner.stream_info(stream).await
     }
+    async fn list_streams(&self, query: &StreamListQuery) -> Result<StreamPage> {
+        self.inner.list_streams(query).await
+    }
     async fn delete_stream(&self, stream: &StreamId, expected: ExpectedVersion) -> Result<()> {
         self.inner.delete_stream(stream, expected).await
     }
@@ -634,6 +637,9 @@ impl EventStore for SyncCountingStore {
     }
     async fn stream_info(&self, stream: &StreamId) -> Result<Option<StreamInfo>> {
         self.0.stream_info(stream).await
+    }
+    async fn list_streams(&self, query: &StreamListQuery) -> Result<StreamPage> {
+        self.0.list_streams(query).await
     }
     async fn delete_stream(&self, stream: &StreamId, expected: ExpectedVersion) -> Result<()> {
         self.0.delete_stream(stream, expected).await
