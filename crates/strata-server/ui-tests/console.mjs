@@ -56,6 +56,7 @@ async function seed() {
   await append('orders-1', [{ type: 'OrderPaid', data: { order: 1, amount: 12.5 }, metadata: { correlation_id: 'corr-42', causation_id: '0190a3c4-1f2e-7000-8000-0000000000a1' } }]);
   await append('orders-1', [{ type: 'Blob', content_type: 'binary', data: Buffer.from('\x00\x01binary\xffdata').toString('base64') }]);
   for (let i = 2; i <= 4; i++) await append(`orders-${i}`, [{ type: 'OrderPlaced', data: { order: i } }]);
+  await append('orders-big', Array.from({ length: 25 }, (_, i) => ({ type: 'Line', data: { line: i + 1 } })));
   await append('orders-9', [{ type: 'OrderPlaced', data: { order: 9 } }]);
   await api('DELETE', '/streams/orders-9', ADMIN);
   await append('audit-1', [{ type: 'Secret', data: { secret: 'not for readers' }, metadata: { correlation_id: 'corr-42' } }]);
@@ -155,7 +156,7 @@ async function admin(browser, hasList) {
     await page.click('#streams-search button');
     await page.waitForSelector('#streams-table tr[data-stream="orders-1"]');
     const names = await page.$$eval('#streams-table tr.stream-row', (rows) => rows.map((r) => r.dataset.stream));
-    check(JSON.stringify(names) === JSON.stringify(['orders-1', 'orders-2', 'orders-3', 'orders-4', 'orders-9']), 'the prefix search lists the orders streams: ' + names);
+    check(JSON.stringify(names) === JSON.stringify(['orders-1', 'orders-2', 'orders-3', 'orders-4', 'orders-9', 'orders-big']), 'the prefix search lists the orders streams: ' + names);
     check((await page.getAttribute('#streams-table tr[data-stream="orders-9"]', 'class')).includes('state-deleted'), 'a deleted stream shows its state');
     await shot(page, 'streams.png');
     await page.click('#streams-table tr[data-stream="orders-1"] a');
@@ -178,9 +179,26 @@ async function admin(browser, hasList) {
   const json = await page.textContent('.event-detail pre.json');
   check(json.includes('"amount": 12.5'), 'JSON data is pretty-printed: ' + json);
   await shot(page, 'stream.png');
-  // Paging: one page backward from the newest, then forward from the oldest.
+  // Paging, both ways, on a stream of 25 events (20 a page).
+  await page.goto(URL_BASE + '/ui#/stream/orders-big');
+  const versions = async (first, last) => {
+    await page.waitForSelector(`#stream-events tbody tr:first-child[data-version="${first}"]`);
+    const shown = await page.$$eval('#stream-events tbody tr', (rows) => rows.map((r) => Number(r.dataset.version)));
+    check(shown[shown.length - 1] === last && shown.length === Math.abs(first - last) + 1, `versions ${first}..${last}: ${shown}`);
+  };
+  await versions(25, 6);
+  await page.click('#next-page');
+  await versions(5, 1);
+  await page.click('#prev-page');
+  await versions(25, 6);
   await page.click('#first-page');
-  await page.waitForSelector('.pager-status:has-text("reading forward")');
+  await versions(1, 20);
+  await page.click('#next-page');
+  await versions(21, 25);
+  await page.click('#prev-page');
+  await versions(1, 20);
+  await page.goto(URL_BASE + '/ui#/stream/orders-1');
+  await page.waitForSelector('#stream-events tr[data-version="2"]');
   log('opened events; paged forward and backward');
 
   // Follow the correlation link.
