@@ -4,7 +4,7 @@
 import { h, replace, note, link, pairs } from './dom.js';
 import { getJson, send, seg } from './api.js';
 import { may } from './session.js';
-import { eventRow, eventHead, eventDetail } from './events.js';
+import { eventRow, eventHead, eventDetail, formatTime } from './events.js';
 
 /** Parked messages listed (and replayed) at once. */
 const PARKED_LIMIT = 100;
@@ -57,7 +57,7 @@ async function renderGroup(main, name) {
     head.firstChild.append(h('th', {}, 'Deliveries'), h('th', {}, 'Reason'), h('th', {}, 'Parked at'));
     const rows = list.messages.map((m) => {
       const row = eventRow(m.event, (x) => replace(detail, eventDetail(x)), true);
-      row.append(h('td', { class: 'num' }, String(m.delivery_count)), h('td', {}, m.reason), h('td', { class: 'time' }, m.parked_at));
+      row.append(h('td', { class: 'num' }, String(m.delivery_count)), h('td', {}, m.reason), h('td', { class: 'time' }, formatTime(m.parked_at)));
       return row;
     });
     replace(parked, h('table', { class: 'events', id: 'parked-table' }, head, h('tbody', {}, rows)));
