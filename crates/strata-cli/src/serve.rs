@@ -175,6 +175,9 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         subscription_buffers_total_bytes: args.subscription_buffers_total_bytes,
         api_keys: keys,
         backup_dir: args.backup_dir.clone(),
+        // The console's health page shows the store's kind and disk use.
+        store_kind: Some(spec.kind().to_string()),
+        store_dir: spec.log_dir_or(std::path::Path::new(strata_stores::DEFAULT_LOG_DIR)),
         ..ServerConfig::default()
     };
     let every = args

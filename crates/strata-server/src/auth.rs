@@ -454,9 +454,10 @@ fn presented_key(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// Paths anyone may call even when keys are configured: the page, the
-/// health check and the API description hold no data.
+/// health check, the API description and the web console's files hold no
+/// data.
 fn is_public(path: &str) -> bool {
-    matches!(path, "/" | "/health" | "/openapi.json")
+    matches!(path, "/" | "/health" | "/openapi.json" | "/ui") || path.starts_with("/ui/")
 }
 
 /// Middleware: puts an [`Access`] into the request, or answers 401.

@@ -97,6 +97,14 @@ pub struct ServerConfig {
     /// this directory up to date, copying only what is new since the last
     /// one. `None` (the default) answers that endpoint with 501.
     pub backup_dir: Option<PathBuf>,
+    /// What kind of store the server serves (say `log`, `memory`,
+    /// `postgres`), as the caller that opened it names it; `/metrics` shows
+    /// it in `strata_store_info`. `None` (the default) shows `unknown`.
+    pub store_kind: Option<String>,
+    /// The directory the store keeps its files in, if it has one: `/metrics`
+    /// reports the bytes of the files under it as `strata_store_disk_bytes`.
+    /// `None` (the default) leaves that series out.
+    pub store_dir: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -122,6 +130,8 @@ impl Default for ServerConfig {
             max_connections: 4_096,
             max_request_head_bytes: 64 * 1024,
             backup_dir: None,
+            store_kind: None,
+            store_dir: None,
         }
     }
 }

@@ -34,7 +34,9 @@ mod body;
 mod budget;
 mod config;
 mod conn;
+mod console;
 mod dcb;
+mod disk;
 mod erasures;
 mod error;
 #[doc(hidden)]
@@ -189,6 +191,9 @@ pub fn router_with_backing(
         .route("/health", get(service::health))
         .route("/metrics", get(metrics::metrics))
         .route("/openapi.json", get(openapi::serve_openapi))
+        .route("/ui", get(console::page))
+        .route("/ui/", get(console::page))
+        .route("/ui/{asset}", get(console::file))
         .route("/auth/whoami", get(whoami::whoami))
         .route("/streams", get(stream_list::list_streams))
         .route(

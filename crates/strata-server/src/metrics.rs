@@ -315,6 +315,7 @@ pub(crate) async fn metrics(
     access.require_role(Role::Admin)?;
     let head = state.store.head_position().await.ok().map(|p| p.0);
     let mut text = state.metrics.render(head, state.store.durable_syncs());
+    render_store(&mut text, &state).await;
     if let Some(s) = state.admin.as_ref().and_then(|a| a.scavenge_status()) {
         render_scavenge(&mut text, &s);
     }
@@ -329,6 +330,39 @@ pub(crate) async fn metrics(
         text,
     )
         .into_response())
+}
+
+/// What store this is (`strata_store_info`, with the server's version) and,
+/// when its directory is known, the bytes it uses on disk.
+async fn render_store(out: &mut String, state: &AppState) {
+    let kind = state.config.store_kind.as_deref().unwrap_or("unknown");
+    let _ = writeln!(
+        out,
+        "# HELP strata_store_info The store's kind and the server's version (always 1)."
+    );
+    let _ = writeln!(out, "# TYPE strata_store_info gauge");
+    let _ = writeln!(
+        out,
+        "strata_store_info{{kind=\"{}\",version=\"{}\"}} 1",
+        escape_label(kind),
+        env!("CARGO_PKG_VERSION")
+    );
+    let Some(dir) = state.config.store_dir.clone() else {
+        return;
+    };
+    // A directory walk is file I/O: off the runtime's workers.
+    let bytes = tokio::task::spawn_blocking(move || crate::disk::disk_bytes(&dir))
+        .await
+        .ok()
+        .flatten();
+    if let Some(bytes) = bytes {
+        gauge(
+            out,
+            "strata_store_disk_bytes",
+            "Bytes of the files in the store's directory.",
+            bytes,
+        );
+    }
 }
 
 /// Per consumer group: lag, in flight, parked and acked totals, each one

@@ -20,6 +20,8 @@ use utoipa::{Modify, OpenApi, ToSchema};
         crate::service::health,
         crate::metrics::metrics,
         serve_openapi,
+        crate::console::page,
+        crate::console::file,
         crate::streams::append,
         crate::stream_list::list_streams,
         crate::whoami::whoami,

@@ -17,6 +17,7 @@ const INDEX_HTML: &str = r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Strata</title></head>
 <body>
 <h1>Strata</h1>
+<p><a href="/ui">Open the web console</a> (browse streams, follow <code>$all</code> live, watch the server's health).</p>
 <p>An event-sourcing database. Its HTTP/JSON API (with API keys configured, send
 <code>Authorization: Bearer &lt;key&gt;</code> or <code>X-API-Key</code>):</p>
 <ul>
@@ -38,6 +39,7 @@ const INDEX_HTML: &str = r#"<!doctype html>
 <li><code>GET /groups/{group}/parked</code>, <code>POST /groups/{group}/parked/replay</code> — parked messages (the <code>admin</code> role)</li>
 <li><code>POST /admin/backup</code> — back the store up into the server's backup directory (the <code>admin</code> role)</li>
 <li><a href="/openapi.json"><code>GET /openapi.json</code></a> — this API as OpenAPI 3.1</li>
+<li><a href="/ui"><code>GET /ui</code></a> — the web console</li>
 </ul>
 </body></html>
 "#;

@@ -15,6 +15,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/health"),
     ("get", "/metrics"),
     ("get", "/openapi.json"),
+    ("get", "/ui"),
+    ("get", "/ui/{asset}"),
     ("get", "/auth/whoami"),
     ("get", "/streams"),
     ("post", "/streams/{stream}"),
@@ -173,7 +175,7 @@ async fn openapi_lists_every_route(h: Harness) {
 async fn openapi_matches_the_router(h: Harness) {
     let v: Value = h.get("/openapi.json").await.json();
     for (path, item) in v["paths"].as_object().unwrap() {
-        let concrete = path.replace("{stream}", "s");
+        let concrete = path.replace("{stream}", "s").replace("{asset}", "app.js");
         for method in METHODS {
             let documented = item.get(*method).is_some();
             let r = h

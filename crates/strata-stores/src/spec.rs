@@ -143,6 +143,20 @@ pub fn split_postgres_spec(spec: &str) -> Result<(String, String), OpenError> {
 }
 
 impl StoreSpec {
+    /// The kind of store: `memory`, `log` or `postgres`.
+    ///
+    /// ```
+    /// let spec: strata_stores::StoreSpec = "log:/tmp/x".parse().unwrap();
+    /// assert_eq!(spec.kind(), "log");
+    /// ```
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StoreSpec::Memory => "memory",
+            StoreSpec::Log(_) => "log",
+            StoreSpec::Postgres(_) => "postgres",
+        }
+    }
+
     /// The log directory this spec names, with a bare `log:` meaning `default`.
     pub fn log_dir_or(&self, default: &Path) -> Option<PathBuf> {
         match self {
