@@ -40,7 +40,7 @@ pub async fn append_records(
         };
         parts.push(part, record)?;
     }
-    let checks = guard(&mut parts, &request.checks)?;
+    let (checks, guards) = guard(&mut parts, &request.checks)?;
     let parts = parts.into_parts();
     let streams: Vec<String> = parts
         .iter()
@@ -58,17 +58,22 @@ pub async fn append_records(
                 index, &stream, expected, actual,
             ))
         }
+        Err(Error::StreamDeleted { stream }) => match checks.get(stream.as_str()) {
+            Some(&index) => Err(errors::tombstoned_violation(index, &stream, guards[index])),
+            None => Err(errors::tombstoned(&stream)),
+        },
         Err(e) => Err(errors::from_error(&e)),
     }
 }
 
 /// Sets each checked stream's guard; the index of the check on each
-/// checked stream.
+/// checked stream, and each check's guard.
 fn guard(
     parts: &mut Parts<'_>,
     checks: &[crate::proto::v2::ConsistencyCheck],
-) -> Result<HashMap<String, usize>, Status> {
+) -> Result<(HashMap<String, usize>, Vec<ExpectedVersion>), Status> {
     let mut indexes = HashMap::new();
+    let mut guards = Vec::with_capacity(checks.len());
     for (index, check) in checks.iter().enumerate() {
         let Some(Check::StreamState(state)) = &check.r#type else {
             return Err(Status::invalid_argument(format!(
@@ -87,9 +92,11 @@ fn guard(
                 "two consistency checks on stream `{stream}`"
             )));
         }
-        parts.guard(part, records::expected(Some(state.expected_state))?);
+        let expected = records::expected(Some(state.expected_state))?;
+        parts.guard(part, expected);
+        guards.push(expected);
     }
-    Ok(indexes)
+    Ok((indexes, guards))
 }
 
 /// Each stream's revision after the append, in first-appearance order, and

@@ -145,10 +145,29 @@ pub fn consistency_violation(
     expected: ExpectedVersion,
     actual: CurrentVersion,
 ) -> Status {
-    let (expected, actual) = (
-        status::wire_expected(expected),
-        status::wire_current(actual),
-    );
+    state_violation(check_index, stream, expected, status::wire_current(actual))
+}
+
+/// The state a consistency violation reports for a tombstoned stream.
+pub const WIRE_TOMBSTONED: i64 = -6;
+
+/// A consistency check on a stream that turned out tombstoned.
+pub fn tombstoned_violation(
+    check_index: usize,
+    stream: &StreamId,
+    expected: ExpectedVersion,
+) -> Status {
+    state_violation(check_index, stream, expected, WIRE_TOMBSTONED)
+}
+
+/// A stream state check that did not hold, the actual state in wire form.
+fn state_violation(
+    check_index: usize,
+    stream: &StreamId,
+    expected: ExpectedVersion,
+    actual: i64,
+) -> Status {
+    let expected = status::wire_expected(expected);
     let violation = ConsistencyViolation {
         check_index: clamp(check_index),
         r#type: Some(consistency_violation::Type::StreamState(
@@ -295,6 +314,17 @@ mod tests {
         };
         assert_eq!(state.stream, "orders-1");
         assert_eq!((state.expected_state, state.actual_state), (-1, 0));
+
+        let s = tombstoned_violation(0, &stream(), ExpectedVersion::Any);
+        let d: AppendConsistencyViolationErrorDetails =
+            detail(&s, "AppendConsistencyViolationErrorDetails");
+        let Some(consistency_violation::Type::StreamState(state)) = &d.violations[0].r#type else {
+            panic!("a stream state violation: {d:?}")
+        };
+        assert_eq!(
+            (state.expected_state, state.actual_state),
+            (-2, WIRE_TOMBSTONED)
+        );
     }
 
     #[test]

@@ -330,3 +330,36 @@ async fn a_check_on_a_stream_without_records_is_refused() {
     assert_eq!(e.code(), Code::InvalidArgument, "no records");
     assert!(numbers(&store, "a-1").await.is_empty());
 }
+
+#[tokio::test]
+async fn a_tombstoned_stream_is_named_or_reported_by_its_check() {
+    let store = MemoryStore::new();
+    session(&store, vec![request("a-1", None, &[0])])
+        .await
+        .unwrap();
+    let a = StreamId::new("a-1").unwrap();
+    store
+        .tombstone_stream(&a, strata_core::ExpectedVersion::Any)
+        .await
+        .unwrap();
+    let e = session(&store, vec![request("a-1", None, &[1])])
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    let d: crate::proto::v2::errors::StreamTombstonedErrorDetails = detail(&e);
+    assert_eq!(d.stream, "a-1");
+
+    let e = append_records(
+        &store,
+        &Caller::Open,
+        AppendRecordsRequest {
+            records: vec![record("b-1", 0), record("a-1", 1)],
+            checks: vec![check("b-1", -1), check("a-1", -2)],
+        },
+    )
+    .await
+    .unwrap_err();
+    let d: AppendConsistencyViolationErrorDetails = detail(&e);
+    assert_eq!(d.violations[0].check_index, 1);
+    assert!(numbers(&store, "b-1").await.is_empty());
+}
