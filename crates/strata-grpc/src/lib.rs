@@ -7,7 +7,7 @@
 //! [`EventStore`](strata_core::EventStore), so a program written against
 //! one of those clients points its connection string at Strata. The
 //! mapping between the two models (revisions, positions, ids, times,
-//! metadata) is in `docs/adr/0023-kurrentdb-protocol.md`.
+//! metadata) is in `docs/adr/0023-kurrentdb-client-protocol.md`.
 
 // `tonic::Status` is the error type the generated service traits require;
 // boxing it in helpers would only unbox it again at every call site.
