@@ -40,7 +40,7 @@ pub async fn append_records(
         };
         parts.push(part, record)?;
     }
-    let (checks, guards) = guard(&mut parts, &request.checks)?;
+    let checks = guard(&mut parts, &request.checks)?;
     let parts = parts.into_parts();
     let streams: Vec<String> = parts
         .iter()
@@ -53,27 +53,26 @@ pub async fn append_records(
             expected,
             actual,
         }) => {
-            let index = checks.get(stream.as_str()).copied().unwrap_or_default();
+            let index = checks.get(stream.as_str()).map_or(0, |(index, _)| *index);
             Err(errors::consistency_violation(
                 index, &stream, expected, actual,
             ))
         }
         Err(Error::StreamDeleted { stream }) => match checks.get(stream.as_str()) {
-            Some(&index) => Err(errors::tombstoned_violation(index, &stream, guards[index])),
+            Some(&(index, expected)) => Err(errors::tombstoned_violation(index, &stream, expected)),
             None => Err(errors::tombstoned(&stream)),
         },
         Err(e) => Err(errors::from_error(&e)),
     }
 }
 
-/// Sets each checked stream's guard; the index of the check on each
-/// checked stream, and each check's guard.
+/// Sets each checked stream's guard; per checked stream, the check's
+/// index and guard.
 fn guard(
     parts: &mut Parts<'_>,
     checks: &[crate::proto::v2::ConsistencyCheck],
-) -> Result<(HashMap<String, usize>, Vec<ExpectedVersion>), Status> {
-    let mut indexes = HashMap::new();
-    let mut guards = Vec::with_capacity(checks.len());
+) -> Result<HashMap<String, (usize, ExpectedVersion)>, Status> {
+    let mut checked = HashMap::new();
     for (index, check) in checks.iter().enumerate() {
         let Some(Check::StreamState(state)) = &check.r#type else {
             return Err(Status::invalid_argument(format!(
@@ -87,16 +86,18 @@ fn guard(
                  records to; a check is supported only on a stream the request appends to"
             )));
         };
-        if indexes.insert(stream.as_str().to_string(), index).is_some() {
+        let expected = records::expected(Some(state.expected_state))?;
+        if checked
+            .insert(stream.as_str().to_string(), (index, expected))
+            .is_some()
+        {
             return Err(Status::invalid_argument(format!(
                 "two consistency checks on stream `{stream}`"
             )));
         }
-        let expected = records::expected(Some(state.expected_state))?;
         parts.guard(part, expected);
-        guards.push(expected);
     }
-    Ok((indexes, guards))
+    Ok(checked)
 }
 
 /// Each stream's revision after the append, in first-appearance order, and
