@@ -7,11 +7,17 @@ use crate::proto::features::{SupportedMethod, SupportedMethods};
 
 /// The server version reported to clients: the protocol level this server
 /// implements, which the clients compare to enable features (digits and
-/// dots only, as they parse it).
+/// dots only, as they parse it). The v2 appends do not move it: the
+/// clients turn those on by the advertised methods or call them without
+/// asking, never by this version (ADR 0023).
 pub const PROTOCOL_VERSION: &str = "24.10.0";
 
 /// The `streams` service name, as the clients match it.
 pub const STREAMS_SERVICE: &str = "event_store.client.streams.streams";
+
+/// The v2 streams service name, as the clients match it (they lower-case
+/// `/SERVICE/METHOD` on both sides).
+pub const V2_STREAMS_SERVICE: &str = "kurrentdb.protocol.v2.streams.streamsservice";
 
 /// The methods advertised: `(service, method, features)`.
 pub const METHODS: &[(&str, &str, &[&str])] = &[
@@ -20,6 +26,8 @@ pub const METHODS: &[(&str, &str, &[&str])] = &[
     (STREAMS_SERVICE, "batchappend", &[]),
     (STREAMS_SERVICE, "delete", &[]),
     (STREAMS_SERVICE, "tombstone", &[]),
+    (V2_STREAMS_SERVICE, "appendsession", &[]),
+    (V2_STREAMS_SERVICE, "appendrecords", &[]),
     (
         "event_store.client.server_features.serverfeatures",
         "getsupportedmethods",
@@ -102,5 +110,19 @@ mod tests {
             .find(|(_, method, _)| *method == "create")
             .unwrap();
         assert!(create.2.contains(&"all"));
+    }
+
+    #[test]
+    fn the_v2_appends_are_advertised_as_the_clients_match_them() {
+        // The clients compare `/service/method` lower-cased.
+        let paths: Vec<String> = methods(false)
+            .map(|(service, method, _)| format!("/{service}/{method}"))
+            .collect();
+        for path in [
+            "/kurrentdb.protocol.v2.streams.StreamsService/AppendSession",
+            "/kurrentdb.protocol.v2.streams.StreamsService/AppendRecords",
+        ] {
+            assert!(paths.contains(&path.to_lowercase()), "{path}");
+        }
     }
 }

@@ -25,6 +25,34 @@ pub mod event_store {
     }
 }
 
+/// `kurrentdb.*`: the newer protocol generation.
+pub mod kurrentdb {
+    /// `kurrentdb.protocol`.
+    pub mod protocol {
+        /// `kurrentdb.protocol.v2`.
+        pub mod v2 {
+            /// `kurrentdb.protocol.v2.streams`: the multi-stream append.
+            pub mod streams {
+                tonic::include_proto!("kurrentdb.protocol.v2.streams");
+
+                /// `kurrentdb.protocol.v2.streams.errors`: the details its
+                /// failures carry.
+                pub mod errors {
+                    tonic::include_proto!("kurrentdb.protocol.v2.streams.errors");
+                }
+            }
+        }
+    }
+}
+
+/// `kurrent.*`.
+pub mod kurrent {
+    /// `kurrent.rpc`: error details shared by the newer services.
+    pub mod rpc {
+        tonic::include_proto!("kurrent.rpc");
+    }
+}
+
 /// `google.*`.
 pub mod google {
     /// `google.rpc`: the status carried in batch append errors.
@@ -37,3 +65,4 @@ pub use event_store::client as shared;
 pub use event_store::client::persistent_subscriptions as persistent;
 pub use event_store::client::server_features as features;
 pub use event_store::client::streams;
+pub use kurrentdb::protocol::v2::streams as v2;

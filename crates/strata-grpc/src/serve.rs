@@ -18,7 +18,9 @@ use crate::persistent::PersistentService;
 use crate::proto::features::server_features_server::ServerFeaturesServer;
 use crate::proto::persistent::persistent_subscriptions_server::PersistentSubscriptionsServer;
 use crate::proto::streams::streams_server::StreamsServer;
+use crate::proto::v2::streams_service_server::StreamsServiceServer;
 use crate::streams::StreamsService;
+use crate::v2::V2StreamsService;
 
 /// The largest message a call may send or receive.
 pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
@@ -117,6 +119,12 @@ fn router(services: Services) -> Router {
     ))
     .max_decoding_message_size(MAX_MESSAGE_BYTES)
     .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let v2 = StreamsServiceServer::new(V2StreamsService::new(
+        Arc::clone(&services.store),
+        auth.clone(),
+    ))
+    .max_decoding_message_size(MAX_MESSAGE_BYTES)
+    .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let features = Features {
         persistent: services.groups.is_some(),
     };
@@ -133,4 +141,5 @@ fn router(services: Services) -> Router {
         .add_service(ServerFeaturesServer::new(features))
         .add_optional_service(persistent)
         .add_service(streams)
+        .add_service(v2)
 }

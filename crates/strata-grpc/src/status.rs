@@ -86,12 +86,7 @@ fn wrong_expected_version(
     expected: ExpectedVersion,
     actual: CurrentVersion,
 ) -> Status {
-    let expected = match expected {
-        ExpectedVersion::Any => WIRE_ANY,
-        ExpectedVersion::NoStream | ExpectedVersion::Exact(0) => WIRE_NO_STREAM,
-        ExpectedVersion::StreamExists => WIRE_STREAM_EXISTS,
-        ExpectedVersion::Exact(v) => wire_revision(v),
-    };
+    let expected = wire_expected(expected);
     let actual = match actual {
         CurrentVersion::NoStream => None,
         CurrentVersion::Current(v) => Some(wire_revision(v)),
@@ -110,8 +105,28 @@ fn wrong_expected_version(
     s
 }
 
+/// A guard in the wire's signed form: a 0-based revision, or -1 for no
+/// stream, -2 for any, -4 for stream exists.
+pub fn wire_expected(expected: ExpectedVersion) -> i64 {
+    match expected {
+        ExpectedVersion::Any => WIRE_ANY,
+        ExpectedVersion::NoStream | ExpectedVersion::Exact(0) => WIRE_NO_STREAM,
+        ExpectedVersion::StreamExists => WIRE_STREAM_EXISTS,
+        ExpectedVersion::Exact(v) => wire_revision(v),
+    }
+}
+
+/// A stream's current version in the wire's signed form: its 0-based
+/// revision, or -1 when it has no live events.
+pub fn wire_current(current: CurrentVersion) -> i64 {
+    match current {
+        CurrentVersion::NoStream => WIRE_NO_STREAM,
+        CurrentVersion::Current(v) => wire_revision(v),
+    }
+}
+
 /// A 1-based version as a signed 0-based wire revision.
-fn wire_revision(version: strata_core::Version) -> i64 {
+pub fn wire_revision(version: strata_core::Version) -> i64 {
     i64::try_from(mapping::revision(version)).unwrap_or(i64::MAX)
 }
 

@@ -7,7 +7,7 @@
 //   node e2e.mjs [SECTION ...]     (no section: every section)
 //
 // Sections: append, read, all, allBackwards, subscribe, delete, tombstone,
-// metadata, auth. Each prints `ok SECTION` or `FAILED SECTION: why`; the last line
+// metadata, multiAppend, appendRecords, auth. Each prints `ok SECTION` or `FAILED SECTION: why`; the last line
 // is `N passed, N failed`, and the exit code is 1 when any failed.
 
 import assert from "node:assert/strict";
@@ -224,6 +224,79 @@ const sections = {
     assert.equal(got.metadata.maxCount, 2);
     assert.equal(got.metadata.owner, "node");
     assert.deepEqual(numbers(await collect(client.readStream(s))), [1, 2]);
+  },
+
+  async multiAppend() {
+    // The v2 AppendSession: every stream or none.
+    const a = `node-${tag()}`;
+    const b = `node-${tag()}`;
+    const result = await client.multiStreamAppend([
+      {
+        streamName: a,
+        events: [
+          jsonEvent({ type: "Counted", data: { n: 0 }, metadata: { $correlationId: "c-1", k: "v" } }),
+          counted(1),
+        ],
+        expectedState: NO_STREAM,
+      },
+      { streamName: b, events: [counted(2)], expectedState: ANY },
+    ]);
+    assert.deepEqual(
+      result.responses.map((r) => [r.streamName, r.revision]),
+      [
+        [a, 1n],
+        [b, 0n],
+      ],
+    );
+    const [last] = await collect(client.readStream(b));
+    assert.equal(result.position, last.position.commit, "the last event's position");
+    const [first] = await collect(client.readStream(a));
+    assert.deepEqual(first.metadata, { $correlationId: "c-1", k: "v" });
+    await rejects(
+      client.multiStreamAppend([
+        { streamName: b, events: [counted(3)], expectedState: 0n },
+        { streamName: a, events: [counted(4)], expectedState: 0n },
+      ]),
+      "WrongExpectedVersionError",
+    );
+    assert.deepEqual(numbers(await collect(client.readStream(a))), [0, 1], "nothing appended");
+    assert.deepEqual(numbers(await collect(client.readStream(b))), [2]);
+  },
+
+  async appendRecords() {
+    // The v2 AppendRecords: records grouped per stream, checks as guards.
+    const a = `node-${tag()}`;
+    const b = `node-${tag()}`;
+    const result = await client.appendRecords(
+      [
+        { streamName: a, record: counted(0) },
+        { streamName: b, record: counted(1) },
+        { streamName: a, record: counted(2) },
+      ],
+      [{ type: "stream_state", streamName: b, expectedState: NO_STREAM }],
+    );
+    assert.deepEqual(
+      result.responses.map((r) => [r.streamName, r.revision]),
+      [
+        [a, 1n],
+        [b, 0n],
+      ],
+    );
+    assert.deepEqual(numbers(await collect(client.readStream(a))), [0, 2]);
+    await assert.rejects(
+      client.appendRecords(
+        [{ streamName: a, record: counted(3) }],
+        [{ type: "stream_state", streamName: a, expectedState: 0n }],
+      ),
+      (e) => {
+        assert.equal(e.constructor.name, "AppendConsistencyViolationError", e.message);
+        assert.equal(e.violations.length, 1);
+        assert.equal(e.violations[0].checkIndex, 0);
+        assert.equal(e.violations[0].actualState, 1n);
+        return true;
+      },
+    );
+    assert.deepEqual(numbers(await collect(client.readStream(a))), [0, 2], "nothing appended");
   },
 
   async auth() {

@@ -16,13 +16,23 @@ import uuid
 
 import pytest
 
-from kurrentdbclient import KurrentDBClient, NewEvent, StreamState
+from kurrentdbclient import (
+    KurrentDBClient,
+    NewEvent,
+    NewEvents,
+    NewRecord,
+    StreamState,
+    StreamStateCheck,
+)
 from kurrentdbclient.events import CaughtUp
 from kurrentdbclient.exceptions import (
+    ConsistencyChecksFailedError,
     FailedPreconditionError,
     MaximumSubscriptionsReachedError,
+    MultiAppendToSameStreamError,
     NotFoundError,
     StreamIsDeletedError,
+    StreamTombstonedError,
     WrongCurrentVersionError,
 )
 
@@ -254,6 +264,131 @@ def test_stream_metadata_round_trips(client):
     assert metadata["owner"] == "py"
     assert version == 0
     assert numbers(client.get_stream(s)) == [1, 2], "$maxCount applies on read"
+
+
+def test_multi_append_writes_every_stream_atomically(client):
+    a, b = stream("pya"), stream("pyb")
+    first = NewEvent(
+        type="Placed",
+        data=json.dumps({"n": 0}).encode(),
+        metadata=b'{"$correlationId":"c-1","owner":"py"}',
+    )
+    raw = NewEvent(
+        type="Raw",
+        data=b"\x00\x01",
+        content_type="application/octet-stream",
+    )
+    position = client.multi_append_to_stream(
+        [
+            NewEvents(
+                stream_name=a,
+                events=[first, event(1)],
+                current_version=StreamState.NO_STREAM,
+            ),
+            NewEvents(stream_name=b, events=[raw], current_version=StreamState.ANY),
+        ]
+    )
+    assert numbers(client.get_stream(a)) == [0, 1]
+    assert client.get_current_version(a) == 1, "revisions are 0-based"
+    (got_raw,) = client.get_stream(b)
+    assert position == got_raw.commit_position, "the last event's position"
+    assert got_raw.data == b"\x00\x01"
+    assert got_raw.content_type == "application/octet-stream"
+    got = client.get_stream(a)[0]
+    assert got.id == first.id
+    assert got.type == "Placed"
+    assert got.content_type == "application/json"
+    # Properties read back on v1 as a compact JSON object, keys in order.
+    assert got.metadata == b'{"$correlationId":"c-1","owner":"py"}'
+    assert got.commit_position < got_raw.commit_position
+
+    # A wrong current version on one stream appends nothing to either.
+    with pytest.raises(WrongCurrentVersionError) as failed:
+        client.multi_append_to_stream(
+            [
+                NewEvents(stream_name=b, events=[event(2)], current_version=0),
+                NewEvents(stream_name=a, events=[event(3)], current_version=0),
+            ]
+        )
+    assert failed.value.stream_name == a
+    assert failed.value.expected_version == 0
+    assert failed.value.actual_version == 1
+    assert numbers(client.get_stream(a)) == [0, 1]
+    assert len(client.get_stream(b)) == 1
+
+    later = client.multi_append_to_stream(
+        [
+            NewEvents(stream_name=b, events=[event(2)], current_version=0),
+            NewEvents(
+                stream_name=a, events=[event(3)], current_version=StreamState.EXISTS
+            ),
+        ]
+    )
+    assert later > position
+    assert numbers(client.get_stream(a)) == [0, 1, 3]
+
+
+def test_multi_append_refusals(client):
+    a = stream()
+    with pytest.raises(MultiAppendToSameStreamError):
+        client.multi_append_to_stream(
+            [
+                NewEvents(stream_name=a, events=[event(0)], current_version=StreamState.ANY),
+                NewEvents(stream_name=a, events=[event(1)], current_version=StreamState.ANY),
+            ]
+        )
+    with pytest.raises(NotFoundError):
+        client.get_stream(a)
+    with pytest.raises(WrongCurrentVersionError) as failed:
+        client.multi_append_to_stream(
+            NewEvents(stream_name=a, events=[event(0)], current_version=StreamState.EXISTS)
+        )
+    assert failed.value.actual_version == StreamState.NO_STREAM
+    client.append_to_stream(a, events=event(0), current_version=StreamState.ANY)
+    client.tombstone_stream(a, current_version=StreamState.ANY)
+    with pytest.raises(StreamTombstonedError):
+        client.multi_append_to_stream(
+            NewEvents(stream_name=a, events=[event(1)], current_version=StreamState.ANY)
+        )
+
+
+def test_append_records_groups_streams_and_checks_them(client):
+    a, b = stream("pya"), stream("pyb")
+
+    def rec(name: str, n: int) -> NewRecord:
+        return NewRecord(
+            stream_name=name,
+            type="Counted",
+            data=json.dumps({"n": n}).encode(),
+            metadata=b'{"k":"v"}',
+        )
+
+    result = client.append_records(
+        [rec(a, 0), rec(b, 1), rec(a, 2)],
+        checks=[StreamStateCheck(stream_name=b, expected_state=StreamState.NO_STREAM)],
+    )
+    positions = {p.stream_name: p.stream_position for p in result.stream_positions}
+    assert positions == {a: 1, b: 0}
+    assert numbers(client.get_stream(a)) == [0, 2]
+    assert client.get_stream(a)[0].metadata == b'{"k":"v"}'
+    both = list(client.get_stream(a)) + list(client.get_stream(b))
+    last = max(e.commit_position for e in both)
+    assert result.commit_position == last
+
+    with pytest.raises(ConsistencyChecksFailedError) as failed:
+        client.append_records(
+            [rec(a, 3), rec(b, 4)],
+            checks=[
+                StreamStateCheck(stream_name=b, expected_state=0),
+                StreamStateCheck(stream_name=a, expected_state=0),
+            ],
+        )
+    (failure,) = failed.value.failures
+    assert failure.check_index == 1
+    assert failure.stream_state_failure.stream_name == a
+    assert failure.stream_state_failure.expected_state == 0
+    assert failure.stream_state_failure.actual_state == 1
+    assert numbers(client.get_stream(b)) == [1], "nothing appended"
 
 
 def test_catch_up_subscription_to_all_goes_live(client):

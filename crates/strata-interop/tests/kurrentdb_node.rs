@@ -33,6 +33,8 @@ const SECTIONS: &[&str] = &[
     "subscribe",
     "metadata",
     "allBackwards",
+    "multiAppend",
+    "appendRecords",
 ];
 
 /// Space-separated sections to run instead of [`SECTIONS`] (to try one
