@@ -47,4 +47,9 @@ impl Buffered {
     pub fn into_bytes(self) -> Bytes {
         held_bytes(self.frame, self.share)
     }
+
+    /// The framed message and its share, to be written with others.
+    pub fn into_parts(self) -> (Vec<u8>, Option<Share>) {
+        (self.frame, self.share)
+    }
 }

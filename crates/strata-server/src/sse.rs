@@ -15,7 +15,14 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use crate::erasures::{overflow_frame, Erased};
+use crate::held::held_bytes;
 use crate::queue::Buffered;
+
+/// The most bytes of queued messages written to a subscriber as one chunk.
+pub(crate) const MAX_WRITE_BYTES: usize = 256 * 1024;
+
+/// The most queued messages written to a subscriber as one chunk.
+pub(crate) const MAX_WRITE_MESSAGES: usize = 1_000;
 
 /// The comment sent on an idle stream every heartbeat interval.
 const HEARTBEAT: &[u8] = b": heartbeat\n\n";
@@ -105,13 +112,45 @@ async fn next_bytes(
                 if m.stream().is_some_and(|s| erased.hides(s.as_str())) {
                     continue;
                 }
-                return Some(Next::Send(m.into_bytes()));
+                let bytes = with_queued(m, rx, erased);
+                if erased.overflowed() {
+                    return Some(overflowed());
+                }
+                return Some(Next::Send(bytes));
             }
             _ = tokio::time::sleep(heartbeat) => {
                 return Some(Next::Send(Bytes::from_static(HEARTBEAT)));
             }
         }
     }
+}
+
+/// `first`, and the messages queued behind it (those of erased streams
+/// left out) up to [`MAX_WRITE_BYTES`] and [`MAX_WRITE_MESSAGES`], as one
+/// chunk: a subscriber that is behind gets its backlog in few writes
+/// instead of one write (and one HTTP chunk) per event. The chunk holds
+/// every message's share of the budgets until it is written.
+fn with_queued(first: Buffered, rx: &mut mpsc::Receiver<Buffered>, erased: &Erased) -> Bytes {
+    let Ok(next) = rx.try_recv() else {
+        return first.into_bytes();
+    };
+    let (mut frames, share) = first.into_parts();
+    let mut shares: Vec<_> = share.into_iter().collect();
+    let mut messages = 1;
+    let mut next = Some(next);
+    while let Some(m) = next.take() {
+        if !m.stream().is_some_and(|s| erased.hides(s.as_str())) {
+            let (frame, share) = m.into_parts();
+            frames.extend_from_slice(&frame);
+            shares.extend(share);
+            messages += 1;
+        }
+        if frames.len() >= MAX_WRITE_BYTES || messages >= MAX_WRITE_MESSAGES {
+            break;
+        }
+        next = rx.try_recv().ok();
+    }
+    held_bytes(frames, Some(shares))
 }
 
 #[cfg(test)]
@@ -122,6 +161,43 @@ mod tests {
     fn a_frame_has_its_fields_then_a_blank_line() {
         let f = frame(Some("error"), Some("7"), "{\"a\":1}");
         assert_eq!(f, b"event: error\nid: 7\ndata: {\"a\":1}\n\n");
+    }
+
+    #[test]
+    fn queued_messages_go_out_as_one_chunk_within_the_limits() {
+        let erased = crate::erasures::Erasures::default().register(None);
+        let (tx, mut rx) = mpsc::channel(MAX_WRITE_MESSAGES * 2);
+        let message = |n: usize| Buffered::new(frame(None, None, &n.to_string()), None);
+        // Alone, a message is sent as it is.
+        let one = with_queued(message(0), &mut rx, &erased);
+        assert_eq!(&one[..], b"data: 0\n\n");
+        // Behind it, the backlog joins it, in order, up to the count limit.
+        for n in 1..=MAX_WRITE_MESSAGES + 5 {
+            tx.try_send(message(n)).unwrap();
+        }
+        let first = rx.try_recv().unwrap();
+        let chunk = with_queued(first, &mut rx, &erased);
+        let expected: Vec<u8> = (1..=MAX_WRITE_MESSAGES)
+            .flat_map(|n| frame(None, None, &n.to_string()))
+            .collect();
+        assert_eq!(&chunk[..], &expected[..]);
+        let rest = with_queued(rx.try_recv().unwrap(), &mut rx, &erased);
+        let expected: Vec<u8> = (MAX_WRITE_MESSAGES + 1..=MAX_WRITE_MESSAGES + 5)
+            .flat_map(|n| frame(None, None, &n.to_string()))
+            .collect();
+        assert_eq!(&rest[..], &expected[..]);
+        // Large messages stop the chunk once it holds the byte limit.
+        let big = "x".repeat(MAX_WRITE_BYTES / 2);
+        for _ in 0..4 {
+            tx.try_send(Buffered::new(frame(None, None, &big), None))
+                .unwrap();
+        }
+        let chunk = with_queued(rx.try_recv().unwrap(), &mut rx, &erased);
+        assert!(chunk.len() >= MAX_WRITE_BYTES && chunk.len() < MAX_WRITE_BYTES + big.len() * 2);
+        assert!(
+            rx.try_recv().is_ok(),
+            "what did not fit waits for the next chunk"
+        );
     }
 
     #[test]
