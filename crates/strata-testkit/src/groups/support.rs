@@ -147,12 +147,18 @@ pub async fn consume<G: ConsumerGroups + 'static>(
     let log = Arc::new(Mutex::new(Vec::new()));
     let began = Instant::now();
     let bound = share_bound(total);
+    // Every consumer reads once before any acks: otherwise one task that
+    // never has to wait (the store answers at once) can take every event
+    // before the others are first scheduled, and sharing is not tested.
+    let all_joined = Arc::new(tokio::sync::Barrier::new(n));
     let mut tasks = Vec::new();
     for i in 0..n {
         let (groups, group) = (Arc::clone(&groups), group.clone());
         let (done, log) = (Arc::clone(&done), Arc::clone(&log));
+        let all_joined = Arc::clone(&all_joined);
         tasks.push(tokio::spawn(async move {
             let me = consumer(&format!("c{i}"));
+            let mut first = true;
             while done.load(Ordering::SeqCst) < total {
                 assert!(
                     began.elapsed() < bound,
@@ -169,6 +175,9 @@ pub async fn consume<G: ConsumerGroups + 'static>(
                         let e = &d.event;
                         log.push((i, e.stream_id.to_string(), e.version, e.position));
                     }
+                }
+                if std::mem::take(&mut first) {
+                    all_joined.wait().await;
                 }
                 let r = groups.ack(&group, &me, &ids(&got)).await.unwrap();
                 assert_eq!(r.unknown, 0, "acks of fresh leases are known");
