@@ -96,6 +96,11 @@ impl EventFilter {
         Self::from_spec(&spec)
     }
 
+    /// Whether every event passes (no rule).
+    pub fn passes_everything(&self) -> bool {
+        self.rule.is_none()
+    }
+
     /// Compiles `spec`, refusing one over the limits
     /// ([`MAX_FILTER_PREFIXES`], [`MAX_FILTER_REGEX_BYTES`]) or an
     /// expression the engine does not take with `InvalidArgument`.

@@ -9,7 +9,7 @@ mod common;
 use common::{Harness, SseClient};
 use serde_json::{json, Value};
 use strata_core::Limits;
-use strata_server::{check_listen, sha256_hex, ApiKey, ApiKeys, Role, ServerConfig};
+use strata_server::{check_listen, sha256_hex, ApiKeys, Role, ServerConfig};
 
 const ADMIN: &str = "admin-secret";
 const ORDERS_WRITER: &str = "orders-writer-secret";
@@ -22,15 +22,7 @@ fn bearer(key: &str) -> String {
 }
 
 fn keys() -> ApiKeys {
-    let k = |name: &str, secret: &str, role, prefixes: &[&str]| {
-        ApiKey::new(
-            name,
-            &sha256_hex(secret),
-            role,
-            prefixes.iter().map(|p| p.to_string()).collect(),
-        )
-        .unwrap()
-    };
+    let k = common::api_key;
     ApiKeys::new(vec![
         k("admin", ADMIN, Role::Admin, &["*"]),
         k("orders-writer", ORDERS_WRITER, Role::Write, &["orders-"]),

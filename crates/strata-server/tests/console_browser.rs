@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use common::{Backend, Harness};
 use strata_core::Limits;
-use strata_server::{sha256_hex, ApiKey, ApiKeys, Role, ServerConfig};
+use strata_server::{ApiKeys, Role, ServerConfig};
 
 /// The directory with the locked Node packages installed.
 const NODE_ENV: &str = "STRATA_CONSOLE_NODE";
@@ -42,15 +42,7 @@ const WRITER: &str = "console-writer-secret";
 const READER: &str = "console-reader-secret";
 
 fn keys() -> ApiKeys {
-    let key = |name: &str, secret: &str, role, prefixes: &[&str]| {
-        ApiKey::new(
-            name,
-            &sha256_hex(secret),
-            role,
-            prefixes.iter().map(|p| p.to_string()).collect(),
-        )
-        .unwrap()
-    };
+    let key = common::api_key;
     ApiKeys::new(vec![
         key("ops", ADMIN, Role::Admin, &["*"]),
         key("writer", WRITER, Role::Write, &["orders-", "xss-"]),

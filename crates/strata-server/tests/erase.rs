@@ -20,7 +20,7 @@ use strata_core::{
     SnapshotStore, StreamId,
 };
 use strata_server::{
-    router_with_backing, serve_with, sha256_hex, ApiKey, ApiKeys, Backing, Role, ServerConfig,
+    router_with_backing, serve_with, ApiKeys, Backing, Role, ServerConfig,
     MAX_ERASED_PER_SUBSCRIPTION,
 };
 
@@ -123,15 +123,7 @@ const WRITER: &str = "writer-secret";
 const ORDERS_ADMIN: &str = "orders-admin-secret";
 
 fn keys() -> ApiKeys {
-    let k = |name: &str, secret: &str, role, prefixes: &[&str]| {
-        ApiKey::new(
-            name,
-            &sha256_hex(secret),
-            role,
-            prefixes.iter().map(|p| p.to_string()).collect(),
-        )
-        .unwrap()
-    };
+    let k = common::api_key;
     ApiKeys::new(vec![
         k("admin", ADMIN, Role::Admin, &["*"]),
         k("writer", WRITER, Role::Write, &["*"]),

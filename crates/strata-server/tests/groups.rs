@@ -10,22 +10,14 @@ use std::collections::BTreeSet;
 use common::{request, Harness, Resp, SseClient};
 use serde_json::{json, Value};
 use strata_core::Limits;
-use strata_server::{sha256_hex, ApiKey, ApiKeys, Role, ServerConfig};
+use strata_server::{ApiKeys, Role, ServerConfig};
 
 const ADMIN: &str = "admin-secret";
 const READER: &str = "reader-secret";
 const ORDERS_READER: &str = "orders-reader-secret";
 
 fn keys() -> ApiKeys {
-    let k = |name: &str, secret: &str, role, prefixes: &[&str]| {
-        ApiKey::new(
-            name,
-            &sha256_hex(secret),
-            role,
-            prefixes.iter().map(|p| p.to_string()).collect(),
-        )
-        .unwrap()
-    };
+    let k = common::api_key;
     ApiKeys::new(vec![
         k("admin", ADMIN, Role::Admin, &["*"]),
         k("reader", READER, Role::Read, &["*"]),

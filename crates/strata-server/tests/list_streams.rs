@@ -8,7 +8,7 @@ mod common;
 use common::Harness;
 use serde_json::{json, Value};
 use strata_core::{ExpectedVersion, Limits, NewEvent, StreamAppend, StreamId};
-use strata_server::{sha256_hex, ApiKey, ApiKeys, Role, ServerConfig, MAX_STREAMS_EXAMINED};
+use strata_server::{ApiKeys, Role, ServerConfig, MAX_STREAMS_EXAMINED};
 
 const ADMIN: &str = "admin-secret";
 const ORDERS_READER: &str = "orders-reader-secret";
@@ -19,15 +19,7 @@ fn bearer(key: &str) -> String {
 }
 
 fn keys() -> ApiKeys {
-    let k = |name: &str, secret: &str, role, prefixes: &[&str]| {
-        ApiKey::new(
-            name,
-            &sha256_hex(secret),
-            role,
-            prefixes.iter().map(|p| p.to_string()).collect(),
-        )
-        .unwrap()
-    };
+    let k = common::api_key;
     ApiKeys::new(vec![
         k("admin", ADMIN, Role::Admin, &["*"]),
         k("reader", ORDERS_READER, Role::Read, &["orders-"]),

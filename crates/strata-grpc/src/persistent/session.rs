@@ -382,6 +382,9 @@ async fn read_loop(shared: &Shared, tx: &Sender) -> Result<(), Status> {
 /// skipped at once (settled without reaching the client), as events the
 /// subscription never asked for.
 async fn skip_filtered(shared: &Shared, got: Vec<Delivery>) -> Result<Vec<Delivery>, Status> {
+    if shared.filter.passes_everything() {
+        return Ok(got);
+    }
     let (pass, rejected): (Vec<Delivery>, Vec<Delivery>) = got
         .into_iter()
         .partition(|d| shared.filter.passes(&d.event));
@@ -395,6 +398,9 @@ async fn skip_filtered(shared: &Shared, got: Vec<Delivery>) -> Result<Vec<Delive
 /// parked, as a nack to retry would have parked them.
 async fn park_exhausted(shared: &Shared, got: Vec<Delivery>) -> Result<Vec<Delivery>, Status> {
     let limit = shared.max_retries.saturating_add(1);
+    if got.iter().all(|d| d.delivery_count <= limit) {
+        return Ok(got);
+    }
     let (pass, exhausted): (Vec<Delivery>, Vec<Delivery>) =
         got.into_iter().partition(|d| d.delivery_count <= limit);
     let ids: Vec<DeliveryId> = exhausted.iter().map(|d| d.delivery_id).collect();

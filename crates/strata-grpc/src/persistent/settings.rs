@@ -66,6 +66,28 @@ pub struct WireSettings {
     pub tuning: Tuning,
 }
 
+/// The [`Tuning`] of a Create's or an Update's settings `$s` (two
+/// generated types with the same fields), `$c` naming its
+/// `CheckpointAfter` oneof.
+macro_rules! tuning {
+    ($s:ident, $c:ident) => {
+        Tuning {
+            resolve_links: $s.resolve_links,
+            extra_statistics: $s.extra_statistics,
+            max_subscriber_count: $s.max_subscriber_count,
+            live_buffer_size: $s.live_buffer_size,
+            read_batch_size: $s.read_batch_size,
+            history_buffer_size: $s.history_buffer_size,
+            checkpoint_after_ms: $s.checkpoint_after.map_or(0, |c| match c {
+                $c::CheckpointAfterMs(ms) => ms,
+                $c::CheckpointAfterTicks(t) => ticks_to_ms(t),
+            }),
+            min_checkpoint_count: $s.min_checkpoint_count,
+            max_checkpoint_count: $s.max_checkpoint_count,
+        }
+    };
+}
+
 impl From<create_req::Settings> for WireSettings {
     #[allow(deprecated)]
     fn from(s: create_req::Settings) -> Self {
@@ -79,20 +101,7 @@ impl From<create_req::Settings> for WireSettings {
             }),
             consumer_strategy: s.consumer_strategy,
             named_consumer_strategy: s.named_consumer_strategy,
-            tuning: Tuning {
-                resolve_links: s.resolve_links,
-                extra_statistics: s.extra_statistics,
-                max_subscriber_count: s.max_subscriber_count,
-                live_buffer_size: s.live_buffer_size,
-                read_batch_size: s.read_batch_size,
-                history_buffer_size: s.history_buffer_size,
-                checkpoint_after_ms: s.checkpoint_after.map_or(0, |c| match c {
-                    C::CheckpointAfterMs(ms) => ms,
-                    C::CheckpointAfterTicks(t) => ticks_to_ms(t),
-                }),
-                min_checkpoint_count: s.min_checkpoint_count,
-                max_checkpoint_count: s.max_checkpoint_count,
-            },
+            tuning: tuning!(s, C),
         }
     }
 }
@@ -109,20 +118,7 @@ impl From<update_req::Settings> for WireSettings {
             }),
             consumer_strategy: String::new(),
             named_consumer_strategy: s.named_consumer_strategy,
-            tuning: Tuning {
-                resolve_links: s.resolve_links,
-                extra_statistics: s.extra_statistics,
-                max_subscriber_count: s.max_subscriber_count,
-                live_buffer_size: s.live_buffer_size,
-                read_batch_size: s.read_batch_size,
-                history_buffer_size: s.history_buffer_size,
-                checkpoint_after_ms: s.checkpoint_after.map_or(0, |c| match c {
-                    C::CheckpointAfterMs(ms) => ms,
-                    C::CheckpointAfterTicks(t) => ticks_to_ms(t),
-                }),
-                min_checkpoint_count: s.min_checkpoint_count,
-                max_checkpoint_count: s.max_checkpoint_count,
-            },
+            tuning: tuning!(s, C),
         }
     }
 }

@@ -657,3 +657,20 @@ impl EventStore for SyncCountingStore {
         Some(0)
     }
 }
+
+/// An API key named `name` whose secret is `secret`, with `role` over
+/// `prefixes`.
+pub fn api_key(
+    name: &str,
+    secret: &str,
+    role: strata_server::Role,
+    prefixes: &[&str],
+) -> strata_server::ApiKey {
+    strata_server::ApiKey::new(
+        name,
+        &strata_server::sha256_hex(secret),
+        role,
+        prefixes.iter().map(|p| p.to_string()).collect(),
+    )
+    .unwrap()
+}
