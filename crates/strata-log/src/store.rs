@@ -134,7 +134,8 @@ impl LogStore {
             tail,
             recovered.next_frame_seq,
             MonotonicClock::starting_at(from_micros(recovered.last_recorded_at)),
-        );
+        )
+        .map_err(|e| Error::io("starting the sync thread", e))?;
         if let Some(d) = &recovered.damaged {
             writer.read_only(format!(
                 "the store was opened read-only over damage at {}: {} ({} damaged run(s) in all)",

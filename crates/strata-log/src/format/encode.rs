@@ -54,9 +54,10 @@ impl FrameWriter {
         self.floor = 1;
     }
 
-    /// Every frame finished so far is durable: later frames say so.
-    pub fn mark_synced(&mut self) {
-        self.floor = self.next_seq;
+    /// Every frame before sequence number `seq` is durable: later frames
+    /// say so (never less than they already do).
+    pub fn mark_synced_before(&mut self, seq: u32) {
+        self.floor = self.floor.max(seq.min(self.next_seq));
     }
 
     /// Sequence number of the next frame.

@@ -15,7 +15,8 @@ use crate::segment::FIRST_FRAME_OFFSET;
 use crate::state::State;
 use crate::streams::DeleteKind;
 use crate::writer::encode::{append_frame_len, delete_frame_len};
-use crate::writer::{Pending, PendingAck, Request, Turn, Writer};
+use crate::writer::pending::{Decided, Pending};
+use crate::writer::{PendingAck, Request, Turn, Writer};
 
 /// What became of an append after its checks.
 enum AppendDecision {
@@ -29,13 +30,24 @@ enum AppendDecision {
 }
 
 impl Writer {
-    /// Decides and encodes the requests of `batch` in order. A request that
-    /// does not fit in the active segment and the ones after it are carried
-    /// to the next turn, after the segment is sealed.
-    pub(super) fn decide(&mut self, batch: Vec<Request>, turn: &mut Turn) {
+    /// Decides and encodes the requests of `batch` in order; returns what
+    /// the turn decided. A request that does not fit in the active segment
+    /// and the ones after it are carried to the next turn, after the segment
+    /// is sealed.
+    pub(super) fn decide(&mut self, batch: Vec<Request>, turn: &mut Turn) -> Decided {
+        // Turns the stage has published are in the state: read it after
+        // learning which, so none is missed.
+        let published = self.stage.published();
+        while self
+            .inflight
+            .front()
+            .is_some_and(|(seq, _)| *seq <= published)
+        {
+            self.inflight.pop_front();
+        }
         let store = self.store.clone();
         let state = store.state.read();
-        let mut pending = Pending::default();
+        let mut pending = Pending::over(std::mem::take(&mut self.inflight));
         let mut queue: VecDeque<Request> = batch.into();
         while let Some(req) = queue.pop_front() {
             let carried = match req {
@@ -82,6 +94,8 @@ impl Writer {
                 break;
             }
         }
+        self.inflight = pending.earlier;
+        pending.now
     }
 
     /// Decides one append; returns it back if the segment must be sealed first.
@@ -150,7 +164,7 @@ impl Writer {
                     stream: part.stream.clone(),
                 });
             }
-            match self.retry_of(state, &pending.ids, part) {
+            match self.retry_of(state, pending, part) {
                 Ok(r) => retries.push(r),
                 Err(e) => return AppendDecision::Refused(e),
             }
@@ -235,7 +249,7 @@ impl Writer {
             // must see it so.
             let mut h = pending.head(state, &meta).copied().unwrap_or_default();
             h.tombstoned = true;
-            pending.heads.insert(meta, h);
+            pending.now.heads.insert(meta, h);
         }
         turn.acks.push(PendingAck::Delete(reply));
         None

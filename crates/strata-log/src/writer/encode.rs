@@ -9,7 +9,8 @@ use crate::format::{align, position_of, FrameKind, FRAME_HEADER_BYTES, RECORD_HE
 use crate::index::{key_hash, IndexEntry};
 use crate::state::State;
 use crate::streams::DeleteKind;
-use crate::writer::{Effect, Pending, Turn, Writer};
+use crate::writer::pending::Pending;
+use crate::writer::{Effect, Turn, Writer};
 
 impl Writer {
     /// Encodes an accepted append as one frame; returns each part's outcome.
@@ -55,7 +56,7 @@ impl Writer {
                 first_position: Position(first.unwrap_or_default()),
                 last_position: head.last_position.unwrap_or_default(),
             });
-            pending.heads.insert(part.stream, head);
+            pending.now.heads.insert(part.stream, head);
         }
         self.frames.finish();
         debug_assert_eq!(self.frames.len() - frame_at, frame_len as usize);
@@ -94,10 +95,16 @@ impl Writer {
         head.last_position = Some(Position(position));
         if e.id.is_some() {
             // Only caller-chosen ids can be re-sent in this batch.
-            pending.ids.insert(id, (stream.clone(), version, position));
+            pending
+                .now
+                .ids
+                .insert(id, (stream.clone(), version, position));
         }
         if let Some((ty, tags)) = &tagged {
-            pending.tagged.push((position, ty.clone(), tags.clone()));
+            pending
+                .now
+                .tagged
+                .push((position, ty.clone(), tags.clone()));
         }
         turn.effects.push(Effect::Event {
             stream: stream.clone(),
@@ -141,7 +148,7 @@ impl Writer {
             through,
             kind,
         });
-        pending.heads.insert(stream, head);
+        pending.now.heads.insert(stream, head);
     }
 }
 

@@ -6,8 +6,11 @@
 //!   be after the requests before it in the batch (so one conflict does not
 //!   fail its neighbours): tombstones, exact retries ([`retry`]), guards;
 //! - [`encode`]: encodes one frame per accepted append or delete;
-//! - [`commit`]: writes the batch with one `write`, syncs once, publishes
-//!   the new state to readers and only then acknowledges each caller.
+//! - [`commit`]: writes the batch with one `write` and hands it to the
+//!   [`stage`] thread, which syncs once for every turn queued, publishes
+//!   the new state to readers and only then acknowledges each caller,
+//!   while this thread goes on with the next batch ([`pending`] lets its
+//!   checks see the turns not yet published).
 //!
 //! A request that does not fit in the active segment has it sealed
 //! ([`seal`]) and waits for the next turn.
@@ -15,29 +18,30 @@
 mod commit;
 mod decide;
 mod encode;
+mod pending;
 mod retry;
 mod seal;
+mod stage;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use strata_core::append_rules::StreamHead;
 use strata_core::clock::MonotonicClock;
 use strata_core::dcb::{AppendCondition, Tag};
 use strata_core::handoff::Reply as ReplyTo;
-use strata_core::{
-    AppendResult, Error, EventId, ExpectedVersion, StreamAppend, StreamId, StreamMetadata,
-};
+use strata_core::{AppendResult, Error, ExpectedVersion, StreamAppend, StreamId, StreamMetadata};
 use tokio::sync::mpsc;
 use tracing::error;
 
 use crate::config::Durability;
 use crate::format::{FrameWriter, RECORD_HEADER_BYTES};
-use crate::index::{FastMap, IndexEntry};
+use crate::index::IndexEntry;
 use crate::segment::Segment;
-use crate::state::{OpenStore, State};
+use crate::state::OpenStore;
 use crate::streams::DeleteKind;
+use crate::writer::pending::Decided;
+use crate::writer::stage::SyncStage;
 
 /// Work for the writer.
 pub enum Request {
@@ -137,7 +141,12 @@ pub struct Writer {
     carry: VecDeque<Request>,
     poisoned: Option<String>,
     last_batch_requests: usize,
-    last_sync_took: Duration,
+    /// Makes written turns durable and visible, and answers their callers.
+    stage: SyncStage,
+    /// Number of the last turn handed to the stage.
+    turn_seq: u64,
+    /// Turns handed to the stage and not known published yet, oldest first.
+    inflight: VecDeque<(u64, Decided)>,
 }
 
 /// Longest a batch waits for more requests before it is written.
@@ -148,7 +157,8 @@ const FIRST_REQUEST_SPIN: Duration = Duration::from_micros(50);
 const LINGER_IDLE: Duration = Duration::from_micros(40);
 
 impl Writer {
-    /// A writer that appends to `segment` at `tail`.
+    /// A writer that appends to `segment` at `tail` (and starts its sync
+    /// stage thread).
     pub fn new(
         store: Arc<OpenStore>,
         rx: mpsc::Receiver<Request>,
@@ -156,8 +166,11 @@ impl Writer {
         tail: u64,
         next_frame_seq: u32,
         clock: MonotonicClock,
-    ) -> Self {
-        Writer {
+    ) -> std::io::Result<Self> {
+        Ok(Writer {
+            stage: SyncStage::start(store.clone())?,
+            turn_seq: 0,
+            inflight: VecDeque::new(),
             store,
             rx,
             frames: FrameWriter::for_segment(segment.check, next_frame_seq),
@@ -170,8 +183,7 @@ impl Writer {
             carry: VecDeque::new(),
             poisoned: None,
             last_batch_requests: 0,
-            last_sync_took: Duration::ZERO,
-        }
+        })
     }
 
     /// Runs until a `Close` request or until every sender is gone.
@@ -255,7 +267,7 @@ impl Writer {
         if self.store.config.durability != Durability::Always || self.last_batch_requests < 2 {
             return Duration::ZERO;
         }
-        (self.last_sync_took / 2).min(LINGER_MAX)
+        (self.stage.last_sync_took() / 2).min(LINGER_MAX)
     }
 
     /// Refuses every write from the start, for `reason` (a damaged store
@@ -279,20 +291,32 @@ impl Writer {
 
     /// Handles one batch; returns true when the writer must stop.
     fn process(&mut self, batch: Vec<Request>) -> bool {
+        if self.poisoned.is_none() {
+            // A failed sync on the stage stops the store too.
+            self.poisoned = self.store.poisoned.lock().clone();
+        }
         if self.poisoned.is_some() {
+            self.stage.drain();
             return self.refuse(batch);
         }
         let mut turn = Turn::default();
         self.frames.clear();
-        self.decide(batch, &mut turn);
-        if let Err(reason) = self.write_and_sync(&turn) {
+        if let Some(seq) = self.stage.synced_before(self.segment.number) {
+            self.frames.mark_synced_before(seq);
+        }
+        let decided = self.decide(batch, &mut turn);
+        if let Err(reason) = self.write() {
             return self.fail(reason, turn);
         }
-        if !self.frames.is_empty() {
-            self.publish(std::mem::take(&mut turn.effects), turn.last_position);
+        self.hand_off(&mut turn, decided);
+        if turn.rotate || turn.close.is_some() || !turn.after_seal.is_empty() {
+            // Sealing and closing need every turn published first.
+            self.stage.drain();
+            if self.poisoned.is_none() {
+                self.poisoned = self.store.poisoned.lock().clone();
+            }
         }
-        Self::acknowledge(std::mem::take(&mut turn.acks));
-        if turn.rotate {
+        if turn.rotate && self.poisoned.is_none() {
             if let Err(e) = self.rotate() {
                 self.poison(format!(
                     "sealing segment {} failed: {e}",
@@ -366,56 +390,4 @@ struct Turn {
     after_seal: Vec<ReplyTo<()>>,
     /// Position of the last event encoded.
     last_position: Option<u64>,
-}
-
-/// Events with caller-chosen ids encoded earlier in this batch: id →
-/// (stream, version, position).
-type BatchIds = HashMap<EventId, (StreamId, u64, u64)>;
-
-/// The batch so far: stream heads after the requests already decided, and
-/// the caller-chosen ids they record.
-#[derive(Default)]
-struct Pending {
-    /// Heads changed by earlier requests of this batch.
-    heads: FastMap<StreamId, StreamHead>,
-    /// Ids encoded earlier in this batch.
-    ids: BatchIds,
-    /// Events of user streams encoded earlier in this batch: position,
-    /// type and tag set, for the conditions of later requests.
-    tagged: Vec<(u64, String, Vec<Tag>)>,
-}
-
-impl Pending {
-    /// The head of `stream` as this batch leaves it so far.
-    fn head<'a>(&'a self, state: &'a State, stream: &StreamId) -> Option<&'a StreamHead> {
-        self.heads
-            .get(stream)
-            .or_else(|| state.streams.streams.get(stream).map(|e| &e.head))
-    }
-
-    /// The first position of an event matching `condition`'s query after
-    /// its position, in the store as this batch leaves it so far.
-    fn condition_match(&self, state: &State, condition: &AppendCondition) -> Option<u64> {
-        let query = &condition.fail_if_events_match;
-        let after = condition.checked_after().0;
-        let streams = &state.streams;
-        // Retention and erasure hide events from conditions as from `$all`.
-        let shown = |p: &crate::dcb::Placed| {
-            if !streams.may_cut_all() {
-                return true;
-            }
-            match streams.streams.get(&p.stream) {
-                Some(entry) if entry.erased || streams.governs(p.stream.as_str()) => streams
-                    .retention(p.stream.as_str(), entry, crate::read::Cut::All)
-                    .keeps(p.version, strata_core::clock::from_micros(p.recorded_at)),
-                _ => true,
-            }
-        };
-        state.tags.first_match(query, after, shown).or_else(|| {
-            self.tagged
-                .iter()
-                .find(|(p, ty, tags)| *p > after && query.matches_parts(ty, tags))
-                .map(|(p, _, _)| *p)
-        })
-    }
 }

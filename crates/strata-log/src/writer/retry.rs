@@ -8,7 +8,8 @@ use strata_core::{AppendResult, Error, EventId, Position, Result, StreamAppend};
 use crate::format::{split_position, RecordView};
 use crate::segment::read_records;
 use crate::state::{damaged_index_segment, location, State};
-use crate::writer::{BatchIds, Writer};
+use crate::writer::pending::Pending;
+use crate::writer::Writer;
 
 impl Writer {
     /// Decides whether `part` is an exact retry: `Some` with the original
@@ -16,14 +17,15 @@ impl Writer {
     pub(super) fn retry_of(
         &self,
         state: &State,
-        batch_ids: &BatchIds,
+        pending: &Pending,
         part: &StreamAppend,
     ) -> Result<Option<AppendResult>> {
-        // Resolve every supplied id that is recorded (in this batch or before).
+        // Resolve every supplied id that is recorded (in a turn not yet
+        // published, this one included, or before).
         let mut found: HashMap<EventId, (String, u64, u64)> = HashMap::new();
         for e in &part.events {
             let Some(id) = e.id else { continue };
-            if let Some((s, v, p)) = batch_ids.get(&id) {
+            if let Some((s, v, p)) = pending.id(&id) {
                 found.insert(id, (s.as_str().to_owned(), *v, *p));
             } else if let Some(p) = self.lookup_or_repair(state, id)? {
                 let (stream, version) = read_stream_version(state, p)?;

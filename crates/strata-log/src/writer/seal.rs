@@ -80,6 +80,12 @@ impl Writer {
 
     /// Syncs and checkpoints; after this the store reopens without replay.
     pub(super) fn close(&mut self) -> Result<()> {
+        // Every turn handed to the sync stage is published and answered
+        // before the checkpoint is taken.
+        self.stage.drain();
+        if self.poisoned.is_none() {
+            self.poisoned = self.store.poisoned.lock().clone();
+        }
         if let Some(reason) = &self.poisoned {
             warn!(reason = %reason, "closing a store that stopped accepting writes; no checkpoint written");
             self.store.close_head();
