@@ -50,7 +50,9 @@ pub enum WorkloadName {
     Rehydrate,
     /// Many events over many streams (default 10,000,000 over 1,000,000, 64
     /// writers × 10 events): append rate of the first and last 10%, memory,
-    /// then (log store) reopen time after a clean close and after a SIGKILL.
+    /// `read-stream` latency (2,000 whole streams) after the first 10% and at
+    /// the end, then (log store) reopen time after a clean close and after a
+    /// SIGKILL.
     Scale,
     /// Projection catch-up over `--events` events (default 1,000,000): a
     /// counting projection single-threaded, then the event processor over a

@@ -2,8 +2,10 @@
 //! size — the append rate at the end against the start, memory, and how long
 //! a reopen takes after a clean close and after a SIGKILL.
 //!
-//! The append phase is the `append` workload with a rate sampled as it goes;
-//! the reopen phases run after the store is closed (see [`reopen`]).
+//! The append phase is the `append` workload with a rate sampled as it goes,
+//! paused once after the first 10% for a `read-stream` probe that is taken
+//! again at the end; the reopen phases run after the store is closed (see
+//! [`reopen`]).
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use strata_core::ExpectedVersion;
+use strata_core::{Direction, ExpectedVersion};
 use strata_log::{Durability, LogConfig, LogStore};
 
 use crate::args::Defaults;
@@ -38,18 +40,27 @@ const WINDOW_FRACTION: f64 = 0.1;
 /// How long the killed writer runs before SIGKILL.
 const KILLED_WRITER_RUN: Duration = Duration::from_secs(3);
 
-/// Runs the append phase: overall, first-10% and last-10% rates.
+/// Streams read whole by each read-stream probe.
+const READ_PROBE_STREAMS: usize = 2_000;
+/// Most events one probe read asks for (streams here hold a few dozen).
+const READ_PROBE_MAX_EVENTS: usize = 10_000;
+
+/// Runs the append phase: overall, first-10% and last-10% rates; and
+/// `read-stream` latency (whole streams, chosen at random among those
+/// written) once the first 10% are in and again at the end.
 pub async fn run(ctx: &BenchCtx<'_>) -> Result<Vec<Measurement>, BenchError> {
     let p = ctx.params;
     let batch = p.batch as u64;
     let total = p.events;
     let appends = total.div_ceil(batch);
-    let next = Arc::new(AtomicU64::new(0));
-    let done = Arc::new(AtomicU64::new(0));
-    let bar = ctx.progress(total, "scale");
+    let feed = Feed {
+        next: Arc::new(AtomicU64::new(0)),
+        done: Arc::new(AtomicU64::new(0)),
+        bar: ctx.progress(total, "scale"),
+    };
     let started = Instant::now();
     let sampler = {
-        let done = done.clone();
+        let done = feed.done.clone();
         tokio::spawn(async move {
             let mut samples = vec![(Duration::ZERO, 0u64)];
             loop {
@@ -62,41 +73,21 @@ pub async fn run(ctx: &BenchCtx<'_>) -> Result<Vec<Measurement>, BenchError> {
             }
         })
     };
-    let tally = run_tasks(p.writers, |writer| {
-        let store = ctx.store();
-        let (next, done, bar) = (next.clone(), done.clone(), bar.clone());
-        let run_id = ctx.run_id.clone();
-        let streams = p.streams;
-        async move {
-            let mut rng = StdRng::seed_from_u64(writer as u64 + 7);
-            let mut t = Tally::default();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= appends {
-                    break;
-                }
-                let first = i * batch;
-                let n = batch.min(total - first);
-                let events = payload::events(first, n as usize);
-                let stream = payload::stream(&run_id, rng.gen_range(0..streams))?;
-                let t0 = Instant::now();
-                store.append(&stream, ExpectedVersion::Any, events).await?;
-                t.latency.record(t0.elapsed());
-                t.ops += 1;
-                t.events += n;
-                done.fetch_add(n, Ordering::Relaxed);
-                bar.inc(n);
-            }
-            Ok(t)
-        }
-    })
-    .await?;
-    let elapsed = started.elapsed();
-    bar.finish_and_clear();
+    let window = ((total as f64) * WINDOW_FRACTION) as u64;
+    // The probe after the first window pauses the appends; the rate
+    // windows are timed from samples taken while appends ran.
+    let first_appends = window.div_ceil(batch).min(appends);
+    let mut tally = append_until(ctx, &feed, first_appends).await?;
+    let paused = Instant::now();
+    let early_probe = read_probe(ctx, feed.done.load(Ordering::Relaxed), "read at 10%").await?;
+    let pause = paused.elapsed();
+    tally.merge(append_until(ctx, &feed, appends).await?);
+    let elapsed = started.elapsed() - pause;
+    feed.bar.finish_and_clear();
+    let late_probe = read_probe(ctx, total, "read at end").await?;
     let samples = sampler
         .await
         .map_err(|e| format!("the rate sampler failed: {e}"))?;
-    let window = ((total as f64) * WINDOW_FRACTION) as u64;
     let start_rate = window_rate(&samples, 0, window);
     let end_rate = window_rate(&samples, total.saturating_sub(window), total);
     let mut out = vec![Measurement {
@@ -133,7 +124,94 @@ pub async fn run(ctx: &BenchCtx<'_>) -> Result<Vec<Measurement>, BenchError> {
             });
         }
     }
+    out.extend([early_probe, late_probe]);
     Ok(out)
+}
+
+/// The appends' shared progress: the next append to take, events done.
+struct Feed {
+    next: Arc<AtomicU64>,
+    done: Arc<AtomicU64>,
+    bar: indicatif::ProgressBar,
+}
+
+/// Runs the writers until `until` appends (of `batch` events each) were
+/// taken in all.
+async fn append_until(ctx: &BenchCtx<'_>, feed: &Feed, until: u64) -> Result<Tally, BenchError> {
+    let p = ctx.params;
+    let (batch, total) = (p.batch as u64, p.events);
+    run_tasks(p.writers, |writer| {
+        let store = ctx.store();
+        let (next, done, bar) = (feed.next.clone(), feed.done.clone(), feed.bar.clone());
+        let run_id = ctx.run_id.clone();
+        let streams = p.streams;
+        async move {
+            // Seeded by writer and phase, so phases pick different streams.
+            let mut rng = StdRng::seed_from_u64(writer as u64 + 7 + until);
+            let mut t = Tally::default();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= until {
+                    // Taken past this phase's end: give it back to the next.
+                    next.fetch_sub(1, Ordering::Relaxed);
+                    break;
+                }
+                let first = i * batch;
+                let n = batch.min(total - first);
+                let events = payload::events(first, n as usize);
+                let stream = payload::stream(&run_id, rng.gen_range(0..streams))?;
+                let t0 = Instant::now();
+                store.append(&stream, ExpectedVersion::Any, events).await?;
+                t.latency.record(t0.elapsed());
+                t.ops += 1;
+                t.events += n;
+                done.fetch_add(n, Ordering::Relaxed);
+                bar.inc(n);
+            }
+            Ok(t)
+        }
+    })
+    .await
+}
+
+/// Reads [`READ_PROBE_STREAMS`] streams whole, one at a time, chosen at
+/// random among the streams the first `written` events can have reached.
+async fn read_probe(
+    ctx: &BenchCtx<'_>,
+    written: u64,
+    variant: &'static str,
+) -> Result<Measurement, BenchError> {
+    let p = ctx.params;
+    let store = ctx.store();
+    let mut rng = StdRng::seed_from_u64(written);
+    let mut t = Tally::default();
+    let started = Instant::now();
+    let reachable = p.streams.min(written.max(1) as usize).max(1);
+    for _ in 0..READ_PROBE_STREAMS {
+        let stream = payload::stream(&ctx.run_id, rng.gen_range(0..reachable))?;
+        let t0 = Instant::now();
+        let events = store
+            .read_stream(&stream, 1, READ_PROBE_MAX_EVENTS, Direction::Forward)
+            .await?;
+        t.latency.record(t0.elapsed());
+        t.ops += 1;
+        t.events += events.len() as u64;
+    }
+    Ok(Measurement {
+        workload: None,
+        variant: Some(variant),
+        op: "read-stream",
+        writers: 1,
+        batch: 1,
+        events: t.events,
+        ops: t.ops,
+        elapsed: started.elapsed(),
+        latency: t.latency,
+        syncs: None,
+        errors: t.errors,
+        dataset_events: Some(written),
+        subscriber: None,
+    })
 }
 
 /// Events and seconds between the moments `lo` and `hi` events were done,
