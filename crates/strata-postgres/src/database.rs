@@ -48,8 +48,6 @@ pub(crate) struct Counters {
     pub appends: AtomicU64,
     pub events: AtomicU64,
     pub retried_attempts: AtomicU64,
-    /// Batches committed in one round trip, decided against known heads.
-    pub known_head_batches: AtomicU64,
 }
 
 impl Database {

@@ -18,8 +18,6 @@ pub(crate) struct Sql {
     pub ensure_streams: String,
     pub lock_streams: String,
     pub lookup_ids: String,
-    pub verify_heads: String,
-    pub verify_ids: String,
     pub append: String,
     pub append_naive: String,
     pub lock_stream_for_delete: String,
@@ -73,11 +71,6 @@ impl Sql {
             } else {
                 r(include_str!("writer/lookup_ids.sql"))
             },
-            verify_heads: r(include_str!("writer/verify_heads.sql")),
-            verify_ids: r(include_str!("writer/verify_ids.sql")).replace(
-                "{ids_table}",
-                if partitioned { "event_ids" } else { "events" },
-            ),
             append: if partitioned {
                 r(include_str!("writer/append_partitioned.sql"))
             } else {

@@ -46,9 +46,6 @@ pub struct StoreStats {
     pub events: u64,
     /// Batch attempts run again after a dropped connection or a transient error.
     pub retried_attempts: u64,
-    /// Batches committed in one round trip, decided against the heads the
-    /// writer's earlier transactions left (the others read them first).
-    pub known_head_batches: u64,
 }
 
 /// An event store in a PostgreSQL schema. Cloning is cheap and shares the
@@ -225,7 +222,6 @@ impl PostgresStore {
             appends: get(&c.appends),
             events: get(&c.events),
             retried_attempts: get(&c.retried_attempts),
-            known_head_batches: get(&c.known_head_batches),
         }
     }
 

@@ -77,11 +77,6 @@ pub const ANALYZE_FIRST_EVENTS: u64 = 10_000;
 /// cache is emptied (and statements are prepared again as they are used).
 pub const MAX_CACHED_STATEMENTS: usize = 256;
 
-/// Most stream heads the writer keeps from its own commits, to decide a
-/// batch before reading them (the one-round-trip path); past this the map
-/// is emptied and filled again as batches commit.
-pub const MAX_KNOWN_HEADS: usize = 100_000;
-
 /// Attempts per batch when the connection drops or a transaction must be
 /// re-run (deadlock, concurrent insert, missing partition).
 pub const MAX_BATCH_ATTEMPTS: u32 = 8;
@@ -141,10 +136,6 @@ pub(crate) struct Writer {
     analyze_at: u64,
     /// Whether an `ANALYZE` started by this writer is still running.
     analyzing: Arc<AtomicBool>,
-    /// Heads as this writer's last transaction on each stream left them
-    /// (or read them): a batch is decided against these and sent in one
-    /// round trip that verifies them under the row locks.
-    known: HashMap<String, StreamHead>,
 }
 
 /// How a batch attempt failed.
@@ -182,7 +173,6 @@ impl Writer {
             written: 0,
             analyze_at: ANALYZE_FIRST_EVENTS,
             analyzing: Arc::new(AtomicBool::new(false)),
-            known: HashMap::new(),
         }
     }
 
@@ -370,161 +360,20 @@ impl Writer {
         self.ensure_partitions(&client, batch).await?;
         let checks = condition::checks(&self.database.sql, batch);
         let statements = self.prepare(&client, &checks).await?;
-        let known_path = !lookup_generated
-            && checks.is_empty()
-            && batch.iter().all(|r| r.condition.is_none())
-            && self.database.config.ordering == Ordering::Serialized;
-        if known_path {
-            if let Some(done) = self
-                .known_heads_attempt(&client, &statements, batch)
-                .await?
-            {
-                return Ok(done);
-            }
-        }
         let (heads, recorded, checked) =
             lock_and_look_up(&client, &statements, batch, lookup_generated, &checks).await?;
 
         // Decide every append against the locked heads.
-        let plan = plan(batch, heads.clone(), &recorded, &checked);
+        let plan = plan(batch, heads, &recorded, &checked);
         if plan.total == 0 {
             rollback(&client).await;
-            self.remember(&heads, None);
             return Ok(Committed {
                 outcomes: plan.resolve(|_| Position::START),
                 head: None,
                 events: 0,
             });
         }
-        self.forget(heads.keys().map(String::as_str));
-        let done = self.insert_and_commit(&client, &statements, &plan).await?;
-        if self.database.config.ordering == Ordering::Serialized {
-            self.remember(&heads, Some((&plan, &done)));
-        }
-        Ok(done)
-    }
-
-    /// The one-round-trip path: decides `batch` against the heads this
-    /// writer knows (a stream it does not know is taken as new) with no id
-    /// recorded, then sends `BEGIN`, the stream rows' creation, the checks
-    /// that the locked heads are those and no id is recorded, the append
-    /// and `COMMIT` at once. `None` when a check failed (the transaction
-    /// rolled back): the batch then takes the two-phase path.
-    async fn known_heads_attempt(
-        &mut self,
-        client: &deadpool_postgres::Object,
-        statements: &Statements,
-        batch: &[WriteRequest],
-    ) -> Result<Option<Committed>, Failure> {
-        let streams: Vec<&str> = batch
-            .iter()
-            .flat_map(|r| r.parts.iter().map(|p| p.stream.as_str()))
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let heads: Heads = streams
-            .iter()
-            .map(|s| {
-                (
-                    s.to_string(),
-                    self.known.get(*s).copied().unwrap_or_default(),
-                )
-            })
-            .collect();
-        let plan = plan(
-            batch,
-            heads.clone(),
-            &HashMap::new(),
-            &Checked::none(batch.len()),
-        );
-        if plan.total == 0 {
-            // Nothing to write as the known heads stand: let the two-phase
-            // path read them and answer.
-            return Ok(None);
-        }
-        let ids: Vec<Uuid> = batch
-            .iter()
-            .flat_map(|r| r.ids().filter(|id| !r.generated.contains(id)))
-            .map(|id| id.0)
-            .collect();
-        let mut versions = Vec::with_capacity(streams.len());
-        let mut deleted = Vec::with_capacity(streams.len());
-        let mut tombstoned = Vec::with_capacity(streams.len());
-        let mut last = Vec::with_capacity(streams.len());
-        for s in &streams {
-            let h = heads.get(*s).copied().unwrap_or_default();
-            versions.push(to_i64(h.version));
-            deleted.push(to_i64(h.deleted_through));
-            tombstoned.push(h.tombstoned);
-            last.push(h.last_position.map(|p| to_i64(p.0)));
-        }
-        let streams_param: [&(dyn ToSql + Sync); 1] = [&streams];
-        let verify_params: [&(dyn ToSql + Sync); 5] =
-            [&streams, &versions, &deleted, &tombstoned, &last];
-        let ids_param: [&(dyn ToSql + Sync); 1] = [&ids];
-        let sent = self.append_params(&plan);
-        let params = sent.refs();
-        let attempt = futures::try_join!(
-            client.execute(&statements.begin, &[]),
-            client.execute(&statements.ensure, &streams_param),
-            client.query_one(&statements.verify_heads, &verify_params),
-            client.query_one(&statements.verify_ids, &ids_param),
-            client.query_one(&statements.append, &params),
-            client.execute(&statements.commit, &[]),
-        );
-        match attempt {
-            Ok((_, _, _, _, row, _)) => {
-                let done = committed_serialized(&row, &plan)?;
-                self.database
-                    .stats
-                    .known_head_batches
-                    .fetch_add(1, AtomicOrdering::Relaxed);
-                self.remember(&heads, Some((&plan, &done)));
-                Ok(Some(done))
-            }
-            Err(e) if is_connection_error(&e) => Err(Failure::Retry(PgError::db("appending", e))),
-            Err(e) => {
-                // A head changed or an id is recorded (or the append
-                // itself failed): the pipelined COMMIT ended the aborted
-                // transaction; make sure none is left open, then decide
-                // against the heads as they are.
-                tracing::debug!(error = %e, "known heads were stale; reading them");
-                if is_missing_partition(&e) {
-                    self.partitions_through = 0;
-                }
-                rollback(client).await;
-                self.forget(streams.iter().copied());
-                Ok(None)
-            }
-        }
-    }
-
-    /// Records the heads a transaction on `heads`' streams left: those it
-    /// read, advanced by what `written` committed.
-    fn remember(&mut self, heads: &Heads, written: Option<(&Plan<'_>, &Committed)>) {
-        if self.known.len() + heads.len() > MAX_KNOWN_HEADS {
-            self.known.clear();
-        }
-        let base = written
-            .and_then(|(plan, done)| done.head.map(|h| (plan, h.0.saturating_sub(plan.total))));
-        for (stream, head) in heads {
-            let mut head = *head;
-            if let Some((plan, base)) = base {
-                if let Some((version, offset)) = plan.heads.get(stream.as_str()) {
-                    head.version = *version;
-                    head.last_position = Some(Position(base + offset));
-                }
-            }
-            self.known.insert(stream.clone(), head);
-        }
-    }
-
-    /// Forgets the heads of `streams` (their transaction's outcome is not
-    /// known yet, or they changed).
-    fn forget<'s>(&mut self, streams: impl Iterator<Item = &'s str>) {
-        for s in streams {
-            self.known.remove(s);
-        }
+        self.insert_and_commit(&client, &statements, &plan).await
     }
 
     /// On the partitioned layout, creates partitions ahead of the positions
@@ -578,38 +427,26 @@ impl Writer {
             )?;
             Ok((Some(lock), checks))
         };
-        let (
-            (begin, commit, ensure, lock, lookup),
-            (verify_heads, verify_ids),
-            append,
-            (lock_position, checks),
-        ) = futures::try_join!(
-            futures::future::try_join5(
+        let (begin, commit, ensure, lock, lookup, append, (lock_position, checks)) =
+            futures::try_join!(
                 prepare("BEGIN"),
                 prepare("COMMIT"),
                 client.prepare_cached(&sql.ensure_streams),
                 client.prepare_cached(&sql.lock_streams),
                 client.prepare_cached(&sql.lookup_ids),
-            ),
-            futures::future::try_join(
-                client.prepare_cached(&sql.verify_heads),
-                client.prepare_cached(&sql.verify_ids),
-            ),
-            client.prepare_cached(match self.database.config.ordering {
-                Ordering::Serialized => &sql.append,
-                Ordering::Naive => &sql.append_naive,
-            }),
-            conditions,
-        )
-        .map_err(|e| Failure::from_db("preparing the append statements", e))?;
+                client.prepare_cached(match self.database.config.ordering {
+                    Ordering::Serialized => &sql.append,
+                    Ordering::Naive => &sql.append_naive,
+                }),
+                conditions,
+            )
+            .map_err(|e| Failure::from_db("preparing the append statements", e))?;
         Ok(Statements {
             begin,
             commit,
             ensure,
             lock,
             lookup,
-            verify_heads,
-            verify_ids,
             append,
             lock_position,
             checks,
@@ -623,8 +460,30 @@ impl Writer {
         statements: &Statements,
         plan: &Plan<'_>,
     ) -> Result<Committed, Failure> {
-        let sent = self.append_params(plan);
-        let params = sent.refs();
+        let cols = &plan.columns;
+        let total = to_i64(plan.total);
+        let (names, versions, offsets) = plan.stream_updates();
+        let settings = plan.metadata_rows();
+        let params: [&(dyn ToSql + Sync); 18] = [
+            &total,
+            &cols.ids,
+            &cols.streams,
+            &cols.versions,
+            &cols.types,
+            &cols.content_types,
+            &cols.data,
+            &cols.metadata,
+            &names,
+            &versions,
+            &offsets,
+            &self.database.sql.channel,
+            &settings.streams,
+            &settings.versions,
+            &settings.max_count,
+            &settings.max_age,
+            &settings.truncate_before,
+            &cols.tags,
+        ];
         let (append, commit) = (&statements.append, &statements.commit);
         match self.database.config.ordering {
             Ordering::Serialized => {
@@ -644,20 +503,6 @@ impl Writer {
         }
     }
 
-    /// The append statement's parameters for `plan`.
-    fn append_params<'p>(&'p self, plan: &'p Plan<'_>) -> AppendParams<'p> {
-        let (names, versions, offsets) = plan.stream_updates();
-        AppendParams {
-            cols: &plan.columns,
-            total: to_i64(plan.total),
-            names,
-            versions,
-            offsets,
-            settings: plan.metadata_rows(),
-            channel: &self.database.sql.channel,
-        }
-    }
-
     fn phase2_failure(&mut self, e: tokio_postgres::Error) -> Failure {
         if is_missing_partition(&e) {
             // Another process moved the head past our partitions: check again.
@@ -668,43 +513,6 @@ impl Writer {
 }
 
 type Heads = HashMap<String, StreamHead>;
-
-/// The append statement's parameters (`writer/append.sql`), held for a call.
-struct AppendParams<'p> {
-    cols: &'p decide::Columns<'p>,
-    total: i64,
-    names: Vec<&'p str>,
-    versions: Vec<i64>,
-    offsets: Vec<i64>,
-    settings: MetadataColumns<'p>,
-    channel: &'p str,
-}
-
-impl AppendParams<'_> {
-    fn refs(&self) -> [&(dyn ToSql + Sync); 18] {
-        let (cols, settings) = (self.cols, &self.settings);
-        [
-            &self.total,
-            &cols.ids,
-            &cols.streams,
-            &cols.versions,
-            &cols.types,
-            &cols.content_types,
-            &cols.data,
-            &cols.metadata,
-            &self.names,
-            &self.versions,
-            &self.offsets,
-            &self.channel,
-            &settings.streams,
-            &settings.versions,
-            &settings.max_count,
-            &settings.max_age,
-            &settings.truncate_before,
-            &cols.tags,
-        ]
-    }
-}
 type Recorded = HashMap<EventId, (String, u64, Position)>;
 
 /// The prepared statements of one append transaction.
@@ -714,9 +522,6 @@ struct Statements {
     ensure: tokio_postgres::Statement,
     lock: tokio_postgres::Statement,
     lookup: tokio_postgres::Statement,
-    /// `writer/verify_heads.sql` and `writer/verify_ids.sql`.
-    verify_heads: tokio_postgres::Statement,
-    verify_ids: tokio_postgres::Statement,
     append: tokio_postgres::Statement,
     /// `writer/lock_position.sql`, when the batch has conditions.
     lock_position: Option<tokio_postgres::Statement>,

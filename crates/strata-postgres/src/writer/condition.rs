@@ -64,16 +64,6 @@ pub(crate) struct Checked {
 }
 
 impl Checked {
-    /// What a batch of `requests` appends without conditions needs.
-    pub(crate) fn none(requests: usize) -> Checked {
-        Checked {
-            base: 0,
-            matched: vec![None; requests],
-        }
-    }
-}
-
-impl Checked {
     /// The first committed match of request `index`'s condition.
     pub fn committed_match(&self, index: usize) -> Option<Position> {
         self.matched.get(index).copied().flatten()
