@@ -246,7 +246,7 @@ mod tests {
             data: data.to_vec().into(),
             content_type,
             metadata: Metadata::default(),
-            recorded_at: chrono::Utc::now(),
+            recorded_at: Default::default(),
             tags: Vec::new(),
         }
     }
