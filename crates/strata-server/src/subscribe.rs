@@ -34,7 +34,6 @@ use crate::openapi::ErrorBody;
 use crate::queue::Buffered;
 use crate::sse;
 use crate::state::AppState;
-use crate::streams::event_out;
 use crate::streams::{filter_from_query, scope_filter};
 use strata_wire::{kind, CaughtUp, DcbSubscribeQuery, SubscribeAllQuery, SubscribeStreamQuery};
 
@@ -475,13 +474,12 @@ const ENCODE_INLINE_MAX_BYTES: usize = 64 * 1024;
 /// An event's SSE frame. The event is dropped here, before the frame waits
 /// for room: a waiting subscription holds one copy, not two.
 fn encode_event(e: RecordedEvent) -> Result<Vec<u8>, Stop> {
-    let data = serde_json::to_string(&event_out(&e)).map_err(|err| {
+    sse::event_frame(&e).map_err(|err| {
         Stop::Ended(
             kind::INTERNAL.into(),
             format!("could not encode an event: {err}"),
         )
-    })?;
-    Ok(sse::frame(None, Some(&e.position.to_string()), &data))
+    })
 }
 
 /// Queues `message` for the connection. Two free slots are needed: one for

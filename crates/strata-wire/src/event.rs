@@ -233,6 +233,111 @@ impl<'a> WireEvent<'a> {
     }
 }
 
+/// Appends to `out` the JSON text of [`WireEvent::from_recorded`]`(e)`,
+/// byte for byte what `serde_json` writes for it, without parsing or
+/// copying the payload twice: a JSON payload's stored bytes go in verbatim.
+///
+/// Stores refuse a JSON event whose data does not parse
+/// ([`ContentType::check_json`] on every append), so the stored bytes are
+/// one JSON value; this trusts that check rather than parsing them again
+/// for each reader, as [`WireEvent::from_recorded`] does. Used where every
+/// event is encoded on its own (a subscription's messages).
+///
+/// ```
+/// # use strata_core::*;
+/// let e = RecordedEvent {
+///     id: EventId::new(),
+///     stream_id: StreamId::new("account-1").unwrap(),
+///     version: 1,
+///     position: Position(5),
+///     event_type: "Opened".into(),
+///     data: br#"{"owner": "ada"}"#.to_vec().into(),
+///     content_type: ContentType::Json,
+///     metadata: Metadata::default(),
+///     recorded_at: chrono::Utc::now(),
+///     tags: vec![Tag::new("owner:ada").unwrap()],
+/// };
+/// let mut out = Vec::new();
+/// strata_wire::write_recorded_json(&e, &mut out).unwrap();
+/// let old = serde_json::to_string(&strata_wire::WireEvent::from_recorded(&e)).unwrap();
+/// assert_eq!(out, old.as_bytes());
+/// ```
+pub fn write_recorded_json(e: &RecordedEvent, out: &mut Vec<u8>) -> Result<(), WireError> {
+    let json = |err: serde_json::Error| WireError::Json(err.to_string());
+    out.reserve(e.data.len() + e.stream_id.as_str().len() + e.event_type.len() + ENVELOPE_BYTES);
+    out.extend_from_slice(b"{\"id\":");
+    serde_json::to_writer(&mut *out, &e.id).map_err(json)?;
+    out.extend_from_slice(b",\"stream\":");
+    serde_json::to_writer(&mut *out, e.stream_id.as_str()).map_err(json)?;
+    out.extend_from_slice(b",\"version\":");
+    push_u64(out, e.version);
+    out.extend_from_slice(b",\"position\":");
+    push_u64(out, e.position.0);
+    out.extend_from_slice(b",\"type\":");
+    serde_json::to_writer(&mut *out, e.event_type.as_str()).map_err(json)?;
+    match e.content_type {
+        ContentType::Json => {
+            out.extend_from_slice(b",\"content_type\":\"json\",\"data\":");
+            out.extend_from_slice(trim_json_whitespace(&e.data));
+        }
+        ContentType::Binary => {
+            // Base64 characters need no escaping in a JSON string.
+            out.extend_from_slice(b",\"content_type\":\"binary\",\"data\":\"");
+            out.extend_from_slice(BASE64.encode(&e.data).as_bytes());
+            out.push(b'"');
+        }
+    }
+    out.extend_from_slice(b",\"metadata\":");
+    if e.metadata.is_empty() {
+        out.extend_from_slice(b"{}");
+    } else {
+        serde_json::to_writer(&mut *out, &metadata_to_map(&e.metadata)).map_err(json)?;
+    }
+    // RFC 3339 text has no character JSON escapes.
+    out.extend_from_slice(b",\"recorded_at\":\"");
+    out.extend_from_slice(
+        e.recorded_at
+            .to_rfc3339_opts(SecondsFormat::Micros, true)
+            .as_bytes(),
+    );
+    out.push(b'"');
+    if !e.tags.is_empty() {
+        out.extend_from_slice(b",\"tags\":");
+        serde_json::to_writer(&mut *out, &e.tags).map_err(json)?;
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+/// `data` without the JSON whitespace around its value (as a raw value
+/// parsed from it keeps none).
+fn trim_json_whitespace(data: &[u8]) -> &[u8] {
+    let ws = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+    let start = data.iter().position(|b| !ws(b)).unwrap_or(data.len());
+    let end = data.iter().rposition(|b| !ws(b)).map_or(start, |i| i + 1);
+    &data[start..end]
+}
+
+/// Room reserved for an event's JSON besides its data, stream and type:
+/// the field names, the id, two numbers and the time, with some to spare.
+const ENVELOPE_BYTES: usize = 192;
+
+/// Appends `n` in decimal.
+fn push_u64(out: &mut Vec<u8>, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
 /// A user stream name, or a system one (`$…`) as found in an export.
 ///
 /// ```
@@ -324,6 +429,69 @@ mod tests {
         assert_eq!(back.id, e.id);
         assert_eq!(back.version, 2);
         assert_eq!(back.position, Position(9));
+    }
+
+    /// What `write_recorded_json` must equal: the `WireEvent` encoding.
+    fn old_encoding(e: &RecordedEvent) -> String {
+        serde_json::to_string(&WireEvent::from_recorded(e)).unwrap()
+    }
+
+    fn new_encoding(e: &RecordedEvent) -> String {
+        let mut out = b"prefix".to_vec();
+        write_recorded_json(e, &mut out).unwrap();
+        assert_eq!(&out[..6], b"prefix", "it appends");
+        String::from_utf8(out[6..].to_vec()).unwrap()
+    }
+
+    #[test]
+    fn spliced_json_equals_the_wire_event_encoding() {
+        let payloads: [&[u8]; 7] = [
+            br#"{"b": 1.50,  "a":"x"}"#,
+            b"{\n  \"pretty\": [1, 2,\t3],\r\n  \"n\": null\n}\n",
+            r#"{"esc":"\u00e9\ud83d\ude00 \"q\" \\ \/","raw":"é😀"}"#.as_bytes(),
+            b"  \"just a string\"  ",
+            b"12345678901234567890e-3",
+            b"[]",
+            b"true",
+        ];
+        for data in payloads {
+            let mut e = recorded(ContentType::Json, data);
+            assert_eq!(new_encoding(&e), old_encoding(&e));
+            // Without metadata, with tags, odd names and large numbers.
+            e.metadata = Metadata::default();
+            e.tags = vec![Tag::new("owner:ada").unwrap(), Tag::new("b\"é").unwrap()];
+            e.stream_id = StreamId::new("s\"é\\😀-1").unwrap();
+            e.event_type = "Ty\"pe\\é".into();
+            e.version = u64::MAX;
+            e.position = Position(0);
+            assert_eq!(new_encoding(&e), old_encoding(&e));
+        }
+    }
+
+    #[test]
+    fn spliced_binary_and_metadata_equal_the_wire_event_encoding() {
+        for data in [&[0u8, 159, 255, 10][..], b"", b"{\"looks\":\"json\"}"] {
+            let mut e = recorded(ContentType::Binary, data);
+            assert_eq!(new_encoding(&e), old_encoding(&e));
+            e.metadata = Metadata::default()
+                .with_correlation_id("c\"1")
+                .with("z-last", "é\n")
+                .with("a-first", "\u{7f}");
+            e.metadata.causation_id = Some("cause".into());
+            e.metadata.user_id = Some("u".into());
+            e.metadata.source = Some("src".into());
+            assert_eq!(new_encoding(&e), old_encoding(&e));
+        }
+        // Times at the edges of the microsecond format.
+        let mut e = recorded(ContentType::Json, b"{}");
+        for t in [
+            "2026-01-02T03:04:05Z",
+            "1970-01-01T00:00:00.000000999Z",
+            "2026-12-31T23:59:59.999999999Z",
+        ] {
+            e.recorded_at = DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc);
+            assert_eq!(new_encoding(&e), old_encoding(&e));
+        }
     }
 
     #[test]

@@ -24,6 +24,7 @@
 pub(crate) mod groups;
 mod server_child;
 pub(crate) mod server_run;
+mod sse_scan;
 mod subscriber;
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -3,11 +3,11 @@
 //! arrives once and in position order; it reconnects with `Last-Event-ID`
 //! when the server drops it as a slow consumer.
 
-use strata_client::sse::SseParser;
 use tokio::sync::{oneshot, watch};
 
 use super::client;
 use super::server_child::quote;
+use super::sse_scan::SseScanner;
 use crate::delivery::{now_us, stamps, Delivery, DeliveryCheck};
 use crate::store_sub::drain_deadline;
 use crate::BenchError;
@@ -172,8 +172,7 @@ impl Subscriber {
         done: watch::Receiver<bool>,
     ) -> Result<Delivery, BenchError> {
         let mut check = DeliveryCheck::new(expected);
-        let mut parser = SseParser::new();
-        let mut messages = Vec::new();
+        let mut scanner = SseScanner::default();
         let mut last_drop_position = None;
         let mut stalled = 0u64;
         let deadline = drain_deadline(done);
@@ -188,24 +187,26 @@ impl Subscriber {
                 return Err("the server ended the subscription without an error event".into());
             };
             let now = now_us();
-            parser.feed(&chunk, &mut messages)?;
             let mut dropped = None;
-            for m in messages.drain(..) {
-                match m.event.as_deref() {
+            scanner.feed(&chunk, |m| {
+                match m.event {
                     None => {
-                        let position = m
-                            .id
-                            .as_deref()
-                            .and_then(|id| id.parse::<u64>().ok())
-                            .ok_or_else(|| {
-                                format!("a subscription event without a position id: {}", m.data)
-                            })?;
-                        check.record(position, stamps(m.data.as_bytes()), now)?;
+                        let position =
+                            m.id.and_then(|id| std::str::from_utf8(id).ok())
+                                .and_then(|id| id.parse::<u64>().ok())
+                                .ok_or_else(|| {
+                                    format!(
+                                        "a subscription event without a position id: {}",
+                                        String::from_utf8_lossy(&m.data)
+                                    )
+                                })?;
+                        check.record(position, stamps(&m.data), now)?;
                     }
-                    Some("error") => dropped = Some(m.data),
+                    Some(b"error") => dropped = Some(String::from_utf8_lossy(&m.data).into_owned()),
                     Some(_) => {}
                 }
-            }
+                Ok(())
+            })?;
             if let Some(error) = dropped {
                 let slow = error.contains("\"slow_consumer\"");
                 let progressed = check.last_position() != last_drop_position;
@@ -231,7 +232,7 @@ impl Subscriber {
                     Some(resume),
                 )
                 .await?;
-                parser = SseParser::new();
+                scanner = SseScanner::default();
                 check.reconnected();
             }
         }
