@@ -4,8 +4,12 @@
 //! (and against the events earlier in its batch); query reads find their
 //! positions in it.
 //!
-//! It lives in memory: it is rebuilt on open by one scan of `$all` and kept
-//! up to date as the writer publishes each batch.
+//! It lives in memory: loaded on open from the sealed segments' tag files
+//! (and a scan of the active segment), and kept up to date as the writer
+//! publishes each batch. Each event takes 16 bytes (position, interned
+//! type, tag-set number) plus its tag set when it has one; where an event
+//! sits in its stream ([`Placed`]), needed only when retention or erasure
+//! may hide it, is read from the log when asked for.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,13 +30,13 @@ pub struct Placed {
 }
 
 /// One indexed event.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 struct Indexed {
     position: u64,
-    placed: Placed,
     type_id: u32,
-    /// Its tag set (sorted, each once).
-    tags: Box<[Tag]>,
+    /// Its tag set: 0 for none, else one more than its index in
+    /// `TagIndex::tag_sets`.
+    tag_set: u32,
 }
 
 /// Events of user streams by position, tag and type.
@@ -43,6 +47,9 @@ pub struct TagIndex {
     types: Vec<Arc<str>>,
     /// Every indexed event, positions ascending.
     events: Vec<Indexed>,
+    /// The non-empty tag sets of the indexed events (sorted, each tag
+    /// once), in event order.
+    tag_sets: Vec<Box<[Tag]>>,
     /// Tag → indexes into `events`, ascending.
     by_tag: HashMap<Tag, Vec<u32>>,
     /// Type id → indexes into `events`, ascending.
@@ -85,7 +92,7 @@ impl TagIndex {
     /// Adds an event of a user stream; `tags` is its tag set. Positions
     /// arrive ascending; one at or below the last indexed is ignored (it is
     /// already there).
-    pub fn add(&mut self, position: u64, placed: Placed, event_type: &str, tags: &[Tag]) {
+    pub fn add(&mut self, position: u64, event_type: &str, tags: &[Tag]) {
         if self.last_position().is_some_and(|last| position <= last) {
             return;
         }
@@ -103,16 +110,33 @@ impl TagIndex {
                 id
             }
         };
+        let tag_set = if tags.is_empty() {
+            0
+        } else {
+            let Ok(n) = u32::try_from(self.tag_sets.len() + 1) else {
+                tracing::error!(position, "the tag index is full; event not indexed");
+                return;
+            };
+            self.tag_sets.push(tags.into());
+            n
+        };
         for t in tags {
             self.by_tag.entry(t.clone()).or_default().push(at);
         }
         self.by_type.entry(type_id).or_default().push(at);
         self.events.push(Indexed {
             position,
-            placed,
             type_id,
-            tags: tags.into(),
+            tag_set,
         });
+    }
+
+    /// The tag set of an indexed event.
+    fn tags_of(&self, e: &Indexed) -> &[Tag] {
+        match e.tag_set.checked_sub(1) {
+            Some(i) => self.tag_sets.get(i as usize).map_or(&[], |t| &**t),
+            None => &[],
+        }
     }
 
     /// How many indexed events after `after` a query read of `query` may
@@ -143,12 +167,12 @@ impl TagIndex {
     }
 
     /// The first position after `after` of an event matching `query` that
-    /// `shown` keeps.
+    /// `shown` keeps (it is given the event's position).
     pub fn first_match(
         &self,
         query: &Query,
         after: u64,
-        shown: impl Fn(&Placed) -> bool,
+        shown: impl Fn(u64) -> bool,
     ) -> Option<u64> {
         self.matches_where(query, after, 1, shown).first().copied()
     }
@@ -164,7 +188,7 @@ impl TagIndex {
         query: &Query,
         after: u64,
         limit: usize,
-        shown: impl Fn(&Placed) -> bool,
+        shown: impl Fn(u64) -> bool,
     ) -> Vec<u64> {
         let mut out: Vec<u64> = Vec::new();
         if query.is_all() {
@@ -219,14 +243,14 @@ impl TagIndex {
         item: Option<&QueryItem>,
         after: u64,
         limit: usize,
-        shown: &impl Fn(&Placed) -> bool,
+        shown: &impl Fn(u64) -> bool,
         out: &mut Vec<u64>,
     ) {
         let keep = |e: &Indexed| {
             item.is_none_or(|i| {
                 let ty = self.types.get(e.type_id as usize).map_or("", |t| &**t);
-                i.matches_parts(ty, &e.tags)
-            }) && shown(&e.placed)
+                i.matches_parts(ty, self.tags_of(e))
+            }) && shown(e.position)
         };
         let mut taken = 0;
         match source {
@@ -283,26 +307,12 @@ mod tests {
     #[test]
     fn finds_matches_by_tag_type_and_both() {
         let mut ix = TagIndex::default();
-        let at = |version| Placed {
-            stream: StreamId::new("s-1").unwrap(),
-            version,
-            recorded_at: 0,
-        };
-        ix.add(10, at(1), "Opened", &[tag("course:c1")]);
-        ix.add(
-            20,
-            at(2),
-            "Subscribed",
-            &[tag("course:c1"), tag("student:s1")],
-        );
-        ix.add(
-            30,
-            at(3),
-            "Subscribed",
-            &[tag("course:c2"), tag("student:s1")],
-        );
-        ix.add(40, at(4), "Other", &[]);
-        ix.add(40, at(4), "Again", &[]);
+        ix.add(10, "Opened", &[tag("course:c1")]);
+        ix.add(20, "Subscribed", &[tag("course:c1"), tag("student:s1")]);
+        ix.add(30, "Subscribed", &[tag("course:c2"), tag("student:s1")]);
+        ix.add(40, "Other", &[]);
+        ix.add(40, "Again", &[]);
+        assert_eq!(ix.tag_sets.len(), 3, "only events with tags keep a set");
         assert_eq!(ix.events.len(), 4);
         let q = |items| Query::new(items).unwrap();
         assert_eq!(ix.matches(&Query::all(), 0, 10), vec![10, 20, 30, 40]);
@@ -338,7 +348,7 @@ mod tests {
             }),
             Some(30)
         );
-        let hidden_first = |p: &Placed| p.version != 2;
+        let hidden_first = |p: u64| p != 20;
         assert_eq!(
             ix.first_match(&q(vec![item(&[], &["student:s1"])]), 0, hidden_first),
             Some(30)

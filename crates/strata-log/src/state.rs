@@ -10,7 +10,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use parking_lot::{Mutex, RwLock};
-use strata_core::{Error, Position, Result};
+use strata_core::{Error, Position, Result, StreamId};
+
+use crate::format::{split_position, RecordView};
+use crate::segment::read_records;
 use tokio::sync::watch;
 
 use crate::config::LogConfig;
@@ -212,6 +215,43 @@ impl State {
         } else {
             None
         }
+    }
+
+    /// Where the event recorded at position `p` sits: its stream, version
+    /// and time, read from its segment; `None` once a scavenge removed it
+    /// (only events `$all` no longer shows are removed).
+    pub fn placed_at(&self, p: u64) -> Result<Option<crate::dcb::Placed>> {
+        let (seg, off) = split_position(Position(p));
+        let segment = self.segments.get(&seg).ok_or_else(|| Error::Corrupt {
+            location: format!("position {p}"),
+            reason: "an index points to a missing segment".into(),
+        })?;
+        let bufs = read_records(segment.file.as_ref(), &[off])
+            .map_err(|e| Error::io(format!("reading {}", segment.path.display()), e))?;
+        let corrupt = |reason: String| Error::Corrupt {
+            location: location(&segment.path, off),
+            reason,
+        };
+        let (buf, at) = bufs
+            .into_iter()
+            .next()
+            .ok_or_else(|| corrupt("record missing".into()))?;
+        let record = buf.get(at..).unwrap_or_default();
+        if segment.removed_at(record) {
+            return Ok(None);
+        }
+        let view = RecordView::parse(record).map_err(|reason| corrupt(reason.to_string()))?;
+        if view.is_removed() {
+            return Ok(None);
+        }
+        let stream = StreamId::new(view.stream)
+            .or_else(|_| StreamId::system(view.stream))
+            .map_err(|e| corrupt(e.to_string()))?;
+        Ok(Some(crate::dcb::Placed {
+            stream,
+            version: view.version,
+            recorded_at: view.recorded_at_micros(),
+        }))
     }
 
     /// Positions `>= from` in `segment` under posting `kind`/`key`.

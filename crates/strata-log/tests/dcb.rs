@@ -193,3 +193,40 @@ async fn retention_hides_events_from_conditions() {
     let new = AppendCondition::new(query(vec![item(&[], &["k:new"])]), None);
     assert_condition_failed(store.append_if(claim(), &new).await);
 }
+
+/// Conditions over an erased stream's events, before and after a scavenge
+/// removed their data (the tag index still lists their positions until
+/// the store reopens): erased events never count, and the removed records
+/// read for their place count as hidden, not as unreadable matches.
+#[tokio::test]
+async fn erased_and_scavenged_events_never_fail_a_condition() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::open(
+        LogConfig::new(dir.path())
+            .durability(Durability::Always)
+            .max_segment_bytes(32 * 1024)
+            .scavenge_bytes_per_second(0),
+    )
+    .await
+    .unwrap();
+    let store = &store;
+    put(store, "gone-1", vec![tagged("A", &["k:gone"]); 40]).await;
+    put(store, "kept-1", vec![tagged("A", &["k:kept"])]).await;
+    let gone = AppendCondition::new(query(vec![item(&[], &["k:gone"])]), None);
+    let claim = || vec![part("s-2", ExpectedVersion::Any, vec![tagged("B", &[])])];
+    assert_condition_failed(store.append_if(claim(), &gone).await);
+    store
+        .erase_stream(&StreamId::new("gone-1").unwrap(), ExpectedVersion::Any)
+        .await
+        .unwrap();
+    store.append_if(claim(), &gone).await.unwrap();
+    let report = store
+        .scavenge(strata_core::ScavengeOptions { erased_only: true })
+        .await
+        .unwrap();
+    assert!(report.events_removed >= 40, "{report:?}");
+    store.append_if(claim(), &gone).await.unwrap();
+    assert!(read(store, &gone.fail_if_events_match, 0).await.is_empty());
+    let kept = AppendCondition::new(query(vec![item(&[], &["k:kept"])]), None);
+    assert_condition_failed(store.append_if(claim(), &kept).await);
+}

@@ -177,7 +177,7 @@ impl OpenStore {
                 Ok(entries) => {
                     let mut state = self.state.write();
                     for e in entries {
-                        state.tags.add(e.position, e.placed, &e.event_type, &e.tags);
+                        state.tags.add(e.position, &e.event_type, &e.tags);
                     }
                 }
                 Err(e) => {

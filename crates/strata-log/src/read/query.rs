@@ -69,12 +69,7 @@ impl OpenStore {
             };
             let mut state = self.state.write();
             for e in page.iter().filter(|e| !e.stream_id.is_system()) {
-                let placed = crate::dcb::Placed {
-                    stream: e.stream_id.clone(),
-                    version: e.version,
-                    recorded_at: e.recorded_at.timestamp_micros(),
-                };
-                state.tags.add(e.position.0, placed, &e.event_type, &e.tags);
+                state.tags.add(e.position.0, &e.event_type, &e.tags);
                 indexed += 1;
             }
             drop(state);

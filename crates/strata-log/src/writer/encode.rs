@@ -110,7 +110,6 @@ impl Writer {
             stream: stream.clone(),
             version,
             tagged,
-            recorded_at: now,
             entry: IndexEntry {
                 id: id.0.as_u128(),
                 position,

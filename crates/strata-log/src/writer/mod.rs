@@ -111,8 +111,6 @@ enum Effect {
         entry: IndexEntry,
         /// Type and tag set of an event of a user stream, for the tag index.
         tagged: Option<(String, Vec<Tag>)>,
-        /// When it was recorded, microseconds since the epoch.
-        recorded_at: i64,
     },
     Frame(u64),
     Delete {

@@ -72,10 +72,18 @@ impl Pending {
         let after = condition.checked_after().0;
         let streams = &state.streams;
         // Retention and erasure hide events from conditions as from `$all`.
-        let shown = |p: &crate::dcb::Placed| {
+        let shown = |position: u64| {
             if !streams.may_cut_all() {
                 return true;
             }
+            let p = match state.placed_at(position) {
+                Ok(Some(p)) => p,
+                // Removed by a scavenge: hidden from `$all`.
+                Ok(None) => return false,
+                // Unreadable: it counts, and the append is refused rather
+                // than let through on a guess.
+                Err(_) => return true,
+            };
             match streams.streams.get(&p.stream) {
                 Some(entry) if entry.erased || streams.governs(p.stream.as_str()) => streams
                     .retention(p.stream.as_str(), entry, crate::read::Cut::All)

@@ -233,15 +233,9 @@ fn publish(store: &OpenStore, effects: Vec<Effect>, end: u64, last_position: Opt
                 version,
                 entry,
                 tagged,
-                recorded_at,
             } => {
                 if let Some((event_type, tags)) = tagged {
-                    let placed = crate::dcb::Placed {
-                        stream: stream.clone(),
-                        version,
-                        recorded_at,
-                    };
-                    state.tags.add(entry.position, placed, &event_type, &tags);
+                    state.tags.add(entry.position, &event_type, &tags);
                 }
                 state.streams.add_event(&stream, version, entry.position);
                 state.active.add(&entry);
