@@ -190,12 +190,18 @@ async fn read_probe(
     for _ in 0..READ_PROBE_STREAMS {
         let stream = payload::stream(&ctx.run_id, rng.gen_range(0..reachable))?;
         let t0 = Instant::now();
-        let events = store
+        // Streams are picked at random: one no append reached reads empty.
+        let read = match store
             .read_stream(&stream, 1, READ_PROBE_MAX_EVENTS, Direction::Forward)
-            .await?;
+            .await
+        {
+            Ok(events) => events.len() as u64,
+            Err(strata_core::Error::StreamNotFound { .. }) => 0,
+            Err(e) => return Err(e.into()),
+        };
         t.latency.record(t0.elapsed());
         t.ops += 1;
-        t.events += events.len() as u64;
+        t.events += read;
     }
     Ok(Measurement {
         workload: None,
