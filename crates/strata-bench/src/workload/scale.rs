@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use strata_core::{Direction, ExpectedVersion};
+use strata_core::{Direction, ExpectedVersion, StreamId};
 use strata_log::{Durability, LogConfig, LogStore};
 
 use crate::args::Defaults;
@@ -79,12 +79,17 @@ pub async fn run(ctx: &BenchCtx<'_>) -> Result<Vec<Measurement>, BenchError> {
     let first_appends = window.div_ceil(batch).min(appends);
     let mut tally = append_until(ctx, &feed, first_appends).await?;
     let paused = Instant::now();
-    let early_probe = read_probe(ctx, feed.done.load(Ordering::Relaxed), "read at 10%").await?;
+    let early = feed.done.load(Ordering::Relaxed);
+    let (early_probe, found) =
+        read_probe(ctx, probe_streams(ctx, early)?, early, "read at 10%").await?;
     let pause = paused.elapsed();
     tally.merge(append_until(ctx, &feed, appends).await?);
     let elapsed = started.elapsed() - pause;
     feed.bar.finish_and_clear();
-    let late_probe = read_probe(ctx, total, "read at end").await?;
+    // The streams the first probe found, again: the two probes differ by
+    // the store's size (and what those streams gained since), not by which
+    // streams they read.
+    let (late_probe, _) = read_probe(ctx, found, total, "read at end").await?;
     let samples = sampler
         .await
         .map_err(|e| format!("the rate sampler failed: {e}"))?;
@@ -174,23 +179,32 @@ async fn append_until(ctx: &BenchCtx<'_>, feed: &Feed, until: u64) -> Result<Tal
     .await
 }
 
-/// Reads [`READ_PROBE_STREAMS`] streams whole, one at a time, chosen at
-/// random among the streams the first `written` events can have reached.
+/// [`READ_PROBE_STREAMS`] streams among those the first `written`
+/// events can have reached, picked at random: some may not exist yet.
+fn probe_streams(ctx: &BenchCtx<'_>, written: u64) -> Result<Vec<StreamId>, BenchError> {
+    let mut rng = StdRng::seed_from_u64(written);
+    let reachable = ctx.params.streams.min(written.max(1) as usize).max(1);
+    (0..READ_PROBE_STREAMS)
+        .map(|_| Ok(payload::stream(&ctx.run_id, rng.gen_range(0..reachable))?))
+        .collect()
+}
+
+/// Reads each of `streams` whole, one at a time, with `written` events in
+/// the store; returns the latency of the reads that found events, and the
+/// streams they found.
 async fn read_probe(
     ctx: &BenchCtx<'_>,
+    streams: Vec<StreamId>,
     written: u64,
     variant: &'static str,
-) -> Result<Measurement, BenchError> {
-    let p = ctx.params;
+) -> Result<(Measurement, Vec<StreamId>), BenchError> {
     let store = ctx.store();
-    let mut rng = StdRng::seed_from_u64(written);
     let mut t = Tally::default();
+    let mut found = Vec::with_capacity(streams.len());
     let started = Instant::now();
-    let reachable = p.streams.min(written.max(1) as usize).max(1);
-    for _ in 0..READ_PROBE_STREAMS {
-        let stream = payload::stream(&ctx.run_id, rng.gen_range(0..reachable))?;
+    for stream in streams {
         let t0 = Instant::now();
-        // Streams are picked at random: one no append reached reads empty.
+        // A stream no append reached yet reads empty.
         let read = match store
             .read_stream(&stream, 1, READ_PROBE_MAX_EVENTS, Direction::Forward)
             .await
@@ -199,11 +213,15 @@ async fn read_probe(
             Err(strata_core::Error::StreamNotFound { .. }) => 0,
             Err(e) => return Err(e.into()),
         };
-        t.latency.record(t0.elapsed());
-        t.ops += 1;
-        t.events += read;
+        // Only reads that found events are timed, in both probes.
+        if read > 0 {
+            t.latency.record(t0.elapsed());
+            t.ops += 1;
+            t.events += read;
+            found.push(stream);
+        }
     }
-    Ok(Measurement {
+    let m = Measurement {
         workload: None,
         variant: Some(variant),
         op: "read-stream",
@@ -217,7 +235,8 @@ async fn read_probe(
         errors: t.errors,
         dataset_events: Some(written),
         subscriber: None,
-    })
+    };
+    Ok((m, found))
 }
 
 /// Events and seconds between the moments `lo` and `hi` events were done,
