@@ -11,15 +11,13 @@ use std::thread::JoinHandle;
 
 use parking_lot::{Mutex, RwLock};
 use strata_core::{Error, Position, Result, StreamId};
-
-use crate::format::{split_position, RecordView};
-use crate::segment::read_records;
 use tokio::sync::watch;
 
 use crate::config::LogConfig;
+use crate::format::{split_position, RecordView};
 use crate::index::filter::id_hash;
 use crate::index::{active_postings_from, ActiveIndex, Postings, SealedIndex};
-use crate::segment::{Segment, FIRST_FRAME_OFFSET};
+use crate::segment::{read_records, Segment, FIRST_FRAME_OFFSET};
 use crate::streams::StreamIndex;
 
 /// Counters the server and `strata bench` report.
@@ -221,6 +219,32 @@ impl State {
     /// and time, read from its segment; `None` once a scavenge removed it
     /// (only events `$all` no longer shows are removed).
     pub fn placed_at(&self, p: u64) -> Result<Option<crate::dcb::Placed>> {
+        self.with_record_at(p, |segment, record, corrupt| {
+            if segment.removed_at(record) {
+                return Ok(None);
+            }
+            let view = RecordView::parse(record).map_err(|reason| corrupt(reason.to_string()))?;
+            if view.is_removed() {
+                return Ok(None);
+            }
+            let stream = StreamId::new(view.stream)
+                .or_else(|_| StreamId::system(view.stream))
+                .map_err(|e| corrupt(e.to_string()))?;
+            Ok(Some(crate::dcb::Placed {
+                stream,
+                version: view.version,
+                recorded_at: view.recorded_at_micros(),
+            }))
+        })
+    }
+
+    /// Reads the record at position `p` and hands `f` its segment, its
+    /// bytes and how to name damage at it.
+    pub(crate) fn with_record_at<T>(
+        &self,
+        p: u64,
+        f: impl FnOnce(&Segment, &[u8], &dyn Fn(String) -> Error) -> Result<T>,
+    ) -> Result<T> {
         let (seg, off) = split_position(Position(p));
         let segment = self.segments.get(&seg).ok_or_else(|| Error::Corrupt {
             location: format!("position {p}"),
@@ -236,22 +260,7 @@ impl State {
             .into_iter()
             .next()
             .ok_or_else(|| corrupt("record missing".into()))?;
-        let record = buf.get(at..).unwrap_or_default();
-        if segment.removed_at(record) {
-            return Ok(None);
-        }
-        let view = RecordView::parse(record).map_err(|reason| corrupt(reason.to_string()))?;
-        if view.is_removed() {
-            return Ok(None);
-        }
-        let stream = StreamId::new(view.stream)
-            .or_else(|_| StreamId::system(view.stream))
-            .map_err(|e| corrupt(e.to_string()))?;
-        Ok(Some(crate::dcb::Placed {
-            stream,
-            version: view.version,
-            recorded_at: view.recorded_at_micros(),
-        }))
+        f(segment, buf.get(at..).unwrap_or_default(), &corrupt)
     }
 
     /// Positions `>= from` in `segment` under posting `kind`/`key`.

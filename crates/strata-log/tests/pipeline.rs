@@ -32,6 +32,24 @@ async fn open(dir: &std::path::Path) -> Arc<LogStore> {
     )
 }
 
+/// Runs `f(task, store)` as [`TASKS`] racing tasks; their results, in
+/// task order.
+async fn race<T, F, Fut>(store: &Arc<LogStore>, f: F) -> Vec<T>
+where
+    F: Fn(usize, Arc<LogStore>) -> Fut,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|task| tokio::spawn(f(task, store.clone())))
+        .collect();
+    let mut out = Vec::with_capacity(TASKS);
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
 fn event(task: usize, n: usize) -> NewEvent {
     NewEvent::json("Tried", &json!({ "task": task, "n": n })).unwrap()
 }
@@ -41,10 +59,9 @@ async fn racing_guarded_appends_take_each_version_once() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path()).await;
     let stream = StreamId::new("race-1").unwrap();
-    let mut tasks = Vec::new();
-    for task in 0..TASKS {
-        let (store, stream) = (store.clone(), stream.clone());
-        tasks.push(tokio::spawn(async move {
+    let results = race(&store, |task, store| {
+        let stream = stream.clone();
+        async move {
             let mut won = Vec::new();
             let mut guess = 0u64;
             for n in 0..40 {
@@ -66,12 +83,10 @@ async fn racing_guarded_appends_take_each_version_once() {
                 }
             }
             won
-        }));
-    }
-    let mut won = Vec::new();
-    for t in tasks {
-        won.extend(t.await.unwrap());
-    }
+        }
+    })
+    .await;
+    let mut won: Vec<_> = results.into_iter().flatten().collect();
     won.sort_unstable();
     let versions: Vec<u64> = won.iter().map(|w| w.0).collect();
     let expected: Vec<u64> = (1..=won.len() as u64).collect();
@@ -92,33 +107,28 @@ async fn racing_guarded_appends_take_each_version_once() {
 async fn a_retry_racing_its_original_gets_the_original_outcome() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path()).await;
-    let mut tasks = Vec::new();
-    for task in 0..TASKS {
-        let store = store.clone();
-        tasks.push(tokio::spawn(async move {
-            for n in 0..30 {
-                let stream = StreamId::new(format!("retry-{}", (task + n) % 5)).unwrap();
-                let events: Vec<NewEvent> = (0..3)
-                    .map(|k| event(task, n * 3 + k).with_id(EventId::new()))
-                    .collect();
-                let (a, b) = tokio::join!(
-                    store.append(&stream, ExpectedVersion::Any, events.clone()),
-                    store.append(&stream, ExpectedVersion::Any, events.clone()),
-                );
-                let (a, b) = (a.unwrap(), b.unwrap());
-                assert_eq!(a, b, "a retry gets the original outcome");
-                // And once more, after both are answered.
-                let c = store
-                    .append(&stream, ExpectedVersion::Any, events)
-                    .await
-                    .unwrap();
-                assert_eq!(a, c);
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
+    let results = race(&store, |task, store| async move {
+        for n in 0..30 {
+            let stream = StreamId::new(format!("retry-{}", (task + n) % 5)).unwrap();
+            let events: Vec<NewEvent> = (0..3)
+                .map(|k| event(task, n * 3 + k).with_id(EventId::new()))
+                .collect();
+            let (a, b) = tokio::join!(
+                store.append(&stream, ExpectedVersion::Any, events.clone()),
+                store.append(&stream, ExpectedVersion::Any, events.clone()),
+            );
+            let (a, b) = (a.unwrap(), b.unwrap());
+            assert_eq!(a, b, "a retry gets the original outcome");
+            // And once more, after both are answered.
+            let c = store
+                .append(&stream, ExpectedVersion::Any, events)
+                .await
+                .unwrap();
+            assert_eq!(a, c);
+        }
+    })
+    .await;
+    assert_eq!(results.len(), TASKS);
     let mut total = 0;
     for s in 0..5 {
         let stream = StreamId::new(format!("retry-{s}")).unwrap();
@@ -140,37 +150,31 @@ async fn racing_conditional_appends_let_one_win_per_boundary() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path()).await;
     let tag = |t: &str| Tag::new(t).unwrap();
-    let mut tasks = Vec::new();
-    for task in 0..TASKS {
-        let store = store.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut wins = 0;
-            for seat in 0..20 {
-                let t = format!("seat:{seat}");
-                let query = Query::new(vec![QueryItem::new(["Taken"], [tag(&t)])]).unwrap();
-                // Every task decides from an empty boundary: one may take the seat.
-                let cond = AppendCondition::new(query, Some(Position(0)));
-                let e = NewEvent::json("Taken", &json!({ "task": task }))
-                    .unwrap()
-                    .with_tags([tag(&t)]);
-                let part = StreamAppend::new(
-                    StreamId::new(format!("seats-{task}")).unwrap(),
-                    ExpectedVersion::Any,
-                    vec![e],
-                );
-                match store.append_if(vec![part], &cond).await {
-                    Ok(_) => wins += 1,
-                    Err(Error::ConditionFailed { .. }) => {}
-                    Err(e) => panic!("{e}"),
-                }
+    let results = race(&store, |task, store| async move {
+        let mut wins = 0;
+        for seat in 0..20 {
+            let t = format!("seat:{seat}");
+            let query = Query::new(vec![QueryItem::new(["Taken"], [tag(&t)])]).unwrap();
+            // Every task decides from an empty boundary: one may take the seat.
+            let cond = AppendCondition::new(query, Some(Position(0)));
+            let e = NewEvent::json("Taken", &json!({ "task": task }))
+                .unwrap()
+                .with_tags([tag(&t)]);
+            let part = StreamAppend::new(
+                StreamId::new(format!("seats-{task}")).unwrap(),
+                ExpectedVersion::Any,
+                vec![e],
+            );
+            match store.append_if(vec![part], &cond).await {
+                Ok(_) => wins += 1,
+                Err(Error::ConditionFailed { .. }) => {}
+                Err(e) => panic!("{e}"),
             }
-            wins
-        }));
-    }
-    let mut wins = 0;
-    for t in tasks {
-        wins += t.await.unwrap();
-    }
+        }
+        wins
+    })
+    .await;
+    let wins: usize = results.into_iter().sum();
     assert_eq!(wins, 20, "each seat taken exactly once");
 }
 
@@ -178,26 +182,20 @@ async fn racing_conditional_appends_let_one_win_per_boundary() {
 async fn what_racing_appends_acknowledged_survives_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path()).await;
-    let mut tasks = Vec::new();
-    for task in 0..TASKS {
-        let store = store.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut acked = Vec::new();
-            for n in 0..60 {
-                let stream = StreamId::new(format!("keep-{}", n % 7)).unwrap();
-                let r = store
-                    .append(&stream, ExpectedVersion::Any, vec![event(task, n)])
-                    .await
-                    .unwrap();
-                acked.push((stream, r.next_expected_version, r.last_position));
-            }
-            acked
-        }));
-    }
-    let mut acked = Vec::new();
-    for t in tasks {
-        acked.extend(t.await.unwrap());
-    }
+    let results = race(&store, |task, store| async move {
+        let mut acked = Vec::new();
+        for n in 0..60 {
+            let stream = StreamId::new(format!("keep-{}", n % 7)).unwrap();
+            let r = store
+                .append(&stream, ExpectedVersion::Any, vec![event(task, n)])
+                .await
+                .unwrap();
+            acked.push((stream, r.next_expected_version, r.last_position));
+        }
+        acked
+    })
+    .await;
+    let acked: Vec<_> = results.into_iter().flatten().collect();
     Arc::into_inner(store).unwrap().close().await.unwrap();
     let store = open(dir.path()).await;
     for (stream, version, position) in acked {

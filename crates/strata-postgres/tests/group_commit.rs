@@ -16,6 +16,19 @@ use tokio::sync::Barrier;
 const APPENDERS: usize = 64;
 const ROUNDS: usize = 20;
 
+/// Appends version `round + 1` of `own`, a stream no other task writes:
+/// it never conflicts.
+async fn append_own(store: &PostgresStore, own: &StreamId, round: usize) {
+    store
+        .append(
+            own,
+            ExpectedVersion::Exact(round as u64),
+            vec![NewEvent::json_bytes("E", "{}")],
+        )
+        .await
+        .expect("an append to its own stream never conflicts");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_appends_share_transactions_and_keep_their_own_guards() {
     if !pg_available("concurrent_appends_share_transactions_and_keep_their_own_guards") {
@@ -33,14 +46,7 @@ async fn concurrent_appends_share_transactions_and_keep_their_own_guards() {
             let mut conflicts = 0;
             for round in 0..ROUNDS {
                 barrier.wait().await;
-                store
-                    .append(
-                        &own,
-                        ExpectedVersion::Exact(round as u64),
-                        vec![NewEvent::json_bytes("E", "{}")],
-                    )
-                    .await
-                    .expect("an append to its own stream never conflicts");
+                append_own(&store, &own, round).await;
                 // Everyone races for version `round + 1` of a shared stream:
                 // exactly one wins per round, the others get their own error.
                 match store
@@ -122,14 +128,7 @@ async fn concurrent_copies_of_one_append_record_it_once() {
             let own = StreamId::new(format!("other-{c}")).unwrap();
             for round in 0..ROUNDS {
                 barrier.wait().await;
-                store
-                    .append(
-                        &own,
-                        ExpectedVersion::Exact(round as u64),
-                        vec![NewEvent::json_bytes("E", "{}")],
-                    )
-                    .await
-                    .expect("an append to its own stream never conflicts");
+                append_own(&store, &own, round).await;
             }
         }));
     }

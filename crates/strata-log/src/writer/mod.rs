@@ -275,6 +275,20 @@ impl Writer {
         self.poisoned = Some(reason);
     }
 
+    /// Stops accepting writes if the sync stage failed a sync.
+    fn adopt_stage_failure(&mut self) {
+        if self.poisoned.is_none() {
+            self.poisoned = self.store.poisoned.lock().clone();
+        }
+    }
+
+    /// Waits until every turn handed to the sync stage is published and
+    /// answered, then adopts its failure, if any.
+    fn drain_stage(&mut self) {
+        self.stage.drain();
+        self.adopt_stage_failure();
+    }
+
     fn poison(&mut self, reason: String) {
         error!(reason = %reason, "log store stops accepting writes");
         *self.store.poisoned.lock() = Some(reason.clone());
@@ -289,10 +303,7 @@ impl Writer {
 
     /// Handles one batch; returns true when the writer must stop.
     fn process(&mut self, batch: Vec<Request>) -> bool {
-        if self.poisoned.is_none() {
-            // A failed sync on the stage stops the store too.
-            self.poisoned = self.store.poisoned.lock().clone();
-        }
+        self.adopt_stage_failure();
         if self.poisoned.is_some() {
             self.stage.drain();
             return self.refuse(batch);
@@ -309,10 +320,7 @@ impl Writer {
         self.hand_off(&mut turn, decided);
         if turn.rotate || turn.close.is_some() || !turn.after_seal.is_empty() {
             // Sealing and closing need every turn published first.
-            self.stage.drain();
-            if self.poisoned.is_none() {
-                self.poisoned = self.store.poisoned.lock().clone();
-            }
+            self.drain_stage();
         }
         if turn.rotate && self.poisoned.is_none() {
             if let Err(e) = self.rotate() {

@@ -5,9 +5,8 @@ use std::collections::HashMap;
 use strata_core::append_rules::{check_retry, RecordedRef};
 use strata_core::{AppendResult, Error, EventId, Position, Result, StreamAppend};
 
-use crate::format::{split_position, RecordView};
-use crate::segment::read_records;
-use crate::state::{damaged_index_segment, location, State};
+use crate::format::RecordView;
+use crate::state::{damaged_index_segment, State};
 use crate::writer::pending::Pending;
 use crate::writer::Writer;
 
@@ -61,20 +60,8 @@ impl Writer {
 
 /// The stream and version of the event recorded at position `p`.
 fn read_stream_version(state: &State, p: u64) -> Result<(String, u64)> {
-    let (seg, off) = split_position(Position(p));
-    let segment = state.segments.get(&seg).ok_or_else(|| Error::Corrupt {
-        location: format!("position {p}"),
-        reason: "event id index points to a missing segment".into(),
-    })?;
-    let bufs = read_records(segment.file.as_ref(), &[off])
-        .map_err(|e| Error::io(format!("reading {}", segment.path.display()), e))?;
-    let (buf, at) = bufs.into_iter().next().ok_or_else(|| Error::Corrupt {
-        location: location(&segment.path, off),
-        reason: "record missing".into(),
-    })?;
-    let view = RecordView::parse(&buf[at..]).map_err(|reason| Error::Corrupt {
-        location: location(&segment.path, off),
-        reason: reason.to_string(),
-    })?;
-    Ok((view.stream.to_owned(), view.version))
+    state.with_record_at(p, |_, record, corrupt| {
+        let view = RecordView::parse(record).map_err(|reason| corrupt(reason.to_string()))?;
+        Ok((view.stream.to_owned(), view.version))
+    })
 }

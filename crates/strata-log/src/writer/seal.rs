@@ -82,10 +82,7 @@ impl Writer {
     pub(super) fn close(&mut self) -> Result<()> {
         // Every turn handed to the sync stage is published and answered
         // before the checkpoint is taken.
-        self.stage.drain();
-        if self.poisoned.is_none() {
-            self.poisoned = self.store.poisoned.lock().clone();
-        }
+        self.drain_stage();
         if let Some(reason) = &self.poisoned {
             warn!(reason = %reason, "closing a store that stopped accepting writes; no checkpoint written");
             self.store.close_head();
