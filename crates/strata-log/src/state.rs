@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -33,6 +33,8 @@ pub struct LogMetrics {
     /// Sealed segments whose tag file was missing or unsound on open, so
     /// the segment was read and its tag file written again.
     pub tag_segments_rebuilt: AtomicU64,
+    /// Stream checkpoints written.
+    pub stream_checkpoints: AtomicU64,
 }
 
 impl LogMetrics {
@@ -65,6 +67,12 @@ pub struct OpenStore {
     pub(crate) maintenance: Mutex<()>,
     /// Held while a scavenge runs: one at a time.
     pub(crate) scavenging: Mutex<()>,
+    /// Held while the stream checkpoint is written: one writer of
+    /// `streams.ckpt` at a time.
+    pub(crate) checkpointing: Mutex<()>,
+    /// Set while a background stream checkpoint is scheduled or running, so
+    /// the writer does not start a second.
+    pub(crate) checkpoint_running: AtomicBool,
     /// The running or last scavenge's progress.
     pub(crate) scavenge_progress: crate::scavenge::ScavengeProgress,
     /// Set when a damaged store was opened read-only: its first damage and
@@ -87,6 +95,8 @@ impl OpenStore {
             repairing: Mutex::new(()),
             maintenance: Mutex::new(()),
             scavenging: Mutex::new(()),
+            checkpointing: Mutex::new(()),
+            checkpoint_running: AtomicBool::new(false),
             scavenge_progress: Default::default(),
             damaged: None,
         }

@@ -125,6 +125,9 @@ fn recover_with(
             return Ok(None);
         }
     }
+    if use_checkpoint && rec.checkpoint_outruns_log() {
+        return Ok(None);
+    }
     let damaged = mark_damage(&mut segments, std::mem::take(&mut rec.damage))?;
     metadata::load_checkpointed_metadata(&mut rec.replay.streams, &segments, read_only)?;
     let last_recorded_at = if damaged.is_some() {
@@ -232,6 +235,22 @@ enum Next {
 }
 
 impl Recovering<'_> {
+    /// Whether a stream of the checkpoint holds a position at or past the
+    /// end of the log: its events were published, so synced, before it was
+    /// written; only a change to the files from outside leaves it so.
+    fn checkpoint_outruns_log(&self) -> bool {
+        let end = position_of(self.active_no, self.visible_end).0;
+        let outruns = self
+            .replay
+            .streams
+            .newest_position()
+            .is_some_and(|p| p >= end);
+        if outruns {
+            warn!("the stream checkpoint holds events past the end of the log; rebuilding the stream index from the log");
+        }
+        outruns
+    }
+
     /// Loads or replays segment `n`.
     fn segment(&mut self, n: u32, seg: &Segment) -> Result<Next> {
         let (config, storage) = (self.config, self.storage);
@@ -425,10 +444,8 @@ fn load_sealed_index(idx_dir: &Path, storage: &dyn Storage, n: u32) -> Option<Se
 /// Completes the head from the checkpoint (events it covers may be the
 /// newest) and finds the newest `recorded_at`, so the clock never steps back.
 fn newest_recorded_at(replay: &mut Replay, segments: &BTreeMap<u32, Arc<Segment>>) -> Result<i64> {
-    for e in replay.streams.streams.values() {
-        if let Some(p) = e.head.last_position {
-            replay.head = replay.head.max(p);
-        }
+    if let Some(p) = replay.streams.newest_position() {
+        replay.head = replay.head.max(Position(p));
     }
     let mut last = replay.last_recorded_at;
     if last == i64::MIN && replay.head > Position::START {

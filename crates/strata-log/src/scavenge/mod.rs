@@ -91,13 +91,14 @@ impl OpenStore {
         if state.streams.erased == 0 {
             return false;
         }
-        state.streams.streams.values().any(|e| {
+        let unsealed = state.streams.streams.values().any(|e| {
             e.erased
                 && e.head.last_position.is_some_and(|p| {
                     let (n, _) = crate::format::split_position(p);
                     !state.sealed.contains_key(&n)
                 })
-        })
+        });
+        unsealed
     }
 
     fn scavenge_segments(

@@ -56,7 +56,7 @@ impl Pending {
     pub fn head<'a>(&'a self, state: &'a State, stream: &StreamId) -> Option<&'a StreamHead> {
         self.newest_first()
             .find_map(|d| d.heads.get(stream))
-            .or_else(|| state.streams.streams.get(stream).map(|e| &e.head))
+            .or_else(|| state.streams.streams.get(stream.as_str()).map(|e| &e.head))
     }
 
     /// Where an unpublished turn (this one included) recorded caller-chosen
@@ -84,7 +84,7 @@ impl Pending {
                 // than let through on a guess.
                 Err(_) => return true,
             };
-            match streams.streams.get(&p.stream) {
+            match streams.streams.get(p.stream.as_str()) {
                 Some(entry) if entry.erased || streams.governs(p.stream.as_str()) => streams
                     .retention(p.stream.as_str(), entry, crate::read::Cut::All)
                     .keeps(p.version, strata_core::clock::from_micros(p.recorded_at)),

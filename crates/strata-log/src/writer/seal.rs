@@ -3,17 +3,17 @@
 use std::sync::Arc;
 
 use strata_core::{Error, Result};
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use crate::format::{encode_segment_header, new_salt, FrameCheck};
 use crate::segment::{segment_file_name, Segment, FIRST_FRAME_OFFSET};
-use crate::streams::STREAM_CHECKPOINT_FILE;
 use crate::writer::Writer;
 
 impl Writer {
     /// Seals the active segment: syncs it, creates the next one (header
     /// synced, directory synced), hands the sealed one's index and
-    /// compression to background work, and maybe writes a stream checkpoint.
+    /// compression to background work, and maybe starts a stream checkpoint
+    /// there too.
     pub(super) fn rotate(&mut self) -> std::io::Result<()> {
         let store = self.store.clone();
         let storage = store.config.storage.as_ref();
@@ -51,30 +51,16 @@ impl Writer {
         self.segment = segment;
         self.tail = FIRST_FRAME_OFFSET;
         info!(sealed = old, next, "sealed segment");
-        // Writing the index file and compressing happen off the writer thread.
-        store.spawn_sealing(old);
+        // Writing the index file, the stream checkpoint (when due) and
+        // compressing happen off the writer thread.
         self.sealed_since_checkpoint += 1;
-        if self.sealed_since_checkpoint >= store.config.stream_checkpoint_every_segments {
-            self.write_stream_checkpoint()?;
+        let checkpoint = self.sealed_since_checkpoint
+            >= store.config.stream_checkpoint_every_segments
+            && store.claim_stream_checkpoint();
+        if checkpoint {
+            self.sealed_since_checkpoint = 0;
         }
-        Ok(())
-    }
-
-    /// Writes the stream index as of the tail to `streams.ckpt` (atomically).
-    fn write_stream_checkpoint(&mut self) -> std::io::Result<()> {
-        let store = self.store.clone();
-        let bytes = store
-            .state
-            .read()
-            .streams
-            .encode_checkpoint((self.segment.number, self.tail));
-        crate::io::write_file_atomic(
-            store.config.storage.as_ref(),
-            &store.config.dir.join(STREAM_CHECKPOINT_FILE),
-            &bytes,
-        )?;
-        self.sealed_since_checkpoint = 0;
-        debug!(bytes = bytes.len(), "wrote stream checkpoint");
+        store.spawn_sealing(old, checkpoint);
         Ok(())
     }
 
@@ -93,7 +79,7 @@ impl Writer {
                 self.segment.file.sync_data()?;
                 self.dirty = false;
             }
-            self.write_stream_checkpoint()
+            self.store.write_stream_checkpoint().map(|_| ())
         })();
         self.store.close_head();
         r.map_err(|e| Error::io("closing the log store", e))

@@ -1,76 +1,28 @@
-//! The stream index: every stream's head and the position of each of its
-//! versions, kept in memory and checkpointed to `streams.ckpt`; and each
-//! stream's current metadata, kept in memory only (rebuilt on open from the
-//! metadata streams, see `recovery::metadata`).
-
-#![deny(clippy::indexing_slicing)]
+//! The stream checkpoint (`streams.ckpt`): the stream table as of a log
+//! location, so that opening a store replays only the log after it.
+//!
+//! ```text
+//! header (32 bytes)  magic "STRATASC", version u32, covered segment u32
+//!                    and offset u64, stream count u64
+//! streams            each: name length u8 and its bytes, deleted-through
+//!                    u64, flag u8 (0 live, 1 tombstoned, 2 erased),
+//!                    position count u64, positions u64 each
+//! trailer (4 bytes)  crc32c of everything before it
+//! ```
+//!
+//! A checkpoint may be *fuzzy*: it is encoded one shard of the table at a
+//! time ([`CheckpointEncoder`]), each under a short read lock, while the
+//! writer goes on publishing. Every stream then holds at least what the log
+//! up to the covered location holds, and perhaps later events (published,
+//! so synced) as well. Replay after it skips what a stream already holds:
+//! an event at or below its head's position, and a soft delete through no
+//! more than its own.
 
 use strata_core::append_rules::StreamHead;
-use strata_core::metadata::{erased_metadata_stream, metadata_target};
-use strata_core::{Position, StreamId, StreamMetadata};
-use tracing::warn;
+use strata_core::{Position, StreamId};
 
 use crate::decode::{check_crc, DecodeError, Reader};
-use crate::format::FrameKind;
-
-/// One stream's entry.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct StreamEntry {
-    /// Version, deletion state and last position.
-    pub head: StreamHead,
-    /// `positions[k]` is the position of version `k + 1`.
-    pub positions: Vec<u64>,
-    /// Erased (and so tombstoned too): `$all` no longer shows its events,
-    /// and a scavenge removes their data.
-    pub erased: bool,
-}
-
-/// What a delete frame does to its stream.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DeleteKind {
-    /// A soft delete: stream reads start after it; appends go on.
-    Soft,
-    /// A tombstone: nothing is read from or written to the stream again.
-    Tombstone,
-    /// An erasure: a tombstone that also hides the events from `$all` and
-    /// lets a scavenge remove their data.
-    Erase,
-}
-
-impl DeleteKind {
-    /// The kind of frame that records it.
-    pub fn frame_kind(self) -> FrameKind {
-        match self {
-            DeleteKind::Soft => FrameKind::Delete,
-            DeleteKind::Tombstone => FrameKind::Tombstone,
-            DeleteKind::Erase => FrameKind::Erase,
-        }
-    }
-
-    /// The deletion a frame of `kind` records, if it records one.
-    pub fn of_frame(kind: FrameKind) -> Option<Self> {
-        match kind {
-            FrameKind::Delete => Some(DeleteKind::Soft),
-            FrameKind::Tombstone => Some(DeleteKind::Tombstone),
-            FrameKind::Erase => Some(DeleteKind::Erase),
-            FrameKind::Append | FrameKind::Gap => None,
-        }
-    }
-}
-
-/// All streams.
-#[derive(Debug, Default)]
-pub struct StreamIndex {
-    /// By name.
-    pub streams: crate::index::FastMap<StreamId, StreamEntry>,
-    /// Each stream's current metadata (the latest event of its metadata
-    /// stream `$$NAME`), by the stream it applies to, which need not exist.
-    /// Not part of the checkpoint.
-    pub metadata: crate::index::FastMap<StreamId, StreamMetadata>,
-    /// How many streams are erased (reads of `$all` check each stream they
-    /// meet only when some is).
-    pub erased: usize,
-}
+use crate::streams::{StreamEntry, StreamIndex, StreamTable, STREAM_SHARDS};
 
 /// File name of the stream index checkpoint.
 pub const STREAM_CHECKPOINT_FILE: &str = "streams.ckpt";
@@ -79,6 +31,8 @@ const CKPT_MAGIC: &[u8; 8] = b"STRATASC";
 const CKPT_VERSION: u32 = 1;
 /// Magic, version, covered segment and offset, stream count.
 const CKPT_HEADER_BYTES: usize = 8 + 4 + 4 + 8 + 8;
+/// Where the stream count sits in the header.
+const CKPT_COUNT_AT: usize = CKPT_HEADER_BYTES - 8;
 /// The fewest bytes one stream takes: name length, deleted-through,
 /// tombstone flag, position count.
 const CKPT_MIN_STREAM_BYTES: usize = 1 + 8 + 1 + 8;
@@ -86,117 +40,87 @@ const CKPT_MIN_STREAM_BYTES: usize = 1 + 8 + 1 + 8;
 /// tombstoned). Any non-zero value means tombstoned.
 const CKPT_ERASED: u8 = 2;
 
-impl StreamIndex {
-    /// Records an event at `version` of `stream`.
-    pub fn add_event(&mut self, stream: &StreamId, version: u64, position: u64) {
-        let e = match self.streams.get_mut(stream.as_str()) {
-            Some(e) => e,
-            None => self.streams.entry(stream.clone()).or_default(),
-        };
-        debug_assert_eq!(version, e.head.version + 1, "versions must be contiguous");
-        e.positions.push(position);
-        e.head.version = version;
-        e.head.last_position = Some(Position(position));
-    }
+/// Encodes a checkpoint one shard of the stream table at a time.
+#[derive(Debug)]
+pub struct CheckpointEncoder {
+    bytes: Vec<u8>,
+    count: u64,
+    shards_done: usize,
+}
 
-    /// Records the versions of `stream` after its head, up to `through`, as
-    /// lost in damaged bytes at `position` (a store opened read-only over
-    /// damage): a read of them reports the damage.
-    pub fn add_lost(&mut self, stream: &StreamId, through: u64, position: u64) {
-        let e = self.streams.entry(stream.clone()).or_default();
-        while e.head.version < through {
-            e.positions.push(position);
-            e.head.version += 1;
-        }
-    }
-
-    /// Records a soft delete, tombstone or erasure.
-    pub fn delete(&mut self, stream: &StreamId, deleted_through: u64, kind: DeleteKind) {
-        let e = self.streams.entry(stream.clone()).or_default();
-        match kind {
-            DeleteKind::Soft => e.head.deleted_through = deleted_through,
-            DeleteKind::Tombstone => e.head.tombstoned = true,
-            DeleteKind::Erase => {
-                e.head.tombstoned = true;
-                if !e.erased {
-                    e.erased = true;
-                    self.erased += 1;
-                }
-            }
-        }
-    }
-
-    /// Records what a delete frame of `stream` does: [`delete`](Self::delete),
-    /// and for an erasure the same to the metadata stream it erases with
-    /// it ([`erased_metadata_stream`]), whose settings then govern nothing.
-    /// The frame does not carry that stream's version: replayed without a
-    /// checkpoint after a scavenge removed its events, its head may stop
-    /// short of it (nothing can be written to it again either way).
-    pub fn record_delete(&mut self, stream: &StreamId, deleted_through: u64, kind: DeleteKind) {
-        self.delete(stream, deleted_through, kind);
-        if kind != DeleteKind::Erase {
-            return;
-        }
-        if let Some(meta) = erased_metadata_stream(stream) {
-            self.delete(&meta, 0, DeleteKind::Erase);
-            self.metadata.remove(stream);
-        }
-    }
-
-    /// Keeps the settings an event of metadata stream `stream` (`$$NAME`)
-    /// holds, as the metadata of `NAME`: the latest event of a metadata
-    /// stream is its stream's metadata. Data that is not valid metadata
-    /// (never written through the store's checks) leaves `NAME` with none.
-    /// Events of other streams are ignored.
-    pub fn note_metadata(&mut self, stream: &str, data: &[u8]) {
-        let Some(target) = metadata_target(stream) else {
-            return;
-        };
-        let Ok(target) = StreamId::new(target).or_else(|_| StreamId::system(target)) else {
-            return;
-        };
-        match StreamMetadata::from_json(data) {
-            Ok(m) => {
-                self.metadata.insert(target, m);
-            }
-            Err(e) => {
-                warn!(stream, reason = %e, "a metadata stream's latest event is not valid stream metadata; the stream has none");
-                self.metadata.remove(target.as_str());
-            }
-        }
-    }
-
-    /// Sets the metadata of `target` (checked already).
-    pub fn set_metadata(&mut self, target: StreamId, metadata: StreamMetadata) {
-        self.metadata.insert(target, metadata);
-    }
-
-    /// Encodes the checkpoint: the stream table as of `covers` (every frame
-    /// that ends at or before that log location is included).
-    pub fn encode_checkpoint(&self, covers: (u32, u64)) -> Vec<u8> {
-        let mut b = Vec::with_capacity(64 + self.streams.len() * 64);
+impl CheckpointEncoder {
+    /// Starts a checkpoint covering the log up to `covers` (segment,
+    /// offset): every frame that ends at or before it must be in each shard
+    /// added.
+    pub fn new(covers: (u32, u64)) -> Self {
+        let mut b = Vec::with_capacity(4096);
         b.extend_from_slice(CKPT_MAGIC);
         b.extend_from_slice(&CKPT_VERSION.to_le_bytes());
         b.extend_from_slice(&covers.0.to_le_bytes());
         b.extend_from_slice(&covers.1.to_le_bytes());
-        b.extend_from_slice(&(self.streams.len() as u64).to_le_bytes());
-        for (id, e) in &self.streams {
-            b.push(id.as_str().len() as u8);
-            b.extend_from_slice(id.as_str().as_bytes());
-            b.extend_from_slice(&e.head.deleted_through.to_le_bytes());
-            b.push(if e.erased {
-                CKPT_ERASED
-            } else {
-                u8::from(e.head.tombstoned)
-            });
-            b.extend_from_slice(&(e.positions.len() as u64).to_le_bytes());
-            for p in &e.positions {
-                b.extend_from_slice(&p.to_le_bytes());
-            }
+        b.extend_from_slice(&0u64.to_le_bytes());
+        CheckpointEncoder {
+            bytes: b,
+            count: 0,
+            shards_done: 0,
         }
-        let crc = crc32c::crc32c(&b);
-        b.extend_from_slice(&crc.to_le_bytes());
-        b
+    }
+
+    /// The next shard to add, or `None` once every shard is in.
+    pub fn next_shard(&self) -> Option<usize> {
+        (self.shards_done < STREAM_SHARDS).then_some(self.shards_done)
+    }
+
+    /// Adds the next shard of `index`'s table.
+    pub fn add_next_shard(&mut self, index: &StreamIndex) {
+        let Some(shard) = self.next_shard() else {
+            return;
+        };
+        for (id, e) in index.streams.shard_entries(shard) {
+            encode_stream(&mut self.bytes, id, e);
+            self.count += 1;
+        }
+        self.shards_done += 1;
+    }
+
+    /// The finished checkpoint. Shards not added are missing from it: add
+    /// them all first.
+    pub fn finish(mut self) -> Vec<u8> {
+        debug_assert!(self.next_shard().is_none(), "every shard is added");
+        if let Some(count) = self.bytes.get_mut(CKPT_COUNT_AT..CKPT_HEADER_BYTES) {
+            count.copy_from_slice(&self.count.to_le_bytes());
+        }
+        let crc = crc32c::crc32c(&self.bytes);
+        self.bytes.extend_from_slice(&crc.to_le_bytes());
+        self.bytes
+    }
+}
+
+/// Appends one stream's bytes.
+fn encode_stream(b: &mut Vec<u8>, id: &StreamId, e: &StreamEntry) {
+    b.push(id.as_str().len() as u8);
+    b.extend_from_slice(id.as_str().as_bytes());
+    b.extend_from_slice(&e.head.deleted_through.to_le_bytes());
+    b.push(if e.erased {
+        CKPT_ERASED
+    } else {
+        u8::from(e.head.tombstoned)
+    });
+    b.extend_from_slice(&(e.positions.len() as u64).to_le_bytes());
+    for p in &e.positions {
+        b.extend_from_slice(&p.to_le_bytes());
+    }
+}
+
+impl StreamIndex {
+    /// Encodes the checkpoint: the stream table as of `covers` (every frame
+    /// that ends at or before that log location is included), all at once.
+    pub fn encode_checkpoint(&self, covers: (u32, u64)) -> Vec<u8> {
+        let mut enc = CheckpointEncoder::new(covers);
+        while enc.next_shard().is_some() {
+            enc.add_next_shard(self);
+        }
+        enc.finish()
     }
 
     /// Decodes a checkpoint; returns the index and the log location it covers.
@@ -225,16 +149,17 @@ impl StreamIndex {
         let covers = (r.u32("checkpoint segment")?, r.u64("checkpoint offset")?);
         // Each stream takes at least 18 bytes: the count cannot outrun them.
         let n = r.len_u64(r.remaining() / CKPT_MIN_STREAM_BYTES, "stream count")?;
-        let mut streams = crate::index::FastMap::with_capacity_and_hasher(n, Default::default());
+        let mut streams = StreamTable::with_capacity(n);
+        let mut erased = 0;
         for _ in 0..n {
             let (id, entry) = decode_stream(&mut r)?;
-            if streams.contains_key(&id) {
+            erased += usize::from(entry.erased);
+            if let Some(_twice) = streams.insert(id.clone(), entry) {
                 return Err(DecodeError::invalid(
                     "stream checkpoint",
                     format!("stream {id} appears twice in the stream checkpoint"),
                 ));
             }
-            streams.insert(id, entry);
         }
         if !r.is_empty() {
             return Err(DecodeError::invalid(
@@ -243,7 +168,6 @@ impl StreamIndex {
             ));
         }
         let metadata = crate::index::FastMap::default();
-        let erased = streams.values().filter(|e| e.erased).count();
         Ok((
             StreamIndex {
                 streams,
@@ -290,6 +214,7 @@ fn decode_stream(r: &mut Reader<'_>) -> Result<(StreamId, StreamEntry), DecodeEr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::streams::DeleteKind;
 
     #[test]
     fn checkpoint_roundtrip() {
