@@ -52,8 +52,8 @@ pub struct TagIndex {
     tag_sets: Vec<Box<[Tag]>>,
     /// Tag → indexes into `events`, ascending.
     by_tag: HashMap<Tag, Vec<u32>>,
-    /// Type id → indexes into `events`, ascending.
-    by_type: HashMap<u32, Vec<u32>>,
+    /// By type id: indexes into `events`, ascending.
+    by_type: Vec<Vec<u32>>,
     /// Why the index misses events (its rebuild on open met damage): then
     /// conditions and query reads are refused rather than answered wrong.
     incomplete: Option<String>,
@@ -93,6 +93,26 @@ impl TagIndex {
     /// arrive ascending; one at or below the last indexed is ignored (it is
     /// already there).
     pub fn add(&mut self, position: u64, event_type: &str, tags: &[Tag]) {
+        let type_id = self.type_id(event_type);
+        self.add_typed(position, type_id, tags);
+    }
+
+    /// The id of `event_type`, interned if it is new.
+    pub fn type_id(&mut self, event_type: &str) -> u32 {
+        if let Some(id) = self.type_ids.get(event_type) {
+            return *id;
+        }
+        let id = self.types.len() as u32;
+        let name: Arc<str> = event_type.into();
+        self.types.push(Arc::clone(&name));
+        self.type_ids.insert(name, id);
+        self.by_type.push(Vec::new());
+        id
+    }
+
+    /// [`add`](Self::add) with the type already interned by
+    /// [`type_id`](Self::type_id).
+    pub fn add_typed(&mut self, position: u64, type_id: u32, tags: &[Tag]) {
         if self.last_position().is_some_and(|last| position <= last) {
             return;
         }
@@ -100,15 +120,13 @@ impl TagIndex {
             tracing::error!(position, "the tag index is full; event not indexed");
             return;
         };
-        let type_id = match self.type_ids.get(event_type) {
-            Some(id) => *id,
-            None => {
-                let id = self.types.len() as u32;
-                let name: Arc<str> = event_type.into();
-                self.types.push(Arc::clone(&name));
-                self.type_ids.insert(name, id);
-                id
-            }
+        let Some(by_type) = self.by_type.get_mut(type_id as usize) else {
+            tracing::error!(
+                position,
+                type_id,
+                "an event type the tag index never interned"
+            );
+            return;
         };
         let tag_set = if tags.is_empty() {
             0
@@ -120,10 +138,10 @@ impl TagIndex {
             self.tag_sets.push(tags.into());
             n
         };
+        by_type.push(at);
         for t in tags {
             self.by_tag.entry(t.clone()).or_default().push(at);
         }
-        self.by_type.entry(type_id).or_default().push(at);
         self.events.push(Indexed {
             position,
             type_id,
@@ -228,7 +246,7 @@ impl TagIndex {
                 .types
                 .iter()
                 .filter_map(|t| self.type_ids.get(t.as_str()))
-                .filter_map(|id| self.by_type.get(id))
+                .filter_map(|id| self.by_type.get(*id as usize))
                 .map(|l| Source::List(l))
                 .collect();
         }

@@ -13,7 +13,7 @@ use crate::dcb::Placed;
 use crate::decode::DecodeError;
 use crate::format::record_offsets;
 use crate::format::{position_of, FrameKind, RecordView, FRAME_HEADER_BYTES};
-use crate::index::tags::{decode_tag_file, encode_tag_file, TagEntry, MAX_TAG_FILE_BYTES};
+use crate::index::tags::{encode_tag_file, walk_tag_file, TagEntry, MAX_TAG_FILE_BYTES};
 use crate::io::{read_file, Storage};
 use crate::segment::{tag_file_name, Segment};
 use crate::state::OpenStore;
@@ -76,13 +76,13 @@ pub(crate) fn write_tag_file(
     storage.sync_dir(idx_dir).map_err(io)
 }
 
-/// Sealed segment `n`'s tag file, if present and sound; `Err` says why
-/// not (a missing file is `Ok(None)`).
-pub(crate) fn load_tag_file(
+/// Sealed segment `n`'s tag file's bytes, if it is present and not over
+/// the size limit; `Err` says why not (a missing file is `Ok(None)`).
+pub(crate) fn read_tag_file(
     storage: &dyn Storage,
     idx_dir: &Path,
     n: u32,
-) -> std::result::Result<Option<Vec<TagEntry>>, String> {
+) -> std::result::Result<Option<Vec<u8>>, String> {
     let path = idx_dir.join(tag_file_name(n));
     if !storage.exists(&path) {
         return Ok(None);
@@ -95,8 +95,7 @@ pub(crate) fn load_tag_file(
         ));
     }
     drop(f);
-    let bytes = read_file(storage, &path).map_err(|e| e.to_string())?;
-    decode_tag_file(n, &bytes)
+    read_file(storage, &path)
         .map(Some)
         .map_err(|e| e.to_string())
 }
@@ -164,6 +163,9 @@ impl OpenStore {
         let idx_dir = self.config.dir.join("index");
         let max = self.config.max_segment_bytes;
         for (&n, seg) in &segments {
+            if n != active && self.load_sealed_tag_file(storage, &idx_dir, n) {
+                continue;
+            }
             let entries = if n == active {
                 tag_entries_of_segment(seg, visible_end, max).inspect(|e| {
                     self.metrics
@@ -171,7 +173,7 @@ impl OpenStore {
                         .fetch_add(e.len() as u64, Ordering::Relaxed);
                 })
             } else {
-                self.sealed_tags(storage, &idx_dir, n)
+                self.rebuilt_sealed_tags(storage, &idx_dir, n)
             };
             match entries {
                 Ok(entries) => {
@@ -194,22 +196,57 @@ impl OpenStore {
         );
     }
 
-    /// Sealed segment `n`'s tag entries: from its tag file, or rebuilt from
-    /// the segment (and the file written again) when that is missing or
-    /// unsound.
-    fn sealed_tags(&self, storage: &dyn Storage, idx_dir: &Path, n: u32) -> Result<Vec<TagEntry>> {
-        match load_tag_file(storage, idx_dir, n) {
-            Ok(Some(entries)) => {
-                self.metrics
-                    .tag_events_loaded
-                    .fetch_add(entries.len() as u64, Ordering::Relaxed);
-                return Ok(entries);
-            }
-            Ok(None) => {}
+    /// Adds sealed segment `n`'s events to the tag index straight from its
+    /// tag file, without building an entry per event; false when the file
+    /// is missing or unsound. Events a file handed over before a check
+    /// failed stay: the segment's rebuild then adds only later positions.
+    fn load_sealed_tag_file(&self, storage: &dyn Storage, idx_dir: &Path, n: u32) -> bool {
+        let bytes = match read_tag_file(storage, idx_dir, n) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return false,
             Err(reason) => {
                 warn!(segment = n, reason = %reason, "tag file unusable; rebuilding it from the segment");
+                return false;
+            }
+        };
+        let mut state = self.state.write();
+        let tags = &mut state.tags;
+        // The file's type numbers, interned once each.
+        let mut type_ids: Vec<Option<u32>> = Vec::new();
+        let walked = walk_tag_file(n, &bytes, |e| {
+            let slot = e.type_number as usize;
+            if type_ids.len() <= slot {
+                type_ids.resize(slot + 1, None);
+            }
+            let id = match type_ids.get_mut(slot) {
+                Some(Some(id)) => *id,
+                Some(none) => *none.insert(tags.type_id(e.event_type)),
+                None => tags.type_id(e.event_type),
+            };
+            tags.add_typed(e.position, id, e.tags);
+        });
+        match walked {
+            Ok(count) => {
+                self.metrics
+                    .tag_events_loaded
+                    .fetch_add(count as u64, Ordering::Relaxed);
+                true
+            }
+            Err(reason) => {
+                warn!(segment = n, reason = %reason, "tag file unusable; rebuilding it from the segment");
+                false
             }
         }
+    }
+
+    /// Sealed segment `n`'s tag entries, rebuilt from the segment (and its
+    /// tag file written again): its file was missing or unsound.
+    fn rebuilt_sealed_tags(
+        &self,
+        storage: &dyn Storage,
+        idx_dir: &Path,
+        n: u32,
+    ) -> Result<Vec<TagEntry>> {
         let seg = self
             .state
             .read()

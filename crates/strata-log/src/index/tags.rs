@@ -111,10 +111,180 @@ pub fn encode_tag_file(segment: u32, entries: &[TagEntry]) -> Vec<u8> {
     b
 }
 
+/// One event of a tag file, as [`walk_tag_file`] hands it over.
+#[derive(Debug)]
+pub struct TagEvent<'a> {
+    /// Its position.
+    pub position: u64,
+    /// Its stream.
+    pub stream: &'a StreamId,
+    /// Its version.
+    pub version: u64,
+    /// When it was recorded, microseconds since the epoch.
+    pub recorded_at: i64,
+    /// Its type.
+    pub event_type: &'a str,
+    /// Its type's number in the file's string table: the same type has the
+    /// same number throughout one file.
+    pub type_number: u32,
+    /// Its tag set (sorted, each once).
+    pub tags: &'a [Tag],
+}
+
 /// Decodes the tag file of segment `segment`: every check passes (magic,
 /// version, segment, checksum, string numbers, tags valid and sorted,
 /// positions ascending inside the segment) or the file is refused.
 pub fn decode_tag_file(segment: u32, b: &[u8]) -> Result<Vec<TagEntry>, DecodeError> {
+    let mut out = Vec::new();
+    walk_tag_file(segment, b, |e| {
+        out.push(TagEntry {
+            position: e.position,
+            placed: Placed {
+                stream: e.stream.clone(),
+                version: e.version,
+                recorded_at: e.recorded_at,
+            },
+            event_type: e.event_type.to_owned(),
+            tags: e.tags.to_vec(),
+        })
+    })?;
+    Ok(out)
+}
+
+/// Checks the tag file of segment `segment` as [`decode_tag_file`] does,
+/// handing each event to `each` in position order without allocating
+/// anything per event (each distinct stream and tag is built once). The
+/// checksum is checked before the first event is handed over; a later
+/// check that fails stops the walk with the events before it handed over.
+/// Returns how many events there were.
+pub fn walk_tag_file(
+    segment: u32,
+    b: &[u8],
+    mut each: impl FnMut(TagEvent<'_>),
+) -> Result<usize, DecodeError> {
+    let body = checked_body(segment, b)?;
+    let mut r = Reader::new(body);
+    // The header was checked by `checked_body`.
+    r.bytes(TAGS_HEADER_BYTES - 8, "tag file header")?;
+    // Every string and event takes at least 2 bytes: counts beyond the
+    // bytes present are refused before any allocation.
+    let string_count = r.len_u32(body.len() / 2, "tag file strings")?;
+    let event_count = r.len_u32(body.len() / 2, "tag file events")?;
+    let mut strings: Vec<&str> = Vec::with_capacity(string_count);
+    for _ in 0..string_count {
+        strings.push(r.str16("tag file string")?);
+    }
+    let mut table = StringTable {
+        strings,
+        streams: vec![None; string_count],
+        tags: vec![None; string_count],
+    };
+    let first = position_of(segment, 0).0;
+    let end = position_of(segment.saturating_add(1), 0).0;
+    let mut last: Option<u64> = None;
+    let mut set: Vec<Tag> = Vec::with_capacity(MAX_TAGS_PER_EVENT);
+    for _ in 0..event_count {
+        let position = r.u64("tag file position")?;
+        if position < first || position >= end || last.is_some_and(|l| l >= position) {
+            return Err(DecodeError::invalid(
+                "tag file position",
+                format!("{position} out of order or outside the segment"),
+            ));
+        }
+        last = Some(position);
+        let sn = r.u32("tag file stream")?;
+        table.stream(sn)?;
+        let version = r.u64("tag file version")?;
+        let recorded_at = r.i64("tag file recorded_at")?;
+        let type_number = r.u32("tag file type")?;
+        let event_type = table.string(type_number)?;
+        let count = r.u8("tag file tag count")? as usize;
+        if count > MAX_TAGS_PER_EVENT {
+            return Err(DecodeError::TooLong {
+                what: "tag file tag count",
+                len: count as u64,
+                max: MAX_TAGS_PER_EVENT as u64,
+            });
+        }
+        set.clear();
+        for _ in 0..count {
+            let tag = table.tag(r.u32("tag file tag")?)?;
+            if set.last().is_some_and(|l| l >= tag) {
+                return Err(DecodeError::invalid(
+                    "tag file tag",
+                    "tags out of order or repeated",
+                ));
+            }
+            set.push(tag.clone());
+        }
+        let Some(stream) = table.streams.get(sn as usize).and_then(Option::as_ref) else {
+            return Err(DecodeError::invalid("tag file stream", "not decoded"));
+        };
+        each(TagEvent {
+            position,
+            stream,
+            version,
+            recorded_at,
+            event_type,
+            type_number,
+            tags: &set,
+        });
+    }
+    if !r.is_empty() {
+        return Err(DecodeError::invalid(
+            "tag file",
+            format!("{} bytes after the last event", r.remaining()),
+        ));
+    }
+    Ok(event_count)
+}
+
+/// A tag file's strings, and the streams and tags built from them so far.
+struct StringTable<'a> {
+    strings: Vec<&'a str>,
+    streams: Vec<Option<StreamId>>,
+    tags: Vec<Option<Tag>>,
+}
+
+impl<'a> StringTable<'a> {
+    fn string(&self, n: u32) -> Result<&'a str, DecodeError> {
+        self.strings.get(n as usize).copied().ok_or_else(|| {
+            DecodeError::invalid("tag file string number", format!("{n} out of range"))
+        })
+    }
+
+    /// Builds stream `n` once.
+    fn stream(&mut self, n: u32) -> Result<(), DecodeError> {
+        let name = self.string(n)?;
+        if let Some(slot @ None) = self.streams.get_mut(n as usize) {
+            *slot = Some(
+                StreamId::new(name)
+                    .map_err(|e| DecodeError::invalid("tag file stream", e.to_string()))?,
+            );
+        }
+        Ok(())
+    }
+
+    /// Tag `n`, built once.
+    fn tag(&mut self, n: u32) -> Result<&Tag, DecodeError> {
+        let name = self.string(n)?;
+        let slot = self
+            .tags
+            .get_mut(n as usize)
+            .ok_or_else(|| DecodeError::invalid("tag file tag", "out of range"))?;
+        if slot.is_none() {
+            *slot = Some(
+                Tag::new(name).map_err(|e| DecodeError::invalid("tag file tag", e.to_string()))?,
+            );
+        }
+        slot.as_ref()
+            .ok_or_else(|| DecodeError::invalid("tag file tag", "not decoded"))
+    }
+}
+
+/// The body of a tag file (all but its trailer) once its size, trailer,
+/// checksum, magic, version and segment are checked.
+fn checked_body(segment: u32, b: &[u8]) -> Result<&[u8], DecodeError> {
     if b.len() as u64 > MAX_TAG_FILE_BYTES {
         return Err(DecodeError::TooLong {
             what: "tag file",
@@ -156,92 +326,7 @@ pub fn decode_tag_file(segment: u32, b: &[u8]) -> Result<Vec<TagEntry>, DecodeEr
             format!("names segment {seg}, expected {segment}"),
         ));
     }
-    // Every string and event takes at least 2 bytes: counts beyond the
-    // bytes present are refused before any allocation.
-    let string_count = r.len_u32(body.len() / 2, "tag file strings")?;
-    let event_count = r.len_u32(body.len() / 2, "tag file events")?;
-    let mut strings: Vec<&str> = Vec::with_capacity(string_count);
-    for _ in 0..string_count {
-        strings.push(r.str16("tag file string")?);
-    }
-    let string = |n: u32| {
-        strings.get(n as usize).copied().ok_or_else(|| {
-            DecodeError::invalid("tag file string number", format!("{n} out of range"))
-        })
-    };
-    let mut streams: HashMap<u32, StreamId> = HashMap::new();
-    let mut tags: HashMap<u32, Tag> = HashMap::new();
-    let first = position_of(segment, 0).0;
-    let end = position_of(segment.saturating_add(1), 0).0;
-    let mut out: Vec<TagEntry> = Vec::with_capacity(event_count);
-    for _ in 0..event_count {
-        let position = r.u64("tag file position")?;
-        if position < first || position >= end || out.last().is_some_and(|l| l.position >= position)
-        {
-            return Err(DecodeError::invalid(
-                "tag file position",
-                format!("{position} out of order or outside the segment"),
-            ));
-        }
-        let sn = r.u32("tag file stream")?;
-        let stream = match streams.get(&sn) {
-            Some(s) => s.clone(),
-            None => {
-                let s = StreamId::new(string(sn)?)
-                    .map_err(|e| DecodeError::invalid("tag file stream", e.to_string()))?;
-                streams.insert(sn, s.clone());
-                s
-            }
-        };
-        let version = r.u64("tag file version")?;
-        let recorded_at = r.i64("tag file recorded_at")?;
-        let event_type = string(r.u32("tag file type")?)?.to_owned();
-        let count = r.u8("tag file tag count")? as usize;
-        if count > MAX_TAGS_PER_EVENT {
-            return Err(DecodeError::TooLong {
-                what: "tag file tag count",
-                len: count as u64,
-                max: MAX_TAGS_PER_EVENT as u64,
-            });
-        }
-        let mut set: Vec<Tag> = Vec::with_capacity(count);
-        for _ in 0..count {
-            let tn = r.u32("tag file tag")?;
-            let tag = match tags.get(&tn) {
-                Some(t) => t.clone(),
-                None => {
-                    let t = Tag::new(string(tn)?)
-                        .map_err(|e| DecodeError::invalid("tag file tag", e.to_string()))?;
-                    tags.insert(tn, t.clone());
-                    t
-                }
-            };
-            if set.last().is_some_and(|l| *l >= tag) {
-                return Err(DecodeError::invalid(
-                    "tag file tag",
-                    "tags out of order or repeated",
-                ));
-            }
-            set.push(tag);
-        }
-        out.push(TagEntry {
-            position,
-            placed: Placed {
-                stream,
-                version,
-                recorded_at,
-            },
-            event_type,
-            tags: set,
-        });
-    }
-    if !r.is_empty() {
-        return Err(DecodeError::invalid(
-            "tag file",
-            format!("{} bytes after the last event", r.remaining()),
-        ));
-    }
-    Ok(out)
+    Ok(body)
 }
 
 #[cfg(test)]
@@ -276,6 +361,29 @@ mod tests {
             decode_tag_file(3, &encode_tag_file(3, &[])).unwrap(),
             vec![]
         );
+    }
+
+    #[test]
+    fn the_walk_hands_over_every_event_with_one_number_per_type() {
+        let e = entries(3);
+        let b = encode_tag_file(3, &e);
+        let mut seen = Vec::new();
+        let mut numbers: HashMap<String, u32> = HashMap::new();
+        let count = walk_tag_file(3, &b, |ev| {
+            let n = *numbers
+                .entry(ev.event_type.to_owned())
+                .or_insert(ev.type_number);
+            assert_eq!(n, ev.type_number, "{}", ev.event_type);
+            seen.push((ev.position, ev.stream.clone(), ev.tags.to_vec()));
+        })
+        .unwrap();
+        assert_eq!(count, e.len());
+        assert_eq!(numbers.len(), 2);
+        let expected: Vec<_> = e
+            .iter()
+            .map(|x| (x.position, x.placed.stream.clone(), x.tags.clone()))
+            .collect();
+        assert_eq!(seen, expected);
     }
 
     #[test]
