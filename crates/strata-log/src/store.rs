@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::config::{Durability, LogConfig};
 use crate::format::{MAX_METADATA_FIELD_BYTES, MAX_SEGMENT_BYTES_LIMIT};
 use crate::read::{offload, Cut};
-use crate::recovery::{lock_dir, recover};
+use crate::recovery::{lock_dir, recover_and_preload_tags};
 use crate::segment::{list_segment_numbers, open_segment};
 use crate::state::OpenStore;
 use crate::streams::DeleteKind;
@@ -97,7 +97,8 @@ impl LogStore {
             )));
         }
         let lock = lock_dir(&config)?;
-        let recovered = recover(&config)?;
+        let (recovered, preloaded) = recover_and_preload_tags(&config);
+        let recovered = recovered?;
         let active = recovered
             .state
             .segments
@@ -108,7 +109,7 @@ impl LogStore {
         let mut open = OpenStore::new(recovered.state, config.clone());
         open.damaged = recovered.damaged.clone();
         let store = Arc::new(open);
-        store.load_tag_index();
+        store.load_tag_index(preloaded);
         // Sealed segments left uncompressed (crash, or compression just enabled).
         let plain_sealed: Vec<u32> = {
             let state = store.state.read();

@@ -9,13 +9,15 @@ use tracing::{info, warn};
 use strata_core::{Error, Result, StreamId};
 
 use crate::background::indexing::walk_frames;
+use crate::config::LogConfig;
 use crate::dcb::Placed;
+use crate::dcb::TagIndex;
 use crate::decode::DecodeError;
 use crate::format::record_offsets;
 use crate::format::{position_of, FrameKind, RecordView, FRAME_HEADER_BYTES};
 use crate::index::tags::{encode_tag_file, walk_tag_file, TagEntry, MAX_TAG_FILE_BYTES};
 use crate::io::{read_file, Storage};
-use crate::segment::{tag_file_name, Segment};
+use crate::segment::{list_segment_numbers, tag_file_name, Segment};
 use crate::state::OpenStore;
 
 /// The tag entries of segment `seg` up to offset `limit`: every event of a
@@ -140,6 +142,70 @@ impl OpenStore {
     }
 }
 
+/// Sealed segments' tag files, loaded into a tag index of their own while
+/// recovery runs on another thread.
+#[derive(Default)]
+pub(crate) struct PreloadedTags {
+    index: TagIndex,
+    /// The segments loaded, ascending: a run from the first.
+    segments: Vec<u32>,
+    events: u64,
+}
+
+/// Loads the tag files of the store's segments, from the first on, into a
+/// new tag index, stopping at the first missing or unsound one and before
+/// the last segment (the active one, or about to be). Reads only: a store
+/// that opens runs it beside recovery, and
+/// [`OpenStore::load_tag_index`] goes on from where it stopped.
+pub(crate) fn preload_sealed_tags(config: &LogConfig) -> PreloadedTags {
+    let storage = config.storage.as_ref();
+    let numbers = list_segment_numbers(storage, &config.dir.join("segments")).unwrap_or_default();
+    let idx_dir = config.dir.join("index");
+    let mut out = PreloadedTags::default();
+    for &n in numbers.iter().take(numbers.len().saturating_sub(1)) {
+        match add_tag_file(&mut out.index, storage, &idx_dir, n) {
+            Ok(Some(count)) => {
+                out.segments.push(n);
+                out.events += count;
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    out
+}
+
+/// Adds sealed segment `n`'s events to `index` straight from its tag file,
+/// without building an entry per event; `Ok(None)` when the file is
+/// missing, `Err` saying why it is unsound. Events a file handed over
+/// before a check failed stay: the segment's rebuild then adds only later
+/// positions.
+fn add_tag_file(
+    index: &mut TagIndex,
+    storage: &dyn Storage,
+    idx_dir: &Path,
+    n: u32,
+) -> std::result::Result<Option<u64>, String> {
+    let Some(bytes) = read_tag_file(storage, idx_dir, n)? else {
+        return Ok(None);
+    };
+    // The file's type numbers, interned once each.
+    let mut type_ids: Vec<Option<u32>> = Vec::new();
+    let count = walk_tag_file(n, &bytes, |e| {
+        let slot = e.type_number as usize;
+        if type_ids.len() <= slot {
+            type_ids.resize(slot + 1, None);
+        }
+        let id = match type_ids.get_mut(slot) {
+            Some(Some(id)) => *id,
+            Some(none) => *none.insert(index.type_id(e.event_type)),
+            None => index.type_id(e.event_type),
+        };
+        index.add_typed(e.position, id, e.tags);
+    })
+    .map_err(|e| e.to_string())?;
+    Ok(Some(count as u64))
+}
+
 impl OpenStore {
     /// Fills the tag index when the store opens, before the writer starts:
     /// each sealed segment's entries from its tag file (a missing or unsound
@@ -147,7 +213,10 @@ impl OpenStore {
     /// segment's events up to its visible end. A store opened read-only over
     /// damage scans `$all` instead, and a scan that meets damage leaves the
     /// index marked incomplete.
-    pub(crate) fn load_tag_index(&self) {
+    /// Segments whose tag files `preloaded` holds (see
+    /// [`preload_sealed_tags`]) are not read again, if recovery left them
+    /// sealed.
+    pub(crate) fn load_tag_index(&self, preloaded: Option<PreloadedTags>) {
         if self.damaged.is_some() {
             return self.scan_tag_index(strata_core::Position::START);
         }
@@ -162,9 +231,39 @@ impl OpenStore {
         let storage = self.config.storage.as_ref();
         let idx_dir = self.config.dir.join("index");
         let max = self.config.max_segment_bytes;
+        let preloaded = preloaded.filter(|p| {
+            p.segments
+                .iter()
+                .all(|n| *n != active && segments.contains_key(n))
+        });
+        let skip = match preloaded {
+            Some(p) => {
+                self.metrics
+                    .tag_events_loaded
+                    .fetch_add(p.events, Ordering::Relaxed);
+                self.state.write().tags = p.index;
+                p.segments
+            }
+            None => Vec::new(),
+        };
         for (&n, seg) in &segments {
-            if n != active && self.load_sealed_tag_file(storage, &idx_dir, n) {
+            if skip.binary_search(&n).is_ok() {
                 continue;
+            }
+            if n != active {
+                let mut state = self.state.write();
+                match add_tag_file(&mut state.tags, storage, &idx_dir, n) {
+                    Ok(Some(count)) => {
+                        self.metrics
+                            .tag_events_loaded
+                            .fetch_add(count, Ordering::Relaxed);
+                        continue;
+                    }
+                    Ok(None) => {}
+                    Err(reason) => {
+                        warn!(segment = n, reason = %reason, "tag file unusable; rebuilding it from the segment");
+                    }
+                }
             }
             let entries = if n == active {
                 tag_entries_of_segment(seg, visible_end, max).inspect(|e| {
@@ -194,49 +293,6 @@ impl OpenStore {
             scanned = self.metrics.tag_events_scanned.load(Ordering::Relaxed),
             "tag index loaded"
         );
-    }
-
-    /// Adds sealed segment `n`'s events to the tag index straight from its
-    /// tag file, without building an entry per event; false when the file
-    /// is missing or unsound. Events a file handed over before a check
-    /// failed stay: the segment's rebuild then adds only later positions.
-    fn load_sealed_tag_file(&self, storage: &dyn Storage, idx_dir: &Path, n: u32) -> bool {
-        let bytes = match read_tag_file(storage, idx_dir, n) {
-            Ok(Some(bytes)) => bytes,
-            Ok(None) => return false,
-            Err(reason) => {
-                warn!(segment = n, reason = %reason, "tag file unusable; rebuilding it from the segment");
-                return false;
-            }
-        };
-        let mut state = self.state.write();
-        let tags = &mut state.tags;
-        // The file's type numbers, interned once each.
-        let mut type_ids: Vec<Option<u32>> = Vec::new();
-        let walked = walk_tag_file(n, &bytes, |e| {
-            let slot = e.type_number as usize;
-            if type_ids.len() <= slot {
-                type_ids.resize(slot + 1, None);
-            }
-            let id = match type_ids.get_mut(slot) {
-                Some(Some(id)) => *id,
-                Some(none) => *none.insert(tags.type_id(e.event_type)),
-                None => tags.type_id(e.event_type),
-            };
-            tags.add_typed(e.position, id, e.tags);
-        });
-        match walked {
-            Ok(count) => {
-                self.metrics
-                    .tag_events_loaded
-                    .fetch_add(count as u64, Ordering::Relaxed);
-                true
-            }
-            Err(reason) => {
-                warn!(segment = n, reason = %reason, "tag file unusable; rebuilding it from the segment");
-                false
-            }
-        }
     }
 
     /// Sealed segment `n`'s tag entries, rebuilt from the segment (and its
