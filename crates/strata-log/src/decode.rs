@@ -175,6 +175,25 @@ impl<'a> Reader<'a> {
     }
 
     #[inline(always)]
+    /// The next unsigned LEB128 number (7 bits a byte, low first, at most
+    /// 10 bytes; one that does not fit a u64 is refused).
+    pub fn uvarint(&mut self, what: &'static str) -> Result<u64, DecodeError> {
+        let mut v: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let b = self.u8(what)?;
+            let low = u64::from(b & 0x7f);
+            if shift == 63 && low > 1 {
+                break;
+            }
+            v |= low << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(DecodeError::invalid(what, "a number longer than 64 bits"))
+    }
+
+    #[inline(always)]
     /// A length field (u32) checked against `max` before anything uses it.
     pub fn len_u32(&mut self, max: usize, what: &'static str) -> Result<usize, DecodeError> {
         let len = self.u32(what)?;

@@ -6,13 +6,11 @@ use std::sync::atomic::Ordering;
 
 use tracing::{info, warn};
 
-use strata_core::{Error, Result, StreamId};
+use strata_core::{Error, Result};
 
 use crate::background::indexing::walk_frames;
 use crate::config::LogConfig;
-use crate::dcb::Placed;
 use crate::dcb::TagIndex;
-use crate::decode::DecodeError;
 use crate::format::record_offsets;
 use crate::format::{position_of, FrameKind, RecordView, FRAME_HEADER_BYTES};
 use crate::index::tags::{encode_tag_file, walk_tag_file, TagEntry, MAX_TAG_FILE_BYTES};
@@ -38,15 +36,8 @@ pub(crate) fn tag_entries_of_segment(
                 if view.is_removed() || view.stream.starts_with('$') {
                     continue;
                 }
-                let stream = StreamId::new(view.stream)
-                    .map_err(|e| DecodeError::invalid("record stream", e.to_string()))?;
                 out.push(TagEntry {
                     position: position_of(n, rec_off).0,
-                    placed: Placed {
-                        stream,
-                        version: view.version,
-                        recorded_at: view.recorded_at_micros(),
-                    },
                     event_type: view.event_type.to_owned(),
                     tags: view.tags()?,
                 });

@@ -1,19 +1,26 @@
 //! Tag files of sealed segments (`index/NNNNNNNN.tags`), beside their
 //! index files: every event of a user stream the segment holds, with what
-//! the tag index keeps of it (stream, version, time, type, tags), so that
-//! opening a store loads the tag index instead of reading every event.
+//! the tag index keeps of it (position, type, tags), so that opening a
+//! store loads the tag index instead of reading every event.
 //!
 //! ```text
 //! header (24 bytes)  magic "STRATATG", version u32, segment u32,
 //!                    strings u32, events u32
-//! strings            each: u16 length and its UTF-8 bytes (stream ids,
-//!                    event types and tags, each once)
-//! events             each, positions ascending: position u64, stream
-//!                    (string number) u32, version u64, recorded_at i64,
-//!                    type (string number) u32, tag count u8, tags
-//!                    (string numbers) u32 each
+//! strings            each: u16 length and its UTF-8 bytes (event types
+//!                    and tags, each once)
+//! events             each, positions ascending: its record's offset in
+//!                    the segment less the previous event's (the first's
+//!                    from 0), type (string number), tag count u8, tags
+//!                    (string numbers); every number but the count as
+//!                    unsigned LEB128
 //! trailer (8 bytes)  crc32c of everything before it u32, magic "SXTG"
 //! ```
+//!
+//! That is version 2, about 4 bytes an untagged event. Version 1 files,
+//! still read, held each event's stream, version and time as well, in
+//! fixed-width fields (33 bytes an untagged event, and every stream name):
+//! `position u64, stream u32, version u64, recorded_at i64, type u32, tag
+//! count u8, tags u32 each`.
 //!
 //! The file is read whole and checked once; a file that fails any check is
 //! rebuilt from its segment.
@@ -23,15 +30,16 @@
 use std::collections::HashMap;
 
 use strata_core::dcb::{Tag, MAX_TAGS_PER_EVENT};
-use strata_core::StreamId;
 
-use crate::dcb::Placed;
 use crate::decode::{check_crc, DecodeError, Reader};
-use crate::format::{position_of, MAX_SEGMENT_BYTES_LIMIT};
+use crate::format::{position_of, split_position, MAX_SEGMENT_BYTES_LIMIT};
 
 const TAGS_MAGIC: &[u8; 8] = b"STRATATG";
 const TAGS_TRAILER_MAGIC: &[u8; 4] = b"SXTG";
-const TAGS_VERSION: u32 = 1;
+/// The version written.
+const TAGS_VERSION: u32 = 2;
+/// The first version, with streams, versions and times; still read.
+const TAGS_VERSION_1: u32 = 1;
 const TAGS_HEADER_BYTES: usize = 24;
 const TAGS_TRAILER_BYTES: usize = 8;
 
@@ -44,8 +52,6 @@ pub const MAX_TAG_FILE_BYTES: u64 = MAX_SEGMENT_BYTES_LIMIT;
 pub struct TagEntry {
     /// Its position.
     pub position: u64,
-    /// Its stream, version and time.
-    pub placed: Placed,
     /// Its type.
     pub event_type: String,
     /// Its tag set (sorted, each once).
@@ -79,20 +85,29 @@ impl<'a> Strings<'a> {
     }
 }
 
+/// Appends `v` as unsigned LEB128.
+fn put_uvarint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
 /// Encodes the tag file of segment `segment` holding `entries` (positions
-/// ascending).
+/// ascending, all inside the segment).
 pub fn encode_tag_file(segment: u32, entries: &[TagEntry]) -> Vec<u8> {
     let mut strings = Strings::default();
-    let mut events = Vec::with_capacity(entries.len() * 48);
+    let mut events = Vec::with_capacity(entries.len() * 4);
+    let mut previous = 0u64;
     for e in entries {
-        events.extend_from_slice(&e.position.to_le_bytes());
-        events.extend_from_slice(&strings.number(e.placed.stream.as_str()).to_le_bytes());
-        events.extend_from_slice(&e.placed.version.to_le_bytes());
-        events.extend_from_slice(&e.placed.recorded_at.to_le_bytes());
-        events.extend_from_slice(&strings.number(&e.event_type).to_le_bytes());
+        let (_, offset) = split_position(strata_core::Position(e.position));
+        put_uvarint(&mut events, offset.wrapping_sub(previous));
+        previous = offset;
+        put_uvarint(&mut events, u64::from(strings.number(&e.event_type)));
         events.push(e.tags.len() as u8);
         for t in &e.tags {
-            events.extend_from_slice(&strings.number(t.as_str()).to_le_bytes());
+            put_uvarint(&mut events, u64::from(strings.number(t.as_str())));
         }
     }
     let mut b = Vec::with_capacity(
@@ -116,12 +131,6 @@ pub fn encode_tag_file(segment: u32, entries: &[TagEntry]) -> Vec<u8> {
 pub struct TagEvent<'a> {
     /// Its position.
     pub position: u64,
-    /// Its stream.
-    pub stream: &'a StreamId,
-    /// Its version.
-    pub version: u64,
-    /// When it was recorded, microseconds since the epoch.
-    pub recorded_at: i64,
     /// Its type.
     pub event_type: &'a str,
     /// Its type's number in the file's string table: the same type has the
@@ -139,11 +148,6 @@ pub fn decode_tag_file(segment: u32, b: &[u8]) -> Result<Vec<TagEntry>, DecodeEr
     walk_tag_file(segment, b, |e| {
         out.push(TagEntry {
             position: e.position,
-            placed: Placed {
-                stream: e.stream.clone(),
-                version: e.version,
-                recorded_at: e.recorded_at,
-            },
             event_type: e.event_type.to_owned(),
             tags: e.tags.to_vec(),
         })
@@ -153,16 +157,16 @@ pub fn decode_tag_file(segment: u32, b: &[u8]) -> Result<Vec<TagEntry>, DecodeEr
 
 /// Checks the tag file of segment `segment` as [`decode_tag_file`] does,
 /// handing each event to `each` in position order without allocating
-/// anything per event (each distinct stream and tag is built once). The
-/// checksum is checked before the first event is handed over; a later
-/// check that fails stops the walk with the events before it handed over.
-/// Returns how many events there were.
+/// anything per event (each distinct tag is built once). The checksum is
+/// checked before the first event is handed over; a later check that fails
+/// stops the walk with the events before it handed over. Returns how many
+/// events there were.
 pub fn walk_tag_file(
     segment: u32,
     b: &[u8],
     mut each: impl FnMut(TagEvent<'_>),
 ) -> Result<usize, DecodeError> {
-    let body = checked_body(segment, b)?;
+    let (version, body) = checked_body(segment, b)?;
     let mut r = Reader::new(body);
     // The header was checked by `checked_body`.
     r.bytes(TAGS_HEADER_BYTES - 8, "tag file header")?;
@@ -176,7 +180,6 @@ pub fn walk_tag_file(
     }
     let mut table = StringTable {
         strings,
-        streams: vec![None; string_count],
         tags: vec![None; string_count],
     };
     let first = position_of(segment, 0).0;
@@ -184,7 +187,17 @@ pub fn walk_tag_file(
     let mut last: Option<u64> = None;
     let mut set: Vec<Tag> = Vec::with_capacity(MAX_TAGS_PER_EVENT);
     for _ in 0..event_count {
-        let position = r.u64("tag file position")?;
+        let position = if version == TAGS_VERSION_1 {
+            let position = r.u64("tag file position")?;
+            // Stream, version and time: no longer kept.
+            table.string(r.u32("tag file stream")?)?;
+            r.skip(16, "tag file version and time")?;
+            position
+        } else {
+            let delta = r.uvarint("tag file offset")?;
+            let offset = last.map_or(0, |l| l - first).checked_add(delta);
+            offset.map_or(u64::MAX, |o| first.saturating_add(o))
+        };
         if position < first || position >= end || last.is_some_and(|l| l >= position) {
             return Err(DecodeError::invalid(
                 "tag file position",
@@ -192,11 +205,11 @@ pub fn walk_tag_file(
             ));
         }
         last = Some(position);
-        let sn = r.u32("tag file stream")?;
-        table.stream(sn)?;
-        let version = r.u64("tag file version")?;
-        let recorded_at = r.i64("tag file recorded_at")?;
-        let type_number = r.u32("tag file type")?;
+        let type_number = if version == TAGS_VERSION_1 {
+            r.u32("tag file type")?
+        } else {
+            string_number(&mut r, "tag file type")?
+        };
         let event_type = table.string(type_number)?;
         let count = r.u8("tag file tag count")? as usize;
         if count > MAX_TAGS_PER_EVENT {
@@ -208,7 +221,12 @@ pub fn walk_tag_file(
         }
         set.clear();
         for _ in 0..count {
-            let tag = table.tag(r.u32("tag file tag")?)?;
+            let n = if version == TAGS_VERSION_1 {
+                r.u32("tag file tag")?
+            } else {
+                string_number(&mut r, "tag file tag")?
+            };
+            let tag = table.tag(n)?;
             if set.last().is_some_and(|l| l >= tag) {
                 return Err(DecodeError::invalid(
                     "tag file tag",
@@ -217,14 +235,8 @@ pub fn walk_tag_file(
             }
             set.push(tag.clone());
         }
-        let Some(stream) = table.streams.get(sn as usize).and_then(Option::as_ref) else {
-            return Err(DecodeError::invalid("tag file stream", "not decoded"));
-        };
         each(TagEvent {
             position,
-            stream,
-            version,
-            recorded_at,
             event_type,
             type_number,
             tags: &set,
@@ -239,10 +251,15 @@ pub fn walk_tag_file(
     Ok(event_count)
 }
 
-/// A tag file's strings, and the streams and tags built from them so far.
+/// A string number of a version-2 file (LEB128, at most a u32).
+fn string_number(r: &mut Reader<'_>, what: &'static str) -> Result<u32, DecodeError> {
+    let n = r.uvarint(what)?;
+    u32::try_from(n).map_err(|_| DecodeError::invalid(what, format!("{n} out of range")))
+}
+
+/// A tag file's strings, and the tags built from them so far.
 struct StringTable<'a> {
     strings: Vec<&'a str>,
-    streams: Vec<Option<StreamId>>,
     tags: Vec<Option<Tag>>,
 }
 
@@ -251,18 +268,6 @@ impl<'a> StringTable<'a> {
         self.strings.get(n as usize).copied().ok_or_else(|| {
             DecodeError::invalid("tag file string number", format!("{n} out of range"))
         })
-    }
-
-    /// Builds stream `n` once.
-    fn stream(&mut self, n: u32) -> Result<(), DecodeError> {
-        let name = self.string(n)?;
-        if let Some(slot @ None) = self.streams.get_mut(n as usize) {
-            *slot = Some(
-                StreamId::new(name)
-                    .map_err(|e| DecodeError::invalid("tag file stream", e.to_string()))?,
-            );
-        }
-        Ok(())
     }
 
     /// Tag `n`, built once.
@@ -282,9 +287,9 @@ impl<'a> StringTable<'a> {
     }
 }
 
-/// The body of a tag file (all but its trailer) once its size, trailer,
-/// checksum, magic, version and segment are checked.
-fn checked_body(segment: u32, b: &[u8]) -> Result<&[u8], DecodeError> {
+/// The version and body of a tag file (all but its trailer) once its size,
+/// trailer, checksum, magic, version and segment are checked.
+fn checked_body(segment: u32, b: &[u8]) -> Result<(u32, &[u8]), DecodeError> {
     if b.len() as u64 > MAX_TAG_FILE_BYTES {
         return Err(DecodeError::TooLong {
             what: "tag file",
@@ -313,7 +318,7 @@ fn checked_body(segment: u32, b: &[u8]) -> Result<&[u8], DecodeError> {
         return Err(DecodeError::invalid("tag file magic", "bad magic"));
     }
     let version = r.u32("tag file version")?;
-    if version != TAGS_VERSION {
+    if version != TAGS_VERSION && version != TAGS_VERSION_1 {
         return Err(DecodeError::invalid(
             "tag file version",
             format!("version {version} is not known"),
@@ -326,7 +331,7 @@ fn checked_body(segment: u32, b: &[u8]) -> Result<&[u8], DecodeError> {
             format!("names segment {seg}, expected {segment}"),
         ));
     }
-    Ok(body)
+    Ok((version, body))
 }
 
 #[cfg(test)]
@@ -339,11 +344,6 @@ mod tests {
         (0..50u64)
             .map(|i| TagEntry {
                 position: position_of(segment, 64 + i * 100).0,
-                placed: Placed {
-                    stream: StreamId::new(format!("course-{}", i % 7)).unwrap(),
-                    version: i / 7,
-                    recorded_at: 1_000 + i as i64,
-                },
                 event_type: if i % 2 == 0 { "Opened" } else { "Subscribed" }.into(),
                 tags: (0..(i % 3))
                     .map(|k| Tag::new(format!("t:{k}")).unwrap())
@@ -374,16 +374,106 @@ mod tests {
                 .entry(ev.event_type.to_owned())
                 .or_insert(ev.type_number);
             assert_eq!(n, ev.type_number, "{}", ev.event_type);
-            seen.push((ev.position, ev.stream.clone(), ev.tags.to_vec()));
+            seen.push((ev.position, ev.tags.to_vec()));
         })
         .unwrap();
         assert_eq!(count, e.len());
         assert_eq!(numbers.len(), 2);
-        let expected: Vec<_> = e
-            .iter()
-            .map(|x| (x.position, x.placed.stream.clone(), x.tags.clone()))
-            .collect();
+        let expected: Vec<_> = e.iter().map(|x| (x.position, x.tags.clone())).collect();
         assert_eq!(seen, expected);
+    }
+
+    /// A version-1 file of `entries`, as stores written before version 2
+    /// hold: each event with a stream, version and time.
+    fn encode_v1(segment: u32, entries: &[TagEntry]) -> Vec<u8> {
+        let mut strings = Strings::default();
+        let mut events = Vec::new();
+        for (i, e) in entries.iter().enumerate() {
+            events.extend_from_slice(&e.position.to_le_bytes());
+            let stream = strings.number(["course-1", "course-2"][i % 2]);
+            events.extend_from_slice(&stream.to_le_bytes());
+            events.extend_from_slice(&(i as u64 + 1).to_le_bytes());
+            events.extend_from_slice(&(1_000 + i as i64).to_le_bytes());
+            events.extend_from_slice(&strings.number(&e.event_type).to_le_bytes());
+            events.push(e.tags.len() as u8);
+            for t in &e.tags {
+                events.extend_from_slice(&strings.number(t.as_str()).to_le_bytes());
+            }
+        }
+        let mut b = Vec::new();
+        b.extend_from_slice(TAGS_MAGIC);
+        b.extend_from_slice(&TAGS_VERSION_1.to_le_bytes());
+        b.extend_from_slice(&segment.to_le_bytes());
+        b.extend_from_slice(&strings.count.to_le_bytes());
+        b.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+        b.extend_from_slice(&strings.bytes);
+        b.extend_from_slice(&events);
+        let crc = crc32c::crc32c(&b);
+        b.extend_from_slice(&crc.to_le_bytes());
+        b.extend_from_slice(TAGS_TRAILER_MAGIC);
+        b
+    }
+
+    #[test]
+    fn version_1_files_still_read() {
+        let e = entries(5);
+        let v1 = encode_v1(5, &e);
+        assert_eq!(decode_tag_file(5, &v1).unwrap(), e);
+        let v2 = encode_tag_file(5, &e);
+        assert!(v2.len() * 4 < v1.len(), "{} vs {}", v2.len(), v1.len());
+    }
+
+    #[test]
+    fn an_untagged_event_takes_a_few_bytes() {
+        let untagged: Vec<TagEntry> = (0..1_000u64)
+            .map(|i| TagEntry {
+                position: position_of(9, 64 + i * 300).0,
+                event_type: "Deposited".into(),
+                tags: Vec::new(),
+            })
+            .collect();
+        let b = encode_tag_file(9, &untagged);
+        // The type's string: its length and 9 bytes.
+        let events = b.len() - TAGS_HEADER_BYTES - TAGS_TRAILER_BYTES - 11;
+        assert_eq!(
+            events,
+            3 + 999 * 4,
+            "the first 3 bytes, then offset delta 2, type 1, tag count 1 each"
+        );
+        assert_eq!(decode_tag_file(9, &b).unwrap(), untagged);
+    }
+
+    #[test]
+    fn numbers_round_trip_and_overlong_ones_are_refused() {
+        for v in [
+            0u64,
+            1,
+            127,
+            128,
+            300,
+            u32::MAX as u64,
+            u64::MAX - 1,
+            u64::MAX,
+        ] {
+            let mut b = Vec::new();
+            put_uvarint(&mut b, v);
+            let mut r = Reader::new(&b);
+            assert_eq!(r.uvarint("n").unwrap(), v);
+            assert!(r.is_empty());
+        }
+        let eleven = [0x80u8; 10].iter().copied().chain([1]).collect::<Vec<_>>();
+        assert!(Reader::new(&eleven).uvarint("n").is_err());
+        let too_big = [0xffu8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02];
+        assert!(Reader::new(&too_big).uvarint("n").is_err());
+        assert!(Reader::new(&[0x80u8]).uvarint("n").is_err(), "cut short");
+    }
+
+    #[test]
+    fn an_event_at_the_offset_of_the_one_before_is_refused() {
+        let mut e = entries(3);
+        e[1].position = e[0].position;
+        let b = encode_tag_file(3, &e);
+        assert!(decode_tag_file(3, &b).is_err());
     }
 
     #[test]

@@ -242,15 +242,13 @@ pub(super) fn verify_tag_file(
         listed.insert(e.position);
         match facts.events.get(&e.position) {
             Some(f)
-                if f.stream == e.placed.stream.as_str()
-                    && f.version == e.placed.version
-                    && f.type_hash == key_hash(&e.event_type) => {}
+                if !f.stream.starts_with('$') && f.type_hash == key_hash(&e.event_type) => {}
             None if facts.was_removed(e.position) => {}
             _ => out.note(
                 Some(e.position),
                 format!(
-                    "tag entry for {}@{} points to position {}, which does not hold that event",
-                    e.placed.stream, e.placed.version, e.position
+                    "tag entry for an event of type `{}` points to position {}, which does not hold an event of a user stream of that type",
+                    e.event_type, e.position
                 ),
             ),
         }
