@@ -89,10 +89,13 @@ fn note_log_usage(console: &dyn Console, dir: &Path, events: u64, compress: bool
     };
     if events > 0 {
         console.note(&format!(
-            "log store: {events} events, {:.1} bytes/event in segments, {:.1} bytes/event on disk{}",
+            "log store: {events} events, {:.1} bytes/event in segments, {:.1} bytes/event on disk{}; {} segment bytes, {} index and tag file bytes, {} stream checkpoint bytes",
             u.segment_bytes as f64 / events as f64,
             u.segment_bytes_on_disk as f64 / events as f64,
-            if compress { " (sealed segments compressed)" } else { "" }
+            if compress { " (sealed segments compressed)" } else { "" },
+            u.segment_bytes_on_disk,
+            u.index_bytes,
+            u.checkpoint_bytes,
         ));
     }
 }

@@ -47,6 +47,12 @@ pub struct DiskUsage {
     pub segment_bytes: u64,
     /// Segment bytes on disk (after compression of sealed segments).
     pub segment_bytes_on_disk: u64,
+    /// Bytes of the sealed segments' index and tag files (`index/`); only
+    /// [`dir_usage`] measures them.
+    pub index_bytes: u64,
+    /// Bytes of the stream checkpoint (`streams.ckpt`); only [`dir_usage`]
+    /// measures them.
+    pub checkpoint_bytes: u64,
 }
 
 /// How the tag index was filled on open, from [`LogStore::tag_index_load`].
@@ -559,5 +565,14 @@ pub fn dir_usage(dir: &Path) -> Result<DiskUsage> {
             .map_err(|e| Error::io(format!("sizing {}", seg.path.display()), e))?
             .len();
     }
+    let idx_dir = dir.join("index");
+    let listing = |e| Error::io(format!("listing {}", idx_dir.display()), e);
+    for entry in std::fs::read_dir(&idx_dir).map_err(listing)? {
+        let meta = entry.and_then(|e| e.metadata()).map_err(listing)?;
+        if meta.is_file() {
+            u.index_bytes += meta.len();
+        }
+    }
+    u.checkpoint_bytes = std::fs::metadata(dir.join(STREAM_CHECKPOINT_FILE)).map_or(0, |m| m.len());
     Ok(u)
 }
