@@ -126,6 +126,17 @@ pub fn recorded_at(segment: &Segment, offset: u64, expect: (&str, u64)) -> Resul
     Ok(view.recorded_at_micros())
 }
 
+/// The stream of a record at `offset` of `path`: a user or system stream
+/// name, or `Corrupt`.
+pub fn stored_stream_id(name: &str, path: &Path, offset: u64) -> Result<StreamId> {
+    StreamId::new(name)
+        .or_else(|_| StreamId::system(name))
+        .map_err(|e| Error::Corrupt {
+            location: location(path, offset),
+            reason: format!("stored stream name is invalid: {e}"),
+        })
+}
+
 /// Builds a `RecordedEvent` from a checked record.
 pub fn to_event(
     view: &RecordView<'_>,
@@ -135,12 +146,7 @@ pub fn to_event(
     path: &Path,
     offset: u64,
 ) -> Result<RecordedEvent> {
-    let stream = StreamId::new(view.stream)
-        .or_else(|_| StreamId::system(view.stream))
-        .map_err(|e| Error::Corrupt {
-            location: location(path, offset),
-            reason: format!("stored stream name is invalid: {e}"),
-        })?;
+    let stream = stored_stream_id(view.stream, path, offset)?;
     view.to_event(stream, position, buf, at)
         .map_err(|reason| Error::Corrupt {
             location: location(path, offset),
