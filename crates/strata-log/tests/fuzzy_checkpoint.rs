@@ -40,34 +40,33 @@ fn write_checkpoint(dir: &Path, index: &StreamIndex, covers: (u32, u64)) {
     .unwrap();
 }
 
+/// Appends `n` events, soft-deletes stream 0 through its head and sets
+/// stream 1's `max_count`.
+async fn append_delete_and_set(store: &LogStore, n: usize, max_count: u64) {
+    append_some(store, n, STREAMS, &mut Vec::new()).await;
+    store
+        .delete_stream(&stream(0), ExpectedVersion::Any)
+        .await
+        .unwrap();
+    store
+        .set_stream_metadata(&stream(1), ExpectedVersion::Any, &metadata(max_count))
+        .await
+        .unwrap();
+}
+
 /// Two sessions of appends, soft deletes (the second through a later
 /// version), metadata and a tombstone; returns what the first session's
 /// close-time checkpoint covered.
 async fn two_sessions(dir: &Path) -> (u32, u64) {
     let store = LogStore::open(config(dir)).await.unwrap();
-    append_some(&store, 30, STREAMS, &mut Vec::new()).await;
-    store
-        .delete_stream(&stream(0), ExpectedVersion::Any)
-        .await
-        .unwrap();
-    store
-        .set_stream_metadata(&stream(1), ExpectedVersion::Any, &metadata(3))
-        .await
-        .unwrap();
+    append_delete_and_set(&store, 30, 3).await;
     store.close().await.unwrap();
     let (_, first_covers) = read_checkpoint(dir);
 
     let store = LogStore::open(config(dir)).await.unwrap();
-    append_some(&store, 40, STREAMS, &mut Vec::new()).await;
-    store
-        .delete_stream(&stream(0), ExpectedVersion::Any)
-        .await
-        .unwrap();
+    append_delete_and_set(&store, 40, 5).await;
+    // An event after the second delete.
     append_some(&store, 1, 1, &mut Vec::new()).await;
-    store
-        .set_stream_metadata(&stream(1), ExpectedVersion::Any, &metadata(5))
-        .await
-        .unwrap();
     store
         .tombstone_stream(&stream(2), ExpectedVersion::Any)
         .await

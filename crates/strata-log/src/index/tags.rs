@@ -110,16 +110,28 @@ pub fn encode_tag_file(segment: u32, entries: &[TagEntry]) -> Vec<u8> {
             put_uvarint(&mut events, u64::from(strings.number(t.as_str())));
         }
     }
+    framed(TAGS_VERSION, segment, &strings, entries.len(), &events)
+}
+
+/// A whole tag file: header, `strings`, the `count` events already encoded
+/// in `events`, trailer.
+fn framed(
+    version: u32,
+    segment: u32,
+    strings: &Strings<'_>,
+    count: usize,
+    events: &[u8],
+) -> Vec<u8> {
     let mut b = Vec::with_capacity(
         TAGS_HEADER_BYTES + strings.bytes.len() + events.len() + TAGS_TRAILER_BYTES,
     );
     b.extend_from_slice(TAGS_MAGIC);
-    b.extend_from_slice(&TAGS_VERSION.to_le_bytes());
+    b.extend_from_slice(&version.to_le_bytes());
     b.extend_from_slice(&segment.to_le_bytes());
     b.extend_from_slice(&strings.count.to_le_bytes());
-    b.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+    b.extend_from_slice(&(count as u32).to_le_bytes());
     b.extend_from_slice(&strings.bytes);
-    b.extend_from_slice(&events);
+    b.extend_from_slice(events);
     let crc = crc32c::crc32c(&b);
     b.extend_from_slice(&crc.to_le_bytes());
     b.extend_from_slice(TAGS_TRAILER_MAGIC);
@@ -400,18 +412,7 @@ mod tests {
                 events.extend_from_slice(&strings.number(t.as_str()).to_le_bytes());
             }
         }
-        let mut b = Vec::new();
-        b.extend_from_slice(TAGS_MAGIC);
-        b.extend_from_slice(&TAGS_VERSION_1.to_le_bytes());
-        b.extend_from_slice(&segment.to_le_bytes());
-        b.extend_from_slice(&strings.count.to_le_bytes());
-        b.extend_from_slice(&(entries.len() as u32).to_le_bytes());
-        b.extend_from_slice(&strings.bytes);
-        b.extend_from_slice(&events);
-        let crc = crc32c::crc32c(&b);
-        b.extend_from_slice(&crc.to_le_bytes());
-        b.extend_from_slice(TAGS_TRAILER_MAGIC);
-        b
+        framed(TAGS_VERSION_1, segment, &strings, entries.len(), &events)
     }
 
     #[test]

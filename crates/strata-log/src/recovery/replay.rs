@@ -111,19 +111,6 @@ impl Replay {
         self.holes.iter().copied().find(|d| *d > position)
     }
 
-    /// Whether the stream checkpoint already holds version `version` of
-    /// `stream` at `position`: a checkpoint written while the writer went
-    /// on may hold events after the location it covers.
-    fn held_by_checkpoint(&self, stream: &StreamId, version: u64, position: u64) -> bool {
-        version.checked_sub(1).is_some_and(|i| {
-            self.streams
-                .streams
-                .get(stream.as_str())
-                .and_then(|e| e.positions.get(i as usize))
-                == Some(&position)
-        })
-    }
-
     fn event(
         &mut self,
         seg: &mut SegmentReplay,
@@ -135,29 +122,37 @@ impl Replay {
         if let Some(idx) = seg.index.as_mut().filter(|_| !view.is_removed()) {
             idx.add(&index_entry(view, position));
         }
-        if apply_streams && self.held_by_checkpoint(&stream, view.version, position) {
-            // Replay is in log order: the latest event of a metadata stream wins.
-            self.streams.note_metadata(view.stream, view.data());
-        } else if apply_streams {
-            let head = self.streams.streams.get(stream.as_str()).map(|e| &e.head);
-            let expected = head.map_or(0, |h| h.version) + 1;
-            if view.version != expected {
-                let since = head.and_then(|h| h.last_position).map_or(0, |p| p.0);
-                match self.lost_since(since).filter(|_| view.version > expected) {
-                    Some(at) => self.streams.add_lost(&stream, view.version - 1, at),
-                    None => {
-                        return Err(DecodeError::invalid(
-                            "stream version",
-                            format!(
-                                "stream `{stream}` jumps from version {} to {}",
-                                expected - 1,
-                                view.version
-                            ),
-                        ))
+        if apply_streams {
+            let entry = self.streams.streams.get(stream.as_str());
+            // A checkpoint written while the writer went on may hold events
+            // after the location it covers: those are not applied again.
+            let held = entry.is_some_and(|e| {
+                view.version
+                    .checked_sub(1)
+                    .and_then(|i| e.positions.get(i as usize))
+                    == Some(&position)
+            });
+            if !held {
+                let head = entry.map(|e| &e.head);
+                let expected = head.map_or(0, |h| h.version) + 1;
+                if view.version != expected {
+                    let since = head.and_then(|h| h.last_position).map_or(0, |p| p.0);
+                    match self.lost_since(since).filter(|_| view.version > expected) {
+                        Some(at) => self.streams.add_lost(&stream, view.version - 1, at),
+                        None => {
+                            return Err(DecodeError::invalid(
+                                "stream version",
+                                format!(
+                                    "stream `{stream}` jumps from version {} to {}",
+                                    expected - 1,
+                                    view.version
+                                ),
+                            ))
+                        }
                     }
                 }
+                self.streams.add_event(&stream, view.version, position);
             }
-            self.streams.add_event(&stream, view.version, position);
             // Replay is in log order: the latest event of a metadata stream wins.
             self.streams.note_metadata(view.stream, view.data());
         }
