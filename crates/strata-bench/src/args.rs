@@ -239,6 +239,13 @@ pub struct BenchArgs {
     /// `http-append`: no SSE subscriber.
     #[arg(long, conflicts_with = "subscriber")]
     pub no_subscriber: bool,
+
+    /// `http-append`: each writer keeps up to DEPTH requests in flight on
+    /// one HTTP/1.1 connection of its own (pipelining), through a lean
+    /// client (`--pipeline 1`: that client, one request at a time). Without
+    /// it each writer sends one request at a time through `reqwest`.
+    #[arg(long, value_name = "DEPTH")]
+    pub pipeline: Option<usize>,
 }
 
 const BENCH_AFTER_HELP: &str = "\
@@ -260,6 +267,7 @@ Examples:
   strata bench append --store postgres://postgres@127.0.0.1:5432/test --writers 8 --batch 100 --events 200000 --subscriber
   strata bench http-append --writers 64 --events 50000
   strata bench http-append --writers 4 --batch 100 --events 1000000
+  strata bench http-append --writers 64 --events 200000 --pipeline 4 --no-subscriber
   strata bench http-append --server http://127.0.0.1:7700 --key KEY --writers 16
   strata bench dcb --store log: --writers 16 --duration 5
   strata bench dcb --server --store log:/var/tmp/bench --writers 16 --duration 5
@@ -354,6 +362,9 @@ impl Params {
         }
         if dcb && args.server.is_none() && args.key.is_some() {
             return Err("--key is an option of dcb with --server".into());
+        }
+        if !http && args.pipeline.is_some() {
+            return Err("--pipeline is an option of http-append".into());
         }
         if !http && args.no_subscriber {
             return Err("--no-subscriber is an option of http-append".into());

@@ -39,7 +39,8 @@ memory_store!(
     slow_header_is_cut_off,
     idle_keep_alive_connection_is_closed,
     shutdown_grace_bounds_in_flight_requests,
-    a_client_that_stops_reading_is_disconnected
+    a_client_that_stops_reading_is_disconnected,
+    pipelined_requests_are_answered_in_order
 );
 
 async fn max_connections_holds_back_new_ones(h: Harness) {
@@ -234,4 +235,70 @@ async fn a_client_that_stops_reading_is_disconnected(h: Harness) {
     assert!(got.len() < 15_000_000, "{} bytes arrived", got.len());
     // The server itself is fine.
     assert_eq!(server.get("/health").await.status, 200);
+}
+
+/// HTTP/1.1 pipelining: three requests written at once (two appends with
+/// expected versions that only hold in order, then a read) get three
+/// answers, in the order sent.
+async fn pipelined_requests_are_answered_in_order(h: Harness) {
+    let server = h.like(Limits::default(), config()).await;
+    let request = |method: &str, body: &str| {
+        format!(
+            "{method} /streams/piped HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let first = json!({"expected_version": "no_stream", "events": [{"type": "First", "data": 1}]});
+    let second = json!({"expected_version": 1, "events": [{"type": "Second", "data": 2}]});
+    let all = format!(
+        "{}{}{}",
+        request("POST", &first.to_string()),
+        request("POST", &second.to_string()),
+        request("GET", "")
+    );
+    let mut tcp = TcpStream::connect(server.addr).await.unwrap();
+    tcp.write_all(all.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !third_answer_complete(&got) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let n = tokio::time::timeout(left, tcp.read(&mut buf))
+            .await
+            .expect("three answers within 10 s")
+            .unwrap();
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8(got).unwrap();
+    let statuses: Vec<&str> = text
+        .match_indices("HTTP/1.1 ")
+        .map(|(i, _)| &text[i + 9..i + 12])
+        .collect();
+    assert_eq!(statuses, ["200", "200", "200"], "{text}");
+    let read = &text[text.rfind("HTTP/1.1 ").unwrap()..];
+    let (f, s) = (read.find("First").unwrap(), read.find("Second").unwrap());
+    assert!(f < s, "{read}");
+}
+
+/// Whether `got` holds three whole answers (the third's body read to its
+/// `content-length`).
+fn third_answer_complete(got: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(got);
+    let Some((third, _)) = text.match_indices("HTTP/1.1 ").nth(2) else {
+        return false;
+    };
+    let answer = &text[third..];
+    let Some(head_end) = answer.find("\r\n\r\n") else {
+        return false;
+    };
+    let length: usize = answer[..head_end]
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse().unwrap())
+        })
+        .expect("the read's answer has a content-length");
+    answer.len() >= head_end + 4 + length
 }

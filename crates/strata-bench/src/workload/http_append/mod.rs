@@ -14,6 +14,11 @@
 //! not visible here (the fdatasync probe still runs, in the store's
 //! directory).
 //!
+//! With `--pipeline DEPTH` each writer instead keeps up to `DEPTH` requests
+//! in flight on one HTTP/1.1 connection of its own, through the lean
+//! client of [`pipelined`] (pipelining; `--pipeline 1` is that client one
+//! request at a time). The result line's variant is then `pipelined`.
+//!
 //! Unless `--no-subscriber`, one SSE subscriber on
 //! `/subscribe/all?after=<head at start>&prefix=<the run's streams>`
 //! measures delivery latency (send time stamped in each event, see
@@ -22,11 +27,13 @@
 //! `Last-Event-ID` (counted in `sub_reconnects`; see [`subscriber`]).
 
 pub(crate) mod groups;
+mod pipelined;
 mod server_child;
 pub(crate) mod server_run;
 mod sse_scan;
 mod subscriber;
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,6 +43,7 @@ use rand::{Rng, SeedableRng};
 use reqwest::header::CONTENT_TYPE;
 use strata_server::ServerConfig;
 
+use self::pipelined::{Endpoint, Pipeline};
 use self::server_child::quote;
 use self::server_run::{run_through_server, FsyncProbe, Target};
 use self::subscriber::HttpSubscriber;
@@ -73,14 +81,28 @@ pub async fn run(args: &BenchArgs, host: &Host<'_>) -> Result<(), BenchError> {
         );
     }
     let params = Params::resolve_with(args, ServerConfig::default().max_events_per_request)?;
+    let pipeline = pipeline_depth(args)?;
     run_through_server(
         args,
         host,
         WorkloadName::HttpAppend,
         FsyncProbe::Run,
-        async |t: Target<'_>| Ok(vec![measure(&params, t.url, t.key, t.head).await?]),
+        async |t: Target<'_>| Ok(vec![measure(&params, pipeline, t).await?]),
     )
     .await
+}
+
+/// `--pipeline`, checked: requests in flight per connection, if pipelining.
+fn pipeline_depth(args: &BenchArgs) -> Result<Option<usize>, BenchError> {
+    match args.pipeline {
+        None => Ok(None),
+        Some(d) if (1..=pipelined::MAX_PIPELINE).contains(&d) => Ok(Some(d)),
+        Some(d) => Err(format!(
+            "--pipeline must be between 1 and {}, got {d}",
+            pipelined::MAX_PIPELINE
+        )
+        .into()),
+    }
 }
 
 /// A client: one keep-alive connection per writer, no Nagle delay.
@@ -96,14 +118,14 @@ fn client(timeout: Option<Duration>) -> Result<reqwest::Client, BenchError> {
     Ok(b.build()?)
 }
 
-/// Appends `--events` through the server at `url` whose head is `head`,
-/// with the subscriber when asked for.
+/// Appends `--events` through the server `t`, with the subscriber when
+/// asked for, `pipeline` requests in flight per writer when given.
 async fn measure(
     p: &Params,
-    url: &str,
-    key: Option<&str>,
-    head: u64,
+    pipeline: Option<usize>,
+    t: Target<'_>,
 ) -> Result<Measurement, BenchError> {
+    let (url, key, head) = (t.url, t.key, t.head);
     let batch = p.batch as u64;
     let total_events = p.events;
     let appends = total_events.div_ceil(batch);
@@ -123,6 +145,10 @@ async fn measure(
         base_path: base.path().trim_end_matches('/').to_string(),
         base,
         key: key.map(str::to_string),
+        pipeline: match pipeline {
+            Some(depth) => Some((depth, Endpoint::parse(url, key)?)),
+            None => None,
+        },
         prefix,
         streams: p.streams,
         batch,
@@ -155,7 +181,7 @@ async fn measure(
     };
     Ok(Measurement {
         workload: None,
-        variant: None,
+        variant: pipeline.map(|_| "pipelined"),
         op: "append",
         writers: p.writers,
         batch: p.batch,
@@ -179,6 +205,9 @@ struct Load {
     base_path: String,
     /// The API key, if any.
     key: Option<String>,
+    /// Requests in flight per writer and where to send them, when
+    /// pipelining.
+    pipeline: Option<(usize, Endpoint)>,
     /// The run's stream-name prefix.
     prefix: String,
     /// Streams to spread appends over.
@@ -200,16 +229,13 @@ struct Load {
 impl Load {
     /// One writer: takes appends until none are left, on its own client.
     async fn write(self: Arc<Self>, writer: usize) -> Result<Tally, BenchError> {
+        if let Some((depth, endpoint)) = &self.pipeline {
+            return self.write_pipelined(writer, *depth, endpoint).await;
+        }
         let client = client(Some(Duration::from_secs(REQUEST_TIMEOUT_SECS)))?;
         let mut rng = StdRng::seed_from_u64(writer as u64);
         let mut t = Tally::default();
-        loop {
-            let i = self.next_append.fetch_add(1, Ordering::Relaxed);
-            if i >= self.appends {
-                break;
-            }
-            let first = i * self.batch;
-            let n = self.batch.min(self.total_events - first);
+        while let Some((i, first, n)) = self.take_append() {
             let mut stream_url = self.base.clone();
             stream_url.set_path(&format!(
                 "{}/streams/{}{}",
@@ -229,6 +255,71 @@ impl Load {
             t.events += n;
         }
         Ok(t)
+    }
+
+    /// The next append to send: its number and its first event, or `None`
+    /// when all are taken.
+    fn take_append(&self) -> Option<(u64, u64, u64)> {
+        let i = self.next_append.fetch_add(1, Ordering::Relaxed);
+        if i >= self.appends {
+            return None;
+        }
+        let first = i * self.batch;
+        Some((i, first, self.batch.min(self.total_events - first)))
+    }
+
+    /// One writer over its own pipelined connection: refills the pipeline
+    /// up to `depth` requests (one write), then takes the answers that
+    /// arrived, until every append is answered.
+    async fn write_pipelined(
+        &self,
+        writer: usize,
+        depth: usize,
+        endpoint: &Endpoint,
+    ) -> Result<Tally, BenchError> {
+        let timeout = Duration::from_secs(REQUEST_TIMEOUT_SECS);
+        let connect = Duration::from_secs(CONNECT_TIMEOUT_SECS);
+        let mut conn = Pipeline::connect(endpoint, connect, timeout).await?;
+        let mut rng = StdRng::seed_from_u64(writer as u64);
+        let mut t = Tally::default();
+        let mut in_flight: VecDeque<(u64, u64, Instant)> = VecDeque::with_capacity(depth);
+        let mut requests = Vec::new();
+        let mut body = String::new();
+        let mut stream = String::new();
+        let mut more = true;
+        loop {
+            requests.clear();
+            while more && in_flight.len() < depth {
+                let Some((i, first, n)) = self.take_append() else {
+                    more = false;
+                    break;
+                };
+                let t0 = Instant::now();
+                body.clear();
+                append_body(&mut body, first, n, self.stamped.then(now_us));
+                stream.clear();
+                let k = rng.gen_range(0..self.streams);
+                stream.push_str(&self.prefix);
+                stream.push_str(&k.to_string());
+                endpoint.write_append(&mut requests, &stream, body.as_bytes());
+                in_flight.push_back((i, n, t0));
+            }
+            if !requests.is_empty() {
+                conn.send(&requests).await?;
+            }
+            if in_flight.is_empty() {
+                return Ok(t);
+            }
+            let answered = conn.take_answers(in_flight.len()).await?;
+            for (i, n, t0) in in_flight.drain(..answered) {
+                if self.stamped {
+                    self.acks.acked(i, now_us());
+                }
+                t.latency.record(t0.elapsed());
+                t.ops += 1;
+                t.events += n;
+            }
+        }
     }
 
     /// Sends one append request; an error unless the server accepted it.
