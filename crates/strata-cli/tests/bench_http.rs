@@ -114,6 +114,58 @@ fn http_append_without_subscriber_on_memory() {
 }
 
 #[test]
+fn http_append_pipelined_with_a_subscriber_and_odd_batches() {
+    // 203 events in batches of 10 (the last has 3), up to 4 requests in
+    // flight on each of 3 connections: every append answered once, and the
+    // subscriber saw every event in order.
+    let o = strata(&[
+        "bench",
+        "http-append",
+        "--writers",
+        "3",
+        "--batch",
+        "10",
+        "--events",
+        "203",
+        "--pipeline",
+        "4",
+        "--json",
+        "--fsync-probe-ms",
+        "0",
+    ]);
+    let v = result_line(&o, "http-append");
+    assert_rates_and_latency(&v, 203, 21);
+    assert_eq!(v["variant"], "pipelined", "{v}");
+    assert_subscriber_saw(&v, 203);
+}
+
+#[test]
+fn pipeline_depth_is_checked() {
+    for (args, expected) in [
+        (
+            &["http-append", "--pipeline", "0"][..],
+            "--pipeline must be between 1 and 64",
+        ),
+        (
+            &["http-append", "--pipeline", "65"][..],
+            "--pipeline must be between 1 and 64",
+        ),
+        (
+            &["append", "--store", "memory:", "--pipeline", "2"][..],
+            "--pipeline is an option of http-append",
+        ),
+    ] {
+        let mut all = vec!["bench"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--fsync-probe-ms", "0"]);
+        let o = strata(&all);
+        assert!(!o.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
 fn append_on_memory_with_a_subscriber() {
     let o = strata(&[
         "bench",
