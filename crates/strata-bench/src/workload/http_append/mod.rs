@@ -257,8 +257,8 @@ impl Load {
         Ok(t)
     }
 
-    /// The next append to send: its number and its first event, or `None`
-    /// when all are taken.
+    /// The next append to send: its number, its first event and how many
+    /// events it has; `None` when all are taken.
     fn take_append(&self) -> Option<(u64, u64, u64)> {
         let i = self.next_append.fetch_add(1, Ordering::Relaxed);
         if i >= self.appends {
