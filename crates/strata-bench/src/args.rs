@@ -240,10 +240,11 @@ pub struct BenchArgs {
     #[arg(long, conflicts_with = "subscriber")]
     pub no_subscriber: bool,
 
-    /// `http-append`: each writer keeps up to DEPTH requests in flight on
-    /// one HTTP/1.1 connection of its own (pipelining), through a lean
-    /// client (`--pipeline 1`: that client, one request at a time). Without
-    /// it each writer sends one request at a time through `reqwest`.
+    /// `http-append`: each writer keeps up to DEPTH (1 to 64) requests in
+    /// flight on one HTTP/1.1 connection of its own (pipelining), through a
+    /// lean client (`--pipeline 1`: that client, one request at a time;
+    /// `http://` only). Without it each writer sends one request at a time
+    /// through `reqwest`.
     #[arg(long, value_name = "DEPTH")]
     pub pipeline: Option<usize>,
 }

@@ -43,6 +43,8 @@ pub struct Measurement {
     /// What a subscriber following the writes measured (`append
     /// --subscriber`, `http-append`): delivery latency per event.
     pub subscriber: Option<Delivery>,
+    /// Requests in flight per connection (`http-append --pipeline`).
+    pub pipeline: Option<usize>,
 }
 
 /// One result line.
@@ -121,6 +123,7 @@ impl BenchResult {
         json!({
             "workload": self.workload,
             "variant": self.m.variant,
+            "pipeline": self.m.pipeline,
             "store": self.store,
             "durability": self.durability,
             "writers": self.m.writers,
@@ -257,7 +260,10 @@ fn table_row(r: &BenchResult) -> Vec<String> {
     let opt = |v: Option<f64>, d: usize| v.map_or("-".into(), |v| format!("{v:.d$}"));
     vec![
         r.workload.to_string(),
-        r.m.variant.unwrap_or("-").to_string(),
+        match (r.m.variant, r.m.pipeline) {
+            (Some(v), Some(depth)) => format!("{v}-{depth}"),
+            (v, _) => v.unwrap_or("-").to_string(),
+        },
         r.store.clone(),
         r.durability.clone(),
         r.m.writers.to_string(),

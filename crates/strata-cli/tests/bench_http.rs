@@ -136,6 +136,7 @@ fn http_append_pipelined_with_a_subscriber_and_odd_batches() {
     let v = result_line(&o, "http-append");
     assert_rates_and_latency(&v, 203, 21);
     assert_eq!(v["variant"], "pipelined", "{v}");
+    assert_eq!(v["pipeline"], 4, "{v}");
     assert_subscriber_saw(&v, 203);
 }
 
@@ -437,4 +438,62 @@ fn dcb_takes_a_key_only_with_a_server() {
         stderr.contains("--key is an option of dcb with --server"),
         "{stderr}"
     );
+}
+
+#[test]
+fn http_append_pipelined_against_a_server_url_with_a_key() {
+    let sha = strata_server::sha256_hex("pipe-secret");
+    let keys = format!(
+        r#"key = [{{name = "bench", sha256 = "{sha}", role = "write", prefixes = ["*"]}}]"#
+    );
+    let mut server = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["serve", "--store", "memory:", "--listen", "127.0.0.1:0"])
+        .env("STRATA_API_KEYS", keys)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(server.stderr.take().unwrap()));
+    let first = lines.next().unwrap().unwrap();
+    let addr = first
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .unwrap_or_else(|| panic!("no address in `{first}`"))
+        .to_string();
+    std::thread::spawn(move || for _ in lines {});
+    let url = format!("http://{addr}/");
+    // Batches of 500 events (~130 KB a request), 8 in flight: a refused
+    // pipeline is far more than the server reads before it answers 401.
+    let run = |key: &str| {
+        strata(&[
+            "bench",
+            "http-append",
+            "--server",
+            &url,
+            "--key",
+            key,
+            "--writers",
+            "2",
+            "--batch",
+            "500",
+            "--events",
+            "20000",
+            "--pipeline",
+            "8",
+            "--json",
+            "--fsync-probe-ms",
+            "0",
+        ])
+    };
+    let o = run("pipe-secret");
+    let refused = run("wrong");
+    let _ = server.kill();
+    let _ = server.wait();
+    let v = result_line(&o, "http-append");
+    assert_rates_and_latency(&v, 20000, 40);
+    assert_eq!(v["pipeline"], 8, "{v}");
+    assert_subscriber_saw(&v, 20000);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("401"), "{stderr}");
 }

@@ -123,6 +123,7 @@ pub async fn run(ctx: &BenchCtx<'_>) -> Result<Vec<Measurement>, BenchError> {
         errors: tally.errors,
         dataset_events: None,
         subscriber: delivery,
+        pipeline: None,
     }];
     // On PostgreSQL, the database's own rate with the same writer count, so
     // the report can give ours as a ratio of it.

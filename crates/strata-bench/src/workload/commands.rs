@@ -121,5 +121,6 @@ pub async fn run(ctx: &BenchCtx<'_>) -> Result<Vec<Measurement>, BenchError> {
         errors: tally.errors,
         dataset_events: None,
         subscriber: None,
+        pipeline: None,
     }])
 }

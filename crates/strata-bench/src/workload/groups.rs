@@ -75,6 +75,7 @@ pub async fn run(ctx: &BenchCtx<'_>) -> Result<Vec<Measurement>, BenchError> {
             errors: tally.errors,
             dataset_events: None,
             subscriber: None,
+            pipeline: None,
         });
         groups.delete_group(&name).await?;
     }

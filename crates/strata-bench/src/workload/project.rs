@@ -37,6 +37,7 @@ pub async fn run(ctx: &BenchCtx<'_>) -> Result<Vec<Measurement>, BenchError> {
         errors: 0,
         dataset_events: Some(r.events),
         subscriber: None,
+        pipeline: None,
     };
     ctx.note(&format!(
         "parallel speed-up with {} workers on the working handler: {:.2}x",

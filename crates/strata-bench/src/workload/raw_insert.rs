@@ -111,6 +111,7 @@ pub async fn measure(
         errors: tally.errors,
         dataset_events: None,
         subscriber: None,
+        pipeline: None,
     })
 }
 

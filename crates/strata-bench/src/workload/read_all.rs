@@ -76,5 +76,6 @@ pub async fn run(ctx: &BenchCtx<'_>) -> Result<Vec<Measurement>, BenchError> {
         errors: total.errors,
         dataset_events: Some(existing.max(p.events)),
         subscriber: None,
+        pipeline: None,
     }])
 }

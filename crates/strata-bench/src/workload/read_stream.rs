@@ -71,5 +71,6 @@ pub async fn run(ctx: &BenchCtx<'_>) -> Result<Vec<Measurement>, BenchError> {
         errors: tally.errors,
         dataset_events: Some(length),
         subscriber: None,
+        pipeline: None,
     }])
 }

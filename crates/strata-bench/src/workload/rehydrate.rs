@@ -104,6 +104,7 @@ pub async fn run(ctx: &BenchCtx<'_>) -> Result<Vec<Measurement>, BenchError> {
             errors: t.errors,
             dataset_events: Some(length),
             subscriber: None,
+            pipeline: None,
         });
     }
     Ok(results)

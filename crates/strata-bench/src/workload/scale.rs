@@ -109,6 +109,7 @@ pub async fn run(ctx: &BenchCtx<'_>) -> Result<Vec<Measurement>, BenchError> {
         errors: tally.errors,
         dataset_events: None,
         subscriber: None,
+        pipeline: None,
     }];
     for (variant, r) in [("first 10%", start_rate), ("last 10%", end_rate)] {
         if let Some((events, secs)) = r {
@@ -126,6 +127,7 @@ pub async fn run(ctx: &BenchCtx<'_>) -> Result<Vec<Measurement>, BenchError> {
                 errors: 0,
                 dataset_events: Some(total),
                 subscriber: None,
+                pipeline: None,
             });
         }
     }
@@ -235,6 +237,7 @@ async fn read_probe(
         errors: t.errors,
         dataset_events: Some(written),
         subscriber: None,
+        pipeline: None,
     };
     Ok((m, found))
 }
@@ -326,5 +329,6 @@ fn reopen_measurement(variant: &'static str, elapsed: Duration, events: u64) -> 
         errors: 0,
         dataset_events: Some(events),
         subscriber: None,
+        pipeline: None,
     }
 }

@@ -213,6 +213,7 @@ async fn load(
         errors: t.errors,
         dataset_events: None,
         subscriber: None,
+        pipeline: None,
     };
     Ok(vec![
         row("append", w?, p.writers, p.batch),

@@ -166,6 +166,7 @@ fn measurement(writers: usize, tally: Tally, elapsed: Duration, syncs: Option<u6
         errors: tally.errors,
         dataset_events: None,
         subscriber: None,
+        pipeline: None,
     }
 }
 

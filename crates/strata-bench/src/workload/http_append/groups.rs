@@ -119,6 +119,7 @@ async fn measure(
         errors: tally.errors,
         dataset_events: None,
         subscriber: None,
+        pipeline: None,
     })
 }
 

@@ -43,7 +43,7 @@ use rand::{Rng, SeedableRng};
 use reqwest::header::CONTENT_TYPE;
 use strata_server::ServerConfig;
 
-use self::pipelined::{Endpoint, Pipeline};
+use self::pipelined::{Endpoint, Pipeline, MAX_REFILL_BYTES};
 use self::server_child::quote;
 use self::server_run::{run_through_server, FsyncProbe, Target};
 use self::subscriber::HttpSubscriber;
@@ -82,6 +82,10 @@ pub async fn run(args: &BenchArgs, host: &Host<'_>) -> Result<(), BenchError> {
     }
     let params = Params::resolve_with(args, ServerConfig::default().max_events_per_request)?;
     let pipeline = pipeline_depth(args)?;
+    if let (Some(_), Some(url)) = (pipeline, args.server_url()) {
+        // A URL the lean client cannot use fails before anything starts.
+        Endpoint::parse(url, args.key.as_deref())?;
+    }
     run_through_server(
         args,
         host,
@@ -193,6 +197,7 @@ async fn measure(
         errors: tally.errors,
         dataset_events: None,
         subscriber: delivery,
+        pipeline,
     })
 }
 
@@ -269,8 +274,8 @@ impl Load {
     }
 
     /// One writer over its own pipelined connection: refills the pipeline
-    /// up to `depth` requests (one write), then takes the answers that
-    /// arrived, until every append is answered.
+    /// up to `depth` requests or [`MAX_REFILL_BYTES`] (one write), then
+    /// takes the answers that arrived, until every append is answered.
     async fn write_pipelined(
         &self,
         writer: usize,
@@ -289,7 +294,7 @@ impl Load {
         let mut more = true;
         loop {
             requests.clear();
-            while more && in_flight.len() < depth {
+            while more && in_flight.len() < depth && requests.len() < MAX_REFILL_BYTES {
                 let Some((i, first, n)) = self.take_append() else {
                     more = false;
                     break;
@@ -304,13 +309,16 @@ impl Load {
                 endpoint.write_append(&mut requests, &stream, body.as_bytes());
                 in_flight.push_back((i, n, t0));
             }
-            if !requests.is_empty() {
-                conn.send(&requests).await?;
-            }
-            if in_flight.is_empty() {
+            let Some(&(oldest, _, _)) = in_flight.front() else {
                 return Ok(t);
+            };
+            let at = |e: BenchError| -> BenchError {
+                format!("writer {writer}, append {oldest} (the oldest in flight): {e}").into()
+            };
+            if !requests.is_empty() {
+                conn.send(&requests).await.map_err(at)?;
             }
-            let answered = conn.take_answers(in_flight.len()).await?;
+            let answered = conn.take_answers(in_flight.len()).await.map_err(at)?;
             for (i, n, t0) in in_flight.drain(..answered) {
                 if self.stamped {
                     self.acks.acked(i, now_us());

@@ -2,19 +2,29 @@
 //!
 //! Each writer owns one TCP connection and keeps up to `DEPTH` append
 //! requests written ahead of their answers (HTTP/1.1 pipelining: the server
-//! answers them in order). A request is one buffer written with one
-//! `write_all`, several when the pipeline refills; answers are parsed from
-//! one read buffer with `httparse`, and every complete answer in it is taken
-//! before the next read. There is no connection pool, no per-request future
-//! stack and no header map: the load generator shares the machine with the
-//! server, and with `reqwest` it took about half of the CPU at 64 writers.
+//! answers them in order). The requests of one refill are written with one
+//! `write_all` (at most [`MAX_REFILL_BYTES`] of them, and always at least
+//! one); answers are parsed from one read buffer with `httparse`, and every
+//! complete answer in it is taken before the next read. There is no
+//! connection pool, no per-request future stack and no header map: the load
+//! generator shares the machine with the server, and with `reqwest` it took
+//! about half of the CPU at 64 writers.
 //!
 //! Only `http://` is spoken, and only answers with a `Content-Length` (the
-//! server's JSON answers always have one). Every read waits at most
-//! [`super::REQUEST_TIMEOUT_SECS`]; an answer's head and body have named
-//! limits. The latency of one append runs from building its request to
-//! reading its answer, so with `DEPTH` > 1 it includes waiting behind the
-//! requests before it on the connection.
+//! server's JSON answers always have one). Every read and write waits at
+//! most [`super::REQUEST_TIMEOUT_SECS`]; an answer's head and body have
+//! named limits. When the server answers an error and closes the connection
+//! on requests it did not read (a wrong key, a body over its limit), the
+//! error answer is reported rather than the broken connection. The latency
+//! of one append runs from building its request to reading its answer, so
+//! with `DEPTH` > 1 it includes waiting behind the requests before it on
+//! the connection.
+//!
+//! The writer never reads while it writes. That is safe only because the
+//! answers that can pile up meanwhile are small: at most [`MAX_PIPELINE`]
+//! answers of ~100 bytes, far below a socket's receive buffer, so the
+//! server never blocks writing them. Raising the limit or pipelining
+//! requests with large answers needs reading and writing to run at once.
 
 use std::time::Duration;
 
@@ -24,8 +34,12 @@ use tokio::net::TcpStream;
 use super::server_child::quote;
 use crate::BenchError;
 
-/// Largest `--pipeline`: requests one connection may have in flight.
+/// Largest `--pipeline`: requests one connection may have in flight (see
+/// the module's note on why answers cannot fill the socket meanwhile).
 pub const MAX_PIPELINE: usize = 64;
+/// Most request bytes one refill builds before writing them; a single
+/// larger request is still written on its own.
+pub const MAX_REFILL_BYTES: usize = 1 << 20;
 /// Largest answer head (status line and headers) accepted, in bytes.
 const MAX_ANSWER_HEAD_BYTES: usize = 16 * 1024;
 /// Largest answer body accepted, in bytes (an append's answer is ~100).
@@ -59,6 +73,19 @@ impl Endpoint {
                 u.scheme()
             )
             .into());
+        }
+        if u.query().is_some() || !u.username().is_empty() || u.password().is_some() {
+            return Err(format!(
+                "--pipeline takes a server URL without a query or credentials ({url}); give the key with --key"
+            )
+            .into());
+        }
+        if let Some(k) = key {
+            if k.is_empty() || !k.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(
+                    "--key must be visible ASCII characters (no spaces or line breaks)".into(),
+                );
+            }
         }
         let host = u
             .host_str()
@@ -189,13 +216,38 @@ impl Pipeline {
         })
     }
 
-    /// Writes `requests` (one or more whole requests).
+    /// Writes `requests` (one or more whole requests). When the
+    /// connection breaks, an error answer the server sent before it is the
+    /// error reported.
     pub async fn send(&mut self, requests: &[u8]) -> Result<(), BenchError> {
-        tokio::time::timeout(self.timeout, self.stream.write_all(requests))
-            .await
-            .map_err(|_| "writing requests timed out")?
-            .map_err(|e| format!("writing requests: {e}"))?;
-        Ok(())
+        match tokio::time::timeout(self.timeout, self.stream.write_all(requests)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(self
+                .answered_error()
+                .unwrap_or_else(|| format!("writing requests: {e}").into())),
+            Err(_) => Err("writing requests timed out".into()),
+        }
+    }
+
+    /// The first error answer among those the server sent and this side
+    /// has not taken, reading what the socket already holds first.
+    fn answered_error(&mut self) -> Option<BenchError> {
+        let mut chunk = [0u8; READ_CHUNK_BYTES];
+        while self.buf.len() < MAX_ANSWER_HEAD_BYTES + MAX_ANSWER_BODY_BYTES {
+            match self.stream.try_read(&mut chunk) {
+                Ok(n) if n > 0 => self.buf.extend_from_slice(&chunk[..n]),
+                _ => break,
+            }
+        }
+        let mut at = 0;
+        while let Ok(Some(a)) = parse_answer(&self.buf[at..]) {
+            if !(200..300).contains(&a.status) {
+                let body = &self.buf[at + a.body_at..at + a.len];
+                return Some(format!("an append answered {}: {}", a.status, quote(body)).into());
+            }
+            at += a.len;
+        }
+        None
     }
 
     /// Takes the answers that are already complete in the read buffer,
@@ -215,7 +267,9 @@ impl Pipeline {
                 Ok(Ok(n)) => n,
                 Ok(Err(e)) => {
                     self.buf.truncate(old);
-                    return Err(format!("reading answers: {e}").into());
+                    return Err(self
+                        .answered_error()
+                        .unwrap_or_else(|| format!("reading answers: {e}").into()));
                 }
                 Err(_) => {
                     self.buf.truncate(old);
@@ -316,6 +370,64 @@ mod tests {
             "POST /base/streams/s-1 HTTP/1.1\r\nHost: 127.0.0.1:7700\r\nContent-Type: application/json\r\nContent-Length: 2\r\nAuthorization: Bearer k1\r\n\r\n{}"
         );
         assert!(Endpoint::parse("https://127.0.0.1:7700", None).is_err());
+    }
+
+    #[tokio::test]
+    async fn an_error_answer_before_the_server_closes_is_the_error_reported() {
+        // The server reads a little of a large pipeline, answers 401 and
+        // closes with the rest unread (so the client's write breaks): the
+        // 401 is what the client reports, not the broken connection.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut got = vec![0u8; 1024];
+            let _ = s.read(&mut got).await.unwrap();
+            s.write_all(b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 15\r\n\r\nunknown API key")
+                .await
+                .unwrap();
+            s.flush().await.unwrap();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        });
+        let e = Endpoint::parse(&url, Some("wrong")).unwrap();
+        let mut p = Pipeline::connect(&e, Duration::from_secs(5), Duration::from_secs(5))
+            .await
+            .unwrap();
+        let body = vec![b' '; 256 * 1024];
+        let mut out = Vec::new();
+        for _ in 0..32 {
+            e.write_append(&mut out, "a", &body);
+        }
+        let err = match p.send(&out).await {
+            Err(e) => e.to_string(),
+            Ok(()) => p.take_answers(32).await.unwrap_err().to_string(),
+        };
+        assert!(
+            err.contains("401") && err.contains("unknown API key"),
+            "{err}"
+        );
+        server.await.unwrap();
+    }
+
+    #[test]
+    fn urls_and_keys_the_client_cannot_send_are_refused() {
+        for url in [
+            "http://127.0.0.1:7700/?x=1",
+            "http://user:pw@127.0.0.1:7700",
+            "ftp://127.0.0.1:7700",
+        ] {
+            assert!(Endpoint::parse(url, None).is_err(), "{url}");
+        }
+        for key in ["", "two words", "line\r\nX-Injected: 1"] {
+            assert!(
+                Endpoint::parse("http://127.0.0.1:7700", Some(key)).is_err(),
+                "{key:?}"
+            );
+        }
+        let v6 = Endpoint::parse("http://[::1]:7700/", Some("k")).unwrap();
+        assert_eq!(v6.addr, "[::1]:7700");
+        assert_eq!(v6.host, "[::1]:7700");
+        assert_eq!(v6.base_path, "");
     }
 
     #[tokio::test]
