@@ -6,15 +6,22 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::{Command, Output};
+mod common;
 
+use std::process::Output;
+
+use common::run::strata;
+use common::serve::ServeChild;
 use serde_json::Value;
 
-fn strata(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(args)
-        .output()
-        .unwrap()
+/// A `strata serve` over `memory:` that knows one API key, `secret`, with
+/// the `write` role on every stream.
+fn server_with_key(secret: &str) -> ServeChild {
+    let sha = strata_server::sha256_hex(secret);
+    let keys = format!(
+        r#"key = [{{name = "bench", sha256 = "{sha}", role = "write", prefixes = ["*"]}}]"#
+    );
+    ServeChild::start("memory:", "127.0.0.1:0", &[("STRATA_API_KEYS", &keys)])
 }
 
 /// The one JSON result line of `workload` on stdout.
@@ -370,26 +377,8 @@ fn dcb_through_a_child_server_on_the_log_store() {
 
 #[test]
 fn dcb_against_a_server_url_with_a_key() {
-    let sha = strata_server::sha256_hex("dcb-secret");
-    let keys = format!(
-        r#"key = [{{name = "bench", sha256 = "{sha}", role = "write", prefixes = ["*"]}}]"#
-    );
-    let mut server = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(["serve", "--store", "memory:", "--listen", "127.0.0.1:0"])
-        .env("STRATA_API_KEYS", keys)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(server.stderr.take().unwrap()));
-    let first = lines.next().unwrap().unwrap();
-    let addr = first
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split(' ').next())
-        .unwrap_or_else(|| panic!("no address in `{first}`"))
-        .to_string();
-    std::thread::spawn(move || for _ in lines {});
-    let url = format!("http://{addr}");
+    let server = server_with_key("dcb-secret");
+    let url = server.url.clone();
     let run = |key: &str| {
         strata(&[
             "bench",
@@ -411,8 +400,7 @@ fn dcb_against_a_server_url_with_a_key() {
     };
     let o = run("dcb-secret");
     let refused = run("wrong");
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     let lines = assert_dcb_rounds(&o, 3);
     assert_eq!(lines[0]["store"], url.as_str(), "{}", lines[0]);
     assert!(!refused.status.success());
@@ -442,26 +430,8 @@ fn dcb_takes_a_key_only_with_a_server() {
 
 #[test]
 fn http_append_pipelined_against_a_server_url_with_a_key() {
-    let sha = strata_server::sha256_hex("pipe-secret");
-    let keys = format!(
-        r#"key = [{{name = "bench", sha256 = "{sha}", role = "write", prefixes = ["*"]}}]"#
-    );
-    let mut server = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(["serve", "--store", "memory:", "--listen", "127.0.0.1:0"])
-        .env("STRATA_API_KEYS", keys)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(server.stderr.take().unwrap()));
-    let first = lines.next().unwrap().unwrap();
-    let addr = first
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split(' ').next())
-        .unwrap_or_else(|| panic!("no address in `{first}`"))
-        .to_string();
-    std::thread::spawn(move || for _ in lines {});
-    let url = format!("http://{addr}/");
+    let server = server_with_key("pipe-secret");
+    let url = format!("{}/", server.url);
     // Batches of 500 events (~130 KB a request), 8 in flight: a refused
     // pipeline is far more than the server reads before it answers 401.
     let run = |key: &str| {
@@ -487,8 +457,7 @@ fn http_append_pipelined_against_a_server_url_with_a_key() {
     };
     let o = run("pipe-secret");
     let refused = run("wrong");
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     let v = result_line(&o, "http-append");
     assert_rates_and_latency(&v, 20000, 40);
     assert_eq!(v["pipeline"], 8, "{v}");

@@ -15,8 +15,7 @@
 mod common;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -26,6 +25,7 @@ use strata_core::group::{GroupName, GroupSettings, GroupSource, NackAction, Stra
 use strata_core::{ExpectedVersion, NewEvent, ReadFilter, StreamId};
 
 use common::pg::{pg_available, spec_with_schema, SchemaGuard};
+use common::serve::ServeChild;
 
 const STREAMS: usize = 50;
 const BATCH: usize = 500;
@@ -66,52 +66,6 @@ impl Backend {
             Backend::Log(dir) => format!("log:{}", dir.path().display()),
             Backend::Pg(schema) => spec_with_schema(&schema.0),
         }
-    }
-}
-
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Server {
-    fn start(backend: &Backend, listen: &str) -> Self {
-        let store = backend.spec();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
-            .args(["serve", "--store", &store, "--listen", listen])
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let first = lines.next().unwrap().unwrap();
-        let addr = first
-            .split("http://")
-            .nth(1)
-            .and_then(|r| r.split(' ').next())
-            .unwrap_or_else(|| panic!("no address in `{first}`"))
-            .to_string();
-        // Keep draining stderr so the server never blocks on it.
-        std::thread::spawn(move || for _ in lines {});
-        Server {
-            child,
-            url: format!("http://{addr}"),
-        }
-    }
-
-    fn kill9(&mut self) {
-        let status = Command::new("kill")
-            .args(["-9", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -186,7 +140,7 @@ async fn consumer(client: Client, group: GroupName, name: String, log: Arc<Log>,
 }
 
 async fn share(backend: Backend, strategy: Strategy) {
-    let server = Server::start(&backend, "127.0.0.1:0");
+    let server = ServeChild::start(&backend.spec(), "127.0.0.1:0", &[]);
     let client = Client::new(&server.url).unwrap();
     let n = events();
     fill(&client, n).await;
@@ -273,7 +227,7 @@ async fn a_stopped_consumers_leases_reach_the_others_within_the_ack_timeout_on_p
 /// A consumer takes 300 messages and stops; another gets them all back
 /// (delivered a second time) within `ack_timeout_ms` plus a margin.
 async fn leases_move(backend: Backend) {
-    let server = Server::start(&backend, "127.0.0.1:0");
+    let server = ServeChild::start(&backend.spec(), "127.0.0.1:0", &[]);
     let client = Client::new(&server.url).unwrap();
     fill(&client, 2_000).await;
     let group = GroupName::new("dies").unwrap();
@@ -357,7 +311,7 @@ async fn a_failing_message_is_retried_then_parked_and_replayed_on_postgres() {
 /// Event 7 fails every time: it is delivered `max_retries + 1` times while
 /// the rest flow, parked, and delivered once more on replay.
 async fn retried_parked_replayed(backend: Backend) {
-    let server = Server::start(&backend, "127.0.0.1:0");
+    let server = ServeChild::start(&backend.spec(), "127.0.0.1:0", &[]);
     let client = Client::new(&server.url).unwrap();
     fill(&client, 500).await;
     let group = GroupName::new("fails").unwrap();
@@ -445,7 +399,7 @@ async fn a_killed_server_delivers_no_acked_event_again_and_loses_none_on_postgre
 /// killed with `kill -9`; after a restart every other event is delivered,
 /// and no acked one again.
 async fn survives_kill9(backend: Backend) {
-    let mut server = Server::start(&backend, "127.0.0.1:0");
+    let mut server = ServeChild::start(&backend.spec(), "127.0.0.1:0", &[]);
     let client = Client::new(&server.url).unwrap();
     let n = events().min(20_000);
     fill(&client, n).await;
@@ -473,7 +427,7 @@ async fn survives_kill9(backend: Backend) {
     assert!(!in_flight.deliveries.is_empty());
     let addr = server.url.trim_start_matches("http://").to_owned();
     server.kill9();
-    let server = Server::start(&backend, &addr);
+    let server = ServeChild::start(&backend.spec(), &addr, &[]);
     let client = Client::new(&server.url).unwrap();
     let mut again = 0usize;
     let start = Instant::now();
@@ -535,7 +489,7 @@ async fn the_group_commands_through_a_server_and_on_a_store_on_postgres() {
 /// Every `strata group` command through the server, then on the store
 /// directly once the server is gone.
 async fn group_commands(backend: Backend) {
-    let server = Server::start(&backend, "127.0.0.1:0");
+    let server = ServeChild::start(&backend.spec(), "127.0.0.1:0", &[]);
     let client = Client::new(&server.url).unwrap();
     fill(&client, 10).await;
     let url = server.url.as_str();

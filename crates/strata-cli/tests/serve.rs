@@ -6,10 +6,14 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::Duration;
+
+use common::serve::announced_addr;
 
 fn strata() -> Command {
     Command::new(env!("CARGO_BIN_EXE_strata"))
@@ -47,12 +51,7 @@ fn serve_appends_then_stops_on_sigterm_and_keeps_the_data() {
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let first = lines.next().unwrap().unwrap();
-    let addr = first
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split(' ').next())
-        .unwrap_or_else(|| panic!("no address in `{first}`"))
-        .to_string();
+    let addr = announced_addr(&first);
 
     let (status, body) = http(&addr, "GET", "/health", "");
     assert_eq!(status, 200, "{body}");
@@ -119,12 +118,7 @@ fn serve(
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let first = lines.next().unwrap().unwrap();
-    let addr = first
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split(' ').next())
-        .unwrap_or_else(|| panic!("no address in `{first}`"))
-        .to_string();
+    let addr = announced_addr(&first);
     (child, addr, lines)
 }
 

@@ -2,3 +2,4 @@
 
 pub mod pg;
 pub mod run;
+pub mod serve;

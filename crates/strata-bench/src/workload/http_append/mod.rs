@@ -34,6 +34,7 @@ mod sse_scan;
 mod subscriber;
 
 use std::collections::VecDeque;
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -303,9 +304,8 @@ impl Load {
                 body.clear();
                 append_body(&mut body, first, n, self.stamped.then(now_us));
                 stream.clear();
-                let k = rng.gen_range(0..self.streams);
-                stream.push_str(&self.prefix);
-                stream.push_str(&k.to_string());
+                // Writing into a `String` cannot fail.
+                let _ = write!(stream, "{}{}", self.prefix, rng.gen_range(0..self.streams));
                 endpoint.write_append(&mut requests, &stream, body.as_bytes());
                 in_flight.push_back((i, n, t0));
             }

@@ -26,6 +26,7 @@
 //! server never blocks writing them. Raising the limit or pipelining
 //! requests with large answers needs reading and writing to run at once.
 
+use std::io::Write as _;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -111,9 +112,12 @@ impl Endpoint {
         out.extend_from_slice(stream.as_bytes());
         out.extend_from_slice(b" HTTP/1.1\r\nHost: ");
         out.extend_from_slice(self.host.as_bytes());
-        out.extend_from_slice(b"\r\nContent-Type: application/json\r\nContent-Length: ");
-        out.extend_from_slice(body.len().to_string().as_bytes());
-        out.extend_from_slice(b"\r\n");
+        // Writing into a `Vec` cannot fail.
+        let _ = write!(
+            out,
+            "\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        );
         if let Some(a) = &self.auth_line {
             out.extend_from_slice(a.as_bytes());
         }
@@ -239,15 +243,13 @@ impl Pipeline {
                 _ => break,
             }
         }
-        let mut at = 0;
-        while let Ok(Some(a)) = parse_answer(&self.buf[at..]) {
-            if !(200..300).contains(&a.status) {
-                let body = &self.buf[at + a.body_at..at + a.len];
-                return Some(format!("an append answered {}: {}", a.status, quote(body)).into());
+        loop {
+            match self.take_buffered(usize::MAX) {
+                Ok(0) => return None,
+                Ok(_) => {}
+                Err(e) => return Some(e),
             }
-            at += a.len;
         }
-        None
     }
 
     /// Takes the answers that are already complete in the read buffer,
@@ -372,15 +374,35 @@ mod tests {
         assert!(Endpoint::parse("https://127.0.0.1:7700", None).is_err());
     }
 
+    /// A server of one connection that runs `script` on it, and a
+    /// pipeline connected to it that sends `key`.
+    async fn scripted<F, Fut>(
+        key: Option<&str>,
+        script: F,
+    ) -> (Endpoint, Pipeline, tokio::task::JoinHandle<()>)
+    where
+        F: FnOnce(TcpStream) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            let (s, _) = listener.accept().await.unwrap();
+            script(s).await;
+        });
+        let e = Endpoint::parse(&url, key).unwrap();
+        let p = Pipeline::connect(&e, Duration::from_secs(5), Duration::from_secs(5))
+            .await
+            .unwrap();
+        (e, p, server)
+    }
+
     #[tokio::test]
     async fn an_error_answer_before_the_server_closes_is_the_error_reported() {
         // The server reads a little of a large pipeline, answers 401 and
         // closes with the rest unread (so the client's write breaks): the
         // 401 is what the client reports, not the broken connection.
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let server = tokio::spawn(async move {
-            let (mut s, _) = listener.accept().await.unwrap();
+        let (e, mut p, server) = scripted(Some("wrong"), |mut s| async move {
             let mut got = vec![0u8; 1024];
             let _ = s.read(&mut got).await.unwrap();
             s.write_all(b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 15\r\n\r\nunknown API key")
@@ -388,11 +410,8 @@ mod tests {
                 .unwrap();
             s.flush().await.unwrap();
             tokio::time::sleep(Duration::from_millis(50)).await;
-        });
-        let e = Endpoint::parse(&url, Some("wrong")).unwrap();
-        let mut p = Pipeline::connect(&e, Duration::from_secs(5), Duration::from_secs(5))
-            .await
-            .unwrap();
+        })
+        .await;
         let body = vec![b' '; 256 * 1024];
         let mut out = Vec::new();
         for _ in 0..32 {
@@ -432,10 +451,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_error_answer_ends_the_pipeline_with_its_body() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let server = tokio::spawn(async move {
-            let (mut s, _) = listener.accept().await.unwrap();
+        let (e, mut p, server) = scripted(None, |mut s| async move {
             let mut got = vec![0u8; 4096];
             let _ = s.read(&mut got).await.unwrap();
             // The first answer split across two writes, then an error.
@@ -446,11 +462,8 @@ mod tests {
             s.write_all(b"HTTP/1.1 409 Conflict\r\ncontent-length: 8\r\n\r\nconflict")
                 .await
                 .unwrap();
-        });
-        let e = Endpoint::parse(&url, None).unwrap();
-        let mut p = Pipeline::connect(&e, Duration::from_secs(5), Duration::from_secs(5))
-            .await
-            .unwrap();
+        })
+        .await;
         let mut out = Vec::new();
         e.write_append(&mut out, "a", b"{}");
         e.write_append(&mut out, "b", b"{}");
