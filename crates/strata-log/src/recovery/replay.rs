@@ -111,6 +111,34 @@ impl Replay {
         self.holes.iter().copied().find(|d| *d > position)
     }
 
+    /// Adds version `version` of `stream` at `position` to the stream
+    /// table. `head` is the stream's version and last position before it;
+    /// a gap in versions is accepted only where a hole of the log after
+    /// that position explains it (the missing versions are noted as lost).
+    fn apply_event(
+        &mut self,
+        stream: &StreamId,
+        version: u64,
+        position: u64,
+        head: Option<(u64, u64)>,
+    ) -> Result<(), DecodeError> {
+        let (current, since) = head.unwrap_or((0, 0));
+        if version != current + 1 {
+            let at = self
+                .lost_since(since)
+                .filter(|_| version > current + 1)
+                .ok_or_else(|| {
+                    DecodeError::invalid(
+                        "stream version",
+                        format!("stream `{stream}` jumps from version {current} to {version}"),
+                    )
+                })?;
+            self.streams.add_lost(stream, version - 1, at);
+        }
+        self.streams.add_event(stream, version, position);
+        Ok(())
+    }
+
     fn event(
         &mut self,
         seg: &mut SegmentReplay,
@@ -133,25 +161,11 @@ impl Replay {
                     == Some(&position)
             });
             if !held {
-                let head = entry.map(|e| &e.head);
-                let expected = head.map_or(0, |h| h.version) + 1;
-                if view.version != expected {
-                    let since = head.and_then(|h| h.last_position).map_or(0, |p| p.0);
-                    match self.lost_since(since).filter(|_| view.version > expected) {
-                        Some(at) => self.streams.add_lost(&stream, view.version - 1, at),
-                        None => {
-                            return Err(DecodeError::invalid(
-                                "stream version",
-                                format!(
-                                    "stream `{stream}` jumps from version {} to {}",
-                                    expected - 1,
-                                    view.version
-                                ),
-                            ))
-                        }
-                    }
-                }
-                self.streams.add_event(&stream, view.version, position);
+                let head = entry.map(|e| {
+                    let since = e.head.last_position.map_or(0, |p| p.0);
+                    (e.head.version, since)
+                });
+                self.apply_event(&stream, view.version, position, head)?;
             }
             // Replay is in log order: the latest event of a metadata stream wins.
             self.streams.note_metadata(view.stream, view.data());
