@@ -50,14 +50,17 @@ impl Default for Limits {
 }
 
 impl Limits {
-    /// Checks one append's events.
-    pub fn check_events(&self, events: &[NewEvent]) -> Result<()> {
+    /// Checks one append's events; returns their size in bytes (the sum of
+    /// [`NewEvent::size_bytes`]), measured once here so a store need not
+    /// measure them again.
+    pub fn check_events(&self, events: &[NewEvent]) -> Result<usize> {
         self.check_count_and_events(events.len(), events.iter())
     }
 
     /// Checks a multi-stream append: every part, the total, and that no stream
-    /// appears twice.
-    pub fn check_multi(&self, parts: &[StreamAppend]) -> Result<()> {
+    /// appears twice. Returns the events' size in bytes, as
+    /// [`check_events`](Self::check_events) does.
+    pub fn check_multi(&self, parts: &[StreamAppend]) -> Result<usize> {
         if parts.is_empty() {
             return Err(Error::invalid(
                 "a multi-stream append needs at least one stream",
@@ -104,7 +107,7 @@ impl Limits {
         &self,
         count: usize,
         events: impl Iterator<Item = &'a NewEvent>,
-    ) -> Result<()> {
+    ) -> Result<usize> {
         if count == 0 {
             return Err(Error::invalid("an append needs at least one event"));
         }
@@ -117,8 +120,7 @@ impl Limits {
         let mut total = 0usize;
         let mut ids = HashSet::new();
         for (i, e) in events.enumerate() {
-            self.check_event(i, e)?;
-            total += e.size_bytes();
+            total += self.check_event(i, e)?;
             if let Some(id) = e.id {
                 if !ids.insert(id) {
                     return Err(Error::invalid(format!(
@@ -133,10 +135,11 @@ impl Limits {
                 self.max_append_bytes
             )));
         }
-        Ok(())
+        Ok(total)
     }
 
-    fn check_event(&self, index: usize, e: &NewEvent) -> Result<()> {
+    /// Checks one event; returns its size.
+    fn check_event(&self, index: usize, e: &NewEvent) -> Result<usize> {
         if e.event_type.is_empty() {
             return Err(Error::invalid(format!("event {index} has an empty type")));
         }
@@ -169,6 +172,6 @@ impl Limits {
                 )));
             }
         }
-        Ok(())
+        Ok(size)
     }
 }

@@ -11,7 +11,7 @@
 //! sits in its stream ([`Placed`]), needed only when retention or erasure
 //! may hide it, is read from the log when asked for.
 
-use std::collections::HashMap;
+use crate::index::FastMap;
 use std::sync::Arc;
 
 use strata_core::dcb::{Query, QueryItem, Tag};
@@ -43,7 +43,7 @@ struct Indexed {
 #[derive(Debug, Default)]
 pub struct TagIndex {
     /// Interned event types.
-    type_ids: HashMap<Arc<str>, u32>,
+    type_ids: FastMap<Arc<str>, u32>,
     types: Vec<Arc<str>>,
     /// Every indexed event, positions ascending.
     events: Vec<Indexed>,
@@ -51,7 +51,7 @@ pub struct TagIndex {
     /// once), in event order.
     tag_sets: Vec<Box<[Tag]>>,
     /// Tag → indexes into `events`, ascending.
-    by_tag: HashMap<Tag, Vec<u32>>,
+    by_tag: FastMap<Tag, Vec<u32>>,
     /// By type id: indexes into `events`, ascending.
     by_type: Vec<Vec<u32>>,
     /// Why the index misses events (its rebuild on open met damage): then

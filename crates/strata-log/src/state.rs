@@ -162,12 +162,12 @@ impl State {
     /// write lock: a filter's first load (one read) happens under it and
     /// blocks no reader.
     pub fn lookup_id(&self, id: u128) -> Result<Option<u64>> {
-        if let Some(p) = self.active.ids.get(&id) {
-            return Ok(Some(*p));
+        if let Some(p) = self.active.lookup_id(id) {
+            return Ok(Some(p));
         }
         for s in self.sealing.values().rev() {
-            if let Some(p) = s.ids.get(&id) {
-                return Ok(Some(*p));
+            if let Some(p) = s.lookup_id(id) {
+                return Ok(Some(p));
             }
         }
         let hash = id_hash(id);

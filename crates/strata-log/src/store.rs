@@ -30,7 +30,7 @@ use crate::recovery::{lock_dir, recover_and_preload_tags};
 use crate::segment::{list_segment_numbers, open_segment};
 use crate::state::OpenStore;
 use crate::streams::DeleteKind;
-use crate::writer::{Request, Writer};
+use crate::writer::{append_frame_len, Request, Writer};
 
 pub use crate::recovery::LOCK_FILE;
 pub use crate::state::LogMetrics;
@@ -304,15 +304,18 @@ impl LogStore {
         &self,
         parts: Vec<StreamAppend>,
         condition: Option<Box<AppendCondition>>,
+        bytes: usize,
     ) -> Result<Vec<AppendResult>> {
         self.store.check_writable()?;
         for p in &parts {
             check_format_limits(&p.events)?;
         }
-        let _queued = self.queued.take_appends(&parts)?;
+        let _queued = self.queued.take(bytes)?;
+        let frame_len = append_frame_len(&parts);
         request(&self.tx, |reply| Request::Append {
             parts,
             condition,
+            frame_len,
             reply,
         })
         .await
@@ -387,11 +390,12 @@ impl EventStore for LogStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendResult> {
-        self.store.config.limits.check_events(&events)?;
+        let bytes = self.store.config.limits.check_events(&events)?;
         let mut r = self
             .submit_append(
                 vec![StreamAppend::new(stream.clone(), expected, events)],
                 None,
+                bytes,
             )
             .await?;
         r.pop()
@@ -399,8 +403,8 @@ impl EventStore for LogStore {
     }
 
     async fn append_multi(&self, appends: Vec<StreamAppend>) -> Result<Vec<AppendResult>> {
-        self.store.config.limits.check_multi(&appends)?;
-        self.submit_append(appends, None).await
+        let bytes = self.store.config.limits.check_multi(&appends)?;
+        self.submit_append(appends, None, bytes).await
     }
 
     /// Checked by the writer against the store as the requests before it
@@ -411,8 +415,8 @@ impl EventStore for LogStore {
         condition: &AppendCondition,
     ) -> Result<Vec<AppendResult>> {
         condition.fail_if_events_match.validate()?;
-        self.store.config.limits.check_multi(&appends)?;
-        self.submit_append(appends, Some(Box::new(condition.clone())))
+        let bytes = self.store.config.limits.check_multi(&appends)?;
+        self.submit_append(appends, Some(Box::new(condition.clone())), bytes)
             .await
     }
 

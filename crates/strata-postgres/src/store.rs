@@ -284,6 +284,7 @@ impl PostgresStore {
         &self,
         parts: Vec<StreamAppend>,
         condition: Option<AppendCondition>,
+        bytes: usize,
     ) -> Result<Vec<AppendResult>> {
         let mut parts = parts;
         let mut metadata = Vec::with_capacity(parts.len());
@@ -304,7 +305,7 @@ impl PostgresStore {
             }
             metadata.push(meta);
         }
-        let _queued = self.inner.queued.take_appends(&parts)?;
+        let _queued = self.inner.queued.take(bytes)?;
         request(&self.inner.writer, |reply| WriteRequest {
             parts,
             metadata,
@@ -435,11 +436,12 @@ impl EventStore for PostgresStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendResult> {
-        self.limits().check_events(&events)?;
+        let bytes = self.limits().check_events(&events)?;
         let mut results = self
             .submit(
                 vec![StreamAppend::new(stream.clone(), expected, events)],
                 None,
+                bytes,
             )
             .await?;
         results
@@ -448,8 +450,8 @@ impl EventStore for PostgresStore {
     }
 
     async fn append_multi(&self, appends: Vec<StreamAppend>) -> Result<Vec<AppendResult>> {
-        self.limits().check_multi(&appends)?;
-        self.submit(appends, None).await
+        let bytes = self.limits().check_multi(&appends)?;
+        self.submit(appends, None, bytes).await
     }
 
     /// The condition is checked in the writer's transaction, under the
@@ -461,8 +463,8 @@ impl EventStore for PostgresStore {
         condition: &AppendCondition,
     ) -> Result<Vec<AppendResult>> {
         condition.fail_if_events_match.validate()?;
-        self.limits().check_multi(&appends)?;
-        self.submit(appends, Some(condition.clone())).await
+        let bytes = self.limits().check_multi(&appends)?;
+        self.submit(appends, Some(condition.clone()), bytes).await
     }
 
     async fn read_query(

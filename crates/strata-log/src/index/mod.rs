@@ -46,10 +46,20 @@ pub struct IndexEntry {
 }
 
 /// The index of the segment being written.
+///
+/// Built for the writer's publish step, which adds a whole frame at a time
+/// ([`add_run`](Self::add_run)): ids the store generated arrive ascending
+/// (UUID v7, time-ordered) and are appended to a sorted vector instead of
+/// hashed; posting lists take each run of events with the same key with
+/// one map lookup.
 #[derive(Default, Debug)]
 pub struct ActiveIndex {
-    /// Event id → position.
+    /// Event id → position, for ids that arrived out of order (chosen by
+    /// callers).
     pub ids: FastMap<u128, u64>,
+    /// (event id, position) of the ids that arrived ascending, sorted by
+    /// id; no id is in both this and `ids`.
+    pub ordered_ids: Vec<(u128, u64)>,
     /// Posting lists by kind, then key hash; positions ascending.
     pub postings: [FastMap<u64, Vec<u64>>; 3],
     /// Offsets (inside the segment) of every frame, ascending.
@@ -61,22 +71,65 @@ pub struct ActiveIndex {
 impl ActiveIndex {
     /// Records one event.
     pub fn add(&mut self, e: &IndexEntry) {
-        self.ids.insert(e.id, e.position);
-        self.postings[Postings::Type as usize]
-            .entry(e.type_hash)
-            .or_default()
-            .push(e.position);
-        self.postings[Postings::Category as usize]
-            .entry(e.category_hash)
-            .or_default()
-            .push(e.position);
-        if let Some(c) = e.correlation_hash {
-            self.postings[Postings::Correlation as usize]
-                .entry(c)
-                .or_default()
-                .push(e.position);
+        self.add_run(std::slice::from_ref(e));
+    }
+
+    /// Records the events of one frame (or any run of events), in position
+    /// order: one map lookup per run of equal keys rather than per event.
+    pub fn add_run(&mut self, entries: &[IndexEntry]) {
+        for e in entries {
+            self.add_id(e.id, e.position);
         }
-        self.events += 1;
+        self.add_postings(Postings::Type, entries, |e| Some(e.type_hash));
+        self.add_postings(Postings::Category, entries, |e| Some(e.category_hash));
+        self.add_postings(Postings::Correlation, entries, |e| e.correlation_hash);
+        self.events += entries.len() as u64;
+    }
+
+    /// Records where event `id` is.
+    fn add_id(&mut self, id: u128, position: u64) {
+        match self.ordered_ids.last() {
+            Some((last, _)) if *last >= id => {
+                self.ids.insert(id, position);
+            }
+            _ => self.ordered_ids.push((id, position)),
+        }
+    }
+
+    /// Appends each entry's position to the posting list of its `key`,
+    /// looking each list up once per run of entries with the same key.
+    fn add_postings(
+        &mut self,
+        kind: Postings,
+        entries: &[IndexEntry],
+        key: impl Fn(&IndexEntry) -> Option<u64>,
+    ) {
+        let lists = &mut self.postings[kind as usize];
+        let mut rest = entries;
+        while let Some(first) = rest.first() {
+            let k = key(first);
+            let run = rest.iter().take_while(|e| key(e) == k).count();
+            let (this, next) = rest.split_at(run);
+            if let Some(k) = k {
+                lists
+                    .entry(k)
+                    .or_default()
+                    .extend(this.iter().map(|e| e.position));
+            }
+            rest = next;
+        }
+    }
+
+    /// The position of event `id`, if this segment holds it.
+    pub fn lookup_id(&self, id: u128) -> Option<u64> {
+        if let Some(p) = self.ids.get(&id) {
+            return Some(*p);
+        }
+        self.ordered_ids
+            .binary_search_by(|(k, _)| k.cmp(&id))
+            .ok()
+            .and_then(|i| self.ordered_ids.get(i))
+            .map(|(_, p)| *p)
     }
 
     /// Records a frame start.
@@ -86,7 +139,10 @@ impl ActiveIndex {
 
     /// Freezes into sorted arrays, ready to be written as an index file.
     pub fn freeze(&self) -> Frozen {
-        let mut ids: Vec<(u128, u64)> = self.ids.iter().map(|(k, v)| (*k, *v)).collect();
+        let mut ids: Vec<(u128, u64)> = Vec::with_capacity(self.ids.len() + self.ordered_ids.len());
+        ids.extend_from_slice(&self.ordered_ids);
+        ids.extend(self.ids.iter().map(|(k, v)| (*k, *v)));
+        // Mostly sorted already: the ordered run, then the few others.
         ids.sort_unstable();
         let postings = [0, 1, 2].map(|k| {
             let mut v: Vec<(u64, u64)> = self.postings[k]
@@ -112,5 +168,73 @@ pub fn active_postings_from(idx: &ActiveIndex, kind: Postings, key: u64, from: u
             &v[lo..]
         }
         None => &[],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: u128, position: u64, ty: u64, correlation: Option<u64>) -> IndexEntry {
+        IndexEntry {
+            id,
+            position,
+            type_hash: ty,
+            category_hash: 7,
+            correlation_hash: correlation,
+        }
+    }
+
+    #[test]
+    fn ids_in_and_out_of_order_are_all_found_and_frozen_sorted() {
+        let mut idx = ActiveIndex::default();
+        // Ascending store ids, a caller's id below them, a caller's id
+        // above them, then ascending ids again (below that one).
+        idx.add_run(&[entry(10, 100, 1, None), entry(20, 200, 1, None)]);
+        idx.add(&entry(5, 300, 1, None));
+        idx.add(&entry(u128::MAX, 400, 1, None));
+        idx.add_run(&[entry(30, 500, 1, None), entry(40, 600, 1, None)]);
+        for (id, p) in [
+            (10, 100),
+            (20, 200),
+            (5, 300),
+            (u128::MAX, 400),
+            (30, 500),
+            (40, 600),
+        ] {
+            assert_eq!(idx.lookup_id(id), Some(p), "id {id}");
+        }
+        assert_eq!(idx.lookup_id(15), None);
+        assert_eq!(idx.events, 6);
+        let frozen = idx.freeze();
+        let want = vec![
+            (5, 300),
+            (10, 100),
+            (20, 200),
+            (30, 500),
+            (40, 600),
+            (u128::MAX, 400),
+        ];
+        assert_eq!(frozen.ids, want);
+    }
+
+    #[test]
+    fn a_run_fills_each_posting_list_in_position_order() {
+        let mut idx = ActiveIndex::default();
+        idx.add_run(&[
+            entry(1, 10, 1, Some(9)),
+            entry(2, 20, 1, Some(9)),
+            entry(3, 30, 2, None),
+            entry(4, 40, 1, Some(8)),
+        ]);
+        idx.add_run(&[entry(5, 50, 2, Some(9))]);
+        let list = |kind, key| active_postings_from(&idx, kind, key, 0).to_vec();
+        assert_eq!(list(Postings::Type, 1), vec![10, 20, 40]);
+        assert_eq!(list(Postings::Type, 2), vec![30, 50]);
+        assert_eq!(list(Postings::Category, 7), vec![10, 20, 30, 40, 50]);
+        assert_eq!(list(Postings::Correlation, 9), vec![10, 20, 50]);
+        assert_eq!(list(Postings::Correlation, 8), vec![40]);
+        assert!(idx.postings[Postings::Correlation as usize].len() == 2);
+        assert_eq!(active_postings_from(&idx, Postings::Type, 1, 15), &[20, 40]);
     }
 }

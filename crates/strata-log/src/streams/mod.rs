@@ -91,6 +91,31 @@ impl StreamIndex {
         e.head.last_position = Some(Position(position));
     }
 
+    /// Records the events of `stream` from `first_version` on, one version
+    /// each, at `positions`: one lookup of the stream for all of them.
+    pub fn add_events(
+        &mut self,
+        stream: &StreamId,
+        first_version: u64,
+        positions: impl ExactSizeIterator<Item = u64>,
+    ) {
+        let e = match self.streams.get_mut(stream.as_str()) {
+            Some(e) => e,
+            None => self.streams.entry(stream.clone()).or_default(),
+        };
+        debug_assert_eq!(
+            first_version,
+            e.head.version + 1,
+            "versions must be contiguous"
+        );
+        let n = positions.len() as u64;
+        e.positions.extend(positions);
+        if n > 0 {
+            e.head.version = first_version + n - 1;
+            e.head.last_position = e.positions.last().map(|p| Position(*p));
+        }
+    }
+
     /// Records the versions of `stream` after its head, up to `through`, as
     /// lost in damaged bytes at `position` (a store opened read-only over
     /// damage): a read of them reports the damage.

@@ -14,9 +14,12 @@ use strata_core::{AppendResult, Error, ExpectedVersion, Position, Result, Stream
 use crate::segment::FIRST_FRAME_OFFSET;
 use crate::state::State;
 use crate::streams::DeleteKind;
-use crate::writer::encode::{append_frame_len, delete_frame_len};
+use crate::writer::encode::delete_frame_len;
 use crate::writer::pending::{Decided, Pending};
 use crate::writer::{PendingAck, Request, Turn, Writer};
+
+/// An append's parts, its condition and its frame's size.
+type AppendParts = (Vec<StreamAppend>, Option<Box<AppendCondition>>, u64);
 
 /// What became of an append after its checks.
 enum AppendDecision {
@@ -54,8 +57,15 @@ impl Writer {
                 Request::Append {
                     parts,
                     condition,
+                    frame_len,
                     reply,
-                } => self.take_append(&state, &mut pending, parts, condition, reply, turn),
+                } => self.take_append(
+                    &state,
+                    &mut pending,
+                    (parts, condition, frame_len),
+                    reply,
+                    turn,
+                ),
                 Request::Delete {
                     stream,
                     expected,
@@ -103,8 +113,7 @@ impl Writer {
         &mut self,
         state: &State,
         pending: &mut Pending,
-        parts: Vec<StreamAppend>,
-        condition: Option<Box<AppendCondition>>,
+        (parts, condition, frame_len): AppendParts,
         reply: ReplyTo<Vec<AppendResult>>,
         turn: &mut Turn,
     ) -> Option<Request> {
@@ -123,7 +132,6 @@ impl Writer {
             }
             AppendDecision::Accepted => {}
         }
-        let frame_len = append_frame_len(&parts);
         if !self.fits(frame_len) {
             let max_segment = self.store.config.max_segment_bytes;
             if self.frames.is_empty() && self.tail == FIRST_FRAME_OFFSET {
@@ -135,6 +143,7 @@ impl Writer {
             return Some(Request::Append {
                 parts,
                 condition,
+                frame_len,
                 reply,
             });
         }

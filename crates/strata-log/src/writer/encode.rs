@@ -2,6 +2,7 @@
 //! and stream-index changes each one brings once it is committed.
 
 use strata_core::append_rules::StreamHead;
+use strata_core::dcb::Tag;
 use strata_core::metadata::metadata_target;
 use strata_core::{AppendResult, NewEvent, Position, StreamAppend, StreamId, StreamMetadata};
 
@@ -10,7 +11,7 @@ use crate::index::{key_hash, IndexEntry};
 use crate::state::State;
 use crate::streams::DeleteKind;
 use crate::writer::pending::Pending;
-use crate::writer::{Effect, Turn, Writer};
+use crate::writer::{Effect, EventRun, Turn, Writer};
 
 impl Writer {
     /// Encodes an accepted append as one frame; returns each part's outcome.
@@ -37,25 +38,28 @@ impl Writer {
             if let Some(effect) = metadata_effect(&part) {
                 turn.effects.push(effect);
             }
-            let mut first = None;
             let category_hash = key_hash(part.stream.category());
+            let mut run = EventRun::starting(&part.stream, head.version + 1, part.events.len());
             for e in part.events {
-                let position = self.encode_event(
+                self.encode_event(
                     &part.stream,
                     &mut head,
                     e,
                     now,
                     category_hash,
                     pending,
-                    turn,
+                    &mut run,
                 );
-                first.get_or_insert(position);
             }
             results.push(AppendResult {
                 next_expected_version: head.version,
-                first_position: Position(first.unwrap_or_default()),
+                first_position: Position(run.entries.first().map_or(0, |e| e.position)),
                 last_position: head.last_position.unwrap_or_default(),
             });
+            if let Some(last) = run.entries.last() {
+                turn.last_position = Some(last.position);
+            }
+            turn.effects.push(Effect::Events(run));
             pending.now.heads.insert(part.stream, head);
         }
         self.frames.finish();
@@ -63,7 +67,8 @@ impl Writer {
         results
     }
 
-    /// Encodes one event record of `stream`, moving `head` on; returns its position.
+    /// Encodes one event record of `stream`, moving `head` on, and adds it
+    /// to `run`.
     #[allow(clippy::too_many_arguments)]
     fn encode_event(
         &mut self,
@@ -73,12 +78,11 @@ impl Writer {
         now: i64,
         category_hash: u64,
         pending: &mut Pending,
-        turn: &mut Turn,
-    ) -> u64 {
+        run: &mut EventRun,
+    ) {
         let id = e.id.unwrap_or_default();
         let version = head.version + 1;
         let tags = strata_core::dcb::tag_set(e.tags);
-        let tagged = (!stream.is_system()).then(|| (e.event_type.clone(), tags.clone()));
         let rec_at = self.frames.record(
             stream.as_str(),
             version,
@@ -100,26 +104,20 @@ impl Writer {
                 .ids
                 .insert(id, (stream.clone(), version, position));
         }
-        if let Some((ty, tags)) = &tagged {
+        run.entries.push(IndexEntry {
+            id: id.0.as_u128(),
+            position,
+            type_hash: key_hash(&e.event_type),
+            category_hash,
+            correlation_hash: e.metadata.correlation_id.as_deref().map(key_hash),
+        });
+        if !stream.is_system() {
             pending
                 .now
                 .tagged
-                .push((position, ty.clone(), tags.clone()));
+                .push((position, e.event_type.clone(), tags.clone()));
+            run.tagged.push((e.event_type, tags));
         }
-        turn.effects.push(Effect::Event {
-            stream: stream.clone(),
-            version,
-            tagged,
-            entry: IndexEntry {
-                id: id.0.as_u128(),
-                position,
-                type_hash: key_hash(&e.event_type),
-                category_hash,
-                correlation_hash: e.metadata.correlation_id.as_deref().map(key_hash),
-            },
-        });
-        turn.last_position = Some(position);
-        position
     }
 
     /// Encodes an accepted delete, tombstone or erasure of `stream`, whose
@@ -163,7 +161,7 @@ fn metadata_effect(part: &StreamAppend) -> Option<Effect> {
 }
 
 /// The exact size of the frame `parts` encode to.
-pub(super) fn append_frame_len(parts: &[StreamAppend]) -> u64 {
+pub(crate) fn append_frame_len(parts: &[StreamAppend]) -> u64 {
     let mut n = FRAME_HEADER_BYTES + 4;
     for p in parts {
         for e in &p.events {
@@ -171,11 +169,21 @@ pub(super) fn append_frame_len(parts: &[StreamAppend]) -> u64 {
                 + p.stream.as_str().len()
                 + e.event_type.len()
                 + metadata_len(&e.metadata)
-                + crate::format::tags_len(&strata_core::dcb::tag_set(e.tags.clone()))
+                + tag_set_len(&e.tags)
                 + e.data.len();
         }
     }
     align(n) as u64
+}
+
+/// The encoded size of `tags` as the set the record holds (sorted, each
+/// once): without a copy when they already are one.
+fn tag_set_len(tags: &[Tag]) -> usize {
+    if tags.windows(2).all(|w| w[0] < w[1]) {
+        crate::format::tags_len(tags)
+    } else {
+        crate::format::tags_len(&strata_core::dcb::tag_set(tags.to_vec()))
+    }
 }
 
 /// The exact size of the frame a delete or tombstone of `stream` encodes to.

@@ -23,6 +23,8 @@ mod retry;
 mod seal;
 mod stage;
 
+pub(crate) use encode::append_frame_len;
+
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,7 +37,7 @@ use tokio::sync::mpsc;
 use tracing::error;
 
 use crate::config::Durability;
-use crate::format::{FrameWriter, RECORD_HEADER_BYTES};
+use crate::format::FrameWriter;
 use crate::index::IndexEntry;
 use crate::segment::Segment;
 use crate::state::OpenStore;
@@ -51,6 +53,9 @@ pub enum Request {
         parts: Vec<StreamAppend>,
         /// A conditional append's condition, checked in the batch.
         condition: Option<Box<AppendCondition>>,
+        /// The exact size of the frame the parts encode to
+        /// ([`append_frame_len`]), measured once by the caller's task.
+        frame_len: u64,
         /// Where the outcome goes.
         reply: ReplyTo<Vec<AppendResult>>,
     },
@@ -105,13 +110,8 @@ enum PendingAck {
 
 /// A change to the in-memory state that a committed frame brings.
 enum Effect {
-    Event {
-        stream: StreamId,
-        version: u64,
-        entry: IndexEntry,
-        /// Type and tag set of an event of a user stream, for the tag index.
-        tagged: Option<(String, Vec<Tag>)>,
-    },
+    /// The events an append frame records for one stream.
+    Events(EventRun),
     Frame(u64),
     Delete {
         stream: StreamId,
@@ -123,6 +123,37 @@ enum Effect {
         target: StreamId,
         metadata: StreamMetadata,
     },
+}
+
+/// The events one append frame records for one stream, in position order:
+/// published to the indexes together, so each index is looked up once per
+/// stream and key rather than once per event.
+struct EventRun {
+    stream: StreamId,
+    /// Version of the first event; the others follow it one by one.
+    first_version: u64,
+    /// What each event adds to the segment's index.
+    entries: Vec<IndexEntry>,
+    /// Each event's type and tag set, for the tag index; empty for a
+    /// system stream.
+    tagged: Vec<(String, Vec<Tag>)>,
+}
+
+impl EventRun {
+    /// An empty run of `stream` from `first_version`, with room for `n`
+    /// events.
+    fn starting(stream: &StreamId, first_version: u64, n: usize) -> Self {
+        EventRun {
+            stream: stream.clone(),
+            first_version,
+            entries: Vec::with_capacity(n),
+            tagged: if stream.is_system() {
+                Vec::new()
+            } else {
+                Vec::with_capacity(n)
+            },
+        }
+    }
 }
 
 /// The writer thread's state.
@@ -223,12 +254,8 @@ impl Writer {
                     },
                 };
                 last_arrival = Instant::now();
-                if let Request::Append { parts, .. } = &next {
-                    bytes += parts
-                        .iter()
-                        .flat_map(|p| p.events.iter())
-                        .map(|e| e.size_bytes() + RECORD_HEADER_BYTES)
-                        .sum::<usize>();
+                if let Request::Append { frame_len, .. } = &next {
+                    bytes += *frame_len as usize;
                 }
                 let stop = matches!(next, Request::Close { .. });
                 batch.push(next);

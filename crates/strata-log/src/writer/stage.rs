@@ -23,9 +23,10 @@ use std::time::{Duration, Instant};
 use strata_core::{Error, Position};
 use tracing::error;
 
+use crate::dcb::TagIndex;
 use crate::segment::Segment;
-use crate::state::OpenStore;
-use crate::writer::{Effect, PendingAck};
+use crate::state::{OpenStore, State};
+use crate::writer::{Effect, EventRun, PendingAck};
 
 /// Most turns written and not yet published at once: the writer waits for
 /// the stage once this many are queued (each holds at most one batch,
@@ -168,22 +169,46 @@ fn run(store: &Arc<OpenStore>, rx: &Receiver<Message>, progress: &Progress) {
                 failed = Some(reason);
             }
         }
+        let mut settling = Vec::with_capacity(messages.len());
         for m in messages {
             match m {
-                Message::Commit(job) => {
-                    let seq = job.seq;
-                    match &failed {
-                        Some(reason) => fail_acks(job.acks, reason),
-                        None => publish_and_answer(store, job),
-                    }
-                    progress.published.store(seq, Ordering::Release);
-                }
+                Message::Commit(job) => settling.push(job),
                 Message::Drain(done) => {
+                    settle(
+                        store,
+                        failed.as_deref(),
+                        progress,
+                        std::mem::take(&mut settling),
+                    );
                     let _ = done.send(());
                 }
             }
         }
+        settle(store, failed.as_deref(), progress, settling);
     }
+}
+
+/// Settles jobs covered by one sync together: publishes them all under one
+/// lock of the state and one move of the head, then answers their callers
+/// in order; or, after a failed sync, fails them.
+fn settle(store: &OpenStore, failed: Option<&str>, progress: &Progress, mut jobs: Vec<Job>) {
+    let Some(last) = jobs.last().map(|j| j.seq) else {
+        return;
+    };
+    match failed {
+        Some(reason) => {
+            for job in jobs {
+                fail_acks(job.acks, reason);
+            }
+        }
+        None => {
+            publish(store, &mut jobs);
+            for job in jobs {
+                acknowledge(job.acks);
+            }
+        }
+    }
+    progress.published.store(last, Ordering::Release);
 }
 
 /// Syncs once for every job in `messages` that asks for it: the sync of
@@ -213,49 +238,64 @@ fn sync_for(store: &OpenStore, messages: &[Message], progress: &Progress) -> Res
     Ok(())
 }
 
-/// Makes a committed job's frames visible to readers, moves the head, then
-/// answers its callers.
-fn publish_and_answer(store: &OpenStore, job: Job) {
-    if job.wrote {
-        publish(store, job.effects, job.end, job.last_position);
+/// Makes the frames of committed `jobs` visible to readers (applies their
+/// effects to the shared state, in order) and moves the head once.
+fn publish(store: &OpenStore, jobs: &mut [Job]) {
+    if !jobs.iter().any(|j| j.wrote) {
+        return;
     }
-    acknowledge(job.acks);
-}
-
-/// Applies `effects` to the shared state, with the log now ending at `end`
-/// in the active segment.
-fn publish(store: &OpenStore, effects: Vec<Effect>, end: u64, last_position: Option<u64>) {
     let mut state = store.state.write();
-    for eff in effects {
-        match eff {
-            Effect::Event {
-                stream,
-                version,
-                entry,
-                tagged,
-            } => {
-                if let Some((event_type, tags)) = tagged {
-                    state.tags.add(entry.position, &event_type, &tags);
-                }
-                state.streams.add_event(&stream, version, entry.position);
-                state.active.add(&entry);
-            }
-            Effect::Frame(off) => state.active.add_frame(off),
-            Effect::Delete {
-                stream,
-                through,
-                kind,
-            } => state.streams.record_delete(&stream, through, kind),
-            Effect::Metadata { target, metadata } => state.streams.set_metadata(target, metadata),
+    for job in jobs.iter_mut().filter(|j| j.wrote) {
+        for eff in std::mem::take(&mut job.effects) {
+            apply(&mut state, eff);
         }
-    }
-    state.visible_end = end;
-    if let Some(p) = last_position {
-        state.head = Position(p);
+        state.visible_end = job.end;
+        if let Some(p) = job.last_position {
+            state.head = Position(p);
+        }
     }
     let head = state.head;
     drop(state);
     store.publish_head(head);
+}
+
+/// Applies one committed change to the shared state.
+fn apply(state: &mut State, eff: Effect) {
+    match eff {
+        Effect::Events(run) => {
+            add_tagged(&mut state.tags, &run);
+            state.streams.add_events(
+                &run.stream,
+                run.first_version,
+                run.entries.iter().map(|e| e.position),
+            );
+            state.active.add_run(&run.entries);
+        }
+        Effect::Frame(off) => state.active.add_frame(off),
+        Effect::Delete {
+            stream,
+            through,
+            kind,
+        } => state.streams.record_delete(&stream, through, kind),
+        Effect::Metadata { target, metadata } => state.streams.set_metadata(target, metadata),
+    }
+}
+
+/// Adds a run's events of a user stream to the tag index, interning each
+/// run of one event type once.
+fn add_tagged(tags: &mut TagIndex, run: &EventRun) {
+    let mut last: Option<(&str, u32)> = None;
+    for (e, (event_type, set)) in run.entries.iter().zip(&run.tagged) {
+        let type_id = match last {
+            Some((t, id)) if t == event_type => id,
+            _ => {
+                let id = tags.type_id(event_type);
+                last = Some((event_type, id));
+                id
+            }
+        };
+        tags.add_typed(e.position, type_id, set);
+    }
 }
 
 /// Tells each caller of a turn its outcome.
