@@ -33,6 +33,7 @@ async fn append_and_read_a_stream_keep_data_and_metadata() {
             .with_correlation_id("c-1")
             .with("tenant", "t"),
         tags: Vec::new(),
+        json_checked: strata_core::JsonChecked::NO,
     };
     let binary = NewEvent {
         content_type: ContentType::Binary,

@@ -8,6 +8,7 @@ use std::str::FromStr;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::dcb::Tag;
@@ -197,7 +198,67 @@ pub struct NewEvent {
     /// Tags for dynamic consistency boundaries ([`crate::dcb`]); the store
     /// keeps them as a set.
     pub tags: Vec<Tag>,
+    /// Whether `data` is already known to be one JSON value, so a store
+    /// need not parse it again. Set by [`NewEvent::json`] and
+    /// [`NewEvent::raw_json`]; an event built field by field leaves it
+    /// [`JsonChecked::NO`].
+    pub json_checked: JsonChecked,
 }
+
+/// Proof that an event's `data` is one JSON value: it holds the very bytes
+/// that were serialized or parsed as JSON, and vouches for an event only
+/// while the event's `data` is still those bytes (the same buffer and
+/// length; holding them keeps the buffer from being reused). Replacing
+/// `data` voids it, so the store parses the new bytes.
+///
+/// Only this crate makes one that vouches for anything. It takes no part
+/// in comparing events: any two compare equal.
+///
+/// ```
+/// use strata_core::{JsonChecked, NewEvent};
+/// let mut e = NewEvent::json("A", &serde_json::json!({"n": 1})).unwrap();
+/// assert!(e.json_checked.covers(&e.data));
+/// e.data = "{not json".into();
+/// assert!(!e.json_checked.covers(&e.data));
+/// assert!(!JsonChecked::NO.covers(&e.data));
+/// ```
+#[derive(Clone, Default)]
+pub struct JsonChecked(Option<Bytes>);
+
+impl JsonChecked {
+    /// Vouches for nothing: the store parses the data.
+    pub const NO: JsonChecked = JsonChecked(None);
+
+    /// Vouches for `data`, which the caller serialized or parsed as JSON.
+    fn of(data: &Bytes) -> Self {
+        JsonChecked(Some(data.clone()))
+    }
+
+    /// Whether this vouches for `data`.
+    pub fn covers(&self, data: &Bytes) -> bool {
+        self.0
+            .as_ref()
+            .is_some_and(|c| c.as_ptr() == data.as_ptr() && c.len() == data.len())
+    }
+}
+
+impl fmt::Debug for JsonChecked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "JsonChecked(yes)"
+        } else {
+            "JsonChecked(no)"
+        })
+    }
+}
+
+impl PartialEq for JsonChecked {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for JsonChecked {}
 
 impl NewEvent {
     /// An event with raw bytes and an explicit content type.
@@ -213,16 +274,40 @@ impl NewEvent {
             content_type,
             metadata: Metadata::default(),
             tags: Vec::new(),
+            json_checked: JsonChecked::NO,
         }
     }
 
-    /// A JSON event from any serializable value.
+    /// A JSON event from any serializable value. The bytes are JSON by
+    /// construction, so the store does not parse them again.
     pub fn json<T: Serialize + ?Sized>(
         event_type: impl Into<String>,
         value: &T,
     ) -> Result<Self, serde_json::Error> {
         let data = serde_json::to_vec(value)?;
-        Ok(Self::new(event_type, data, ContentType::Json))
+        Ok(Self::new(event_type, data, ContentType::Json).vouched_json())
+    }
+
+    /// A JSON event whose data is `raw`, a value `serde_json` has parsed
+    /// (a request body's `data`, say). The text becomes the event's data
+    /// without a copy, and the store does not parse it again.
+    ///
+    /// ```
+    /// let raw: Box<serde_json::value::RawValue> =
+    ///     serde_json::from_str(r#"{"n": 1}"#).unwrap();
+    /// let e = strata_core::NewEvent::raw_json("A", raw);
+    /// assert_eq!(&e.data[..], br#"{"n": 1}"#);
+    /// assert!(e.json_checked.covers(&e.data));
+    /// ```
+    pub fn raw_json(event_type: impl Into<String>, raw: Box<RawValue>) -> Self {
+        let text: Box<str> = raw.into();
+        Self::new(event_type, text.into_boxed_bytes(), ContentType::Json).vouched_json()
+    }
+
+    /// This event, its data vouched for as JSON.
+    fn vouched_json(mut self) -> Self {
+        self.json_checked = JsonChecked::of(&self.data);
+        self
     }
 
     /// A JSON event from bytes that are already JSON (checked by the store).

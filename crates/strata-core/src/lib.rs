@@ -40,7 +40,7 @@ pub use append::{AppendResult, StreamAppend};
 pub use checkpoint::{CheckpointStore, MemoryCheckpointStore};
 pub use dcb::{AppendCondition, Query, QueryItem, Tag};
 pub use error::{Error, Result};
-pub use event::{ContentType, EventId, Metadata, NewEvent, RecordedEvent};
+pub use event::{ContentType, EventId, JsonChecked, Metadata, NewEvent, RecordedEvent};
 pub use filter::ReadFilter;
 pub use limits::Limits;
 pub use memory::MemoryStore;

@@ -164,7 +164,7 @@ impl Limits {
                 e.event_type, self.max_event_bytes
             )));
         }
-        if e.content_type == ContentType::Json {
+        if e.content_type == ContentType::Json && !e.json_checked.covers(&e.data) {
             if let Err(err) = ContentType::check_json(&e.data) {
                 return Err(Error::invalid(format!(
                     "event {index} (`{}`) is declared JSON but its data does not parse: {err}",
@@ -173,5 +173,47 @@ impl Limits {
             }
         }
         Ok(size)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use bytes::Bytes;
+
+    #[test]
+    fn vouched_json_is_counted_and_replaced_data_is_parsed() {
+        let limits = Limits::default();
+        let e = NewEvent::json("A", &serde_json::json!({"n": 1})).unwrap();
+        assert_eq!(limits.check_events(&[e.clone()]).unwrap(), e.size_bytes());
+        let swapped = NewEvent {
+            data: Bytes::from_static(b"{\"n\": 1"),
+            ..e
+        };
+        let err = limits.check_events(&[swapped]).unwrap_err();
+        assert!(err.to_string().contains("does not parse"), "{err}");
+    }
+
+    #[test]
+    fn the_size_returned_is_the_sum_over_every_part() {
+        let limits = Limits::default();
+        let part = |name: &str, n: usize| {
+            let events = (0..n)
+                .map(|i| NewEvent::json_bytes("Typed", format!("{{\"i\":{i}}}")))
+                .collect::<Vec<_>>();
+            StreamAppend::new(
+                crate::StreamId::new(name).unwrap(),
+                crate::ExpectedVersion::Any,
+                events,
+            )
+        };
+        let parts = [part("a-1", 3), part("b-1", 12)];
+        let want: usize = parts
+            .iter()
+            .flat_map(|p| &p.events)
+            .map(NewEvent::size_bytes)
+            .sum();
+        assert_eq!(limits.check_multi(&parts).unwrap(), want);
     }
 }

@@ -2977,6 +2977,19 @@ pub async fn invalid_json_refused_binary_accepted<H: StoreHarness>(h: &H) {
             "invalid_input",
         );
     }
+    // Bytes put in place of data a constructor vouched for as JSON are
+    // parsed like any others.
+    let raw = serde_json::value::RawValue::from_string("{}".to_owned()).unwrap();
+    for vouched in [
+        NewEvent::json("Deposited", &serde_json::json!({"amount": 1})).unwrap(),
+        NewEvent::raw_json("Deposited", raw),
+    ] {
+        let swapped = NewEvent {
+            data: Bytes::from_static(b"{\"amount\": 1"),
+            ..vouched
+        };
+        assert_kind(store.append(&s, Any, vec![swapped]).await, "invalid_input");
+    }
     let store = h.reopen(store).await;
     assert_unchanged(&before, &snapshot(&store, &[&s]).await, "invalid JSON");
     let bytes = Bytes::from_static(b"{\"amount\": 1");

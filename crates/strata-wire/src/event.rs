@@ -85,19 +85,27 @@ impl EventIn {
     ///     serde_json::from_str(r#"{"type":"B","content_type":"binary","data":"AAE="}"#).unwrap();
     /// assert_eq!(&w.into_new_event().unwrap().data[..], &[0, 1]);
     /// ```
+    ///
+    /// A JSON payload was parsed with the request, so the event carries it
+    /// without a copy and vouched for ([`NewEvent::raw_json`]): the store
+    /// does not parse it a second time.
     pub fn into_new_event(self) -> Result<NewEvent, WireError> {
-        let data = raw_to_data(self.content_type, &self.data)?;
         let metadata = match self.metadata {
             Some(m) => metadata_from_json(m)?,
             None => Metadata::default(),
         };
-        Ok(NewEvent {
-            id: self.id,
-            event_type: self.event_type,
-            data: data.into(),
-            content_type: self.content_type,
-            metadata,
-            tags: self.tags,
+        let event = match self.content_type {
+            ContentType::Json => NewEvent::raw_json(self.event_type, self.data),
+            ContentType::Binary => NewEvent::new(
+                self.event_type,
+                raw_to_data(ContentType::Binary, &self.data)?,
+                ContentType::Binary,
+            ),
+        };
+        let event = event.with_metadata(metadata).with_tags(self.tags);
+        Ok(match self.id {
+            Some(id) => event.with_id(id),
+            None => event,
         })
     }
 }
@@ -221,15 +229,19 @@ impl<'a> WireEvent<'a> {
     /// assert_eq!(&w.to_new_event().unwrap().data[..], &[0, 1]);
     /// ```
     pub fn to_new_event(&self) -> Result<NewEvent, WireError> {
-        let data = raw_to_data(self.content_type, &self.data)?;
-        Ok(NewEvent {
-            id: Some(self.id),
-            event_type: self.event_type.clone().into_owned(),
-            data: data.into(),
-            content_type: self.content_type,
-            metadata: metadata_from_map(self.metadata.clone()),
-            tags: self.tags.to_vec(),
-        })
+        let event_type = self.event_type.clone().into_owned();
+        let event = match self.content_type {
+            ContentType::Json => NewEvent::raw_json(event_type, self.data.clone()),
+            ContentType::Binary => NewEvent::new(
+                event_type,
+                raw_to_data(ContentType::Binary, &self.data)?,
+                ContentType::Binary,
+            ),
+        };
+        Ok(event
+            .with_id(self.id)
+            .with_metadata(metadata_from_map(self.metadata.clone()))
+            .with_tags(self.tags.iter().cloned()))
     }
 }
 

@@ -630,6 +630,7 @@ fn encode_events<E: DomainEvent, X>(
             content_type: ContentType::Json,
             metadata,
             tags: Vec::new(),
+            json_checked: strata_core::JsonChecked::NO,
         });
     }
     Ok(out)

@@ -101,6 +101,7 @@ impl Model {
             content_type: ContentType::Json,
             metadata: Metadata::default(),
             tags: Vec::new(),
+            json_checked: strata_core::JsonChecked::NO,
         };
         let written = self.append(&metadata_stream(stream), expected, &[event])?;
         self.metadata.insert(stream.clone(), settings.clone());

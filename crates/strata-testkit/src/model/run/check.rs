@@ -217,6 +217,7 @@ impl<H: StoreHarness> Run<'_, H> {
                     content_type: e.content_type,
                     metadata: e.metadata.clone(),
                     tags: e.tags.clone(),
+                    json_checked: strata_core::JsonChecked::NO,
                 }
             })
             .collect();
