@@ -285,7 +285,7 @@ impl State {
             .events
             .last()
             .and_then(|e| StreamMetadata::from_json(&e.data).ok());
-        let id = StreamId::new(target).or_else(|_| StreamId::system(target));
+        let id = StreamId::any(target);
         if let (Some(m), Ok(id)) = (parsed, id) {
             self.metadata.insert(id, m);
         }

@@ -51,6 +51,22 @@ impl StreamId {
         Ok(StreamId(Arc::from(name)))
     }
 
+    /// Validates a stream name of either kind: a system stream's when it
+    /// starts with `$`, else a user stream's. For names that come back from
+    /// storage, or that a metadata stream names, where both kinds occur.
+    ///
+    /// ```
+    /// use strata_core::StreamId;
+    /// assert!(StreamId::any("account-1").is_ok_and(|s| !s.is_system()));
+    /// assert!(StreamId::any("$$account-1").is_ok_and(|s| s.is_system()));
+    /// assert!(StreamId::any("").is_err());
+    /// ```
+    pub fn any(name: impl AsRef<str>) -> Result<Self> {
+        let name = name.as_ref();
+        validate_name(name)?;
+        Ok(StreamId(Arc::from(name)))
+    }
+
     /// Makes a stream id from an aggregate category and an id: `account` + `42`
     /// gives `account-42`.
     pub fn from_parts(category: &str, id: impl fmt::Display) -> Result<Self> {

@@ -264,10 +264,7 @@ mod tests {
     use super::*;
 
     fn ids(names: &[&str]) -> Vec<StreamId> {
-        names
-            .iter()
-            .map(|n| StreamId::new(n).or_else(|_| StreamId::system(n)).unwrap())
-            .collect()
+        names.iter().map(|n| StreamId::any(n).unwrap()).collect()
     }
 
     #[test]

@@ -237,9 +237,7 @@ impl State {
             if view.is_removed() {
                 return Ok(None);
             }
-            let stream = StreamId::new(view.stream)
-                .or_else(|_| StreamId::system(view.stream))
-                .map_err(|e| corrupt(e.to_string()))?;
+            let stream = StreamId::any(view.stream).map_err(|e| corrupt(e.to_string()))?;
             Ok(Some(crate::dcb::Placed {
                 stream,
                 version: view.version,

@@ -747,12 +747,10 @@ fn stream_info_from_row(row: &tokio_postgres::Row) -> Result<StreamInfo> {
         location: "streams.stream_id".into(),
         reason: e.to_string(),
     })?;
-    let stream = StreamId::new(name)
-        .or_else(|_| StreamId::system(name))
-        .map_err(|e| Error::Corrupt {
-            location: "streams.stream_id".into(),
-            reason: e.to_string(),
-        })?;
+    let stream = StreamId::any(name).map_err(|e| Error::Corrupt {
+        location: "streams.stream_id".into(),
+        reason: e.to_string(),
+    })?;
     let head = head_from_row(row, 1)?;
     let mut info = head.info(&stream);
     if !head.tombstoned {

@@ -78,11 +78,7 @@ fn store_query(q: StreamsQuery) -> Result<StreamListQuery, ApiError> {
     }
     let after = match q.after.filter(|a| !a.is_empty()) {
         None => None,
-        Some(a) => Some(
-            StreamId::new(&a)
-                .or_else(|_| StreamId::system(&a))
-                .map_err(|e| bad(format!("after: {e}")))?,
-        ),
+        Some(a) => Some(StreamId::any(&a).map_err(|e| bad(format!("after: {e}")))?),
     };
     let query = StreamListQuery {
         prefix: q.prefix.filter(|p| !p.is_empty()),

@@ -45,9 +45,7 @@ fn decode_checked(data: &[u8]) -> bool {
 /// a checkpoint varies from run to run.
 pub(super) fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     let one = |name: &str, versions: u64, delete: Option<(u64, DeleteKind)>| {
-        let id = StreamId::new(name)
-            .or_else(|_| StreamId::system(name))
-            .expect("a valid stream name");
+        let id = StreamId::any(name).expect("a valid stream name");
         let mut idx = StreamIndex::default();
         for v in 1..=versions {
             idx.add_event(&id, v, 32 + v * 64);

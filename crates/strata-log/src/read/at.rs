@@ -129,12 +129,10 @@ pub fn recorded_at(segment: &Segment, offset: u64, expect: (&str, u64)) -> Resul
 /// The stream of a record at `offset` of `path`: a user or system stream
 /// name, or `Corrupt`.
 pub fn stored_stream_id(name: &str, path: &Path, offset: u64) -> Result<StreamId> {
-    StreamId::new(name)
-        .or_else(|_| StreamId::system(name))
-        .map_err(|e| Error::Corrupt {
-            location: location(path, offset),
-            reason: format!("stored stream name is invalid: {e}"),
-        })
+    StreamId::any(name).map_err(|e| Error::Corrupt {
+        location: location(path, offset),
+        reason: format!("stored stream name is invalid: {e}"),
+    })
 }
 
 /// Builds a `RecordedEvent` from a checked record.

@@ -37,9 +37,7 @@ pub(super) struct SegmentReplay {
 
 /// A stored stream name (system streams included).
 fn stored_stream(name: &str) -> Result<StreamId, DecodeError> {
-    StreamId::new(name)
-        .or_else(|_| StreamId::system(name))
-        .map_err(|e| DecodeError::invalid("stream name", e.to_string()))
+    StreamId::any(name).map_err(|e| DecodeError::invalid("stream name", e.to_string()))
 }
 
 impl Replay {

@@ -183,9 +183,7 @@ impl StreamIndex {
 fn decode_stream(r: &mut Reader<'_>) -> Result<(StreamId, StreamEntry), DecodeError> {
     let len = r.u8("stream name length")?;
     let name = r.str(usize::from(len), "stream name")?;
-    let id = StreamId::new(name)
-        .or_else(|_| StreamId::system(name))
-        .map_err(|e| DecodeError::invalid("stream name", e.to_string()))?;
+    let id = StreamId::any(name).map_err(|e| DecodeError::invalid("stream name", e.to_string()))?;
     let deleted_through = r.u64("deleted through")?;
     let flag = r.u8("tombstoned")?;
     let (tombstoned, erased) = (flag != 0, flag == CKPT_ERASED);

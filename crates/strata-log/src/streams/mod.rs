@@ -173,7 +173,7 @@ impl StreamIndex {
         let Some(target) = metadata_target(stream) else {
             return;
         };
-        let Ok(target) = StreamId::new(target).or_else(|_| StreamId::system(target)) else {
+        let Ok(target) = StreamId::any(target) else {
             return;
         };
         match StreamMetadata::from_json(data) {

@@ -153,9 +153,7 @@ impl Writer {
 /// its last event's (checked by `check_metadata_append`).
 fn metadata_effect(part: &StreamAppend) -> Option<Effect> {
     let target = metadata_target(part.stream.as_str())?;
-    let target = StreamId::new(target)
-        .or_else(|_| StreamId::system(target))
-        .ok()?;
+    let target = StreamId::any(target).ok()?;
     let metadata = StreamMetadata::from_json(&part.events.last()?.data).ok()?;
     Some(Effect::Metadata { target, metadata })
 }
