@@ -211,8 +211,14 @@ pub struct NewEvent {
 /// length; holding them keeps the buffer from being reused). Replacing
 /// `data` voids it, so the store parses the new bytes.
 ///
-/// Only this crate makes one that vouches for anything. It takes no part
-/// in comparing events: any two compare equal.
+/// Only this crate makes one that vouches for anything, and only from
+/// `serde_json`'s own work: its serializer's output, or a `RawValue` its
+/// parser produced. Both trust `serde_json`'s raw-value mechanism, which a
+/// `Serialize` impl or a foreign deserializer could misuse on purpose
+/// (through its private raw-value name) to pass text that is not JSON; an
+/// embedder that does so gets such data stored as JSON. Readers of the
+/// HTTP API then see it as binary. It takes no part in comparing events:
+/// any two compare equal.
 ///
 /// ```
 /// use strata_core::{JsonChecked, NewEvent};
@@ -306,6 +312,7 @@ impl NewEvent {
 
     /// This event, its data vouched for as JSON.
     fn vouched_json(mut self) -> Self {
+        debug_assert!(ContentType::check_json(&self.data).is_ok());
         self.json_checked = JsonChecked::of(&self.data);
         self
     }

@@ -90,10 +90,8 @@ impl EventIn {
     /// without a copy and vouched for ([`NewEvent::raw_json`]): the store
     /// does not parse it a second time.
     pub fn into_new_event(self) -> Result<NewEvent, WireError> {
-        let metadata = match self.metadata {
-            Some(m) => metadata_from_json(m)?,
-            None => Metadata::default(),
-        };
+        // The data first: of a bad payload and bad metadata, the payload
+        // is the error reported.
         let event = match self.content_type {
             ContentType::Json => NewEvent::raw_json(self.event_type, self.data),
             ContentType::Binary => NewEvent::new(
@@ -101,6 +99,10 @@ impl EventIn {
                 raw_to_data(ContentType::Binary, &self.data)?,
                 ContentType::Binary,
             ),
+        };
+        let metadata = match self.metadata {
+            Some(m) => metadata_from_json(m)?,
+            None => Metadata::default(),
         };
         let event = event.with_metadata(metadata).with_tags(self.tags);
         Ok(match self.id {
@@ -504,6 +506,40 @@ mod tests {
             e.recorded_at = DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc);
             assert_eq!(new_encoding(&e), old_encoding(&e));
         }
+    }
+
+    #[test]
+    fn an_event_in_keeps_its_fields_and_vouches_only_for_json() {
+        let json: EventIn = serde_json::from_str(
+            r#"{"id":"0190a3c4-1f2e-7000-8000-000000000001","type":"A","data":{"n": 1},
+               "metadata":{"correlation_id":"c","k":"v"},"tags":["b:2","a:1"]}"#,
+        )
+        .unwrap();
+        let e = json.into_new_event().unwrap();
+        assert_eq!(&e.data[..], br#"{"n": 1}"#);
+        assert!(e.json_checked.covers(&e.data));
+        assert_eq!(
+            e.id.unwrap().to_string(),
+            "0190a3c4-1f2e-7000-8000-000000000001"
+        );
+        assert_eq!(e.metadata.correlation_id.as_deref(), Some("c"));
+        assert_eq!(e.metadata.extra.get("k").map(String::as_str), Some("v"));
+        assert_eq!(e.tags.len(), 2);
+        let binary: EventIn =
+            serde_json::from_str(r#"{"type":"B","content_type":"binary","data":"AAE="}"#).unwrap();
+        let e = binary.into_new_event().unwrap();
+        assert_eq!(&e.data[..], &[0, 1]);
+        assert!(!e.json_checked.covers(&e.data));
+    }
+
+    #[test]
+    fn a_bad_payload_is_reported_before_bad_metadata() {
+        let both_bad: EventIn = serde_json::from_str(
+            r#"{"type":"B","content_type":"binary","data":"!!","metadata":{"k":1}}"#,
+        )
+        .unwrap();
+        let err = both_bad.into_new_event().unwrap_err();
+        assert!(matches!(err, WireError::Base64(_)), "{err:?}");
     }
 
     #[test]

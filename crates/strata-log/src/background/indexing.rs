@@ -23,6 +23,8 @@ pub(crate) fn index_entry(view: &RecordView<'_>, position: u64) -> IndexEntry {
         type_hash: key_hash(view.event_type),
         category_hash: key_hash(strata_core::stream_id::category_of(view.stream)),
         correlation_hash: view.correlation_id().map(key_hash),
+        // A record does not say who chose its id: arrival order decides.
+        store_made: true,
     }
 }
 

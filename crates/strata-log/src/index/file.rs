@@ -637,6 +637,7 @@ mod tests {
                 type_hash: i % 3,
                 category_hash: 9,
                 correlation_hash: if i % 2 == 0 { Some(5) } else { None },
+                store_made: true,
             });
             a.add_frame(100 + i * 10);
         }
@@ -700,6 +701,7 @@ mod tests {
                 type_hash: 1,
                 category_hash: 2,
                 correlation_hash: None,
+                store_made: true,
             });
             a.add_frame(i * 8);
         }
@@ -786,6 +788,7 @@ mod tests {
                 type_hash: 1,
                 category_hash: 2,
                 correlation_hash: None,
+                store_made: true,
             });
             a.add_frame(i * 8);
         }

@@ -43,6 +43,13 @@ pub struct IndexEntry {
     pub category_hash: u64,
     /// Hash of its correlation id, if it has one.
     pub correlation_hash: Option<u64>,
+    /// Whether the store generated the id (UUID v7, ascending as events
+    /// arrive), so it may join the active index's sorted id list; a
+    /// caller's own id (any version, any clock) goes to the hash map, so it
+    /// cannot push the store's later ids out of the list. An index rebuilt
+    /// from records cannot tell and sets it: arrival order alone then
+    /// decides, which is still correct.
+    pub store_made: bool,
 }
 
 /// The index of the segment being written.
@@ -78,7 +85,7 @@ impl ActiveIndex {
     /// order: one map lookup per run of equal keys rather than per event.
     pub fn add_run(&mut self, entries: &[IndexEntry]) {
         for e in entries {
-            self.add_id(e.id, e.position);
+            self.add_id(e);
         }
         self.add_postings(Postings::Type, entries, |e| Some(e.type_hash));
         self.add_postings(Postings::Category, entries, |e| Some(e.category_hash));
@@ -86,13 +93,14 @@ impl ActiveIndex {
         self.events += entries.len() as u64;
     }
 
-    /// Records where event `id` is.
-    fn add_id(&mut self, id: u128, position: u64) {
-        match self.ordered_ids.last() {
-            Some((last, _)) if *last >= id => {
-                self.ids.insert(id, position);
-            }
-            _ => self.ordered_ids.push((id, position)),
+    /// Records where event `e.id` is: at the end of the sorted list when
+    /// the store made it and it is above every id there, else in the map.
+    fn add_id(&mut self, e: &IndexEntry) {
+        let ascending = self.ordered_ids.last().is_none_or(|(last, _)| *last < e.id);
+        if e.store_made && ascending {
+            self.ordered_ids.push((e.id, e.position));
+        } else {
+            self.ids.insert(e.id, e.position);
         }
     }
 
@@ -182,6 +190,7 @@ mod tests {
             type_hash: ty,
             category_hash: 7,
             correlation_hash: correlation,
+            store_made: true,
         }
     }
 
@@ -216,6 +225,21 @@ mod tests {
             (u128::MAX, 400),
         ];
         assert_eq!(frozen.ids, want);
+    }
+
+    #[test]
+    fn a_callers_high_id_does_not_push_the_stores_ids_out_of_the_list() {
+        let mut idx = ActiveIndex::default();
+        idx.add(&entry(10, 100, 1, None));
+        idx.add(&IndexEntry {
+            store_made: false,
+            ..entry(u128::MAX - 1, 200, 1, None)
+        });
+        idx.add_run(&[entry(20, 300, 1, None), entry(30, 400, 1, None)]);
+        assert_eq!(idx.ordered_ids, vec![(10, 100), (20, 300), (30, 400)]);
+        assert_eq!(idx.ids.len(), 1);
+        assert_eq!(idx.lookup_id(u128::MAX - 1), Some(200));
+        assert_eq!(idx.lookup_id(30), Some(400));
     }
 
     #[test]

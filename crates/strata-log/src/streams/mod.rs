@@ -99,6 +99,10 @@ impl StreamIndex {
         first_version: u64,
         positions: impl ExactSizeIterator<Item = u64>,
     ) {
+        let n = positions.len() as u64;
+        if n == 0 {
+            return;
+        }
         let e = match self.streams.get_mut(stream.as_str()) {
             Some(e) => e,
             None => self.streams.entry(stream.clone()).or_default(),
@@ -108,12 +112,9 @@ impl StreamIndex {
             e.head.version + 1,
             "versions must be contiguous"
         );
-        let n = positions.len() as u64;
         e.positions.extend(positions);
-        if n > 0 {
-            e.head.version = first_version + n - 1;
-            e.head.last_position = e.positions.last().map(|p| Position(*p));
-        }
+        e.head.version = first_version + n - 1;
+        e.head.last_position = e.positions.last().map(|p| Position(*p));
     }
 
     /// Records the versions of `stream` after its head, up to `through`, as

@@ -59,7 +59,9 @@ impl Writer {
             if let Some(last) = run.entries.last() {
                 turn.last_position = Some(last.position);
             }
-            turn.effects.push(Effect::Events(run));
+            if !run.entries.is_empty() {
+                turn.effects.push(Effect::Events(run));
+            }
             pending.now.heads.insert(part.stream, head);
         }
         self.frames.finish();
@@ -110,6 +112,7 @@ impl Writer {
             type_hash: key_hash(&e.event_type),
             category_hash,
             correlation_hash: e.metadata.correlation_id.as_deref().map(key_hash),
+            store_made: e.id.is_none(),
         });
         if !stream.is_system() {
             pending
