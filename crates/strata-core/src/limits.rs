@@ -186,7 +186,10 @@ mod tests {
     fn vouched_json_is_counted_and_replaced_data_is_parsed() {
         let limits = Limits::default();
         let e = NewEvent::json("A", &serde_json::json!({"n": 1})).unwrap();
-        assert_eq!(limits.check_events(std::slice::from_ref(&e)).unwrap(), e.size_bytes());
+        assert_eq!(
+            limits.check_events(std::slice::from_ref(&e)).unwrap(),
+            e.size_bytes()
+        );
         let swapped = NewEvent {
             data: Bytes::from_static(b"{\"n\": 1"),
             ..e
