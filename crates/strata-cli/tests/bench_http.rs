@@ -398,14 +398,9 @@ fn dcb_against_a_server_url_with_a_key() {
             "0",
         ])
     };
-    let o = run("dcb-secret");
-    let refused = run("wrong");
-    drop(server);
+    let o = with_right_then_wrong_key(server, "dcb-secret", run);
     let lines = assert_dcb_rounds(&o, 3);
     assert_eq!(lines[0]["store"], url.as_str(), "{}", lines[0]);
-    assert!(!refused.status.success());
-    let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(stderr.contains("401"), "{stderr}");
 }
 
 #[test]
@@ -455,14 +450,26 @@ fn http_append_pipelined_against_a_server_url_with_a_key() {
             "0",
         ])
     };
-    let o = run("pipe-secret");
-    let refused = run("wrong");
-    drop(server);
+    let o = with_right_then_wrong_key(server, "pipe-secret", run);
     let v = result_line(&o, "http-append");
     assert_rates_and_latency(&v, 20000, 40);
     assert_eq!(v["pipeline"], 8, "{v}");
     assert_subscriber_saw(&v, 20000);
+}
+
+/// Runs `run` with `key`, then with a wrong key, against `server`, then
+/// stops it; checks that the wrong key was refused with a 401 and returns
+/// the first run's output.
+fn with_right_then_wrong_key(
+    server: ServeChild,
+    key: &str,
+    run: impl Fn(&str) -> Output,
+) -> Output {
+    let o = run(key);
+    let refused = run("wrong");
+    drop(server);
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("401"), "{stderr}");
+    o
 }

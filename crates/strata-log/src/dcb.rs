@@ -97,6 +97,23 @@ impl TagIndex {
         self.add_typed(position, type_id, tags);
     }
 
+    /// [`add`](Self::add) for events in position order, each with its type
+    /// and tag set: a run of one type is interned once.
+    pub fn add_run<'a>(&mut self, events: impl Iterator<Item = (u64, &'a (String, Vec<Tag>))>) {
+        let mut last: Option<(&str, u32)> = None;
+        for (position, (event_type, tags)) in events {
+            let type_id = match last {
+                Some((t, id)) if t == event_type => id,
+                _ => {
+                    let id = self.type_id(event_type);
+                    last = Some((event_type, id));
+                    id
+                }
+            };
+            self.add_typed(position, type_id, tags);
+        }
+    }
+
     /// The id of `event_type`, interned if it is new.
     pub fn type_id(&mut self, event_type: &str) -> u32 {
         if let Some(id) = self.type_ids.get(event_type) {

@@ -81,14 +81,7 @@ pub struct StreamIndex {
 impl StreamIndex {
     /// Records an event at `version` of `stream`.
     pub fn add_event(&mut self, stream: &StreamId, version: u64, position: u64) {
-        let e = match self.streams.get_mut(stream.as_str()) {
-            Some(e) => e,
-            None => self.streams.entry(stream.clone()).or_default(),
-        };
-        debug_assert_eq!(version, e.head.version + 1, "versions must be contiguous");
-        e.positions.push(position);
-        e.head.version = version;
-        e.head.last_position = Some(Position(position));
+        self.add_events(stream, version, std::iter::once(position));
     }
 
     /// Records the events of `stream` from `first_version` on, one version

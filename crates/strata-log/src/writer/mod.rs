@@ -154,6 +154,11 @@ impl EventRun {
             },
         }
     }
+
+    /// Each event's position, in order.
+    fn positions(&self) -> impl ExactSizeIterator<Item = u64> + '_ {
+        self.entries.iter().map(|e| e.position)
+    }
 }
 
 /// The writer thread's state.

@@ -23,10 +23,9 @@ use std::time::{Duration, Instant};
 use strata_core::{Error, Position};
 use tracing::error;
 
-use crate::dcb::TagIndex;
 use crate::segment::Segment;
 use crate::state::{OpenStore, State};
-use crate::writer::{Effect, EventRun, PendingAck};
+use crate::writer::{Effect, PendingAck};
 
 /// Most turns written and not yet published at once: the writer waits for
 /// the stage once this many are queued (each holds at most one batch,
@@ -263,12 +262,10 @@ fn publish(store: &OpenStore, jobs: &mut [Job]) {
 fn apply(state: &mut State, eff: Effect) {
     match eff {
         Effect::Events(run) => {
-            add_tagged(&mut state.tags, &run);
-            state.streams.add_events(
-                &run.stream,
-                run.first_version,
-                run.entries.iter().map(|e| e.position),
-            );
+            state.tags.add_run(run.positions().zip(&run.tagged));
+            state
+                .streams
+                .add_events(&run.stream, run.first_version, run.positions());
             state.active.add_run(&run.entries);
         }
         Effect::Frame(off) => state.active.add_frame(off),
@@ -278,23 +275,6 @@ fn apply(state: &mut State, eff: Effect) {
             kind,
         } => state.streams.record_delete(&stream, through, kind),
         Effect::Metadata { target, metadata } => state.streams.set_metadata(target, metadata),
-    }
-}
-
-/// Adds a run's events of a user stream to the tag index, interning each
-/// run of one event type once.
-fn add_tagged(tags: &mut TagIndex, run: &EventRun) {
-    let mut last: Option<(&str, u32)> = None;
-    for (e, (event_type, set)) in run.entries.iter().zip(&run.tagged) {
-        let type_id = match last {
-            Some((t, id)) if t == event_type => id,
-            _ => {
-                let id = tags.type_id(event_type);
-                last = Some((event_type, id));
-                id
-            }
-        };
-        tags.add_typed(e.position, type_id, set);
     }
 }
 
