@@ -310,6 +310,39 @@ impl NewEvent {
         Self::new(event_type, text.into_boxed_bytes(), ContentType::Json).vouched_json()
     }
 
+    /// A JSON event whose data is `raw`, a value `serde_json` has parsed
+    /// while borrowing from `source` (a request body, say). When `raw` lies
+    /// inside `source`, the event's data is that part of `source`, shared
+    /// rather than copied; otherwise it is a copy of `raw`. Either way the
+    /// store does not parse it again.
+    ///
+    /// Shared data keeps all of `source` in memory for as long as the
+    /// event's data lives.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// let body = Bytes::from_static(br#"{"data": {"n": 1}}"#);
+    /// #[derive(serde::Deserialize)]
+    /// struct In<'a> {
+    ///     #[serde(borrow)]
+    ///     data: &'a serde_json::value::RawValue,
+    /// }
+    /// let parsed: In<'_> = serde_json::from_slice(&body).unwrap();
+    /// let e = strata_core::NewEvent::raw_json_in("A", parsed.data, &body);
+    /// assert_eq!(&e.data[..], br#"{"n": 1}"#);
+    /// assert_eq!(e.data.as_ptr(), body[9..].as_ptr()); // not copied
+    /// assert!(e.json_checked.covers(&e.data));
+    /// ```
+    pub fn raw_json_in(event_type: impl Into<String>, raw: &RawValue, source: &Bytes) -> Self {
+        let text = raw.get().as_bytes();
+        let data = if lies_within(text, source) {
+            source.slice_ref(text)
+        } else {
+            Bytes::copy_from_slice(text)
+        };
+        Self::new(event_type, data, ContentType::Json).vouched_json()
+    }
+
     /// This event, its data vouched for as JSON.
     fn vouched_json(mut self) -> Self {
         debug_assert!(ContentType::check_json(&self.data).is_ok());
@@ -348,6 +381,13 @@ impl NewEvent {
             + self.metadata.approx_bytes()
             + tags_bytes(&self.tags)
     }
+}
+
+/// Whether `part` is a slice of `whole`'s memory.
+fn lies_within(part: &[u8], whole: &[u8]) -> bool {
+    let whole_start = whole.as_ptr() as usize;
+    let part_start = part.as_ptr() as usize;
+    part_start >= whole_start && part_start + part.len() <= whole_start + whole.len()
 }
 
 /// An event as the store recorded it.
@@ -397,4 +437,35 @@ impl RecordedEvent {
 /// The bytes tags add to an event's size.
 fn tags_bytes(tags: &[Tag]) -> usize {
     tags.iter().map(|t| t.as_str().len()).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn raw_json_in_shares_what_lies_in_the_source_and_copies_the_rest() {
+        let body = Bytes::from_static(br#"[{"n": 1}, "x"]"#);
+        let raws: Vec<&RawValue> = serde_json::from_slice(&body).unwrap();
+        let shared = NewEvent::raw_json_in("A", raws[0], &body);
+        assert_eq!(&shared.data[..], br#"{"n": 1}"#);
+        assert_eq!(shared.data.as_ptr(), body[1..].as_ptr());
+        assert!(shared.json_checked.covers(&shared.data));
+
+        let elsewhere = Bytes::from_static(b"[1]");
+        let copied = NewEvent::raw_json_in("A", raws[1], &elsewhere);
+        assert_eq!(&copied.data[..], br#""x""#);
+        assert_ne!(copied.data.as_ptr(), body[11..].as_ptr());
+        assert!(copied.json_checked.covers(&copied.data));
+    }
+
+    #[test]
+    fn lies_within_is_exact_at_the_edges() {
+        let whole = [0u8; 8];
+        assert!(lies_within(&whole[..], &whole));
+        assert!(lies_within(&whole[3..8], &whole));
+        assert!(!lies_within(&whole[3..8], &whole[..7]));
+        assert!(!lies_within(&whole[..2], &whole[1..]));
+    }
 }

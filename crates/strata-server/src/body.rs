@@ -8,6 +8,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde_json::error::Category;
 
 use crate::error::ApiError;
@@ -20,6 +21,16 @@ pub(crate) fn json_body<T: DeserializeOwned>(
     body: Result<Bytes, BytesRejection>,
     max_body_bytes: usize,
 ) -> Result<T, ApiError> {
+    parse_json(&json_bytes(headers, body, max_body_bytes)?)
+}
+
+/// A JSON body's bytes, checked as [`json_body`] checks them, for a value
+/// that borrows from them ([`parse_json`]).
+pub(crate) fn json_bytes(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    max_body_bytes: usize,
+) -> Result<Bytes, ApiError> {
     let body = body.map_err(|r| {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::too_large(format!(
@@ -43,7 +54,13 @@ pub(crate) fn json_body<T: DeserializeOwned>(
             ),
         ));
     }
-    serde_json::from_slice(&body).map_err(|e| match e.classify() {
+    Ok(body)
+}
+
+/// Parses checked body bytes ([`json_bytes`]): 400 for broken JSON, 422 for
+/// JSON of the wrong shape. The value may borrow from `body`.
+pub(crate) fn parse_json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| match e.classify() {
         Category::Data => ApiError::invalid(format!("request body is not valid: {e}")),
         Category::Syntax | Category::Eof | Category::Io => {
             ApiError::bad_request("malformed_json", format!("request body is not JSON: {e}"))

@@ -14,7 +14,7 @@ use strata_wire::{
 };
 
 use crate::auth::{Access, Role};
-use crate::body::json_body;
+use crate::body::{json_body, json_bytes, parse_json};
 use crate::error::ApiError;
 use crate::openapi::ErrorBody;
 use crate::state::AppState;
@@ -83,12 +83,13 @@ pub(crate) async fn append(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     access.require_role(Role::Write)?;
-    let body: DcbAppendBody = json_body(&headers, body, state.config.max_body_bytes)?;
+    let raw_body = json_bytes(&headers, body, state.config.max_body_bytes)?;
+    let body: DcbAppendBody = parse_json(&raw_body)?;
     if body.events.is_empty() {
         return Err(ApiError::invalid("an append needs at least one event"));
     }
     let (parts, condition) = body
-        .into_parts()
+        .into_parts(&raw_body)
         .map_err(|e| ApiError::invalid(e.to_string()))?;
     for p in &parts {
         access.require(Role::Write, p.stream.as_str())?;

@@ -15,7 +15,7 @@ use strata_core::{
 };
 
 use crate::auth::{Access, Role};
-use crate::body::{json_body, query, StreamPath};
+use crate::body::{json_bytes, parse_json, query, StreamPath};
 use crate::error::ApiError;
 use crate::held::held_bytes;
 use crate::openapi::{AppendResultDoc, ErrorBody, MultiResultDoc, PageDoc};
@@ -56,9 +56,10 @@ pub(crate) async fn append(
     // Refuse before reading the body: a key outside its scope learns nothing
     // about what the body would have done.
     access.require(Role::Write, &stream)?;
-    let body: AppendBody = json_body(&headers, body, state.config.max_body_bytes)?;
+    let raw_body = json_bytes(&headers, body, state.config.max_body_bytes)?;
+    let body: AppendBody = parse_json(&raw_body)?;
     let stream = StreamId::new(stream)?;
-    let events = to_new_events(body.events)?;
+    let events = to_new_events(body.events, &raw_body)?;
     let (count, bytes) = check_sizes(&state, events.len(), events.iter())?;
     let started = Instant::now();
     let result = state
@@ -93,13 +94,14 @@ pub(crate) async fn append_multi(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     access.require_role(Role::Write)?;
-    let body: MultiBody = json_body(&headers, body, state.config.max_body_bytes)?;
+    let raw_body = json_bytes(&headers, body, state.config.max_body_bytes)?;
+    let body: MultiBody = parse_json(&raw_body)?;
     let mut parts = Vec::with_capacity(body.streams.len());
     for part in body.streams {
         // Every part must be in scope: the append is all or nothing.
         access.require(Role::Write, &part.stream)?;
         let stream = StreamId::new(part.stream)?;
-        let events = to_new_events(part.events)?;
+        let events = to_new_events(part.events, &raw_body)?;
         parts.push(StreamAppend::new(stream, part.expected_version, events));
     }
     let results = commit_parts(&state, &access, parts, None).await?;
@@ -147,12 +149,14 @@ fn store_error_for(access: &Access, e: Error) -> ApiError {
     }
 }
 
-fn to_new_events(events: Vec<EventIn>) -> Result<Vec<NewEvent>, ApiError> {
+/// The events of a request decoded from `body`, their payloads shared with
+/// it rather than copied.
+fn to_new_events(events: Vec<EventIn<'_>>, body: &Bytes) -> Result<Vec<NewEvent>, ApiError> {
     events
         .into_iter()
         .enumerate()
         .map(|(i, e)| {
-            e.into_new_event()
+            e.into_new_event_in(body)
                 .map_err(|err| ApiError::invalid(format!("event {i}: {err}")))
         })
         .collect()

@@ -1,8 +1,10 @@
 //! Dynamic consistency boundaries on the wire: `POST /dcb/read` and
 //! `POST /dcb/append` (`docs/http-api.md`).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -64,7 +66,7 @@ pub struct DcbSubscribeQuery {
 #[derive(Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
-pub struct DcbEventIn {
+pub struct DcbEventIn<'a> {
     /// The stream; [`default_stream`] of the tags when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<String>,
@@ -79,9 +81,11 @@ pub struct DcbEventIn {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub content_type: ContentType,
-    /// The payload.
+    /// The payload, borrowed from the request's text when decoded (see
+    /// [`EventIn`]).
+    #[serde(borrow, deserialize_with = "crate::event::borrowed_raw")]
     #[cfg_attr(feature = "openapi", schema(value_type = Value))]
-    pub data: Box<RawValue>,
+    pub data: Cow<'a, RawValue>,
     /// Metadata, an object of strings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(
@@ -95,9 +99,9 @@ pub struct DcbEventIn {
     pub tags: Vec<Tag>,
 }
 
-impl DcbEventIn {
+impl DcbEventIn<'_> {
     /// The wire form of `event`, bound for `stream` (or the default).
-    pub fn from_new(stream: Option<&StreamId>, event: &NewEvent) -> Self {
+    pub fn from_new(stream: Option<&StreamId>, event: &NewEvent) -> DcbEventIn<'static> {
         let e = EventIn::from_new(event);
         DcbEventIn {
             stream: stream.map(|s| s.as_str().to_owned()),
@@ -110,8 +114,10 @@ impl DcbEventIn {
         }
     }
 
-    /// Its stream and the event to append.
-    pub fn into_parts(self) -> Result<(StreamId, NewEvent), WireError> {
+    /// Its stream and the event to append, for an event decoded from
+    /// `source`: a payload borrowed from it is shared, not copied
+    /// ([`EventIn::into_new_event_in`]).
+    pub fn into_parts_in(self, source: &Bytes) -> Result<(StreamId, NewEvent), WireError> {
         let stream = match &self.stream {
             Some(s) => StreamId::new(s),
             None => default_stream(&self.tags),
@@ -125,7 +131,7 @@ impl DcbEventIn {
             metadata: self.metadata,
             tags: self.tags,
         }
-        .into_new_event()?;
+        .into_new_event_in(source)?;
         Ok((stream, event))
     }
 }
@@ -134,10 +140,11 @@ impl DcbEventIn {
 #[derive(Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
-pub struct DcbAppendBody {
+pub struct DcbAppendBody<'a> {
     /// The events; those of one stream keep their order, and streams are
     /// written in the order they first appear.
-    pub events: Vec<DcbEventIn>,
+    #[serde(borrow)]
+    pub events: Vec<DcbEventIn<'a>>,
     /// `{"fail_if_events_match": query, "after": P}`; none appends
     /// unconditionally.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -150,14 +157,19 @@ pub struct DcbAppendBody {
     pub expected_versions: BTreeMap<String, Value>,
 }
 
-impl DcbAppendBody {
+impl DcbAppendBody<'_> {
     /// The per-stream parts of the append, in the order streams first
-    /// appear, each with its guard; and the condition, if any.
-    pub fn into_parts(self) -> Result<(Vec<StreamAppend>, Option<AppendCondition>), WireError> {
+    /// appear, each with its guard; and the condition, if any. `source` is
+    /// the text the body was decoded from: payloads borrowed from it are
+    /// shared, not copied (pass an empty `Bytes` to copy them).
+    pub fn into_parts(
+        self,
+        source: &Bytes,
+    ) -> Result<(Vec<StreamAppend>, Option<AppendCondition>), WireError> {
         let events = self
             .events
             .into_iter()
-            .map(DcbEventIn::into_parts)
+            .map(|e| e.into_parts_in(source))
             .collect::<Result<Vec<_>, _>>()?;
         let mut parts = parts_by_stream(events);
         for p in &mut parts {

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
+use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -18,10 +19,14 @@ use crate::error::WireError;
 use crate::metadata::{metadata_from_json, metadata_from_map, metadata_to_map};
 
 /// An event in a request.
+///
+/// A decoded one borrows its payload from the text it was decoded from, so
+/// decode it from a `str` or a byte slice held in memory (`serde_json`'s
+/// `from_slice`, `from_str`), not from a reader.
 #[derive(Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
-pub struct EventIn {
+pub struct EventIn<'a> {
     /// A UUID, for idempotent retries; the store makes one when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
@@ -33,9 +38,11 @@ pub struct EventIn {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub content_type: ContentType,
-    /// The payload, kept as the exact bytes sent.
+    /// The payload, kept as the exact bytes sent: borrowed from the
+    /// request's text when decoded, owned when built.
+    #[serde(borrow, deserialize_with = "borrowed_raw")]
     #[cfg_attr(feature = "openapi", schema(value_type = Value))]
-    pub data: Box<RawValue>,
+    pub data: Cow<'a, RawValue>,
     /// `correlation_id`, `causation_id`, `user_id`, `source`; any other
     /// string pair goes into `extra`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -50,7 +57,7 @@ pub struct EventIn {
     pub tags: Vec<Tag>,
 }
 
-impl EventIn {
+impl EventIn<'_> {
     /// The wire form of an event to append.
     ///
     /// ```
@@ -59,7 +66,7 @@ impl EventIn {
     /// assert_eq!(w.data.get(), r#"{"n":1}"#);
     /// assert!(w.metadata.is_none());
     /// ```
-    pub fn from_new(e: &NewEvent) -> EventIn {
+    pub fn from_new(e: &NewEvent) -> EventIn<'static> {
         let (content_type, data) = data_to_raw(e.content_type, &e.data);
         let map = metadata_to_map(&e.metadata);
         let metadata = (!map.is_empty()).then(|| {
@@ -71,7 +78,7 @@ impl EventIn {
             id: e.id,
             event_type: e.event_type.clone(),
             content_type,
-            data,
+            data: Cow::Owned(data),
             metadata,
             tags: e.tags.clone(),
         }
@@ -87,12 +94,31 @@ impl EventIn {
     /// ```
     ///
     /// A JSON payload was parsed with the request, so the event carries it
-    /// without a copy and vouched for ([`NewEvent::raw_json`]): the store
-    /// does not parse it a second time.
+    /// vouched for ([`NewEvent::raw_json`]): the store does not parse it a
+    /// second time. A payload borrowed from the request's text is copied
+    /// once here; [`into_new_event_in`](Self::into_new_event_in) shares it
+    /// instead.
     pub fn into_new_event(self) -> Result<NewEvent, WireError> {
+        self.into_new_event_in(&Bytes::new())
+    }
+
+    /// [`into_new_event`](Self::into_new_event) for an event decoded from
+    /// `source`: a JSON payload borrowed from `source` becomes the event's
+    /// data without a copy, as a shared part of `source`
+    /// ([`NewEvent::raw_json_in`]).
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// let body = Bytes::from_static(br#"{"type":"A","data":{"n": 1}}"#);
+    /// let w: strata_wire::EventIn = serde_json::from_slice(&body).unwrap();
+    /// let e = w.into_new_event_in(&body).unwrap();
+    /// assert_eq!(&e.data[..], br#"{"n": 1}"#);
+    /// assert_eq!(e.data.as_ptr(), body[19..].as_ptr());
+    /// ```
+    pub fn into_new_event_in(self, source: &Bytes) -> Result<NewEvent, WireError> {
         // The data first: of a bad payload and bad metadata, the payload
         // is the error reported.
-        let event = payload_event(self.event_type, self.content_type, self.data)?;
+        let event = payload_event(self.event_type, self.content_type, self.data, source)?;
         let metadata = match self.metadata {
             Some(m) => metadata_from_json(m)?,
             None => Metadata::default(),
@@ -225,7 +251,8 @@ impl<'a> WireEvent<'a> {
     /// ```
     pub fn to_new_event(&self) -> Result<NewEvent, WireError> {
         let event_type = self.event_type.clone().into_owned();
-        let event = payload_event(event_type, self.content_type, self.data.clone())?;
+        let data = Cow::Borrowed(&*self.data);
+        let event = payload_event(event_type, self.content_type, data, &Bytes::new())?;
         Ok(event
             .with_id(self.id)
             .with_metadata(metadata_from_map(self.metadata.clone()))
@@ -380,23 +407,37 @@ fn data_to_raw(content_type: ContentType, data: &[u8]) -> (ContentType, Box<RawV
     (ContentType::Binary, raw)
 }
 
-/// The payload bytes of a raw wire value.
 /// An event to append whose payload is `data` as a request carries it: a
-/// JSON value, taken without a copy and vouched for
-/// ([`NewEvent::raw_json`]), or a base64 string, decoded.
+/// JSON value, vouched for and taken without a copy when it is owned or
+/// lies in `source` ([`NewEvent::raw_json`], [`NewEvent::raw_json_in`]),
+/// or a base64 string, decoded.
 fn payload_event(
     event_type: String,
     content_type: ContentType,
-    data: Box<RawValue>,
+    data: Cow<'_, RawValue>,
+    source: &Bytes,
 ) -> Result<NewEvent, WireError> {
     Ok(match content_type {
-        ContentType::Json => NewEvent::raw_json(event_type, data),
+        ContentType::Json => match data {
+            Cow::Owned(raw) => NewEvent::raw_json(event_type, raw),
+            Cow::Borrowed(raw) => NewEvent::raw_json_in(event_type, raw, source),
+        },
         ContentType::Binary => {
             NewEvent::new(event_type, raw_to_data(content_type, &data)?, content_type)
         }
     })
 }
 
+/// Decodes a payload as a borrowed raw value: the request's own text, not a
+/// copy of it.
+pub(crate) fn borrowed_raw<'de: 'a, 'a, D>(d: D) -> Result<Cow<'a, RawValue>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    <&'a RawValue>::deserialize(d).map(Cow::Borrowed)
+}
+
+/// The payload bytes of a raw wire value.
 fn raw_to_data(content_type: ContentType, raw: &RawValue) -> Result<Vec<u8>, WireError> {
     match content_type {
         ContentType::Json => Ok(raw.get().as_bytes().to_vec()),
@@ -532,6 +573,52 @@ mod tests {
         let e = binary.into_new_event().unwrap();
         assert_eq!(&e.data[..], &[0, 1]);
         assert!(!e.json_checked.covers(&e.data));
+    }
+
+    /// Whether `part` is a slice of `whole`'s memory.
+    fn shared_with(part: &[u8], whole: &[u8]) -> bool {
+        let (p, w) = (part.as_ptr() as usize, whole.as_ptr() as usize);
+        p >= w && p + part.len() <= w + whole.len()
+    }
+
+    #[test]
+    fn request_payloads_are_shared_with_the_body_not_copied() {
+        let body = Bytes::from(
+            br#"{"streams":[
+                {"stream":"a","events":[{"type":"A","data":{"n": 1}},{"type":"B","data":[1, 2]}]},
+                {"stream":"b","events":[{"type":"C","content_type":"binary","data":"AAE="}]}]}"#
+                .to_vec(),
+        );
+        let multi: crate::MultiBody = serde_json::from_slice(&body).unwrap();
+        let mut events = Vec::new();
+        for part in multi.streams {
+            for e in part.events {
+                events.push(e.into_new_event_in(&body).unwrap());
+            }
+        }
+        assert_eq!(&events[0].data[..], br#"{"n": 1}"#);
+        assert_eq!(&events[1].data[..], b"[1, 2]");
+        assert_eq!(&events[2].data[..], &[0, 1]);
+        assert!(shared_with(&events[0].data, &body));
+        assert!(shared_with(&events[1].data, &body));
+        assert!(!shared_with(&events[2].data, &body), "binary is decoded");
+        assert!(events[0].json_checked.covers(&events[0].data));
+        assert!(events[1].json_checked.covers(&events[1].data));
+
+        let dcb =
+            Bytes::from(br#"{"events":[{"type":"A","data":{"k": "v"},"tags":["k:v"]}]}"#.to_vec());
+        let body: crate::DcbAppendBody = serde_json::from_slice(&dcb).unwrap();
+        let (parts, _) = body.into_parts(&dcb).unwrap();
+        assert_eq!(&parts[0].events[0].data[..], br#"{"k": "v"}"#);
+        assert!(shared_with(&parts[0].events[0].data, &dcb));
+
+        // Decoded from text that is not the source given: copied, still
+        // vouched for.
+        let text = r#"{"type":"A","data":{"n": 1}}"#;
+        let e: EventIn = serde_json::from_str(text).unwrap();
+        let e = e.into_new_event_in(&Bytes::from_static(b"{}")).unwrap();
+        assert!(!shared_with(&e.data, text.as_bytes()));
+        assert!(e.json_checked.covers(&e.data));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::event::EventIn;
 #[derive(Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
-pub struct AppendBody {
+pub struct AppendBody<'a> {
     /// The guard: `"any"` (default), `"no_stream"`, `"exists"` or a version.
     #[serde(
         default = "crate::expected::field::any",
@@ -18,23 +18,25 @@ pub struct AppendBody {
     #[cfg_attr(feature = "openapi", schema(value_type = Value))]
     pub expected_version: ExpectedVersion,
     /// The events, in order.
-    pub events: Vec<EventIn>,
+    #[serde(borrow)]
+    pub events: Vec<EventIn<'a>>,
 }
 
 /// Body of `POST /multi`.
 #[derive(Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
-pub struct MultiBody {
+pub struct MultiBody<'a> {
     /// One part per stream.
-    pub streams: Vec<MultiPart>,
+    #[serde(borrow)]
+    pub streams: Vec<MultiPart<'a>>,
 }
 
 /// One stream's part of `POST /multi`.
 #[derive(Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
-pub struct MultiPart {
+pub struct MultiPart<'a> {
     /// The stream's name.
     pub stream: String,
     /// Its guard: `"any"` (default), `"no_stream"`, `"exists"` or a version.
@@ -45,7 +47,8 @@ pub struct MultiPart {
     #[cfg_attr(feature = "openapi", schema(value_type = Value))]
     pub expected_version: ExpectedVersion,
     /// Its events.
-    pub events: Vec<EventIn>,
+    #[serde(borrow)]
+    pub events: Vec<EventIn<'a>>,
 }
 
 /// Query of `GET /streams/{stream}`.

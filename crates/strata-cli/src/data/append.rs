@@ -1,5 +1,6 @@
 //! `strata append STREAM --type T --data JSON` (or `--stdin`).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::Read;
 
@@ -101,7 +102,7 @@ fn event_from_flags(args: &AppendArgs) -> Result<NewEvent, DataError> {
         id: args.id,
         event_type: event_type.clone(),
         content_type: ContentType::Json,
-        data,
+        data: Cow::Owned(data),
         metadata: (!metadata.is_empty()).then(|| {
             metadata
                 .into_iter()
