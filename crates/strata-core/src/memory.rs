@@ -163,7 +163,10 @@ impl State {
                 version,
                 position,
                 event_type: e.event_type,
-                data: e.data,
+                // Its own copy, not a view of the caller's buffer (a
+                // request body, say): a kept event keeps only its own
+                // bytes alive.
+                data: bytes::Bytes::copy_from_slice(&e.data),
                 content_type: e.content_type,
                 metadata: e.metadata,
                 recorded_at: now,
@@ -607,6 +610,33 @@ impl EventStore for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_kept_event_does_not_hold_the_callers_buffer() {
+        let store = MemoryStore::new();
+        let s = StreamId::new("account-1").unwrap();
+        let body = bytes::Bytes::from(format!("{{\"n\": 1}}{}", " ".repeat(1 << 20)));
+        let data = body.slice(0..8);
+        store
+            .append(
+                &s,
+                ExpectedVersion::Any,
+                vec![NewEvent::json_bytes("A", data)],
+            )
+            .await
+            .unwrap();
+        let read = store
+            .read_stream(&s, 1, 10, Direction::Forward)
+            .await
+            .unwrap();
+        assert_eq!(&read[0].data[..], br#"{"n": 1}"#);
+        let (start, end) = (body.as_ptr() as usize, body.as_ptr() as usize + body.len());
+        let kept = read[0].data.as_ptr() as usize;
+        assert!(
+            kept < start || kept >= end,
+            "the event is a view of the body"
+        );
+    }
 
     #[tokio::test]
     async fn tombstone_refuses_exact_retries() {
