@@ -199,8 +199,9 @@ pub struct NewEvent {
     /// keeps them as a set.
     pub tags: Vec<Tag>,
     /// Whether `data` is already known to be one JSON value, so a store
-    /// need not parse it again. Set by [`NewEvent::json`] and
-    /// [`NewEvent::raw_json`]; an event built field by field leaves it
+    /// need not parse it again. Set by [`NewEvent::json`],
+    /// [`NewEvent::raw_json`] and [`NewEvent::raw_json_in`]; an event built
+    /// field by field leaves it
     /// [`JsonChecked::NO`].
     pub json_checked: JsonChecked,
 }

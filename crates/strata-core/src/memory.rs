@@ -165,7 +165,7 @@ impl State {
                 event_type: e.event_type,
                 // Its own copy, not a view of the caller's buffer (a
                 // request body, say): a kept event keeps only its own
-                // bytes alive.
+                // bytes alive. One copy per append, on purpose.
                 data: bytes::Bytes::copy_from_slice(&e.data),
                 content_type: e.content_type,
                 metadata: e.metadata,

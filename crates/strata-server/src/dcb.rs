@@ -10,7 +10,8 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use strata_core::{EventStore, Position};
 use strata_wire::{
-    DcbAppendBody, DcbAppendOut, DcbReadBody, DcbReadOut, DcbStreamOut, DEFAULT_DCB_READ_LIMIT,
+    payload_source, DcbAppendBody, DcbAppendOut, DcbReadBody, DcbReadOut, DcbStreamOut,
+    DEFAULT_DCB_READ_LIMIT,
 };
 
 use crate::auth::{Access, Role};
@@ -88,9 +89,12 @@ pub(crate) async fn append(
     if body.events.is_empty() {
         return Err(ApiError::invalid("an append needs at least one event"));
     }
+    let source = payload_source(&raw_body, body.json_payload_len());
     let (parts, condition) = body
-        .into_parts(&raw_body)
+        .into_parts_in(&source)
         .map_err(|e| ApiError::invalid(e.to_string()))?;
+    // Only what `source` shares stays alive through the wait.
+    drop(raw_body);
     for p in &parts {
         access.require(Role::Write, p.stream.as_str())?;
     }

@@ -22,8 +22,8 @@ use crate::openapi::{AppendResultDoc, ErrorBody, MultiResultDoc, PageDoc};
 use crate::page::{read_budgeted, PageBounds};
 use crate::state::AppState;
 use strata_wire::{
-    AppendBody, AppendOut, DeleteQuery, EventIn, MultiBody, MultiOut, Page, ReadAllQuery,
-    ReadStreamQuery, WireEvent,
+    payload_source, AppendBody, AppendOut, DeleteQuery, EventIn, MultiBody, MultiOut, Page,
+    ReadAllQuery, ReadStreamQuery, WireEvent,
 };
 use tokio::sync::OwnedSemaphorePermit;
 
@@ -58,13 +58,20 @@ pub(crate) async fn append(
     access.require(Role::Write, &stream)?;
     let raw_body = json_bytes(&headers, body, state.config.max_body_bytes)?;
     let body: AppendBody = parse_json(&raw_body)?;
+    let expected = body.expected_version;
     let stream = StreamId::new(stream)?;
-    let events = to_new_events(body.events, &raw_body)?;
+    let source = payload_source(
+        &raw_body,
+        body.events.iter().map(EventIn::json_payload_len).sum(),
+    );
+    let events = to_new_events(body.events, &source)?;
+    // Only what `source` shares stays alive through the wait.
+    drop(raw_body);
     let (count, bytes) = check_sizes(&state, events.len(), events.iter())?;
     let started = Instant::now();
     let result = state
         .store
-        .append(&stream, body.expected_version, events)
+        .append(&stream, expected, events)
         .await
         .map_err(|e| store_error_for(&access, e))?;
     state.metrics.record_append(count, bytes, started.elapsed());
@@ -96,14 +103,22 @@ pub(crate) async fn append_multi(
     access.require_role(Role::Write)?;
     let raw_body = json_bytes(&headers, body, state.config.max_body_bytes)?;
     let body: MultiBody = parse_json(&raw_body)?;
+    let json_payload_bytes = body
+        .streams
+        .iter()
+        .flat_map(|p| p.events.iter().map(EventIn::json_payload_len))
+        .sum();
+    let source = payload_source(&raw_body, json_payload_bytes);
     let mut parts = Vec::with_capacity(body.streams.len());
     for part in body.streams {
         // Every part must be in scope: the append is all or nothing.
         access.require(Role::Write, &part.stream)?;
         let stream = StreamId::new(part.stream)?;
-        let events = to_new_events(part.events, &raw_body)?;
+        let events = to_new_events(part.events, &source)?;
         parts.push(StreamAppend::new(stream, part.expected_version, events));
     }
+    // Only what `source` shares stays alive through the wait.
+    drop(raw_body);
     let results = commit_parts(&state, &access, parts, None).await?;
     Ok(Json(MultiOut {
         results: results.into_iter().map(AppendOut::from).collect(),
@@ -149,14 +164,15 @@ fn store_error_for(access: &Access, e: Error) -> ApiError {
     }
 }
 
-/// The events of a request decoded from `body`, their payloads shared with
-/// it rather than copied.
-fn to_new_events(events: Vec<EventIn<'_>>, body: &Bytes) -> Result<Vec<NewEvent>, ApiError> {
+/// The events of a request, their payloads shared with `source` (the body
+/// they were decoded from, or nothing: see [`payload_source`]) rather than
+/// copied.
+fn to_new_events(events: Vec<EventIn<'_>>, source: &Bytes) -> Result<Vec<NewEvent>, ApiError> {
     events
         .into_iter()
         .enumerate()
         .map(|(i, e)| {
-            e.into_new_event_in(body)
+            e.into_new_event_in(source)
                 .map_err(|err| ApiError::invalid(format!("event {i}: {err}")))
         })
         .collect()

@@ -23,6 +23,7 @@ memory_store!(
     unknown_expected_version_is_422_and_writes_nothing,
     invalid_stream_names_are_422_and_write_nothing,
     invalid_events_are_422_and_write_nothing,
+    payloads_arrive_verbatim_whether_shared_or_copied,
 );
 
 async fn append_returns_positions_and_round_trips(h: Harness) {
@@ -341,4 +342,37 @@ async fn invalid_events_are_422_and_write_nothing(h: Harness) {
         r.assert_error(422, "invalid_input");
     }
     assert_eq!(h.head().await, 0);
+}
+
+/// A body that is mostly its payloads has them shared, one padded around a
+/// small payload has it copied (`strata_wire::payload_source`); either way
+/// each endpoint stores the payload's text exactly as sent.
+async fn payloads_arrive_verbatim_whether_shared_or_copied(h: Harness) {
+    let payload = r#"{"b": 1.50,  "a": [1, 2]}"#;
+    let padding = " ".repeat(4096);
+    let dense = format!(r#"{{"events": [{{"type": "A", "data": {payload}}}]}}"#);
+    let padded = format!(r#"{{"events": [{{"type": "A", "data": {payload}}}]}}{padding}"#);
+    let multi = format!(
+        r#"{{"streams": [{{"stream": "m-1", "events": [{{"type": "A", "data": {payload}}}]}}]}}{padding}"#
+    );
+    let dcb =
+        format!(r#"{{"events": [{{"stream": "d-1", "type": "A", "data": {payload}}}]}}{padding}"#);
+    for (path, body) in [
+        ("/streams/s-1", &dense),
+        ("/streams/s-2", &padded),
+        ("/multi", &multi),
+        ("/dcb/append", &dcb),
+    ] {
+        let r = h.post_raw(path, "application/json", body.as_bytes()).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+    }
+    for stream in ["s-1", "s-2", "m-1", "d-1"] {
+        let r = h.get(&format!("/streams/{stream}")).await;
+        assert_eq!(r.status, 200, "{stream}: {}", r.text());
+        assert!(
+            r.text().contains(&format!(r#""data":{payload}"#)),
+            "{stream}: {}",
+            r.text()
+        );
+    }
 }

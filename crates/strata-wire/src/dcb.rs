@@ -114,8 +114,20 @@ impl DcbEventIn<'_> {
         }
     }
 
-    /// Its stream and the event to append, for an event decoded from
-    /// `source`: a payload borrowed from it is shared, not copied
+    /// The length of its payload's text when it is JSON, else 0 (see
+    /// [`EventIn::json_payload_len`]).
+    pub fn json_payload_len(&self) -> usize {
+        crate::event::json_payload_len(self.content_type, &self.data)
+    }
+
+    /// Its stream and the event to append; a payload borrowed from the
+    /// request's text is copied.
+    pub fn into_parts(self) -> Result<(StreamId, NewEvent), WireError> {
+        self.into_parts_in(&Bytes::new())
+    }
+
+    /// [`into_parts`](Self::into_parts) for an event decoded from `source`:
+    /// a payload borrowed from it is shared, not copied
     /// ([`EventIn::into_new_event_in`]).
     pub fn into_parts_in(self, source: &Bytes) -> Result<(StreamId, NewEvent), WireError> {
         let stream = match &self.stream {
@@ -158,11 +170,22 @@ pub struct DcbAppendBody<'a> {
 }
 
 impl DcbAppendBody<'_> {
+    /// Its events' JSON payload text, in bytes (see
+    /// [`crate::payload_source`]).
+    pub fn json_payload_len(&self) -> usize {
+        self.events.iter().map(DcbEventIn::json_payload_len).sum()
+    }
+
     /// The per-stream parts of the append, in the order streams first
-    /// appear, each with its guard; and the condition, if any. `source` is
-    /// the text the body was decoded from: payloads borrowed from it are
-    /// shared, not copied (pass an empty `Bytes` to copy them).
-    pub fn into_parts(
+    /// appear, each with its guard; and the condition, if any. Payloads
+    /// borrowed from the request's text are copied.
+    pub fn into_parts(self) -> Result<(Vec<StreamAppend>, Option<AppendCondition>), WireError> {
+        self.into_parts_in(&Bytes::new())
+    }
+
+    /// [`into_parts`](Self::into_parts) for a body decoded from `source`:
+    /// payloads borrowed from it are shared, not copied.
+    pub fn into_parts_in(
         self,
         source: &Bytes,
     ) -> Result<(Vec<StreamAppend>, Option<AppendCondition>), WireError> {

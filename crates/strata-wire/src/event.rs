@@ -129,6 +129,50 @@ impl EventIn<'_> {
             None => event,
         })
     }
+
+    /// The length of its payload's text when it is JSON (what
+    /// [`into_new_event_in`](Self::into_new_event_in) may share), else 0.
+    pub fn json_payload_len(&self) -> usize {
+        json_payload_len(self.content_type, &self.data)
+    }
+}
+
+/// The length of a JSON payload's text; 0 for a binary one (decoded, so
+/// never shared).
+pub(crate) fn json_payload_len(content_type: ContentType, data: &RawValue) -> usize {
+    match content_type {
+        ContentType::Json => data.get().len(),
+        ContentType::Binary => 0,
+    }
+}
+
+/// The buffer a request's payloads may be shared with
+/// ([`EventIn::into_new_event_in`]): `body` when its JSON payloads,
+/// `json_payload_bytes` in all, make up at least half of it; else an empty
+/// buffer, so that they are copied.
+///
+/// A shared payload keeps the whole body alive until its append is
+/// written, while a store budgets its queue by the events' own sizes: the
+/// rule keeps what a request holds within twice what it is charged, so a
+/// body padded around a tiny payload is not kept whole.
+///
+/// ```
+/// use bytes::Bytes;
+/// use strata_wire::{payload_source, EventIn};
+/// let body = Bytes::from_static(br#"{"type":"A","data":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16]}"#);
+/// let e: EventIn = serde_json::from_slice(&body).unwrap();
+/// assert_eq!(payload_source(&body, e.json_payload_len()), body); // shared
+///
+/// let padded = Bytes::from(format!(r#"{{"type":"A","data":1}}{}"#, " ".repeat(100)));
+/// let e: EventIn = serde_json::from_slice(&padded).unwrap();
+/// assert!(payload_source(&padded, e.json_payload_len()).is_empty()); // copied
+/// ```
+pub fn payload_source(body: &Bytes, json_payload_bytes: usize) -> Bytes {
+    if json_payload_bytes.saturating_mul(2) >= body.len() {
+        body.clone()
+    } else {
+        Bytes::new()
+    }
 }
 
 /// An event in a response (reads, subscriptions) and in an export file.
@@ -608,7 +652,7 @@ mod tests {
         let dcb =
             Bytes::from(br#"{"events":[{"type":"A","data":{"k": "v"},"tags":["k:v"]}]}"#.to_vec());
         let body: crate::DcbAppendBody = serde_json::from_slice(&dcb).unwrap();
-        let (parts, _) = body.into_parts(&dcb).unwrap();
+        let (parts, _) = body.into_parts_in(&dcb).unwrap();
         assert_eq!(&parts[0].events[0].data[..], br#"{"k": "v"}"#);
         assert!(shared_with(&parts[0].events[0].data, &dcb));
 

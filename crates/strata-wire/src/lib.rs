@@ -56,7 +56,7 @@ pub use dcb::{
     DcbSubscribeQuery, DEFAULT_DCB_READ_LIMIT,
 };
 pub use error::WireError;
-pub use event::{raw_json, stream_id, write_recorded_json, EventIn, WireEvent};
+pub use event::{payload_source, raw_json, stream_id, write_recorded_json, EventIn, WireEvent};
 pub use group::{
     AckBody, DeleteParkedBody, DeleteParkedOut, DeliveryOut, GroupList, GroupReadBody,
     GroupReadOut, GroupSettings, GroupStatus, NackBody, ParkedList, ParkedOut, ParkedQuery,
