@@ -201,8 +201,7 @@ pub struct NewEvent {
     /// Whether `data` is already known to be one JSON value, so a store
     /// need not parse it again. Set by [`NewEvent::json`],
     /// [`NewEvent::raw_json`] and [`NewEvent::raw_json_in`]; an event built
-    /// field by field leaves it
-    /// [`JsonChecked::NO`].
+    /// field by field leaves it [`JsonChecked::NO`].
     pub json_checked: JsonChecked,
 }
 
@@ -385,7 +384,7 @@ impl NewEvent {
 }
 
 /// Whether `part` is a slice of `whole`'s memory.
-fn lies_within(part: &[u8], whole: &[u8]) -> bool {
+pub(crate) fn lies_within(part: &[u8], whole: &[u8]) -> bool {
     let whole_start = whole.as_ptr() as usize;
     let part_start = part.as_ptr() as usize;
     part_start >= whole_start && part_start + part.len() <= whole_start + whole.len()

@@ -103,17 +103,6 @@ impl QueuedBytes {
         }
     }
 
-    /// [`take`](Self::take) for the events of `appends` (their
-    /// [`NewEvent::size_bytes`](crate::NewEvent::size_bytes)).
-    pub fn take_appends(&self, appends: &[crate::StreamAppend]) -> Result<QueuedPermit> {
-        let bytes = appends
-            .iter()
-            .flat_map(|a| &a.events)
-            .map(crate::NewEvent::size_bytes)
-            .sum();
-        self.take(bytes)
-    }
-
     /// Bytes queued now.
     pub fn queued(&self) -> usize {
         self.queued.load(Ordering::Relaxed)

@@ -60,10 +60,7 @@ pub(crate) async fn append(
     let body: AppendBody = parse_json(&raw_body)?;
     let expected = body.expected_version;
     let stream = StreamId::new(stream)?;
-    let source = payload_source(
-        &raw_body,
-        body.events.iter().map(EventIn::json_payload_len).sum(),
-    );
+    let source = payload_source(&raw_body, body.json_payload_len());
     let events = to_new_events(body.events, &source)?;
     // Only what `source` shares stays alive through the wait.
     drop(raw_body);
@@ -103,12 +100,7 @@ pub(crate) async fn append_multi(
     access.require_role(Role::Write)?;
     let raw_body = json_bytes(&headers, body, state.config.max_body_bytes)?;
     let body: MultiBody = parse_json(&raw_body)?;
-    let json_payload_bytes = body
-        .streams
-        .iter()
-        .flat_map(|p| p.events.iter().map(EventIn::json_payload_len))
-        .sum();
-    let source = payload_source(&raw_body, json_payload_bytes);
+    let source = payload_source(&raw_body, body.json_payload_len());
     let mut parts = Vec::with_capacity(body.streams.len());
     for part in body.streams {
         // Every part must be in scope: the append is all or nothing.

@@ -32,6 +32,30 @@ pub struct MultiBody<'a> {
     pub streams: Vec<MultiPart<'a>>,
 }
 
+impl AppendBody<'_> {
+    /// Its events' JSON payload text, in bytes (see
+    /// [`crate::payload_source`]).
+    pub fn json_payload_len(&self) -> usize {
+        json_payload_total(&self.events)
+    }
+}
+
+impl MultiBody<'_> {
+    /// Its events' JSON payload text, in bytes, over every part (see
+    /// [`crate::payload_source`]).
+    pub fn json_payload_len(&self) -> usize {
+        self.streams
+            .iter()
+            .map(|p| json_payload_total(&p.events))
+            .sum()
+    }
+}
+
+/// The JSON payload text of `events`, in bytes.
+fn json_payload_total(events: &[EventIn<'_>]) -> usize {
+    events.iter().map(EventIn::json_payload_len).sum()
+}
+
 /// One stream's part of `POST /multi`.
 #[derive(Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
