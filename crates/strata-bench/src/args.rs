@@ -247,6 +247,11 @@ pub struct BenchArgs {
     /// through `reqwest`.
     #[arg(long, value_name = "DEPTH")]
     pub pipeline: Option<usize>,
+
+    /// `http-append`: the SSE subscriber asks for several events to a
+    /// message (`/subscribe/all?batch=true`).
+    #[arg(long, conflicts_with = "no_subscriber")]
+    pub sse_batch: bool,
 }
 
 const BENCH_AFTER_HELP: &str = "\
@@ -369,6 +374,9 @@ impl Params {
         }
         if !http && args.no_subscriber {
             return Err("--no-subscriber is an option of http-append".into());
+        }
+        if !http && args.sse_batch {
+            return Err("--sse-batch is an option of http-append".into());
         }
         if args.subscriber && !matches!(args.workload, WorkloadName::Append) && !http {
             return Err(

@@ -219,6 +219,31 @@ fn append_on_the_log_store_with_a_subscriber_and_odd_batches() {
 }
 
 #[test]
+fn http_append_with_a_batched_subscriber() {
+    // The subscriber asks for several events to a message: it still sees
+    // every event once, in order, with its delivery time.
+    let o = strata(&[
+        "bench",
+        "http-append",
+        "--store",
+        "memory:",
+        "--writers",
+        "3",
+        "--batch",
+        "10",
+        "--events",
+        "203",
+        "--sse-batch",
+        "--json",
+        "--fsync-probe-ms",
+        "0",
+    ]);
+    let v = result_line(&o, "http-append");
+    assert_rates_and_latency(&v, 203, 21);
+    assert_subscriber_saw(&v, 203);
+}
+
+#[test]
 fn subscriber_options_belong_to_their_workloads() {
     let o = strata(&[
         "bench",
@@ -248,6 +273,21 @@ fn subscriber_options_belong_to_their_workloads() {
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(
         stderr.contains("--no-subscriber is an option of http-append"),
+        "{stderr}"
+    );
+    let o = strata(&[
+        "bench",
+        "append",
+        "--store",
+        "memory:",
+        "--sse-batch",
+        "--fsync-probe-ms",
+        "0",
+    ]);
+    assert!(!o.status.success());
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("--sse-batch is an option of http-append"),
         "{stderr}"
     );
 }

@@ -67,6 +67,7 @@ impl AllFilter {
             prefix: self.prefix.clone(),
             category: self.category.clone(),
             correlation_id: self.correlation_id.clone(),
+            batch: false,
         }
     }
 }

@@ -17,6 +17,9 @@ pub(crate) struct Buffered {
     /// The stream of the event it carries (none for other messages), so
     /// that it can be dropped if the stream is erased while it waits.
     stream: Option<StreamId>,
+    /// The position of the event it carries, so that it can join others
+    /// in one message ([`crate::sse`]'s batches).
+    position: Option<u64>,
 }
 
 impl Buffered {
@@ -26,21 +29,30 @@ impl Buffered {
             frame,
             share,
             stream: None,
+            position: None,
         }
     }
 
-    /// An event of `stream`, holding `share` of the budgets until written.
-    pub fn event(frame: Vec<u8>, share: Share, stream: StreamId) -> Self {
+    /// The event at `position` of `stream`, its frame written by
+    /// [`crate::sse::event_frame`], holding `share` of the budgets until
+    /// written.
+    pub fn event(frame: Vec<u8>, share: Share, stream: StreamId, position: u64) -> Self {
         Buffered {
             frame,
             share: Some(share),
             stream: Some(stream),
+            position: Some(position),
         }
     }
 
     /// The stream of the event it carries.
     pub fn stream(&self) -> Option<&StreamId> {
         self.stream.as_ref()
+    }
+
+    /// The position of the event it carries.
+    pub fn position(&self) -> Option<u64> {
+        self.position
     }
 
     /// The bytes for the connection; they keep the share until dropped.

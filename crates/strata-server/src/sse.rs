@@ -13,9 +13,10 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use strata_core::RecordedEvent;
-use strata_wire::WireError;
+use strata_wire::{WireError, SSE_BATCH_EVENT};
 use tokio::sync::mpsc;
 
+use crate::budget::Share;
 use crate::erasures::{overflow_frame, Erased};
 use crate::held::held_bytes;
 use crate::queue::Buffered;
@@ -84,6 +85,36 @@ pub(crate) fn event_frame(e: &RecordedEvent) -> Result<Vec<u8>, WireError> {
 /// field names, the id, the numbers and the time of its JSON.
 const FRAME_EXTRA_BYTES: usize = 256;
 
+/// The `data` of the frame [`event_frame`] wrote for the event at
+/// `position`: its JSON, a line break inside it followed by `data: ` as in
+/// the frame, so that it joins others in a batch's `data` field unchanged.
+fn event_frame_data(frame: &[u8], position: u64) -> &[u8] {
+    let digits = position.checked_ilog10().map_or(1, |l| l as usize + 1);
+    let start = b"id: ".len() + digits + b"\ndata: ".len();
+    debug_assert!(frame[..start].ends_with(b"\ndata: ") && frame.ends_with(b"\n\n"));
+    &frame[start..frame.len() - 2]
+}
+
+/// Writes one [`SSE_BATCH_EVENT`] message carrying `events` (frames of
+/// [`event_frame`], each with its event's position) as a JSON array, its
+/// `id` the last one's position, and empties `events`. Writes nothing for
+/// no events.
+fn write_batch(out: &mut Vec<u8>, events: &mut Vec<(Vec<u8>, u64)>) {
+    let Some(&(_, last)) = events.last() else {
+        return;
+    };
+    push_field(out, "event", SSE_BATCH_EVENT);
+    push_field(out, "id", &last.to_string());
+    out.extend_from_slice(b"data: [");
+    for (i, (frame, position)) in events.drain(..).enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(event_frame_data(&frame, position));
+    }
+    out.extend_from_slice(b"]\n\n");
+}
+
 /// The `text/event-stream` response draining `rx`, with a heartbeat comment
 /// after every `heartbeat` of silence. It ends when the queue's sender is
 /// gone and the queue is empty. Events of streams erased since the
@@ -94,12 +125,13 @@ pub(crate) fn response(
     rx: mpsc::Receiver<Buffered>,
     heartbeat: Duration,
     erased: Arc<Erased>,
+    batch: bool,
 ) -> Response {
     let stream = futures::stream::unfold(Some(rx), move |rx| {
         let erased = Arc::clone(&erased);
         async move {
             let mut rx = rx?;
-            let (bytes, last) = match next_bytes(&mut rx, heartbeat, &erased).await? {
+            let (bytes, last) = match next_bytes(&mut rx, heartbeat, &erased, batch).await? {
                 Next::Send(bytes) => (bytes, false),
                 Next::Last(bytes) => (bytes, true),
             };
@@ -131,6 +163,7 @@ async fn next_bytes(
     rx: &mut mpsc::Receiver<Buffered>,
     heartbeat: Duration,
     erased: &Erased,
+    batch: bool,
 ) -> Option<Next> {
     let overflowed = || Next::Last(Bytes::from(overflow_frame()));
     loop {
@@ -145,7 +178,7 @@ async fn next_bytes(
                 if m.stream().is_some_and(|s| erased.hides(s.as_str())) {
                     continue;
                 }
-                let bytes = with_queued(m, rx, erased);
+                let bytes = with_queued(m, rx, erased, batch);
                 if erased.overflowed() {
                     return Some(overflowed());
                 }
@@ -161,29 +194,85 @@ async fn next_bytes(
 /// `first`, and the messages queued behind it (those of erased streams
 /// left out) up to [`MAX_WRITE_BYTES`] and [`MAX_WRITE_MESSAGES`], as one
 /// chunk: a subscriber that is behind gets its backlog in few writes
-/// instead of one write (and one HTTP chunk) per event. The chunk holds
-/// every message's share of the budgets until it is written.
-fn with_queued(first: Buffered, rx: &mut mpsc::Receiver<Buffered>, erased: &Erased) -> Bytes {
-    let Ok(next) = rx.try_recv() else {
+/// instead of one write (and one HTTP chunk) per event. With `batch`, each
+/// run of events in it goes out as one [`SSE_BATCH_EVENT`] message. The
+/// chunk holds every message's share of the budgets until it is written.
+fn with_queued(
+    first: Buffered,
+    rx: &mut mpsc::Receiver<Buffered>,
+    erased: &Erased,
+    batch: bool,
+) -> Bytes {
+    let mut next = rx.try_recv().ok();
+    if next.is_none() && !(batch && first.position().is_some()) {
         return first.into_bytes();
-    };
-    let (mut frames, share) = first.into_parts();
-    let mut shares: Vec<_> = share.into_iter().collect();
-    let mut messages = 1;
-    let mut next = Some(next);
+    }
+    let mut chunk = Chunk::new(batch);
+    chunk.push(first);
     while let Some(m) = next.take() {
         if !m.stream().is_some_and(|s| erased.hides(s.as_str())) {
-            let (frame, share) = m.into_parts();
-            frames.extend_from_slice(&frame);
-            shares.extend(share);
-            messages += 1;
+            chunk.push(m);
         }
-        if frames.len() >= MAX_WRITE_BYTES || messages >= MAX_WRITE_MESSAGES {
+        if chunk.is_full() {
             break;
         }
         next = rx.try_recv().ok();
     }
-    held_bytes(frames, Some(shares))
+    chunk.into_bytes()
+}
+
+/// Messages gathered into one write.
+struct Chunk {
+    bytes: Vec<u8>,
+    shares: Vec<Share>,
+    /// Frame bytes taken in, events waiting for their batch included.
+    size: usize,
+    messages: usize,
+    /// With batches: the events of the run not yet written, each frame
+    /// with its position.
+    run: Option<Vec<(Vec<u8>, u64)>>,
+}
+
+impl Chunk {
+    fn new(batch: bool) -> Self {
+        Chunk {
+            bytes: Vec::new(),
+            shares: Vec::new(),
+            size: 0,
+            messages: 0,
+            run: batch.then(Vec::new),
+        }
+    }
+
+    /// Takes `m` in: an event joins the run of a batching chunk; any other
+    /// message ends the run (written first), then follows it.
+    fn push(&mut self, m: Buffered) {
+        let position = m.position();
+        let (frame, share) = m.into_parts();
+        self.shares.extend(share);
+        self.size += frame.len();
+        self.messages += 1;
+        match (&mut self.run, position) {
+            (Some(run), Some(position)) => run.push((frame, position)),
+            (Some(run), None) => {
+                write_batch(&mut self.bytes, run);
+                self.bytes.extend_from_slice(&frame);
+            }
+            (None, _) if self.bytes.is_empty() => self.bytes = frame,
+            (None, _) => self.bytes.extend_from_slice(&frame),
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.size >= MAX_WRITE_BYTES || self.messages >= MAX_WRITE_MESSAGES
+    }
+
+    fn into_bytes(mut self) -> Bytes {
+        if let Some(run) = &mut self.run {
+            write_batch(&mut self.bytes, run);
+        }
+        held_bytes(self.bytes, Some(self.shares))
+    }
 }
 
 #[cfg(test)]
@@ -204,19 +293,19 @@ mod tests {
         let (tx, mut rx) = mpsc::channel(MAX_WRITE_MESSAGES * 2);
         let message = |n: usize| Buffered::new(frame(None, None, &n.to_string()), None);
         // Alone, a message is sent as it is.
-        let one = with_queued(message(0), &mut rx, &erased);
+        let one = with_queued(message(0), &mut rx, &erased, false);
         assert_eq!(&one[..], b"data: 0\n\n");
         // Behind it, the backlog joins it, in order, up to the count limit.
         for n in 1..=MAX_WRITE_MESSAGES + 5 {
             tx.try_send(message(n)).unwrap();
         }
         let first = rx.try_recv().unwrap();
-        let chunk = with_queued(first, &mut rx, &erased);
+        let chunk = with_queued(first, &mut rx, &erased, false);
         let expected: Vec<u8> = (1..=MAX_WRITE_MESSAGES)
             .flat_map(|n| frame(None, None, &n.to_string()))
             .collect();
         assert_eq!(&chunk[..], &expected[..]);
-        let rest = with_queued(rx.try_recv().unwrap(), &mut rx, &erased);
+        let rest = with_queued(rx.try_recv().unwrap(), &mut rx, &erased, false);
         let expected: Vec<u8> = (MAX_WRITE_MESSAGES + 1..=MAX_WRITE_MESSAGES + 5)
             .flat_map(|n| frame(None, None, &n.to_string()))
             .collect();
@@ -227,12 +316,137 @@ mod tests {
             tx.try_send(Buffered::new(frame(None, None, &big), None))
                 .unwrap();
         }
-        let chunk = with_queued(rx.try_recv().unwrap(), &mut rx, &erased);
+        let chunk = with_queued(rx.try_recv().unwrap(), &mut rx, &erased, false);
         assert!(chunk.len() >= MAX_WRITE_BYTES && chunk.len() < MAX_WRITE_BYTES + big.len() * 2);
         assert!(
             rx.try_recv().is_ok(),
             "what did not fit waits for the next chunk"
         );
+    }
+
+    /// Events queued behind one another, each with its share of a budget
+    /// large enough for all of them.
+    async fn queued_events(events: &[RecordedEvent]) -> Vec<Buffered> {
+        use crate::budget::{BufferBudget, Pool};
+        let wait = Duration::from_secs(1);
+        let budget = BufferBudget {
+            own: Pool::new(1 << 20, wait),
+            server: Pool::new(1 << 20, wait).share_of(),
+        };
+        let mut out = Vec::new();
+        for e in events {
+            let frame = event_frame(e).unwrap();
+            let share = budget.take(frame.len()).await.unwrap();
+            out.push(Buffered::event(
+                frame,
+                share,
+                e.stream_id.clone(),
+                e.position.0,
+            ));
+        }
+        out
+    }
+
+    /// The `data` of each message of `chunk` with its `event` and `id`.
+    fn messages(chunk: &[u8]) -> Vec<(Option<String>, String, String)> {
+        let text = std::str::from_utf8(chunk).unwrap();
+        assert!(text.ends_with("\n\n"), "{text}");
+        text.trim_end_matches('\n')
+            .split("\n\n")
+            .map(|m| {
+                let (mut event, mut id, mut data) = (None, String::new(), Vec::new());
+                for line in m.split('\n') {
+                    let (field, value) = line.split_once(": ").unwrap();
+                    match field {
+                        "event" => event = Some(value.to_owned()),
+                        "id" => id = value.to_owned(),
+                        "data" => data.push(value),
+                        other => panic!("field {other}"),
+                    }
+                }
+                (event, id, data.join("\n"))
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_batch_carries_a_run_of_events_as_one_array() {
+        let erased = crate::erasures::Erasures::default().register(None);
+        let (tx, mut rx) = mpsc::channel(16);
+        let payloads: [&[u8]; 4] = [b"{\"n\":1}", b"{\n  \"n\": 2\n}", b"[3]", b"4"];
+        let events: Vec<RecordedEvent> = payloads
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let mut e = recorded(ContentType::Json, d);
+                e.position = Position(9 + i as u64);
+                e
+            })
+            .collect();
+        let mut queued = queued_events(&events).await.into_iter();
+        // Two events, a caught-up notice, two more: two batches around it.
+        tx.try_send(queued.next().unwrap()).unwrap();
+        tx.try_send(Buffered::new(
+            frame(Some("caught_up"), Some("10"), "{}"),
+            None,
+        ))
+        .unwrap();
+        for m in queued {
+            tx.try_send(m).unwrap();
+        }
+        let head = rx.try_recv().unwrap();
+        let chunk = with_queued(head, &mut rx, &erased, true);
+        let got = messages(&chunk);
+        assert_eq!(got.len(), 3, "{got:?}");
+        let json = |e: &RecordedEvent| serde_json::to_value(crate::streams::event_out(e)).unwrap();
+        let array = |data: &str| serde_json::from_str::<Vec<serde_json::Value>>(data).unwrap();
+        assert_eq!(got[0].0.as_deref(), Some(SSE_BATCH_EVENT));
+        assert_eq!(got[0].1, "9");
+        assert_eq!(array(&got[0].2), vec![json(&events[0])]);
+        assert_eq!(got[1].0.as_deref(), Some("caught_up"));
+        assert_eq!(got[2].0.as_deref(), Some(SSE_BATCH_EVENT));
+        assert_eq!(got[2].1, "12");
+        assert_eq!(
+            array(&got[2].2),
+            vec![json(&events[1]), json(&events[2]), json(&events[3])]
+        );
+        // A lone event is a batch of one; without batches, its own frame.
+        let lone = queued_events(&events[..1]).await.pop().unwrap();
+        let got = messages(&with_queued(lone, &mut rx, &erased, true));
+        assert_eq!(got.len(), 1);
+        assert_eq!(array(&got[0].2), vec![json(&events[0])]);
+        let lone = queued_events(&events[..1]).await.pop().unwrap();
+        let plain = with_queued(lone, &mut rx, &erased, false);
+        assert_eq!(&plain[..], &event_frame(&events[0]).unwrap()[..]);
+    }
+
+    #[tokio::test]
+    async fn a_batch_leaves_out_events_of_erased_streams() {
+        let erasures = crate::erasures::Erasures::default();
+        let erased = erasures.register(None);
+        let (tx, mut rx) = mpsc::channel(16);
+        let mut events = Vec::new();
+        for (i, stream) in ["keep-1", "gone-1", "keep-1"].iter().enumerate() {
+            let mut e = recorded(ContentType::Json, b"{}");
+            e.stream_id = StreamId::new(stream).unwrap();
+            e.position = Position(1 + i as u64);
+            events.push(e);
+        }
+        let mut queued = queued_events(&events).await.into_iter();
+        let head = queued.next().unwrap();
+        for m in queued {
+            tx.try_send(m).unwrap();
+        }
+        erasures.erased(&StreamId::new("gone-1").unwrap());
+        let got = messages(&with_queued(head, &mut rx, &erased, true));
+        assert_eq!(got.len(), 1);
+        let positions: Vec<u64> = serde_json::from_str::<Vec<serde_json::Value>>(&got[0].2)
+            .unwrap()
+            .iter()
+            .map(|e| e["position"].as_u64().unwrap())
+            .collect();
+        assert_eq!(positions, vec![1, 3]);
+        assert_eq!(got[0].1, "3");
     }
 
     /// An event as the server stored it.

@@ -60,6 +60,7 @@ impl ShutdownSignal {
         ("prefix" = Option<String>, Query, description = "Stream name prefix"),
         ("category" = Option<String>, Query, description = "Stream category"),
         ("correlation_id" = Option<String>, Query, description = "Correlation id"),
+        ("batch" = Option<bool>, Query, description = "true: several events to a message, as a JSON array (`event: events`)"),
         ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this position")
     ),
     responses(
@@ -81,7 +82,7 @@ pub(crate) async fn subscribe_all(
     let q = query(q)?;
     let from = from_after(&headers, q.after)?;
     let filter = filter_from_query(q.types, q.prefix, q.category, q.correlation_id)?;
-    follow_all(state, access, shutdown, from, filter, None).await
+    follow_all(state, access, shutdown, from, filter, None, q.batch).await
 }
 
 /// Where a `$all` subscription starts: after `Last-Event-ID` when sent,
@@ -102,6 +103,7 @@ async fn follow_all(
     from: SubscribeFrom,
     filter: ReadFilter,
     dcb_query: Option<strata_core::dcb::Query>,
+    batch: bool,
 ) -> Result<Response, ApiError> {
     // With a prefix outside the key's scope nothing matches: the pump's own
     // check (which every scoped subscription gets) drops every event.
@@ -118,6 +120,7 @@ async fn follow_all(
         permit,
         shutdown: shutdown.map(|e| e.0),
         access,
+        batch,
         erased,
     };
     Ok(respond(&state, sub, open))
@@ -133,6 +136,7 @@ async fn follow_all(
     params(
         ("query" = Option<String>, Query, description = "The query as URL-encoded JSON, `{\"items\": [...]}` (default: every event)"),
         ("after" = Option<u64>, Query, description = "Position to start after (default: the start)"),
+        ("batch" = Option<bool>, Query, description = "true: several events to a message, as a JSON array (`event: events`)"),
         ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this position")
     ),
     responses(
@@ -168,6 +172,7 @@ pub(crate) async fn subscribe_dcb(
         from,
         ReadFilter::all(),
         Some(dcb_query),
+        q.batch,
     )
     .await
 }
@@ -181,6 +186,7 @@ pub(crate) async fn subscribe_dcb(
     params(
         ("stream" = String, Path, description = "The stream's name"),
         ("after_version" = Option<u64>, Query, description = "Version to start after (default: the whole stream)"),
+        ("batch" = Option<bool>, Query, description = "true: several events to a message, as a JSON array (`event: events`)"),
         ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this position")
     ),
     responses(
@@ -235,6 +241,7 @@ pub(crate) async fn subscribe_stream(
         permit,
         shutdown: shutdown.map(|e| e.0),
         access,
+        batch: q.batch,
         erased,
     };
     Ok(respond(&state, sub, open))
@@ -245,6 +252,8 @@ struct Open {
     permit: Permits,
     shutdown: Option<ShutdownSignal>,
     access: Access,
+    /// Whether events go out several to a message (`batch=true`).
+    batch: bool,
     /// Streams erased since it was registered.
     erased: Arc<Erased>,
 }
@@ -322,6 +331,7 @@ fn respond(state: &AppState, sub: Subscription, open: Open) -> Response {
         permit,
         shutdown,
         access,
+        batch,
         erased,
     } = open;
     // One slot more than the buffer: it is kept for the final error event.
@@ -342,7 +352,7 @@ fn respond(state: &AppState, sub: Subscription, open: Open) -> Response {
     };
     tokio::spawn(pump(sub, tx, shutdown, (permit, counted), filter, budget));
     let heartbeat = Duration::from_millis(state.config.heartbeat_interval_ms.max(1));
-    sse::response(rx, heartbeat, erased)
+    sse::response(rx, heartbeat, erased, batch)
 }
 
 /// Which events a subscription does not send: those outside the key's
@@ -443,6 +453,7 @@ async fn encode(
                 return Ok(None);
             }
             let stream = e.stream_id.clone();
+            let position = e.position.0;
             let frame = if e.size_bytes() > ENCODE_INLINE_MAX_BYTES {
                 tokio::task::spawn_blocking(move || encode_event(e))
                     .await
@@ -451,7 +462,7 @@ async fn encode(
                 encode_event(e)?
             };
             let share = take_bytes(budget, frame.len(), shutdown).await?;
-            Ok(Some(Buffered::event(frame, share, stream)))
+            Ok(Some(Buffered::event(frame, share, stream, position)))
         }
         Some(Ok(SubscriptionMessage::CaughtUp(p))) => {
             let data = json!(CaughtUp { position: p.0 }).to_string();

@@ -23,6 +23,7 @@ memory_store!(
     the_byte_budget_drops_a_stalled_subscriber_of_large_events,
     a_client_that_pauses_less_than_the_timeout_keeps_its_subscription,
     stalled_subscribers_share_one_budget_and_a_fresh_one_gets_everything,
+    batched_subscriptions_carry_every_event_once_in_order,
 );
 
 async fn append(h: &Harness, stream: &str, n: usize) {
@@ -426,4 +427,69 @@ async fn stalled_subscribers_share_one_budget_and_a_fresh_one_gets_everything(h:
     }
     assert_eq!(positions, all);
     drop(stalled);
+}
+
+/// The events of `batch=true` messages until `n` arrived: each message is
+/// an `events` array whose `id` is its last event's position.
+async fn read_batched(sub: &mut SseClient, n: usize) -> Vec<serde_json::Value> {
+    let mut events = Vec::new();
+    while events.len() < n {
+        let m = sub.next_message().await.unwrap();
+        if m.event.as_deref() != Some(strata_wire::SSE_BATCH_EVENT) {
+            assert_eq!(m.event.as_deref(), Some("caught_up"), "{m:?}");
+            continue;
+        }
+        let batch = m.json();
+        let batch = batch.as_array().unwrap();
+        assert!(!batch.is_empty());
+        let last = batch.last().unwrap()["position"].to_string();
+        assert_eq!(m.id.as_deref(), Some(last.as_str()));
+        events.extend(batch.iter().cloned());
+    }
+    events
+}
+
+async fn batched_subscriptions_carry_every_event_once_in_order(h: Harness) {
+    append(&h, "a-1", 5).await;
+    append(&h, "b-1", 3).await;
+    let positions = all_positions(&h).await;
+
+    let mut sub = SseClient::connect(h.addr, "/subscribe/all?batch=true", &[]).await;
+    assert_eq!(sub.status, 200);
+    let got = read_batched(&mut sub, 8).await;
+    let got_positions: Vec<u64> = got
+        .iter()
+        .map(|e| e["position"].as_u64().unwrap())
+        .collect();
+    assert_eq!(got_positions, positions);
+    assert_eq!(got[0]["data"], json!(0));
+    assert_eq!(got[0]["stream"], "a-1");
+    // Live events come in batches too.
+    append(&h, "a-1", 2).await;
+    let live = read_batched(&mut sub, 2).await;
+    assert_eq!(live[1]["version"], 7);
+
+    // Resuming from a batch's id starts after its last event.
+    let resume = got_positions[4].to_string();
+    let mut again = SseClient::connect(
+        h.addr,
+        "/subscribe/all?batch=true",
+        &[("Last-Event-ID", &resume)],
+    )
+    .await;
+    let rest = read_batched(&mut again, 5).await;
+    assert_eq!(rest[0]["position"].as_u64(), Some(got_positions[5]));
+
+    // A stream's subscription and a DCB one take the flag as well.
+    let mut stream = SseClient::connect(h.addr, "/subscribe/streams/b-1?batch=true", &[]).await;
+    let b = read_batched(&mut stream, 3).await;
+    assert!(b.iter().all(|e| e["stream"] == "b-1"));
+    let mut dcb = SseClient::connect(h.addr, "/dcb/subscribe?batch=true", &[]).await;
+    assert_eq!(read_batched(&mut dcb, 10).await.len(), 10);
+
+    // Without the flag, one event to a message, as before.
+    let mut plain = SseClient::connect(h.addr, "/subscribe/all", &[]).await;
+    let m = plain.next_message().await.unwrap();
+    assert!(m.is_event(), "{m:?}");
+    assert_eq!(m.json()["position"].as_u64(), Some(positions[0]));
 }

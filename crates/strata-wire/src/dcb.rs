@@ -59,6 +59,11 @@ pub struct DcbSubscribeQuery {
     /// Position to start after (default: the start).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<u64>,
+    /// `true`: events go out as `events` messages, each carrying as many
+    /// events as are queued for the subscriber (one or more) as a JSON
+    /// array, its `id` the last one's position ([`crate::SSE_BATCH_EVENT`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub batch: bool,
 }
 
 /// An event of `POST /dcb/append`: an [`EventIn`] with, optionally, its

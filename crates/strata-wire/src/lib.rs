@@ -66,7 +66,7 @@ pub use group::{
 pub use metadata::{metadata_from_map, metadata_to_map};
 pub use request::{
     AppendBody, DeleteQuery, MultiBody, MultiPart, ReadAllQuery, ReadStreamQuery,
-    SubscribeAllQuery, SubscribeStreamQuery,
+    SubscribeAllQuery, SubscribeStreamQuery, SSE_BATCH_EVENT,
 };
 pub use stream_list::{StreamList, StreamOut, StreamsQuery, WhoAmI, DEFAULT_STREAMS_LIMIT};
 pub use stream_metadata::{MetadataBody, MetadataOut};

@@ -140,6 +140,11 @@ pub struct DeleteQuery {
     pub erase: bool,
 }
 
+/// The SSE event type of a message carrying several events, sent to a
+/// subscription opened with `batch=true`: its `data` is a JSON array of the
+/// events, in position order, and its `id` the last one's position.
+pub const SSE_BATCH_EVENT: &str = "events";
+
 /// Query of `GET /subscribe/all`. `types` is comma-separated. A
 /// `Last-Event-ID` header, when sent, wins over `after`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -160,6 +165,11 @@ pub struct SubscribeAllQuery {
     /// Correlation id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub correlation_id: Option<String>,
+    /// `true`: events go out as `events` messages, each carrying as many
+    /// events as are queued for the subscriber (one or more) as a JSON
+    /// array, its `id` the last one's position ([`SSE_BATCH_EVENT`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub batch: bool,
 }
 
 /// Query of `GET /subscribe/streams/{stream}`. A `Last-Event-ID` header
@@ -170,4 +180,9 @@ pub struct SubscribeStreamQuery {
     /// Version to start after (default: the whole stream).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub after_version: Option<u64>,
+    /// `true`: events go out as `events` messages, each carrying as many
+    /// events as are queued for the subscriber (one or more) as a JSON
+    /// array, its `id` the last one's position ([`SSE_BATCH_EVENT`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub batch: bool,
 }

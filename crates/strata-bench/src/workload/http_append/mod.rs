@@ -47,7 +47,7 @@ use strata_server::ServerConfig;
 use self::pipelined::{Endpoint, Pipeline, MAX_REFILL_BYTES};
 use self::server_child::quote;
 use self::server_run::{run_through_server, FsyncProbe, Target};
-use self::subscriber::HttpSubscriber;
+use self::subscriber::{Feed, HttpSubscriber};
 use crate::args::{BenchArgs, Defaults, Params, WorkloadName};
 use crate::context::{run_tasks, Tally};
 use crate::delivery::{now_us, AckLog};
@@ -92,7 +92,7 @@ pub async fn run(args: &BenchArgs, host: &Host<'_>) -> Result<(), BenchError> {
         host,
         WorkloadName::HttpAppend,
         FsyncProbe::Run,
-        async |t: Target<'_>| Ok(vec![measure(&params, pipeline, t).await?]),
+        async |t: Target<'_>| Ok(vec![measure(&params, pipeline, args.sse_batch, t).await?]),
     )
     .await
 }
@@ -124,10 +124,12 @@ fn client(timeout: Option<Duration>) -> Result<reqwest::Client, BenchError> {
 }
 
 /// Appends `--events` through the server `t`, with the subscriber when
-/// asked for, `pipeline` requests in flight per writer when given.
+/// asked for (taking batched messages with `sse_batch`), `pipeline`
+/// requests in flight per writer when given.
 async fn measure(
     p: &Params,
     pipeline: Option<usize>,
+    sse_batch: bool,
     t: Target<'_>,
 ) -> Result<Measurement, BenchError> {
     let (url, key, head) = (t.url, t.key, t.head);
@@ -138,7 +140,12 @@ async fn measure(
     let prefix = payload::stream_prefix(&run_id);
     let (writers_done, done) = WritersDone::new();
     let subscriber = if p.subscriber {
-        Some(HttpSubscriber::start(url, key, head, &prefix, total_events, done).await?)
+        let feed = Feed {
+            head,
+            prefix: &prefix,
+            batch: sse_batch,
+        };
+        Some(HttpSubscriber::start(url, key, feed, total_events, done).await?)
     } else {
         None
     };

@@ -3,6 +3,7 @@
 //! arrives once and in position order; it reconnects with `Last-Event-ID`
 //! when the server drops it as a slow consumer.
 
+use strata_wire::SSE_BATCH_EVENT;
 use tokio::sync::{oneshot, watch};
 
 use super::client;
@@ -23,17 +24,35 @@ const MAX_SUBSCRIBER_RECONNECTS: u64 = 10_000;
 /// gives up.
 const MAX_SUBSCRIBER_RECONNECTS_WITHOUT_PROGRESS: u64 = 10;
 
-/// Opens `/subscribe/all` after `after` (or, resuming, after `Last-Event-ID`)
-/// for the streams starting with `prefix`; the response once it is 200.
+/// What the subscriber follows: the events after `head` of the streams
+/// starting with `prefix`, several to a message with `batch`.
+pub(super) struct Feed<'a> {
+    /// The store's head before the run.
+    pub head: u64,
+    /// The run's stream prefix.
+    pub prefix: &'a str,
+    /// Whether to ask for batched messages (`batch=true`).
+    pub batch: bool,
+}
+
+/// Opens `/subscribe/all` for `feed` (resuming after `Last-Event-ID` when
+/// given); the response once it is 200.
 async fn open_subscription(
     client: &reqwest::Client,
     url: &str,
     key: Option<&str>,
-    after: u64,
-    prefix: &str,
+    feed: Feed<'_>,
     resume: Option<u64>,
 ) -> Result<reqwest::Response, BenchError> {
-    let sub_url = format!("{url}/subscribe/all?after={after}&prefix={prefix}");
+    let Feed {
+        head,
+        prefix,
+        batch,
+    } = feed;
+    let mut sub_url = format!("{url}/subscribe/all?after={head}&prefix={prefix}");
+    if batch {
+        sub_url.push_str("&batch=true");
+    }
     let mut req = client.get(&sub_url);
     if let Some(k) = key {
         req = req.bearer_auth(k);
@@ -53,6 +72,14 @@ async fn open_subscription(
     Ok(resp)
 }
 
+/// What the subscriber reads of each event of a batched message.
+#[derive(serde::Deserialize)]
+struct BatchedEvent<'a> {
+    position: u64,
+    #[serde(borrow)]
+    data: &'a serde_json::value::RawValue,
+}
+
 /// The SSE subscriber, on its own thread (see [`HttpSubscriber::start`]).
 pub(super) struct HttpSubscriber {
     result: oneshot::Receiver<Result<Delivery, BenchError>>,
@@ -70,8 +97,7 @@ impl HttpSubscriber {
     pub(super) async fn start(
         url: &str,
         key: Option<&str>,
-        head: u64,
-        prefix: &str,
+        feed: Feed<'_>,
         expected: u64,
         done: watch::Receiver<bool>,
     ) -> Result<HttpSubscriber, BenchError> {
@@ -80,7 +106,7 @@ impl HttpSubscriber {
         let (cancel_tx, cancel_rx) = oneshot::channel::<()>();
         let url = url.to_string();
         let key = key.map(str::to_string);
-        let prefix = prefix.to_string();
+        let (head, prefix, batch) = (feed.head, feed.prefix.to_string(), feed.batch);
         std::thread::Builder::new()
             .name("bench-subscriber".into())
             .spawn(move || {
@@ -98,7 +124,7 @@ impl HttpSubscriber {
                     }
                 };
                 rt.block_on(async move {
-                    let sub = Subscriber::open(url, key, head, prefix).await;
+                    let sub = Subscriber::open(url, key, head, prefix, batch).await;
                     let sub = match sub {
                         Ok(s) => {
                             let _ = ready_tx.send(Ok(()));
@@ -143,6 +169,7 @@ struct Subscriber {
     key: Option<String>,
     head: u64,
     prefix: String,
+    batch: bool,
 }
 
 impl Subscriber {
@@ -151,9 +178,15 @@ impl Subscriber {
         key: Option<String>,
         head: u64,
         prefix: String,
+        batch: bool,
     ) -> Result<Subscriber, BenchError> {
         let client = client(None)?;
-        let resp = open_subscription(&client, &url, key.as_deref(), head, &prefix, None).await?;
+        let feed = Feed {
+            head,
+            prefix: &prefix,
+            batch,
+        };
+        let resp = open_subscription(&client, &url, key.as_deref(), feed, None).await?;
         Ok(Subscriber {
             client,
             resp,
@@ -161,7 +194,17 @@ impl Subscriber {
             key,
             head,
             prefix,
+            batch,
         })
+    }
+
+    /// What it follows.
+    fn feed(&self) -> Feed<'_> {
+        Feed {
+            head: self.head,
+            prefix: &self.prefix,
+            batch: self.batch,
+        }
     }
 
     /// Reads until `expected` events arrived (or the drain deadline after
@@ -202,6 +245,13 @@ impl Subscriber {
                                 })?;
                         check.record(position, stamps(&m.data), now)?;
                     }
+                    Some(event) if event == SSE_BATCH_EVENT.as_bytes() => {
+                        let batch: Vec<BatchedEvent<'_>> = serde_json::from_slice(&m.data)
+                            .map_err(|e| format!("a batch of events that does not parse: {e}"))?;
+                        for e in batch {
+                            check.record(e.position, stamps(e.data.get().as_bytes()), now)?;
+                        }
+                    }
                     Some(b"error") => dropped = Some(String::from_utf8_lossy(&m.data).into_owned()),
                     Some(_) => {}
                 }
@@ -227,8 +277,7 @@ impl Subscriber {
                     &self.client,
                     &self.url,
                     self.key.as_deref(),
-                    self.head,
-                    &self.prefix,
+                    self.feed(),
                     Some(resume),
                 )
                 .await?;
