@@ -163,14 +163,19 @@ fn pipeline_depth_is_checked() {
             "--pipeline is an option of http-append",
         ),
     ] {
-        let mut all = vec!["bench"];
-        all.extend_from_slice(args);
-        all.extend_from_slice(&["--fsync-probe-ms", "0"]);
-        let o = strata(&all);
-        assert!(!o.status.success(), "{args:?}");
-        let stderr = String::from_utf8_lossy(&o.stderr);
-        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert_refused(args, expected);
     }
+}
+
+/// `strata bench ARGS` (no fsync probe) fails, saying `expected`.
+fn assert_refused(args: &[&str], expected: &str) {
+    let mut all = vec!["bench"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--fsync-probe-ms", "0"]);
+    let o = strata(&all);
+    assert!(!o.status.success(), "{args:?}");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains(expected), "{args:?}: {stderr}");
 }
 
 #[test]
@@ -245,51 +250,25 @@ fn http_append_with_a_batched_subscriber() {
 
 #[test]
 fn subscriber_options_belong_to_their_workloads() {
-    let o = strata(&[
-        "bench",
-        "read-all",
-        "--store",
-        "memory:",
-        "--subscriber",
-        "--fsync-probe-ms",
-        "0",
-    ]);
-    assert!(!o.status.success());
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        stderr.contains("--subscriber is an option of append"),
-        "{stderr}"
-    );
-    let o = strata(&[
-        "bench",
-        "append",
-        "--store",
-        "memory:",
-        "--no-subscriber",
-        "--fsync-probe-ms",
-        "0",
-    ]);
-    assert!(!o.status.success());
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        stderr.contains("--no-subscriber is an option of http-append"),
-        "{stderr}"
-    );
-    let o = strata(&[
-        "bench",
-        "append",
-        "--store",
-        "memory:",
-        "--sse-batch",
-        "--fsync-probe-ms",
-        "0",
-    ]);
-    assert!(!o.status.success());
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        stderr.contains("--sse-batch is an option of http-append"),
-        "{stderr}"
-    );
+    for (workload, option, expected) in [
+        (
+            "read-all",
+            "--subscriber",
+            "--subscriber is an option of append",
+        ),
+        (
+            "append",
+            "--no-subscriber",
+            "--no-subscriber is an option of http-append",
+        ),
+        (
+            "append",
+            "--sse-batch",
+            "--sse-batch is an option of http-append",
+        ),
+    ] {
+        assert_refused(&[workload, "--store", "memory:", option], expected);
+    }
 }
 
 #[test]
@@ -327,20 +306,9 @@ fn http_groups_through_a_child_server_acks_every_event_and_removes_its_store() {
 fn keep_and_in_place_are_refused_with_server_by_both_http_workloads() {
     for workload in ["http-append", "http-groups"] {
         for flag in ["--keep", "--in-place"] {
-            let o = strata(&[
-                "bench",
-                workload,
-                "--server",
-                "http://127.0.0.1:9",
-                flag,
-                "--fsync-probe-ms",
-                "0",
-            ]);
-            assert!(!o.status.success(), "{workload} {flag}");
-            let stderr = String::from_utf8_lossy(&o.stderr);
-            assert!(
-                stderr.contains("--in-place and --keep are about the store the bench creates"),
-                "{workload} {flag}: {stderr}"
+            assert_refused(
+                &[workload, "--server", "http://127.0.0.1:9", flag],
+                "--in-place and --keep are about the store the bench creates",
             );
         }
     }
