@@ -45,6 +45,16 @@ pub enum Error {
         reason: String,
     },
 
+    /// An append is over one of the store's size limits ([`crate::Limits`]):
+    /// an event's bytes, the events in one append, or their total bytes.
+    /// Nothing was written; split the append, or shrink the event.
+    #[error("over a size limit: {reason}")]
+    TooLarge {
+        /// Which limit, the size found and the limit, in words a caller can
+        /// act on.
+        reason: String,
+    },
+
     /// An append re-sent event ids that are recorded, but not as this exact append.
     ///
     /// A retry must send the same events, to the same stream, in the same order;
@@ -146,6 +156,13 @@ impl Error {
         }
     }
 
+    /// Shorthand for [`Error::TooLarge`].
+    pub fn too_large(reason: impl Into<String>) -> Self {
+        Error::TooLarge {
+            reason: reason.into(),
+        }
+    }
+
     /// Shorthand for [`Error::Io`].
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {
@@ -162,6 +179,7 @@ impl Error {
             Error::StreamDeleted { .. } => "stream_deleted",
             Error::StreamNotFound { .. } => "stream_not_found",
             Error::InvalidInput { .. } => "invalid_input",
+            Error::TooLarge { .. } => "payload_too_large",
             Error::IdempotencyConflict { .. } => "idempotency_conflict",
             Error::Corrupt { .. } => "corrupt",
             Error::Io { .. } => "io",

@@ -52,7 +52,9 @@ impl Default for Limits {
 impl Limits {
     /// Checks one append's events; returns their size in bytes (the sum of
     /// [`NewEvent::size_bytes`]), measured once here so a store need not
-    /// measure them again.
+    /// measure them again. An append over a size limit (`max_event_bytes`,
+    /// `max_events_per_append`, `max_append_bytes`) is
+    /// [`Error::TooLarge`]; any other fault is [`Error::InvalidInput`].
     pub fn check_events(&self, events: &[NewEvent]) -> Result<usize> {
         self.check_count_and_events(events.len(), events.iter())
     }
@@ -112,8 +114,8 @@ impl Limits {
             return Err(Error::invalid("an append needs at least one event"));
         }
         if count > self.max_events_per_append {
-            return Err(Error::invalid(format!(
-                "{count} events in one append, the limit is {}",
+            return Err(Error::too_large(format!(
+                "{count} events in one append, the limit is {}: split it",
                 self.max_events_per_append
             )));
         }
@@ -130,8 +132,8 @@ impl Limits {
             }
         }
         if total > self.max_append_bytes {
-            return Err(Error::invalid(format!(
-                "append is {total} bytes, the limit is {}",
+            return Err(Error::too_large(format!(
+                "the events total {total} bytes, the limit for one append is {}",
                 self.max_append_bytes
             )));
         }
@@ -159,7 +161,7 @@ impl Limits {
             .map_err(|err| Error::invalid(format!("event {index}: {err}")))?;
         let size = e.size_bytes();
         if size > self.max_event_bytes {
-            return Err(Error::invalid(format!(
+            return Err(Error::too_large(format!(
                 "event {index} (`{}`) is {size} bytes, the limit is {}",
                 e.event_type, self.max_event_bytes
             )));
@@ -218,5 +220,43 @@ mod tests {
             .map(NewEvent::size_bytes)
             .sum();
         assert_eq!(limits.check_multi(&parts).unwrap(), want);
+    }
+
+    #[test]
+    fn each_size_limit_is_too_large_and_other_faults_are_invalid() {
+        let limits = Limits {
+            max_event_bytes: 100,
+            max_events_per_append: 3,
+            max_append_bytes: 250,
+            ..Limits::default()
+        };
+        let sized = |n: usize| NewEvent::new("A", vec![b'x'; n], ContentType::Binary);
+        let kind = |events: &[NewEvent]| limits.check_events(events).unwrap_err().kind();
+        assert_eq!(kind(&[sized(100)]), "payload_too_large");
+        assert_eq!(
+            kind(&[sized(1), sized(1), sized(1), sized(1)]),
+            "payload_too_large"
+        );
+        assert_eq!(
+            kind(&[sized(90), sized(90), sized(90)]),
+            "payload_too_large"
+        );
+        assert_eq!(kind(&[]), "invalid_input");
+        let untyped = NewEvent::new("", Bytes::new(), ContentType::Binary);
+        assert_eq!(kind(&[untyped]), "invalid_input");
+        // At the limits exactly, the append passes and its size is returned.
+        let at = [sized(99), sized(99)];
+        assert_eq!(limits.check_events(&at).unwrap(), 2 * at[0].size_bytes());
+        // A multi-stream append counts its parts together.
+        let part = |name: &str| {
+            StreamAppend::new(
+                crate::StreamId::new(name).unwrap(),
+                crate::ExpectedVersion::Any,
+                vec![sized(1), sized(1)],
+            )
+        };
+        let err = limits.check_multi(&[part("a-1"), part("b-1")]).unwrap_err();
+        assert!(matches!(err, Error::TooLarge { .. }), "{err}");
+        assert!(err.to_string().contains("4 events"), "{err}");
     }
 }

@@ -61,7 +61,7 @@ pub fn from_error(e: &Error) -> Status {
             expected,
             actual,
         } => wrong_expected_version(stream, *expected, *actual),
-        Error::InvalidInput { .. } | Error::IdempotencyConflict { .. } => {
+        Error::InvalidInput { .. } | Error::TooLarge { .. } | Error::IdempotencyConflict { .. } => {
             with_exception(Code::InvalidArgument, message, "invalid-argument")
         }
         Error::ConditionFailed { .. } => Status::failed_precondition(message),

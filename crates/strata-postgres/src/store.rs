@@ -312,6 +312,7 @@ impl PostgresStore {
             settings,
             generated,
             condition,
+            bytes,
             reply,
         })
         .await

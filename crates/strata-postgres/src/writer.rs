@@ -97,6 +97,9 @@ pub(crate) struct WriteRequest {
     /// transaction that writes it, under the global position lock, against
     /// the committed events and those accepted earlier in its batch.
     pub condition: Option<AppendCondition>,
+    /// The events' size in bytes, as the store's limits check measured it
+    /// (they are not measured again).
+    pub bytes: usize,
     /// Where the outcome goes.
     pub reply: Reply<Vec<AppendResult>>,
 }
@@ -104,14 +107,6 @@ pub(crate) struct WriteRequest {
 impl WriteRequest {
     fn events(&self) -> usize {
         self.parts.iter().map(|p| p.events.len()).sum()
-    }
-
-    fn bytes(&self) -> usize {
-        self.parts
-            .iter()
-            .flat_map(|p| p.events.iter())
-            .map(|e| e.size_bytes())
-            .sum()
     }
 
     fn ids(&self) -> impl Iterator<Item = EventId> + '_ {
@@ -222,7 +217,7 @@ impl Writer {
                 }
             }
             let mut events = first.events();
-            let mut bytes = first.bytes();
+            let mut bytes = first.bytes;
             let mut ids: HashSet<EventId> = first.ids().collect();
             let mut batch = vec![first];
             while batch.len() < MAX_BATCH_APPENDS {
@@ -235,14 +230,14 @@ impl Writer {
                 // not known before the insert: there one opens a batch.
                 let fits = (next.condition.is_none() || serialized)
                     && events + next.events() <= MAX_BATCH_EVENTS
-                    && bytes + next.bytes() <= MAX_BATCH_BYTES
+                    && bytes + next.bytes <= MAX_BATCH_BYTES
                     && next.ids().all(|id| !ids.contains(&id));
                 if !fits {
                     held = Some(next);
                     break;
                 }
                 events += next.events();
-                bytes += next.bytes();
+                bytes += next.bytes;
                 ids.extend(next.ids());
                 batch.push(next);
             }

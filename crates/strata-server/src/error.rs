@@ -81,6 +81,7 @@ impl From<Error> for ApiError {
             Error::StreamDeleted { .. } => StatusCode::GONE,
             Error::StreamNotFound { .. } | Error::GroupNotFound { .. } => StatusCode::NOT_FOUND,
             Error::InvalidInput { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Unsupported { .. } => StatusCode::NOT_IMPLEMENTED,
             Error::Poisoned { .. }
             | Error::Closed

@@ -161,7 +161,7 @@ impl Metrics {
         counter(
             &mut out,
             "strata_bytes_appended_total",
-            "Bytes of events (type, data, metadata) committed by appends.",
+            "Bytes of event data (the payloads) committed by appends.",
             load(&self.bytes_appended_total),
         );
         self.render_append_latency(&mut out);

@@ -64,7 +64,8 @@ pub(crate) async fn append(
     let events = to_new_events(body.events, &source)?;
     // Only what `source` shares stays alive through the wait.
     drop(raw_body);
-    let (count, bytes) = check_sizes(&state, events.len(), events.iter())?;
+    check_count(&state, events.len())?;
+    let (count, bytes) = (events.len(), payload_bytes(events.iter()));
     let started = Instant::now();
     let result = state
         .store
@@ -126,8 +127,9 @@ pub(crate) async fn commit_parts(
     parts: Vec<StreamAppend>,
     condition: Option<&AppendCondition>,
 ) -> Result<Vec<AppendResult>, ApiError> {
-    let total = parts.iter().map(|p| p.events.len()).sum();
-    let (count, bytes) = check_sizes(state, total, parts.iter().flat_map(|p| p.events.iter()))?;
+    let count = parts.iter().map(|p| p.events.len()).sum();
+    check_count(state, count)?;
+    let bytes = payload_bytes(parts.iter().flat_map(|p| p.events.iter()));
     let started = Instant::now();
     let results = match condition {
         Some(c) => state.store.append_if(parts, c).await,
@@ -170,42 +172,24 @@ fn to_new_events(events: Vec<EventIn<'_>>, source: &Bytes) -> Result<Vec<NewEven
         .collect()
 }
 
-/// The size limits answer 413 (so a client knows to split the request);
-/// every other check is the store's and answers 422. Returns the events'
-/// count and total size.
-fn check_sizes<'a>(
-    state: &AppState,
-    count: usize,
-    events: impl Iterator<Item = &'a NewEvent>,
-) -> Result<(usize, usize), ApiError> {
-    let limits = state.store.limits();
-    let max_events = state
-        .config
-        .max_events_per_request
-        .min(limits.max_events_per_append);
+/// Refuses a request of more events than the server takes in one request
+/// (`max_events_per_request`) with 413. The store's own size limits are
+/// its to check: it measures each event once and refuses with
+/// `payload_too_large`, which also answers 413 (ADR 0035).
+fn check_count(state: &AppState, count: usize) -> Result<(), ApiError> {
+    let max_events = state.config.max_events_per_request;
     if count > max_events {
         return Err(ApiError::too_large(format!(
             "{count} events in one request, the limit is {max_events}: split it"
         )));
     }
-    let mut total = 0usize;
-    for (i, e) in events.enumerate() {
-        let size = e.size_bytes();
-        if size > limits.max_event_bytes {
-            return Err(ApiError::too_large(format!(
-                "event {i} (`{}`) is {size} bytes, the limit is {}",
-                e.event_type, limits.max_event_bytes
-            )));
-        }
-        total += size;
-    }
-    if total > limits.max_append_bytes {
-        return Err(ApiError::too_large(format!(
-            "the events total {total} bytes, the limit for one append is {}",
-            limits.max_append_bytes
-        )));
-    }
-    Ok((count, total))
+    Ok(())
+}
+
+/// The bytes of the events' payloads, for `strata_bytes_appended_total`:
+/// the length each payload already carries, not a measurement.
+fn payload_bytes<'a>(events: impl Iterator<Item = &'a NewEvent>) -> usize {
+    events.map(|e| e.data.len()).sum()
 }
 
 /// `GET /streams/{stream}`.

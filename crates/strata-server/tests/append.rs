@@ -274,6 +274,31 @@ async fn oversized_event_is_413(h: Harness) {
         .await;
     r.assert_error(413, "payload_too_large");
     assert_eq!(small.head().await, 0);
+    // The store measures and refuses; the server only answers. Its limit on
+    // one append's total answers 413 as well, on every append route.
+    let total = h
+        .like(
+            Limits {
+                max_append_bytes: 150,
+                ..Limits::default()
+            },
+            ServerConfig::default(),
+        )
+        .await;
+    let two = json!([{"type": "A", "data": "y".repeat(80)}, {"type": "A", "data": "y".repeat(80)}]);
+    let v = total
+        .post("/streams/s", &json!({ "events": two }))
+        .await
+        .assert_error(413, "payload_too_large");
+    assert!(v["message"].as_str().unwrap().contains("150"), "{v}");
+    total
+        .post(
+            "/multi",
+            &json!({"streams": [{"stream": "s", "events": two}]}),
+        )
+        .await
+        .assert_error(413, "payload_too_large");
+    assert_eq!(total.head().await, 0);
 }
 
 async fn unknown_expected_version_is_422_and_writes_nothing(h: Harness) {

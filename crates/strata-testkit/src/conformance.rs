@@ -3010,8 +3010,9 @@ pub async fn invalid_json_refused_binary_accepted<H: StoreHarness>(h: &H) {
     assert_eq!(read[0].content_type, ContentType::Binary);
 }
 
-/// An event over `limits().max_event_bytes` is invalid input and takes the
-/// rest of its append down with it; an event exactly at the limit is fine.
+/// An event over `limits().max_event_bytes` is refused as too large
+/// (`payload_too_large`, not `invalid_input`) and takes the rest of its
+/// append down with it; an event exactly at the limit is fine.
 pub async fn oversized_event_refused<H: StoreHarness>(h: &H) {
     let store = h.open().await;
     let max = store.limits().max_event_bytes;
@@ -3030,11 +3031,11 @@ pub async fn oversized_event_refused<H: StoreHarness>(h: &H) {
     assert_eq!(over.size_bytes(), max + 1);
     assert_kind(
         store.append(&s, Any, vec![over.clone()]).await,
-        "invalid_input",
+        "payload_too_large",
     );
     assert_kind(
         store.append(&s, Any, vec![ev("Opened", 1), over]).await,
-        "invalid_input",
+        "payload_too_large",
     );
     let store = h.reopen(store).await;
     assert_unchanged(&before, &snapshot(&store, &[&s]).await, "oversized");
@@ -3045,7 +3046,8 @@ pub async fn oversized_event_refused<H: StoreHarness>(h: &H) {
 }
 
 /// More than `limits().max_events_per_append` events in one append (or in one
-/// `append_multi`) is invalid input; nothing is written.
+/// `append_multi`) is refused as too large (`payload_too_large`); nothing is
+/// written.
 pub async fn too_many_events_refused<H: StoreHarness>(h: &H) {
     let store = h.open().await;
     let max = store.limits().max_events_per_append;
@@ -3058,7 +3060,7 @@ pub async fn too_many_events_refused<H: StoreHarness>(h: &H) {
     let before = snapshot(&store, &[&a, &b]).await;
     let tiny = || NewEvent::new("E", Bytes::new(), ContentType::Binary);
     let many: Vec<NewEvent> = (0..=max).map(|_| tiny()).collect();
-    assert_kind(store.append(&a, Any, many).await, "invalid_input");
+    assert_kind(store.append(&a, Any, many).await, "payload_too_large");
     let half = max / 2 + 1;
     assert_kind(
         store
@@ -3067,7 +3069,7 @@ pub async fn too_many_events_refused<H: StoreHarness>(h: &H) {
                 StreamAppend::new(b.clone(), Any, (0..half).map(|_| tiny()).collect()),
             ])
             .await,
-        "invalid_input",
+        "payload_too_large",
     );
     let store = h.reopen(store).await;
     assert_unchanged(

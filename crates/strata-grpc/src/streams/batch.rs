@@ -323,7 +323,7 @@ fn failure_of(e: &Error, stream: &StreamId) -> Failure {
                 stream_identifier: Some(mapping::identifier(stream)),
             },
         ),
-        Error::InvalidInput { .. } | Error::IdempotencyConflict { .. } => {
+        Error::InvalidInput { .. } | Error::TooLarge { .. } | Error::IdempotencyConflict { .. } => {
             Failure::new(Code::InvalidArgument, message.clone())
                 .detail("BadRequest", &shared::BadRequest { message })
         }

@@ -302,6 +302,7 @@ mod tests {
             settings: vec![None],
             generated: HashSet::new(),
             condition: None,
+            bytes: 0,
             parts: vec![StreamAppend::new(
                 StreamId::new(stream).unwrap(),
                 expected,
@@ -323,6 +324,7 @@ mod tests {
             settings: vec![Some(settings)],
             generated: HashSet::new(),
             condition: None,
+            bytes: 0,
             parts: vec![StreamAppend::new(
                 StreamId::system(stream).unwrap(),
                 expected,

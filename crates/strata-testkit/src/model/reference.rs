@@ -74,6 +74,8 @@ impl ModelStream {
 pub enum ModelError {
     /// [`Error::InvalidInput`].
     InvalidInput,
+    /// [`Error::TooLarge`]: over a size limit.
+    TooLarge,
     /// [`Error::IdempotencyConflict`].
     IdempotencyConflict,
     /// [`Error::StreamNotFound`] for this stream.
@@ -98,6 +100,7 @@ impl ModelError {
     pub fn matches(&self, error: &Error) -> bool {
         match (self, error) {
             (ModelError::InvalidInput, Error::InvalidInput { .. }) => true,
+            (ModelError::TooLarge, Error::TooLarge { .. }) => true,
             (ModelError::IdempotencyConflict, Error::IdempotencyConflict { .. }) => true,
             (ModelError::StreamNotFound(s), Error::StreamNotFound { stream }) => s == stream,
             (ModelError::StreamDeleted(s), Error::StreamDeleted { stream }) => s == stream,
@@ -227,26 +230,43 @@ impl Model {
         Ok(())
     }
 
-    pub(super) fn events_valid<'a>(&self, events: impl Iterator<Item = &'a NewEvent>) -> bool {
+    pub(super) fn check_events<'a>(
+        &self,
+        events: impl Iterator<Item = &'a NewEvent>,
+    ) -> Result<(), ModelError> {
+        // The order of `Limits::check_events`: the count, then each event
+        // (its type and tags, its size, its JSON), its id, then the total.
         let l = &self.limits;
+        let events: Vec<&NewEvent> = events.collect();
+        if events.is_empty() {
+            return Err(ModelError::InvalidInput);
+        }
+        if events.len() > l.max_events_per_append {
+            return Err(ModelError::TooLarge);
+        }
         let mut ids = HashSet::new();
-        let mut count = 0usize;
         let mut bytes = 0usize;
         for e in events {
-            count += 1;
-            bytes += e.size_bytes();
             let type_ok = !e.event_type.is_empty()
                 && e.event_type.len() <= l.max_event_type_bytes
                 && !e.event_type.chars().any(char::is_control);
+            if !type_ok || tag_set(&e.tags).len() > MAX_TAGS_PER_EVENT {
+                return Err(ModelError::InvalidInput);
+            }
+            if e.size_bytes() > l.max_event_bytes {
+                return Err(ModelError::TooLarge);
+            }
             let json_ok = e.content_type != ContentType::Json
                 || serde_json::from_slice::<serde_json::Value>(&e.data).is_ok();
-            let id_ok = e.id.is_none_or(|id| ids.insert(id));
-            let tags_ok = tag_set(&e.tags).len() <= MAX_TAGS_PER_EVENT;
-            if !type_ok || !json_ok || !id_ok || !tags_ok || e.size_bytes() > l.max_event_bytes {
-                return false;
+            if !json_ok || !e.id.is_none_or(|id| ids.insert(id)) {
+                return Err(ModelError::InvalidInput);
             }
+            bytes += e.size_bytes();
         }
-        count > 0 && count <= l.max_events_per_append && bytes <= l.max_append_bytes
+        if bytes > l.max_append_bytes {
+            return Err(ModelError::TooLarge);
+        }
+        Ok(())
     }
 
     /// `Ok(Some(original))` if `events` re-send recorded events exactly,
@@ -339,9 +359,7 @@ impl Model {
         expected: ExpectedVersion,
         events: &[NewEvent],
     ) -> Result<ModelAppend, ModelError> {
-        if !self.events_valid(events.iter()) {
-            return Err(ModelError::InvalidInput);
-        }
+        self.check_events(events.iter())?;
         match self.decide(stream, expected, events)? {
             Some(result) => Ok(ModelAppend {
                 result,
@@ -378,9 +396,11 @@ impl Model {
             && parts.len() <= self.limits.max_streams_per_multi_append
             && distinct.len() == parts.len()
             && parts.iter().all(|p| !p.events.is_empty());
-        if !shape_ok || !self.events_valid(parts.iter().flat_map(|p| p.events.iter())) {
+        if !shape_ok {
             return Err(vec![ModelError::InvalidInput]);
         }
+        self.check_events(parts.iter().flat_map(|p| p.events.iter()))
+            .map_err(|e| vec![e])?;
         let decisions: Vec<_> = parts
             .iter()
             .map(|p| self.decide(&p.stream, p.expected, &p.events))
