@@ -34,6 +34,8 @@ pub const SUBSCRIPTION_DROPPED: &str = "persistent-subscription-dropped";
 /// The `exception` of a persistent subscription read refused because the
 /// subscription has as many readers as it takes.
 pub const MAXIMUM_SUBSCRIBERS_REACHED: &str = "maximum-subscribers-reached";
+/// The `exception` of an append over the store's size limits.
+pub const MAXIMUM_APPEND_SIZE_EXCEEDED: &str = "maximum-append-size-exceeded";
 
 /// A status with an `exception` trailer.
 pub fn with_exception(code: Code, message: impl Into<String>, exception: &'static str) -> Status {
@@ -61,8 +63,11 @@ pub fn from_error(e: &Error) -> Status {
             expected,
             actual,
         } => wrong_expected_version(stream, *expected, *actual),
-        Error::InvalidInput { .. } | Error::TooLarge { .. } | Error::IdempotencyConflict { .. } => {
+        Error::InvalidInput { .. } | Error::IdempotencyConflict { .. } => {
             with_exception(Code::InvalidArgument, message, "invalid-argument")
+        }
+        Error::TooLarge { .. } => {
+            with_exception(Code::InvalidArgument, message, MAXIMUM_APPEND_SIZE_EXCEEDED)
         }
         Error::ConditionFailed { .. } => Status::failed_precondition(message),
         Error::GroupNotFound { .. } => {
@@ -143,6 +148,19 @@ mod tests {
 
     fn trailer<'a>(s: &'a Status, key: &str) -> Option<&'a str> {
         s.metadata().get(key).map(|v| v.to_str().unwrap())
+    }
+
+    #[test]
+    fn an_append_over_a_size_limit_says_so_and_bad_input_stays_invalid() {
+        let s = from_error(&Error::too_large(
+            "event 0 (`A`) is 11 bytes, the limit is 10",
+        ));
+        assert_eq!(s.code(), Code::InvalidArgument);
+        assert_eq!(trailer(&s, EXCEPTION), Some(MAXIMUM_APPEND_SIZE_EXCEEDED));
+        assert!(s.message().contains("the limit is 10"), "{s:?}");
+        let s = from_error(&Error::invalid("event 0 has an empty type"));
+        assert_eq!(s.code(), Code::InvalidArgument);
+        assert_eq!(trailer(&s, EXCEPTION), Some("invalid-argument"));
     }
 
     #[test]

@@ -20,8 +20,10 @@ use crate::auth::ApiKeys;
 pub struct ServerConfig {
     /// Largest request body, in bytes; larger bodies get 413. Default 16 MiB.
     pub max_body_bytes: usize,
-    /// Most events in one `POST /streams/{stream}` or `POST /multi`; more get
-    /// 413. The store's own `max_events_per_append` also applies. Default 10,000.
+    /// Most events in one `POST /streams/{stream}`, `POST /multi` or
+    /// `POST /dcb/append`; more get 413. The store's own
+    /// `max_events_per_append` also applies, and also answers 413. Default
+    /// 10,000.
     pub max_events_per_request: usize,
     /// Longest a non-streaming request may take, body upload included; slower
     /// ones get 503. Subscriptions are exempt. Default 30 s.

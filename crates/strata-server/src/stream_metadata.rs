@@ -52,6 +52,7 @@ pub(crate) async fn get_metadata(
         (status = 401, description = "No or unknown API key", body = ErrorBody),
         (status = 403, description = "The key's role or prefixes do not allow it", body = ErrorBody),
         (status = 409, description = "expected_metadata_version does not hold", body = ErrorBody),
+        (status = 413, description = "The settings are over the store's event size limit", body = ErrorBody),
         (status = 422, description = "Invalid settings", body = ErrorBody)
     )
 )]

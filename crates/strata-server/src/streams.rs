@@ -120,7 +120,8 @@ pub(crate) async fn append_multi(
 }
 
 /// Appends `parts` atomically — under `condition` when given — after the
-/// size checks, counting the append in the metrics.
+/// request's event-count check (the store checks the sizes), counting the
+/// append in the metrics.
 pub(crate) async fn commit_parts(
     state: &AppState,
     access: &Access,

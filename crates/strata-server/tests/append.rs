@@ -298,7 +298,30 @@ async fn oversized_event_is_413(h: Harness) {
         )
         .await
         .assert_error(413, "payload_too_large");
+    let dcb = json!([{"type": "A", "stream": "s", "data": "y".repeat(80)},
+                     {"type": "A", "stream": "t", "data": "y".repeat(80)}]);
+    total
+        .post("/dcb/append", &json!({ "events": dcb }))
+        .await
+        .assert_error(413, "payload_too_large");
     assert_eq!(total.head().await, 0);
+    // The store's own count limit, below the server's, answers 413 too.
+    let few = h
+        .like(
+            Limits {
+                max_events_per_append: 3,
+                ..Limits::default()
+            },
+            ServerConfig::default(),
+        )
+        .await;
+    let four: Vec<_> = (0..4).map(|_| json!({"type": "A", "data": {}})).collect();
+    let v = few
+        .post("/streams/s", &json!({ "events": four }))
+        .await
+        .assert_error(413, "payload_too_large");
+    assert!(v["message"].as_str().unwrap().contains("4 events"), "{v}");
+    assert_eq!(few.head().await, 0);
 }
 
 async fn unknown_expected_version_is_422_and_writes_nothing(h: Harness) {

@@ -95,7 +95,7 @@ async fn proposed(
                     "an append holds at most {} events and {} bytes",
                     limits.max_events_per_append, limits.max_append_bytes
                 ),
-                "maximum-append-size-exceeded",
+                status::MAXIMUM_APPEND_SIZE_EXCEEDED,
             ));
         }
         events.push(mapping::new_event(

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use prost::Message;
-use strata_core::{CurrentVersion, Error, EventStore, ExpectedVersion, NewEvent, StreamId};
+use strata_core::{CurrentVersion, Error, EventStore, ExpectedVersion, Limits, NewEvent, StreamId};
 use strata_server::Role;
 use tokio::sync::{mpsc, Semaphore};
 use tonic::{Code, Status, Streaming};
@@ -202,19 +202,12 @@ fn add(
         if pending.events.len() >= limits.max_events_per_append
             || pending.bytes > limits.max_append_bytes
         {
-            let max = u32::try_from(limits.max_append_bytes).unwrap_or(u32::MAX);
-            return Err(Failure::new(
-                Code::InvalidArgument,
+            return Err(too_large(
                 format!(
                     "an append holds at most {} events and {} bytes",
                     limits.max_events_per_append, limits.max_append_bytes
                 ),
-            )
-            .detail(
-                "MaximumAppendSizeExceeded",
-                &shared::MaximumAppendSizeExceeded {
-                    max_append_size: max,
-                },
+                limits,
             ));
         }
         let event = mapping::new_event(m.id.as_ref(), &m.metadata, &m.custom_metadata, m.data)
@@ -282,7 +275,7 @@ async fn try_append(
     let expected = options.expected_stream_position.guard();
     super::append::write(store, &stream, target.as_ref(), expected, events)
         .await
-        .map_err(|e| failure_of(&e, &stream))
+        .map_err(|e| failure_of(&e, &stream, store.limits()))
 }
 
 /// The client's deadline: a time since the epoch, in either form.
@@ -310,7 +303,19 @@ fn echo(
     })
 }
 
-fn failure_of(e: &Error, stream: &StreamId) -> Failure {
+/// The failure of an append over the store's size limits, with the
+/// detail the clients recognise.
+fn too_large(message: String, limits: &Limits) -> Failure {
+    let max = u32::try_from(limits.max_append_bytes).unwrap_or(u32::MAX);
+    Failure::new(Code::InvalidArgument, message).detail(
+        "MaximumAppendSizeExceeded",
+        &shared::MaximumAppendSizeExceeded {
+            max_append_size: max,
+        },
+    )
+}
+
+fn failure_of(e: &Error, stream: &StreamId, limits: &Limits) -> Failure {
     let message = e.to_string();
     match e {
         Error::WrongExpectedVersion {
@@ -323,7 +328,8 @@ fn failure_of(e: &Error, stream: &StreamId) -> Failure {
                 stream_identifier: Some(mapping::identifier(stream)),
             },
         ),
-        Error::InvalidInput { .. } | Error::TooLarge { .. } | Error::IdempotencyConflict { .. } => {
+        Error::TooLarge { .. } => too_large(message, limits),
+        Error::InvalidInput { .. } | Error::IdempotencyConflict { .. } => {
             Failure::new(Code::InvalidArgument, message.clone())
                 .detail("BadRequest", &shared::BadRequest { message })
         }
@@ -394,5 +400,30 @@ fn failed(
         })),
         stream_identifier: options.and_then(|o| o.stream_identifier.clone()),
         expected_stream_position: options.and_then(|o| echo(o.expected_stream_position)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_refusal_over_a_size_limit_carries_the_maximum_append_size() {
+        let stream = StreamId::new("orders-1").unwrap();
+        let limits = Limits {
+            max_append_bytes: 4096,
+            ..Limits::default()
+        };
+        let f = failure_of(&Error::too_large("too big"), &stream, &limits);
+        assert_eq!(f.code, Code::InvalidArgument);
+        let detail = f.details.expect("a detail");
+        assert!(
+            detail.type_url.ends_with(".MaximumAppendSizeExceeded"),
+            "{detail:?}"
+        );
+        let decoded = shared::MaximumAppendSizeExceeded::decode(&detail.value[..]).unwrap();
+        assert_eq!(decoded.max_append_size, 4096);
+        let f = failure_of(&Error::invalid("no type"), &stream, &limits);
+        assert!(f.details.unwrap().type_url.ends_with(".BadRequest"));
     }
 }

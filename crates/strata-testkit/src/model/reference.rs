@@ -256,8 +256,11 @@ impl Model {
             if e.size_bytes() > l.max_event_bytes {
                 return Err(ModelError::TooLarge);
             }
+            // What the store's check accepts: vouched-for data, or data
+            // that parses as JSON the way `ContentType::check_json` does.
             let json_ok = e.content_type != ContentType::Json
-                || serde_json::from_slice::<serde_json::Value>(&e.data).is_ok();
+                || e.json_checked.covers(&e.data)
+                || ContentType::check_json(&e.data).is_ok();
             if !json_ok || !e.id.is_none_or(|id| ids.insert(id)) {
                 return Err(ModelError::InvalidInput);
             }
@@ -602,6 +605,49 @@ mod tests {
     fn e(id: Option<EventId>) -> NewEvent {
         let e = NewEvent::json_bytes("E", &b"{}"[..]);
         NewEvent { id, ..e }
+    }
+
+    #[test]
+    fn the_model_refuses_input_as_the_limits_check_does() {
+        let limits = Limits {
+            max_event_bytes: 100,
+            max_events_per_append: 3,
+            max_append_bytes: 250,
+            ..Limits::default()
+        };
+        let m = Model::new(limits.clone());
+        let sized = |n: usize| NewEvent::new("A", vec![b'x'; n], ContentType::Binary);
+        let json = |text: &'static str| NewEvent::json_bytes("J", text.as_bytes());
+        let untyped = NewEvent::new("", Bytes::new(), ContentType::Binary);
+        let id = EventId::new();
+        let twice = [e(Some(id)), e(Some(id))];
+        let cases: Vec<Vec<NewEvent>> = vec![
+            vec![],
+            vec![sized(1); 4],
+            vec![sized(100)],
+            vec![sized(90), sized(90), sized(90)],
+            vec![untyped.clone(), sized(100)],
+            vec![sized(100), untyped.clone()],
+            vec![sized(90), sized(90), json("{")],
+            vec![json("{"), sized(100)],
+            // Parsed as the store parses: a number out of range is JSON.
+            vec![json("1e999"), sized(90), sized(90)],
+            twice.to_vec(),
+            vec![sized(99), sized(99)],
+            vec![json("{\"n\": 1}")],
+        ];
+        for events in cases {
+            let store = limits
+                .check_events(&events)
+                .map(|_| ())
+                .map_err(|e| e.kind());
+            let model = m.check_events(events.iter()).map_err(|e| match e {
+                ModelError::InvalidInput => "invalid_input",
+                ModelError::TooLarge => "payload_too_large",
+                other => panic!("unexpected {other:?}"),
+            });
+            assert_eq!(model, store, "{events:?}");
+        }
     }
 
     #[test]
