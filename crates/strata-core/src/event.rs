@@ -383,8 +383,15 @@ impl NewEvent {
     }
 }
 
-/// Whether `part` is a slice of `whole`'s memory.
-pub(crate) fn lies_within(part: &[u8], whole: &[u8]) -> bool {
+/// Whether `part` is a slice of `whole`'s memory (shared with it, not a
+/// copy of its bytes).
+///
+/// ```
+/// let whole = bytes::Bytes::from_static(b"{\"n\": 1}");
+/// assert!(strata_core::event::lies_within(&whole.slice(1..4), &whole));
+/// assert!(!strata_core::event::lies_within(&whole.to_vec(), &whole));
+/// ```
+pub fn lies_within(part: &[u8], whole: &[u8]) -> bool {
     let whole_start = whole.as_ptr() as usize;
     let part_start = part.as_ptr() as usize;
     part_start >= whole_start && part_start + part.len() <= whole_start + whole.len()

@@ -499,6 +499,7 @@ fn raw_to_data(content_type: ContentType, raw: &RawValue) -> Result<Vec<u8>, Wir
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use strata_core::event::lies_within;
 
     fn recorded(content_type: ContentType, data: &[u8]) -> RecordedEvent {
         RecordedEvent {
@@ -619,12 +620,6 @@ mod tests {
         assert!(!e.json_checked.covers(&e.data));
     }
 
-    /// Whether `part` is a slice of `whole`'s memory.
-    fn shared_with(part: &[u8], whole: &[u8]) -> bool {
-        let (p, w) = (part.as_ptr() as usize, whole.as_ptr() as usize);
-        p >= w && p + part.len() <= w + whole.len()
-    }
-
     #[test]
     fn request_payloads_are_shared_with_the_body_not_copied() {
         let body = Bytes::from(
@@ -643,9 +638,9 @@ mod tests {
         assert_eq!(&events[0].data[..], br#"{"n": 1}"#);
         assert_eq!(&events[1].data[..], b"[1, 2]");
         assert_eq!(&events[2].data[..], &[0, 1]);
-        assert!(shared_with(&events[0].data, &body));
-        assert!(shared_with(&events[1].data, &body));
-        assert!(!shared_with(&events[2].data, &body), "binary is decoded");
+        assert!(lies_within(&events[0].data, &body));
+        assert!(lies_within(&events[1].data, &body));
+        assert!(!lies_within(&events[2].data, &body), "binary is decoded");
         assert!(events[0].json_checked.covers(&events[0].data));
         assert!(events[1].json_checked.covers(&events[1].data));
 
@@ -654,14 +649,14 @@ mod tests {
         let body: crate::DcbAppendBody = serde_json::from_slice(&dcb).unwrap();
         let (parts, _) = body.into_parts_in(&dcb).unwrap();
         assert_eq!(&parts[0].events[0].data[..], br#"{"k": "v"}"#);
-        assert!(shared_with(&parts[0].events[0].data, &dcb));
+        assert!(lies_within(&parts[0].events[0].data, &dcb));
 
         // Decoded from text that is not the source given: copied, still
         // vouched for.
         let text = r#"{"type":"A","data":{"n": 1}}"#;
         let e: EventIn = serde_json::from_str(text).unwrap();
         let e = e.into_new_event_in(&Bytes::from_static(b"{}")).unwrap();
-        assert!(!shared_with(&e.data, text.as_bytes()));
+        assert!(!lies_within(&e.data, text.as_bytes()));
         assert!(e.json_checked.covers(&e.data));
     }
 

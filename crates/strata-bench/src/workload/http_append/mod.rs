@@ -142,7 +142,7 @@ async fn measure(
     let subscriber = if p.subscriber {
         let feed = Feed {
             head,
-            prefix: &prefix,
+            prefix: prefix.clone(),
             batch: sse_batch,
         };
         Some(HttpSubscriber::start(url, key, feed, total_events, done).await?)

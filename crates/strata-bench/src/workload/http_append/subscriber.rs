@@ -26,11 +26,11 @@ const MAX_SUBSCRIBER_RECONNECTS_WITHOUT_PROGRESS: u64 = 10;
 
 /// What the subscriber follows: the events after `head` of the streams
 /// starting with `prefix`, several to a message with `batch`.
-pub(super) struct Feed<'a> {
+pub(super) struct Feed {
     /// The store's head before the run.
     pub head: u64,
     /// The run's stream prefix.
-    pub prefix: &'a str,
+    pub prefix: String,
     /// Whether to ask for batched messages (`batch=true`).
     pub batch: bool,
 }
@@ -41,7 +41,7 @@ async fn open_subscription(
     client: &reqwest::Client,
     url: &str,
     key: Option<&str>,
-    feed: Feed<'_>,
+    feed: &Feed,
     resume: Option<u64>,
 ) -> Result<reqwest::Response, BenchError> {
     let Feed {
@@ -50,7 +50,7 @@ async fn open_subscription(
         batch,
     } = feed;
     let mut sub_url = format!("{url}/subscribe/all?after={head}&prefix={prefix}");
-    if batch {
+    if *batch {
         sub_url.push_str("&batch=true");
     }
     let mut req = client.get(&sub_url);
@@ -97,7 +97,7 @@ impl HttpSubscriber {
     pub(super) async fn start(
         url: &str,
         key: Option<&str>,
-        feed: Feed<'_>,
+        feed: Feed,
         expected: u64,
         done: watch::Receiver<bool>,
     ) -> Result<HttpSubscriber, BenchError> {
@@ -106,7 +106,6 @@ impl HttpSubscriber {
         let (cancel_tx, cancel_rx) = oneshot::channel::<()>();
         let url = url.to_string();
         let key = key.map(str::to_string);
-        let (head, prefix, batch) = (feed.head, feed.prefix.to_string(), feed.batch);
         std::thread::Builder::new()
             .name("bench-subscriber".into())
             .spawn(move || {
@@ -124,7 +123,7 @@ impl HttpSubscriber {
                     }
                 };
                 rt.block_on(async move {
-                    let sub = Subscriber::open(url, key, head, prefix, batch).await;
+                    let sub = Subscriber::open(url, key, feed).await;
                     let sub = match sub {
                         Ok(s) => {
                             let _ = ready_tx.send(Ok(()));
@@ -167,44 +166,20 @@ struct Subscriber {
     resp: reqwest::Response,
     url: String,
     key: Option<String>,
-    head: u64,
-    prefix: String,
-    batch: bool,
+    feed: Feed,
 }
 
 impl Subscriber {
-    async fn open(
-        url: String,
-        key: Option<String>,
-        head: u64,
-        prefix: String,
-        batch: bool,
-    ) -> Result<Subscriber, BenchError> {
+    async fn open(url: String, key: Option<String>, feed: Feed) -> Result<Subscriber, BenchError> {
         let client = client(None)?;
-        let feed = Feed {
-            head,
-            prefix: &prefix,
-            batch,
-        };
-        let resp = open_subscription(&client, &url, key.as_deref(), feed, None).await?;
+        let resp = open_subscription(&client, &url, key.as_deref(), &feed, None).await?;
         Ok(Subscriber {
             client,
             resp,
             url,
             key,
-            head,
-            prefix,
-            batch,
+            feed,
         })
-    }
-
-    /// What it follows.
-    fn feed(&self) -> Feed<'_> {
-        Feed {
-            head: self.head,
-            prefix: &self.prefix,
-            batch: self.batch,
-        }
     }
 
     /// Reads until `expected` events arrived (or the drain deadline after
@@ -272,12 +247,12 @@ impl Subscriber {
                     )
                     .into());
                 }
-                let resume = check.last_position().unwrap_or(self.head);
+                let resume = check.last_position().unwrap_or(self.feed.head);
                 self.resp = open_subscription(
                     &self.client,
                     &self.url,
                     self.key.as_deref(),
-                    self.feed(),
+                    &self.feed,
                     Some(resume),
                 )
                 .await?;
